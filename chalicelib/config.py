@@ -1,0 +1,106 @@
+"""Typed settings, read from the environment once per cold start.
+
+Every knob a deployed stage or the local stack needs is here; nothing else in
+`chalicelib` reads `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return int(raw)
+
+
+def _rate(raw: str) -> tuple[int, int]:
+    count, _, seconds = raw.partition("/")
+    return int(count), int(seconds or 10)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    table_prefix: str = "si64-local"
+    refund_queue_url: str | None = None
+    refund_dlq_url: str | None = None
+    solana_rpc_url: str = "http://127.0.0.1:8899"
+    network: str = "localnet"
+    treasury: str = ""
+    admin_key_file: str | None = None
+    admin_key: str | None = None
+    min_duration_seconds: int = 60
+    max_duration_hours: int = 720
+    refund_min_lamports: int = 5_000
+    payment_max_age_seconds: int = 86_400
+    device_capacity: int = 4
+    rate_limit: tuple[int, int] = (150, 10)
+    active_shards: int = 4
+    rpc_timeout_seconds: float = 5.0
+    signature_window_seconds: int = 300
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def contracts_table(self) -> str:
+        return f"{self.table_prefix}-contracts"
+
+    @property
+    def devices_table(self) -> str:
+        return f"{self.table_prefix}-devices"
+
+    @property
+    def ledger_table(self) -> str:
+        return f"{self.table_prefix}-ledger"
+
+    @property
+    def claims_table(self) -> str:
+        return f"{self.table_prefix}-claims"
+
+    @property
+    def metrics_table(self) -> str:
+        return f"{self.table_prefix}-metrics"
+
+    @property
+    def refund_queue_name(self) -> str:
+        return f"{self.table_prefix}-refunds"
+
+    @property
+    def refund_dlq_name(self) -> str:
+        return f"{self.table_prefix}-refunds-dlq"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        stage = env.get("SI64_STAGE", "local")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            table_prefix=env.get("SI64_TABLE_PREFIX", f"si64-{stage}"),
+            refund_queue_url=env.get("SI64_REFUND_QUEUE_URL") or None,
+            refund_dlq_url=env.get("SI64_REFUND_DLQ_URL") or None,
+            solana_rpc_url=env.get("SOLANA_RPC_URL", "http://127.0.0.1:8899"),
+            network=env.get("SI64_NETWORK", "localnet"),
+            treasury=env.get("SI64_TREASURY", ""),
+            admin_key_file=env.get("SI64_ADMIN_KEY_FILE") or None,
+            admin_key=env.get("SI64_ADMIN_KEY") or None,
+            min_duration_seconds=_int(env, "SI64_MIN_DURATION_SECONDS", 60),
+            max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
+            refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),
+            payment_max_age_seconds=_int(env, "SI64_PAYMENT_MAX_AGE_SECONDS", 86_400),
+            device_capacity=_int(env, "SI64_DEVICE_CAPACITY", 4),
+            rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
+            active_shards=_int(env, "SI64_ACTIVE_SHARDS", 4),
+            rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,13 @@
+"""Shared pytest set-up. Fixture plugins live in tests/fixtures/."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+pytest_plugins = [
+    "tests.fixtures.chain",
+    "tests.fixtures.aws",
+    "tests.fixtures.stack",
+]
