@@ -6,7 +6,7 @@ Pure Python; no float ever touches an amount. Inputs that come from JSON are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcontext
 
 LAMPORTS_PER_SOL = 1_000_000_000
 MS_PER_HOUR = 3_600_000
@@ -41,13 +41,35 @@ def to_decimal(value) -> Decimal:
     return d
 
 
+# |hours| beyond 10**MAX_HOURS_EXPONENT is refused (ValueError) before any
+# arithmetic, so a JSON number such as 1E+999999 cannot cost time or memory.
+MAX_HOURS_EXPONENT = 20
+
+
 def duration_seconds(hours) -> int:
-    """round_half_up(hours × 3600), computed exactly."""
-    d = to_decimal(hours) * SECONDS_PER_HOUR
-    try:
-        return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except InvalidOperation as exc:  # absurdly large exponent
-        raise ValueError("out of range") from exc
+    """round_half_up(hours × 3600), computed exactly.
+
+    The product is taken in a decimal context wide enough for every digit of
+    the input: the default 28-digit context would round an input such as
+    0.00013888888888888888888888888888 h (× 3600 = 0.499…968 s) up to 0.5
+    before the half-up rounding, and answer 1 s instead of 0 s.
+    """
+    d = to_decimal(hours)
+    if d.is_zero():
+        return 0
+    if d.adjusted() > MAX_HOURS_EXPONENT:
+        raise ValueError("out of range")
+    if d.adjusted() < -MAX_HOURS_EXPONENT:
+        return 0  # |hours × 3600| < 0.5 s
+    with localcontext() as ctx:
+        ctx.prec = len(d.as_tuple().digits) + MAX_HOURS_EXPONENT + 10
+        try:
+            ctx.traps[Inexact] = True  # the product must be exact; any rounding is a bug
+            product = d * SECONDS_PER_HOUR
+            ctx.traps[Inexact] = False  # ... and now we round, on purpose
+            return int(product.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        except (InvalidOperation, Inexact) as exc:  # pragma: no cover - guarded above
+            raise ValueError("out of range") from exc
 
 
 def price_lamports(lamports_per_hour: int, seconds: int) -> int:
@@ -63,11 +85,19 @@ def usage_lamports(lamports_per_hour: int, elapsed_ms: int, duration_ms: int) ->
     return (lamports_per_hour * t) // MS_PER_HOUR
 
 
+# Below this many lamports, repr(sol(x)) is exactly x × 10**-9 (see sol()).
+EXACT_SOL_DISPLAY_LIMIT = 2**23 * LAMPORTS_PER_SOL
+
+
 def sol(lamports: int) -> float:
     """Display value in SOL of an integer lamport amount (for the `_sol` fields only).
 
-    The decimal is exact; the float is only the JSON rendering of it, and for
-    any amount below 2**53 lamports its shortest repr is that exact decimal.
+    The float is the nearest double to the exact decimal (correctly rounded),
+    and JSON renders it with its shortest repr. That repr IS the exact decimal
+    for |lamports| < EXACT_SOL_DISPLAY_LIMIT = 2**23 × 10**9 (≈ 8.39 million
+    SOL); above it, doubles are more than 1e-9 apart and the display may be
+    off by a lamport or so (for 2**53 − 1 lamports it shows 9007199.25474099).
+    Amounts that must be exact are the `_lamports` fields, always integers.
     """
     return float(Decimal(lamports).scaleb(-9))  # display only: derived from lamports
 
