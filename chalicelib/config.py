@@ -35,6 +35,7 @@ class Settings:
     treasury: str = ""
     admin_key_file: str | None = None
     admin_key: str | None = None
+    admin_key_parameter: str | None = None
     min_duration_seconds: int = 60
     max_duration_hours: int = 720
     refund_min_lamports: int = 5_000
@@ -90,6 +91,7 @@ class Settings:
             treasury=env.get("SI64_TREASURY", ""),
             admin_key_file=env.get("SI64_ADMIN_KEY_FILE") or None,
             admin_key=env.get("SI64_ADMIN_KEY") or None,
+            admin_key_parameter=env.get("SI64_ADMIN_KEY_PARAMETER") or None,
             min_duration_seconds=_int(env, "SI64_MIN_DURATION_SECONDS", 60),
             max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
             refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),

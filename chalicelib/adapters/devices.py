@@ -1,0 +1,70 @@
+"""Devices table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .dynamo import guarded
+from .models import DeviceItem
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    name: str
+    tier: str
+    uri: str
+    address: str
+    region: str
+    ram: str
+    capacity: int
+    leases: int
+    uptime: str
+    audited: bool
+    key_hash: str | None
+    last_seen_ms: int | None
+
+    @property
+    def available(self) -> int:
+        return max(0, self.capacity - self.leases)
+
+
+def to_domain(i: DeviceItem) -> Device:
+    return Device(i.device_id, i.name, i.tier, i.uri, i.address, i.region, i.ram, int(i.capacity),
+                  int(i.leases or 0), i.uptime, bool(i.audited), i.key_hash,
+                  None if i.last_seen_ms is None else int(i.last_seen_ms))
+
+
+class DevicesRepo:
+    @guarded
+    def by_tier(self, tier: str) -> list[Device]:
+        return [to_domain(i) for i in DeviceItem.by_tier.query(tier)]
+
+    @guarded
+    def get(self, device_id: str) -> Device | None:
+        try:
+            return to_domain(DeviceItem.get(device_id))
+        except DeviceItem.DoesNotExist:
+            return None
+
+    @guarded
+    def all(self) -> list[Device]:
+        return [to_domain(i) for i in DeviceItem.scan()]
+
+    @guarded
+    def upsert(self, spec: dict, capacity: int) -> None:
+        """Create a device, or update its description and capacity (never its leases)."""
+        try:
+            item = DeviceItem.get(spec["device_id"], consistent_read=True)
+        except DeviceItem.DoesNotExist:
+            DeviceItem(spec["device_id"], capacity=capacity, leases=0, uptime="100.0%", audited=True,
+                       **{k: spec[k] for k in ("name", "tier", "uri", "address", "region", "ram")}).save(
+                condition=DeviceItem.device_id.does_not_exist())
+            return
+        item.update(actions=[getattr(DeviceItem, k).set(spec[k])
+                             for k in ("name", "tier", "uri", "address", "region", "ram")]
+                    + [DeviceItem.capacity.set(capacity)])
+
+    @guarded
+    def set_key_hash(self, device_id: str, key_hash: str) -> None:
+        DeviceItem(device_id).update(actions=[DeviceItem.key_hash.set(key_hash)],
+                                     condition=DeviceItem.device_id.exists())

@@ -1,0 +1,66 @@
+"""DynamoDB plumbing shared by the per-table repositories: error translation
+and the connection used for cross-table transactions."""
+from __future__ import annotations
+
+import functools
+import logging
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+
+from ..domain.errors import Conflict, Unavailable
+from . import models
+
+log = logging.getLogger(__name__)
+
+# Codes that mean "the database did not answer or is not there": 503, retry later.
+_UNAVAILABLE_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException",
+    "TransactionInProgressException", "TransactionConflictException", "UnrecognizedClientException",
+}
+
+
+def is_conditional_failure(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def cancellation_codes(exc: TransactWriteError) -> list[str]:
+    """One code per transaction item ('None' where that item was fine)."""
+    return [(r.code if r is not None else "None") for r in (exc.cancellation_reasons or [])]
+
+
+def translate(exc: Exception) -> Exception:
+    """Map a PynamoDB/botocore failure to a domain error (Unavailable) or leave it a bug."""
+    code = getattr(exc, "cause_response_code", None)
+    if code in _UNAVAILABLE_CODES or code is None:
+        # code None: no response at all (connection refused, timeout, DNS).
+        log.warning("dynamodb unavailable: %s", exc)
+        return Unavailable("The database did not answer; nothing was changed. Retry later.",
+                           reason="database")
+    return exc
+
+
+def guarded(fn):
+    """Decorator for repository methods: PynamoDB errors become domain errors."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TransactWriteError as exc:
+            if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
+                codes = cancellation_codes(exc)
+                if any(c in ("ConditionalCheckFailed", "TransactionConflict") for c in codes):
+                    raise Conflict(codes) from exc
+            raise translate(exc) from exc
+        except PynamoDBException as exc:
+            raise translate(exc) from exc
+    return wrapper
+
+
+def transaction_connection() -> Connection:
+    meta = models.ContractItem.Meta
+    return Connection(region=meta.region, host=meta.host,
+                      connect_timeout_seconds=meta.connect_timeout_seconds,
+                      read_timeout_seconds=meta.read_timeout_seconds,
+                      max_retry_attempts=meta.max_retry_attempts)

@@ -1,0 +1,34 @@
+"""Metrics table: one item per reported batch, read newest first."""
+from __future__ import annotations
+
+import json
+import secrets
+
+from .dynamo import guarded
+from .models import MetricsItem
+
+RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+def _num(d):
+    return int(d) if d == d.to_integral_value() else float(d)  # telemetry, not money
+
+
+def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) -> MetricsItem:
+    compact = [[int(r[0])] + [_num(v) for v in r[1:]] for r in rows]
+    return MetricsItem(contract_id, f"{rows[0][0]:013d}#{secrets.token_hex(4)}", device_id=device_id,
+                       n=len(rows), samples=json.dumps(compact, separators=(",", ":")),
+                       ttl=(now_ms + RETENTION_MS) // 1000)
+
+
+class MetricsRepo:
+    @guarded
+    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+        """The newest `count` samples, oldest first (each batch item holds 1..120 samples)."""
+        rows: list[list] = []
+        for item in MetricsItem.query(contract_id, scan_index_forward=False, page_size=count, limit=count):
+            rows.extend(json.loads(item.samples))
+            if len(rows) >= count:
+                break
+        rows.sort(key=lambda r: r[0])
+        return rows[-count:]

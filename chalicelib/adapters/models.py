@@ -1,0 +1,173 @@
+"""PynamoDB models of the five tables (docs/data-model.md, infra/resources.yaml).
+
+Table names, endpoint and timeouts are bound once per cold start by `bind()`.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
+                                 UnicodeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class _Meta:
+    table_name = "unbound"
+    region = "us-east-1"
+    host = None
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 2
+
+
+class PaymentMap(MapAttribute):
+    sig = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    seconds = NumberAttribute()
+    price_lamports = NumberAttribute()
+    received_lamports = NumberAttribute()
+    at_ms = NumberAttribute()
+
+
+class ActiveByExpiry(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "active-by-expiry"
+        projection = AllProjection()
+    active_shard = NumberAttribute(hash_key=True)
+    expires_at_ms = NumberAttribute(range_key=True)
+
+
+class ByWallet(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-wallet"
+        projection = AllProjection()
+    wallet = UnicodeAttribute(hash_key=True)
+    created_at_ms = NumberAttribute(range_key=True)
+
+
+class RefundsPending(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "refunds-pending"
+        projection = AllProjection()
+    refund_shard = NumberAttribute(hash_key=True)
+    refund_due_ms = NumberAttribute(range_key=True)
+
+
+class ContractItem(Model):
+    class Meta(_Meta):
+        pass
+    contract_id = UnicodeAttribute(hash_key=True)
+    wallet = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    device_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute()
+    lamports_per_hour = NumberAttribute()
+    duration_seconds = NumberAttribute()
+    price_lamports = NumberAttribute()
+    received_lamports = NumberAttribute()
+    created_at_ms = NumberAttribute()
+    expires_at_ms = NumberAttribute()
+    active_shard = NumberAttribute(null=True)
+    payments = ListAttribute(of=PaymentMap, default=list)
+    ended_at_ms = NumberAttribute(null=True)
+    used_lamports = NumberAttribute(null=True)
+    refund_lamports = NumberAttribute(null=True)
+    refund_status = UnicodeAttribute(default="NONE")
+    refund_tx = UnicodeAttribute(null=True)
+    refund_reason = UnicodeAttribute(null=True)
+    refund_shard = NumberAttribute(null=True)
+    refund_due_ms = NumberAttribute(null=True)
+    active_by_expiry = ActiveByExpiry()
+    by_wallet = ByWallet()
+    refunds_pending = RefundsPending()
+
+
+class ByTier(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-tier"
+        projection = AllProjection()
+    tier = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute(range_key=True)
+
+
+class DeviceItem(Model):
+    class Meta(_Meta):
+        pass
+    device_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    uri = UnicodeAttribute()
+    address = UnicodeAttribute()
+    region = UnicodeAttribute()
+    ram = UnicodeAttribute()
+    capacity = NumberAttribute()
+    leases = NumberAttribute(default=0)
+    uptime = UnicodeAttribute(default="100.0%")
+    audited = BooleanAttribute(default=True)
+    key_hash = UnicodeAttribute(null=True)
+    last_seen_ms = NumberAttribute(null=True)
+    by_tier = ByTier()
+
+
+class ByAccount(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-account"
+        projection = AllProjection()
+    account = UnicodeAttribute(hash_key=True)
+    account_seq = UnicodeAttribute(range_key=True)
+
+
+class LedgerItem(Model):
+    class Meta(_Meta):
+        pass
+    contract_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)
+    account = UnicodeAttribute()
+    account_seq = UnicodeAttribute()
+    debit_lamports = NumberAttribute()
+    credit_lamports = NumberAttribute()
+    kind = UnicodeAttribute()
+    created_at_ms = NumberAttribute()
+    ref = UnicodeAttribute(null=True)
+    by_account = ByAccount()
+
+
+class ClaimItem(Model):
+    class Meta(_Meta):
+        pass
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    contract_id = UnicodeAttribute(null=True)
+    wallet = UnicodeAttribute(null=True)
+    request = UnicodeAttribute(null=True)
+    status = NumberAttribute(null=True)
+    response = UnicodeAttribute(null=True)
+    created_at_ms = NumberAttribute()
+    expires_at_ms = NumberAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+
+class MetricsItem(Model):
+    class Meta(_Meta):
+        pass
+    contract_id = UnicodeAttribute(hash_key=True)
+    batch_key = UnicodeAttribute(range_key=True)
+    device_id = UnicodeAttribute()
+    n = NumberAttribute()
+    samples = UnicodeAttribute()  # compact JSON rows [ts_ms, cpu, mem, disk, net]
+    ttl = NumberAttribute(null=True)
+
+
+MODELS = {
+    "contracts": ContractItem, "devices": DeviceItem, "ledger": LedgerItem,
+    "claims": ClaimItem, "metrics": MetricsItem,
+}
+
+
+def bind(prefix: str, region: str, host: str | None) -> None:
+    """Point every model at `{prefix}-<table>` on `host` (None = AWS)."""
+    for name, model in MODELS.items():
+        model.Meta.table_name = f"{prefix}-{name}"
+        model.Meta.region = region
+        model.Meta.host = host
+        model._connection = None

@@ -1,0 +1,60 @@
+"""The refund queue (SQS), through botocore (no boto3 import on the cold path)."""
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class RefundQueue:
+    def __init__(self, queue_url: str | None, queue_name: str, region: str, endpoint: str | None,
+                 dlq_url: str | None = None, dlq_name: str | None = None):
+        self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
+        self._dlq_url, self._dlq_name = dlq_url, dlq_name
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import botocore.session
+            from botocore.config import Config
+            self._client = botocore.session.get_session().create_client(
+                "sqs", region_name=self._region, endpoint_url=self._endpoint,
+                config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+        return self._client
+
+    def _resolve(self, url, name):
+        return url or self.client.get_queue_url(QueueName=name)["QueueUrl"]
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self._resolve(None, self._name)
+        return self._url
+
+    def send_refund(self, contract_id: str, version: int) -> bool:
+        """Queue the refund of a settled contract. False (logged) if the queue did not answer:
+        the refund stays QUEUED in the table and the sweep queues it again."""
+        try:
+            self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(
+                {"contract_id": contract_id, "version": version}))
+            return True
+        except Exception:  # noqa: BLE001 - the settlement is committed; the sweep re-queues
+            log.exception("refund enqueue failed for %s", contract_id)
+            return False
+
+    def depths(self) -> dict:
+        out = {}
+        for label, url, name in (("refund_queue", self._url, self._name),
+                                 ("dead_letter_queue", self._dlq_url, self._dlq_name)):
+            try:
+                attrs = self.client.get_queue_attributes(
+                    QueueUrl=self._resolve(url, name),
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+                a = attrs["Attributes"]
+                out[label] = {"visible": int(a.get("ApproximateNumberOfMessages", 0)),
+                              "in_flight": int(a.get("ApproximateNumberOfMessagesNotVisible", 0))}
+            except Exception:  # noqa: BLE001 - stats report what they can
+                out[label] = None
+        return out

@@ -1,0 +1,48 @@
+"""Secrets and signatures: the admin key (file locally, SSM parameter when deployed),
+device-key hashes, and ed25519 verification of renter signatures."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+
+def hash_device_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def verify_ed25519(pubkey_b58: str, message: bytes, signature_b58: str) -> bool:
+    from solders.pubkey import Pubkey  # lazy: only settle needs it
+    from solders.signature import Signature
+    try:
+        return Signature.from_string(signature_b58).verify(Pubkey.from_string(pubkey_b58), message)
+    except (ValueError, TypeError):
+        return False
+
+
+class Secrets:
+    def __init__(self, settings):
+        self._s = settings
+        self._admin_key: str | None = None
+
+    def admin_key(self) -> str | None:
+        if self._admin_key is None:
+            s = self._s
+            if s.admin_key:
+                self._admin_key = s.admin_key
+            elif s.admin_key_file and os.path.exists(s.admin_key_file):
+                with open(s.admin_key_file) as f:
+                    self._admin_key = f.read().strip() or None
+            elif s.admin_key_parameter:
+                import botocore.session
+                ssm = botocore.session.get_session().create_client(
+                    "ssm", region_name=s.region, endpoint_url=s.aws_endpoint_url)
+                self._admin_key = ssm.get_parameter(
+                    Name=s.admin_key_parameter, WithDecryption=True)["Parameter"]["Value"]
+        return self._admin_key
+
+    def is_admin(self, presented: str | None) -> bool:
+        expected = self.admin_key()
+        if not expected or not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), expected.encode())

@@ -1,0 +1,139 @@
+"""The contract state machine and its live figures. Pure Python.
+
+ACTIVE --settle (before expiry)--> SETTLED
+ACTIVE --settle/sweep (at or after expiry)--> EXPIRED
+Every change returns a new Contract with version + 1; the repository writes it
+conditionally on the old version, so a lost race never double-applies.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+
+from . import money
+from .errors import ContractNotActive, InvalidRequest
+
+ACTIVE, SETTLED, EXPIRED = "ACTIVE", "SETTLED", "EXPIRED"
+REFUND_NONE, REFUND_QUEUED, REFUND_SENT = "NONE", "QUEUED", "SENT"
+REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED = "CONFIRMED", "DUST", "FAILED"
+
+
+def new_contract_id() -> str:
+    return "CTR-" + secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class Payment:
+    sig: str
+    kind: str  # "rent" | "extend"
+    seconds: int
+    price_lamports: int
+    received_lamports: int
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    elapsed_ms: int
+    used_lamports: int
+    refund_available_lamports: int
+    remaining_seconds: int
+
+
+@dataclass(frozen=True)
+class Contract:
+    contract_id: str
+    wallet: str
+    tier: str
+    device_id: str
+    status: str
+    version: int
+    lamports_per_hour: int
+    duration_seconds: int
+    price_lamports: int
+    received_lamports: int
+    created_at_ms: int
+    expires_at_ms: int
+    payments: tuple = field(default_factory=tuple)
+    ended_at_ms: int | None = None
+    used_lamports: int | None = None
+    refund_lamports: int | None = None
+    refund_status: str = REFUND_NONE
+    refund_tx: str | None = None
+    refund_reason: str | None = None
+
+    # --- reading -------------------------------------------------------
+    def is_live(self, now_ms: int) -> bool:
+        """ACTIVE and not yet at its expiry (the sweep may not have run yet)."""
+        return self.status == ACTIVE and now_ms < self.expires_at_ms
+
+    def figures(self, now_ms: int) -> Figures:
+        if self.status != ACTIVE:
+            end = self.ended_at_ms if self.ended_at_ms is not None else now_ms
+            elapsed = max(0, end - self.created_at_ms)
+            used = self.used_lamports if self.used_lamports is not None else 0
+            return Figures(elapsed, used, 0, 0)
+        elapsed = max(0, now_ms - self.created_at_ms)
+        used = money.usage_lamports(self.lamports_per_hour, elapsed, self.duration_seconds * 1000)
+        remaining = max(0, (self.expires_at_ms - now_ms + 999) // 1000)
+        return Figures(elapsed, used, self.received_lamports - used, remaining)
+
+    def payment(self, sig: str) -> Payment | None:
+        return next((p for p in self.payments if p.sig == sig), None)
+
+
+def open_contract(*, contract_id: str, wallet: str, tier: str, device_id: str, seconds: int,
+                  received_lamports: int, sig: str, now_ms: int) -> Contract:
+    lph = money.TIERS[tier].lamports_per_hour
+    price = money.price_lamports(lph, seconds)
+    if received_lamports < price:
+        raise ValueError("payment below price")
+    pay = Payment(sig, "rent", seconds, price, received_lamports, now_ms)
+    return Contract(
+        contract_id=contract_id, wallet=wallet, tier=tier, device_id=device_id,
+        status=ACTIVE, version=1, lamports_per_hour=lph, duration_seconds=seconds,
+        price_lamports=price, received_lamports=received_lamports,
+        created_at_ms=now_ms, expires_at_ms=now_ms + seconds * 1000, payments=(pay,),
+    )
+
+
+def extension_price(contract: Contract, seconds: int) -> int:
+    return money.price_lamports(contract.lamports_per_hour, seconds)
+
+
+def extend(contract: Contract, *, seconds: int, received_lamports: int, sig: str, now_ms: int,
+           max_seconds: int) -> Contract:
+    if not contract.is_live(now_ms):
+        raise ContractNotActive("The contract has ended and cannot be extended.", reason="status")
+    total = contract.duration_seconds + seconds
+    if total > max_seconds:
+        raise InvalidRequest(
+            f"The total duration would exceed the maximum of {max_seconds // 3600} hours.",
+            reason="additional_hours")
+    price = extension_price(contract, seconds)
+    if received_lamports < price:
+        raise ValueError("payment below price")
+    pay = Payment(sig, "extend", seconds, price, received_lamports, now_ms)
+    return replace(
+        contract, version=contract.version + 1, duration_seconds=total,
+        price_lamports=contract.price_lamports + price,
+        received_lamports=contract.received_lamports + received_lamports,
+        expires_at_ms=contract.expires_at_ms + seconds * 1000,
+        payments=contract.payments + (pay,),
+    )
+
+
+def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Contract:
+    """End an ACTIVE contract: SETTLED before its expiry, EXPIRED at or after it."""
+    if contract.status != ACTIVE:
+        raise ContractNotActive("The contract has already ended.", reason="status")
+    expired = now_ms >= contract.expires_at_ms
+    ended = contract.expires_at_ms if expired else now_ms
+    used = money.usage_lamports(contract.lamports_per_hour, ended - contract.created_at_ms,
+                                contract.duration_seconds * 1000)
+    refund = contract.received_lamports - used
+    return replace(
+        contract, version=contract.version + 1, status=EXPIRED if expired else SETTLED,
+        ended_at_ms=ended, used_lamports=used, refund_lamports=refund,
+        refund_status=REFUND_QUEUED if refund >= refund_min_lamports else REFUND_DUST,
+    )

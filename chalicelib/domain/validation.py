@@ -1,0 +1,173 @@
+"""Request parsing and validation. Pure Python; raises InvalidRequest naming the field.
+
+JSON numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
+Infinity are refused by the parser. Unknown fields are ignored (documented).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from . import base58, money
+from .errors import InvalidRequest
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 120
+MAX_CPU = 25_600
+MAX_METRIC = 10**12
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def parse_json(raw: bytes | str | None) -> dict:
+    if raw is None or raw == b"" or raw == "":
+        raise InvalidRequest("The request body must be a JSON object.", reason="body")
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The request body is not valid JSON.", reason="body") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.", reason="body")
+    return data
+
+
+def _require(body: dict, name: str):
+    if name not in body or body[name] is None:
+        raise InvalidRequest(f"'{name}' is required.", reason=name)
+    return body[name]
+
+
+def pubkey(value, name: str) -> str:
+    if not isinstance(value, str) or not base58.is_pubkey(value):
+        raise InvalidRequest(f"'{name}' must be a base58 Solana public key.", reason=name)
+    return value
+
+
+def signature(value, name: str = "tx_signature") -> str:
+    if not isinstance(value, str) or not base58.is_signature(value):
+        raise InvalidRequest(f"'{name}' must be a base58 transaction signature.", reason=name)
+    return value
+
+
+def tier(value, name: str = "tier") -> str:
+    if not isinstance(value, str) or value not in money.TIERS:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(money.TIERS)}.", reason=name)
+    return value
+
+
+def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
+    """A positive number of hours → whole seconds within [min_seconds, max_hours h]."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise InvalidRequest(f"'{name}' must be a number of hours.", reason=name)
+    d = Decimal(value)
+    if not d.is_finite() or d <= 0 or d > max_hours:
+        raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
+    seconds = money.duration_seconds(d)
+    if seconds < min_seconds:
+        raise InvalidRequest(f"'{name}' must be at least {min_seconds} seconds.", reason=name)
+    return seconds
+
+
+def optional_amount(body: dict, name: str = "amount") -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or Decimal(value) < 0:
+        raise InvalidRequest(f"'{name}' must be a non-negative number of SOL.", reason=name)
+
+
+@dataclass(frozen=True)
+class RentRequest:
+    wallet: str
+    tier: str
+    seconds: int
+    tx_signature: str
+
+    def fingerprint(self) -> str:
+        return f"rent|{self.wallet}|{self.tier}|{self.seconds}"
+
+
+@dataclass(frozen=True)
+class ExtendRequest:
+    contract_id: str
+    seconds: int
+    tx_signature: str
+
+    def fingerprint(self) -> str:
+        return f"extend|{self.contract_id}|{self.seconds}"
+
+
+def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
+    wallet = pubkey(_require(body, "wallet"), "wallet")
+    t = tier(_require(body, "tier"))
+    seconds = hours(_require(body, "duration_hours"), "duration_hours",
+                    min_seconds=min_seconds, max_hours=max_hours)
+    sig = signature(_require(body, "tx_signature"))
+    optional_amount(body)
+    return RentRequest(wallet, t, seconds, sig)
+
+
+def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours: int) -> ExtendRequest:
+    seconds = hours(_require(body, "additional_hours"), "additional_hours",
+                    min_seconds=min_seconds, max_hours=max_hours)
+    sig = signature(_require(body, "tx_signature"))
+    return ExtendRequest(contract_id, seconds, sig)
+
+
+def contract_id(value: str) -> str:
+    if not isinstance(value, str) or not value.startswith("CTR-") or not (20 <= len(value) <= 64) \
+            or not all(c.isalnum() or c in "-_" for c in value[4:]):
+        from .errors import NotFound
+        raise NotFound("No such contract.", reason="contract_id")
+    return value
+
+
+SAMPLE_FIELDS = ("cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps")
+
+
+def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
+    value = sample.get(name)
+    if value is None:
+        raise InvalidRequest(f"'{where}{name}' is required.", reason=f"{where}{name}")
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise InvalidRequest(f"'{where}{name}' must be a number.", reason=f"{where}{name}")
+    d = Decimal(value)
+    if not d.is_finite() or d < 0 or d > maximum:
+        raise InvalidRequest(f"'{where}{name}' must be between 0 and {maximum}.", reason=f"{where}{name}")
+    return d
+
+
+def _sample(sample, where: str, now_ms: int) -> list:
+    if not isinstance(sample, dict):
+        raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
+    ts = sample.get("timestamp_ms", now_ms)
+    if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0 or ts > now_ms + 300_000:
+        raise InvalidRequest(f"'{where}timestamp_ms' must be a Unix time in milliseconds, not in the future.",
+                             reason=f"{where}timestamp_ms")
+    return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC)
+                   for f in SAMPLE_FIELDS]
+
+
+def metrics_samples(body: dict, now_ms: int) -> list[list]:
+    """One sample or {"samples": [...]} (1..120) → rows [ts_ms, cpu, mem, disk, net], oldest first."""
+    if "samples" in body:
+        samples = body["samples"]
+        if not isinstance(samples, list) or not samples:
+            raise InvalidRequest("'samples' must be a non-empty list.", reason="samples")
+        if len(samples) > MAX_BATCH:
+            raise InvalidRequest(f"'samples' holds at most {MAX_BATCH} samples.", reason="samples")
+        rows = [_sample(s, f"samples[{i}].", now_ms) for i, s in enumerate(samples)]
+    else:
+        rows = [_sample(body, "", now_ms)]
+    return sorted(rows, key=lambda r: r[0])
+
+
+def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not (1 <= int(raw) <= maximum):
+        raise InvalidRequest(f"'limit' must be an integer from 1 to {maximum}.", reason="limit")
+    return int(raw)
