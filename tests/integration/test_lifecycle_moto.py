@@ -1,0 +1,85 @@
+"""The rental lifecycle through the Chalice app on moto, paying through a fake chain."""
+from decimal import Decimal
+
+from chalicelib.domain import ledger, money
+from solders.keypair import Keypair
+
+from tests.support.fakes import new_wallet
+from tests.support.signing import renter_headers
+
+from .conftest import ADMIN_KEY
+
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
+def rent(api, tier="M2", hours=1, lamports=None, wallet=None):
+    wallet = wallet or new_wallet()
+    price = money.price_lamports(money.TIERS[tier].lamports_per_hour, money.duration_seconds(Decimal(str(hours))))
+    sig = api.c.rpc.pay(wallet, price if lamports is None else lamports)
+    body = {"wallet": wallet, "tier": tier, "duration_hours": hours, "tx_signature": sig}
+    return api.post("/api/rent", body), body
+
+
+def test_rent_status_and_replay(api):
+    (status, body), req = rent(api, hours=2, lamports=2_500_000)
+    assert status == 201, body
+    assert body["cost_lamports"] == 2_000_000 and body["prepaid_lamports"] == 2_500_000
+    assert body["device_id"].startswith("device-m2") and body["contract_id"].startswith("CTR-")
+    again = api.post("/api/rent", req)
+    assert again == (200, body)
+    other = dict(req, duration_hours=1)
+    assert api.post("/api/rent", other)[1]["code"] == "payment_already_used"
+    api.c.clock.advance(1800)
+    st, view = api.get(f"/api/contracts/{body['contract_id']}")
+    assert st == 200 and view["used_lamports"] == 500_000 and view["refund_available_lamports"] == 2_000_000
+    assert view["refund"]["status"] == "NONE" and view["remaining_seconds"] == 5400
+
+
+def test_least_loaded_device_and_capacity(api):
+    devices = [rent(api)[0][1]["device_id"] for _ in range(4)]
+    assert sorted(devices) == ["device-m2-001"] * 2 + ["device-m2-002"] * 2
+    (st, err), req = rent(api)
+    assert st == 409 and err["code"] == "no_capacity"
+    _, listing = api.get("/api/devices/M2")
+    assert [d["leases"] for d in listing] == [2, 2] and [d["available"] for d in listing] == [0, 0]
+
+
+def test_extend_settle_and_books(api):
+    kp = Keypair()
+    (st, body), req = rent(api, tier="ORIN", hours=1, lamports=4_100_000, wallet=str(kp.pubkey()))
+    cid, wallet = body["contract_id"], req["wallet"]
+    sig = api.c.rpc.pay(wallet, 4_000_000)
+    st, ext = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig})
+    assert st == 200 and ext["new_total_cost_lamports"] == 8_000_000
+    assert ext["new_expiration"] == body["expires_at"] + 3600
+    assert api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}) == (200, ext)
+    api.c.clock.advance(900)
+    path = f"/api/contracts/{cid}/settle"
+    now_s = api.c.clock() // 1000
+    st, settled = api.post(path, raw="", headers=renter_headers(kp, "POST", path, now_s))
+    assert st == 200, settled
+    assert settled["used_lamports"] == 1_000_000 and settled["refund_lamports"] == 7_100_000
+    assert settled["refund_status"] == "QUEUED" and settled["status"] == "SETTLED"
+    # settling again changes nothing
+    api.c.clock.advance(60)
+    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, api.c.clock() // 1000)) == (200, settled)
+    st, entries = api.get(f"/api/billing/entries?contract_id={cid}", ADMIN)
+    rows = entries["entries"]
+    assert sum(r["debit_lamports"] for r in rows) == sum(r["credit_lamports"] for r in rows) == 8_100_000 * 2
+    esc = [r for r in rows if r["account"] == f"escrow:{cid}"]
+    assert sum(r["credit_lamports"] - r["debit_lamports"] for r in esc) == 0
+    _, listing = api.get("/api/devices/ORIN")
+    assert listing[0]["leases"] == 0
+    st, err = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000)})
+    assert st == 409 and err["code"] == "contract_not_active"
+
+
+def test_errors_are_clean(api):
+    assert api.get("/api/devices/NOPE")[0] == 404
+    st, err = api.post("/api/rent", raw="not json")
+    assert st == 400 and err == {"detail": err["detail"], "code": "invalid_request", "reason": "body"}
+    st, err = api.post("/api/rent", {"wallet": new_wallet(), "tier": "M2", "duration_hours": "NaN",
+                                     "tx_signature": "x"})
+    assert st == 400 and err["reason"] == "duration_hours"
+    assert api.get("/api/billing/ledger")[0] == 401
+    assert api.get("/api/billing/ledger", ADMIN)[0] == 200
