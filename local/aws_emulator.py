@@ -42,25 +42,66 @@ DUMMY_ENV = {
 }
 
 
+# The one lock every emulated request holds while moto works on it.
+REQUEST_LOCK = threading.Lock()
+_held = threading.local()
+
+
 class SerializedApp:
     """WSGI middleware: one request at a time through the wrapped app."""
 
-    def __init__(self, app, lock: threading.Lock | None = None):
+    def __init__(self, app, lock: threading.Lock = REQUEST_LOCK):
         self.app = app
-        self.lock = lock or threading.Lock()
+        self.lock = lock
+        _patch_sqs_long_poll(lock)
 
     def __call__(self, environ, start_response):
         with self.lock:
-            result = self.app(environ, start_response)
+            _held.lock = True
             try:
-                # Materialize the body while still holding the lock: a lazy
-                # iterable may read backend state.
-                body = list(result)
+                result = self.app(environ, start_response)
+                try:
+                    # Materialize the body while still holding the lock: a
+                    # lazy iterable may read backend state.
+                    body = list(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
             finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+                _held.lock = False
         return body
+
+
+_patched = False
+
+
+def _patch_sqs_long_poll(lock: threading.Lock) -> None:
+    """Let an SQS long poll (WaitTimeSeconds > 0) wait WITHOUT the lock.
+
+    moto implements long polling by waiting inside the request; holding the
+    global lock there would stall every other request for up to 20 s. While a
+    long poll waits for messages we release the lock and take it back before
+    moto looks at the queue again.
+    """
+    global _patched
+    if _patched:
+        return
+    from moto.sqs.models import Queue
+
+    original = Queue.wait_for_messages
+
+    def wait_for_messages(self, timeout):
+        if not getattr(_held, "lock", False):
+            return original(self, timeout)
+        lock.release()
+        try:
+            original(self, timeout)
+        finally:
+            lock.acquire()
+
+    Queue.wait_for_messages = wait_for_messages
+    _patched = True
 
 
 def make_app():
