@@ -1,0 +1,150 @@
+"""The local event runner: Lambda-like SQS polling and schedule invocation."""
+import json
+
+import pytest
+from chalice import Chalice
+
+from local.events import EventRunner, SqsPoller, find_handlers, schedule_event
+
+
+@pytest.fixture
+def queues(aws_emulator):
+    """A fresh refund queue + DLQ (maxReceiveCount 5) from the real template."""
+    res = aws_emulator.provision()
+    return aws_emulator.client("sqs"), res
+
+
+def _send(sqs, url, *bodies):
+    for b in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=b)
+
+
+def _all_bodies(sqs, url):
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        if not msgs:
+            return sorted(out)
+        out += [m["Body"] for m in msgs]
+
+
+class FakeHandler:
+    """Fails every record whose body starts with 'fail'."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event, context):
+        self.events.append(event)
+        assert context.get_remaining_time_in_millis() > 0
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]}
+                                      for r in event["Records"] if r["body"].startswith("fail")]}
+
+
+def test_partial_batch_failure_and_redrive_to_dlq(queues):
+    sqs, res = queues
+    handler = FakeHandler()
+    poller = SqsPoller(sqs, res.queue_url, handler, batch_size=10, retry_visibility_seconds=0)
+    _send(sqs, res.queue_url, "ok-1", "fail-1", "ok-2")
+
+    first = poller.poll_once()
+    assert (first.received, first.deleted, len(first.failed)) == (3, 2, 1)
+    records = handler.events[0]["Records"]
+    assert len({r["messageId"] for r in records}) == 3  # unique ids, unlike generate_sqs_event
+    rec = records[0]
+    assert rec["eventSource"] == "aws:sqs" and rec["eventSourceARN"].endswith(f":{res.prefix}-refunds")
+    assert rec["attributes"]["ApproximateReceiveCount"] == "1" and rec["receiptHandle"]
+    assert first.failed == [r["messageId"] for r in records if r["body"] == "fail-1"]
+
+    # Received 5 times in all, then the queue's redrive policy moves it to the DLQ.
+    counts = [records[[r["body"] for r in records].index("fail-1")]["attributes"]["ApproximateReceiveCount"]]
+    for _ in range(4):
+        again = poller.poll_once()
+        assert again.received == 1 and again.deleted == 0
+        counts.append(handler.events[-1]["Records"][0]["attributes"]["ApproximateReceiveCount"])
+    assert counts == ["1", "2", "3", "4", "5"]
+    last = poller.poll_once()
+    assert last.received == 0
+    assert _all_bodies(sqs, res.dlq_url) == ["fail-1"]
+    assert _all_bodies(sqs, res.queue_url) == []
+
+
+def test_handler_exception_fails_the_whole_batch(queues):
+    sqs, res = queues
+
+    def boom(event, context):
+        raise RuntimeError("rpc down")
+
+    poller = SqsPoller(sqs, res.queue_url, boom, retry_visibility_seconds=0)
+    _send(sqs, res.queue_url, "a", "b")
+    out = poller.poll_once()
+    assert out.received == 2 and out.deleted == 0 and len(out.failed) == 2 and "rpc down" in out.error
+    assert _all_bodies(sqs, res.queue_url) == ["a", "b"]
+
+
+def test_invalid_item_identifier_fails_the_whole_batch(queues):
+    sqs, res = queues
+    poller = SqsPoller(sqs, res.queue_url, lambda e, c: {"batchItemFailures": [{"itemIdentifier": ""}]},
+                       retry_visibility_seconds=0)
+    _send(sqs, res.queue_url, "a", "b")
+    out = poller.poll_once()
+    assert out.deleted == 0 and len(out.failed) == 2
+
+
+def test_failed_records_wait_for_the_visibility_timeout_by_default(queues):
+    sqs, res = queues
+    poller = SqsPoller(sqs, res.queue_url, FakeHandler())  # like Lambda: no visibility change
+    _send(sqs, res.queue_url, "fail-x")
+    assert poller.poll_once().received == 1
+    assert poller.poll_once().received == 0  # invisible for the queue's 180 s
+
+
+def _chalice_app(queue_name):
+    app = Chalice(app_name="events-test")
+    calls = {"sweep": [], "refund": []}
+
+    @app.schedule("rate(1 minute)")
+    def billing_sweep(event):
+        calls["sweep"].append((event.detail_type, event.source, event.resources))
+
+    @app.on_sqs_message(queue=queue_name, batch_size=5)
+    def refund_worker(event):
+        failures = []
+        for record in event:
+            calls["refund"].append(record.body)
+            if record.body == "fail":
+                failures.append({"itemIdentifier": record.to_dict()["messageId"]})
+        return {"batchItemFailures": failures}
+
+    return app, calls
+
+
+def test_runner_finds_chalice_handlers_and_runs_them(queues):
+    sqs, res = queues
+    app, calls = _chalice_app(f"{res.prefix}-refunds")
+    found = find_handlers(app)
+    assert [n for n, _ in found.schedules] == ["billing_sweep"]
+    assert [(n, q, b) for n, q, b, _ in found.sqs] == [("refund_worker", f"{res.prefix}-refunds", 5)]
+
+    runner = EventRunner(app, sqs, sweep_seconds=60, retry_visibility_seconds=0)
+    assert [p.queue_url for p in runner.pollers] == [res.queue_url]
+    runner.run_schedules()
+    assert calls["sweep"] == [("Scheduled Event", "aws.events", [schedule_event("billing_sweep")["resources"][0]])]
+
+    _send(sqs, res.queue_url, "ok", "fail")
+    assert runner.poll_queues() == 2
+    assert sorted(calls["refund"]) == ["fail", "ok"]
+    assert _all_bodies(sqs, res.queue_url) == ["fail"]  # only the failure was left
+
+
+def test_refund_queue_env_fallback_and_no_handler(queues, caplog):
+    sqs, res = queues
+    app, _ = _chalice_app("si64-prod-refunds")  # a name that does not exist locally
+    runner = EventRunner(app, sqs, refund_queue_url=res.queue_url)
+    assert [p.queue_url for p in runner.pollers] == [res.queue_url]
+
+    caplog.set_level("INFO", logger="si64.events")
+    empty = EventRunner(Chalice(app_name="empty"), sqs, refund_queue_url=res.queue_url)
+    assert empty.schedules == [] and empty.pollers == []
+    assert "no handler yet" in caplog.text
+    json.dumps(schedule_event("x"))  # serialisable like the real event
