@@ -5,8 +5,8 @@ Plain JSON-RPC over `urllib.request` (stdlib only) rather than solana-py's
 stable and standard, and DESIGN.md measures cold start — importing
 `solana.rpc.async_api` costs ~190 ms in a fresh process, and an event loop per
 call (solana-py 0.41 has no sync client) adds more. This module imports
-nothing outside the stdlib and the domain, so the rent/extend handlers pay
-no Solana import at all. Sending transactions (refunds) is a different
+nothing outside the stdlib and the domain (and urllib only on the first
+call), so the rent/extend handlers pay no Solana import at all. Sending transactions (refunds) is a different
 adapter's job and may use solana-py lazily.
 
 Any failure to get a trustworthy answer — connection refused, timeout, HTTP
@@ -16,12 +16,8 @@ shape — raises `Unavailable(reason="rpc")`. It is never reported as
 """
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
-import socket
-import urllib.error
-import urllib.request
 
 from chalicelib.domain import base58
 from chalicelib.domain.errors import InvalidRequest, Unavailable
@@ -39,6 +35,13 @@ class SolanaRpc:
     # -- JSON-RPC ----------------------------------------------------------
     def call(self, method: str, params: list | None = None):
         """The `result` of one JSON-RPC call; Unavailable(reason="rpc") on any failure."""
+        # imported here: urllib.request pulls in http.client and email (~40-70 ms
+        # cold), which only the handlers that verify a payment should pay for
+        import http.client
+        import socket
+        import urllib.error
+        import urllib.request
+
         request_id = next(_ids)
         body = json.dumps(
             {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or []}

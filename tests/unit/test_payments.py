@@ -9,7 +9,6 @@ import urllib.error
 
 import pytest
 
-from chalicelib.adapters import solana_rpc
 from chalicelib.adapters.solana_rpc import SolanaRpc
 from chalicelib.domain import base58
 from chalicelib.domain.errors import InvalidRequest, Unavailable
@@ -461,7 +460,7 @@ class FakeNode:
 def node(monkeypatch):
     def install(answers):
         fake = FakeNode(answers)
-        monkeypatch.setattr(solana_rpc.urllib.request, "urlopen", fake)
+        monkeypatch.setattr("urllib.request.urlopen", fake)
         return fake
     return install
 
@@ -551,7 +550,7 @@ def test_adapter_imports_nothing_heavy():
     import sys
     code = (
         "import sys, chalicelib.adapters.solana_rpc, chalicelib.domain.payments;"
-        "bad=[m for m in sys.modules if m.split('.')[0] in ('solana','solders','boto3','botocore')];"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('solana','solders','boto3','botocore','urllib','http')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     import os
