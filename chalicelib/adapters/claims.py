@@ -2,29 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
+from ..domain.records import Claim, Replay
 from .dynamo import guarded, is_conditional_failure
 from .models import ClaimItem
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-
-
-@dataclass(frozen=True)
-class Claim:
-    signature: str
-    kind: str
-    contract_id: str
-    wallet: str
-    request: str
-    response: dict
-
-
-@dataclass(frozen=True)
-class Replay:
-    body_hash: str
-    status: int
-    response: str
 
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:

@@ -8,7 +8,7 @@ import logging
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from ..domain.errors import Conflict, Unavailable
+from ..domain.errors import Unavailable
 from . import models
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except TransactWriteError as exc:
-            if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
-                codes = cancellation_codes(exc)
-                if any(c in ("ConditionalCheckFailed", "TransactionConflict") for c in codes):
-                    raise Conflict(codes) from exc
             raise translate(exc) from exc
         except PynamoDBException as exc:
             raise translate(exc) from exc

@@ -11,6 +11,8 @@ RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
 def _num(d):
+    if isinstance(d, int):
+        return d
     return int(d) if d == d.to_integral_value() else float(d)  # telemetry, not money
 
 

@@ -2,13 +2,10 @@
 device-key hashes, and ed25519 verification of renter signatures."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
-
-def hash_device_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+from ..domain.records import hash_device_key  # noqa: F401 - re-exported for tooling
 
 
 def verify_ed25519(pubkey_b58: str, message: bytes, signature_b58: str) -> bool:

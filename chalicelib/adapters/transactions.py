@@ -1,69 +1,123 @@
 """The cross-table writes that move money or slots. Each is ONE TransactWriteItems:
 either every item is written or none is, and each carries the condition that
-makes a replay or a lost race a no-op (docs/data-model.md)."""
+makes a replay or a lost race a no-op (docs/data-model.md).
+
+A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
+whose condition failed (`claim`, `device`, `contract`, `batch`, `ledger`), so a
+service can tell a replayed payment from a full device from a lost race.
+"""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from ..domain.contracts import ACTIVE, Contract
+from ..domain.errors import Conflict
 from ..domain.ledger import Entry
+from ..domain.records import Claim
 from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
-from .claims import Claim, claim_item
-from .dynamo import guarded, transaction_connection
+from .claims import claim_item
+from .dynamo import cancellation_codes, guarded, transaction_connection
+from .metrics import batch_item
 from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem, MetricsItem
 
 
-class Transactions:
-    """Raises domain Conflict(codes) when a condition fails; codes are per item, in order."""
+class _Tx:
+    """TransactWrite that remembers a role per item. PynamoDB sends condition
+    checks, then puts, then updates (not call order); cancellation reasons come
+    back in that order, so roles are kept per kind and joined the same way."""
 
+    def __init__(self, t: TransactWrite):
+        self.t = t
+        self.checks: list[str] = []
+        self.puts: list[str] = []
+        self.updates: list[str] = []
+
+    def save(self, role, item, condition):
+        self.t.save(item, condition=condition)
+        self.puts.append(role)
+
+    def update(self, role, item, actions, condition):
+        self.t.update(item, actions=actions, condition=condition)
+        self.updates.append(role)
+
+    def check(self, role, model, key, condition):
+        self.t.condition_check(model, key, condition=condition)
+        self.checks.append(role)
+
+    def roles(self) -> list[str]:
+        return self.checks + self.puts + self.updates
+
+
+@contextmanager
+def _transaction():
+    t = TransactWrite(connection=transaction_connection())
+    tx = _Tx(t)
+    try:
+        with t:
+            yield tx
+    except TransactWriteError as exc:
+        codes = cancellation_codes(exc)
+        failed = {r for r, code in zip(tx.roles(), codes) if code == "ConditionalCheckFailed"}
+        contended = {r for r, code in zip(tx.roles(), codes) if code == "TransactionConflict"}
+        if failed or contended:
+            raise Conflict(sorted(failed), contended=sorted(contended)) from exc
+        raise
+
+
+class Transactions:
     def __init__(self, shards: int):
         self.shards = shards
 
-    def _entries(self, t: TransactWrite, entries: list[Entry]) -> None:
+    @staticmethod
+    def _entries(tx: _Tx, entries: list[Entry]) -> None:
         for e in entries:
-            t.save(ledger_adapter.to_item(e), condition=LedgerItem.entry_id.does_not_exist())
+            tx.save("ledger", ledger_adapter.to_item(e), LedgerItem.entry_id.does_not_exist())
 
     @guarded
     def open_rental(self, claim: Claim, contract: Contract, entries: list[Entry], now_ms: int) -> None:
-        """Items: [claim, device slot, contract, *ledger entries]."""
-        with TransactWrite(connection=transaction_connection()) as t:
-            t.save(claim_item(claim, now_ms), condition=ClaimItem.pk.does_not_exist())
-            t.update(DeviceItem(contract.device_id), actions=[DeviceItem.leases.add(1)],
-                     condition=DeviceItem.device_id.exists() & (DeviceItem.leases < DeviceItem.capacity))
-            t.save(contracts_adapter.to_item(contract, shards=self.shards),
-                   condition=ContractItem.contract_id.does_not_exist())
-            self._entries(t, entries)
+        """Claim the signature, take a device slot, put the contract and its postings."""
+        with _transaction() as tx:
+            tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
+            tx.update("device", DeviceItem(contract.device_id), [DeviceItem.leases.add(1)],
+                      DeviceItem.device_id.exists() & (DeviceItem.leases < DeviceItem.capacity))
+            tx.save("contract", contracts_adapter.to_item(contract, shards=self.shards),
+                    ContractItem.contract_id.does_not_exist())
+            self._entries(tx, entries)
 
     @guarded
     def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry],
                       now_ms: int) -> None:
-        """Items: [claim, contract (conditional on status and version), *ledger entries]."""
-        with TransactWrite(connection=transaction_connection()) as t:
-            t.save(claim_item(claim, now_ms), condition=ClaimItem.pk.does_not_exist())
-            t.save(contracts_adapter.to_item(after, shards=self.shards),
-                   condition=(ContractItem.version == before.version) & (ContractItem.status == ACTIVE)
-                   & (ContractItem.expires_at_ms > now_ms))
-            self._entries(t, entries)
+        """Claim the signature, replace the contract if still ACTIVE at `before.version`, post."""
+        with _transaction() as tx:
+            tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
+            tx.save("contract", contracts_adapter.to_item(after, shards=self.shards),
+                    (ContractItem.version == before.version) & (ContractItem.status == ACTIVE)
+                    & (ContractItem.expires_at_ms > now_ms))
+            self._entries(tx, entries)
 
     @guarded
     def end_rental(self, before: Contract, after: Contract, entries: list[Entry]) -> None:
-        """Items: [contract (conditional on status and version), device slot, *ledger entries]."""
-        with TransactWrite(connection=transaction_connection()) as t:
-            t.save(contracts_adapter.to_item(after, shards=self.shards),
-                   condition=(ContractItem.version == before.version) & (ContractItem.status == ACTIVE))
-            t.update(DeviceItem(before.device_id), actions=[DeviceItem.leases.add(-1)],
-                     condition=DeviceItem.leases > 0)
-            self._entries(t, entries)
+        """Move the contract out of ACTIVE at `before.version`, free its slot, post the settlement."""
+        with _transaction() as tx:
+            tx.save("contract", contracts_adapter.to_item(after, shards=self.shards),
+                    (ContractItem.version == before.version) & (ContractItem.status == ACTIVE))
+            tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)],
+                      DeviceItem.leases > 0)
+            self._entries(tx, entries)
 
     @guarded
-    def record_metrics(self, batch: MetricsItem, device_id: str, key_hash: str, contract_id: str,
+    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
                        now_ms: int) -> None:
-        """Items: [samples batch, device last-seen (conditional on the key hash), contract still live]."""
-        with TransactWrite(connection=transaction_connection()) as t:
-            t.save(batch, condition=MetricsItem.batch_key.does_not_exist())
-            t.update(DeviceItem(device_id), actions=[DeviceItem.last_seen_ms.set(now_ms)],
-                     condition=DeviceItem.key_hash == key_hash)
-            t.condition_check(ContractItem, contract_id,
-                              condition=(ContractItem.status == ACTIVE) & (ContractItem.expires_at_ms > now_ms)
-                              & (ContractItem.device_id == device_id))
+        """Store the batch, stamp the device's last-seen (only with the right key), only while live."""
+        with _transaction() as tx:
+            tx.save("batch", batch_item(contract_id, device_id, rows, now_ms),
+                    MetricsItem.batch_key.does_not_exist())
+            tx.update("device", DeviceItem(device_id), [DeviceItem.last_seen_ms.set(now_ms)],
+                      DeviceItem.key_hash == key_hash)
+            tx.check("contract", ContractItem, contract_id,
+                     (ContractItem.status == ACTIVE) & (ContractItem.expires_at_ms > now_ms)
+                     & (ContractItem.device_id == device_id))

@@ -20,6 +20,7 @@ from typing import Any
 from chalice import Response
 
 from .. import bootstrap
+from ..domain.records import Replay
 from ..domain.errors import DomainError, IdempotencyMismatch, InvalidRequest, PayloadTooLarge, RateLimited
 from ..domain.validation import MAX_BODY_BYTES, parse_json
 
@@ -95,7 +96,6 @@ def _idempotency(c, call: Call, handler) -> Response:
         return _shape(handler(call))
     if not key or len(key) > 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
-    from ..adapters.claims import Replay
     body_hash = hashlib.sha256(call.method.encode() + b" " + call.raw).hexdigest()
     scoped = hashlib.sha256(f"{call.method} {call.params} {key}".encode()).hexdigest()
     now = c.clock()

@@ -65,8 +65,10 @@ class Unavailable(DomainError):
 
 
 class Conflict(Exception):
-    """A conditional write lost a race; the service decides whether to retry."""
+    """A conditional write did not apply. `failed` names the items whose condition
+    failed; `contended` those that collided with a concurrent transaction."""
 
-    def __init__(self, reasons: list[str] | None = None):
-        super().__init__(",".join(reasons or []))
-        self.reasons = reasons or []
+    def __init__(self, failed=(), contended=()):
+        super().__init__(f"failed={list(failed)} contended={list(contended)}")
+        self.failed = set(failed)
+        self.contended = set(contended)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from ..adapters.secrets import hash_device_key
+from ..domain.records import hash_device_key
 
 
 def seed_devices(c, devices: list[dict], capacity: int) -> None:

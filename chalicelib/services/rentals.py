@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import logging
 
-from ..adapters.claims import Claim
 from ..domain import contracts as dc
 from ..domain import ledger, money, views
 from ..domain.errors import (Conflict, Forbidden, NoCapacity, NotFound, PaymentAlreadyUsed,
                              PaymentInvalid, Unavailable)
 from ..domain.payments import PaymentCheck
+from ..domain.records import Claim
 from ..domain.validation import ExtendRequest, RentRequest
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
-CHECK_FAILED = "ConditionalCheckFailed"
 
 
 def _busy() -> Unavailable:
@@ -93,10 +92,9 @@ def rent(c, req: RentRequest) -> tuple[int, dict]:
                 c.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]), now)
                 return 201, body
             except Conflict as exc:
-                codes = exc.reasons + ["None"] * 3
-                if codes[0] == CHECK_FAILED:   # the signature is claimed already
+                if "claim" in exc.failed:      # the signature is claimed already
                     return _replay(c, req.tx_signature, fingerprint)
-                if codes[1] == CHECK_FAILED:   # that device filled up meanwhile: next one
+                if "device" in exc.failed:     # that device filled up meanwhile: next one
                     tried.add(device.device_id)
                     continue
                 break  # a concurrent transaction on the same items: re-query and retry
@@ -132,7 +130,7 @@ def extend(c, req: ExtendRequest) -> tuple[int, dict]:
             c.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]), now)
             return 200, body
         except Conflict as exc:
-            if exc.reasons and exc.reasons[0] == CHECK_FAILED:
+            if "claim" in exc.failed:
                 return _replay(c, req.tx_signature, fingerprint)
             contract = _load(c, req.contract_id)  # another change won the race: re-read, re-decide
             now = c.clock()

@@ -1,10 +1,9 @@
 """Device usage reports: authenticate the device, store a batch in one write, answer live figures."""
 from __future__ import annotations
 
-from ..adapters.metrics import batch_item
-from ..adapters.secrets import hash_device_key
 from ..domain import views
-from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized
+from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
+from ..domain.records import hash_device_key
 from ..domain.validation import metrics_samples
 
 
@@ -43,15 +42,14 @@ def record(c, contract_id: str, key: str | None, body: dict) -> dict:
         raise _not_active()
     rows = metrics_samples(body, now)
     try:
-        c.tx.record_metrics(batch_item(contract_id, device_id, rows, now), device_id,
-                            hash_device_key(key), contract_id, now)
+        c.tx.record_metrics(contract_id, device_id, rows, hash_device_key(key), now)
     except Conflict as exc:
-        codes = exc.reasons + ["None"] * 3
-        if codes[1] == "ConditionalCheckFailed":
+        if "device" in exc.failed:
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key") from None
-        if codes[2] == "ConditionalCheckFailed":
+        if "contract" in exc.failed:
             raise _not_active() from None
-        raise
+        raise Unavailable("A concurrent write collided; nothing was recorded. Retry.",
+                          reason="contention") from None
     return views.metrics_response(contract, len(rows), now)
 
 

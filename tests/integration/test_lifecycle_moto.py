@@ -83,3 +83,63 @@ def test_errors_are_clean(api):
     assert st == 400 and err["reason"] == "duration_hours"
     assert api.get("/api/billing/ledger")[0] == 401
     assert api.get("/api/billing/ledger", ADMIN)[0] == 200
+
+
+def test_metrics_single_batch_and_credentials(api):
+    (st, body), req = rent(api, tier="THOR", hours=1)
+    cid, dev = body["contract_id"], body["device_id"]
+    key = api.key_for(dev)
+    other_key = api.key_for("device-m2-001")
+    sample = {"cpu_percent": 12.5, "memory_mb": 2048, "disk_io_mbps": 1, "network_io_mbps": 0.5}
+    api.c.clock.advance(60)
+    st, out = api.post(f"/api/metrics/{cid}", sample, {"X-Device-Key": key})
+    assert st == 200 and out["samples_recorded"] == 1 and out["cost_so_far_lamports"] == 583_333
+    now = api.c.clock()
+    batch = {"samples": [dict(sample, timestamp_ms=now - 500 * i) for i in range(120)]}
+    st, out = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
+    assert st == 200 and out["samples_recorded"] == 120
+    assert api.post(f"/api/metrics/{cid}", {"samples": batch["samples"] + [sample]},
+                    {"X-Device-Key": key})[1]["reason"] == "samples"
+    st, got = api.get(f"/api/contracts/{cid}/metrics")
+    assert st == 200 and len(got["samples"]) == 100
+    ts = [s["timestamp_ms"] for s in got["samples"]]
+    assert ts == sorted(ts)
+    assert api.post(f"/api/metrics/{cid}", sample, {})[0] == 401
+    assert api.post(f"/api/metrics/{cid}", sample, {"X-Device-Key": key[:-2] + "xx"})[0] == 401
+    assert api.post(f"/api/metrics/{cid}", sample, {"X-Device-Key": other_key})[0] == 403
+    api.c.clock.advance(3600)
+    st, err = api.post(f"/api/metrics/{cid}", sample, {"X-Device-Key": key})
+    assert st == 409 and err["code"] == "contract_not_active"
+
+
+def test_ledger_page_and_stats(api):
+    for _ in range(3):
+        rent(api)
+    st, page = api.get("/api/billing/ledger?limit=2", ADMIN)
+    assert st == 200 and len(page["active_contracts"]) == 2 and page["next_token"]
+    st, page2 = api.get(f"/api/billing/ledger?limit=2&next_token={page['next_token']}", ADMIN)
+    assert st == 200 and len(page2["active_contracts"]) == 1
+    assert api.get("/api/billing/ledger?limit=0", ADMIN)[0] == 400
+    assert api.get("/api/billing/ledger?next_token=garbage", ADMIN)[0] == 400
+    st, stats = api.get("/api/stats", ADMIN)
+    assert st == 200 and stats["contracts"]["ACTIVE"] == 3 and stats["devices"]["slots_leased"] == 3
+    assert stats["queues"]["refund_queue"] is not None
+
+
+def test_idempotency_key(api):
+    (st, body), req = rent(api, tier="M3_ULTRA")
+    sig = api.c.rpc.pay(req["wallet"], 25_000_000)
+    cid = body["contract_id"]
+    h = {"Idempotency-Key": "abc-1"}
+    first = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}, h)
+    assert first[0] == 200
+    assert api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}, h) == first
+    st, err = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 2, "tx_signature": sig}, h)
+    assert st == 409 and err["code"] == "idempotency_mismatch"
+
+
+def test_rpc_down_is_503_and_writes_nothing(api):
+    api.c.rpc.down = True
+    (st, err), req = rent(api)
+    assert st == 503 and err["code"] == "unavailable"
+    assert api.get("/api/stats", ADMIN)[1]["contracts"]["ACTIVE"] == 0

@@ -1,0 +1,29 @@
+"""Small records the services hand to storage. Pure Python."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A transaction signature and what it paid for (the first response is kept for replays)."""
+    signature: str
+    kind: str
+    contract_id: str
+    wallet: str
+    request: str
+    response: dict
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The first response to an Idempotency-Key."""
+    body_hash: str
+    status: int
+    response: str
+
+
+def hash_device_key(key: str) -> str:
+    """Device keys are random 192-bit secrets: a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(key.encode()).hexdigest()
