@@ -1,0 +1,58 @@
+# SI64 billing backend. Two commands matter: `make run` and `make test`.
+# Every target creates .venv (python3 -m venv) and installs the pinned
+# requirements when missing or when a requirements file changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.si64-installed
+BUILD  ?= build
+STAGE  ?= prod
+PYTEST_ARGS ?=
+
+export AWS_DEFAULT_REGION ?= us-east-1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv run test unit bench package lint clean distclean
+
+help:
+	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
+	@echo "make test     cfn-lint the packaged template, then the whole pytest suite"
+	@echo "make package  chalice package --stage $(STAGE) merged with infra/resources.yaml into $(BUILD)/"
+	@echo "make bench    load benchmark against a local stack"
+	@echo "make lint     byte-compile and cfn-lint; make clean / distclean"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m local.stack
+
+$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json .chalice/policy-$(STAGE).json infra/resources.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
+	$(PY) infra/package.py --stage $(STAGE) --out $(BUILD)
+
+package: $(BUILD)/sam.yaml
+
+lint: $(STAMP) $(BUILD)/sam.yaml
+	$(PY) -m compileall -q app.py chalicelib local infra tests
+	$(VENV)/bin/cfn-lint infra/resources.yaml $(BUILD)/sam.yaml
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m local.bench
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .local
