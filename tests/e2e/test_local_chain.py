@@ -93,6 +93,11 @@ def test_raw_rpc_shapes_batch_and_unknown_method(local_chain):
     assert rpc(url, "getAccountInfo", [str(Keypair().pubkey()), {"encoding": "base64"}])["result"]["value"] is None
     assert rpc(url, "getTransaction", ["1" * 64, {"encoding": "json"}])["result"] is None
     assert rpc(url, "getMinimumBalanceForRentExemption", [0])["result"] == 890880
+    # not a Solana method: the local chain's way to expire blockhashes from another process
+    slot = rpc(url, "getSlot")["result"]
+    assert rpc(url, "localChain_advanceSlots", [3])["result"] >= slot + 3
+    bad = rpc(url, "getBalance", ["not-a-key"])
+    assert bad["error"]["code"] == -32602
 
 
 # ----------------------------------------------------------------- solana-py
@@ -289,6 +294,49 @@ def test_simulate_transaction(local_chain):
     run(scenario())
 
 
+def test_raw_send_base58_and_preflight_error_shape(local_chain):
+    from local.chain.b58 import b58encode
+
+    url = local_chain.rpc_url
+    payer = Keypair()
+    local_chain.fund(payer.pubkey(), SOL)
+    blockhash = Hash.from_string(rpc(url, "getLatestBlockhash")["result"]["value"]["blockhash"])
+    ok = pay_tx(payer, Keypair().pubkey(), 2_000_000, blockhash)
+    sent = rpc(url, "sendTransaction", [b58encode(bytes(ok))])  # default encoding: base58
+    assert sent["result"] == str(ok.signatures[0])
+
+    bad = pay_tx(payer, Keypair().pubkey(), 3 * SOL, blockhash)
+    import base64
+
+    err = rpc(url, "sendTransaction", [base64.b64encode(bytes(bad)).decode(), {"encoding": "base64"}])["error"]
+    assert err["code"] == -32002
+    assert err["message"] == ("Transaction simulation failed: Error processing Instruction 0: "
+                              "custom program error: 0x1")
+    data = err["data"]
+    assert data["err"] == {"InstructionError": [0, {"Custom": 1}]}
+    assert data["accounts"] is None and data["returnData"] is None and data["unitsConsumed"] > 0
+    assert any("insufficient lamports" in line for line in data["logs"])
+
+
+def test_concurrent_payments(local_chain):
+    async def one(client: AsyncClient, treasury: Pubkey, n: int):
+        payer = await funded(client)
+        latest = (await client.get_latest_blockhash()).value
+        sig = (await client.send_transaction(pay_tx(payer, treasury, 1_000_000 + n, latest.blockhash))).value
+        await client.confirm_transaction(sig, last_valid_block_height=latest.last_valid_block_height)
+        return sig
+
+    async def scenario():
+        treasury = Keypair().pubkey()
+        async with AsyncClient(local_chain.rpc_url) as client:
+            sigs = await asyncio.gather(*(one(client, treasury, n) for n in range(8)))
+            assert (await client.get_balance(treasury)).value == sum(1_000_000 + n for n in range(8))
+            history = (await client.get_signatures_for_address(treasury)).value
+            assert {h.signature for h in history} == set(sigs)
+
+    run(scenario())
+
+
 # ----------------------------------------------------------------- WebSocket
 def test_signature_subscribe_notifies(local_chain):
     import websockets
@@ -363,9 +411,10 @@ def _ensure_node_modules() -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed: cannot install @solana/web3.js for tests/e2e/js")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=600,
-                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        pytest.fail("node is installed but npm is not: cannot install @solana/web3.js into tests/e2e/js")
+    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, timeout=600,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, f"npm ci in {JS_DIR} failed:\n{proc.stdout}"
 
 
 def test_web3js_airdrop_send_and_confirm_with_memo(local_chain):
