@@ -404,7 +404,9 @@ class Stack:
 
     def stop(self) -> None:
         for child in reversed(self.children):
+            started = time.monotonic()
             child.stop()
+            log(f"stopped {child.name} (exit {child.proc.returncode}) in {time.monotonic() - started:.1f}s")
         self.children = []
 
 
