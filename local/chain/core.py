@@ -212,11 +212,14 @@ def _inner(meta) -> list[list[tuple[Any, Optional[int]]]]:
 class Chain:
     """Thread-safe LiteSVM ledger with slots, blockhashes and transaction records."""
 
-    def __init__(self, slot_seconds: float = SLOT_SECONDS, time_fn: Callable[[], float] = time.time):
+    def __init__(self, slot_seconds: float = SLOT_SECONDS, time_fn: Callable[[], float] = time.time,
+                 monotonic_fn: Callable[[], float] = time.monotonic):
         self.lock = threading.RLock()
         self.slot_seconds = slot_seconds
-        self._time = time_fn
+        self._time = time_fn  # Unix time: blockTime, the Clock sysvar
+        self._mono = monotonic_fn  # slots never go back, whatever the wall clock does
         self._t0 = time_fn()
+        self._m0 = monotonic_fn()
         self._slot_offset = 0
         self._seed = os.urandom(16)
         self._svm = LiteSVM().with_blockhash_check(False)
@@ -238,7 +241,7 @@ class Chain:
         return self._time()
 
     def slot(self) -> int:
-        return 1 + int((self._time() - self._t0) / self.slot_seconds) + self._slot_offset
+        return 1 + int((self._mono() - self._m0) / self.slot_seconds) + self._slot_offset
 
     def block_height(self) -> int:
         return self.slot()
