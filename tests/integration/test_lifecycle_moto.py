@@ -1,4 +1,5 @@
 """The rental lifecycle through the Chalice app on moto, paying through a fake chain."""
+import json
 from decimal import Decimal
 
 from chalicelib.domain import ledger, money
@@ -143,3 +144,25 @@ def test_rpc_down_is_503_and_writes_nothing(api):
     (st, err), req = rent(api)
     assert st == 503 and err["code"] == "unavailable"
     assert api.get("/api/stats", ADMIN)[1]["contracts"]["ACTIVE"] == 0
+
+
+def test_database_unreachable_is_503(api, monkeypatch):
+    from chalicelib.adapters import models
+    for m in models.MODELS.values():
+        monkeypatch.setattr(m.Meta, "host", "http://127.0.0.1:9")  # nothing listens on the discard port
+        monkeypatch.setattr(m, "_connection", None)
+    st, err = api.get("/api/health")
+    assert st == 503 and err["code"] == "unavailable" and err["reason"] == "database"
+    (st, err), _ = rent(api)
+    assert st == 503 and err["code"] == "unavailable"
+    for m in models.MODELS.values():
+        m._connection = None
+
+
+def test_a_bug_is_500_with_request_id_and_no_trace(api, monkeypatch):
+    def boom(check):
+        raise RuntimeError("secret internals")
+    monkeypatch.setattr(api.c.rpc, "verify_payment", boom)
+    (st, err), _ = rent(api)
+    assert st == 500 and err["code"] == "internal" and err["request_id"]
+    assert "secret" not in json.dumps(err) and "Traceback" not in json.dumps(err)
