@@ -1,0 +1,195 @@
+"""A whole rental against `make run`, as a new user would do it by hand.
+
+    make run                       # in one terminal
+    .venv/bin/python -m local.demo # in another  (--stack PATH to use another stack.json)
+
+It reads the stack's ``stack.json``, creates a fresh wallet, airdrops 2 SOL on
+the local chain with the stock solana-py ``AsyncClient``, pays the treasury the
+price of 0.1 h of M2 (a system transfer with a memo), rents, reports one
+metrics sample and a batch with the leased device's key, reads the contract,
+extends it by 0.1 h with a second payment and settles it with a request signed
+by the wallet. Every HTTP request and response is printed on one line each.
+
+Honest by construction: any non-2xx answer (or a failed payment) is printed
+and the demo exits 1; it exits 0 only when every step did what API.md says.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOL = 1_000_000_000
+TIER, HOURS = "M2", "0.1"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def compact(obj, limit: int = 400) -> str:
+    text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Http:
+    """Prints `> METHOD path body` and `< status body`; raises DemoFailed on non-2xx."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+
+    def __call__(self, method: str, path: str, body=None, headers: dict | None = None, show: str | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        print(f"> {method} {path}" + (f" {show or compact(body)}" if body is not None else "")
+              + ("  [" + ", ".join(h for h in headers) + "]" if headers else ""), flush=True)
+        req = urllib.request.Request(self.base_url + path, data=data, headers=hdrs, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, text = resp.status, resp.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError) as exc:
+            raise DemoFailed(f"{method} {path}: cannot reach {self.base_url} ({exc}); is `make run` up?") from None
+        print(f"< {status} {compact(text)}", flush=True)
+        if not 200 <= status < 300:
+            raise DemoFailed(f"{method} {path} answered {status}")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise DemoFailed(f"{method} {path} answered {status} with a body that is not JSON") from None
+
+
+def price_lamports(lamports_per_hour: int, hours: str) -> int:
+    """API.md: ceil(lamports_per_hour × round_half_up(hours × 3600) / 3600), in integers."""
+    seconds = int((Decimal(hours) * 3600).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return -(-lamports_per_hour * seconds // 3600)
+
+
+async def airdrop(client, pubkey, lamports: int) -> None:
+    from solana.rpc.commitment import Confirmed
+
+    sig = (await client.request_airdrop(pubkey, lamports)).value
+    status = (await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.2)).value[0]
+    if status is None or status.err is not None:
+        raise DemoFailed(f"airdrop {sig} did not land: {status}")
+    print(f"  airdrop {lamports / SOL:g} SOL -> {pubkey}: {sig}", flush=True)
+
+
+async def pay(client, payer, treasury: str, lamports: int, memo: str) -> str:
+    """A system transfer wallet -> treasury plus an SPL memo, confirmed; returns the signature."""
+    from solana.rpc.commitment import Confirmed
+    from solders.pubkey import Pubkey
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import Transaction
+    from spl.memo.constants import MEMO_PROGRAM_ID
+    from spl.memo.instructions import create_memo
+    from spl.memo.models import MemoParams
+
+    ixs = [
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.from_string(treasury),
+                                lamports=lamports)),
+        create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=payer.pubkey(), message=memo.encode())),
+    ]
+    latest = (await client.get_latest_blockhash(Confirmed)).value
+    tx = Transaction.new_signed_with_payer(ixs, payer.pubkey(), [payer], latest.blockhash)
+    sig = (await client.send_transaction(tx)).value
+    status = (await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.2,
+                                               last_valid_block_height=latest.last_valid_block_height)).value[0]
+    if status is None or status.err is not None:
+        raise DemoFailed(f"payment {sig} did not land: {status}")
+    print(f"  paid {lamports} lamports to the treasury (memo {memo!r}): {sig}", flush=True)
+    return str(sig)
+
+
+def signed_headers(keypair, method: str, path: str) -> dict:
+    """The renter's credentials: ed25519 over `si64:{METHOD} {PATH}:{unix seconds}`, base58."""
+    ts = str(int(time.time()))
+    signature = keypair.sign_message(f"si64:{method} {path}:{ts}".encode("utf-8"))
+    return {"X-Wallet": str(keypair.pubkey()), "X-Timestamp": ts, "X-Signature": str(signature)}
+
+
+async def run(stack: dict) -> None:
+    from solana.rpc.async_api import AsyncClient
+    from solana.rpc.commitment import Confirmed
+    from solders.keypair import Keypair
+
+    http = Http(stack["api_url"])
+    pricing = http("GET", "/api/pricing")
+    treasury = pricing["treasury"]
+    if treasury != stack["treasury"]:
+        raise DemoFailed(f"/api/pricing names treasury {treasury}, stack.json {stack['treasury']}")
+    lph = next(t["lamports_per_hour"] for t in pricing["tiers"] if t["tier"] == TIER)
+    price = price_lamports(lph, HOURS)
+
+    wallet = Keypair()
+    print(f"# wallet {wallet.pubkey()} (a fresh keypair); {HOURS} h of {TIER} costs {price} lamports")
+    async with AsyncClient(stack["rpc_url"], commitment=Confirmed) as client:
+        await airdrop(client, wallet.pubkey(), 2 * SOL)
+        sig = await pay(client, wallet, treasury, price, f"si64 demo: rent {TIER} {HOURS} h")
+
+        rent = http("POST", "/api/rent", {"wallet": str(wallet.pubkey()), "tier": TIER,
+                                          "duration_hours": float(HOURS), "tx_signature": sig})
+        cid, device = rent["contract_id"], rent["device_id"]
+        key = stack.get("device_keys", {}).get(device)
+        if not key:
+            raise DemoFailed(f"stack.json has no device key for {device}")
+        device_hdr = {"X-Device-Key": key}
+
+        sample = {"cpu_percent": 37.5, "memory_mb": 6144, "disk_io_mbps": 12.5, "network_io_mbps": 3.25}
+        http("POST", f"/api/metrics/{cid}", sample, device_hdr)
+        now_ms = int(time.time() * 1000)
+        batch = {"samples": [dict(sample, cpu_percent=20 + i, timestamp_ms=now_ms - (10 - i) * 1000)
+                             for i in range(10)]}
+        http("POST", f"/api/metrics/{cid}", batch, device_hdr, show=f'{{"samples":[...{len(batch["samples"])}]}}')
+        http("GET", f"/api/contracts/{cid}/metrics")
+        http("GET", f"/api/contracts/{cid}")
+
+        sig2 = await pay(client, wallet, treasury, price, f"si64 demo: extend {cid} {HOURS} h")
+        ext = http("POST", f"/api/contracts/{cid}/extend", {"additional_hours": float(HOURS), "tx_signature": sig2})
+        if ext["new_expiration"] != rent["expires_at"] + 360:
+            raise DemoFailed(f"extension moved the expiry to {ext['new_expiration']}, not {rent['expires_at'] + 360}")
+
+        path = f"/api/contracts/{cid}/settle"
+        settled = http("POST", path, None, signed_headers(wallet, "POST", path))
+        final = http("GET", f"/api/contracts/{cid}")
+    if settled["status"] != "SETTLED" or final["status"] != "SETTLED":
+        raise DemoFailed(f"contract {cid} is {final['status']} after settling")
+    if settled["refund_lamports"] != settled["prepaid_lamports"] - settled["used_lamports"]:
+        raise DemoFailed("refund != prepaid - used")
+    print(f"# done: {cid} on {device}: paid {settled['prepaid_lamports']} lamports, used "
+          f"{settled['used_lamports']}, refund {settled['refund_lamports']} ({settled['refund_status']})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default=".local/stack.json", help="the stack.json written by `make run`")
+    args = parser.parse_args(argv)
+    path = Path(args.stack)
+    if not path.exists() and not path.is_absolute() and (ROOT / path).exists():
+        path = ROOT / path
+    try:
+        stack = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"demo: cannot read {path}: {exc}; start the stack with `make run` first", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(stack))
+    except DemoFailed as exc:
+        print(f"demo FAILED: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - e.g. the chain RPC refused a transaction
+        print(f"demo FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
