@@ -2,7 +2,7 @@
 
 Accounts: `treasury` (asset), `escrow:{contract_id}` (liability until earned),
 `revenue`, `refunds_payable`, `retained_dust`. Each event's legs sum to zero;
-entry ids are deterministic (`{contract_id}#{version:04d}#{event}#{leg}`), so a
+entry ids are deterministic (`{contract_id}#{version:06d}#{event}#{leg}`), so a
 retried write is a no-op and a double write is impossible.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _legs(contract: Contract, version: int, kind: str, at_ms: int, ref: str | No
     for i, (account, debit, credit) in enumerate(legs):
         if debit == 0 and credit == 0:
             continue
-        out.append(Entry(f"{contract.contract_id}#{version:04d}#{kind}#{i}", contract.contract_id,
+        out.append(Entry(f"{contract.contract_id}#{version:06d}#{kind}#{i}", contract.contract_id,
                          account, debit, credit, kind, at_ms, ref))
     return out
 
