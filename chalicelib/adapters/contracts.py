@@ -30,8 +30,10 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         version=c.version, lamports_per_hour=c.lamports_per_hour, duration_seconds=c.duration_seconds,
         price_lamports=c.price_lamports, received_lamports=c.received_lamports,
         created_at_ms=c.created_at_ms, expires_at_ms=c.expires_at_ms,
+        # only the rent payment is kept on the item (its size is the cost of every write);
+        # each extension's payment lives in its claim and its ledger entries
         payments=[PaymentMap(sig=p.sig, kind=p.kind, seconds=p.seconds, price_lamports=p.price_lamports,
-                             received_lamports=p.received_lamports, at_ms=p.at_ms) for p in c.payments],
+                             received_lamports=p.received_lamports, at_ms=p.at_ms) for p in c.payments[:1]],
         ended_at_ms=c.ended_at_ms, used_lamports=c.used_lamports, refund_lamports=c.refund_lamports,
         refund_status=c.refund_status, refund_tx=c.refund_tx, refund_reason=c.refund_reason,
     )
