@@ -16,6 +16,7 @@ from .errors import ContractNotActive, InvalidRequest
 ACTIVE, SETTLED, EXPIRED = "ACTIVE", "SETTLED", "EXPIRED"
 REFUND_NONE, REFUND_QUEUED, REFUND_SENT = "NONE", "QUEUED", "SENT"
 REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED = "CONFIRMED", "DUST", "FAILED"
+MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extension is a paid request
 
 
 def new_contract_id() -> str:
@@ -105,6 +106,9 @@ def extend(contract: Contract, *, seconds: int, received_lamports: int, sig: str
            max_seconds: int) -> Contract:
     if not contract.is_live(now_ms):
         raise ContractNotActive("The contract has ended and cannot be extended.", reason="status")
+    if contract.version > MAX_EXTENSIONS:  # version = 1 + extensions while ACTIVE
+        raise InvalidRequest(f"A contract can be extended at most {MAX_EXTENSIONS} times.",
+                             reason="additional_hours")
     total = contract.duration_seconds + seconds
     if total > max_seconds:
         raise InvalidRequest(
