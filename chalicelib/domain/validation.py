@@ -26,8 +26,12 @@ def parse_json(raw: bytes | str | None) -> dict:
     if raw is None or raw == b"" or raw == "":
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
     try:
+        if isinstance(raw, (bytes, bytearray)):
+            # JSON on the wire is UTF-8 (RFC 8259 §8.1). json.loads(bytes) would also
+            # accept UTF-16/32 and surrogates encoded in UTF-8 ("surrogatepass").
+            raw = bytes(raw).decode("utf-8-sig")
         data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
         raise InvalidRequest("The request body is not valid JSON.", reason="body") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
@@ -119,7 +123,7 @@ def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours:
 
 def contract_id(value: str) -> str:
     if not isinstance(value, str) or not value.startswith("CTR-") or not (20 <= len(value) <= 64) \
-            or not all(c.isalnum() or c in "-_" for c in value[4:]):
+            or not value.isascii() or not all(c.isalnum() or c in "-_" for c in value[4:]):
         from .errors import NotFound
         raise NotFound("No such contract.", reason="contract_id")
     return value
@@ -168,6 +172,8 @@ def metrics_samples(body: dict, now_ms: int) -> list[list]:
 def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not (1 <= int(raw) <= maximum):
+    # ASCII digits only ("²".isdigit() is True but int("²") fails), and few enough of
+    # them that int() neither fails (4,300-digit limit) nor takes long.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not (1 <= int(raw) <= maximum):
         raise InvalidRequest(f"'limit' must be an integer from 1 to {maximum}.", reason="limit")
     return int(raw)

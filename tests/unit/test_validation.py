@@ -1,0 +1,421 @@
+"""Request parsing and validation (chalicelib/domain/validation.py).
+
+Every refusal is an InvalidRequest (400) whose `reason` names the offending field
+(API.md "Errors"); nothing else may escape, whatever the client sends.
+Pure logic: no sockets, no AWS.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain import base58, validation as v
+from chalicelib.domain.errors import InvalidRequest, NotFound
+
+MIN_S, MAX_H = 60, 720
+NOW = 1_764_070_000_000
+
+WALLET = base58.encode(bytes(range(1, 33)))
+SIG = base58.encode(bytes(range(100, 164)))
+CID = "CTR-abcdefghijklmnopqrstuv"
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**40), 10**40), st.text(max_size=20),
+    st.decimals(allow_nan=False, allow_infinity=False),
+)
+json_values = st.recursive(json_scalars, lambda kids: st.one_of(
+    st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids, max_size=3)), max_leaves=8)
+
+
+def rent(**changes) -> dict:
+    body = {"wallet": WALLET, "tier": "M2", "duration_hours": 1, "tx_signature": SIG}
+    body.update(changes)
+    return {k: val for k, val in body.items() if val is not ...}
+
+
+def reason_of(fn, *args, **kw) -> str:
+    with pytest.raises(InvalidRequest) as exc:
+        fn(*args, **kw)
+    assert exc.value.status == 400 and exc.value.code == "invalid_request"
+    assert exc.value.body() == {"detail": exc.value.detail, "code": "invalid_request", "reason": exc.value.reason}
+    return exc.value.reason
+
+
+def rent_reason(body) -> str:
+    return reason_of(v.rent_request, body, min_seconds=MIN_S, max_hours=MAX_H)
+
+
+# --- parse_json ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", [
+    None, b"", "", b" ", b"\n",
+    b"NaN", b"Infinity", b"-Infinity",
+    b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"duration_hours": [1, NaN]}',
+    b"[]", b"[1]", b"1", b"1.5", b'"x"', b"null", b"true", b"false",
+    b"{", b'{"a": 1', b'{"a": 1}}', b"{'a': 1}", b'{"a": 1,}', b"{a: 1}",
+    b'{"a": "\xff"}', b"\xff\xfe", b"\x80{}", b'{"a": "\xed\xa0\x80"}', b"\xc3\x28",
+    '{"a":1}'.encode("utf-16"), '{"a":1}'.encode("utf-32"),
+    b"[" * 65_000, b'{"a":' * 20_000,
+    b"1" * 5_000,
+])
+def test_parse_json_refuses(raw):
+    assert reason_of(v.parse_json, raw) == "body"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (b"{}", {}),
+    (b'{"a": 1, "b": 1.5, "c": -0.0, "d": 1e400, "e": "\xc3\xa9"}',
+     {"a": 1, "b": Decimal("1.5"), "c": Decimal("-0.0"), "d": Decimal("1E+400"), "e": "é"}),
+    ('{"x": [1, {"y": null}]}', {"x": [1, {"y": None}]}),
+    (b'  {"a": true}\n', {"a": True}),
+])
+def test_parse_json_accepts(raw, expected):
+    got = v.parse_json(raw)
+    assert got == expected
+    assert all(not isinstance(x, float) for x in got.values())
+
+
+@given(st.binary(max_size=200))
+def test_parse_json_any_bytes_is_an_object_or_a_400(raw):
+    try:
+        out = v.parse_json(raw)
+    except InvalidRequest as exc:
+        assert exc.reason == "body"
+    else:
+        assert isinstance(out, dict)
+        raw.decode("utf-8")  # only UTF-8 is JSON on the wire (RFC 8259 §8.1)
+
+
+@given(st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_parse_json_round_trip_never_yields_floats(obj):
+    raw = json.dumps(obj, default=str).encode()
+    out = v.parse_json(raw)
+
+    def walk(x):
+        assert not isinstance(x, float)
+        if isinstance(x, dict):
+            for y in x.values():
+                walk(y)
+        elif isinstance(x, list):
+            for y in x:
+                walk(y)
+    walk(out)
+
+
+# --- rent_request -------------------------------------------------------------------------
+
+def test_rent_request_valid():
+    r = v.rent_request(rent(), min_seconds=MIN_S, max_hours=MAX_H)
+    assert (r.wallet, r.tier, r.seconds, r.tx_signature) == (WALLET, "M2", 3600, SIG)
+    assert r.fingerprint() == f"rent|{WALLET}|M2|3600"
+
+
+@pytest.mark.parametrize("hours, seconds", [
+    (Decimal("0.1"), 360), (Decimal("0.10"), 360), (Decimal("1E-1"), 360), (1, 3600), (720, 2_592_000),
+    (Decimal("720"), 2_592_000), (Decimal("720.000"), 2_592_000), (Decimal("0.0166667"), 60),
+    (Decimal("0.01666666"), 60),  # 59.999976 s rounds half-up to 60
+    (Decimal("0.01680556"), 61),  # 60.500016 s
+    (Decimal("0.016805555"), 60),  # 60.499998 s
+    (Decimal("1.5"), 5400),
+])
+def test_rent_request_duration_to_seconds(hours, seconds):
+    assert v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds == seconds
+
+
+@pytest.mark.parametrize("tier", ["M2", "ORIN", "M3_ULTRA", "THOR"])
+def test_rent_request_every_tier(tier):
+    assert v.rent_request(rent(tier=tier), min_seconds=MIN_S, max_hours=MAX_H).tier == tier
+
+
+def test_rent_request_ignores_unknown_fields_and_accepts_amount():
+    body = rent(amount=Decimal("0.001"), extra="x", nested={"a": [1]}, duration_seconds=5)
+    assert v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H).seconds == 3600
+    for amount in (None, 0, Decimal("0"), Decimal("-0"), 5, Decimal("12.5")):
+        v.rent_request(rent(amount=amount), min_seconds=MIN_S, max_hours=MAX_H)
+
+
+BAD_PUBKEYS = [
+    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,  # missing / wrong type / non-alphabet
+    WALLET + " ", " " + WALLET, WALLET[:-1] + "0",
+    base58.encode(bytes(range(1, 32))),  # 31 bytes
+    base58.encode(bytes(range(1, 34))),  # 33 bytes
+    base58.encode(b"\xff" * 33),  # 45 chars
+    "1" * 31, "1" * 33, "1" * 1000, SIG,
+]
+BAD_SIGNATURES = [
+    ..., None, 1, False, [SIG], "", SIG[:-2], SIG + "1", SIG + "x", "0" + SIG[1:], SIG.lower() + "!",
+    base58.encode(bytes(range(100, 163))),  # 63 bytes
+    base58.encode(bytes(range(100, 165))),  # 65 bytes
+    base58.encode(b"\xff" * 65),  # 89 chars
+    "1" * 63, "1" * 65, "z" * 10_000, WALLET,
+]
+BAD_HOURS = [
+    ..., None, "1", "0.1", "", True, False, [], {}, [1], {"h": 1},
+    0, -1, Decimal("0"), Decimal("-0"), Decimal("0E-10"), Decimal("-0.5"), Decimal("-1E+400"),
+    Decimal("1E+400"), Decimal("1E+999999999"), 10**30, 10**300, 721, Decimal("720.0000000001"),
+    Decimal("720.0000000000000000000000000000001"),
+    Decimal("0.01"),  # 36 s, below the 60 s minimum
+    Decimal("0.016"),  # 57.6 s → 58 s
+    Decimal("0.0163"),  # 58.68 s → 59 s
+    Decimal("0.016527"),  # 59.4972 s → 59 s
+    Decimal("1E-400"), Decimal("1E-999999999"),
+    Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"),
+    1.0, float("nan"),  # floats never come out of parse_json; refused if they ever do
+]
+
+
+@pytest.mark.parametrize("value", BAD_PUBKEYS)
+def test_rent_request_bad_wallet(value):
+    assert rent_reason(rent(wallet=value)) == "wallet"
+
+
+@pytest.mark.parametrize("value", [..., None, "m2", "GPU", "", " M2", "M2 ", 1, True, ["M2"], {"M2": 1}, "M2\x00"])
+def test_rent_request_bad_tier(value):
+    assert rent_reason(rent(tier=value)) == "tier"
+
+
+@pytest.mark.parametrize("value", BAD_HOURS)
+def test_rent_request_bad_duration(value):
+    assert rent_reason(rent(duration_hours=value)) == "duration_hours"
+
+
+@pytest.mark.parametrize("value", BAD_SIGNATURES)
+def test_rent_request_bad_signature(value):
+    assert rent_reason(rent(tx_signature=value)) == "tx_signature"
+
+
+@pytest.mark.parametrize("value", ["1", "", True, False, -1, Decimal("-0.000000001"), [], {"sol": 1}])
+def test_rent_request_bad_amount(value):
+    assert rent_reason(rent(amount=value)) == "amount"
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1e400, "tx_signature": "%s"}', "duration_hours"),
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1E-400, "tx_signature": "%s"}', "duration_hours"),
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1000000000000000000000000000000, "tx_signature": "%s"}',
+     "duration_hours"),
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": "1", "tx_signature": "%s"}', "duration_hours"),
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": true, "tx_signature": "%s"}', "duration_hours"),
+    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 0.0, "tx_signature": "%s"}', "duration_hours"),
+    (b'{"wallet": "%s", "tier": "m2", "duration_hours": 1, "tx_signature": "%s"}', "tier"),
+])
+def test_rent_request_from_the_wire(raw, reason):
+    body = v.parse_json(raw % (WALLET.encode(), SIG.encode()))
+    assert rent_reason(body) == reason
+
+
+def test_rent_request_from_the_wire_tenth_of_an_hour():
+    body = v.parse_json(('{"wallet": "%s", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "%s", '
+                         '"amount": 0.0004, "referrer": "x"}' % (WALLET, SIG)).encode())
+    assert v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H).seconds == 360
+
+
+@given(st.dictionaries(st.sampled_from(["wallet", "tier", "duration_hours", "tx_signature", "amount", "x"]),
+                       json_values))
+def test_rent_request_any_body_is_a_request_or_a_400_naming_a_field(body):
+    try:
+        r = v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H)
+    except InvalidRequest as exc:
+        assert exc.reason in ("wallet", "tier", "duration_hours", "tx_signature", "amount")
+    else:
+        assert MIN_S <= r.seconds <= MAX_H * 3600
+
+
+@given(st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), allow_nan=False, places=8))
+def test_rent_request_hours_range(hours):
+    try:
+        seconds = v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds
+    except InvalidRequest as exc:
+        assert exc.reason == "duration_hours"
+        assert hours <= 0 or hours > MAX_H or hours * 3600 < Decimal("59.5")
+    else:
+        assert 0 < hours <= MAX_H and MIN_S <= seconds <= MAX_H * 3600
+        assert abs(Decimal(seconds) - hours * 3600) <= Decimal("0.5")
+
+
+# --- extend_request -----------------------------------------------------------------------
+
+def test_extend_request_valid():
+    r = v.extend_request(CID, {"additional_hours": Decimal("0.1"), "tx_signature": SIG, "x": 1},
+                         min_seconds=MIN_S, max_hours=MAX_H)
+    assert (r.contract_id, r.seconds, r.tx_signature) == (CID, 360, SIG)
+    assert r.fingerprint() == f"extend|{CID}|360"
+
+
+@pytest.mark.parametrize("value", BAD_HOURS)
+def test_extend_request_bad_hours(value):
+    body = {"additional_hours": value, "tx_signature": SIG}
+    if value is ...:
+        del body["additional_hours"]
+    assert reason_of(v.extend_request, CID, body, min_seconds=MIN_S, max_hours=MAX_H) == "additional_hours"
+
+
+@pytest.mark.parametrize("value", BAD_SIGNATURES)
+def test_extend_request_bad_signature(value):
+    body = {"additional_hours": 1, "tx_signature": value}
+    if value is ...:
+        del body["tx_signature"]
+    assert reason_of(v.extend_request, CID, body, min_seconds=MIN_S, max_hours=MAX_H) == "tx_signature"
+
+
+# --- metrics_samples ----------------------------------------------------------------------
+
+def sample(**changes) -> dict:
+    s = {"cpu_percent": Decimal("12.5"), "memory_mb": 2048, "disk_io_mbps": 0, "network_io_mbps": Decimal("0.25")}
+    s.update(changes)
+    return {k: val for k, val in s.items() if val is not ...}
+
+
+def metrics_reason(body) -> str:
+    return reason_of(v.metrics_samples, body, NOW)
+
+
+def test_metrics_single_sample_defaults_to_now():
+    assert v.metrics_samples(sample(), NOW) == [[NOW, Decimal("12.5"), 2048, 0, Decimal("0.25")]]
+    assert v.metrics_samples(sample(timestamp_ms=NOW - 5, extra=1), NOW)[0][0] == NOW - 5
+
+
+def test_metrics_batch_is_sorted_oldest_first():
+    rows = v.metrics_samples({"samples": [sample(timestamp_ms=NOW - i) for i in range(120)]}, NOW)
+    assert len(rows) == 120 and [r[0] for r in rows] == sorted(r[0] for r in rows)
+    assert rows[0][0] == NOW - 119
+
+
+def test_metrics_limits_are_inclusive():
+    v.metrics_samples(sample(cpu_percent=25_600, timestamp_ms=NOW + 300_000), NOW)
+    v.metrics_samples(sample(memory_mb=10**12, disk_io_mbps=0, network_io_mbps=Decimal("0")), NOW)
+    v.metrics_samples(sample(timestamp_ms=1), NOW)
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"samples": [sample()] * 121}, "samples"),
+    ({"samples": []}, "samples"),
+    ({"samples": None}, "samples"),
+    ({"samples": {}}, "samples"),
+    ({"samples": sample()}, "samples"),
+    ({"samples": "x"}, "samples"),
+    ({"samples": [1]}, "samples[0]"),
+    ({"samples": [sample(), None]}, "samples[1]"),
+    ({"samples": [sample(), [sample()]]}, "samples[1]"),
+    ({"samples": [sample(), sample(cpu_percent=25_601)]}, "samples[1].cpu_percent"),
+    ({"samples": [sample(memory_mb=-1)]}, "samples[0].memory_mb"),
+    ({"samples": [sample(timestamp_ms=NOW + 300_001)]}, "samples[0].timestamp_ms"),
+    ({"samples": [sample(network_io_mbps=...)]}, "samples[0].network_io_mbps"),
+    ({}, "cpu_percent"),
+    (sample(cpu_percent=Decimal("25600.0001")), "cpu_percent"),
+    (sample(cpu_percent=10**30), "cpu_percent"),
+    (sample(cpu_percent=Decimal("1E+400")), "cpu_percent"),
+    (sample(cpu_percent=-1), "cpu_percent"),
+    (sample(cpu_percent=Decimal("-0.001")), "cpu_percent"),
+    (sample(cpu_percent=True), "cpu_percent"),
+    (sample(cpu_percent="50"), "cpu_percent"),
+    (sample(cpu_percent=None), "cpu_percent"),
+    (sample(cpu_percent=...), "cpu_percent"),
+    (sample(cpu_percent=[50]), "cpu_percent"),
+    (sample(cpu_percent=Decimal("NaN")), "cpu_percent"),
+    (sample(cpu_percent=Decimal("Infinity")), "cpu_percent"),
+    (sample(cpu_percent=50.0), "cpu_percent"),
+    (sample(memory_mb=False), "memory_mb"),
+    (sample(memory_mb=10**12 + 1), "memory_mb"),
+    (sample(disk_io_mbps=Decimal("-1E-30")), "disk_io_mbps"),
+    (sample(disk_io_mbps="1"), "disk_io_mbps"),
+    (sample(network_io_mbps=Decimal("-Infinity")), "network_io_mbps"),
+    (sample(timestamp_ms=NOW + 300_001), "timestamp_ms"),
+    (sample(timestamp_ms=NOW * 1000), "timestamp_ms"),
+    (sample(timestamp_ms=0), "timestamp_ms"),
+    (sample(timestamp_ms=-1), "timestamp_ms"),
+    (sample(timestamp_ms=True), "timestamp_ms"),
+    (sample(timestamp_ms=Decimal(NOW)), "timestamp_ms"),
+    (sample(timestamp_ms=Decimal("1764070000000.5")), "timestamp_ms"),
+    (sample(timestamp_ms=str(NOW)), "timestamp_ms"),
+    (sample(timestamp_ms=None), "timestamp_ms"),
+])
+def test_metrics_refused(body, reason):
+    assert metrics_reason(body) == reason
+
+
+@given(st.one_of(
+    st.dictionaries(st.sampled_from(["cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps",
+                                     "timestamp_ms", "x"]), json_values),
+    st.fixed_dictionaries({"samples": st.lists(json_values, max_size=4)}),
+))
+def test_metrics_any_body_is_rows_or_a_400(body):
+    try:
+        rows = v.metrics_samples(body, NOW)
+    except InvalidRequest as exc:
+        assert exc.reason
+    else:
+        for ts, *values in rows:
+            assert type(ts) is int and 0 < ts <= NOW + 300_000
+            assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and 0 <= x for x in values)
+            assert values[0] <= 25_600
+
+
+# --- limit, contract_id -------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [(None, 100), ("", 100), ("1", 1), ("1000", 1000), ("0100", 100),
+                                           ("42", 42)])
+def test_limit_accepts(raw, expected):
+    assert v.limit(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "1001", "-1", "+5", "1.5", "1e2", " 5", "5 ", "abc", "0x10", "10_0",
+                                 "²", "٣", "１０", "9" * 5_000, "0" * 5_000 + "1"])
+def test_limit_refuses(raw):
+    assert reason_of(v.limit, raw) == "limit"
+
+
+def test_limit_custom_bounds():
+    assert v.limit(None, default=7, maximum=10) == 7
+    assert v.limit("10", default=7, maximum=10) == 10
+    assert reason_of(v.limit, "11", default=7, maximum=10) == "limit"
+
+
+@given(st.text(max_size=12))
+def test_limit_any_text_is_a_number_in_range_or_a_400(raw):
+    try:
+        n = v.limit(raw)
+    except InvalidRequest as exc:
+        assert exc.reason == "limit"
+    else:
+        assert type(n) is int and 1 <= n <= 1000
+        assert raw == "" or (raw.isascii() and raw.isdigit() and int(raw) == n)
+
+
+def test_contract_id_accepts_generated_ids():
+    from chalicelib.domain.contracts import new_contract_id
+    for _ in range(200):
+        cid = new_contract_id()
+        assert v.contract_id(cid) == cid
+    assert v.contract_id(CID) == CID
+    assert v.contract_id("CTR-" + "a" * 16) == "CTR-" + "a" * 16
+    assert v.contract_id("CTR-" + "a" * 60) == "CTR-" + "a" * 60
+
+
+@pytest.mark.parametrize("junk", [
+    None, 123, b"CTR-abcdefghijklmnopqrstuv", ["CTR-abcdefghijklmnopqrstuv"], "", "CTR-", "CTR-abc",
+    "CTR-" + "a" * 15, "CTR-" + "a" * 61, "ctr-abcdefghijklmnopqrstuv", "XTR-abcdefghijklmnopqrstuv",
+    " CTR-abcdefghijklmnopqrstuv", "CTR-abcdefghijklmnopqrstuv ", "CTR-abcdefghijklmnopqrstuv\n",
+    "CTR-abcdefgh/jklmnopqrstuv", "CTR-abcdefgh.jklmnopqrstuv", "CTR-abcdefgh%2Fklmnopqrstu",
+    "CTR-abcdefgh#0001#rent#0", "CTR-abcdefghijklmnopqrstu\x00", "../../etc/passwd",
+    "CTR-ééééééééééééééééé", "CTR-" + "٣" * 20, "CTR-" + "ａ" * 20,
+])
+def test_contract_id_junk_is_not_found(junk):
+    with pytest.raises(NotFound) as exc:
+        v.contract_id(junk)
+    assert exc.value.status == 404 and exc.value.reason == "contract_id"
+
+
+@given(st.text(max_size=70))
+def test_contract_id_any_text(raw):
+    for candidate in (raw, "CTR-" + raw):
+        try:
+            out = v.contract_id(candidate)
+        except NotFound:
+            continue
+        assert out == candidate and out.startswith("CTR-") and 16 <= len(out) - 4 <= 60
+        assert all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in out[4:])

@@ -1,0 +1,229 @@
+"""The JSON shapes of API.md (chalicelib/domain/views.py).
+
+Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
+the JSON text a client reads), and every response carries every field API.md lists.
+Pure logic: no sockets, no AWS.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from types import SimpleNamespace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain import contracts as dc
+from chalicelib.domain import ledger, views
+from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
+from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
+
+# Field lists copied from /work/shared/API.md, endpoint by endpoint.
+RENT_FIELDS = {"contract_id", "status", "tier", "device_id", "duration_hours", "duration_seconds", "cost_sol",
+               "cost_lamports", "prepaid_sol", "prepaid_lamports", "created_at", "expires_at"}
+CONTRACT_FIELDS = {"contract_id", "wallet", "tier", "device_id", "status", "prepaid_sol", "prepaid_lamports",
+                   "used_sol", "used_lamports", "refund_available", "refund_available_lamports", "duration_hours",
+                   "elapsed_hours", "remaining_seconds", "created_at", "expires_at", "settled_at", "refund"}
+REFUND_FIELDS = {"status", "lamports", "tx_signature"}
+EXTEND_FIELDS = {"contract_id", "extended_hours", "additional_cost_sol", "additional_cost_lamports",
+                 "new_total_cost", "new_total_cost_lamports", "new_expiration"}
+SETTLE_FIELDS = {"contract_id", "status", "prepaid_sol", "prepaid_lamports", "used_sol", "used_lamports",
+                 "refund_sol", "refund_lamports", "refund_status", "tx_signature"}
+METRICS_FIELDS = {"contract_id", "metrics_recorded", "samples_recorded", "elapsed_hours", "cost_so_far",
+                  "cost_so_far_lamports", "refund_available", "refund_available_lamports"}
+SAMPLE_FIELDS = {"timestamp_ms", "cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps"}
+ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at",
+                "ref"}
+DEVICE_FIELDS = {"id", "name", "tier", "uri", "address", "region", "ram", "leases", "capacity", "available",
+                 "uptime", "audited"}
+# API.md "Conventions": legacy SOL names without the _sol suffix.
+LEGACY_SOL = {"cost_sol", "prepaid", "used", "refund", "cost_so_far", "refund_available", "new_total_cost"}
+
+
+def sol_pairs(view: dict) -> list[tuple[str, str]]:
+    """(sol_key, lamports_key) for every SOL display field of a flat view."""
+    pairs = []
+    for key, value in view.items():
+        if key.endswith("_sol"):
+            partner = key[:-4] + "_lamports"
+        elif key in LEGACY_SOL and not isinstance(value, dict):
+            partner = key + "_lamports"
+        else:
+            continue
+        assert partner in view, f"{key} has no {partner} beside it"
+        pairs.append((key, partner))
+    return pairs
+
+
+def assert_sol_exact(view: dict, expected_pairs: int) -> None:
+    pairs = sol_pairs(view)
+    assert len(pairs) == expected_pairs, pairs
+    wire = json.loads(json.dumps(view), parse_float=Decimal)
+    for sol_key, lam_key in pairs:
+        lamports = view[lam_key]
+        assert type(lamports) is int, (lam_key, lamports)
+        exact = Decimal(lamports).scaleb(-9)
+        assert Decimal(str(view[sol_key])) == exact, (sol_key, view[sol_key], lamports)
+        assert Decimal(wire[sol_key]) == exact, (sol_key, wire[sol_key], lamports)  # what a client parses
+    for key, value in view.items():
+        if key.endswith("_lamports"):
+            assert type(value) is int and value >= 0, (key, value)
+
+
+def assert_hours_display(hours, seconds: int) -> None:
+    assert isinstance(hours, float)
+    assert Decimal(str(hours)) == (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
+
+
+@st.composite
+def ended(draw):
+    lc = draw(lifecycles())
+    c = lc.last
+    return lc, dc.finalize(c, now_ms=max(draw(settle_times(c)), c.payments[-1].at_ms),
+                           refund_min_lamports=draw(refund_mins))
+
+
+# --- rent / extend ------------------------------------------------------------------------
+
+@given(lifecycles())
+def test_rent_response(lc):
+    first = lc.states[0]
+    for c in lc.states:  # a replay after extensions still answers the rental as it was
+        r = views.rent_response(c)
+        assert set(r) >= RENT_FIELDS
+        assert_sol_exact(r, 2)
+        p = first.payments[0]
+        assert (r["contract_id"], r["status"], r["tier"], r["device_id"]) == \
+               (c.contract_id, dc.ACTIVE, c.tier, c.device_id)
+        assert r["cost_lamports"] == p.price_lamports == first.price_lamports
+        assert r["prepaid_lamports"] == p.received_lamports == first.received_lamports
+        assert r["duration_seconds"] == p.seconds
+        assert_hours_display(r["duration_hours"], p.seconds)
+        assert r["created_at"] == first.created_at_ms // 1000
+        assert r["expires_at"] == first.expires_at_ms // 1000
+        assert all(type(r[k]) is int for k in ("created_at", "expires_at", "duration_seconds"))
+
+
+@given(lifecycles(max_extensions=4))
+def test_extend_response(lc):
+    for after in lc.states[1:]:
+        p = after.payments[-1]
+        r = views.extend_response(after, p.sig)
+        assert set(r) >= EXTEND_FIELDS
+        assert_sol_exact(r, 2)
+        assert r["contract_id"] == after.contract_id
+        assert r["additional_cost_lamports"] == p.price_lamports
+        assert r["new_total_cost_lamports"] == after.price_lamports
+        assert r["new_expiration"] == after.expires_at_ms // 1000
+        assert_hours_display(r["extended_hours"], p.seconds)
+    # a replay of an older extension answers that extension, not the newest one
+    if len(lc.states) > 2:
+        older = lc.states[1].payments[-1]
+        r = views.extend_response(lc.last, older.sig)
+        assert r["additional_cost_lamports"] == older.price_lamports
+
+
+# --- status -------------------------------------------------------------------------------
+
+@given(lifecycles(), st.data())
+def test_contract_response_active(lc, data):
+    c = lc.last
+    now = data.draw(settle_times(c))
+    r = views.contract_response(c, now)
+    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_sol_exact(r, 3)
+    f = c.figures(now)
+    assert r["status"] == dc.ACTIVE and r["wallet"] == c.wallet
+    assert r["prepaid_lamports"] == c.received_lamports
+    assert r["used_lamports"] == f.used_lamports
+    assert r["refund_available_lamports"] == f.refund_available_lamports
+    assert r["used_lamports"] + r["refund_available_lamports"] == r["prepaid_lamports"]
+    assert r["remaining_seconds"] == f.remaining_seconds
+    assert r["settled_at"] is None
+    assert r["refund"] == {"status": dc.REFUND_NONE, "lamports": 0, "tx_signature": None}
+    assert_hours_display(r["duration_hours"], c.duration_seconds)
+    assert_hours_display(r["elapsed_hours"], (now - c.created_at_ms) // 1000)
+    assert r["expires_at"] == c.expires_at_ms // 1000
+
+
+@given(ended())
+def test_contract_response_ended(pair):
+    _, e = pair
+    r = views.contract_response(e, e.ended_at_ms + 10**7)
+    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_sol_exact(r, 3)
+    assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
+    assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
+    assert r["settled_at"] == e.ended_at_ms // 1000
+    assert r["refund"]["status"] == e.refund_status and r["refund"]["lamports"] == e.refund_lamports
+    assert r["refund"]["tx_signature"] is None
+
+
+def test_contract_response_refund_failed_carries_reason():
+    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
+                         seconds=3600, received_lamports=1_000_000, sig="s", now_ms=T0)
+    e = dc.finalize(c, now_ms=T0 + 60_000, refund_min_lamports=5_000)
+    from dataclasses import replace
+    failed = replace(e, refund_status=dc.REFUND_FAILED, refund_reason="blockhash_expired", refund_tx="tx")
+    assert views.contract_response(failed, T0)["refund"] == {
+        "status": dc.REFUND_FAILED, "lamports": e.refund_lamports, "tx_signature": "tx",
+        "reason": "blockhash_expired"}
+
+
+# --- settle -------------------------------------------------------------------------------
+
+@given(ended())
+def test_settle_response(pair):
+    _, e = pair
+    r = views.settle_response(e)
+    assert set(r) >= SETTLE_FIELDS
+    assert_sol_exact(r, 3)
+    assert r["status"] == e.status in (dc.SETTLED, dc.EXPIRED)
+    assert r["prepaid_lamports"] == e.received_lamports
+    assert r["used_lamports"] == e.used_lamports and r["refund_lamports"] == e.refund_lamports
+    assert r["used_lamports"] + r["refund_lamports"] == r["prepaid_lamports"]
+    assert r["refund_status"] == e.refund_status and r["tx_signature"] is None
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+@given(lifecycles(), st.integers(1, 120), st.data())
+def test_metrics_response(lc, n, data):
+    c = lc.last
+    now = data.draw(settle_times(c))
+    r = views.metrics_response(c, n, now)
+    assert set(r) >= METRICS_FIELDS
+    assert_sol_exact(r, 2)
+    assert r["metrics_recorded"] is True and r["samples_recorded"] == n
+    assert r["cost_so_far_lamports"] + r["refund_available_lamports"] == c.received_lamports
+    assert_hours_display(r["elapsed_hours"], (now - c.created_at_ms) // 1000)
+
+
+def test_sample_entry_and_device_views():
+    row = [T0, Decimal("12.5"), 2048, 0, Decimal("0.25")]
+    assert views.sample_view(row) == {"timestamp_ms": T0, "cpu_percent": Decimal("12.5"), "memory_mb": 2048,
+                                      "disk_io_mbps": 0, "network_io_mbps": Decimal("0.25")}
+    assert set(views.sample_view(row)) == SAMPLE_FIELDS
+
+    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
+                         seconds=3600, received_lamports=1_000_000, sig="s", now_ms=T0 + 999)
+    for entry in ledger.payment_postings(c, c.payments[0]):
+        v = views.entry_view(entry)
+        assert set(v) >= ENTRY_FIELDS and v["created_at"] == (T0 + 999) // 1000
+        assert v["ref"] == "s" and type(v["debit_lamports"]) is int and type(v["credit_lamports"]) is int
+
+    d = SimpleNamespace(device_id="m2-1", name="n", tier="M2", uri="u", address="a", region="r", ram="16GB",
+                        leases=1, capacity=4, available=3, uptime="99.8%", audited=True)
+    assert set(views.device_view(d)) >= DEVICE_FIELDS
+
+
+# --- the SOL display itself ---------------------------------------------------------------
+
+@given(st.integers(0, EXACT_SOL_DISPLAY_LIMIT - 1 - 16_667))
+def test_settle_response_sol_exact_over_the_whole_exact_range(lamports):
+    """Up to money.EXACT_SOL_DISPLAY_LIMIT (≈ 8.39 million SOL received), the documented exact range."""
+    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
+                         seconds=60, received_lamports=16_667 + lamports, sig="s", now_ms=T0)
+    e = dc.finalize(c, now_ms=T0 + 30_000, refund_min_lamports=5_000)
+    assert_sol_exact(views.settle_response(e), 3)
+    assert_sol_exact(views.contract_response(c, T0 + 1), 3)
