@@ -148,3 +148,27 @@ def test_refund_queue_env_fallback_and_no_handler(queues, caplog):
     assert empty.schedules == [] and empty.pollers == []
     assert "no handler yet" in caplog.text
     json.dumps(schedule_event("x"))  # serialisable like the real event
+
+
+def test_long_poll_does_not_hold_the_emulator_lock(queues, aws_emulator):
+    """A ReceiveMessage long poll waits without the global lock: other requests go on."""
+    import threading
+    import time
+
+    sqs, res = queues
+    got = {}
+
+    def long_poll():
+        started = time.monotonic()
+        msgs = aws_emulator.client("sqs").receive_message(QueueUrl=res.queue_url, WaitTimeSeconds=3).get("Messages", [])
+        got["elapsed"], got["bodies"] = time.monotonic() - started, [m["Body"] for m in msgs]
+
+    t = threading.Thread(target=long_poll)
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    aws_emulator.client("dynamodb").list_tables()
+    sqs.send_message(QueueUrl=res.queue_url, MessageBody="wake")
+    assert time.monotonic() - started < 1.5  # not blocked behind the 3 s poll
+    t.join(10)
+    assert got["bodies"] == ["wake"] and got["elapsed"] < 2.9
