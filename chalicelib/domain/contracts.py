@@ -139,5 +139,5 @@ def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Co
     return replace(
         contract, version=contract.version + 1, status=EXPIRED if expired else SETTLED,
         ended_at_ms=ended, used_lamports=used, refund_lamports=refund,
-        refund_status=REFUND_QUEUED if refund >= refund_min_lamports else REFUND_DUST,
+        refund_status=REFUND_QUEUED if refund > 0 and refund >= refund_min_lamports else REFUND_DUST,
     )
