@@ -10,16 +10,14 @@ from .models import MetricsItem
 RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
-def _num(d):
-    if isinstance(d, int):
-        return d
-    return int(d) if d == d.to_integral_value() else float(d)  # telemetry, not money
+def _row_json(row: list) -> str:
+    """[ts, cpu, mem, disk, net] as JSON text; values are finite Decimals/ints, written exactly."""
+    return "[" + ",".join(str(v) for v in row) + "]"
 
 
 def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) -> MetricsItem:
-    compact = [[int(r[0])] + [_num(v) for v in r[1:]] for r in rows]
     return MetricsItem(contract_id, f"{rows[0][0]:013d}#{secrets.token_hex(4)}", device_id=device_id,
-                       n=len(rows), samples=json.dumps(compact, separators=(",", ":")),
+                       n=len(rows), samples="[" + ",".join(_row_json(r) for r in rows) + "]",
                        ttl=(now_ms + RETENTION_MS) // 1000)
 
 
