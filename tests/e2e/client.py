@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import time
+import warnings
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -89,7 +90,12 @@ class Api:
         for _ in range(5):
             r = self.session.request(method, self.base_url + path, data=data, headers=hdrs, timeout=self.timeout)
             if r.status_code == 429 and self.retry_429:
+                # Not the server's fault: the stack under test runs with a low SI64_RATE_LIMIT.
+                # Wait it out as a client should, and say so in pytest's warnings summary.
                 self.rate_limited += 1
+                warnings.warn(f"{method} {path} answered 429 (rate limited) and was retried after "
+                              f"Retry-After={r.headers.get('Retry-After')} s: run the stack with a high "
+                              "SI64_RATE_LIMIT for tests", stacklevel=2)
                 time.sleep(float(r.headers.get("Retry-After", "1")))
                 continue
             break
