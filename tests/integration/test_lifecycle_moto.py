@@ -166,3 +166,20 @@ def test_a_bug_is_500_with_request_id_and_no_trace(api, monkeypatch):
     (st, err), _ = rent(api)
     assert st == 500 and err["code"] == "internal" and err["request_id"]
     assert "secret" not in json.dumps(err) and "Traceback" not in json.dumps(err)
+
+
+def test_rate_limit_per_source_ip(api, monkeypatch):
+    from dataclasses import replace
+
+    from chalicelib.api import http
+    monkeypatch.setattr(api.c, "settings", replace(api.c.settings, rate_limit=(3, 10)))
+    monkeypatch.setattr(http, "limiter", http.RateLimiter())
+    assert [api.get("/api/pricing")[0] for _ in range(3)] == [200, 200, 200]
+    r = api.client.http.get("/api/pricing")
+    assert r.status_code == 429 and json.loads(r.body)["code"] == "rate_limited"
+    assert 1 <= int(r.headers["Retry-After"]) <= 10
+
+
+def test_body_over_64_kib_is_413(api):
+    st, err = api.post("/api/rent", raw='{"wallet": "' + "1" * 70_000 + '"}')
+    assert st == 413 and err["code"] == "payload_too_large"
