@@ -38,7 +38,7 @@ def payer(local_stack) -> Payer:
 
 
 @pytest.fixture(scope="module")
-def ctx(api, payer, local_stack) -> Ctx:
+def ctx(api, payer, local_stack):
     c = Ctx()
     c.treasury = local_stack["treasury"]
     c.keys = local_stack["device_keys"]
@@ -52,7 +52,10 @@ def ctx(api, payer, local_stack) -> Ctx:
     assert c.c1_device != c.c2_device
     c.key = c.keys[c.c1_device]
     c.other_key = c.keys[c.c2_device]
-    return c
+    yield c
+    for cid, kp in ((c.c1, c.a), (c.c2, c.b)):  # leave no contract running
+        r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(kp, cid))
+        assert r.status == 200 and r.body["status"] == "SETTLED", r
 
 
 def contract_state(api: Api, cid: str) -> dict:
@@ -456,6 +459,9 @@ MALFORMED = [
      "invalid_request", "limit"),
     ("entries-token-garbage", "GET", "/api/billing/entries?contract_id={c1}&next_token=%7B%7B", None, "admin", 400,
      "invalid_request", "next_token"),
+    ("entries-by-contract-token-foreign-object", "GET",
+     "/api/billing/entries?contract_id={c1}&next_token=" + _b64({"x": 1}), None, "admin", 400, "invalid_request",
+     "next_token"),
     ("entries-token-foreign-object", "GET", "/api/billing/entries?account=revenue&next_token=" + _b64({"y": "z"}),
      None, "admin", 400, "invalid_request", "next_token"),
 ]
