@@ -60,16 +60,23 @@ def encode_token(key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None) -> dict | None:
+def decode_token(token: str | None, **expected: str | None) -> dict | None:
+    """The start key of a page, checked against the key schema it must have:
+    `expected` names every string key attribute, with the value it must equal (or None)."""
     from ..domain.errors import InvalidRequest
     if not token:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(key, dict):
+        if not isinstance(key, dict) or set(key) != set(expected):
             raise ValueError
+        for name, must in expected.items():
+            value = key[name]
+            if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str) \
+                    or not value["S"] or (must is not None and value["S"] != must):
+                raise ValueError
         return key
-    except ValueError:
+    except (ValueError, TypeError, UnicodeDecodeError):
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
@@ -87,7 +94,8 @@ class ContractsRepo:
     @guarded
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
         """One Scan call: a page of contracts and the token of the next page."""
-        it = ContractItem.scan(limit=limit, page_size=limit, last_evaluated_key=decode_token(token))
+        it = ContractItem.scan(limit=limit, page_size=limit,
+                               last_evaluated_key=decode_token(token, contract_id=None))
         contracts = [to_domain(i) for i in it]
         return contracts, encode_token(it.last_evaluated_key)
 
