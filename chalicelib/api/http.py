@@ -75,6 +75,7 @@ class Call:
     headers: Any
     query: dict
     method: str
+    route: str
     raw: bytes
     _body: dict | None = None
 
@@ -97,7 +98,7 @@ def _idempotency(c, call: Call, handler) -> Response:
     if not key or len(key) > 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
     body_hash = hashlib.sha256(call.method.encode() + b" " + call.raw).hexdigest()
-    scoped = hashlib.sha256(f"{call.method} {call.params} {key}".encode()).hexdigest()
+    scoped = hashlib.sha256(f"{call.method} {call.route} {sorted(call.params.items())} {key}".encode()).hexdigest()
     now = c.clock()
     seen = c.claims.get_replay(scoped, now)
     if seen is None:
@@ -136,7 +137,7 @@ def endpoint(bp, path: str, methods=("GET",)):
                 raw = request.raw_body or b""
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
-                call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, raw)
+                call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
                 if request.method == "POST":
                     return _idempotency(c, call, fn)
                 return _shape(fn(call))
