@@ -54,9 +54,19 @@ def guarded(fn):
     return wrapper
 
 
+_tx_connection: tuple[tuple, Connection] | None = None
+
+
 def transaction_connection() -> Connection:
+    """One Connection (one botocore client) per process and endpoint: building a
+    client costs ~0.2 s of CPU, far more than the call it makes."""
+    global _tx_connection
     meta = models.ContractItem.Meta
-    return Connection(region=meta.region, host=meta.host,
-                      connect_timeout_seconds=meta.connect_timeout_seconds,
-                      read_timeout_seconds=meta.read_timeout_seconds,
-                      max_retry_attempts=meta.max_retry_attempts)
+    key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds,
+           meta.max_retry_attempts)
+    if _tx_connection is None or _tx_connection[0] != key:
+        _tx_connection = (key, Connection(region=meta.region, host=meta.host,
+                                          connect_timeout_seconds=meta.connect_timeout_seconds,
+                                          read_timeout_seconds=meta.read_timeout_seconds,
+                                          max_retry_attempts=meta.max_retry_attempts))
+    return _tx_connection[1]
