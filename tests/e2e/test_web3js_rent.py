@@ -1,0 +1,31 @@
+"""A renter's web page, played by a stock @solana/web3.js 1.x with fetch: pay, rent, read back."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.e2e.test_local_chain import JS_DIR, _ensure_node_modules
+
+
+def test_web3js_pays_and_rents_over_http(local_stack):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the @solana/web3.js end-to-end test needs Node.js 18+")
+    _ensure_node_modules()
+    proc = subprocess.run([node, "rent.mjs", local_stack.api_url, local_stack.rpc_url, "ORIN", "0.25"],
+                          cwd=JS_DIR, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["seconds"] == "900" and out["price"] == "1000000"
+    rent, replay, contract = out["rent"], out["replay"], out["contract"]
+    assert rent["status"] == 201, rent
+    assert rent["body"]["cost_lamports"] == 1_000_000 and rent["body"]["prepaid_lamports"] == 1_000_000
+    assert rent["body"]["tier"] == "ORIN" and rent["body"]["duration_seconds"] == 900
+    assert replay == {"status": 200, "body": rent["body"]}
+    assert contract["status"] == 200 and contract["body"]["wallet"] == out["wallet"]
+    assert contract["body"]["status"] == "ACTIVE" and contract["body"]["refund"]["status"] == "NONE"
