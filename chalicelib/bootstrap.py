@@ -6,7 +6,7 @@ Built lazily, once per cold start (`container()`); tests build their own with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .config import Settings, settings as load_settings
@@ -29,7 +29,6 @@ class Container:
     rpc: Any
     secrets: Any
     clock: Callable[[], int] = wall_clock_ms
-    extra: dict = field(default_factory=dict)
 
 
 def build(s: Settings | None = None, **overrides) -> Container:

@@ -6,7 +6,7 @@ Every knob a deployed stage or the local stack needs is here; nothing else in
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 
@@ -45,7 +45,6 @@ class Settings:
     active_shards: int = 4
     rpc_timeout_seconds: float = 5.0
     signature_window_seconds: int = 300
-    extra: dict = field(default_factory=dict)
 
     @property
     def contracts_table(self) -> str:

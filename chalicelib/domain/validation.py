@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from . import base58, money
-from .errors import InvalidRequest
+from .errors import InvalidRequest, NotFound
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 120
@@ -124,7 +124,6 @@ def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours:
 def contract_id(value: str) -> str:
     if not isinstance(value, str) or not value.startswith("CTR-") or not (20 <= len(value) <= 64) \
             or not value.isascii() or not all(c.isalnum() or c in "-_" for c in value[4:]):
-        from .errors import NotFound
         raise NotFound("No such contract.", reason="contract_id")
     return value
 
