@@ -5,8 +5,6 @@ from __future__ import annotations
 import hmac
 import os
 
-from ..domain.records import hash_device_key  # noqa: F401 - re-exported for tooling
-
 
 def verify_ed25519(pubkey_b58: str, message: bytes, signature_b58: str) -> bool:
     from solders.pubkey import Pubkey  # lazy: only settle needs it

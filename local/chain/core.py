@@ -53,7 +53,6 @@ from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import TransactionErrorFieldless
 
-from .b58 import b58encode
 
 SLOT_SECONDS = 0.4
 MAX_PROCESSING_AGE = 150

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from urllib.parse import quote
 
 import pytest
 from solders.keypair import Keypair
@@ -25,16 +24,6 @@ pytestmark = pytest.mark.e2e
 # ------------------------------------------------------------------ fixtures
 class Ctx:
     """One live contract (wallet A, device D) and a second one (wallet B, device E ≠ D)."""
-
-
-@pytest.fixture(scope="module")
-def api(local_stack) -> Api:
-    return Api(local_stack["api_url"], local_stack["admin_key"])
-
-
-@pytest.fixture(scope="module")
-def payer(local_stack) -> Payer:
-    return Payer(local_stack["rpc_url"])
 
 
 @pytest.fixture(scope="module")

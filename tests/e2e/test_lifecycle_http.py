@@ -18,21 +18,11 @@ from urllib.parse import quote
 
 import pytest
 
-from .client import LAMPORTS_PER_SOL, LPH, Api, Payer, price_lamports, renter_headers, usage_lamports
+from .client import LAMPORTS_PER_SOL, LPH, Api, price_lamports, renter_headers, usage_lamports
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 CID_RE = re.compile(r"^CTR-[A-Za-z0-9_-]{16,}$")
-
-
-@pytest.fixture(scope="module")
-def api(local_stack) -> Api:
-    return Api(local_stack["api_url"], local_stack["admin_key"])
-
-
-@pytest.fixture(scope="module")
-def payer(local_stack) -> Payer:
-    return Payer(local_stack["rpc_url"])
 
 
 def now_ms() -> int:

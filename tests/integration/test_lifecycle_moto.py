@@ -2,7 +2,7 @@
 import json
 from decimal import Decimal
 
-from chalicelib.domain import ledger, money
+from chalicelib.domain import money
 from solders.keypair import Keypair
 
 from tests.support.fakes import new_wallet
