@@ -50,6 +50,8 @@ def _replay_or_none(c, sig: str, fingerprint: str) -> tuple[int, dict] | None:
 
 def _verify(c, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprint: str):
     s = c.settings
+    if not s.treasury:
+        raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
     result = c.rpc.verify_payment(PaymentCheck(
         signature=sig, wallet=wallet, treasury=s.treasury, min_lamports=min_lamports,
         max_age_seconds=s.payment_max_age_seconds, now_s=now_ms // 1000))
