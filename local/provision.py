@@ -266,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default=os.environ.get("SI64_TABLE_PREFIX") or f"si64-{stage}")
     parser.add_argument("--region", default=None)
     parser.add_argument("--template", default=str(TEMPLATE))
+    parser.add_argument("--localstack", action="store_true",
+                        help="use the LocalStack edge endpoint that localstack-client resolves "
+                             "(LOCALSTACK_HOST / EDGE_PORT honoured)")
     args = parser.parse_args(argv)
+    if args.localstack and not args.endpoint_url:
+        from localstack_client.config import get_service_endpoint
+        args.endpoint_url = get_service_endpoint("cloudformation")
     try:
         result = provision(args.prefix, args.endpoint_url, args.region, args.template)
     except ProvisionError as exc:
