@@ -1,7 +1,8 @@
 """Seed the device inventory, device keys and the admin key.
 
-Writes with boto3 directly (following docs/data-model.md) so local tooling
-does not depend on chalicelib. Idempotent:
+Writes through the app's own devices repository and operator service
+(chalicelib), so the item shape, key format and key hash have one definition.
+Idempotent:
 
 * a device that does not exist is created with ``leases = 0``;
 * an existing device keeps its ``leases`` (live rentals) and ``last_seen_ms``;
@@ -18,7 +19,6 @@ CLI::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import secrets
@@ -50,14 +50,6 @@ def device_dicts() -> list[dict]:
     return [dict(zip(FIELDS, row)) for row in DEVICES]
 
 
-def new_device_key(device_id: str) -> str:
-    return f"dk_{device_id}_{secrets.token_urlsafe(24)}"
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def _write_secret(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -85,72 +77,36 @@ def seed(
     state_dir: Path | str = ".local",
     region: str | None = None,
 ) -> dict:
-    """Seed devices + keys. Returns {"admin_key", "device_keys": {id: key}}."""
-    import boto3
+    """Seed devices + keys through the app's own repository and operator service.
+    Returns {"admin_key", "device_keys": {id: key}}."""
+    from chalicelib import bootstrap
+    from chalicelib.config import Settings
+    from chalicelib.domain.records import hash_device_key
+    from chalicelib.services import operator
+
+    kw = client_kwargs(endpoint_url, region)
+    if "aws_access_key_id" in kw:  # an emulator and no credentials: the same dummies boto3 gets
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", kw["aws_access_key_id"])
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", kw["aws_secret_access_key"])
+    c = bootstrap.build(Settings(region=kw["region_name"], aws_endpoint_url=endpoint_url, table_prefix=prefix))
+    operator.seed_devices(c, device_dicts(), capacity)
 
     state_dir = Path(state_dir)
-    ddb = boto3.client("dynamodb", **client_kwargs(endpoint_url, region))
-    table = f"{prefix}-devices"
     keys_path = state_dir / "device_keys.json"
-    known: dict = {}
-    if keys_path.exists():
-        try:
-            known = json.loads(keys_path.read_text()).get(prefix, {})
-        except (ValueError, AttributeError):
-            known = {}
-
-    device_keys = {}
-    for dev in device_dicts():
-        did = dev["device_id"]
-        current = ddb.get_item(TableName=table, Key={"device_id": {"S": did}}, ConsistentRead=True).get("Item")
-        key = known.get(did)
-        if current is not None and key and current.get("key_hash", {}).get("S") == key_hash(key):
-            pass  # keep the issued key
-        else:
-            key = new_device_key(did)
-        device_keys[did] = key
-        if current is None:
-            item = {k: {"S": v} for k, v in dev.items()}
-            item.update(
-                capacity={"N": str(capacity)},
-                leases={"N": "0"},
-                uptime={"S": "100.0%"},
-                audited={"BOOL": True},
-                key_hash={"S": key_hash(key)},
-            )
-            try:
-                ddb.put_item(
-                    TableName=table, Item=item, ConditionExpression="attribute_not_exists(device_id)"
-                )
-                continue
-            except ddb.exceptions.ConditionalCheckFailedException:
-                pass  # appeared meanwhile: fall through to the update
-        names = {f"#{k}": k for k in ("name", "tier", "uri", "address", "region", "ram", "capacity", "key_hash")}
-        values = {f":{k}": {"S": v} for k, v in dev.items() if k != "device_id"}
-        values[":capacity"] = {"N": str(capacity)}
-        values[":key_hash"] = {"S": key_hash(key)}
-        values[":zero"] = {"N": "0"}
-        values[":uptime"] = {"S": "100.0%"}
-        values[":true"] = {"BOOL": True}
-        ddb.update_item(
-            TableName=table,
-            Key={"device_id": {"S": did}},
-            UpdateExpression=(
-                "SET #name = :name, #tier = :tier, #uri = :uri, #address = :address, "
-                "#region = :region, #ram = :ram, #capacity = :capacity, #key_hash = :key_hash, "
-                "leases = if_not_exists(leases, :zero), uptime = if_not_exists(uptime, :uptime), "
-                "audited = if_not_exists(audited, :true)"
-            ),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-    all_keys = {}
+    all_keys: dict = {}
     if keys_path.exists():
         try:
             all_keys = json.loads(keys_path.read_text())
         except ValueError:
             all_keys = {}
+    known = all_keys.get(prefix) if isinstance(all_keys.get(prefix), dict) else {}
+    stored = {d.device_id: d.key_hash for d in c.devices.all()}
+    device_keys = {}
+    for did in (row[0] for row in DEVICES):
+        key = known.get(did)
+        if not (key and stored.get(did) == hash_device_key(key)):  # keep a key that still matches
+            key = operator.issue_device_key(c, did)
+        device_keys[did] = key
     all_keys[prefix] = device_keys
     _write_secret(keys_path, json.dumps(all_keys, indent=2) + "\n")
     return {"admin_key": ensure_admin_key(state_dir), "device_keys": device_keys}
