@@ -1,11 +1,8 @@
 """Contracts table: reads, and the mapping between items and domain Contracts."""
 from __future__ import annotations
 
-import base64
-import json
-
 from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Payment
-from .dynamo import guarded
+from .dynamo import decode_token, encode_token, guarded
 from .models import ContractItem, PaymentMap
 
 
@@ -52,32 +49,6 @@ def shard_of(contract_id: str, shards: int) -> int:
 
 def _int(v):
     return None if v is None else int(v)
-
-
-def encode_token(key: dict | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_token(token: str | None, **expected: str | None) -> dict | None:
-    """The start key of a page, checked against the key schema it must have:
-    `expected` names every string key attribute, with the value it must equal (or None)."""
-    from ..domain.errors import InvalidRequest
-    if not token:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(key, dict) or set(key) != set(expected):
-            raise ValueError
-        for name, must in expected.items():
-            value = key[name]
-            if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str) \
-                    or not value["S"] or (must is not None and value["S"] != must):
-                raise ValueError
-        return key
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
 class ContractsRepo:

@@ -1,14 +1,16 @@
-"""DynamoDB plumbing shared by the per-table repositories: error translation
-and the connection used for cross-table transactions."""
+"""DynamoDB plumbing shared by the per-table repositories: error translation,
+page tokens, and the connection used for cross-table transactions."""
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import logging
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from ..domain.errors import Unavailable
+from ..domain.errors import InvalidRequest, Unavailable
 from . import models
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,34 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except TransactWriteError as exc:
-            raise translate(exc) from exc
         except PynamoDBException as exc:
             raise translate(exc) from exc
     return wrapper
+
+
+def encode_token(key: dict | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None, **expected: str | None) -> dict | None:
+    """The start key of a page, checked against the key schema it must have:
+    `expected` names every string key attribute, with the value it must equal (or None)."""
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(key, dict) or set(key) != set(expected):
+            raise ValueError
+        for name, must in expected.items():
+            value = key[name]
+            if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str) \
+                    or not value["S"] or (must is not None and value["S"] != must):
+                raise ValueError
+        return key
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
 _tx_connection: tuple[tuple, Connection] | None = None

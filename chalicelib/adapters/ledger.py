@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ..domain.ledger import Entry
-from .contracts import decode_token, encode_token
-from .dynamo import guarded
+from .dynamo import decode_token, encode_token, guarded
 from .models import LedgerItem
 
 

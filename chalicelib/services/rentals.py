@@ -32,20 +32,23 @@ def _load(c, contract_id: str) -> dc.Contract:
     return contract
 
 
-def _replay(c, sig: str, fingerprint: str) -> tuple[int, dict]:
-    """The signature is already claimed: the same request gets the first answer, anything else 409."""
+def _replay(c, sig: str, fingerprint: str) -> tuple[int, dict] | None:
+    """None while the signature is unclaimed; the first answer for the same request; else 409."""
     claim = c.claims.get_claim(sig)
-    if claim is not None and claim.request == fingerprint:
+    if claim is None:
+        return None
+    if claim.request == fingerprint:
         return 200, claim.response
     raise PaymentAlreadyUsed("This transaction signature already paid for something else.",
                              reason="tx_signature")
 
 
-def _replay_or_none(c, sig: str, fingerprint: str) -> tuple[int, dict] | None:
-    claim = c.claims.get_claim(sig)
-    if claim is not None:
-        return _replay(c, sig, fingerprint)
-    return None
+def _claimed(c, sig: str, fingerprint: str) -> tuple[int, dict]:
+    """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry."""
+    replay = _replay(c, sig, fingerprint)
+    if replay is None:
+        raise _busy()
+    return replay
 
 
 def _verify(c, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprint: str):
@@ -58,7 +61,7 @@ def _verify(c, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprin
     if result.ok:
         return result, None
     if result.reason == "too_old":  # a retry of a request that succeeded long ago still gets its answer
-        replay = _replay_or_none(c, sig, fingerprint)
+        replay = _replay(c, sig, fingerprint)
         if replay:
             return None, replay
     raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
@@ -78,7 +81,7 @@ def rent(c, req: RentRequest) -> tuple[int, dict]:
                              if d.available > 0 and d.device_id not in tried),
                             key=lambda d: (d.leases, d.device_id))
         if not candidates:
-            replay = _replay_or_none(c, req.tx_signature, fingerprint)
+            replay = _replay(c, req.tx_signature, fingerprint)
             if replay:
                 return replay
             raise NoCapacity(f"No {req.tier} device has a free slot; the payment was not consumed.",
@@ -95,7 +98,7 @@ def rent(c, req: RentRequest) -> tuple[int, dict]:
                 return 201, body
             except Conflict as exc:
                 if "claim" in exc.failed:      # the signature is claimed already
-                    return _replay(c, req.tx_signature, fingerprint)
+                    return _claimed(c, req.tx_signature, fingerprint)
                 if "device" in exc.failed:     # that device filled up meanwhile: next one
                     tried.add(device.device_id)
                     continue
@@ -113,7 +116,7 @@ def extend(c, req: ExtendRequest) -> tuple[int, dict]:
     contract = _load(c, req.contract_id)
     now = c.clock()
     if not contract.is_live(now):
-        replay = _replay_or_none(c, req.tx_signature, fingerprint)
+        replay = _replay(c, req.tx_signature, fingerprint)
         if replay:
             return replay
     # validates status and the maximum duration before any RPC call
@@ -133,7 +136,7 @@ def extend(c, req: ExtendRequest) -> tuple[int, dict]:
             return 200, body
         except Conflict as exc:
             if "claim" in exc.failed:
-                return _replay(c, req.tx_signature, fingerprint)
+                return _claimed(c, req.tx_signature, fingerprint)
             contract = _load(c, req.contract_id)  # another change won the race: re-read, re-decide
             now = c.clock()
     raise _busy()
