@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import secrets
+import hashlib
 
 from .dynamo import guarded
 from .models import MetricsItem
@@ -16,9 +16,12 @@ def _row_json(row: list) -> str:
 
 
 def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) -> MetricsItem:
-    return MetricsItem(contract_id, f"{rows[0][0]:013d}#{secrets.token_hex(4)}", device_id=device_id,
-                       n=len(rows), samples="[" + ",".join(_row_json(r) for r in rows) + "]",
-                       ttl=(now_ms + RETENTION_MS) // 1000)
+    """The key is the first timestamp and a digest of the samples, so a retried report
+    is the same item (its `attribute_not_exists` write fails, nothing is stored twice)."""
+    samples = "[" + ",".join(_row_json(r) for r in rows) + "]"
+    digest = hashlib.sha256(samples.encode()).hexdigest()[:16]
+    return MetricsItem(contract_id, f"{rows[0][0]:013d}#{digest}", device_id=device_id,
+                       n=len(rows), samples=samples, ttl=(now_ms + RETENTION_MS) // 1000)
 
 
 class MetricsRepo:

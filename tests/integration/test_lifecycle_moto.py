@@ -183,3 +183,15 @@ def test_rate_limit_per_source_ip(api, monkeypatch):
 def test_body_over_64_kib_is_413(api):
     st, err = api.post("/api/rent", raw='{"wallet": "' + "1" * 70_000 + '"}')
     assert st == 413 and err["code"] == "payload_too_large"
+
+
+def test_a_retried_metrics_report_is_stored_once(api):
+    (st, body), _ = rent(api, tier="M2")
+    cid, key = body["contract_id"], api.key_for(body["device_id"])
+    now = api.c.clock()
+    batch = {"samples": [{"cpu_percent": 10 + i, "memory_mb": 1, "disk_io_mbps": 0, "network_io_mbps": 0,
+                          "timestamp_ms": now - 500 * i} for i in range(5)]}
+    first = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
+    again = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
+    assert first[0] == again[0] == 200 and again[1]["samples_recorded"] == 5
+    assert len(api.get(f"/api/contracts/{cid}/metrics")[1]["samples"]) == 5
