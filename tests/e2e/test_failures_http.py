@@ -242,16 +242,6 @@ W = "{wallet}"
 RENT_OK = '{"wallet": "%s", "tier": "M2", "duration_hours": 0.1, "tx_signature": "%s"}' % (W, SIG)
 
 
-def rent_raw(**fields) -> str:
-    body = {"wallet": W, "tier": "M2", "duration_hours": 0.1, "tx_signature": SIG}
-    for k, v in fields.items():
-        if v is DROP:
-            body.pop(k)
-        else:
-            body[k] = v
-    return "{" + ", ".join(f'"{k}": {v if isinstance(v, Raw) else json.dumps(v)}' for k, v in body.items()) + "}"
-
-
 class Raw(str):
     """A JSON literal written as is (NaN, 1e400 ...)."""
 
@@ -260,14 +250,23 @@ DROP = object()
 SAMPLE = {"cpu_percent": 10, "memory_mb": 100, "disk_io_mbps": 1, "network_io_mbps": 1}
 
 
-def metrics_raw(**fields) -> str:
-    body = dict(SAMPLE)
+def _raw(base: dict, fields: dict) -> str:
+    """`base` with `fields` replaced (or DROPped), Raw values written as JSON literals."""
+    body = dict(base)
     for k, v in fields.items():
         if v is DROP:
             body.pop(k)
         else:
             body[k] = v
     return "{" + ", ".join(f'"{k}": {v if isinstance(v, Raw) else json.dumps(v)}' for k, v in body.items()) + "}"
+
+
+def rent_raw(**fields) -> str:
+    return _raw({"wallet": W, "tier": "M2", "duration_hours": 0.1, "tx_signature": SIG}, fields)
+
+
+def metrics_raw(**fields) -> str:
+    return _raw(SAMPLE, fields)
 
 
 def samples_raw(samples) -> str:
