@@ -1,0 +1,147 @@
+"""Ports: what the services need from the outside world, as `typing.Protocol`s.
+
+Services ask only for the ports they use (never the whole container). Each port
+has exactly one production adapter (`chalicelib/adapters/`) and one in-memory
+fake (`tests/support/fakes.py`); one contract-test suite (`tests/contract/`)
+runs both through the same cases, so a fake cannot drift from its adapter.
+
+Rules every implementation honours (the fakes included):
+
+* Reads return domain objects (`domain/`), never PynamoDB items or dicts of
+  wire data.
+* A conditional write that does not apply raises `domain.errors.Conflict`
+  naming the roles whose condition failed (`claim`, `device`, `contract`,
+  `batch`, `ledger`, `refund`), and writes nothing at all (transactions are
+  all-or-nothing).
+* A dependency that does not answer raises `domain.errors.Unavailable`
+  (503); any other exception is a bug (500).
+
+No boto3, PynamoDB or Solana import here: this module is imported on every
+cold start.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.contracts import Contract
+    from .domain.devices import Device
+    from .domain.ledger import Entry
+    from .domain.payments import PaymentCheck, PaymentResult
+    from .domain.records import Claim, Replay
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Unix time in milliseconds. Injected so tests can move time."""
+
+    def __call__(self) -> int: ...
+
+
+class ContractStore(Protocol):
+    """Reads of the contracts table. Every write goes through `Transactions`."""
+
+    shards: int
+
+    def get(self, contract_id: str) -> Contract | None:
+        """Strongly consistent read; None when there is no such contract."""
+
+    def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
+        """A page of all contracts (any order) and the opaque token of the next page."""
+
+    def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
+        """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
+        at most `limit` (reads only what is due: the sparse active-by-expiry index)."""
+
+    def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
+        """Ended contracts of `shard` whose refund is QUEUED or SENT and that ended at or
+        before `before_ms`, oldest first, at most `limit` (the sparse refunds-pending index)."""
+
+
+class DeviceStore(Protocol):
+    def get(self, device_id: str) -> Device | None: ...
+
+    def by_tier(self, tier: str) -> list[Device]: ...
+
+    def all(self) -> list[Device]: ...
+
+    def upsert(self, spec: dict, capacity: int) -> None:
+        """Create a device, or update its description and capacity (never its leases)."""
+
+    def set_key_hash(self, device_id: str, key_hash: str) -> None:
+        """Store the hash of a device key; Conflict(["device"]) for an unknown device."""
+
+
+class ClaimStore(Protocol):
+    """Payment claims (one per transaction signature) and Idempotency-Key records."""
+
+    def get_claim(self, signature: str) -> Claim | None: ...
+
+    def get_replay(self, key: str, now_ms: int) -> Replay | None:
+        """The stored first response of `key`, or None (also once it has expired)."""
+
+    def put_replay(self, key: str, replay: Replay, now_ms: int) -> Replay | None:
+        """Store the first response of `key`; returns the one already stored if another
+        request won the race (None when ours was stored)."""
+
+
+class LedgerStore(Protocol):
+    """Reads of the immutable ledger. Entries are written only inside `Transactions`."""
+
+    def by_contract(self, contract_id: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
+        """Entries of one contract, oldest first (entry-id order)."""
+
+    def by_account(self, account: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
+        """Entries of one account, oldest first (created_at_ms, then entry id)."""
+
+
+class MetricsStore(Protocol):
+    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+        """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first."""
+
+
+class Transactions(Protocol):
+    """The writes that move money or slots: each one is all-or-nothing and
+    conditional; a failed condition raises Conflict naming the roles."""
+
+    def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
+        """Claim the signature (`claim`: unclaimed), take a slot (`device`: exists and
+        leases < capacity), put the contract (`contract`: new) and its entries (`ledger`: new)."""
+
+    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry],
+                      now_ms: int) -> None:
+        """Claim the signature; replace the contract if it is still ACTIVE at
+        `before.version` and not expired at `now_ms` (`contract`); put the entries."""
+
+    def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
+        """Move the contract out of ACTIVE at `before.version` (`contract`), free its slot
+        (`device`: leases > 0) and put the settlement entries."""
+
+    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
+                       now_ms: int) -> None:
+        """Store one batch of samples (`batch`: new), only while the contract is live on that
+        device (`contract`) and the key hash matches (`device`)."""
+
+
+class RefundQueue(Protocol):
+    def send_refund(self, contract_id: str, version: int) -> bool:
+        """Queue a refund; False (never raises) when the queue did not answer: the refund
+        stays owed in the table and the sweep queues it again."""
+
+    def depths(self) -> dict:
+        """{"refund_queue": {"visible", "in_flight"} | None, "dead_letter_queue": …}."""
+
+
+class PaymentVerifier(Protocol):
+    """Read-only access to the chain for payments."""
+
+    def verify_payment(self, check: PaymentCheck) -> PaymentResult:
+        """Classify a payment (domain.payments.decide); Unavailable when the RPC fails."""
+
+    def health(self) -> bool:
+        """True when the node answers; never raises."""
+
+
+class Secrets(Protocol):
+    def is_admin(self, presented: str | None) -> bool:
+        """Constant-time comparison with the operator key; False when none is configured."""
