@@ -1,31 +1,9 @@
 """Devices table."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..domain.devices import Device
 from .dynamo import guarded
 from .models import DeviceItem
-
-
-@dataclass(frozen=True)
-class Device:
-    device_id: str
-    name: str
-    tier: str
-    uri: str
-    address: str
-    region: str
-    ram: str
-    capacity: int
-    leases: int
-    uptime: str
-    audited: bool
-    key_hash: str | None
-    last_seen_ms: int | None
-
-    @property
-    def available(self) -> int:
-        return max(0, self.capacity - self.leases)
 
 
 def to_domain(i: DeviceItem) -> Device:

@@ -1,0 +1,25 @@
+"""A device of the inventory and its free slots. Pure Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    name: str
+    tier: str
+    uri: str
+    address: str
+    region: str
+    ram: str
+    capacity: int
+    leases: int
+    uptime: str
+    audited: bool
+    key_hash: str | None
+    last_seen_ms: int | None
+
+    @property
+    def available(self) -> int:
+        return max(0, self.capacity - self.leases)
