@@ -26,6 +26,11 @@ or pre/post balances. This module supplies them:
   real node's error ``Transaction simulation failed: This transaction has
   already been processed`` (``err: "AlreadyProcessed"``); with
   ``skipPreflight`` the signature is returned again and nothing happens.
+* **Test controls** (``local/chain/faults.py``, ``Chain.faults``): dropped
+  sends (preflight runs, the signature is returned, the transaction never
+  lands) and refused accounts (a transaction writing to one fails with
+  ``InsufficientFundsForRent`` for it: refused at preflight, dropped without
+  preflight).
 
 All access to LiteSVM goes through ``Chain.lock`` (LiteSVM is not thread-safe).
 """
@@ -52,6 +57,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import TransactionErrorFieldless
+
+from .faults import Faults
 
 
 SLOT_SECONDS = 0.4
@@ -228,6 +235,7 @@ class Chain:
         self._by_address: dict[str, list[str]] = defaultdict(list)
         self._listeners: list[Callable[[TxRecord], None]] = []
         self._synced_slot: Optional[int] = None
+        self.faults = Faults(monotonic_fn)
         self.genesis_hash = str(Hash(hashlib.sha256(b"genesis" + self._seed).digest()))
         self.faucet = Keypair()
         self._svm.set_account(
@@ -252,6 +260,15 @@ class Chain:
         with self.lock:
             self._slot_offset += int(n)
             return self.slot()
+
+    def advance_past_block_height(self, height: int) -> int:
+        """Advance until the block height exceeds ``height`` (a ``lastValidBlockHeight``:
+        every transaction with that blockhash is then expired); returns the new height."""
+        with self.lock:
+            current = self.block_height()
+            if current <= height:
+                self._slot_offset += height + 1 - current
+            return self.block_height()
 
     def block_time_of_slot(self, slot: int) -> int:
         return int(self._t0 + (slot - 1 - self._slot_offset) * self.slot_seconds)
@@ -334,6 +351,14 @@ class Chain:
             )
             self._synced_slot = slot
 
+    def _refused(self, tx: VersionedTransaction) -> Optional[dict]:
+        """The error of a transaction that writes to an account refused by ``faults.refuse``."""
+        msg = tx.message
+        keys = [str(k) for k in msg.account_keys]
+        writable = [(i, k) for i, k in enumerate(keys) if is_writable(msg, i) and not is_signer(msg, i)]
+        index = self.faults.refused_index(writable)
+        return None if index is None else {"InsufficientFundsForRent": {"account_index": index}}
+
     def _precheck(self, tx: VersionedTransaction, check_blockhash: bool = True) -> Optional[Any]:
         """Errors a node finds before executing: unknown/expired blockhash, duplicate."""
         if check_blockhash and not self.is_blockhash_valid(str(tx.message.recent_blockhash)):
@@ -356,6 +381,10 @@ class Chain:
             pre = self._precheck(tx, check_blockhash)
             if pre is not None:
                 return {"err": error_json(pre), "logs": [], "unitsConsumed": 0, "returnData": None,
+                        "inner": [], "accounts": None}
+            refused = self._refused(tx)
+            if refused is not None:
+                return {"err": refused, "logs": [], "unitsConsumed": 0, "returnData": None,
                         "inner": [], "accounts": None}
             previous = self._svm.get_sigverify()
             self._svm.with_sigverify(sig_verify)
@@ -384,8 +413,9 @@ class Chain:
                 "accounts": post_accounts,
             }
 
-    def send(self, tx: VersionedTransaction, skip_preflight: bool = False) -> str:
-        """sendTransaction semantics (see module doc). Returns the signature or raises RpcError."""
+    def send(self, tx: VersionedTransaction, skip_preflight: bool = False, drop: bool = False) -> str:
+        """sendTransaction semantics (see module doc). Returns the signature or raises RpcError.
+        ``drop``: after preflight, return the signature and never execute the transaction."""
         signature = str(tx.signatures[0])
         with self.lock:
             if not skip_preflight:
@@ -406,6 +436,9 @@ class Chain:
                             "replacementBlockhash": None,
                         },
                     )
+            if drop:
+                self.faults.note_dropped(signature)
+                return signature
             record = self._execute(tx)
         if record is not None:
             for fn in list(self._listeners):
@@ -420,6 +453,8 @@ class Chain:
         self._sync_clock()
         if self._precheck(tx) is not None:
             return None  # dropped, as a leader drops it
+        if self._refused(tx) is not None:
+            return None  # test control: refused accounts are never written
         keys = account_keys(tx)
         pre = [self._svm.get_balance(k) or 0 for k in keys]
         res = self._svm.send_transaction(tx)

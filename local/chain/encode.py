@@ -5,14 +5,18 @@ import base64
 import struct
 from typing import Any, Optional
 
+import base58
 from solders.account import Account
 from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
-from .b58 import b58encode
 from .core import MEMO_PROGRAM_IDS, RpcError, TxRecord, is_signer, is_writable
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
+
+
+def _b58(data: bytes) -> str:
+    return base58.b58encode(data).decode("ascii")
 
 
 def is_v0(tx: VersionedTransaction) -> bool:
@@ -29,9 +33,9 @@ def encode_account(acc: Optional[Account], encoding: Optional[str], data_slice: 
         length = int(data_slice.get("length", len(data)))
         data = data[offset:offset + length]
     if encoding in (None, "binary"):
-        encoded: Any = b58encode(data)
+        encoded: Any = _b58(data)
     elif encoding == "base58":
-        encoded = [b58encode(data), "base58"]
+        encoded = [_b58(data), "base58"]
     elif encoding in ("base64", "jsonParsed"):  # no parser for system accounts: base64 fallback, as a node does
         encoded = [base64.b64encode(data).decode(), "base64"]
     elif encoding == "base64+zstd":
@@ -57,7 +61,7 @@ def _compiled_ix(ix, stack_height: Optional[int]) -> dict:
     return {
         "programIdIndex": ix.program_id_index,
         "accounts": list(bytes(ix.accounts)),
-        "data": b58encode(bytes(ix.data)),
+        "data": _b58(bytes(ix.data)),
         "stackHeight": stack_height,
     }
 
@@ -105,7 +109,7 @@ def _parsed_ix(ix, keys: list[str], stack_height: Optional[int]) -> dict:
             text = None
         if text is not None:
             return {"parsed": text, "program": "spl-memo", "programId": program, "stackHeight": stack_height}
-    return {"accounts": accounts, "data": b58encode(data), "programId": program, "stackHeight": stack_height}
+    return {"accounts": accounts, "data": _b58(data), "programId": program, "stackHeight": stack_height}
 
 
 def inner_instructions_json(inner: list, keys: list[str], parsed: bool) -> list[dict]:
@@ -164,7 +168,7 @@ def encode_transaction(tx: VersionedTransaction, encoding: str) -> Any:
     if encoding == "base64":
         return [base64.b64encode(bytes(tx)).decode(), "base64"]
     if encoding in ("base58", "binary"):
-        raw = b58encode(bytes(tx))
+        raw = _b58(bytes(tx))
         return raw if encoding == "binary" else [raw, "base58"]
     if encoding in ("json", "jsonParsed"):
         return transaction_json(tx, parsed=encoding == "jsonParsed")

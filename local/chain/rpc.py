@@ -5,14 +5,15 @@ import base64
 import binascii
 import json
 import logging
+import time
 from typing import Any, Callable, Optional
 
+import base58
 from solders.message import from_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from .b58 import b58decode
 from .core import (
     FEATURE_SET,
     LAMPORTS_PER_SIGNATURE,
@@ -22,6 +23,7 @@ from .core import (
     RpcError,
 )
 from .encode import encode_account, get_transaction_result, inner_instructions_json
+from .faults import is_control
 
 log = logging.getLogger("local.chain")
 
@@ -68,7 +70,7 @@ def _decode_wire(data: Any, encoding: str) -> bytes:
         if encoding == "base64":
             return base64.b64decode(data, validate=True)
         if encoding == "base58":
-            return b58decode(data)
+            return base58.b58decode(data)
     except (ValueError, binascii.Error) as exc:
         raise RpcError(-32602, f"invalid {encoding} encoding: {exc}") from None
     raise RpcError(-32602, f"Invalid params: unknown variant `{encoding}`, expected `base58` or `base64`")
@@ -119,11 +121,58 @@ class RpcMethods:
             "getRecentPrioritizationFees": lambda p: [],
             "getFirstAvailableBlock": lambda p: 1,
             "getIdentity": lambda p: {"identity": str(self.chain.faucet.pubkey())},
-            # not a Solana method: lets a tester expire blockhashes without waiting 60 s
-            "localChain_advanceSlots": self.advance_slots,
+            # test controls, not Solana methods (README "Test controls"); never failed or slowed
+            "localChain_advanceSlots": self.advance_slots,  # older name of si64_advanceSlots
+            "si64_advanceSlots": self.advance_slots,
+            "si64_advancePastBlockHeight": self.advance_past_block_height,
+            "si64_failRpc": self.fail_rpc,
+            "si64_slowRpc": self.slow_rpc,
+            "si64_dropTransactions": self.drop_transactions,
+            "si64_refuseAccount": self.refuse_account,
+            "si64_clearFaults": self.clear_faults,
+            "si64_faults": lambda p: self.chain.faults.describe(),
         }
 
     # ---------------------------------------------------------- transport
+    UNHEALTHY = {"code": -32005, "message": "Node is unhealthy", "data": {"numSlotsBehind": None}}
+
+    def handle_http(self, body: bytes) -> tuple[int, Optional[bytes]]:
+        """One HTTP body in, ``(status, body)`` out, with the test faults applied:
+        status 0 means "close the connection without answering"."""
+        methods = _methods_of(body)
+        delay = self.chain.faults.take_delay(methods)
+        if delay:
+            time.sleep(delay)
+        mode = self.chain.faults.take_fail(methods)
+        if mode == "disconnect":
+            return 0, None
+        if mode == "http503":
+            return 503, b'{"jsonrpc":"2.0","error":{"code":-32005,"message":"Service Unavailable"},"id":null}'
+        if mode == "error":
+            return 200, self._unhealthy(body)
+        return 200, self.handle_payload(body)
+
+    def _unhealthy(self, body: bytes) -> Optional[bytes]:
+        """Every non-control request answered with the unhealthy-node error."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return self.handle_payload(body)
+        items = payload if isinstance(payload, list) else [payload]
+        out = []
+        for item in items:
+            if isinstance(item, dict) and is_control(item.get("method")):
+                response = self.handle_one(item)
+            elif isinstance(item, dict) and "id" in item:
+                response = {"jsonrpc": "2.0", "error": dict(self.UNHEALTHY), "id": item.get("id")}
+            else:
+                response = None
+            if response is not None:
+                out.append(response)
+        if not isinstance(payload, list):
+            return self._dump(out[0]) if out else None
+        return self._dump(out) if out else None
+
     def handle_payload(self, body: bytes) -> Optional[bytes]:
         """One HTTP body in, one HTTP body out (None when only notifications were sent)."""
         try:
@@ -243,7 +292,8 @@ class RpcMethods:
         cfg = _config(params, 1)
         tx = _decode_tx(_arg(params, 0, "transaction"), cfg.get("encoding") or "base58")
         self._min_context(cfg)
-        return self.chain.send(tx, skip_preflight=bool(cfg.get("skipPreflight", False)))
+        return self.chain.send(tx, skip_preflight=bool(cfg.get("skipPreflight", False)),
+                               drop=self.chain.faults.take_drop())
 
     def simulate_transaction(self, params: list) -> dict:
         cfg = _config(params, 1)
@@ -370,6 +420,58 @@ class RpcMethods:
         if not isinstance(n, int) or n < 0:
             raise RpcError(-32602, "Invalid params: slots must be a non-negative integer")
         return self.chain.advance_slots(n)
+
+    # --------------------------------------------------------- test controls
+    def advance_past_block_height(self, params: list) -> int:
+        height = _arg(params, 0, "blockHeight")
+        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+            raise RpcError(-32602, "Invalid params: blockHeight must be a non-negative integer")
+        return self.chain.advance_past_block_height(height)
+
+    def _fault(self, fn: Callable, params: list, allowed: dict) -> dict:
+        cfg = _config(params, 0)
+        unknown = set(cfg) - set(allowed)
+        if unknown:
+            raise RpcError(-32602, f"Invalid params: unknown field(s) {sorted(unknown)}")
+        try:
+            fn(**{allowed[k]: v for k, v in cfg.items()})
+        except (TypeError, ValueError) as exc:
+            raise RpcError(-32602, f"Invalid params: {exc}") from None
+        return self.chain.faults.describe()
+
+    def fail_rpc(self, params: list) -> dict:
+        return self._fault(self.chain.faults.fail, params,
+                           {"mode": "mode", "seconds": "seconds", "requests": "requests", "methods": "methods"})
+
+    def slow_rpc(self, params: list) -> dict:
+        return self._fault(self.chain.faults.slow, params,
+                           {"delaySeconds": "delay_seconds", "seconds": "seconds", "requests": "requests",
+                            "methods": "methods"})
+
+    def drop_transactions(self, params: list) -> dict:
+        return self._fault(self.chain.faults.drop, params, {"seconds": "seconds", "requests": "requests"})
+
+    def refuse_account(self, params: list) -> dict:
+        key = str(_pubkey(_arg(params, 0, "pubkey")))
+        refused = params[1] if len(params) > 1 else True
+        if not isinstance(refused, bool):
+            raise RpcError(-32602, "Invalid params: the second parameter must be true or false")
+        self.chain.faults.refuse(key, refused)
+        return self.chain.faults.describe()
+
+    def clear_faults(self, params: list) -> dict:
+        self.chain.faults.clear()
+        return self.chain.faults.describe()
+
+
+def _methods_of(body: bytes) -> list[str]:
+    """The method names of one HTTP body (single or batch); [] when it does not parse."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    items = payload if isinstance(payload, list) else [payload]
+    return [item["method"] for item in items if isinstance(item, dict) and isinstance(item.get("method"), str)]
 
 
 __all__ = ["RpcMethods", "MAX_PROCESSING_AGE"]

@@ -52,8 +52,15 @@ class _RpcHandler(BaseHTTPRequestHandler):
             self._send(413, b'{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid request"},"id":null}')
             return
         body = self.rfile.read(length)
-        out = self.server.rpc.handle_payload(body)  # type: ignore[attr-defined]
-        self._send(200, out or b"")
+        status, out = self.server.rpc.handle_http(body)  # type: ignore[attr-defined]
+        if status == 0:  # test control "disconnect": no answer at all
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._send(status, out or b"")
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.split("?")[0] == "/health":
@@ -316,6 +323,36 @@ class ChainServer:
     def advance_slots(self, slots: int) -> int:
         """Move the chain ``slots`` slots ahead; returns the new slot."""
         return self.chain.advance_slots(slots)
+
+    # -------------------------------------------- test controls (README "Test controls")
+    def advance_past_block_height(self, height: int) -> int:
+        """Advance until the block height exceeds ``height``; returns the new height."""
+        return self.chain.advance_past_block_height(height)
+
+    def fail_rpc(self, mode: str = "error", seconds: Optional[float] = None, requests: Optional[int] = None,
+                 methods: Optional[list] = None) -> None:
+        """Fail HTTP JSON-RPC requests: ``error`` (-32005), ``http503`` or ``disconnect``."""
+        self.chain.faults.fail(mode, seconds, requests, methods)
+
+    def slow_rpc(self, delay_seconds: float, seconds: Optional[float] = None, requests: Optional[int] = None,
+                 methods: Optional[list] = None) -> None:
+        self.chain.faults.slow(delay_seconds, seconds, requests, methods)
+
+    def drop_transactions(self, seconds: Optional[float] = None, requests: Optional[int] = None) -> None:
+        """``sendTransaction`` accepts (after preflight) and never lands the transaction."""
+        self.chain.faults.drop(seconds, requests)
+
+    def refuse_account(self, pubkey: Union[Pubkey, str], refused: bool = True) -> None:
+        """Transactions writing to ``pubkey`` fail with ``InsufficientFundsForRent``."""
+        self.chain.faults.refuse(str(pubkey), refused)
+
+    def clear_faults(self) -> None:
+        self.chain.faults.clear()
+
+    @property
+    def dropped(self) -> list[str]:
+        """Signatures that ``sendTransaction`` accepted and dropped, oldest first."""
+        return list(self.chain.faults.dropped)
 
     # ------------------------------------------------------------ lifecycle
     def _bind(self) -> tuple[_HttpServer, socket.socket]:

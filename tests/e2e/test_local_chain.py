@@ -295,14 +295,14 @@ def test_simulate_transaction(local_chain):
 
 
 def test_raw_send_base58_and_preflight_error_shape(local_chain):
-    from local.chain.b58 import b58encode
+    from base58 import b58encode
 
     url = local_chain.rpc_url
     payer = Keypair()
     local_chain.fund(payer.pubkey(), SOL)
     blockhash = Hash.from_string(rpc(url, "getLatestBlockhash")["result"]["value"]["blockhash"])
     ok = pay_tx(payer, Keypair().pubkey(), 2_000_000, blockhash)
-    sent = rpc(url, "sendTransaction", [b58encode(bytes(ok))])  # default encoding: base58
+    sent = rpc(url, "sendTransaction", [b58encode(bytes(ok)).decode()])  # default encoding: base58
     assert sent["result"] == str(ok.signatures[0])
 
     bad = pay_tx(payer, Keypair().pubkey(), 3 * SOL, blockhash)
