@@ -64,3 +64,59 @@ def balance(entries, account: str | None = None) -> int:
     """Debits minus credits (of one account, or of all: zero when balanced)."""
     return sum(e.debit_lamports - e.credit_lamports for e in entries
                if account is None or e.account == account)
+
+
+# --- refunds paid on chain (issue 8) -----------------------------------------
+# Entry ids of a refund do not carry a record version: the payout of a refund is
+# booked once ever (`{refund_id}#refund#paid#{leg}`), the network fee once per
+# transaction that landed (`{refund_id}#refund#fee{attempt:03d}#{leg}`), and the
+# booking of an orphan payment once per payment (`{refund_id}#refund#owed#{leg}`),
+# whatever path or retry writes them. They sort after the versioned entries of
+# the same contract (digits sort before letters).
+NETWORK_FEES = "network_fees"
+
+
+def _refund_legs(refund_id: str, kind: str, suffix: str, at_ms: int, ref: str | None,
+                 legs: list[tuple[str, int, int]]) -> list[Entry]:
+    for _, debit, credit in legs:
+        if isinstance(debit, bool) or isinstance(credit, bool) or not isinstance(debit, int) \
+                or not isinstance(credit, int) or debit < 0 or credit < 0:
+            raise ValueError("legs are non-negative int lamports")
+    if sum(d - c for _, d, c in legs) != 0:
+        raise ValueError("legs do not balance")
+    return [Entry(f"{refund_id}#refund#{suffix}#{i}", refund_id, account, debit, credit, kind, at_ms, ref)
+            for i, (account, debit, credit) in enumerate(legs) if debit or credit]
+
+
+def refund_paid_postings(refund) -> list[Entry]:
+    """A CONFIRMED refund (`domain.refunds.Refund`): the refund owed is paid out of the
+    treasury, and the network fee of the transaction that landed is an expense.
+
+    debit refunds_payable / credit treasury (lamports); debit network_fees / credit
+    treasury (fee). `ref` is the transaction signature.
+    """
+    from .refunds import CONFIRMED
+
+    if refund.status != CONFIRMED or refund.fee_lamports is None or refund.confirmed_at_ms is None:
+        raise ValueError("only a confirmed refund with its fee is booked as paid")
+    at, sig = refund.confirmed_at_ms, refund.tx_signature
+    return (_refund_legs(refund.refund_id, "refund", "paid", at, sig,
+                         [(REFUNDS_PAYABLE, refund.lamports, 0), (TREASURY, 0, refund.lamports)])
+            + network_fee_postings(refund.refund_id, refund.attempt, refund.fee_lamports, sig, at))
+
+
+def network_fee_postings(refund_id: str, attempt: int, fee_lamports: int, tx_signature: str | None,
+                         at_ms: int) -> list[Entry]:
+    """The fee a landed refund transaction cost the treasury (also one that landed with an
+    error and paid nothing): debit network_fees, credit treasury."""
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError("attempt counts from 1")
+    return _refund_legs(refund_id, "network_fee", f"fee{attempt:03d}", at_ms, tx_signature,
+                        [(NETWORK_FEES, fee_lamports, 0), (TREASURY, 0, fee_lamports)])
+
+
+def orphan_payment_postings(refund_id: str, lamports: int, tx_signature: str, at_ms: int) -> list[Entry]:
+    """A payment that no contract holds, booked when its payer asks for it back: the
+    treasury holds it and owes it (debit treasury, credit refunds_payable)."""
+    return _refund_legs(refund_id, "orphan_payment", "owed", at_ms, tx_signature,
+                        [(TREASURY, lamports, 0), (REFUNDS_PAYABLE, 0, lamports)])

@@ -1,0 +1,321 @@
+"""Refunds paid on chain: the record, its state machine and the reading of the chain's answer.
+
+Pure Python (no solders, no boto3). The worker that drives it, and where the
+record is stored, live elsewhere; every function here returns a new record
+(version + 1) that the store writes conditionally on the old version, so a lost
+race or a redelivered message never applies a step twice.
+
+    QUEUED --mark_sent--> SENT --confirm--> CONFIRMED
+       |                   |  \\--replace_expired (blockhash expired, never landed)--> SENT (attempt + 1)
+       |                   \\--fail--> FAILED --retry (operator)--> QUEUED
+       \\--fail--> FAILED
+    DUST: terminal from the start (below the minimum worth a transfer)
+
+At most one transaction per refund is ever live: `mark_sent` records the signed
+transaction's signature and last valid block height BEFORE it is broadcast,
+and a second one (`replace_expired`) is allowed only on proof that the first
+can never land: the chain's block height is past its last valid block height
+and the signature has no status (`classify` → EXPIRED).
+
+Refund ids: a contract's refund is the contract id (`CTR-…`); the refund of a
+payment that no contract holds is `PAY-{tx_signature}` (`payment_refund_id`).
+The memo on the transfer is `signing.refund_memo(refund_id)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .contracts import (
+    REFUND_CONFIRMED as CONFIRMED,
+    REFUND_DUST as DUST,
+    REFUND_FAILED as FAILED,
+    REFUND_QUEUED as QUEUED,
+    REFUND_SENT as SENT,
+)
+from .errors import DomainError
+
+CONTRACT_PREFIX = "CTR-"
+PAYMENT_PREFIX = "PAY-"
+STATUSES = (QUEUED, SENT, CONFIRMED, FAILED, DUST)
+TERMINAL = (CONFIRMED, DUST)
+MAX_REASON_CHARS = 300
+
+# what the chain says about the recorded transaction (see `classify`)
+LANDED, LANDED_WITH_ERROR, PENDING, EXPIRED = "LANDED", "LANDED_WITH_ERROR", "PENDING", "EXPIRED"
+COMMITMENTS = ("processed", "confirmed", "finalized")
+
+# what the worker does next (see `next_step`)
+SEND, RESEND, CONFIRM, FAIL, REPLACE, WAIT, DONE = "SEND", "RESEND", "CONFIRM", "FAIL", "REPLACE", "WAIT", "DONE"
+
+
+class RefundRefused(DomainError):
+    """The chain refused the refund transfer (preflight failure, or a landed transaction
+    that failed): e.g. `InsufficientFundsForRent` for a fresh recipient. Retrying the same
+    transfer would be refused again: the refund becomes FAILED with `reason`."""
+
+    status, code = 422, "refund_refused"
+
+    def __init__(self, reason: str, err=None):
+        super().__init__(f"The chain refused the refund transfer: {reason}", reason=reason)
+        self.err = err  # the node's JSON error, when there is one
+
+
+class InvalidTransition(DomainError):
+    """A step the state machine does not allow from the record's status (a bug, or a
+    stale record: re-read and decide again)."""
+
+    status, code = 409, "invalid_refund_transition"
+
+
+def payment_refund_id(tx_signature: str) -> str:
+    """The refund id of a payment that no contract holds."""
+    if not tx_signature:
+        raise ValueError("empty signature")
+    return PAYMENT_PREFIX + tx_signature
+
+
+def refund_kind(refund_id: str) -> str:
+    """`"contract"` or `"payment"`; ValueError for any other id."""
+    if refund_id.startswith(CONTRACT_PREFIX) and len(refund_id) > len(CONTRACT_PREFIX):
+        return "contract"
+    if refund_id.startswith(PAYMENT_PREFIX) and len(refund_id) > len(PAYMENT_PREFIX):
+        return "payment"
+    raise ValueError(f"not a refund id: {refund_id!r}")
+
+
+def _lamports(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("lamports must be an int")
+    if value < 0:
+        raise ValueError("lamports must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    wallet: str
+    lamports: int
+    status: str = QUEUED
+    tx_signature: str | None = None
+    last_valid_block_height: int | None = None
+    attempt: int = 0  # transactions signed so far (mark_sent and each replacement add one)
+    reason: str | None = None
+    version: int = 1
+    fee_lamports: int | None = None  # network fee of the transaction that landed
+    confirmed_at_ms: int | None = None
+
+    def __post_init__(self):
+        refund_kind(self.refund_id)
+        _lamports(self.lamports)
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown refund status {self.status!r}")
+        if not self.wallet:
+            raise ValueError("a refund needs a wallet")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def in_flight(self) -> bool:
+        """A signed transaction is recorded and may still land."""
+        return self.status == SENT
+
+
+def new_refund(refund_id: str, wallet: str, lamports: int, *, min_lamports: int) -> Refund:
+    """A refund owed: QUEUED, or DUST when it is not worth a transfer (0, or below
+    `min_lamports`, the same rule as `contracts.finalize`)."""
+    lamports = _lamports(lamports)
+    status = QUEUED if lamports > 0 and lamports >= min_lamports else DUST
+    return Refund(refund_id=refund_id, wallet=wallet, lamports=lamports, status=status)
+
+
+def _next(r: Refund, **changes) -> Refund:
+    return replace(r, version=r.version + 1, **changes)
+
+
+def _require(r: Refund, *allowed: str, step: str) -> None:
+    if r.status not in allowed:
+        raise InvalidTransition(f"refund {r.refund_id}: cannot {step} from {r.status}", reason="status")
+
+
+def _lvbh(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("last_valid_block_height must be a non-negative int")
+    return value
+
+
+def mark_sent(r: Refund, signature: str, last_valid_block_height: int) -> Refund:
+    """QUEUED → SENT: the first signed transaction, recorded before it is broadcast."""
+    _require(r, QUEUED, step="mark sent")
+    if not signature:
+        raise ValueError("empty signature")
+    return _next(r, status=SENT, tx_signature=signature,
+                 last_valid_block_height=_lvbh(last_valid_block_height), attempt=r.attempt + 1, reason=None)
+
+
+def replace_expired(r: Refund, verdict: "Verdict", signature: str, last_valid_block_height: int) -> Refund:
+    """SENT → SENT with a new transaction, only on proof that the recorded one expired
+    without landing (`verdict` from `classify` of the recorded transaction)."""
+    _require(r, SENT, step="replace the transaction")
+    if verdict.state != EXPIRED or verdict.last_valid_block_height != r.last_valid_block_height:
+        raise InvalidTransition(f"refund {r.refund_id}: the recorded transaction has not expired "
+                                f"({verdict.state})", reason="not_expired")
+    if not signature or signature == r.tx_signature:
+        raise ValueError("a replacement needs a new signature")
+    return _next(r, tx_signature=signature, last_valid_block_height=_lvbh(last_valid_block_height),
+                 attempt=r.attempt + 1)
+
+
+def confirm(r: Refund, fee_lamports: int, at_ms: int) -> Refund:
+    """SENT → CONFIRMED: the recorded transaction landed without error."""
+    _require(r, SENT, step="confirm")
+    return _next(r, status=CONFIRMED, fee_lamports=_lamports(fee_lamports), confirmed_at_ms=int(at_ms),
+                 reason=None)
+
+
+def fail(r: Refund, reason: str) -> Refund:
+    """QUEUED/SENT → FAILED with a reason. From SENT only once the recorded transaction
+    can no longer pay (it landed with an error, or it expired and its replacement was
+    refused). The refund stays payable in the ledger."""
+    _require(r, QUEUED, SENT, step="fail")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("a failure needs a reason")
+    return _next(r, status=FAILED, reason=reason[:MAX_REASON_CHARS])
+
+
+def retry(r: Refund) -> Refund:
+    """FAILED → QUEUED (an operator's decision). The failed transaction is forgotten; the
+    attempt count is kept, so the next transaction is attempt + 1."""
+    _require(r, FAILED, step="retry")
+    return _next(r, status=QUEUED, tx_signature=None, last_valid_block_height=None, reason=None)
+
+
+# ------------------------------------------------------------ the chain's answer
+@dataclass(frozen=True)
+class Blockhash:
+    blockhash: str
+    last_valid_block_height: int
+
+
+@dataclass(frozen=True)
+class PreparedTransfer:
+    """A signed refund transfer, not yet broadcast: record `signature` and
+    `last_valid_block_height` (mark_sent / replace_expired) before sending `raw`."""
+
+    signature: str
+    last_valid_block_height: int
+    raw: bytes
+
+    def __repr__(self) -> str:  # the bytes are long and say nothing a log needs
+        return (f"PreparedTransfer(signature={self.signature!r}, "
+                f"last_valid_block_height={self.last_valid_block_height}, raw=<{len(self.raw)} bytes>)")
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """Inputs of `classify`: the getSignatureStatuses value of one signature (None when
+    the node does not know it) and the block height read BEFORE that status."""
+
+    value: dict | None
+    block_height: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # LANDED | LANDED_WITH_ERROR | PENDING | EXPIRED
+    last_valid_block_height: int
+    err: object = None  # the transaction error (LANDED_WITH_ERROR)
+    slot: int | None = None
+
+
+class MalformedStatus(ValueError):
+    """The node's status value does not have the documented shape."""
+
+
+def classify(value: dict | None, block_height: int, last_valid_block_height: int, *,
+             commitment: str = "finalized") -> Verdict:
+    """What became of a recorded transaction.
+
+    `value`: the getSignatureStatuses entry for its signature (searchTransactionHistory);
+    `block_height`: the chain's block height read before `value` (at `commitment` or
+    stronger); `last_valid_block_height`: the one recorded with the signature.
+
+    * a status at `commitment` or stronger: LANDED, or LANDED_WITH_ERROR(err);
+    * a status below `commitment`: PENDING (it landed on a fork that may still drop);
+    * no status and `block_height > last_valid_block_height`: EXPIRED — it never can land,
+      because the height was read first: had the transaction landed in any block up to its
+      last valid height, the status read afterwards would show it;
+    * no status otherwise: PENDING.
+    """
+    if commitment not in COMMITMENTS:
+        raise ValueError(f"unknown commitment {commitment!r}")
+    if isinstance(block_height, bool) or not isinstance(block_height, int):
+        raise MalformedStatus("block height is not an int")
+    _lvbh(last_valid_block_height)
+    if value is None:
+        if block_height > last_valid_block_height:
+            return Verdict(EXPIRED, last_valid_block_height)
+        return Verdict(PENDING, last_valid_block_height)
+    if not isinstance(value, dict):
+        raise MalformedStatus("status is not an object")
+    level = value.get("confirmationStatus")
+    if level is None:  # older nodes: confirmations null means rooted, a count means not yet
+        level = "finalized" if value.get("confirmations") is None else "processed"
+    if level not in COMMITMENTS:
+        raise MalformedStatus(f"unknown confirmationStatus {level!r}")
+    slot = value.get("slot")
+    if COMMITMENTS.index(level) < COMMITMENTS.index(commitment):
+        return Verdict(PENDING, last_valid_block_height, slot=slot)
+    err = value.get("err")
+    if err is not None:
+        return Verdict(LANDED_WITH_ERROR, last_valid_block_height, err=err, slot=slot)
+    return Verdict(LANDED, last_valid_block_height, slot=slot)
+
+
+def next_step(r: Refund, verdict: Verdict | None = None, *, has_raw: bool = False) -> str:
+    """What the worker does with this record and (for SENT) the verdict on its transaction.
+
+    QUEUED → SEND; SENT → CONFIRM / FAIL (landed with an error) / REPLACE (expired) /
+    RESEND (pending and the signed bytes were kept: resending the same signature can land
+    at most once) / WAIT; FAILED waits for an operator and CONFIRMED/DUST are done: DONE.
+    """
+    if r.status == QUEUED:
+        return SEND
+    if r.status != SENT:
+        return DONE
+    if verdict is None:
+        raise ValueError("a SENT refund needs the verdict on its transaction")
+    if verdict.last_valid_block_height != r.last_valid_block_height:
+        raise ValueError("the verdict is about another transaction")
+    if verdict.state == LANDED:
+        return CONFIRM
+    if verdict.state == LANDED_WITH_ERROR:
+        return FAIL
+    if verdict.state == EXPIRED:
+        return REPLACE
+    return RESEND if has_raw else WAIT
+
+
+def describe_err(err) -> str:
+    """A short, stable reason for a transaction error in the node's JSON form:
+    `"InsufficientFundsForRent: account 1"`, `"InstructionError: 0 Custom 1"`, `"BlockhashNotFound"`."""
+    if isinstance(err, str):
+        return err
+    if isinstance(err, dict) and len(err) == 1:
+        (name, detail), = err.items()
+        if isinstance(detail, dict) and "account_index" in detail:
+            return f"{name}: account {detail['account_index']}"
+        if isinstance(detail, list):
+            parts = []
+            for part in detail:
+                if isinstance(part, dict) and len(part) == 1:
+                    (k, v), = part.items()
+                    parts.append(f"{k} {v}")
+                else:
+                    parts.append(str(part))
+            return f"{name}: {' '.join(parts)}"
+        return f"{name}: {detail}"
+    return str(err)
