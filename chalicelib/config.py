@@ -36,6 +36,10 @@ class Settings:
     admin_key_file: str | None = None
     admin_key: str | None = None
     admin_key_parameter: str | None = None
+    # where the treasury signing key is read (a name, never the key): adapters/treasury.py
+    treasury_key_file: str | None = None
+    treasury_key_parameter: str | None = None
+    treasury_secret_id: str | None = None
     min_duration_seconds: int = 60
     max_duration_hours: int = 720
     refund_min_lamports: int = 5_000
@@ -91,6 +95,9 @@ class Settings:
             admin_key_file=env.get("SI64_ADMIN_KEY_FILE") or None,
             admin_key=env.get("SI64_ADMIN_KEY") or None,
             admin_key_parameter=env.get("SI64_ADMIN_KEY_PARAMETER") or None,
+            treasury_key_file=env.get("SI64_TREASURY_KEY_FILE") or None,
+            treasury_key_parameter=env.get("SI64_TREASURY_KEY_PARAMETER") or None,
+            treasury_secret_id=env.get("SI64_TREASURY_SECRET_ARN") or None,
             min_duration_seconds=_int(env, "SI64_MIN_DURATION_SECONDS", 60),
             max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
             refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),

@@ -145,3 +145,47 @@ class PaymentVerifier(Protocol):
 class Secrets(Protocol):
     def is_admin(self, presented: str | None) -> bool:
         """Constant-time comparison with the operator key; False when none is configured."""
+
+
+# --- refunds paid on chain (issue 8) -----------------------------------------
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.refunds import Blockhash, ChainStatus, PreparedTransfer, Refund
+
+
+class TreasurySigner(Protocol):
+    """The treasury's signing key. The key never leaves the implementation: no accessor,
+    no repr, no log line shows it."""
+
+    @property
+    def pubkey(self) -> str:
+        """The treasury's base58 address."""
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte ed25519 signature of a serialized transaction message."""
+
+
+class RefundChain(Protocol):
+    """Refund transfers on chain. Unavailable: no trustworthy answer (retry later);
+    domain.refunds.RefundRefused: the chain refuses the transfer (FAILED with its reason)."""
+
+    def latest_blockhash(self) -> Blockhash:
+        """A recent blockhash and its lastValidBlockHeight."""
+
+    def prepare(self, refund: Refund, blockhash: Blockhash) -> PreparedTransfer:
+        """Build and sign treasury → refund.wallet (refund.lamports) with the memo
+        signing.refund_memo(refund.refund_id). Sends nothing: the caller records
+        signature and last_valid_block_height before `send`."""
+
+    def send(self, raw: bytes) -> str:
+        """Broadcast with preflight; the signature. Resending bytes that already landed
+        returns the signature again (never a second transfer)."""
+
+    def status(self, signature: str) -> ChainStatus:
+        """getSignatureStatuses (searchTransactionHistory) of `signature` and the block
+        height read before it: the inputs of domain.refunds.classify."""
+
+    def fee(self, signature: str) -> int | None:
+        """meta.fee of a landed transaction; None when the node does not return it yet."""
+
+    def block_height(self) -> int:
+        """The chain's block height at the adapter's commitment."""

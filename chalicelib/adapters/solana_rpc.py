@@ -27,6 +27,15 @@ _MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _ids = itertools.count(1)
 
 
+class RpcErrorAnswer(Unavailable):
+    """The node answered with a JSON-RPC `error` object (kept in `.error`). Still an
+    Unavailable for every caller that does not look closer (e.g. a refused refund)."""
+
+    def __init__(self, detail: str, error: dict):
+        super().__init__(detail, reason="rpc")
+        self.error = error
+
+
 class SolanaRpc:
     def __init__(self, url: str, timeout: float = 5.0):
         self.url = url
@@ -71,7 +80,8 @@ class SolanaRpc:
         if doc.get("error") is not None:
             err = doc["error"]
             message = err.get("message") if isinstance(err, dict) else str(err)
-            raise Unavailable(f"Solana RPC error on {method}: {message}", reason="rpc")
+            raise RpcErrorAnswer(f"Solana RPC error on {method}: {message}",
+                                 err if isinstance(err, dict) else {"message": message})
         if doc.get("id") != request_id or "result" not in doc:
             raise Unavailable(f"Solana RPC answered a malformed response to {method}", reason="rpc")
         return doc["result"]
