@@ -442,3 +442,126 @@ def test_web3js_airdrop_send_and_confirm_with_memo(local_chain):
     assert out["status"] == {"err": None, "confirmationStatus": "finalized"}
     assert out["failure"]["name"] == "SendTransactionError"
     assert any("insufficient lamports" in line for line in out["failure"]["logs"])
+
+
+# ------------------------------------------------------ test controls (si64_*)
+def post(url: str, method: str, params=None):
+    """(HTTP status, parsed body) of one JSON-RPC call; HTTP errors are returned, not raised."""
+    import urllib.error
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture
+def controlled(local_chain):
+    rpc(local_chain.rpc_url, "si64_clearFaults")
+    yield local_chain
+    rpc(local_chain.rpc_url, "si64_clearFaults")
+
+
+def test_control_advance_past_block_height_expires_the_blockhash(controlled):
+    url = controlled.rpc_url
+    value = rpc(url, "getLatestBlockhash")["result"]["value"]
+    assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is True
+    height = rpc(url, "si64_advancePastBlockHeight", [value["lastValidBlockHeight"]])["result"]
+    assert height == value["lastValidBlockHeight"] + 1 == rpc(url, "getBlockHeight")["result"]
+    assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is False
+    assert rpc(url, "si64_advancePastBlockHeight", [1])["result"] == height  # never goes back
+    slot = rpc(url, "si64_advanceSlots", [5])["result"]
+    assert slot >= height + 5
+    assert rpc(url, "si64_advanceSlots", [-1])["error"]["code"] == -32602
+
+
+def test_control_fail_rpc_http503_then_recovers_by_count(controlled):
+    url = controlled.rpc_url
+    assert rpc(url, "si64_failRpc", [{"mode": "http503", "requests": 2}])["result"]["fail"]["requestsLeft"] == 2
+    assert post(url, "getHealth")[0] == 503
+    assert rpc(url, "si64_faults")["result"]["fail"]["mode"] == "http503"  # controls always answer
+    assert post(url, "getSlot")[0] == 503
+    assert post(url, "getHealth") == (200, {"jsonrpc": "2.0", "result": "ok", "id": 7})
+
+
+def test_control_fail_rpc_error_for_some_methods_for_a_time(controlled):
+    import time
+
+    url = controlled.rpc_url
+    rpc(url, "si64_failRpc", [{"mode": "error", "seconds": 0.5, "methods": ["getBalance"]}])
+    status, body = post(url, "getBalance", [str(Keypair().pubkey())])
+    assert status == 200 and body["error"]["code"] == -32005 and body["error"]["message"] == "Node is unhealthy"
+    assert post(url, "getSlot")[1]["result"] > 0  # other methods answer
+    batch = rpc(url, "", batch=[{"jsonrpc": "2.0", "id": 1, "method": "getBalance", "params": [str(Keypair().pubkey())]},
+                                {"jsonrpc": "2.0", "id": 2, "method": "si64_faults"}])
+    assert batch[0]["error"]["code"] == -32005 and "result" in batch[1]
+    time.sleep(0.6)
+    assert post(url, "getBalance", [str(Keypair().pubkey())])[1]["result"]["value"] == 0
+
+
+def test_control_fail_rpc_disconnect_and_slow(controlled):
+    import http.client
+    import time
+    import urllib.error
+
+    url = controlled.rpc_url
+    rpc(url, "si64_failRpc", [{"mode": "disconnect", "requests": 1}])
+    with pytest.raises((http.client.RemoteDisconnected, urllib.error.URLError, ConnectionError)):
+        post(url, "getSlot")
+    assert post(url, "getSlot")[0] == 200
+    rpc(url, "si64_slowRpc", [{"delaySeconds": 0.4, "requests": 1}])
+    started = time.monotonic()
+    assert post(url, "getSlot")[0] == 200
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    post(url, "getSlot")
+    assert time.monotonic() - started < 0.4
+    for bad in ([{"mode": "sometimes"}], [{"seconds": -1}], [{"requests": 1.5}], [{"nope": 1}]):
+        assert rpc(url, "si64_failRpc", bad)["error"]["code"] == -32602
+    assert rpc(url, "si64_slowRpc", [{}])["error"]["code"] == -32602
+
+
+def test_control_drop_transactions_never_land_and_expire(controlled):
+    url = controlled.rpc_url
+    payer = Keypair()
+    controlled.fund(payer.pubkey(), SOL)
+    value = rpc(url, "getLatestBlockhash")["result"]["value"]
+    tx = pay_tx(payer, Keypair().pubkey(), 2_000_000, Hash.from_string(value["blockhash"]))
+    import base64
+
+    encoded = base64.b64encode(bytes(tx)).decode()
+    rpc(url, "si64_dropTransactions", [{"requests": 1}])
+    sig = rpc(url, "sendTransaction", [encoded, {"encoding": "base64"}])["result"]
+    assert sig == str(tx.signatures[0])
+    assert rpc(url, "si64_faults")["result"]["dropped"][-1] == sig
+    statuses = rpc(url, "getSignatureStatuses", [[sig], {"searchTransactionHistory": True}])
+    assert statuses["result"]["value"] == [None]
+    assert rpc(url, "getBalance", [str(payer.pubkey())])["result"]["value"] == SOL  # no fee either
+    rpc(url, "si64_advancePastBlockHeight", [value["lastValidBlockHeight"]])
+    late = rpc(url, "sendTransaction", [encoded, {"encoding": "base64"}])
+    assert late["error"]["data"]["err"] == "BlockhashNotFound"  # can never land now
+    assert rpc(url, "getSignatureStatuses", [[sig]])["result"]["value"] == [None]
+
+
+def test_control_refuse_account(controlled):
+    import base64
+
+    url = controlled.rpc_url
+    payer, target = Keypair(), Keypair()
+    controlled.fund(payer.pubkey(), SOL)
+    controlled.fund(target.pubkey(), SOL)
+    assert str(target.pubkey()) in rpc(url, "si64_refuseAccount", [str(target.pubkey())])["result"]["refused"]
+    blockhash = Hash.from_string(rpc(url, "getLatestBlockhash")["result"]["value"]["blockhash"])
+    tx = pay_tx(payer, target.pubkey(), 2_000_000, blockhash)
+    encoded = base64.b64encode(bytes(tx)).decode()
+    refused = rpc(url, "sendTransaction", [encoded, {"encoding": "base64"}])["error"]
+    assert refused["code"] == -32002 and refused["data"]["err"] == {"InsufficientFundsForRent": {"account_index": 1}}
+    assert "insufficient funds for rent" in refused["message"]
+    skipped = rpc(url, "sendTransaction", [encoded, {"encoding": "base64", "skipPreflight": True}])["result"]
+    assert rpc(url, "getSignatureStatuses", [[skipped]])["result"]["value"] == [None]  # dropped
+    rpc(url, "si64_refuseAccount", [str(target.pubkey()), False])
+    assert rpc(url, "sendTransaction", [encoded, {"encoding": "base64"}])["result"] == skipped
+    assert rpc(url, "getBalance", [str(target.pubkey())])["result"]["value"] == SOL + 2_000_000
