@@ -170,9 +170,9 @@ def add_function_widget(template: dict) -> None:
         var = f"FunctionName{logical}"
         variables[var] = {"Ref": logical}
         for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum")):
-            metrics.append(["AWS/Lambda", metric, "FunctionName", "${%s}" % var,
+            metrics.append(["AWS/Lambda", metric, "FunctionName", f"${{{var}}}",
                             {"stat": stat, "label": f"{logical} {metric.lower()}"}])
-        metrics.append(["AWS/Lambda", "Duration", "FunctionName", "${%s}" % var,
+        metrics.append(["AWS/Lambda", "Duration", "FunctionName", f"${{{var}}}",
                         {"stat": "p99", "label": f"{logical} p99 ms", "yAxis": "right"}])
     widgets = [w for w in doc["widgets"] if w.get("properties", {}).get("title") != "Lambda functions"]
     if metrics:

@@ -23,7 +23,7 @@ def _run(args, env_extra=None):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
     env.pop("AWS_PROFILE", None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False,
                           env=env, cwd=str(ROOT), timeout=240)
 
 

@@ -101,7 +101,7 @@ def _resolved_dashboard(template):
     for name in sub_names(text):
         if name in known:
             continue
-        logical, _, attr = name.partition(".")
+        logical = name.partition(".")[0]
         assert logical in template["Resources"], f"dashboard refers to unknown ${{{name}}}"
     resolved = re.sub(r"\$\{([^}]+)\}", lambda m: f"<{m.group(1)}>", text)
     return json.loads(resolved), variables
@@ -128,7 +128,7 @@ def test_dashboard_shows_every_figure(template):
             assert ["AWS/DynamoDB", metric, "TableName", f"<{table}>"] in rows, (table, metric)
     for metric in ("Count", "5XXError", "4XXError"):
         assert ["AWS/ApiGateway", metric, "ApiName", "<Prefix>-api", "Stage", "api"] in rows
-    alarms = [w for w in doc["widgets"] if w["type"] == "alarm"][0]["properties"]["alarms"]
+    alarms = next(w for w in doc["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
     assert sorted(alarms) == sorted(f"<{a}.Arn>" for a in
                                     ("RefundDeadLetterAlarm", "RefundsFailedAlarm", "Api5xxRateAlarm", "SweepLagAlarm"))
     # package.py adds the Lambda figures of every function chalice packaged
@@ -262,7 +262,7 @@ def test_unknown_route_is_not_found_with_reason_route(resources):
 def test_cfn_lint_is_clean_on_both_templates(packaged):
     sam, _ = packaged
     proc = subprocess.run([CFN_LINT, str(ROOT / "infra" / "resources.yaml"), str(sam)],
-                          capture_output=True, text=True, env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
+                          capture_output=True, text=True, check=False, env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -273,7 +273,7 @@ def test_cfn_lint_would_catch_a_broken_guard(packaged, tmp_path):
     broken["Resources"]["SweepLagAlarm"]["Properties"]["ComparisonOperator"] = "MoreThan"
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken, sort_keys=False))
-    proc = subprocess.run([CFN_LINT, str(path)], capture_output=True, text=True,
+    proc = subprocess.run([CFN_LINT, str(path)], capture_output=True, text=True, check=False,
                           env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
     assert proc.returncode != 0
     assert "GLOBAL" in proc.stdout and "MoreThan" in proc.stdout
