@@ -39,7 +39,9 @@ Order of checks (first failing one is the reason)
                         retry usually succeeds once the node has the time).
 3. `failed_on_chain` — `meta.err` (or a confirmed status with `err`): the
                         transfers did not happen, whatever the instructions say.
-4. `wrong_payer`     — the wallet is not a signer of the transaction.
+4. `wrong_payer`     — the wallet is not a signer of the transaction, or the
+                        treasury is one (its own funding, refunds, anything it
+                        sent is never a payment).
 5. `wrong_recipient` — no system transfer to the treasury at all (from anyone).
 6. `insufficient_amount` — sum of wallet → treasury transfers below the minimum
                         (a transfer to the treasury from another signer is
@@ -63,6 +65,8 @@ from dataclasses import dataclass
 from chalicelib.domain import base58
 
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
+# SPL Memo v2 and v1: a memo instruction's data is its UTF-8 text.
+MEMO_PROGRAM_IDS = ("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
 _TRANSFER = 2
 _TRANSFER_WITH_SEED = 11
 
@@ -106,6 +110,7 @@ class PaymentResult:
     reason: str | None = None
     block_time: int | None = None
     slot: int | None = None
+    memos: tuple[str, ...] = ()  # texts of the top-level memo instructions (the payer signed them)
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,8 @@ class Transfer:
     lamports: int
 
 
-def _fail(reason: str, lamports: int = 0, block_time=None, slot=None) -> PaymentResult:
-    return PaymentResult(False, lamports, reason, block_time, slot)
+def _fail(reason: str, lamports: int = 0, block_time=None, slot=None, memos=()) -> PaymentResult:
+    return PaymentResult(False, lamports, reason, block_time, slot, memos)
 
 
 def _int_or_none(value):
@@ -185,6 +190,25 @@ def system_transfers(tx: dict) -> list[Transfer]:
     return out
 
 
+def memos(tx: dict) -> tuple[str, ...]:
+    """The text of every top-level Memo program instruction, in order.
+
+    Only top-level instructions count: they are exactly what the signers signed.
+    Memo data that is not valid UTF-8 is not a memo any client could have written
+    (the Memo program itself refuses it), so it is skipped.
+    """
+    keys = account_keys(tx)
+    out = []
+    for ix in tx["transaction"]["message"]["instructions"]:
+        if keys[ix["programIdIndex"]] not in MEMO_PROGRAM_IDS:
+            continue
+        try:
+            out.append(base58.decode(ix["data"]).decode("utf-8"))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
 def _decide_from_status(status) -> PaymentResult:
     if status is None:
         return _fail(NOT_FOUND)
@@ -224,19 +248,22 @@ def _decide_tx(check: PaymentCheck, tx: dict) -> PaymentResult:
         return _fail(NOT_CONFIRMED, slot=slot)
     if meta.get("err") is not None:
         return _fail(FAILED_ON_CHAIN, block_time=block_time, slot=slot)
-    if check.wallet not in signers(tx):
-        return _fail(WRONG_PAYER, block_time=block_time, slot=slot)
+    notes = memos(tx)
+    tx_signers = signers(tx)
+    # A transaction the treasury signed (its funding, a refund, anything it sent) is never a payment.
+    if check.wallet not in tx_signers or check.treasury in tx_signers:
+        return _fail(WRONG_PAYER, block_time=block_time, slot=slot, memos=notes)
 
     transfers = system_transfers(tx)
     to_treasury = [t for t in transfers if t.destination == check.treasury]
     if not to_treasury:
-        return _fail(WRONG_RECIPIENT, block_time=block_time, slot=slot)
+        return _fail(WRONG_RECIPIENT, block_time=block_time, slot=slot, memos=notes)
     # a self-transfer (wallet == treasury) moves nothing and is never a payment
     received = sum(
         t.lamports for t in to_treasury if t.source == check.wallet and t.source != t.destination
     )
     if received < check.min_lamports:
-        return _fail(INSUFFICIENT_AMOUNT, received, block_time, slot)
+        return _fail(INSUFFICIENT_AMOUNT, received, block_time, slot, notes)
     if check.now_s - block_time > check.max_age_seconds:
-        return _fail(TOO_OLD, received, block_time, slot)
-    return PaymentResult(True, received, None, block_time, slot)
+        return _fail(TOO_OLD, received, block_time, slot, notes)
+    return PaymentResult(True, received, None, block_time, slot, notes)
