@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.fakes import FakeDatabase
+from tests.unit.conftest import SocketBlocker
 
 SHARDS = 4
 PREFIX = "si64-contract"
@@ -94,6 +95,20 @@ def _fake_store() -> Store:
     p = db.ports()
     return Store("fake", p["contracts"], p["devices"], p["claims"], p["ledger"], p["metrics"], p["tx"],
                  db.snapshot)
+
+
+@pytest.fixture(autouse=True)
+def fakes_need_no_network(request):
+    """The fake half of every suite runs with sockets blocked, as service tests will."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if "fake" not in params.values():
+        yield None
+        return
+    blocker = SocketBlocker()
+    with blocker.active():
+        yield blocker
+    if blocker.attempts:
+        pytest.fail(f"a fake tried to reach the network: {blocker.attempts}", pytrace=False)
 
 
 @pytest.fixture(params=["fake", pytest.param("dynamo", marks=pytest.mark.moto)])

@@ -91,8 +91,8 @@ def all_pages(read, limit: int) -> list[list]:
         assert len(pages) < 50
 
 
-ROWS = [[NOW - 2000, Decimal("12.5"), Decimal("40"), Decimal("0.125"), Decimal("1000")],
-        [NOW - 1000, Decimal("13"), Decimal("41.75"), Decimal("0"), Decimal("2E+3")]]
+ROWS = [[NOW - 2000, Decimal("12.5"), Decimal(40), Decimal("0.125"), Decimal(1000)],
+        [NOW - 1000, Decimal(13), Decimal("41.75"), Decimal(0), Decimal("2E+3")]]
 ROWS_READ = [[NOW - 2000, 12.5, 40, 0.125, 1000], [NOW - 1000, 13, 41.75, 0, 2000.0]]
 
 
@@ -312,7 +312,7 @@ def test_record_metrics_retried_batch_is_stored_once(dev):
     assert conflict(dev.tx.record_metrics, c.contract_id, "dev-1", ROWS, "k1", NOW + 9) == {"batch"}
     assert dev.snapshot() == snap
     # the same first timestamp with other samples is another batch
-    dev.tx.record_metrics(c.contract_id, "dev-1", [ROWS[0][:4] + [Decimal("7")]], "k1", NOW + 9)
+    dev.tx.record_metrics(c.contract_id, "dev-1", [ROWS[0][:4] + [Decimal(7)]], "k1", NOW + 9)
     assert len(dev.metrics.latest(c.contract_id)) == 3
 
 
@@ -438,7 +438,7 @@ def test_due_sees_every_shard_once(store):
     made = {rent(store, new_contract()).contract_id for _ in range(12)}
     late = NOW + 10 * HOUR_S * 1000
     per_shard = [[c.contract_id for c in store.contracts.due(s, late, 100)] for s in range(SHARDS)]
-    assert sorted(sum(per_shard, [])) == sorted(made)
+    assert sorted(cid for ids in per_shard for cid in ids) == sorted(made)
     for s, ids in enumerate(per_shard):
         assert all(shard_of(cid, SHARDS) == s for cid in ids)
 
