@@ -71,6 +71,22 @@ class ContractsRepo:
         return contracts, encode_token(it.last_evaluated_key)
 
     @guarded
+    def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
+        """ACTIVE contracts of `shard` with `expires_at_ms <= now_ms`, earliest first, at most
+        `limit`: one Query of the sparse active-by-expiry index (only ACTIVE items are in it)."""
+        it = ContractItem.active_by_expiry.query(shard, ContractItem.expires_at_ms <= now_ms,
+                                                 scan_index_forward=True, limit=limit, page_size=limit)
+        return [to_domain(i) for i in it]
+
+    @guarded
+    def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
+        """Ended contracts of `shard` whose refund is QUEUED or SENT and that ended at or before
+        `before_ms`, oldest first, at most `limit`: one Query of the sparse refunds-pending index."""
+        it = ContractItem.refunds_pending.query(shard, ContractItem.refund_due_ms <= before_ms,
+                                                scan_index_forward=True, limit=limit, page_size=limit)
+        return [to_domain(i) for i in it]
+
+    @guarded
     def scan_all(self):
         for item in ContractItem.scan():
             yield to_domain(item)

@@ -40,7 +40,8 @@ def make_container(provisioned, capacity=2, **overrides):
                  table_prefix=provisioned.prefix,
                  refund_queue_url=provisioned.queue_url, refund_dlq_url=provisioned.dlq_url,
                  treasury=TREASURY, admin_key=ADMIN_KEY, rate_limit=(100_000, 10))
-    clock, rpc = FakeClock(), FakeRpc()
+    clock = FakeClock()
+    rpc = FakeRpc(treasury=TREASURY, clock=clock)
     c = bootstrap.build(s, rpc=rpc, clock=clock, **overrides)
     operator.seed_devices(c, TEST_DEVICES, capacity)
     return c

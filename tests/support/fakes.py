@@ -1,19 +1,49 @@
-"""Test doubles for the ports that are not AWS: the chain and the clock."""
+"""In-memory fakes of every port in `chalicelib/ports.py`, for fast service tests.
+
+One `FakeDatabase` holds the five tables as dicts; every storage fake is a view
+on it, so a write through `FakeTransactions` is what `FakeContractStore`,
+`FakeDeviceStore`, … read next. The fakes honour the conditions of the DynamoDB
+adapters (`chalicelib/adapters/transactions.py` and the repositories), and
+`tests/contract/` runs both through the same cases so they cannot drift:
+
+* a transaction checks every condition first and writes nothing unless all
+  hold; a failed one raises `Conflict(failed=roles)` naming every failed role;
+* stored values are immutable records or JSON text, so a caller can never
+  change stored state through an object it passed in or got back.
+
+Fault hooks (`FakeDatabase.fail_next`, `.before_next`, `.down`, a port's own
+`.down`) let a service test lose a race, see an outage, or have a write land
+but its answer get lost.
+
+The chain: `FakeRpc` IS the real `SolanaRpc` adapter with its JSON-RPC
+transport replaced by a dict of getTransaction-shaped transactions (built by
+`payment_tx`), so every decision is `chalicelib.domain.payments.decide`'s.
+
+Import everything from here; the code lives in `fake_store.py` (the tables and
+the storage ports) and `fake_chain.py` (the node), each under 400 lines.
+`FakePorts.build(treasury=..., admin_key=...)` gives every port at once.
+"""
 from __future__ import annotations
 
-import secrets
+import hmac
 from dataclasses import dataclass, field
 
-from chalicelib.domain import base58
-from chalicelib.domain.payments import PaymentResult
+from tests.support.fake_chain import MEMO_PROGRAM_ID, FakeRpc, new_signature, new_wallet, payment_tx
+from tests.support.fake_store import (
+    TABLES,
+    FakeClaimStore,
+    FakeContractStore,
+    FakeDatabase,
+    FakeDeviceStore,
+    FakeLedgerStore,
+    FakeMetricsStore,
+    FakeTransactions,
+    database_unavailable,
+)
 
-
-def new_signature() -> str:
-    return base58.encode(secrets.token_bytes(64))
-
-
-def new_wallet() -> str:
-    return base58.encode(secrets.token_bytes(32))
+__all__ = ["MEMO_PROGRAM_ID", "TABLES", "FakeClaimStore", "FakeClock", "FakeContractStore", "FakeDatabase",
+           "FakeDeviceStore", "FakeLedgerStore", "FakeMetricsStore", "FakePorts", "FakeRefundQueue", "FakeRpc",
+           "FakeSecrets", "FakeTransactions", "database_unavailable", "new_signature", "new_wallet", "payment_tx"]
 
 
 @dataclass
@@ -27,33 +57,63 @@ class FakeClock:
         self.now_ms += int(seconds * 1000)
 
 
-@dataclass
-class FakeRpc:
-    """Payments by signature: (payer wallet, lamports to the treasury, reason override)."""
-    payments: dict = field(default_factory=dict)
-    calls: int = 0
-    down: bool = False
+# --------------------------------------------------------------------------
+# queue and secrets
 
-    def pay(self, wallet: str, lamports: int, reason: str | None = None) -> str:
-        sig = new_signature()
-        self.payments[sig] = (wallet, lamports, reason)
-        return sig
 
-    def verify_payment(self, check) -> PaymentResult:
-        from chalicelib.domain.errors import Unavailable
-        self.calls += 1
+class FakeRefundQueue:
+    """`messages` holds the queued (contract_id, version) in order; `down` makes sends fail."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.dead_letters: list[dict] = []
+        self.in_flight: list[dict] = []
+        self.down = False
+        self.fail_sends = 0  # the next N sends fail (False), then they succeed again
+
+    def send_refund(self, contract_id: str, version: int) -> bool:
+        if self.down or self.fail_sends > 0:
+            self.fail_sends = max(0, self.fail_sends - 1)
+            return False
+        self.messages.append({"contract_id": contract_id, "version": version})
+        return True
+
+    def depths(self) -> dict:
         if self.down:
-            raise Unavailable("rpc down", reason="rpc")
-        if check.signature not in self.payments:
-            return PaymentResult(False, 0, "not_found", None, None)
-        wallet, lamports, reason = self.payments[check.signature]
-        if reason:
-            return PaymentResult(False, 0, reason, None, None)
-        if wallet != check.wallet:
-            return PaymentResult(False, 0, "wrong_payer", None, None)
-        if lamports < check.min_lamports:
-            return PaymentResult(False, lamports, "insufficient_amount", None, None)
-        return PaymentResult(True, lamports, None, check.now_s, 1)
+            return {"refund_queue": None, "dead_letter_queue": None}
+        return {"refund_queue": {"visible": len(self.messages), "in_flight": len(self.in_flight)},
+                "dead_letter_queue": {"visible": len(self.dead_letters), "in_flight": 0}}
 
-    def health(self) -> bool:
-        return not self.down
+
+class FakeSecrets:
+    def __init__(self, admin_key: str | None = None):
+        self.admin_key = admin_key
+
+    def is_admin(self, presented: str | None) -> bool:
+        if not self.admin_key or not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self.admin_key.encode())
+
+
+@dataclass
+class FakePorts:
+    """Every port faked, sharing one database: `FakePorts.build(treasury=...)`."""
+    db: FakeDatabase
+    clock: FakeClock
+    rpc: FakeRpc
+    queue: FakeRefundQueue
+    secrets: FakeSecrets
+    stores: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, *, treasury: str | None = None, admin_key: str | None = None, shards: int = 1,
+              clock: FakeClock | None = None) -> FakePorts:
+        db = FakeDatabase(shards)
+        clock = clock or FakeClock()
+        return cls(db, clock, FakeRpc(treasury, clock), FakeRefundQueue(), FakeSecrets(admin_key), db.ports())
+
+    def __getattr__(self, name):  # contracts, devices, ledger, claims, metrics, tx
+        stores = self.__dict__.get("stores") or {}
+        if name in stores:
+            return stores[name]
+        raise AttributeError(name)

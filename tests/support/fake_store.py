@@ -1,0 +1,402 @@
+"""The storage fakes: one `FakeDatabase` (the five tables as dicts) and a view on it per
+port (contracts, devices, claims, ledger, metrics, transactions). Imported through
+`tests.support.fakes`; see its docstring for what they honour."""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
+from chalicelib.adapters.contracts import shard_of
+from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
+from chalicelib.domain.devices import Device
+from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
+from chalicelib.domain.ledger import Entry
+from chalicelib.domain.records import Claim, Replay
+
+TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
+
+# --------------------------------------------------------------------------
+# the shared database and its fault hooks
+
+
+def database_unavailable() -> Unavailable:
+    return Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
+
+
+@dataclass
+class _Fault:
+    exc: BaseException
+    after: bool  # True: the call takes effect, then its answer is lost
+
+
+class FakeDatabase:
+    """The five tables as dicts (key → immutable record), shared by every fake store.
+
+    Hooks, each keyed by "port.method" (e.g. "tx.open_rental", "contracts.get"):
+    * `fail_next(name, exc=None, times=1, after=False)`: the next call(s) raise `exc`
+      (default Unavailable, as the adapters raise on an outage); with `after=True`
+      the call is applied first (a write that landed but whose answer was lost);
+    * `before_next(name, fn)`: run `fn()` once just before the next call (e.g. a
+      concurrent writer that wins a race);
+    * `down = True`: every call of every storage port raises Unavailable.
+    `calls` lists every "port.method" called, in order.
+    """
+
+    def __init__(self, shards: int = 1):
+        self.shards = shards
+        self.tables: dict[str, dict] = {name: {} for name in TABLES}
+        self.down = False
+        self.calls: list[str] = []
+        self.lock = threading.RLock()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._hooks: dict[str, list[Callable[[], None]]] = {}
+
+    # -- hooks -------------------------------------------------------------
+    def fail_next(self, name: str, exc: BaseException | None = None, *, times: int = 1,
+                  after: bool = False) -> None:
+        for _ in range(times):
+            self._faults.setdefault(name, []).append(_Fault(exc or database_unavailable(), after))
+
+    def before_next(self, name: str, fn: Callable[[], None]) -> None:
+        self._hooks.setdefault(name, []).append(fn)
+
+    def _enter(self, view: _View, name: str) -> _Fault | None:
+        self.calls.append(name)
+        hooks = self._hooks.get(name)
+        if hooks:
+            hooks.pop(0)()
+        if self.down or view.down:
+            raise database_unavailable()
+        faults = self._faults.get(name)
+        if faults:
+            fault = faults.pop(0)
+            if not fault.after:
+                raise fault.exc
+            return fault
+        return None
+
+    # -- inspection ----------------------------------------------------------
+    def snapshot(self) -> dict:
+        """A deep copy of every table: compare two to prove that nothing was written."""
+        with self.lock:
+            return copy.deepcopy(self.tables)
+
+    def ports(self) -> dict:
+        """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
+        return {"contracts": FakeContractStore(self), "devices": FakeDeviceStore(self),
+                "ledger": FakeLedgerStore(self), "claims": FakeClaimStore(self),
+                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self)}
+
+
+def _op(fn):
+    """Run a port method under the database lock, after its hooks and faults."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        fault = self.db._enter(self, f"{self.port}.{name}")
+        with self.db.lock:
+            result = fn(self, *args, **kwargs)
+        if fault is not None:
+            raise fault.exc
+        return result
+    return wrapper
+
+
+class _View:
+    port = ""
+
+    def __init__(self, db: FakeDatabase):
+        self.db = db
+        self.down = False  # this port alone does not answer
+
+    @property
+    def shards(self) -> int:
+        return self.db.shards
+
+    def _t(self, name: str) -> dict:
+        return self.db.tables[name]
+
+
+# --------------------------------------------------------------------------
+# page tokens (opaque to callers; checked like the adapter checks its own)
+
+
+def _encode_token(key: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, scope: str | None = None) -> list | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(key, list) or len(key) != 3 or not all(isinstance(k, str) for k in key):
+            raise ValueError
+        if scope is not None and key[0] != scope:
+            raise ValueError
+        return key
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
+
+
+def _page(items: list, sort_key, limit: int, token: str | None, scope: str):
+    """Items after the token's position, at most `limit`; like a DynamoDB Query, a full
+    page carries a token even when nothing follows (the next page is then empty)."""
+    start = _decode_token(token, scope)
+    ordered = sorted(items, key=sort_key)
+    if start is not None:
+        ordered = [i for i in ordered if list(sort_key(i)) > start[1:]]
+    page = ordered[:limit]
+    next_token = _encode_token([scope, *sort_key(page[-1])]) if len(page) == limit and page else None
+    return page, next_token
+
+
+# --------------------------------------------------------------------------
+# stores
+
+
+class FakeContractStore(_View):
+    port = "contracts"
+
+    @_op
+    def get(self, contract_id: str) -> Contract | None:
+        return self._t("contracts").get(contract_id)
+
+    @_op
+    def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
+        return _page(list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token,
+                     "contracts")
+
+    @_op
+    def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
+        hits = [c for c in self._t("contracts").values()
+                if c.status == ACTIVE and shard_of(c.contract_id, self.shards) == shard
+                and c.expires_at_ms <= now_ms]
+        return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
+
+    @_op
+    def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
+        hits = [c for c in self._t("contracts").values()
+                if c.refund_status in (REFUND_QUEUED, REFUND_SENT) and c.ended_at_ms is not None
+                and shard_of(c.contract_id, self.shards) == shard and c.ended_at_ms <= before_ms]
+        return sorted(hits, key=lambda c: c.ended_at_ms)[:limit]
+
+
+_DESCRIPTION = ("name", "tier", "uri", "address", "region", "ram")
+
+
+class FakeDeviceStore(_View):
+    port = "devices"
+
+    @_op
+    def get(self, device_id: str) -> Device | None:
+        return self._t("devices").get(device_id)
+
+    @_op
+    def by_tier(self, tier: str) -> list[Device]:
+        return sorted((d for d in self._t("devices").values() if d.tier == tier), key=lambda d: d.device_id)
+
+    @_op
+    def all(self) -> list[Device]:
+        return list(self._t("devices").values())
+
+    @_op
+    def upsert(self, spec: dict, capacity: int) -> None:
+        devices = self._t("devices")
+        old = devices.get(spec["device_id"])
+        described = {k: str(spec[k]) for k in _DESCRIPTION}
+        if old is None:
+            devices[spec["device_id"]] = Device(spec["device_id"], capacity=int(capacity), leases=0,
+                                                uptime="100.0%", audited=True, key_hash=None,
+                                                last_seen_ms=None, **described)
+        else:
+            devices[old.device_id] = replace(old, capacity=int(capacity), **described)
+
+    @_op
+    def set_key_hash(self, device_id: str, key_hash: str) -> None:
+        devices = self._t("devices")
+        if device_id not in devices:
+            raise Conflict(["device"])
+        devices[device_id] = replace(devices[device_id], key_hash=key_hash)
+
+
+class FakeClaimStore(_View):
+    port = "claims"
+
+    @_op
+    def get_claim(self, signature: str) -> Claim | None:
+        rec = self._t("claims").get(f"sig#{signature}")
+        if rec is None:
+            return None
+        return Claim(signature, rec["kind"], rec["contract_id"], rec["wallet"], rec["request"],
+                     json.loads(rec["response"]))
+
+    def _replay(self, key: str, now_ms: int) -> Replay | None:
+        rec = self._t("claims").get(f"idem#{key}")
+        if rec is None or rec["expires_at_ms"] <= now_ms:
+            return None
+        return Replay(rec["request"], rec["status"], rec["response"])
+
+    @_op
+    def get_replay(self, key: str, now_ms: int) -> Replay | None:
+        return self._replay(key, now_ms)
+
+    @_op
+    def put_replay(self, key: str, replay: Replay, now_ms: int) -> Replay | None:
+        claims = self._t("claims")
+        old = claims.get(f"idem#{key}")
+        if old is not None and old["expires_at_ms"] > now_ms:  # the condition of the adapter's put
+            return self._replay(key, now_ms)
+        claims[f"idem#{key}"] = {"kind": "idempotency", "request": str(replay.body_hash),
+                                 "status": int(replay.status), "response": str(replay.response),
+                                 "created_at_ms": now_ms, "expires_at_ms": now_ms + IDEMPOTENCY_TTL_MS}
+        return None
+
+
+def _account_seq(e: Entry) -> str:
+    return f"{e.created_at_ms:013d}#{e.entry_id}"
+
+
+class FakeLedgerStore(_View):
+    port = "ledger"
+
+    @_op
+    def by_contract(self, contract_id: str, limit: int, token: str | None):
+        entries = [e for (cid, _), e in self._t("ledger").items() if cid == contract_id]
+        return _page(entries, lambda e: (e.entry_id, ""), limit, token, f"contract:{contract_id}")
+
+    @_op
+    def by_account(self, account: str, limit: int, token: str | None):
+        entries = [e for e in self._t("ledger").values() if e.account == account]
+        return _page(entries, lambda e: (_account_seq(e), e.contract_id), limit, token, f"account:{account}")
+
+
+def _stored_rows(rows: list[list]) -> str:
+    """The rows as the table keeps them: JSON numbers (a Decimal is written exactly)."""
+    def number(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
+            raise TypeError(f"sample value {v!r} is not a number")
+        return json.loads(str(v)) if isinstance(v, Decimal) else v
+    return json.dumps([[number(v) for v in row] for row in rows], separators=(",", ":"))
+
+
+class FakeMetricsStore(_View):
+    port = "metrics"
+
+    @_op
+    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+        batches = sorted(((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
+                         key=lambda kv: kv[0], reverse=True)
+        rows: list[list] = []
+        for _, rec in batches:
+            rows.extend(json.loads(rec["samples"]))
+            if len(rows) >= count:
+                break
+        rows.sort(key=lambda r: r[0])
+        return rows[-count:]
+
+
+# --------------------------------------------------------------------------
+# transactions: check everything, then write everything (or nothing)
+
+
+class _Tx:
+    def __init__(self, db: FakeDatabase):
+        self.db = db
+        self.failed: set[str] = set()
+        self.writes: list[tuple[str, object, object]] = []  # (table, key, new record)
+        self._keys: set[tuple[str, object]] = set()
+
+    def write(self, role: str, table: str, key, record, condition: Callable[[object], bool]) -> None:
+        if (table, key) in self._keys:  # DynamoDB refuses two operations on one item
+            raise ValueError(f"transaction touches {table} {key!r} twice")
+        self._keys.add((table, key))
+        if not condition(self.db.tables[table].get(key)):
+            self.failed.add(role)
+        self.writes.append((table, key, record))
+
+    def check(self, role: str, table: str, key, condition: Callable[[object], bool]) -> None:
+        self.write(role, table, key, None, condition)
+
+    def commit(self) -> None:
+        if self.failed:
+            raise Conflict(sorted(self.failed))
+        for table, key, record in self.writes:
+            if record is not None:
+                self.db.tables[table][key] = record(self.db.tables[table].get(key)) if callable(record) \
+                    else record
+
+
+def _absent(old) -> bool:
+    return old is None
+
+
+class FakeTransactions(_View):
+    port = "tx"
+
+    @staticmethod
+    def _claim(tx: _Tx, claim: Claim, now_ms: int) -> None:
+        rec = {"kind": claim.kind, "contract_id": claim.contract_id, "wallet": claim.wallet,
+               "request": claim.request, "response": json.dumps(claim.response, separators=(",", ":")),
+               "created_at_ms": now_ms}
+        tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
+
+    @staticmethod
+    def _entries(tx: _Tx, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            tx.write("ledger", "ledger", (e.contract_id, e.entry_id), e, _absent)
+
+    @_op
+    def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
+        tx = _Tx(self.db)
+        self._claim(tx, claim, now_ms)
+        tx.write("device", "devices", contract.device_id, lambda d: replace(d, leases=d.leases + 1),
+                 lambda d: d is not None and d.leases < d.capacity)
+        tx.write("contract", "contracts", contract.contract_id, contract, _absent)
+        self._entries(tx, entries)
+        tx.commit()
+
+    @_op
+    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry],
+                      now_ms: int) -> None:
+        tx = _Tx(self.db)
+        self._claim(tx, claim, now_ms)
+        tx.write("contract", "contracts", after.contract_id, after,
+                 lambda c: c is not None and c.version == before.version and c.status == ACTIVE
+                 and c.expires_at_ms > now_ms)
+        self._entries(tx, entries)
+        tx.commit()
+
+    @_op
+    def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
+        tx = _Tx(self.db)
+        tx.write("contract", "contracts", after.contract_id, after,
+                 lambda c: c is not None and c.version == before.version and c.status == ACTIVE)
+        tx.write("device", "devices", before.device_id, lambda d: replace(d, leases=d.leases - 1),
+                 lambda d: d is not None and d.leases > 0)
+        self._entries(tx, entries)
+        tx.commit()
+
+    @_op
+    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
+                       now_ms: int) -> None:
+        samples = _stored_rows(rows)
+        tx = _Tx(self.db)
+        # same rows → same batch (a retried report), like the adapter's content-derived key
+        tx.write("batch", "metrics", (contract_id, f"{rows[0][0]:013d}#{samples}"),
+                 {"device_id": device_id, "n": len(rows), "samples": samples}, _absent)
+        tx.write("device", "devices", device_id, lambda d: replace(d, last_seen_ms=now_ms),
+                 lambda d: d is not None and d.key_hash == key_hash)
+        tx.check("contract", "contracts", contract_id,
+                 lambda c: c is not None and c.status == ACTIVE and c.expires_at_ms > now_ms
+                 and c.device_id == device_id)
+        tx.commit()
