@@ -16,6 +16,7 @@ CLI::
 
     python -m local.seed --endpoint-url http://127.0.0.1:4566 --prefix si64-local
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ FIELDS = ("device_id", "name", "uri", "address", "region", "ram", "tier")
 
 def device_dicts() -> list[dict]:
     """The inventory as dicts (the shape operator.seed_devices takes)."""
-    return [dict(zip(FIELDS, row)) for row in DEVICES]
+    return [dict(zip(FIELDS, row, strict=True)) for row in DEVICES]
 
 
 def _write_secret(path: Path, text: str) -> None:
