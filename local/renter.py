@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
 from chalicelib.domain import signing
+from local.procs import write_private
 
 MEMO_PROGRAM = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -42,12 +42,7 @@ def load_or_create_keypair(path: Path | str):
     if path.exists():
         return Keypair.from_bytes(bytes(json.loads(path.read_text())))
     kp = Keypair()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(list(bytes(kp)), fh)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(list(bytes(kp))))
     return kp
 
 

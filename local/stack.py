@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from local.procs import Child, StackError, http_status, port_free, rpc_call, wait_until
+from local.procs import Child, StackError, http_status, port_free, rpc_call, wait_until, write_private
 
 __all__ = ["READY_MARK", "Stack", "StackError", "main", "rpc_call"]
 
@@ -244,11 +244,7 @@ class Stack:
             "state_dir": str(state_dir),
             "pid": os.getpid(),
         }
-        tmp = state_dir / "stack.json.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-        os.replace(tmp, state_dir / "stack.json")
+        write_private(state_dir / "stack.json", json.dumps(info, indent=2))
         print(
             f"{READY_MARK} in {time.monotonic() - t0:.1f}s: api={api_url} aws={aws_endpoint} "
             f"rpc={rpc_url} ws={ws_url} treasury={treasury}",
