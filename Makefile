@@ -13,14 +13,16 @@ PYTEST_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test unit bench package lint clean distclean
+.PHONY: help venv run test unit bench package lint format clean distclean
 
 help:
 	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
-	@echo "make test     cfn-lint the packaged template, then the whole pytest suite"
+	@echo "make test     make lint (ruff, cfn-lint), then the whole pytest suite"
 	@echo "make package  chalice package --stage $(STAGE) merged with infra/resources.yaml into $(BUILD)/"
 	@echo "make bench    load benchmark against a local stack"
-	@echo "make lint     byte-compile and cfn-lint; make clean / distclean"
+	@echo "make lint     ruff check, ruff format --check, cfn-lint (make test runs it first)"
+	@echo "make format   ruff format + ruff check --fix (rewrites files)"
+	@echo "make clean / distclean"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +40,13 @@ $(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json .chalice/policy-$(STAGE)
 package: $(BUILD)/sam.yaml
 
 lint: $(STAMP) $(BUILD)/sam.yaml
-	$(PY) -m compileall -q app.py chalicelib local infra tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint infra/resources.yaml $(BUILD)/sam.yaml
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)

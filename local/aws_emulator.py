@@ -25,6 +25,7 @@ Programmatic use (tests)::
     emu.endpoint          # http://127.0.0.1:<port>
     emu.stop()
 """
+
 from __future__ import annotations
 
 import argparse
@@ -126,20 +127,16 @@ class AwsEmulator:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "AwsEmulator":
+    def start(self) -> AwsEmulator:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
         app = make_app()
-        self._server = make_server(
-            self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
         # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aws-emulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -152,7 +149,7 @@ class AwsEmulator:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> "AwsEmulator":
+    def __enter__(self) -> AwsEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -162,9 +159,7 @@ class AwsEmulator:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.aws_emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("SI64_AWS_PORT") or DEFAULT_PORT)
-    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SI64_AWS_PORT") or DEFAULT_PORT))
     args = parser.parse_args(argv)
 
     import logging

@@ -4,29 +4,32 @@
     .venv/bin/python -m local.demo # in another  (--stack PATH to use another stack.json)
 
 It reads the stack's ``stack.json``, creates a fresh wallet, airdrops 2 SOL on
-the local chain with the stock solana-py ``AsyncClient``, pays the treasury the
-price of 0.1 h of M2 (a system transfer with a memo), rents, reports one
-metrics sample and a batch with the leased device's key, reads the contract,
-extends it by 0.1 h with a second payment and settles it with a request signed
-by the wallet. Every HTTP request and response is printed on one line each.
+the local chain, pays the treasury the price of 0.1 h of M2 (a system transfer
+with the rent's binding memo, through local/renter.py), rents (the request also
+carries the wallet's signed headers over its body), reports one metrics sample
+and a batch with the leased device's key, reads the contract, extends it by
+0.1 h with a second payment and settles it with a request signed by the wallet.
+Every HTTP request and response is printed on one line each.
 
 Honest by construction: any non-2xx answer (or a failed payment) is printed
 and the demo exits 1; it exits 0 only when every step did what API.md says.
 """
+
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
+from chalicelib.domain import money, signing
+from local.renter import LAMPORTS_PER_SOL, PaymentFailed, Renter, renter_headers
+
 ROOT = Path(__file__).resolve().parent.parent
-SOL = 1_000_000_000
 TIER, HOURS = "M2", "0.1"
 
 
@@ -48,8 +51,12 @@ class Http:
     def __call__(self, method: str, path: str, body=None, headers: dict | None = None, show: str | None = None):
         data = None if body is None else json.dumps(body).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
-        print(f"> {method} {path}" + (f" {show or compact(body)}" if body is not None else "")
-              + ("  [" + ", ".join(h for h in headers) + "]" if headers else ""), flush=True)
+        print(
+            f"> {method} {path}"
+            + (f" {show or compact(body)}" if body is not None else "")
+            + ("  [" + ", ".join(h for h in headers) + "]" if headers else ""),
+            flush=True,
+        )
         req = urllib.request.Request(self.base_url + path, data=data, headers=hdrs, method=method)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
@@ -67,58 +74,12 @@ class Http:
             raise DemoFailed(f"{method} {path} answered {status} with a body that is not JSON") from None
 
 
-def price_lamports(lamports_per_hour: int, hours: str) -> int:
-    """API.md: ceil(lamports_per_hour × round_half_up(hours × 3600) / 3600), in integers."""
-    seconds = int((Decimal(hours) * 3600).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return -(-lamports_per_hour * seconds // 3600)
+def signed(wallet, method: str, path: str, body=None) -> dict:
+    """The wallet's headers over the exact bytes `Http` sends (binds the request to the wallet)."""
+    return renter_headers(wallet, method, path, b"" if body is None else json.dumps(body).encode())
 
 
-async def airdrop(client, pubkey, lamports: int) -> None:
-    from solana.rpc.commitment import Confirmed
-
-    sig = (await client.request_airdrop(pubkey, lamports)).value
-    status = (await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.2)).value[0]
-    if status is None or status.err is not None:
-        raise DemoFailed(f"airdrop {sig} did not land: {status}")
-    print(f"  airdrop {lamports / SOL:g} SOL -> {pubkey}: {sig}", flush=True)
-
-
-async def pay(client, payer, treasury: str, lamports: int, memo: str) -> str:
-    """A system transfer wallet -> treasury plus an SPL memo, confirmed; returns the signature."""
-    from solana.rpc.commitment import Confirmed
-    from solders.pubkey import Pubkey
-    from solders.system_program import TransferParams, transfer
-    from solders.transaction import Transaction
-    from spl.memo.constants import MEMO_PROGRAM_ID
-    from spl.memo.instructions import create_memo
-    from spl.memo.models import MemoParams
-
-    ixs = [
-        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.from_string(treasury),
-                                lamports=lamports)),
-        create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=payer.pubkey(), message=memo.encode())),
-    ]
-    latest = (await client.get_latest_blockhash(Confirmed)).value
-    tx = Transaction.new_signed_with_payer(ixs, payer.pubkey(), [payer], latest.blockhash)
-    sig = (await client.send_transaction(tx)).value
-    status = (await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.2,
-                                               last_valid_block_height=latest.last_valid_block_height)).value[0]
-    if status is None or status.err is not None:
-        raise DemoFailed(f"payment {sig} did not land: {status}")
-    print(f"  paid {lamports} lamports to the treasury (memo {memo!r}): {sig}", flush=True)
-    return str(sig)
-
-
-def signed_headers(keypair, method: str, path: str) -> dict:
-    """The renter's credentials: ed25519 over `si64:{METHOD} {PATH}:{unix seconds}`, base58."""
-    ts = str(int(time.time()))
-    signature = keypair.sign_message(f"si64:{method} {path}:{ts}".encode("utf-8"))
-    return {"X-Wallet": str(keypair.pubkey()), "X-Timestamp": ts, "X-Signature": str(signature)}
-
-
-async def run(stack: dict) -> None:
-    from solana.rpc.async_api import AsyncClient
-    from solana.rpc.commitment import Confirmed
+def run(stack: dict) -> None:
     from solders.keypair import Keypair
 
     http = Http(stack["api_url"])
@@ -127,16 +88,20 @@ async def run(stack: dict) -> None:
     if treasury != stack["treasury"]:
         raise DemoFailed(f"/api/pricing names treasury {treasury}, stack.json {stack['treasury']}")
     lph = next(t["lamports_per_hour"] for t in pricing["tiers"] if t["tier"] == TIER)
-    price = price_lamports(lph, HOURS)
+    seconds = money.duration_seconds(Decimal(HOURS))
+    price = money.price_lamports(lph, seconds)
 
     wallet = Keypair()
     print(f"# wallet {wallet.pubkey()} (a fresh keypair); {HOURS} h of {TIER} costs {price} lamports")
-    async with AsyncClient(stack["rpc_url"], commitment=Confirmed) as client:
-        await airdrop(client, wallet.pubkey(), 2 * SOL)
-        sig = await pay(client, wallet, treasury, price, f"si64 demo: rent {TIER} {HOURS} h")
+    with Renter(stack["rpc_url"]) as renter:
+        sig = renter.airdrop(wallet.pubkey(), 2 * LAMPORTS_PER_SOL)
+        print(f"  airdrop 2 SOL -> {wallet.pubkey()}: {sig}", flush=True)
+        memo = signing.rent_memo(TIER, seconds)
+        sig = renter.pay(wallet, treasury, price, memo)
+        print(f"  paid {price} lamports to the treasury (memo {memo!r}): {sig}", flush=True)
 
-        rent = http("POST", "/api/rent", {"wallet": str(wallet.pubkey()), "tier": TIER,
-                                          "duration_hours": float(HOURS), "tx_signature": sig})
+        body = {"wallet": str(wallet.pubkey()), "tier": TIER, "duration_hours": float(HOURS), "tx_signature": sig}
+        rent = http("POST", "/api/rent", body, signed(wallet, "POST", "/api/rent", body))
         cid, device = rent["contract_id"], rent["device_id"]
         key = stack.get("device_keys", {}).get(device)
         if not key:
@@ -146,26 +111,33 @@ async def run(stack: dict) -> None:
         sample = {"cpu_percent": 37.5, "memory_mb": 6144, "disk_io_mbps": 12.5, "network_io_mbps": 3.25}
         http("POST", f"/api/metrics/{cid}", sample, device_hdr)
         now_ms = int(time.time() * 1000)
-        batch = {"samples": [dict(sample, cpu_percent=20 + i, timestamp_ms=now_ms - (10 - i) * 1000)
-                             for i in range(10)]}
-        http("POST", f"/api/metrics/{cid}", batch, device_hdr, show=f'{{"samples":[...{len(batch["samples"])}]}}')
+        samples = [dict(sample, cpu_percent=20 + i, timestamp_ms=now_ms - (10 - i) * 1000) for i in range(10)]
+        http("POST", f"/api/metrics/{cid}", {"samples": samples}, device_hdr, show=f'{{"samples":[...{len(samples)}]}}')
         http("GET", f"/api/contracts/{cid}/metrics")
         http("GET", f"/api/contracts/{cid}")
 
-        sig2 = await pay(client, wallet, treasury, price, f"si64 demo: extend {cid} {HOURS} h")
-        ext = http("POST", f"/api/contracts/{cid}/extend", {"additional_hours": float(HOURS), "tx_signature": sig2})
-        if ext["new_expiration"] != rent["expires_at"] + 360:
-            raise DemoFailed(f"extension moved the expiry to {ext['new_expiration']}, not {rent['expires_at'] + 360}")
+        memo = signing.extend_memo(cid, seconds)
+        sig2 = renter.pay(wallet, treasury, price, memo)
+        print(f"  paid {price} lamports to the treasury (memo {memo!r}): {sig2}", flush=True)
+        path = f"/api/contracts/{cid}/extend"
+        body = {"additional_hours": float(HOURS), "tx_signature": sig2}
+        ext = http("POST", path, body, signed(wallet, "POST", path, body))
+        if ext["new_expiration"] != rent["expires_at"] + seconds:
+            raise DemoFailed(
+                f"extension moved the expiry to {ext['new_expiration']}, not {rent['expires_at'] + seconds}"
+            )
 
         path = f"/api/contracts/{cid}/settle"
-        settled = http("POST", path, None, signed_headers(wallet, "POST", path))
+        settled = http("POST", path, None, signed(wallet, "POST", path))
         final = http("GET", f"/api/contracts/{cid}")
     if settled["status"] != "SETTLED" or final["status"] != "SETTLED":
         raise DemoFailed(f"contract {cid} is {final['status']} after settling")
     if settled["refund_lamports"] != settled["prepaid_lamports"] - settled["used_lamports"]:
         raise DemoFailed("refund != prepaid - used")
-    print(f"# done: {cid} on {device}: paid {settled['prepaid_lamports']} lamports, used "
-          f"{settled['used_lamports']}, refund {settled['refund_lamports']} ({settled['refund_status']})")
+    print(
+        f"# done: {cid} on {device}: paid {settled['prepaid_lamports']} lamports, used "
+        f"{settled['used_lamports']}, refund {settled['refund_lamports']} ({settled['refund_status']})"
+    )
 
 
 def main(argv=None) -> int:
@@ -181,8 +153,8 @@ def main(argv=None) -> int:
         print(f"demo: cannot read {path}: {exc}; start the stack with `make run` first", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(stack))
-    except DemoFailed as exc:
+        run(stack)
+    except (DemoFailed, PaymentFailed) as exc:
         print(f"demo FAILED: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - e.g. the chain RPC refused a transaction

@@ -27,6 +27,7 @@ CLI (started by ``python -m local.stack``)::
 
     python -m local.events          # env: AWS_ENDPOINT_URL, SI64_REFUND_QUEUE_URL, ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -65,7 +67,7 @@ class LambdaContext:
         self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = datetime.now(timezone.utc).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
         self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
@@ -74,7 +76,7 @@ class LambdaContext:
 
 def schedule_event(rule_name: str, now: datetime | None = None) -> dict:
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -159,9 +161,9 @@ class SqsPoller:
     @property
     def queue_arn(self) -> str:
         if self._queue_arn is None:
-            self._queue_arn = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"]
+            self._queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
         return self._queue_arn
 
     def poll_once(self) -> PollResult:
@@ -182,7 +184,7 @@ class SqsPoller:
         failed_ids: set[str]
         try:
             out = self.handler({"Records": records}, LambdaContext(self.name, self.timeout_seconds))
-        except Exception as exc:  # noqa: BLE001 - the whole batch fails, as in Lambda
+        except Exception as exc:
             log.exception("%s raised; the whole batch of %d returns to the queue", self.name, len(messages))
             result.error = f"{type(exc).__name__}: {exc}"
             failed_ids = set(by_id)
@@ -208,8 +210,11 @@ class SqsPoller:
         result.failed = sorted(failed_ids)
         if failed_ids and self.retry_visibility_seconds is not None:
             entries = [
-                {"Id": str(i), "ReceiptHandle": by_id[mid]["ReceiptHandle"],
-                 "VisibilityTimeout": int(self.retry_visibility_seconds)}
+                {
+                    "Id": str(i),
+                    "ReceiptHandle": by_id[mid]["ReceiptHandle"],
+                    "VisibilityTimeout": int(self.retry_visibility_seconds),
+                }
                 for i, mid in enumerate(sorted(failed_ids))
             ]
             for start in range(0, len(entries), 10):
@@ -281,8 +286,14 @@ class EventRunner:
                 log.warning("SQS handler %s: queue %r not found on the emulator; not polled", name, queue)
                 continue
             self.pollers.append(
-                SqsPoller(sqs_client, url, handler, name=name, batch_size=batch,
-                          retry_visibility_seconds=retry_visibility_seconds)
+                SqsPoller(
+                    sqs_client,
+                    url,
+                    handler,
+                    name=name,
+                    batch_size=batch,
+                    retry_visibility_seconds=retry_visibility_seconds,
+                )
             )
         if not self.schedules:
             log.info("no handler yet: no @app.schedule handler in app.py (billing sweep not run)")
@@ -306,7 +317,7 @@ class EventRunner:
             try:
                 handler(schedule_event(name), LambdaContext(name))
                 log.info("schedule %s ran in %.0f ms", name, (time.monotonic() - started) * 1000)
-            except Exception:  # noqa: BLE001 - keep the timer alive
+            except Exception:
                 log.exception("schedule %s failed", name)
 
     def poll_queues(self) -> int:
@@ -314,12 +325,17 @@ class EventRunner:
         for poller in self.pollers:
             try:
                 res = poller.poll_once()
-            except Exception:  # noqa: BLE001 - emulator hiccup: try again later
+            except Exception:
                 log.exception("polling %s failed", poller.queue_url)
                 continue
             if res.received:
-                log.info("%s: %d received, %d deleted, %d left for retry",
-                         poller.name, res.received, res.deleted, len(res.failed))
+                log.info(
+                    "%s: %d received, %d deleted, %d left for retry",
+                    poller.name,
+                    res.received,
+                    res.deleted,
+                    len(res.failed),
+                )
             received += res.received
         return received
 
@@ -342,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-module", default="app")
     parser.add_argument("--sweep-seconds", type=float, default=float(os.environ.get("SI64_SWEEP_SECONDS") or 60))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("SI64_EVENTS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s events %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SI64_EVENTS_LOG_LEVEL", "INFO"), format="%(asctime)s events %(levelname)s %(message)s"
+    )
     import boto3
 
     from local.provision import client_kwargs
@@ -370,8 +387,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    print(json.dumps({"event_runner": "ready", "schedules": [n for n, _ in runner.schedules],
-                      "queues": [p.queue_url for p in runner.pollers]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "event_runner": "ready",
+                "schedules": [n for n, _ in runner.schedules],
+                "queues": [p.queue_url for p in runner.pollers],
+            }
+        ),
+        flush=True,
+    )
     runner.run()
     return 0
 

@@ -20,6 +20,7 @@ CLI::
 $SI64_TABLE_PREFIX or si64-$SI64_STAGE or si64-local.) Prints JSON with the
 queue URLs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -224,7 +225,7 @@ def provision(
 
 
 def _check_tables(ddb, tables: dict) -> None:
-    for logical, props in tables.items():
+    for props in tables.values():
         name = props["TableName"]
         desc = ddb.describe_table(TableName=name)["Table"]
         want = {g["IndexName"] for g in props.get("GlobalSecondaryIndexes", [])}
@@ -234,9 +235,10 @@ def _check_tables(ddb, tables: dict) -> None:
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             cur = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-            if cur.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or cur.get(
-                "AttributeName"
-            ) != ttl["AttributeName"]:
+            if (
+                cur.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING")
+                or cur.get("AttributeName") != ttl["AttributeName"]
+            ):
                 ddb.update_time_to_live(
                     TableName=name,
                     TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
@@ -250,9 +252,7 @@ def _check_queues(sqs, queues: dict) -> dict:
         urls[logical] = url
         redrive = props.get("RedrivePolicy")
         if redrive:
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])[
-                "Attributes"
-            ]
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
             policy = json.loads(attrs.get("RedrivePolicy") or "{}")
             if int(policy.get("maxReceiveCount", 0)) != int(redrive["maxReceiveCount"]):
                 raise ProvisionError(f"queue {props['QueueName']}: wrong RedrivePolicy {policy}")
@@ -266,12 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default=os.environ.get("SI64_TABLE_PREFIX") or f"si64-{stage}")
     parser.add_argument("--region", default=None)
     parser.add_argument("--template", default=str(TEMPLATE))
-    parser.add_argument("--localstack", action="store_true",
-                        help="use the LocalStack edge endpoint that localstack-client resolves "
-                             "(LOCALSTACK_HOST / EDGE_PORT honoured)")
+    parser.add_argument(
+        "--localstack",
+        action="store_true",
+        help="use the LocalStack edge endpoint that localstack-client resolves (LOCALSTACK_HOST / EDGE_PORT honoured)",
+    )
     args = parser.parse_args(argv)
     if args.localstack and not args.endpoint_url:
         from localstack_client.config import get_service_endpoint
+
         args.endpoint_url = get_service_endpoint("cloudformation")
     try:
         result = provision(args.prefix, args.endpoint_url, args.region, args.template)

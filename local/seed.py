@@ -16,6 +16,7 @@ CLI::
 
     python -m local.seed --endpoint-url http://127.0.0.1:4566 --prefix si64-local
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from local.procs import write_private
 from local.provision import client_kwargs
 
 DEVICES = [
@@ -47,16 +49,7 @@ FIELDS = ("device_id", "name", "uri", "address", "region", "ram", "tier")
 
 def device_dicts() -> list[dict]:
     """The inventory as dicts (the shape operator.seed_devices takes)."""
-    return [dict(zip(FIELDS, row)) for row in DEVICES]
-
-
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    return [dict(zip(FIELDS, row, strict=True)) for row in DEVICES]
 
 
 def ensure_admin_key(state_dir: Path) -> str:
@@ -66,7 +59,7 @@ def ensure_admin_key(state_dir: Path) -> str:
         if key:
             return key
     key = "ak_" + secrets.token_urlsafe(32)
-    _write_secret(path, key + "\n")
+    write_private(path, key + "\n")
     return key
 
 
@@ -108,7 +101,7 @@ def seed(
             key = operator.issue_device_key(c, did)
         device_keys[did] = key
     all_keys[prefix] = device_keys
-    _write_secret(keys_path, json.dumps(all_keys, indent=2) + "\n")
+    write_private(keys_path, json.dumps(all_keys, indent=2) + "\n")
     return {"admin_key": ensure_admin_key(state_dir), "device_keys": device_keys}
 
 

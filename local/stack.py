@@ -4,7 +4,7 @@ Starts, each in its own process group:
 
 * the AWS emulator  (python -m local.aws_emulator)  port $SI64_AWS_PORT (4566)
 * the local chain   (python -m local.chain)         port $SI64_RPC_PORT (8899), WebSocket +1
-* the HTTP API      (chalice local --no-autoreload) port $SI64_API_PORT (8000)
+* the HTTP API      (python -m local.api_server)    port $SI64_API_PORT (8000)
 * the event runner  (python -m local.events)         sweep every $SI64_SWEEP_SECONDS (60)
 
 provisions infra/resources.yaml (prefix si64-local), seeds the 12 devices,
@@ -15,22 +15,33 @@ prints one line containing ``SI64 local stack ready``.
 
 Ctrl-C / SIGTERM stops every process it started, frees every port, exits 0.
 Logs: ``$SI64_STATE_DIR/logs/{aws,chain,api,events}.log``.
+
+`make bench` and the tests run this same stack through ``local.launch.launch()``
+(a subprocess on free ports, as a context manager).
 """
+
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from local.procs import Child, StackError, http_status, port_free, rpc_call, wait_until, write_private
+
+__all__ = ["READY_MARK", "Stack", "StackError", "main", "rpc_call"]
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_MARK = "SI64 local stack ready"
 AIRDROP_LAMPORTS = 1_000 * 1_000_000_000
+EMULATED_AWS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 PASS_THROUGH = (
     "SI64_MIN_DURATION_SECONDS",
     "SI64_MAX_DURATION_HOURS",
@@ -46,174 +57,19 @@ PASS_THROUGH = (
 # Never let a user's AWS profile, real credentials or region leak into the
 # children: they talk to the emulator only.
 SCRUB = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
 )
-
-
-class StackError(RuntimeError):
-    pass
 
 
 def log(msg: str) -> None:
     print(f"[stack] {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------
-# ports and processes
-
-
-def port_busy(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something listens on host:port (TIME_WAIT does not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: stack killed -9 -> child gets SIGTERM
-    except OSError:
-        pass
-
-
-class Child:
-    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path | None):
-        self.name = name
-        self.argv = argv
-        self.log_path = log_path
-        out = open(log_path, "ab") if log_path else None
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=str(ROOT),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out if out else None,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,  # own process group: killpg reaches grandchildren
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        if out:
-            out.close()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, grace: float = 8.0) -> None:
-        pgid = self.proc.pid
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # the leader is gone; make sure nothing else of its group survives
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            break
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def tail(self, lines: int = 20) -> str:
-        if not self.log_path or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-# --------------------------------------------------------------------------
-# readiness
-
-
-def wait_until(check, what: str, timeout: float, children: list[Child] = (), interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for child in children:
-            if not child.alive():
-                raise StackError(
-                    f"{child.name} exited with {child.proc.returncode} while waiting for {what}"
-                    + (f"; last lines of {child.log_path}:\n{child.tail()}" if child.log_path else "")
-                )
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - not ready yet
-            last = exc
-        time.sleep(interval)
-    raise StackError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last})" if last else ""))
-
-
-def http_status(url: str, timeout: float = 2.0) -> int:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 5.0):
-    import urllib.request
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        out = json.loads(resp.read())
-    if "error" in out:
-        raise StackError(f"{method}: {out['error']}")
-    return out["result"]
-
-
-# --------------------------------------------------------------------------
-# treasury
-
-
-def load_or_create_treasury(state_dir: Path) -> str:
-    """Base58 pubkey of the treasury keypair in state_dir/treasury.json."""
-    from solders.keypair import Keypair
-
-    path = state_dir / "treasury.json"
-    if path.exists():
-        kp = Keypair.from_bytes(bytes(json.loads(path.read_text())))
-    else:
-        kp = Keypair()
-        tmp = path.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(list(bytes(kp)), fh)
-        os.replace(tmp, path)
-    return str(kp.pubkey())
-
-
-def fund_treasury(rpc_url: str, pubkey: str, lamports: int = AIRDROP_LAMPORTS, timeout: float = 30.0) -> int:
-    balance = int(rpc_call(rpc_url, "getBalance", [pubkey])["value"])
-    if balance >= lamports // 2:
-        return balance
-    rpc_call(rpc_url, "requestAirdrop", [pubkey, lamports])
-    return wait_until(
-        lambda: (b := int(rpc_call(rpc_url, "getBalance", [pubkey, {"commitment": "confirmed"}])["value"])) > balance and b,
-        "the treasury airdrop",
-        timeout,
-    )
-
-
-# --------------------------------------------------------------------------
-# the stack
 
 
 def _port(env: dict, name: str, default: int) -> int:
@@ -223,7 +79,7 @@ def _port(env: dict, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise StackError(f"{name}={raw!r} is not a port number")
+        raise StackError(f"{name}={raw!r} is not a port number") from None
 
 
 def config_from_env(env: dict) -> dict:
@@ -252,7 +108,7 @@ def check_ports(cfg: dict) -> None:
         if port in seen:
             raise StackError(f"port {port} is wanted by both {seen[port]} and {what}; change {var}")
         seen[port] = what
-        if port_busy(port):
+        if not port_free(port):
             raise StackError(
                 f"port 127.0.0.1:{port} ({what}) is already in use; "
                 f"stop what listens there or set {var} to a free port (e.g. {var}={port + 100})"
@@ -262,36 +118,26 @@ def check_ports(cfg: dict) -> None:
 def child_env(base: dict, cfg: dict, extra: dict) -> dict:
     env = {k: v for k, v in base.items() if k not in SCRUB}
     env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        SI64_STATE_DIR=str(cfg["state_dir"]),
-        PYTHONUNBUFFERED="1",
+        EMULATED_AWS, AWS_EC2_METADATA_DISABLED="true", SI64_STATE_DIR=str(cfg["state_dir"]), PYTHONUNBUFFERED="1"
     )
     env.update(extra)
     return env
 
 
-def chalice_argv(port: int) -> list[str]:
-    exe = Path(sys.executable).parent / "chalice"
-    head = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"]
-    return head + ["local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
-
-
 def demo_text(info: dict) -> str:
     api, aws = info["api_url"], info["aws_endpoint"]
-    return "\n".join([
-        "Try it:",
-        f"  curl -s {api}/api/pricing",
-        f"  curl -s {api}/api/devices/M2",
-        f"  curl -s -H \"X-Admin-Key: $(cat {info['state_dir']}/admin_key)\" {api}/api/stats",
-        "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1",
-        f"  aws --endpoint-url {aws} dynamodb list-tables",
-        f"  aws --endpoint-url {aws} sqs list-queues",
-        f"Keys and URLs: {info['state_dir']}/stack.json   logs: {info['state_dir']}/logs/   stop: Ctrl-C",
-    ])
+    return "\n".join(
+        [
+            "Try it:",
+            f"  curl -s {api}/api/pricing",
+            f"  curl -s {api}/api/devices/M2",
+            f'  curl -s -H "X-Admin-Key: $(cat {info["state_dir"]}/admin_key)" {api}/api/stats',
+            "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1",
+            f"  aws --endpoint-url {aws} dynamodb list-tables",
+            f"  aws --endpoint-url {aws} sqs list-queues",
+            f"Keys and URLs: {info['state_dir']}/stack.json   logs: {info['state_dir']}/logs/   stop: Ctrl-C",
+        ]
+    )
 
 
 class Stack:
@@ -322,12 +168,17 @@ class Stack:
         py = sys.executable
         t0 = time.monotonic()
 
+        from local.renter import Renter, load_or_create_keypair
+
         # Before the chain starts, so nothing else races to create the file.
-        treasury = load_or_create_treasury(state_dir)
+        treasury = str(load_or_create_keypair(state_dir / "treasury.json").pubkey())
         base = child_env(self.base_env, cfg, {})
         base.pop("AWS_ENDPOINT_URL", None)
-        aws = self._start("aws", [py, "-m", "local.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])],
-                          dict(base, SI64_AWS_PORT=str(cfg["aws_port"])))
+        aws = self._start(
+            "aws",
+            [py, "-m", "local.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])],
+            dict(base, SI64_AWS_PORT=str(cfg["aws_port"])),
+        )
         chain = self._start("chain", [py, "-m", "local.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
 
         import boto3
@@ -335,15 +186,23 @@ class Stack:
         from local.provision import provision
         from local.seed import seed
 
-        ddb = boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name="us-east-1",
-                           aws_access_key_id="test", aws_secret_access_key="test")
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         wait_until(lambda: ddb.list_tables() is not None, f"the AWS emulator on {aws_endpoint}", 60, [aws])
         res = provision(cfg["prefix"], aws_endpoint, "us-east-1")
         seeded = seed(cfg["prefix"], aws_endpoint, cfg["capacity"], state_dir, "us-east-1")
-        log(f"emulator up, {len(res.tables)} tables + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded")
+        log(
+            f"emulator up, {len(res.tables)} tables + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded"
+        )
 
         wait_until(lambda: rpc_call(rpc_url, "getHealth") == "ok", f"the local chain on {rpc_url}", 60, [chain])
-        balance = fund_treasury(rpc_url, treasury)
+        with Renter(rpc_url) as renter:
+            balance = renter.top_up(treasury, AIRDROP_LAMPORTS)
         log(f"chain up, treasury {treasury} holds {balance / 1e9:.3f} SOL")
 
         app_env = {
@@ -362,10 +221,14 @@ class Stack:
             if self.base_env.get(name):
                 app_env[name] = self.base_env[name]
         env = child_env(self.base_env, cfg, app_env)
-        api = self._start("api", chalice_argv(cfg["api_port"]), env)
+        api = self._start("api", [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])], env)
         events = self._start("events", [py, "-m", "local.events"], env)
-        wait_until(lambda: http_status(f"{api_url}/api/health") == 200,
-                   f"GET {api_url}/api/health to answer 200", cfg["timeout"], [api, events])
+        wait_until(
+            lambda: http_status(f"{api_url}/api/health") == 200,
+            f"GET {api_url}/api/health to answer 200",
+            cfg["timeout"],
+            [api, events],
+        )
 
         info = {
             "api_url": api_url,
@@ -381,13 +244,12 @@ class Stack:
             "state_dir": str(state_dir),
             "pid": os.getpid(),
         }
-        tmp = state_dir / "stack.json.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-        os.replace(tmp, state_dir / "stack.json")
-        print(f"{READY_MARK} in {time.monotonic() - t0:.1f}s: api={api_url} aws={aws_endpoint} "
-              f"rpc={rpc_url} ws={ws_url} treasury={treasury}", flush=True)
+        write_private(state_dir / "stack.json", json.dumps(info, indent=2))
+        print(
+            f"{READY_MARK} in {time.monotonic() - t0:.1f}s: api={api_url} aws={aws_endpoint} "
+            f"rpc={rpc_url} ws={ws_url} treasury={treasury}",
+            flush=True,
+        )
         print(demo_text(info), flush=True)
         return info
 
@@ -396,8 +258,10 @@ class Stack:
         while not self.stopping:
             for child in self.children:
                 if not child.alive():
-                    log(f"{child.name} exited unexpectedly with {child.proc.returncode}"
-                        + (f"; see {child.log_path}:\n{child.tail()}" if child.log_path else ""))
+                    log(
+                        f"{child.name} exited unexpectedly with {child.proc.returncode}"
+                        + (f"; see {child.log_path}:\n{child.tail()}" if child.log_path else "")
+                    )
                     return 1
             time.sleep(0.3)
         return 0

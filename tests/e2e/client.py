@@ -3,17 +3,17 @@
 * ``Api``: a small HTTP JSON client (``requests``) that returns ``Resp`` with the
   status, the parsed JSON body (or None), the raw text and the headers; it can
   send raw bytes for malformed-request tests.
-* ``Payer``: pays on the local chain with the stock solana-py ``AsyncClient``
-  (airdrop, a system transfer to the treasury with an SPL memo, confirmed),
-  wrapped in synchronous calls for the tests.
-* ``renter_headers``: the renter's signature of a request,
-  ``si64:{METHOD} {PATH}:{ts}`` signed by the wallet keypair (ed25519, base58),
-  exactly what a browser wallet's ``signMessage`` produces.
+* ``Payer``: ``local.renter.Renter`` (the one payer of the repo: stock solana-py
+  ``AsyncClient``, airdrop, a system transfer to the treasury with a memo, confirmed)
+  with the tests' defaults.
+* ``renter_headers``: the renter's signature of a request (``local.renter.renter_headers``
+  over ``chalicelib.domain.signing.renter_message``), exactly what a browser wallet's
+  ``signMessage`` produces.
 * Pricing helpers implementing the formulas of API.md exactly (integers only).
 """
+
 from __future__ import annotations
 
-import asyncio
 import json as _json
 import time
 import warnings
@@ -23,8 +23,8 @@ from typing import Any
 
 import requests
 from solders.keypair import Keypair
-from solders.pubkey import Pubkey
-from solders.signature import Signature
+
+from local import renter
 
 LAMPORTS_PER_SOL = 1_000_000_000
 LPH = {"M2": 1_000_000, "ORIN": 4_000_000, "M3_ULTRA": 25_000_000, "THOR": 35_000_000}
@@ -64,9 +64,14 @@ class Resp:
     def is_error_shape(self) -> bool:
         """{"detail": str, "code": str, "reason": str|null} (500 adds request_id)."""
         b = self.body
-        return (isinstance(b, dict) and isinstance(b.get("detail"), str) and isinstance(b.get("code"), str)
-                and "reason" in b and (b["reason"] is None or isinstance(b["reason"], str))
-                and set(b) <= {"detail", "code", "reason", "request_id"})
+        return (
+            isinstance(b, dict)
+            and isinstance(b.get("detail"), str)
+            and isinstance(b.get("code"), str)
+            and "reason" in b
+            and (b["reason"] is None or isinstance(b["reason"], str))
+            and set(b) <= {"detail", "code", "reason", "request_id"}
+        )
 
 
 @dataclass
@@ -78,8 +83,16 @@ class Api:
     rate_limited: int = 0  # how many 429s were waited out (the stack's rate limit was hit)
     session: requests.Session = field(default_factory=requests.Session)
 
-    def request(self, method: str, path: str, *, json: Any = _UNSET, data: bytes | str | None = None,
-                headers: dict | None = None, admin: bool = False) -> Resp:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _UNSET,
+        data: bytes | str | None = None,
+        headers: dict | None = None,
+        admin: bool = False,
+    ) -> Resp:
         hdrs = dict(headers or {})
         if admin:
             hdrs["X-Admin-Key"] = self.admin_key
@@ -93,9 +106,12 @@ class Api:
                 # Not the server's fault: the stack under test runs with a low SI64_RATE_LIMIT.
                 # Wait it out as a client should, and say so in pytest's warnings summary.
                 self.rate_limited += 1
-                warnings.warn(f"{method} {path} answered 429 (rate limited) and was retried after "
-                              f"Retry-After={r.headers.get('Retry-After')} s: run the stack with a high "
-                              "SI64_RATE_LIMIT for tests", stacklevel=2)
+                warnings.warn(
+                    f"{method} {path} answered 429 (rate limited) and was retried after "
+                    f"Retry-After={r.headers.get('Retry-After')} s: run the stack with a high "
+                    "SI64_RATE_LIMIT for tests",
+                    stacklevel=2,
+                )
                 time.sleep(float(r.headers.get("Retry-After", "1")))
                 continue
             break
@@ -140,21 +156,27 @@ class Api:
         s = self.stats()
         led = self.ledger()
         return {
-            "contracts": s["contracts"], "devices": s["devices"], "refunds": s["refunds_by_status"],
-            "revenue": s["revenue_lamports"], "pending": s["pending_refunds_lamports"],
+            "contracts": s["contracts"],
+            "devices": s["devices"],
+            "refunds": s["refunds_by_status"],
+            "revenue": s["revenue_lamports"],
+            "pending": s["pending_refunds_lamports"],
             "active_prepaid": s["active_prepaid_lamports"],
             "ledger_ids": sorted(c["contract_id"] for c in led["active_contracts"] + led["completed_settlements"]),
             "leases": self.leases(),
         }
 
 
-def renter_headers(kp: Keypair, contract_id: str, ts: int | None = None, method: str = "POST",
-                   path: str | None = None) -> dict:
-    """X-Wallet / X-Timestamp / X-Signature for the settle route of a contract."""
-    ts = int(time.time()) if ts is None else int(ts)
-    path = path or f"/api/contracts/{contract_id}/settle"
-    sig = kp.sign_message(f"si64:{method} {path}:{ts}".encode("utf-8"))
-    return {"X-Wallet": str(kp.pubkey()), "X-Timestamp": str(ts), "X-Signature": str(sig)}
+def renter_headers(
+    kp: Keypair,
+    contract_id: str,
+    ts: int | None = None,
+    method: str = "POST",
+    path: str | None = None,
+    body: bytes | str = b"",
+) -> dict:
+    """X-Wallet / X-Timestamp / X-Signature for the settle route of a contract (or `path`)."""
+    return renter.renter_headers(kp, method, path or f"/api/contracts/{contract_id}/settle", body, ts)
 
 
 def random_signature() -> str:
@@ -163,75 +185,10 @@ def random_signature() -> str:
 
 
 # ------------------------------------------------------------------ chain
-class Payer:
-    """Stock solana-py AsyncClient against the local chain, synchronous for tests."""
-
-    def __init__(self, rpc_url: str):
-        self.rpc_url = rpc_url
-
-    def _run(self, coro_fn, *args, **kw):
-        async def go():
-            from solana.rpc.async_api import AsyncClient
-            from solana.rpc.commitment import Confirmed
-
-            async with AsyncClient(self.rpc_url, commitment=Confirmed) as client:
-                return await coro_fn(client, *args, **kw)
-
-        return asyncio.run(go())
-
-    # --- async building blocks (usable inside one event loop)
-    @staticmethod
-    async def a_airdrop(client, pubkey: Pubkey, lamports: int) -> None:
-        from solana.rpc.commitment import Confirmed
-
-        sig = (await client.request_airdrop(pubkey, lamports)).value
-        resp = await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.1)
-        assert resp.value[0] is not None and resp.value[0].err is None, resp
-
-    @staticmethod
-    async def a_pay(client, payer: Keypair, to: Pubkey | str, lamports: int, memo: str | None = None,
-                    skip_preflight: bool = False, confirm: bool = True) -> str:
-        from solana.rpc.commitment import Confirmed
-        from solana.rpc.models import TxOpts
-        from solders.system_program import TransferParams, transfer
-        from solders.transaction import Transaction
-        from spl.memo.constants import MEMO_PROGRAM_ID
-        from spl.memo.instructions import create_memo
-        from spl.memo.models import MemoParams
-
-        to = Pubkey.from_string(to) if isinstance(to, str) else to
-        ixs = [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))]
-        if memo:
-            ixs.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=payer.pubkey(),
-                                              message=memo.encode())))
-        latest = (await client.get_latest_blockhash(Confirmed)).value
-        tx = Transaction.new_signed_with_payer(ixs, payer.pubkey(), [payer], latest.blockhash)
-        sig = (await client.send_transaction(
-            tx, opts=TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed))).value
-        if confirm:
-            await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.1,
-                                             last_valid_block_height=latest.last_valid_block_height)
-        return str(sig)
-
-    # --- synchronous wrappers
-    def new_wallet(self, lamports: int = 2 * LAMPORTS_PER_SOL) -> Keypair:
-        kp = Keypair()
-        self._run(self.a_airdrop, kp.pubkey(), lamports)
-        return kp
+class Payer(renter.Renter):
+    """The repo's payer (local/renter.py) with the tests' defaults: a memo on every payment, and
+    a payment that failed on chain is returned, not raised (tests inspect it with `status`)."""
 
     def pay(self, payer: Keypair, to, lamports: int, memo: str | None = "si64 e2e", **kw) -> str:
-        return self._run(self.a_pay, payer, to, lamports, memo, **kw)
-
-    def balance(self, pubkey) -> int:
-        pubkey = Pubkey.from_string(pubkey) if isinstance(pubkey, str) else pubkey
-
-        async def get(client):
-            return (await client.get_balance(pubkey)).value
-
-        return self._run(get)
-
-    def status(self, sig: str):
-        async def get(client):
-            return (await client.get_signature_statuses([Signature.from_string(sig)])).value[0]
-
-        return self._run(get)
+        kw.setdefault("check", False)
+        return super().pay(payer, to, lamports, memo, **kw)

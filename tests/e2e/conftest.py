@@ -1,4 +1,5 @@
 """Fixtures shared by the end-to-end modules: an HTTP client and a Solana payer for the stack."""
+
 import pytest
 
 from tests.e2e.client import Api, Payer
@@ -10,5 +11,6 @@ def api(local_stack) -> Api:
 
 
 @pytest.fixture(scope="module")
-def payer(local_stack) -> Payer:
-    return Payer(local_stack["rpc_url"])
+def payer(local_stack):
+    with Payer(local_stack["rpc_url"]) as p:
+        yield p

@@ -2,11 +2,12 @@
 operations exactly, names their call sites, and the call budgets of issue 3 hold.
 
 A correctness test of the harness and of the call budget, not a timing test."""
+
 from collections import Counter
 
 from solders.keypair import Keypair
 
-from local.bench_calls import BUDGETS, ApiCall, CallRecorder, item_size, wcu
+from local.bench.calls import BUDGETS, ApiCall, CallRecorder, item_size, wcu
 from tests.support.signing import renter_headers
 
 from .conftest import ADMIN_KEY
@@ -76,11 +77,15 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
     assert m_rent.counts == Counter({"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1})
     assert m_one.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1})
     assert m_batch.counts == m_one.counts
-    assert m_settle.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1,
-                                       "sqs.SendMessage": 1})
+    assert m_settle.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1})
     assert m_ledger.counts == Counter({"dynamodb.Scan": 1})
-    for name, m in (("rent", m_rent), ("metrics", m_one), ("metrics_batch_120", m_batch),
-                    ("settle", m_settle), ("ledger_page", m_ledger)):
+    for name, m in (
+        ("rent", m_rent),
+        ("metrics", m_one),
+        ("metrics_batch_120", m_batch),
+        ("settle", m_settle),
+        ("ledger_page", m_ledger),
+    ):
         assert BUDGETS[name].check(m.counts) == (True, []), name
     # the one write of a batch is the batch item + device stamp + contract check, in one transaction
     (tx,) = [c for c in m_batch.calls if c.op == "dynamodb.TransactWriteItems"]
@@ -90,8 +95,9 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
 def test_budgets_flag_extra_and_missing_calls():
     ok, problems = BUDGETS["status"].check(Counter({"dynamodb.GetItem": 2}))
     assert not ok and problems == ["2 read (want 1)"]
-    ok, problems = BUDGETS["settle"].check(Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1,
-                                                    "sqs.SendMessage": 1, "sqs.GetQueueUrl": 1}))
+    ok, problems = BUDGETS["settle"].check(
+        Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1, "sqs.GetQueueUrl": 1})
+    )
     assert not ok and problems == ["extra: 1x sqs.GetQueueUrl"]
     ok, problems = BUDGETS["metrics"].check(Counter({"dynamodb.GetItem": 1}))
     assert not ok and problems == ["0 write (want 1)"]
@@ -102,15 +108,26 @@ def test_budgets_flag_extra_and_missing_calls():
 def test_write_units_of_a_transaction():
     big = {"pk": {"S": "x"}, "samples": {"S": "a" * 3000}}
     small = {"pk": {"S": "y"}, "n": {"N": "120"}}
-    call = ApiCall("dynamodb.TransactWriteItems", {"TransactItems": [
-        {"Put": {"TableName": "m", "Item": big}},
-        {"Update": {"TableName": "d", "Key": {"pk": {"S": "y"}}}},
-        {"ConditionCheck": {"TableName": "c", "Key": {"pk": {"S": "y"}}}},
-    ]}, [])
+    call = ApiCall(
+        "dynamodb.TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "m", "Item": big}},
+                {"Update": {"TableName": "d", "Key": {"pk": {"S": "y"}}}},
+                {"ConditionCheck": {"TableName": "c", "Key": {"pk": {"S": "y"}}}},
+            ]
+        },
+        [],
+    )
     stored = {("d", "y"): dict(small, tier={"S": "M2"}), ("c", "y"): small}
     out = wcu(call, lambda t, k: stored[(t, k["pk"]["S"])], {"d": [("tier", None)], "m": [], "c": []})
-    assert item_size(big) == 2 + 1 + 7 + 3000 and item_size(small) == (2 + 1) + (1 + 2)  # "120": 2 significant digits -> 2 bytes
+    # "120": 2 significant digits -> 2 bytes
+    assert item_size(big) == 2 + 1 + 7 + 3000 and item_size(small) == (2 + 1) + (1 + 2)
     # 3 KB put x2, 1 KB update x2, 1 KB check x2; the device's by-tier index: 1
     assert {k: out[k] for k in ("items", "table_wcu", "gsi_wcu", "sizes")} == {
-        "items": 3, "table_wcu": 6 + 2 + 2, "gsi_wcu": 1, "sizes": [3010, 12, 6]}
+        "items": 3,
+        "table_wcu": 6 + 2 + 2,
+        "gsi_wcu": 1,
+        "sizes": [3010, 12, 6],
+    }
     assert out["detail"] == ["Put m: 3010 B", "Update d: 12 B", "ConditionCheck c: 6 B"]

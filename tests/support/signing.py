@@ -1,12 +1,11 @@
-"""Renter request signing, as a browser wallet's signMessage would do it."""
-from __future__ import annotations
+"""Renter request signing, as a browser wallet's signMessage would do it: local/renter.py's."""
 
-import time
+from __future__ import annotations
 
 from solders.keypair import Keypair
 
+from local import renter
 
-def renter_headers(kp: Keypair, method: str, path: str, ts: int | None = None) -> dict:
-    ts = int(time.time()) if ts is None else ts
-    sig = kp.sign_message(f"si64:{method} {path}:{ts}".encode())
-    return {"X-Wallet": str(kp.pubkey()), "X-Timestamp": str(ts), "X-Signature": str(sig)}
+
+def renter_headers(kp: Keypair, method: str, path: str, ts: int | None = None, body: bytes | str = b"") -> dict:
+    return renter.renter_headers(kp, method, path, body, ts)

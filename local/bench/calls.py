@@ -20,6 +20,7 @@ no AWS call, but ~0.1-0.2 s of CPU each, so a warm request should create none.
 `wcu()` estimates DynamoDB write request units from item sizes (the emulator
 reports no consumed capacity for TransactWriteItems).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,15 +32,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 _PATCH_LOCK = threading.Lock()
-_RECORDERS: list["CallRecorder"] = []
+_RECORDERS: list[CallRecorder] = []
 _ORIGINAL = {}
 
 
 @dataclass
 class ApiCall:
-    op: str                # "dynamodb.GetItem"
+    op: str  # "dynamodb.GetItem"
     params: dict
-    site: list[str]        # chalicelib frames, outermost first
+    site: list[str]  # chalicelib frames, outermost first
 
 
 class CallRecorder:
@@ -72,7 +73,7 @@ class CallRecorder:
 class Measurement:
     calls: list[ApiCall] = field(default_factory=list)
     attempts: int = 0
-    clients_created: int = 0   # botocore clients built while serving (should be 0 once warm)
+    clients_created: int = 0  # botocore clients built while serving (should be 0 once warm)
     client_sites: list = field(default_factory=list)
 
     @property
@@ -96,7 +97,7 @@ def _site() -> list[str]:
     for f in frames:
         path = f.filename.replace(os.sep, "/")
         if "/chalicelib/" in path:
-            keep.append(f"{path[path.rindex('/chalicelib/') + 1:]}:{f.lineno} {f.name}")
+            keep.append(f"{path[path.rindex('/chalicelib/') + 1 :]}:{f.lineno} {f.name}")
     return keep[-6:]
 
 
@@ -107,7 +108,6 @@ def install() -> None:
             return
         import botocore.client
         import botocore.endpoint
-
         import botocore.session
 
         make_call = botocore.client.BaseClient._make_api_call
@@ -128,8 +128,9 @@ def install() -> None:
             for rec in list(_RECORDERS):
                 m = rec._current
                 if m is not None:
-                    m.calls.append(ApiCall(f"{self.meta.service_model.service_name}.{operation_name}",
-                                           api_params, _site()))
+                    m.calls.append(
+                        ApiCall(f"{self.meta.service_model.service_name}.{operation_name}", api_params, _site())
+                    )
             return make_call(self, operation_name, api_params)
 
         def _get_response(self, *args, **kwargs):
@@ -156,13 +157,21 @@ def fmt_counts(counts: Counter) -> str:
 # ---------------------------------------------------------------------------
 # budgets
 
-READS = frozenset({"dynamodb.GetItem", "dynamodb.BatchGetItem", "dynamodb.TransactGetItems",
-                   "dynamodb.Query", "dynamodb.Scan"})
+READS = frozenset(
+    {"dynamodb.GetItem", "dynamodb.BatchGetItem", "dynamodb.TransactGetItems", "dynamodb.Query", "dynamodb.Scan"}
+)
 GETS = frozenset({"dynamodb.GetItem", "dynamodb.BatchGetItem", "dynamodb.TransactGetItems"})
 QUERY = frozenset({"dynamodb.Query"})
 TX = frozenset({"dynamodb.TransactWriteItems"})
-WRITES = frozenset({"dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem",
-                    "dynamodb.BatchWriteItem", "dynamodb.TransactWriteItems"})
+WRITES = frozenset(
+    {
+        "dynamodb.PutItem",
+        "dynamodb.UpdateItem",
+        "dynamodb.DeleteItem",
+        "dynamodb.BatchWriteItem",
+        "dynamodb.TransactWriteItems",
+    }
+)
 SEND = frozenset({"sqs.SendMessage", "sqs.SendMessageBatch"})
 
 
@@ -178,7 +187,7 @@ class Limit:
 class Budget:
     text: str
     limits: tuple = ()
-    total_max: int | None = None   # when set: any calls allowed, up to this many in all
+    total_max: int | None = None  # when set: any calls allowed, up to this many in all
     gate: bool = True
 
     def check(self, counts: Counter) -> tuple[bool, list[str]]:
@@ -205,28 +214,36 @@ BUDGETS: dict[str, Budget] = {
     # issue 3, "Benchmark": these fail the run
     "status": Budget("1 read", (Limit("read", READS, 1, 1),)),
     "metrics": Budget("1 write + <=1 read", (Limit("write", WRITES, 1, 1), Limit("read", READS, 0, 1))),
-    "metrics_batch_120": Budget("1 write + <=1 read",
-                                (Limit("write", WRITES, 1, 1), Limit("read", READS, 0, 1))),
+    "metrics_batch_120": Budget("1 write + <=1 read", (Limit("write", WRITES, 1, 1), Limit("read", READS, 0, 1))),
     "rent": Budget("<=1 query + 1 tx", (Limit("query", QUERY, 0, 1), Limit("tx", TX, 1, 1))),
-    "settle": Budget("<=1 read + 1 tx + <=1 send",
-                     (Limit("read", READS, 0, 1), Limit("tx", TX, 1, 1), Limit("send", SEND, 0, 1))),
+    "settle": Budget(
+        "<=1 read + 1 tx + <=1 send", (Limit("read", READS, 0, 1), Limit("tx", TX, 1, 1), Limit("send", SEND, 0, 1))
+    ),
     "ledger_page": Budget("<=5 calls (300 active)", total_max=5),
     # the bench's own budgets: shown, never fail the run
     "health": Budget("1 read", (Limit("read", GETS, 1, 1),), gate=False),
     "pricing": Budget("0", (), gate=False),
     "devices": Budget("1 query", (Limit("query", QUERY, 1, 1),), gate=False),
     "extend": Budget("<=1 read + 1 tx", (Limit("read", GETS, 0, 1), Limit("tx", TX, 1, 1)), gate=False),
-    "contract_metrics": Budget("<=1 read + <=1 query",
-                               (Limit("read", GETS, 0, 1), Limit("query", QUERY, 0, 1)), gate=False),
+    "contract_metrics": Budget(
+        "<=1 read + <=1 query", (Limit("read", GETS, 0, 1), Limit("query", QUERY, 0, 1)), gate=False
+    ),
     "entries": Budget("1 query", (Limit("query", QUERY, 1, 1),), gate=False),
-    "stats": Budget("O(table) scan, info", total_max=None, limits=(
-        Limit("scan", frozenset({"dynamodb.Scan"}), 0, 10**9),
-        Limit("queue", frozenset({"sqs.GetQueueAttributes", "sqs.GetQueueUrl"}), 0, 4)), gate=False),
+    "stats": Budget(
+        "O(table) scan, info",
+        total_max=None,
+        limits=(
+            Limit("scan", frozenset({"dynamodb.Scan"}), 0, 10**9),
+            Limit("queue", frozenset({"sqs.GetQueueAttributes", "sqs.GetQueueUrl"}), 0, 4),
+        ),
+        gate=False,
+    ),
 }
 
 
 # ---------------------------------------------------------------------------
 # write units (estimated from item sizes)
+
 
 def attr_size(v) -> int:
     """Bytes DynamoDB bills for one attribute value (AWS's published sizing rules)."""
@@ -302,8 +319,7 @@ def wcu(call: ApiCall, fetch, gsis: dict) -> dict:
             for hash_key, range_key in gsis.get(table, []):
                 if hash_key in item and (range_key is None or range_key in item):
                     gsi_units += kb(size)
-    return {"items": len(entries), "table_wcu": table_units, "gsi_wcu": gsi_units, "sizes": sizes,
-            "detail": detail}
+    return {"items": len(entries), "table_wcu": table_units, "gsi_wcu": gsi_units, "sizes": sizes, "detail": detail}
 
 
 def table_gsis(ddb, table_names) -> dict:

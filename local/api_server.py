@@ -1,0 +1,77 @@
+"""The HTTP API of `make run`: Chalice's local server, without the keep-alive stall.
+
+    python -m local.api_server [--host 127.0.0.1] [--port 8000] [--stage local]
+
+Same app, same `.chalice/config.json` stage environment, same route validation and the
+same `LocalGateway` as `chalice local --no-autoreload`, with one difference in the request
+handler: `chalice local` writes the status line and headers in one send and the body in
+a second, on a socket with Nagle's algorithm on. A client that reuses its connection (a
+`requests.Session`, a browser) then gets the body only after its delayed ACK, ~40 ms
+per response. Here the handler sets TCP_NODELAY and buffers its output, so each response
+leaves in one write when the handler flushes it.
+
+SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from chalice.local import ChaliceRequestHandler
+
+from local.procs import ROOT
+
+
+class NoDelayHandler(ChaliceRequestHandler):
+    """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled."""
+
+    disable_nagle_algorithm = True  # socketserver.StreamRequestHandler.setup sets TCP_NODELAY
+    wbufsize = -1  # buffered wfile: BaseHTTPRequestHandler.handle_one_request flushes it once per response
+
+
+def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT)):
+    """What `chalice local` builds (chalice.cli.create_local_server), with NoDelayHandler."""
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy.validate import validate_routes
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+
+    os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # as the chalice CLI sets it
+    config = CLIFactory(project_dir, environ=os.environ).create_config_obj(chalice_stage_name=stage)
+    app_obj = config.chalice_app
+    validate_routes(app_obj.routes)
+    CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)  # as chalice.local.create_local_server
+    app_obj.__class__ = CustomLocalChalice
+    return LocalDevServer(app_obj, config, host, port, handler_cls=NoDelayHandler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m local.api_server", description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--stage", default="local")
+    args = ap.parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # as `chalice local`
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    server = create_server(args.host, args.port, args.stage)
+
+    def _stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()  # shutdown() blocks: not here
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

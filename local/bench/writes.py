@@ -1,0 +1,113 @@
+"""Metric write cost: 1,000 samples posted one by one and in batches of 120, in-process,
+counting write calls and estimating write units from item sizes (the emulator reports no
+consumed capacity for transactions)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+from local.bench.common import SAMPLE, BenchError, Wallet
+from local.bench.inprocess import InProcess
+
+
+def metric_writes(info: dict, payer: Wallet, ddb) -> dict:
+    """1,000 samples, single and in batches of 120, on fresh tables (prefix si64-bw) of the same
+    emulator, so that moto's per-transaction table copies stay small."""
+    from local.provision import provision
+
+    prefix = "si64-bw"
+    res = provision(prefix, info["aws_endpoint"], "us-east-1")
+    api = InProcess(info, payer, prefix=prefix, queue_url=res.queue_url, dlq_url=res.dlq_url)
+    try:
+        api.seed_devices()
+        with one_transaction_connection() as cached:
+            out = _metric_writes(api, ddb, prefix)
+        out["bench_reused_transaction_connection"] = cached
+        return out
+    finally:
+        api.close()
+
+
+@contextmanager
+def one_transaction_connection():
+    """While counting 1,000 posts only: if chalicelib builds a new PynamoDB Connection (so a new
+    botocore session and client, ~0.2 s of CPU) for every transaction, hand it one reused
+    Connection instead. The AWS calls and items are the same either way; it only keeps this
+    phase within the bench's time. Yields whether it had to."""
+    from chalicelib.adapters import dynamo, transactions
+
+    original = transactions.transaction_connection
+    if dynamo.transaction_connection() is dynamo.transaction_connection():
+        yield False
+        return
+    shared = original()
+    transactions.transaction_connection = lambda: shared
+    try:
+        yield True
+    finally:
+        transactions.transaction_connection = original
+
+
+def _metric_writes(api: InProcess, ddb, prefix: str) -> dict:
+    from local.bench.calls import table_gsis, wcu
+
+    gsis = table_gsis(ddb, [f"{prefix}-{t}" for t in ("contracts", "devices", "ledger", "claims", "metrics")])
+
+    def fetch(table, key):
+        return ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+    out = {}
+    for label, per_request in (("single", 1), ("batch_120", 120)):
+        c = api.rent("M2", 2)
+        cid, key = c["contract_id"], {"X-Device-Key": api.device_keys[c["device_id"]]}
+        requests = math.ceil(1000 / per_request)
+        calls, remaining, t0 = [], 1000, time.monotonic()
+        base = int(time.time() * 1000) - 10_000
+        for r in range(requests):
+            k = min(per_request, remaining)
+            remaining -= k
+            body = (
+                SAMPLE
+                if per_request == 1
+                else {"samples": [dict(SAMPLE, timestamp_ms=base + r * per_request + i) for i in range(k)]}
+            )
+            with api.rec.measure() as m:
+                st, resp = api.request("POST", f"/api/metrics/{cid}", body, key)
+            if st != 200 or resp.get("samples_recorded") != k:
+                raise BenchError(f"metrics {label}: {st} {resp}")
+            calls.append(m)
+        elapsed = time.monotonic() - t0
+        counts = sum((m.counts for m in calls), Counter())
+        writes = [
+            c
+            for m in calls
+            for c in m.calls
+            if c.op
+            in ("dynamodb.TransactWriteItems", "dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.BatchWriteItem")
+        ]
+        units = [wcu(w, fetch, gsis) for w in writes]
+        out[label] = {
+            "samples": 1000,
+            "requests": requests,
+            "write_calls": len(writes),
+            "read_calls": sum(
+                v for k, v in counts.items() if k in ("dynamodb.GetItem", "dynamodb.Query", "dynamodb.Scan")
+            ),
+            "calls": dict(sorted(counts.items())),
+            "items_written": sum(u["items"] for u in units),
+            "wcu_table": sum(u["table_wcu"] for u in units),
+            "wcu_gsi": sum(u["gsi_wcu"] for u in units),
+            "wcu_total": sum(u["table_wcu"] + u["gsi_wcu"] for u in units),
+            "items_of_first_request": units[0]["detail"],
+            "in_process_seconds": round(elapsed, 2),
+        }
+    out["method"] = (
+        "write units estimated from item sizes: a TransactWriteItems item costs 2 WCU per started KB "
+        "(Put: size of the item sent; Update/ConditionCheck: size of the stored item read back after "
+        "the run); a Put/Update of an item carrying a GSI's keys adds 1 WCU per started KB per index "
+        "(projection ALL). The emulator (moto) reports no ConsumedCapacity for TransactWriteItems."
+    )
+    return out
