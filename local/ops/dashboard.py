@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from . import fmt
 from .client import Client, OpsError
@@ -159,14 +160,19 @@ def device_rows(s: Snapshot) -> list[dict]:
         seen = [x for x in seen if x is not None]
         out.append({"tier": tier, "devices": len(devs), "leased": leased, "capacity": capacity,
                     "free": capacity - leased, "audited": sum(1 for d in devs if d.get("audited")),
-                    "uptime_min": min(uptimes) if uptimes else None,
+                    "uptime_min": min(uptimes, key=lambda u: Decimal(u[:-1])) if uptimes else None,
                     "last_seen": max(seen) if seen else None})
     return out
 
 
 def _pct(text) -> str | None:
+    """A percentage string such as "99.8%" (compared as a decimal, never as text), else None."""
     if isinstance(text, str) and text.endswith("%"):
-        return text
+        try:
+            if Decimal(text[:-1]).is_finite():
+                return text
+        except InvalidOperation:
+            pass
     return None
 
 
