@@ -31,8 +31,9 @@ import asyncio
 import collections
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .client import Unreachable, http_json
 
@@ -47,7 +48,7 @@ class Sampler:
     def __init__(self, ps=None, clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
         if ps is None:
-            import psutil as ps  # noqa: PLC0415 - lazy: only the agent needs it
+            import psutil as ps
         self.ps, self.clock, self.wall_ms = ps, clock, wall_ms
         self._last: tuple[float, int | None, int | None] | None = None
         self.disk_available = self.net_available = True
@@ -268,7 +269,7 @@ class MetricsReporter:
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def _sample_loop(self) -> None:

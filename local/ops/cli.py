@@ -32,7 +32,7 @@ def _positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
+    if not 0 < v < float("inf"):  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
     return v
 
@@ -116,11 +116,10 @@ def cmd_devices_list(client: Client, args) -> int:
     if args.json:
         print(json.dumps(devices, indent=2))
         return 0
+    from rich import box
     from rich.table import Table
 
     from .dashboard import _last_seen, make_console
-
-    from rich import box
 
     t = Table(title=f"{len(devices)} devices", title_justify="left", box=box.SIMPLE if not sys.stdout.isatty() else box.HEAVY_HEAD)
     for col in ("id", "tier", "name", "region", "leases", "capacity", "available", "uptime", "audited",
@@ -164,9 +163,10 @@ def cmd_contracts_show(client: Client, args) -> int:
     ]
     if metrics:
         m = metrics[-1]
-        lines.append(("latest metrics", f"{len(metrics)} samples; last at {fmt.utc(m['timestamp_ms'] // 1000)}: "
-                                        f"cpu {m['cpu_percent']}% mem {m['memory_mb']} MB "
-                                        f"disk {m['disk_io_mbps']} MB/s net {m['network_io_mbps']} MB/s"))
+        latest = (f"{len(metrics)} samples; last at {fmt.utc(m['timestamp_ms'] // 1000)}: "
+                  f"cpu {m['cpu_percent']}% mem {m['memory_mb']} MB "
+                  f"disk {m['disk_io_mbps']} MB/s net {m['network_io_mbps']} MB/s")
+        lines.append(("latest metrics", latest))
     else:
         lines.append(("latest metrics", "none reported"))
     width = max(len(k) for k, _ in lines)
@@ -225,8 +225,8 @@ def cmd_agent(target, args) -> int:
         print(f"contract {args.contract} has already ended ({view.get('status')}); nothing to report")
         return 0
 
-    def log(msg):
-        print(f"{time.strftime('%H:%M:%S')} agent: {msg}", file=sys.stderr, flush=True)
+    def log(msg):  # progress and retries on stdout; stderr carries only the one error line, if any
+        print(f"{time.strftime('%H:%M:%S')} agent: {msg}", flush=True)
 
     reporter = MetricsReporter(target.api_url, args.contract, key, interval=args.interval,
                                batch_seconds=args.batch_seconds, max_buffer=args.max_buffer,
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the CLI's promise: one line, never a traceback
+    except Exception as exc:
         if os.environ.get("SI64_DEBUG"):
             raise
         print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc} (SI64_DEBUG=1 shows the traceback)",

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_AGENT = "si64-ops/1"
@@ -132,7 +132,7 @@ def http_json(method: str, url: str, body: Any = None, headers: dict | None = No
         reason = exc.reason
         why = getattr(reason, "strerror", None) or str(reason)
         raise Unreachable(f"cannot reach the SI64 API at {_origin(url)} ({why.lower()})") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise Unreachable(f"the SI64 API at {_origin(url)} did not answer within {timeout:g} s") from None
     except (ConnectionError, OSError) as exc:
         raise Unreachable(f"cannot reach the SI64 API at {_origin(url)} ({exc.__class__.__name__}: {exc})") from None

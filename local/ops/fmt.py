@@ -54,7 +54,7 @@ def duration(seconds: int | None) -> str:
 def utc(ts: int | None, with_date: bool = False) -> str:
     if not ts:
         return NA
-    t = _dt.datetime.fromtimestamp(int(ts), _dt.timezone.utc)
+    t = _dt.datetime.fromtimestamp(int(ts), _dt.UTC)
     return t.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
 
 

@@ -18,7 +18,9 @@ from decimal import Decimal
 import pytest
 
 from local.ops import agent as ag
-from local.ops import cli, client as cl, dashboard as db, export, fmt
+from local.ops import cli, export, fmt
+from local.ops import client as cl
+from local.ops import dashboard as db
 
 # ------------------------------------------------------------------ formatting
 
