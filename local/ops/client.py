@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -155,6 +156,7 @@ class Client:
                  sleep=time.sleep):
         self.target, self.timeout, self.max_429_waits, self.sleep = target, timeout, max_429_waits, sleep
         self.requests = 0
+        self._lock = threading.Lock()
 
     @property
     def api_url(self) -> str:
@@ -175,7 +177,8 @@ class Client:
         unreachable_hint = "" if "stack.json" not in self.target.source else \
             " — is the local stack running? (`make run`)"
         for attempt in range(self.max_429_waits + 1):
-            self.requests += 1
+            with self._lock:
+                self.requests += 1
             try:
                 status, parsed, rh = http_json(method, url, body, hdrs, self.timeout)
             except Unreachable as exc:

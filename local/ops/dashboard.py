@@ -68,36 +68,53 @@ class Dashboard:
         return self._tiers
 
     def collect(self) -> Snapshot:
+        """One frame's data. The independent reads run concurrently (the two whole-table reads,
+        /api/stats and the ledger pages, dominate); the ledger's pages follow each other."""
+        from concurrent.futures import ThreadPoolExecutor
+
         started, n0 = time.monotonic(), self.client.requests
-        stats = self.client.get("/api/stats", admin=True)
+        tiers = self.tiers()
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="si64-dash") as pool:
+            f_stats = pool.submit(self.client.get, "/api/stats", admin=True)
+            f_ledger = pool.submit(self._ledger)
+            f_dust = pool.submit(self._dust)
+            f_devices = {tier: pool.submit(self.client.get, f"/api/devices/{tier}") for tier in tiers}
+            stats = f_stats.result()
+            active, completed, truncated = f_ledger.result()
+            problems: list[str] = []
+            try:
+                dust, dust_truncated = f_dust.result()
+            except OpsError as exc:
+                dust, dust_truncated = None, False
+                problems.append(f"dust: {exc}")
+            devices: dict[str, list[dict] | None] = {}
+            for tier, fut in f_devices.items():
+                try:
+                    devices[tier] = fut.result()
+                except OpsError as exc:
+                    devices[tier] = None
+                    problems.append(f"devices {tier}: {exc}")
+        return Snapshot(self.client.api_url, int(stats.get("server_time") or time.time()), stats, active,
+                        completed, truncated, dust, dust_truncated, devices,
+                        time.monotonic() - started, self.client.requests - n0, problems)
+
+    def _ledger(self) -> tuple[list[dict], list[dict], bool]:
         active, completed, truncated = [], [], False
         for page in self.client.pages("/api/billing/ledger", "contracts", limit=self.page_size,
                                       max_pages=self.max_pages):
             active.extend(page.get("active_contracts") or [])
             completed.extend(page.get("completed_settlements") or [])
             truncated = truncated or bool(page.get("_truncated"))
-        problems: list[str] = []
-        dust: int | None = 0
-        dust_truncated = False
-        try:
-            for page in self.client.pages("/api/billing/entries", "entries", {"account": DUST_ACCOUNT},
-                                          limit=self.page_size, max_pages=self.max_pages):
-                for e in page.get("entries") or []:
-                    dust += int(e.get("credit_lamports") or 0) - int(e.get("debit_lamports") or 0)
-                dust_truncated = dust_truncated or bool(page.get("_truncated"))
-        except OpsError as exc:
-            dust = None
-            problems.append(f"dust: {exc}")
-        devices: dict[str, list[dict] | None] = {}
-        for tier in self.tiers():
-            try:
-                devices[tier] = self.client.get(f"/api/devices/{tier}")
-            except OpsError as exc:
-                devices[tier] = None
-                problems.append(f"devices {tier}: {exc}")
-        return Snapshot(self.client.api_url, int(stats.get("server_time") or time.time()), stats, active,
-                        completed, truncated, dust, dust_truncated, devices,
-                        time.monotonic() - started, self.client.requests - n0, problems)
+        return active, completed, truncated
+
+    def _dust(self) -> tuple[int, bool]:
+        dust, truncated = 0, False
+        for page in self.client.pages("/api/billing/entries", "entries", {"account": DUST_ACCOUNT},
+                                      limit=self.page_size, max_pages=self.max_pages):
+            for e in page.get("entries") or []:
+                dust += int(e.get("credit_lamports") or 0) - int(e.get("debit_lamports") or 0)
+            truncated = truncated or bool(page.get("_truncated"))
+        return dust, truncated
 
 
 # ------------------------------------------------------------------ pure figures
@@ -339,7 +356,7 @@ def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
                 n += 1
                 if frames is not None and n >= frames:
                     return 0
-                time.sleep(watch)
+                _sleep_until(time.monotonic() + max(0.0, watch - snap.fetch_seconds))
                 try:
                     snap = dash.collect()
                 except OpsError as exc:
@@ -354,7 +371,7 @@ def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
         with Live(render(snap, top, settlements), console=console, auto_refresh=False,
                   vertical_overflow="ellipsis") as live:
             while frames is None or n < frames:
-                time.sleep(watch)
+                _sleep_until(time.monotonic() + max(0.0, watch - (snap.fetch_seconds if error is None else 0)))
                 try:
                     snap, error = dash.collect(), None
                 except OpsError as exc:
@@ -364,3 +381,10 @@ def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _sleep_until(deadline: float) -> None:
+    """A frame every `watch` seconds when the API is quick; back to back (never piling up) when not."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        time.sleep(left)
