@@ -44,6 +44,16 @@ def payer(local_stack) -> Payer:
     return Payer(local_stack["rpc_url"])
 
 
+_RENTED: list[tuple] = []  # (wallet, contract_id): settled when the module ends, so no slot stays taken
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _settle_leftovers(api):
+    yield
+    for wallet, cid in _RENTED:
+        api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+
+
 def rent(api: Api, payer: Payer, treasury: str, tier: str = "M2", hours=0.1, extra: int = 4_321):
     wallet = payer.new_wallet()
     paid = price_lamports(tier, hours) + extra
@@ -51,6 +61,7 @@ def rent(api: Api, payer: Payer, treasury: str, tier: str = "M2", hours=0.1, ext
     r = api.post("/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours,
                                "tx_signature": sig})
     assert r.status == 201, r
+    _RENTED.append((wallet, r.body["contract_id"]))
     return wallet, r.body, paid
 
 
