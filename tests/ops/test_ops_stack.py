@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -138,7 +139,8 @@ def test_agent_keeps_metrics_flowing_and_stops_at_settlement(api, payer, local_s
         ts = [s["timestamp_ms"] for s in samples]
         assert ts == sorted(ts) and len(set(ts)) == len(ts)
         gaps = [b - a for a, b in itertools.pairwise(ts)]
-        assert all(300 <= g <= 1_500 for g in gaps), gaps  # one sample every ~500 ms
+        # one sample every ~500 ms (a loaded machine may stretch one gap, never bunch them up)
+        assert all(g >= 300 for g in gaps) and 400 <= statistics.median(gaps) <= 800, gaps
         assert any(s["cpu_percent"] > 0 for s in samples)
         # the agent's own posts cross the loopback interface: real I/O deltas, not constant zeros
         assert any(s["network_io_mbps"] > 0 for s in samples), samples
