@@ -1,0 +1,297 @@
+"""`si64`: the SI64 operator CLI (entry point ``local.ops.cli:main``; also ``python -m local.ops``).
+
+    si64 [--api URL] [--admin-key KEY] COMMAND ...
+
+    dashboard [--watch SECONDS] [--top N] [--settlements N] [--max-pages P] [--json] [--plain]
+    devices list [--tier TIER]
+    contracts show CONTRACT_ID [--json]
+    ledger export --csv FILE [--contract ID] [--account ACCOUNT ...]
+    agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
+
+The API and admin key come from --api/--admin-key, else SI64_API_URL/SI64_ADMIN_KEY,
+else $SI64_STATE_DIR/stack.json (default .local/stack.json, written by `make run`).
+Any failure is one line on stderr and a non-zero exit status (2 for usage and
+configuration errors, 1 otherwise); SI64_DEBUG=1 shows tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.parse
+
+from . import fmt
+from .client import Client, ConfigError, OpsError, resolve
+
+PROG = "si64"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < v < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
+    return int(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage + message)
+        self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="SI64 operator CLI: dashboard, devices, contracts, ledger, device agent.")
+    p.add_argument("--api", metavar="URL", help="API base URL (env SI64_API_URL; default: the local stack's)")
+    p.add_argument("--admin-key", metavar="KEY", help="operator key (env SI64_ADMIN_KEY; default: the local stack's)")
+    p.add_argument("--timeout", type=_positive_float, default=15.0, help="HTTP timeout in seconds (15)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser("dashboard", help="summary, active contracts, settlements, devices, queues")
+    d.add_argument("--watch", type=_positive_float, metavar="SECONDS", help="refresh in place every SECONDS")
+    d.add_argument("--top", type=_positive_int, default=15, help="active contracts shown (15)")
+    d.add_argument("--settlements", type=_positive_int, default=10, help="settlements shown (10)")
+    d.add_argument("--max-pages", type=_positive_int, default=10,
+                   help="ledger pages of 1,000 contracts read per frame (10)")
+    d.add_argument("--json", action="store_true", help="print the snapshot's figures as JSON (lamports)")
+    d.add_argument("--plain", action="store_true", help="plain text even on a terminal")
+
+    dv = sub.add_parser("devices", help="device inventory")
+    dvs = dv.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    dvs.required = True
+    dl = dvs.add_parser("list", help="every device of every tier")
+    dl.add_argument("--tier", help="only this tier")
+    dl.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("contracts", help="contracts")
+    cs = c.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    cs.required = True
+    show = cs.add_parser("show", help="one contract: live figures, refund, ledger postings, latest metrics")
+    show.add_argument("contract_id")
+    show.add_argument("--json", action="store_true")
+
+    lg = sub.add_parser("ledger", help="the double-entry ledger")
+    ls = lg.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ls.required = True
+    ex = ls.add_parser("export", help="postings as CSV (integer lamports)")
+    ex.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' for stdout)")
+    ex.add_argument("--contract", metavar="ID", help="only this contract's postings")
+    ex.add_argument("--account", action="append", default=[], metavar="ACCOUNT",
+                    help="only this account's postings (repeatable), e.g. treasury, retained_dust")
+
+    a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
+    a.add_argument("--device", required=True, help="device id the contract is leased on")
+    a.add_argument("--contract", required=True, help="contract id")
+    a.add_argument("--key", help="device key (env SI64_DEVICE_KEY; default: stack.json device_keys[DEVICE])")
+    a.add_argument("--interval", type=_positive_float, default=0.5, help="seconds between samples (0.5)")
+    a.add_argument("--batch-seconds", type=_positive_float, default=5.0, help="seconds between posts (5)")
+    a.add_argument("--max-buffer", type=_positive_int, default=6000,
+                   help="samples kept while the API is unreachable; oldest dropped beyond (6000)")
+    a.add_argument("-v", "--verbose", action="store_true", help="log every batch")
+    return p
+
+
+# ------------------------------------------------------------------ commands
+def cmd_dashboard(client: Client, args) -> int:
+    from . import dashboard
+
+    return dashboard.run(client, watch=args.watch, top=args.top, settlements=args.settlements,
+                         max_pages=args.max_pages, as_json_out=args.json, plain=True if args.plain else None)
+
+
+def cmd_devices_list(client: Client, args) -> int:
+    tiers = [args.tier] if args.tier else [t["tier"] for t in client.get("/api/pricing").get("tiers", [])]
+    devices = []
+    for tier in tiers:
+        devices.extend(client.get(f"/api/devices/{urllib.parse.quote(tier, safe='')}"))
+    if args.json:
+        print(json.dumps(devices, indent=2))
+        return 0
+    from rich import box
+    from rich.table import Table
+
+    from .dashboard import _last_seen, make_console
+
+    t = Table(title=f"{len(devices)} devices", title_justify="left", box=box.SIMPLE if not sys.stdout.isatty() else box.HEAVY_HEAD)
+    for col in ("id", "tier", "name", "region", "leases", "capacity", "available", "uptime", "audited",
+                "last seen"):
+        t.add_column(col)
+    for d in devices:
+        seen = _last_seen(d)
+        t.add_row(str(d.get("id")), str(d.get("tier")), str(d.get("name")), str(d.get("region")),
+                  str(d.get("leases")), str(d.get("capacity")), str(d.get("available")), str(d.get("uptime")),
+                  "yes" if d.get("audited") else "no", fmt.utc(seen, with_date=True) if seen else fmt.NA)
+    make_console(plain=not sys.stdout.isatty()).print(t)
+    return 0
+
+
+def cmd_contracts_show(client: Client, args) -> int:
+    cid = args.contract_id
+    path = f"/api/contracts/{urllib.parse.quote(cid, safe='')}"
+    view = client.get(path)
+    entries = []
+    for page in client.pages("/api/billing/entries", "entries", {"contract_id": cid}):
+        entries.extend(page.get("entries") or [])
+    metrics = client.get(path + "/metrics").get("samples") or []
+    if args.json:
+        print(json.dumps({"contract": view, "entries": entries, "latest_metrics": metrics[-5:]}, indent=2))
+        return 0
+    refund = view.get("refund") or {}
+    lines = [
+        ("contract", view.get("contract_id")), ("status", view.get("status")),
+        ("wallet", view.get("wallet")), ("tier / device", f"{view.get('tier')} / {view.get('device_id')}"),
+        ("created", fmt.utc(view.get("created_at"), True)), ("expires", fmt.utc(view.get("expires_at"), True)),
+        ("settled", fmt.utc(view.get("settled_at"), True) if view.get("settled_at") else "-"),
+        ("duration", fmt.duration(view.get("duration_seconds"))),
+        ("time left", fmt.duration(view.get("remaining_seconds"))),
+        ("prepaid", fmt.sol(fmt.lamports_of(view, "prepaid"), unit=True)),
+        ("price", fmt.sol(fmt.lamports_of(view, "cost"), unit=True)),
+        ("used", fmt.sol(fmt.lamports_of(view, "used"), unit=True)),
+        ("refund available", fmt.sol(fmt.lamports_of(view, "refund_available"), unit=True)),
+        ("refund", f"{refund.get('status')} {fmt.sol(refund.get('lamports'), unit=True)}"
+                   + (f" ({refund['reason']})" if refund.get("reason") else "")),
+        ("refund tx", refund.get("tx_signature") or "-"),
+    ]
+    if metrics:
+        m = metrics[-1]
+        latest = (f"{len(metrics)} samples; last at {fmt.utc(m['timestamp_ms'] // 1000)}: "
+                  f"cpu {m['cpu_percent']}% mem {m['memory_mb']} MB "
+                  f"disk {m['disk_io_mbps']} MB/s net {m['network_io_mbps']} MB/s")
+        lines.append(("latest metrics", latest))
+    else:
+        lines.append(("latest metrics", "none reported"))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"{k:<{width}}  {v}")
+    debit = sum(int(e.get("debit_lamports") or 0) for e in entries)
+    credit = sum(int(e.get("credit_lamports") or 0) for e in entries)
+    print(f"\nledger postings ({len(entries)}; debits {fmt.sol(debit)} = credits {fmt.sol(credit)} SOL"
+          f"{'' if debit == credit else '  UNBALANCED'}):")
+    for e in entries:
+        print(f"  {fmt.utc(e.get('created_at'), True)}  {e.get('kind', ''):<10} {e.get('account', ''):<34} "
+              f"Dr {fmt.sol(e.get('debit_lamports') or 0):>14}  Cr {fmt.sol(e.get('credit_lamports') or 0):>14}"
+              f"  {e.get('ref') or ''}")
+    return 0
+
+
+def cmd_ledger_export(client: Client, args) -> int:
+    from . import export
+
+    def progress(msg):
+        print(f"{PROG}: {msg}", file=sys.stderr)
+
+    rows, complete = export.collect(client, args.contract, tuple(args.account), progress)
+    try:
+        export.write(args.csv, rows)
+    except OSError as exc:
+        raise OpsError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
+    debit, credit = export.totals(rows)
+    scope = "whole ledger" if complete else ("contract " + args.contract if args.contract else "selected accounts")
+    msg = (f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit} = credits {credit} lamports"
+           if debit == credit else
+           f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit}, credits {credit} lamports")
+    print(msg, file=sys.stderr if args.csv == "-" else sys.stdout)
+    if complete and debit != credit:
+        raise OpsError(f"the ledger does not balance: debits {debit} ≠ credits {credit} lamports")
+    return 0
+
+
+def cmd_agent(target, args) -> int:
+    import asyncio
+    import signal
+    import time
+
+    from .agent import MetricsReporter
+
+    key = args.key or os.environ.get("SI64_DEVICE_KEY") or target.device_keys.get(args.device)
+    if not key:
+        known = ", ".join(sorted(target.device_keys)) or "none"
+        raise ConfigError(f"no device key for {args.device}: pass --key or set SI64_DEVICE_KEY "
+                          f"(stack.json has keys for: {known})")
+    client = Client(target, timeout=args.timeout)
+    view = client.get(f"/api/contracts/{urllib.parse.quote(args.contract, safe='')}")
+    if view.get("device_id") != args.device:
+        raise OpsError(f"contract {args.contract} is leased on device {view.get('device_id')}, not {args.device}")
+    if view.get("status") != "ACTIVE":
+        print(f"contract {args.contract} has already ended ({view.get('status')}); nothing to report")
+        return 0
+
+    def log(msg):  # progress and retries on stdout; stderr carries only the one error line, if any
+        print(f"{time.strftime('%H:%M:%S')} agent: {msg}", flush=True)
+
+    reporter = MetricsReporter(target.api_url, args.contract, key, interval=args.interval,
+                               batch_seconds=args.batch_seconds, max_buffer=args.max_buffer,
+                               timeout=args.timeout, log=log)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, reporter.stop)
+        if args.verbose:
+            async def tick():
+                last = 0
+                while True:
+                    await asyncio.sleep(args.batch_seconds)
+                    if reporter.result.batches_sent != last:
+                        last = reporter.result.batches_sent
+                        r = reporter.result.last_response or {}
+                        log(f"{reporter.result.samples_sent} samples sent in {last} batches; cost so far "
+                            f"{fmt.sol(r.get('cost_so_far_lamports'))} SOL")
+            ticker = asyncio.create_task(tick())
+        try:
+            return await reporter.run()
+        finally:
+            if args.verbose:
+                ticker.cancel()
+
+    log(f"reporting {args.contract} as {args.device} to {target.api_url}: a sample every {args.interval:g} s, "
+        f"a batch every {args.batch_seconds:g} s (Ctrl-C to stop)")
+    result = asyncio.run(main())
+    if result.exit_code:
+        raise OpsError(result.message)
+    print(result.message, flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------ entry point
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        target = resolve(args.api, args.admin_key)
+        if args.command == "agent":
+            return cmd_agent(target, args)
+        client = Client(target, timeout=args.timeout)
+        handler = {
+            ("dashboard", None): cmd_dashboard,
+            ("devices", "list"): cmd_devices_list,
+            ("contracts", "show"): cmd_contracts_show,
+            ("ledger", "export"): cmd_ledger_export,
+        }[(args.command, getattr(args, "action", None))]
+        return handler(client, args)
+    except OpsError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("SI64_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc} (SI64_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

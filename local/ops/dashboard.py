@@ -1,0 +1,390 @@
+"""`si64 dashboard`: one snapshot of the business, or a live view (`--watch SECONDS`).
+
+Data comes only from the HTTP API, per frame (with the default bounds):
+
+* ``GET /api/stats`` (admin): counts by status, active prepaid, settled revenue,
+  pending refunds, refunds by status, device slots, refund queue and DLQ depth.
+* ``GET /api/billing/ledger?limit=1000`` (admin), at most ``max_pages`` pages:
+  the active contracts (live cost, refundable, expiry) and the settlements.
+* ``GET /api/billing/entries?account=retained_dust`` (admin), paged the same way:
+  the dust retained (credits − debits of that account).
+* ``GET /api/devices/{tier}`` for each tier of ``GET /api/pricing`` (read once).
+
+Only the top N rows of each table are drawn, with totals over everything that
+was read, so a frame stays short and quick at thousands of contracts. Figures
+that the API does not give are shown as "n/a" (device last-seen today).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from . import fmt
+from .client import Client, OpsError
+
+DEFAULT_TOP = 15
+DEFAULT_SETTLEMENTS = 10
+DEFAULT_MAX_PAGES = 10  # x 1,000 contracts per ledger page
+DUST_ACCOUNT = "retained_dust"
+
+
+@dataclass
+class Snapshot:
+    api_url: str
+    server_time: int
+    stats: dict
+    active: list[dict]
+    completed: list[dict]
+    ledger_truncated: bool
+    dust_lamports: int | None
+    dust_truncated: bool
+    devices: dict[str, list[dict] | None]
+    fetch_seconds: float = 0.0
+    requests: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _ints(rows, name: str) -> int:
+    total = 0
+    for r in rows:
+        v = fmt.lamports_of(r, name)
+        total += v or 0
+    return total
+
+
+class Dashboard:
+    """Collects snapshots; remembers the tier list between frames."""
+
+    def __init__(self, client: Client, max_pages: int = DEFAULT_MAX_PAGES, page_size: int = 1000):
+        self.client, self.max_pages, self.page_size = client, max_pages, page_size
+        self._tiers: list[str] | None = None
+
+    def tiers(self) -> list[str]:
+        if self._tiers is None:
+            pricing = self.client.get("/api/pricing")
+            self._tiers = [t["tier"] for t in pricing.get("tiers", [])]
+        return self._tiers
+
+    def collect(self) -> Snapshot:
+        """One frame's data. The independent reads run concurrently (the two whole-table reads,
+        /api/stats and the ledger pages, dominate); the ledger's pages follow each other."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        started, n0 = time.monotonic(), self.client.requests
+        tiers = self.tiers()
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="si64-dash") as pool:
+            f_stats = pool.submit(self.client.get, "/api/stats", admin=True)
+            f_ledger = pool.submit(self._ledger)
+            f_dust = pool.submit(self._dust)
+            f_devices = {tier: pool.submit(self.client.get, f"/api/devices/{tier}") for tier in tiers}
+            stats = f_stats.result()
+            active, completed, truncated = f_ledger.result()
+            problems: list[str] = []
+            try:
+                dust, dust_truncated = f_dust.result()
+            except OpsError as exc:
+                dust, dust_truncated = None, False
+                problems.append(f"dust: {exc}")
+            devices: dict[str, list[dict] | None] = {}
+            for tier, fut in f_devices.items():
+                try:
+                    devices[tier] = fut.result()
+                except OpsError as exc:
+                    devices[tier] = None
+                    problems.append(f"devices {tier}: {exc}")
+        return Snapshot(self.client.api_url, int(stats.get("server_time") or time.time()), stats, active,
+                        completed, truncated, dust, dust_truncated, devices,
+                        time.monotonic() - started, self.client.requests - n0, problems)
+
+    def _ledger(self) -> tuple[list[dict], list[dict], bool]:
+        active, completed, truncated = [], [], False
+        for page in self.client.pages("/api/billing/ledger", "contracts", limit=self.page_size,
+                                      max_pages=self.max_pages):
+            active.extend(page.get("active_contracts") or [])
+            completed.extend(page.get("completed_settlements") or [])
+            truncated = truncated or bool(page.get("_truncated"))
+        return active, completed, truncated
+
+    def _dust(self) -> tuple[int, bool]:
+        dust, truncated = 0, False
+        for page in self.client.pages("/api/billing/entries", "entries", {"account": DUST_ACCOUNT},
+                                      limit=self.page_size, max_pages=self.max_pages):
+            for e in page.get("entries") or []:
+                dust += int(e.get("credit_lamports") or 0) - int(e.get("debit_lamports") or 0)
+            truncated = truncated or bool(page.get("_truncated"))
+        return dust, truncated
+
+
+# ------------------------------------------------------------------ pure figures
+def summary(s: Snapshot) -> list[tuple[str, str, str]]:
+    """(label, value, note) rows of the summary panel."""
+    st = s.stats
+    partial = "partial: first pages only" if s.ledger_truncated else ""
+    by_status = st.get("contracts") or {}
+    refunds = st.get("refunds_by_status") or {}
+    dev = st.get("devices") or {}
+    rows = [
+        ("active contracts", fmt.count(by_status.get("ACTIVE")),
+         f"settled {fmt.count(by_status.get('SETTLED'))} · expired {fmt.count(by_status.get('EXPIRED'))}"),
+        ("prepaid (active)", fmt.sol(fmt.lamports_of(st, "active_prepaid"), unit=True), "received on chain"),
+        ("used so far (active)", fmt.sol(_ints(s.active, "used"), unit=True), partial or "live cost"),
+        ("refundable now (active)", fmt.sol(_ints(s.active, "refund"), unit=True), partial),
+        ("pending refunds", fmt.sol(fmt.lamports_of(st, "pending_refunds"), unit=True),
+         ", ".join(f"{k} {v}" for k, v in sorted(refunds.items())) or "no settlements"),
+        ("settled revenue", fmt.sol(fmt.lamports_of(st, "revenue"), unit=True), "usage of ended contracts"),
+        ("dust retained", fmt.sol(s.dust_lamports, unit=True),
+         "partial: first pages only" if s.dust_truncated else "refunds below the minimum, kept"),
+        ("device slots", f"{fmt.count(dev.get('slots_leased'))} / {fmt.count(dev.get('capacity'))} leased",
+         f"{fmt.count(dev.get('count'))} devices"),
+        ("refund queue", queue_depth(st, "refund_queue"), ""),
+        ("dead-letter queue", queue_depth(st, "dead_letter_queue"), ""),
+        ("chain RPC", {True: "reachable", False: "UNREACHABLE"}.get(st.get("rpc_reachable"), fmt.NA), ""),
+    ]
+    return rows
+
+
+def queue_depth(stats: dict, name: str) -> str:
+    q = (stats.get("queues") or {}).get(name)
+    if not isinstance(q, dict):
+        return fmt.NA
+    return f"{q.get('visible', 0)} waiting · {q.get('in_flight', 0)} in flight"
+
+
+def top_active(s: Snapshot, n: int) -> list[dict]:
+    """Soonest to expire first."""
+    return sorted(s.active, key=lambda r: (r.get("expires_at") or 0, r.get("contract_id", "")))[:max(n, 0)]
+
+
+def last_settlements(s: Snapshot, n: int) -> list[dict]:
+    return sorted(s.completed, key=lambda r: (r.get("settlement_time") or 0, r.get("contract_id", "")),
+                  reverse=True)[:max(n, 0)]
+
+
+def device_rows(s: Snapshot) -> list[dict]:
+    """One row per tier: devices, slots, min uptime, latest last-seen (when the API gives it)."""
+    out = []
+    for tier, devs in s.devices.items():
+        if devs is None:
+            out.append({"tier": tier, "devices": None})
+            continue
+        leased = sum(int(d.get("leases") or 0) for d in devs)
+        capacity = sum(int(d.get("capacity") or 0) for d in devs)
+        uptimes = [_pct(d.get("uptime")) for d in devs]
+        uptimes = [u for u in uptimes if u is not None]
+        seen = [_last_seen(d) for d in devs]
+        seen = [x for x in seen if x is not None]
+        out.append({"tier": tier, "devices": len(devs), "leased": leased, "capacity": capacity,
+                    "free": capacity - leased, "audited": sum(1 for d in devs if d.get("audited")),
+                    "uptime_min": min(uptimes, key=lambda u: Decimal(u[:-1])) if uptimes else None,
+                    "last_seen": max(seen) if seen else None})
+    return out
+
+
+def _pct(text) -> str | None:
+    """A percentage string such as "99.8%" (compared as a decimal, never as text), else None."""
+    if isinstance(text, str) and text.endswith("%"):
+        try:
+            if Decimal(text[:-1]).is_finite():
+                return text
+        except InvalidOperation:
+            pass
+    return None
+
+
+def _last_seen(d: dict) -> int | None:
+    """Seconds; the device view has no last-seen today, this reads it once it does."""
+    if isinstance(d.get("last_seen"), int):
+        return d["last_seen"]
+    if isinstance(d.get("last_seen_ms"), int):
+        return d["last_seen_ms"] // 1000
+    return None
+
+
+def as_json(s: Snapshot, top: int, settlements: int) -> dict:
+    """The snapshot's figures for scripts (`--json`): integers in lamports."""
+    st = s.stats
+    return {
+        "api_url": s.api_url, "server_time": s.server_time,
+        "active_contracts": (st.get("contracts") or {}).get("ACTIVE"),
+        "active_prepaid_lamports": fmt.lamports_of(st, "active_prepaid"),
+        "active_used_lamports": _ints(s.active, "used"),
+        "active_refundable_lamports": _ints(s.active, "refund"),
+        "pending_refunds_lamports": fmt.lamports_of(st, "pending_refunds"),
+        "revenue_lamports": fmt.lamports_of(st, "revenue"),
+        "dust_retained_lamports": s.dust_lamports,
+        "partial": s.ledger_truncated or s.dust_truncated,
+        "queues": st.get("queues"),
+        "active": top_active(s, top), "settlements": last_settlements(s, settlements),
+        "devices": device_rows(s), "problems": s.problems,
+    }
+
+
+# ------------------------------------------------------------------ rendering
+def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTLEMENTS, *, plain: bool = False,
+           error: str | None = None):
+    """A rich renderable of the whole frame. ``plain``: no colours, ASCII-friendly boxes."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    tbox = box.SIMPLE if plain else box.SIMPLE_HEAD
+    now = s.server_time
+    parts = []
+    head = Text(f"SI64 dashboard · {s.api_url} · server time {fmt.utc(now, with_date=True)} · "
+                f"{s.requests} requests in {s.fetch_seconds:.2f} s", style="bold")
+    parts.append(head)
+    if error:
+        parts.append(Text(f"last refresh failed: {error} (showing the previous frame)", style="bold red"))
+    for p in s.problems:
+        parts.append(Text(f"warning: {p}", style="yellow"))
+
+    summ = Table(box=tbox, show_header=False, pad_edge=False, title="Summary", title_justify="left")
+    summ.add_column("figure")
+    summ.add_column("value", justify="right")
+    summ.add_column("note", style="dim")
+    for label, value, note in summary(s):
+        summ.add_row(label, value, note)
+    parts.append(summ)
+
+    n_active = len(s.active)
+    shown = top_active(s, top)
+    at = Table(box=tbox, title=f"Active contracts · {len(shown)} of {n_active:,} shown, soonest to expire first"
+               + (" · PARTIAL (page bound reached)" if s.ledger_truncated else ""), title_justify="left",
+               show_footer=n_active > 0)
+    at.add_column("contract", footer=f"all {n_active:,}", no_wrap=True)
+    at.add_column("tier")
+    at.add_column("device", no_wrap=True)
+    at.add_column("prepaid SOL", justify="right", footer=fmt.sol(_ints(s.active, "prepaid")))
+    at.add_column("live cost SOL", justify="right", footer=fmt.sol(_ints(s.active, "used")))
+    at.add_column("refundable SOL", justify="right", footer=fmt.sol(_ints(s.active, "refund")))
+    at.add_column("time left", justify="right")
+    for r in shown:
+        left = (r.get("expires_at") - now) if isinstance(r.get("expires_at"), int) else None
+        at.add_row(r.get("contract_id", "?"), r.get("tier", "?"), r.get("device_id") or fmt.NA,
+                   fmt.sol(fmt.lamports_of(r, "prepaid")), fmt.sol(fmt.lamports_of(r, "used")),
+                   fmt.sol(fmt.lamports_of(r, "refund")), fmt.duration(left))
+    if not shown:
+        at.add_row("(none)", "", "", "", "", "", "")
+    parts.append(at)
+
+    last = last_settlements(s, settlements)
+    lt = Table(box=tbox, title=f"Last settlements · {len(last)} of {len(s.completed):,}", title_justify="left")
+    for col, kw in (("contract", {"no_wrap": True}), ("status", {}), ("settled", {}),
+                    ("prepaid SOL", {"justify": "right"}), ("used SOL", {"justify": "right"}),
+                    ("refund SOL", {"justify": "right"}), ("refund", {}), ("refund tx", {"no_wrap": True})):
+        lt.add_column(col, **kw)
+    for r in last:
+        status = r.get("refund_status") or fmt.NA
+        style = {"FAILED": "bold red", "CONFIRMED": "green", "DUST": "dim"}.get(status, "")
+        lt.add_row(r.get("contract_id", "?"), r.get("status", "?"), fmt.utc(r.get("settlement_time")),
+                   fmt.sol(fmt.lamports_of(r, "prepaid")), fmt.sol(fmt.lamports_of(r, "used")),
+                   fmt.sol(fmt.lamports_of(r, "refund")), Text(status, style=style),
+                   (r.get("refund_tx") or "-") if plain else fmt.short_sig(r.get("refund_tx")))
+    if not last:
+        lt.add_row("(none)", "", "", "", "", "", "", "")
+    parts.append(lt)
+
+    dt = Table(box=tbox, title="Device slots by tier", title_justify="left")
+    for col in ("tier", "devices", "leased", "capacity", "free", "audited", "uptime (min)", "last seen"):
+        dt.add_column(col, justify="left" if col == "tier" else "right")
+    for d in device_rows(s):
+        if d["devices"] is None:
+            dt.add_row(d["tier"], fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA)
+            continue
+        dt.add_row(d["tier"], str(d["devices"]), str(d["leased"]), str(d["capacity"]), str(d["free"]),
+                   str(d["audited"]), d["uptime_min"] or fmt.NA, fmt.ago(d["last_seen"], now))
+    parts.append(dt)
+    return Group(*parts)
+
+
+def make_console(plain: bool, file=None):
+    """A terminal console, or (plain) one that writes no ANSI and strips trailing blanks."""
+    import shutil
+
+    from rich.console import Console
+
+    file = file or sys.stdout
+    if plain:
+        width = shutil.get_terminal_size((200, 50)).columns if file.isatty() else 200
+        return _PlainConsole(file, max(width, 120))
+    return Console(file=file, highlight=False, emoji=False)
+
+
+class _PlainConsole:
+    """print() renders through rich into a string (no terminal, no colours) and writes it stripped."""
+
+    def __init__(self, file, width: int):
+        self.file, self.width = file, width
+
+    def print(self, renderable="") -> None:
+        import io
+
+        from rich.console import Console
+
+        buf = io.StringIO()
+        Console(file=buf, force_terminal=False, color_system=None, no_color=True, highlight=False, emoji=False,
+                width=self.width, soft_wrap=False).print(renderable)
+        self.file.write("\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n")
+
+
+def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
+        settlements: int = DEFAULT_SETTLEMENTS, max_pages: int = DEFAULT_MAX_PAGES, as_json_out: bool = False,
+        plain: bool | None = None, file=None, frames: int | None = None) -> int:
+    """The `dashboard` command. ``frames`` bounds a watch (for tests); None = until Ctrl-C."""
+    import json
+
+    file = file or sys.stdout
+    plain = (not file.isatty()) if plain is None else plain
+    dash = Dashboard(client, max_pages=max_pages)
+    snap = dash.collect()  # the first frame's errors are the command's errors
+    if as_json_out:
+        file.write(json.dumps(as_json(snap, top, settlements), indent=2) + "\n")
+        return 0
+    console = make_console(plain, file)
+    if not watch:
+        console.print(render(snap, top, settlements, plain=plain))
+        return 0
+    if plain:  # not a terminal: one plain frame per interval, separated by a blank line
+        n = 0
+        try:
+            while True:
+                console.print(render(snap, top, settlements, plain=True))
+                file.flush()
+                n += 1
+                if frames is not None and n >= frames:
+                    return 0
+                _sleep_until(time.monotonic() + max(0.0, watch - snap.fetch_seconds))
+                try:
+                    snap = dash.collect()
+                except OpsError as exc:
+                    console.print(f"refresh failed: {exc}")
+                console.print()
+        except KeyboardInterrupt:
+            return 0
+    from rich.live import Live
+
+    n, error = 1, None
+    try:
+        with Live(render(snap, top, settlements), console=console, auto_refresh=False,
+                  vertical_overflow="ellipsis") as live:
+            while frames is None or n < frames:
+                _sleep_until(time.monotonic() + max(0.0, watch - (snap.fetch_seconds if error is None else 0)))
+                try:
+                    snap, error = dash.collect(), None
+                except OpsError as exc:
+                    error = str(exc)
+                live.update(render(snap, top, settlements, error=error), refresh=True)
+                n += 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _sleep_until(deadline: float) -> None:
+    """A frame every `watch` seconds when the API is quick; back to back (never piling up) when not."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        time.sleep(left)
