@@ -13,20 +13,22 @@ PYTEST_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test unit bench package lint format clean distclean
+.PHONY: help venv run test unit bench package localstack lint format clean distclean
 
 help:
 	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
 	@echo "make test     make lint (ruff, cfn-lint), then the whole pytest suite"
 	@echo "make package  chalice package --stage $(STAGE) merged with infra/resources.yaml into $(BUILD)/"
 	@echo "make bench    load benchmark against a local stack"
+	@echo "make localstack  deploy the packaged stack to a LocalStack endpoint (AWS_ENDPOINT_URL)"
 	@echo "make lint     ruff check, ruff format --check, cfn-lint (make test runs it first)"
 	@echo "make format   ruff format + ruff check --fix (rewrites files)"
 	@echo "make clean / distclean"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,10 +36,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local.stack
 
-$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json .chalice/policy-$(STAGE).json infra/resources.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
+$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json .chalice/policy-$(STAGE).json infra/resources.yaml infra/observability.yaml infra/edge.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
 	$(PY) infra/package.py --stage $(STAGE) --out $(BUILD)
 
 package: $(BUILD)/sam.yaml
+
+localstack: $(STAMP)
+	$(PY) infra/localstack.py --stage $(STAGE) --build $(BUILD)
 
 lint: $(STAMP) $(BUILD)/sam.yaml
 	$(VENV)/bin/ruff check .
