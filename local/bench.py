@@ -245,10 +245,9 @@ class InProcess:
 
     def seed_devices(self) -> None:
         """A fresh prefix: the stack's 12 devices and a key each (as local.seed does)."""
-        from chalicelib.services import operator
         from local.seed import device_dicts
-        operator.seed_devices(self.container, device_dicts(), CAPACITY)
-        self.device_keys = {d["device_id"]: operator.issue_device_key(self.container, d["device_id"])
+        self.container.operator.seed_devices(device_dicts(), CAPACITY)
+        self.device_keys = {d["device_id"]: self.container.operator.issue_device_key(d["device_id"])
                             for d in device_dicts()}
 
     def rent(self, tier: str, hours: int = 1, name: str | None = None) -> dict:
@@ -275,7 +274,8 @@ def seed_active(api: InProcess, n: int) -> int:
     from chalicelib.adapters import ledger as la
     from chalicelib.adapters.claims import claim_item
     from chalicelib.adapters.models import ClaimItem, ContractItem, DeviceItem, LedgerItem
-    from chalicelib.domain import base58, ledger, views
+    from chalicelib.domain import keys as base58
+    from chalicelib.domain import ledger, receipts
     from chalicelib.domain import contracts as dc
     from chalicelib.domain.records import Claim
 
@@ -295,7 +295,7 @@ def seed_active(api: InProcess, n: int) -> int:
                              received_lamports=price(d.tier, 3))
         contracts.append(ca.to_item(k, shards=api.container.settings.active_shards))
         claims.append(claim_item(Claim(sig, "rent", k.contract_id, k.wallet, f"rent|{k.wallet}|{k.tier}|{3 * 3600}",
-                                       views.rent_response(k)), now))
+                                       receipts.rent_receipt(k)), now))
         entries += [la.to_item(e) for e in ledger.payment_postings(k, k.payments[0])]
     for model, items in ((ContractItem, contracts), (ClaimItem, claims), (LedgerItem, entries)):
         with model.batch_write() as batch:

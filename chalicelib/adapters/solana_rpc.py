@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from chalicelib.domain import base58
+from chalicelib.domain import keys
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import MalformedRpcResult, PaymentCheck, PaymentResult, decide
 
@@ -108,7 +108,7 @@ class SolanaRpc:
         getSignatureStatuses is asked only when getTransaction returns null, to
         tell a processed-but-not-yet-confirmed transaction from an unknown one.
         """
-        if not base58.is_signature(check.signature):
+        if not keys.is_signature(check.signature):
             raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
         tx = self.get_transaction(check.signature)
         status = None if tx is not None else self.get_signature_status(check.signature)

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.domain import base58
+from .keys import decode as b58decode
 
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
 _TRANSFER = 2
@@ -176,7 +176,7 @@ def system_transfers(tx: dict) -> list[Transfer]:
             continue
         accounts = [keys[i] for i in ix["accounts"]]
         try:
-            data = base58.decode(ix["data"])
+            data = b58decode(ix["data"])
         except (TypeError, ValueError) as exc:
             raise MalformedRpcResult("instruction data is not base58") from exc
         transfer = parse_system_transfer(data, accounts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
 from chalicelib.domain.payments import PaymentResult
 
 

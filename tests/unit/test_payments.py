@@ -10,7 +10,8 @@ import urllib.error
 import pytest
 
 from chalicelib.adapters.solana_rpc import SolanaRpc
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
+from chalicelib.api.http import status_of
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import (
     SYSTEM_PROGRAM_ID,
@@ -510,7 +511,7 @@ def test_adapter_failures_are_unavailable_never_not_found(node, answer):
     node({"getTransaction": answer})
     with pytest.raises(Unavailable) as exc:
         rpc().verify_payment(check())
-    assert exc.value.reason == "rpc" and exc.value.status == 503
+    assert exc.value.reason == "rpc" and status_of(exc.value) == (503, "unavailable")
 
 
 def test_adapter_status_failure_is_unavailable(node):

@@ -1,4 +1,4 @@
-"""Request parsing and validation (chalicelib/domain/validation.py).
+"""Request schemas: parsing and validation at the edge (chalicelib/api/schemas.py).
 
 Every refusal is an InvalidRequest (400) whose `reason` names the offending field
 (API.md "Errors"); nothing else may escape, whatever the client sends.
@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain import base58, validation as v
+from chalicelib.api import schemas as v
+from chalicelib.api.http import status_of
+from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, NotFound
 
 MIN_S, MAX_H = 60, 720
@@ -40,8 +42,8 @@ def rent(**changes) -> dict:
 def reason_of(fn, *args, **kw) -> str:
     with pytest.raises(InvalidRequest) as exc:
         fn(*args, **kw)
-    assert exc.value.status == 400 and exc.value.code == "invalid_request"
-    assert exc.value.body() == {"detail": exc.value.detail, "code": "invalid_request", "reason": exc.value.reason}
+    assert status_of(exc.value) == (400, "invalid_request")
+    assert exc.value.detail and exc.value.reason
     return exc.value.reason
 
 
@@ -407,7 +409,7 @@ def test_contract_id_accepts_generated_ids():
 def test_contract_id_junk_is_not_found(junk):
     with pytest.raises(NotFound) as exc:
         v.contract_id(junk)
-    assert exc.value.status == 404 and exc.value.reason == "contract_id"
+    assert status_of(exc.value) == (404, "not_found") and exc.value.reason == "contract_id"
 
 
 @given(st.text(max_size=70))
