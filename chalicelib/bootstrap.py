@@ -1,10 +1,12 @@
 """Composition root: the one place that wires adapters to services.
 
-`container()` builds the production wiring lazily, once per cold start;
+`container()` builds the production wiring lazily, once per cold start (the
+adapters' modules, PynamoDB and botocore load then, not at `import app`);
 tests build their own with `build(settings, **overrides)` (moto, a local
 chain) or construct `Container(...)` directly from fakes. Services are built
-from the container's ports on first use (`c.rentals`, `c.telemetry`, …) and
-kept: replace a port before the first request, or build a new container.
+from the container's ports on first use (`c.rentals`, `c.telemetry`, …; a
+service's module is imported then, so a handler pays only for the services it
+uses) and kept: replace a port before the first request, or build a new container.
 """
 from __future__ import annotations
 
@@ -12,15 +14,19 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
+from typing import TYPE_CHECKING
+
 from .config import Settings, settings as load_settings
-from .ports import (ClaimStore, Clock, ContractStore, DeviceStore, LedgerStore, MetricsStore, PaymentVerifier,
-                    RefundQueue, Secrets, SignatureVerifier, Transactions)
-from .services.auth import Auth
-from .services.books import Books
-from .services.catalog import Catalog
-from .services.operator import Operator
-from .services.rentals import Rentals
-from .services.telemetry import Telemetry
+
+if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
+    from .ports import (ClaimStore, Clock, ContractStore, DeviceStore, LedgerStore, MetricsStore,
+                        PaymentVerifier, RefundQueue, Secrets, SignatureVerifier, Transactions)
+    from .services.auth import Auth
+    from .services.books import Books
+    from .services.catalog import Catalog
+    from .services.operator import Operator
+    from .services.rentals import Rentals
+    from .services.telemetry import Telemetry
 
 
 def wall_clock_ms() -> int:
@@ -51,30 +57,36 @@ class Container:
 
     @cached_property
     def rentals(self) -> Rentals:
+        from .services.rentals import Rentals
         return Rentals(contracts=self.contracts, devices=self.devices, claims=self.claims, tx=self.tx,
                        rpc=self.rpc, queue=self.queue, clock=self.clock, settings=self.settings)
 
     @cached_property
     def telemetry(self) -> Telemetry:
+        from .services.telemetry import Telemetry
         return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, tx=self.tx,
                          clock=self.clock)
 
     @cached_property
     def books(self) -> Books:
+        from .services.books import Books
         return Books(contracts=self.contracts, ledger=self.ledger, devices=self.devices, queue=self.queue,
                      rpc=self.rpc, clock=self.clock, settings=self.settings)
 
     @cached_property
     def catalog(self) -> Catalog:
+        from .services.catalog import Catalog
         return Catalog(devices=self.devices, settings=self.settings)
 
     @cached_property
     def auth(self) -> Auth:
+        from .services.auth import Auth
         return Auth(secrets=self.secrets, clock=self.clock, verify_signature=self.verify_signature,
                     window_seconds=self.settings.signature_window_seconds)
 
     @cached_property
     def operator(self) -> Operator:
+        from .services.operator import Operator
         return Operator(devices=self.devices)
 
 

@@ -13,9 +13,8 @@ import json
 from decimal import Decimal
 
 from ..domain import contracts, keys, money
-from ..domain.commands import ExtendRequest, RentRequest
+from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
 from ..domain.errors import InvalidRequest, NotFound, Unauthorized
-from ..services.auth import RenterCredentials
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 120

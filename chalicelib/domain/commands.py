@@ -1,4 +1,4 @@
-"""What a renter asks for, once the edge has parsed it. Pure Python.
+"""What a caller asks for, once the edge has parsed it. Pure Python.
 
 `fingerprint()` is the identity of a request for replays: the same payment
 presented again with the same terms gets the first answer, with other terms
@@ -28,3 +28,12 @@ class ExtendRequest:
 
     def fingerprint(self) -> str:
         return f"extend|{self.contract_id}|{self.seconds}"
+
+
+@dataclass(frozen=True)
+class RenterCredentials:
+    """The three renter headers (X-Wallet, X-Timestamp, X-Signature), all present;
+    services.auth.Auth.renter checks them."""
+    wallet: str
+    timestamp: str
+    signature: str

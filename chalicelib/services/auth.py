@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..domain import keys
+from ..domain.commands import RenterCredentials
 from ..domain.errors import Unauthorized
 from ..domain.signing import renter_message
-from ..ports import Clock, Secrets, SignatureVerifier
 
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import Clock, Secrets, SignatureVerifier
 
-@dataclass(frozen=True)
-class RenterCredentials:
-    """The three renter headers, present (the edge refuses a request missing any of them)."""
-    wallet: str
-    timestamp: str
-    signature: str
+__all__ = ["Auth", "RenterCredentials"]
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Figures
 from ..domain.ledger import Entry
-from ..ports import Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
 
 PENDING = (REFUND_QUEUED, REFUND_SENT)
 STATS_PAGE = 1000

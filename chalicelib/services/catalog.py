@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import money
 from ..domain.devices import Device
 from ..domain.errors import NotFound
-from ..ports import DeviceStore
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import DeviceStore
 
 
 @dataclass(frozen=True)

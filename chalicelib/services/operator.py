@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..domain.records import hash_device_key
-from ..ports import DeviceStore
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import DeviceStore
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import contracts as dc
@@ -17,7 +18,9 @@ from ..domain.errors import (Conflict, Forbidden, NoCapacity, NotFound, PaymentA
                              PaymentInvalid, Unavailable)
 from ..domain.payments import PaymentCheck, PaymentResult
 from ..domain.records import Claim
-from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..domain.contracts import Contract
 from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
 from ..domain.records import hash_device_key
-from ..ports import Clock, ContractStore, DeviceStore, MetricsStore, Transactions
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import Clock, ContractStore, DeviceStore, MetricsStore, Transactions
 
 MAX_DEVICE_KEY_CHARS = 256
 
