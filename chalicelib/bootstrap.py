@@ -13,14 +13,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
-
 from typing import TYPE_CHECKING
 
-from .config import Settings, settings as load_settings
+from .config import Settings
+from .config import settings as load_settings
 
 if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
-    from .ports import (ClaimStore, Clock, ContractStore, DeviceStore, LedgerStore, MetricsStore,
-                        PaymentVerifier, RefundQueue, Secrets, SignatureVerifier, Transactions)
+    from .ports import (
+        ClaimStore,
+        Clock,
+        ContractStore,
+        DeviceStore,
+        LedgerStore,
+        MetricsStore,
+        PaymentVerifier,
+        RefundQueue,
+        Secrets,
+        SignatureVerifier,
+        Transactions,
+    )
     from .services.auth import Auth
     from .services.books import Books
     from .services.catalog import Catalog
@@ -106,19 +117,19 @@ def build(s: Settings | None = None, **overrides) -> Container:
 
     s = s or load_settings()
     models.bind(s.table_prefix, s.region, s.aws_endpoint_url)
-    parts = dict(
-        settings=s,
-        contracts=ContractsRepo(s.active_shards),
-        devices=DevicesRepo(),
-        ledger=LedgerRepo(),
-        claims=ClaimsRepo(),
-        metrics=MetricsRepo(),
-        tx=DynamoTransactions(s.active_shards),
-        queue=SqsRefundQueue(s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url,
+    parts = {
+        "settings": s,
+        "contracts": ContractsRepo(s.active_shards),
+        "devices": DevicesRepo(),
+        "ledger": LedgerRepo(),
+        "claims": ClaimsRepo(),
+        "metrics": MetricsRepo(),
+        "tx": DynamoTransactions(s.active_shards),
+        "queue": SqsRefundQueue(s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url,
                              s.refund_dlq_url, s.refund_dlq_name),
-        rpc=SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
-        secrets=AdminKey(s),
-    )
+        "rpc": SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
+        "secrets": AdminKey(s),
+    }
     parts.update(overrides)
     return Container(**parts)
 

@@ -4,8 +4,14 @@ Table names, endpoint and timeouts are bound once per cold start by `bind()`.
 """
 from __future__ import annotations
 
-from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, ListAttribute, MapAttribute,
-                                 NumberAttribute, UnicodeAttribute)
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 

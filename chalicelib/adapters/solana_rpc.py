@@ -38,7 +38,6 @@ class SolanaRpc:
         # imported here: urllib.request pulls in http.client and email (~40-70 ms
         # cold), which only the handlers that verify a payment should pay for
         import http.client
-        import socket
         import urllib.error
         import urllib.request
 
@@ -57,8 +56,8 @@ class SolanaRpc:
                 raw = resp.read(_MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise Unavailable(f"Solana RPC answered HTTP {exc.code} to {method}", reason="rpc") from exc
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                http.client.HTTPException, OSError, ValueError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError,
+                ValueError) as exc:
             raise Unavailable(f"Solana RPC unreachable ({method})", reason="rpc") from exc
         if len(raw) > _MAX_RESPONSE_BYTES:
             raise Unavailable(f"Solana RPC answer to {method} is too large", reason="rpc")

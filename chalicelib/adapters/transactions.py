@@ -24,7 +24,6 @@ from .dynamo import cancellation_codes, guarded, transaction_connection
 from .metrics import batch_item
 from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem, MetricsItem
 
-
 # Cancellation reasons that mean "try again later", not "your condition failed".
 THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 

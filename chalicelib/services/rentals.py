@@ -14,8 +14,7 @@ from ..config import Settings
 from ..domain import contracts as dc
 from ..domain import ledger, money, receipts
 from ..domain.commands import ExtendRequest, RentRequest
-from ..domain.errors import (Conflict, Forbidden, NoCapacity, NotFound, PaymentAlreadyUsed,
-                             PaymentInvalid, Unavailable)
+from ..domain.errors import Conflict, Forbidden, NoCapacity, NotFound, PaymentAlreadyUsed, PaymentInvalid, Unavailable
 from ..domain.payments import PaymentCheck, PaymentResult
 from ..domain.records import Claim
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..domain.contracts import Contract
 from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable

@@ -50,7 +50,7 @@ def test_twenty_rents_with_one_signature_make_one_contract(c):
     ids = {r.body["contract_id"] for r in results}
     assert len(ids) == 1
     assert [r.first for r in results].count(True) == 1
-    assert sum(l for l, _ in _leases(c, "M2").values()) == 1
+    assert sum(n for n, _ in _leases(c, "M2").values()) == 1
 
 
 def test_more_rents_than_slots(c):
@@ -63,8 +63,8 @@ def test_more_rents_than_slots(c):
     ok = [r for r in results if isinstance(r, Receipt)]
     full = [r for r in results if isinstance(r, NoCapacity)]
     assert len(ok) == 4 and len(full) == 5, results
-    assert all(l <= cap for l, cap in _leases(c, "M2").values())
-    assert sum(l for l, _ in _leases(c, "M2").values()) == 4
+    assert all(n <= cap for n, cap in _leases(c, "M2").values())
+    assert sum(n for n, _ in _leases(c, "M2").values()) == 4
     # the refused payments were not consumed
     assert all(c.claims.get_claim(reqs[i].tx_signature) is None
                for i, r in enumerate(results) if isinstance(r, DomainError))

@@ -116,7 +116,7 @@ def test_only_outages_are_503_other_database_errors_are_bugs(api, monkeypatch, c
     monkeypatch.setattr(DeviceItem.by_tier, "query", fail)
     st, body = api.get("/api/devices/M2")
     assert (st, body["code"]) == (status, expected)
-    assert "m" != body["detail"] and "Traceback" not in json.dumps(body)
+    assert body["detail"] != "m" and "Traceback" not in json.dumps(body)
 
 
 def test_stats_survives_many_pages(api, monkeypatch):

@@ -43,6 +43,7 @@ async def _build(rpc_url: str) -> Scenario:
     from solders.keypair import Keypair
     from solders.message import MessageV0
     from solders.pubkey import Pubkey
+    from solders.system_program import ID as SYSTEM_PROGRAM_ID
     from solders.system_program import (
         CreateAccountWithSeedParams,
         TransferParams,
@@ -51,7 +52,6 @@ async def _build(rpc_url: str) -> Scenario:
         transfer,
         transfer_with_seed,
     )
-    from solders.system_program import ID as SYSTEM_PROGRAM_ID
     from solders.transaction import Transaction, VersionedTransaction
     from spl.memo.constants import MEMO_PROGRAM_ID
 
@@ -133,14 +133,14 @@ def rpc(scenario) -> SolanaRpc:
 
 
 def check(sc: Scenario, name: str, **kw) -> PaymentCheck:
-    base = dict(
-        signature=sc.sigs[name] if name in sc.sigs else name,
-        wallet=sc.payer,
-        treasury=sc.treasury,
-        min_lamports=PRICE,
-        max_age_seconds=MAX_AGE,
-        now_s=int(time.time()),
-    )
+    base = {
+        "signature": sc.sigs.get(name, name),
+        "wallet": sc.payer,
+        "treasury": sc.treasury,
+        "min_lamports": PRICE,
+        "max_age_seconds": MAX_AGE,
+        "now_s": int(time.time()),
+    }
     base.update(kw)
     return PaymentCheck(**base)
 

@@ -52,12 +52,12 @@ def test_a_body_is_bound_by_its_hash():
 
 
 @pytest.mark.parametrize("change, reason", [
-    (dict(wallet="not-a-key"), "X-Wallet"),
-    (dict(timestamp="yesterday"), "X-Timestamp"),
-    (dict(timestamp="\u00b2"), "X-Timestamp"),  # a digit to str.isdigit(), not to int()
-    (dict(timestamp=str(NOW_MS // 1000 - 301)), "expired"),
-    (dict(timestamp=str(NOW_MS // 1000 + 301)), "expired"),
-    (dict(signature="x"), "X-Signature"),
+    ({"wallet": "not-a-key"}, "X-Wallet"),
+    ({"timestamp": "yesterday"}, "X-Timestamp"),
+    ({"timestamp": "\u00b2"}, "X-Timestamp"),  # a digit to str.isdigit(), not to int()
+    ({"timestamp": str(NOW_MS // 1000 - 301)}, "expired"),
+    ({"timestamp": str(NOW_MS // 1000 + 301)}, "expired"),
+    ({"signature": "x"}, "X-Signature"),
 ])
 def test_refusals_name_the_check(change, reason):
     kp = Keypair()

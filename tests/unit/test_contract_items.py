@@ -60,8 +60,8 @@ def test_items_written_before_packing_still_read():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(sig="s"), dict(sig=keys.encode(b"\x01" * 32)), dict(sig=sig() + " "), dict(kind="refund"),
-    dict(seconds=-1), dict(received_lamports=2**64),
+    {"sig": "s"}, {"sig": keys.encode(b"\x01" * 32)}, {"sig": sig() + " "}, {"kind": "refund"},
+    {"seconds": -1}, {"received_lamports": 2**64},
 ])
 def test_a_payment_that_does_not_fit_is_refused_not_corrupted(bad):
     c = extended(1)

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from chalicelib.api.http import status_of
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import money
-from chalicelib.api.http import status_of
 from chalicelib.domain.errors import ContractNotActive, InvalidRequest
 
 MIN_SECONDS = 60
@@ -122,7 +122,7 @@ def test_new_contract_ids_are_random_and_url_safe():
 
 @given(lifecycles())
 def test_extend_adds_up(lc):
-    for before, after in zip(lc.states, lc.states[1:]):
+    for before, after in zip(lc.states, lc.states[1:], strict=False):
         p = after.payments[-1]
         assert after.payments[:-1] == before.payments and p.kind == "extend"
         assert after.version == before.version + 1

@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
-                                 NoCredentialsError, ParamValidationError, ReadTimeoutError)
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from pynamodb.exceptions import GetError, PutError, PynamoDBException, QueryError, ScanError, TransactWriteError
 
 from chalicelib.adapters import dynamo

@@ -29,7 +29,7 @@ def test_domain_and_services_import_no_adapter_and_nothing_heavy():
     services = [f"import chalicelib.services.{p.stem}" for p in (ROOT / "chalicelib/services").glob("*.py")]
     loaded = _loaded_after("\n".join(domain + services + ["import chalicelib.ports"]))
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]
-    assert not [m for m in loaded if m.startswith("chalicelib.adapters") or m.startswith("chalicelib.api")]
+    assert not [m for m in loaded if m.startswith(("chalicelib.adapters", "chalicelib.api"))]
 
 
 def test_the_lambda_handler_imports_no_solana_client_and_no_database_driver():

@@ -141,7 +141,8 @@ def test_rent_request_ignores_unknown_fields_and_accepts_amount():
 
 
 BAD_PUBKEYS = [
-    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,  # missing / wrong type / non-alphabet
+    # missing / wrong type / non-alphabet
+    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,
     WALLET + " ", " " + WALLET, WALLET[:-1] + "0",
     base58.encode(bytes(range(1, 32))),  # 31 bytes
     base58.encode(bytes(range(1, 34))),  # 33 bytes
@@ -211,8 +212,8 @@ def test_rent_request_from_the_wire(raw, reason):
 
 
 def test_rent_request_from_the_wire_tenth_of_an_hour():
-    body = v.parse_json(('{"wallet": "%s", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "%s", '
-                         '"amount": 0.0004, "referrer": "x"}' % (WALLET, SIG)).encode())
+    body = v.parse_json((f'{{"wallet": "{WALLET}", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "{SIG}", '
+                         '"amount": 0.0004, "referrer": "x"}').encode())
     assert v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H).seconds == 360
 
 
@@ -353,7 +354,7 @@ def test_metrics_any_body_is_rows_or_a_400(body):
     else:
         for ts, *values in rows:
             assert type(ts) is int and 0 < ts <= NOW + 300_000
-            assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and 0 <= x for x in values)
+            assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and x >= 0 for x in values)
             assert values[0] <= 25_600
 
 

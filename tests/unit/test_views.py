@@ -13,8 +13,8 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain import contracts as dc
 from chalicelib.api import views
+from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
