@@ -1,63 +1,135 @@
 """Composition root: the one place that wires adapters to services.
 
-Built lazily, once per cold start (`container()`); tests build their own with
-`build(settings, **overrides)` to wire moto, a local chain or fakes.
+`container()` builds the production wiring lazily, once per cold start (the
+adapters' modules, PynamoDB and botocore load then, not at `import app`);
+tests build their own with `build(settings, **overrides)` (moto, a local
+chain) or construct `Container(...)` directly from fakes. Services are built
+from the container's ports on first use (`c.rentals`, `c.telemetry`, …; a
+service's module is imported then, so a handler pays only for the services it
+uses) and kept: replace a port before the first request, or build a new container.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from .config import Settings, settings as load_settings
+from .config import Settings
+from .config import settings as load_settings
+
+if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
+    from .ports import (
+        ClaimStore,
+        Clock,
+        ContractStore,
+        DeviceStore,
+        LedgerStore,
+        MetricsStore,
+        PaymentVerifier,
+        RefundQueue,
+        Secrets,
+        SignatureVerifier,
+        Transactions,
+    )
+    from .services.auth import Auth
+    from .services.books import Books
+    from .services.catalog import Catalog
+    from .services.operator import Operator
+    from .services.rentals import Rentals
+    from .services.telemetry import Telemetry
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def verify_ed25519(pubkey: str, message: bytes, signature: str) -> bool:
+    """The production SignatureVerifier; its adapter (and solders) load on first use."""
+    from .adapters.signatures import verify_ed25519 as verify
+    return verify(pubkey, message, signature)
+
+
 @dataclass
 class Container:
+    """The ports, and the services built from them (each asks only for what it uses)."""
     settings: Settings
-    contracts: Any
-    devices: Any
-    ledger: Any
-    claims: Any
-    metrics: Any
-    tx: Any
-    queue: Any
-    rpc: Any
-    secrets: Any
-    clock: Callable[[], int] = wall_clock_ms
+    contracts: ContractStore
+    devices: DeviceStore
+    ledger: LedgerStore
+    claims: ClaimStore
+    metrics: MetricsStore
+    tx: Transactions
+    queue: RefundQueue
+    rpc: PaymentVerifier
+    secrets: Secrets
+    clock: Clock = wall_clock_ms
+    verify_signature: SignatureVerifier = verify_ed25519
+
+    @cached_property
+    def rentals(self) -> Rentals:
+        from .services.rentals import Rentals
+        return Rentals(contracts=self.contracts, devices=self.devices, claims=self.claims, tx=self.tx,
+                       rpc=self.rpc, queue=self.queue, clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        from .services.telemetry import Telemetry
+        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, tx=self.tx,
+                         clock=self.clock)
+
+    @cached_property
+    def books(self) -> Books:
+        from .services.books import Books
+        return Books(contracts=self.contracts, ledger=self.ledger, devices=self.devices, queue=self.queue,
+                     rpc=self.rpc, clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from .services.catalog import Catalog
+        return Catalog(devices=self.devices, settings=self.settings)
+
+    @cached_property
+    def auth(self) -> Auth:
+        from .services.auth import Auth
+        return Auth(secrets=self.secrets, clock=self.clock, verify_signature=self.verify_signature,
+                    window_seconds=self.settings.signature_window_seconds)
+
+    @cached_property
+    def operator(self) -> Operator:
+        from .services.operator import Operator
+        return Operator(devices=self.devices)
 
 
 def build(s: Settings | None = None, **overrides) -> Container:
+    """The production adapters for `s` (default: from the environment), any of them
+    replaced by `overrides` (e.g. `rpc=FakeRpc(), clock=FakeClock()`)."""
     from .adapters import models
     from .adapters.claims import ClaimsRepo
     from .adapters.contracts import ContractsRepo
     from .adapters.devices import DevicesRepo
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
-    from .adapters.queue import RefundQueue
-    from .adapters.secrets import Secrets
+    from .adapters.queue import RefundQueue as SqsRefundQueue
+    from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
-    from .adapters.transactions import Transactions
+    from .adapters.transactions import Transactions as DynamoTransactions
 
     s = s or load_settings()
     models.bind(s.table_prefix, s.region, s.aws_endpoint_url)
-    parts = dict(
-        settings=s,
-        contracts=ContractsRepo(s.active_shards),
-        devices=DevicesRepo(),
-        ledger=LedgerRepo(),
-        claims=ClaimsRepo(),
-        metrics=MetricsRepo(),
-        tx=Transactions(s.active_shards),
-        queue=RefundQueue(s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url,
-                          s.refund_dlq_url, s.refund_dlq_name),
-        rpc=SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
-        secrets=Secrets(s),
-    )
+    parts = {
+        "settings": s,
+        "contracts": ContractsRepo(s.active_shards),
+        "devices": DevicesRepo(),
+        "ledger": LedgerRepo(),
+        "claims": ClaimsRepo(),
+        "metrics": MetricsRepo(),
+        "tx": DynamoTransactions(s.active_shards),
+        "queue": SqsRefundQueue(s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url,
+                             s.refund_dlq_url, s.refund_dlq_name),
+        "rpc": SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
+        "secrets": AdminKey(s),
+    }
     parts.update(overrides)
     return Container(**parts)
 

@@ -79,7 +79,7 @@ class Settings:
         return f"{self.table_prefix}-refunds-dlq"
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Settings":
+    def from_env(cls, env: dict | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         stage = env.get("SI64_STAGE", "local")
         return cls(

@@ -21,7 +21,8 @@ cold start.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.contracts import Contract
@@ -38,8 +39,19 @@ class Clock(Protocol):
     def __call__(self) -> int: ...
 
 
+@runtime_checkable
+class SignatureVerifier(Protocol):
+    """ed25519: does `signature` (base58) sign `message` for `pubkey` (base58)?
+    False for anything that does not verify, malformed input included; never raises.
+    The adapter (`adapters/signatures.py`) imports solders on first use only."""
+
+    def __call__(self, pubkey: str, message: bytes, signature: str) -> bool: ...
+
+
 class ContractStore(Protocol):
-    """Reads of the contracts table. Every write goes through `Transactions`."""
+    """Reads of the contracts table. Every write goes through `Transactions`.
+    A contract read back equals the one written, every payment (rent and each
+    extension, up to 1 + MAX_EXTENSIONS) included."""
 
     shards: int
 
@@ -47,7 +59,8 @@ class ContractStore(Protocol):
         """Strongly consistent read; None when there is no such contract."""
 
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
-        """A page of all contracts (any order) and the opaque token of the next page."""
+        """A page of at most `limit` contracts (any order) and the opaque token of the next
+        page (None after the last). A token this store did not issue → InvalidRequest."""
 
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
@@ -59,11 +72,14 @@ class ContractStore(Protocol):
 
 
 class DeviceStore(Protocol):
-    def get(self, device_id: str) -> Device | None: ...
+    def get(self, device_id: str) -> Device | None:
+        """The device, or None."""
 
-    def by_tier(self, tier: str) -> list[Device]: ...
+    def by_tier(self, tier: str) -> list[Device]:
+        """Every device of a tier (any order), with its live lease count."""
 
-    def all(self) -> list[Device]: ...
+    def all(self) -> list[Device]:
+        """The whole inventory."""
 
     def upsert(self, spec: dict, capacity: int) -> None:
         """Create a device, or update its description and capacity (never its leases)."""
@@ -86,7 +102,8 @@ class ClaimStore(Protocol):
 
 
 class LedgerStore(Protocol):
-    """Reads of the immutable ledger. Entries are written only inside `Transactions`."""
+    """Reads of the immutable ledger. Entries are written only inside `Transactions`.
+    Tokens are opaque; one issued for another contract/account → InvalidRequest."""
 
     def by_contract(self, contract_id: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         """Entries of one contract, oldest first (entry-id order)."""
@@ -143,6 +160,8 @@ class PaymentVerifier(Protocol):
 
 
 class Secrets(Protocol):
+    """The operator key (a file locally, an SSM parameter when deployed)."""
+
     def is_admin(self, presented: str | None) -> bool:
         """Constant-time comparison with the operator key; False when none is configured."""
 

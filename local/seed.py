@@ -75,14 +75,13 @@ def seed(
     from chalicelib import bootstrap
     from chalicelib.config import Settings
     from chalicelib.domain.records import hash_device_key
-    from chalicelib.services import operator
 
     kw = client_kwargs(endpoint_url, region)
     if "aws_access_key_id" in kw:  # an emulator and no credentials: the same dummies boto3 gets
         os.environ.setdefault("AWS_ACCESS_KEY_ID", kw["aws_access_key_id"])
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", kw["aws_secret_access_key"])
     c = bootstrap.build(Settings(region=kw["region_name"], aws_endpoint_url=endpoint_url, table_prefix=prefix))
-    operator.seed_devices(c, device_dicts(), capacity)
+    c.operator.seed_devices(device_dicts(), capacity)
 
     state_dir = Path(state_dir)
     keys_path = state_dir / "device_keys.json"
@@ -98,7 +97,7 @@ def seed(
     for did in (row[0] for row in DEVICES):
         key = known.get(did)
         if not (key and stored.get(did) == hash_device_key(key)):  # keep a key that still matches
-            key = operator.issue_device_key(c, did)
+            key = c.operator.issue_device_key(did)
         device_keys[did] = key
     all_keys[prefix] = device_keys
     write_private(keys_path, json.dumps(all_keys, indent=2) + "\n")

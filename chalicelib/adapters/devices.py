@@ -1,8 +1,11 @@
 """Devices table."""
 from __future__ import annotations
 
+from pynamodb.exceptions import PynamoDBException
+
 from ..domain.devices import Device
-from .dynamo import guarded
+from ..domain.errors import Conflict
+from .dynamo import guarded, is_conditional_failure
 from .models import DeviceItem
 
 
@@ -44,5 +47,10 @@ class DevicesRepo:
 
     @guarded
     def set_key_hash(self, device_id: str, key_hash: str) -> None:
-        DeviceItem(device_id).update(actions=[DeviceItem.key_hash.set(key_hash)],
-                                     condition=DeviceItem.device_id.exists())
+        try:
+            DeviceItem(device_id).update(actions=[DeviceItem.key_hash.set(key_hash)],
+                                         condition=DeviceItem.device_id.exists())
+        except PynamoDBException as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(["device"]) from None  # no such device
+            raise

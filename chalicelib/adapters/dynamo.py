@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import inspect
 import json
 import logging
 
+import botocore.exceptions
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
@@ -15,12 +17,15 @@ from . import models
 
 log = logging.getLogger(__name__)
 
-# Codes that mean "the database did not answer or is not there": 503, retry later.
-_UNAVAILABLE_CODES = {
+# Codes that mean "the database did not answer now, or is not there": 503, retry later.
+UNAVAILABLE_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
     "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException",
-    "TransactionInProgressException", "TransactionConflictException", "UnrecognizedClientException",
-}
+    "TransactionInProgressException", "TransactionConflictException",
+})
+# Failures below any response: endpoint unreachable (DNS, refused), connect or read
+# timeouts, a connection closed mid-answer. Every one is a BotoCoreError subclass.
+CONNECTION_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
 def is_conditional_failure(exc: PynamoDBException) -> bool:
@@ -32,11 +37,21 @@ def cancellation_codes(exc: TransactWriteError) -> list[str]:
     return [(r.code if r is not None else "None") for r in (exc.cancellation_reasons or [])]
 
 
+def is_outage(exc: BaseException) -> bool:
+    """True when DynamoDB did not answer (a connection-level failure) or answered with a
+    code of UNAVAILABLE_CODES. Any other failure (a validation error, a missing
+    permission, bad parameters, a PynamoDB error with no cause) is a bug, not an outage."""
+    cause = getattr(exc, "cause", None) if isinstance(exc, PynamoDBException) else exc
+    if isinstance(cause, CONNECTION_ERRORS):
+        return True
+    code = getattr(exc, "cause_response_code", None) if isinstance(exc, PynamoDBException) else \
+        (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+    return code in UNAVAILABLE_CODES
+
+
 def translate(exc: Exception) -> Exception:
-    """Map a PynamoDB/botocore failure to a domain error (Unavailable) or leave it a bug."""
-    code = getattr(exc, "cause_response_code", None)
-    if code in _UNAVAILABLE_CODES or code is None:
-        # code None: no response at all (connection refused, timeout, DNS).
+    """Map a PynamoDB/botocore failure to Unavailable (an outage, see is_outage) or leave it as it is."""
+    if is_outage(exc):
         log.warning("dynamodb unavailable: %s", exc)
         return Unavailable("The database did not answer; nothing was changed. Retry later.",
                            reason="database")
@@ -44,13 +59,22 @@ def translate(exc: Exception) -> Exception:
 
 
 def guarded(fn):
-    """Decorator for repository methods: PynamoDB errors become domain errors."""
+    """Decorator for repository methods: an outage becomes Unavailable, anything else stays.
+
+    Only for functions that return: a generator's body runs after the wrapper has
+    returned, outside its try, so it is refused here (return a list, or a page)."""
+    if inspect.isgeneratorfunction(fn):
+        raise TypeError(f"@guarded cannot wrap the generator {fn.__qualname__}: return a list instead")
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except PynamoDBException as exc:
-            raise translate(exc) from exc
+        except (PynamoDBException, botocore.exceptions.BotoCoreError) as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
     return wrapper
 
 

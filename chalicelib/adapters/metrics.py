@@ -1,8 +1,8 @@
 """Metrics table: one item per reported batch, read newest first."""
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 
 from .dynamo import guarded
 from .models import MetricsItem

@@ -4,8 +4,14 @@ Table names, endpoint and timeouts are bound once per cold start by `bind()`.
 """
 from __future__ import annotations
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute)
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -20,6 +26,9 @@ class _Meta:
 
 
 class PaymentMap(MapAttribute):
+    """Legacy: items written before payments were packed (`ContractItem.payments_packed`)
+    hold their rent payment here. Read, never written."""
+
     sig = UnicodeAttribute()
     kind = UnicodeAttribute()
     seconds = NumberAttribute()
@@ -68,7 +77,8 @@ class ContractItem(Model):
     created_at_ms = NumberAttribute()
     expires_at_ms = NumberAttribute()
     active_shard = NumberAttribute(null=True)
-    payments = ListAttribute(of=PaymentMap, default=list)
+    payments = ListAttribute(of=PaymentMap, null=True)  # legacy, read only (see PaymentMap)
+    payments_packed = BinaryAttribute(null=True, legacy_encoding=False)  # adapters/contracts.pack_payments
     ended_at_ms = NumberAttribute(null=True)
     used_lamports = NumberAttribute(null=True)
     refund_lamports = NumberAttribute(null=True)

@@ -40,7 +40,7 @@ class RefundQueue:
             self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(
                 {"contract_id": contract_id, "version": version}))
             return True
-        except Exception:  # noqa: BLE001 - the settlement is committed; the sweep re-queues
+        except Exception:
             log.exception("refund enqueue failed for %s", contract_id)
             return False
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.refunds import (
     Blockhash,

@@ -1,18 +1,8 @@
-"""Secrets and signatures: the admin key (file locally, SSM parameter when deployed),
-device-key hashes, and ed25519 verification of renter signatures."""
+"""The operator key (ports.Secrets): a file locally, an SSM parameter when deployed."""
 from __future__ import annotations
 
 import hmac
 import os
-
-
-def verify_ed25519(pubkey_b58: str, message: bytes, signature_b58: str) -> bool:
-    from solders.pubkey import Pubkey  # lazy: only settle needs it
-    from solders.signature import Signature
-    try:
-        return Signature.from_string(signature_b58).verify(Pubkey.from_string(pubkey_b58), message)
-    except (ValueError, TypeError):
-        return False
 
 
 class Secrets:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from chalicelib.domain import base58
+from chalicelib.domain import keys
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import MalformedRpcResult, PaymentCheck, PaymentResult, decide
 
@@ -47,7 +47,6 @@ class SolanaRpc:
         # imported here: urllib.request pulls in http.client and email (~40-70 ms
         # cold), which only the handlers that verify a payment should pay for
         import http.client
-        import socket
         import urllib.error
         import urllib.request
 
@@ -66,8 +65,8 @@ class SolanaRpc:
                 raw = resp.read(_MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise Unavailable(f"Solana RPC answered HTTP {exc.code} to {method}", reason="rpc") from exc
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                http.client.HTTPException, OSError, ValueError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError,
+                ValueError) as exc:
             raise Unavailable(f"Solana RPC unreachable ({method})", reason="rpc") from exc
         if len(raw) > _MAX_RESPONSE_BYTES:
             raise Unavailable(f"Solana RPC answer to {method} is too large", reason="rpc")
@@ -118,7 +117,7 @@ class SolanaRpc:
         getSignatureStatuses is asked only when getTransaction returns null, to
         tell a processed-but-not-yet-confirmed transaction from an unknown one.
         """
-        if not base58.is_signature(check.signature):
+        if not keys.is_signature(check.signature):
             raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
         tx = self.get_transaction(check.signature)
         status = None if tx is not None else self.get_signature_status(check.signature)

@@ -14,7 +14,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from ..domain.contracts import ACTIVE, Contract
-from ..domain.errors import Conflict
+from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
 from ..domain.records import Claim
 from . import contracts as contracts_adapter
@@ -23,6 +23,9 @@ from .claims import claim_item
 from .dynamo import cancellation_codes, guarded, transaction_connection
 from .metrics import batch_item
 from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem, MetricsItem
+
+# Cancellation reasons that mean "try again later", not "your condition failed".
+THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
 class _Tx:
@@ -61,14 +64,23 @@ def _transaction():
             yield tx
     except TransactWriteError as exc:
         codes = cancellation_codes(exc)
-        failed = {r for r, code in zip(tx.roles(), codes) if code == "ConditionalCheckFailed"}
-        contended = {r for r, code in zip(tx.roles(), codes) if code == "TransactionConflict"}
+        if not codes:  # not a cancellation: an outage (translated by @guarded) or a bug
+            raise
+        # one reason per item, in the order the items were sent: a length mismatch is a bug
+        reasons = list(zip(tx.roles(), codes, strict=True))
+        failed = {r for r, code in reasons if code == "ConditionalCheckFailed"}
+        contended = {r for r, code in reasons if code == "TransactionConflict"}
         if failed or contended:
             raise Conflict(sorted(failed), contended=sorted(contended)) from exc
+        if any(code in THROTTLED for _, code in reasons):
+            raise Unavailable("The database is throttling writes; nothing was changed. Retry later.",
+                              reason="database") from exc
         raise
 
 
 class Transactions:
+    """ports.Transactions on DynamoDB (TransactWriteItems)."""
+
     def __init__(self, shards: int):
         self.shards = shards
 

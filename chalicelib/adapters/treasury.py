@@ -97,7 +97,7 @@ def parse_keypair(text: str) -> bytes:
                 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 for v in values)):
             raise TreasuryConfigError("the treasury key is not a JSON array of 64 bytes")
         return bytes(values)
-    from chalicelib.domain import base58
+    from chalicelib.domain import keys as base58
 
     try:
         raw = base58.decode(text)

@@ -1,8 +1,7 @@
 """Device-signed usage reports."""
 from chalice import Blueprint
 
-from ..domain import validation as v
-from ..services import telemetry
+from . import schemas, views
 from .http import endpoint
 
 bp = Blueprint(__name__)
@@ -10,5 +9,8 @@ bp = Blueprint(__name__)
 
 @endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"])
 def report(call):
-    cid = v.contract_id(call.params["contract_id"])
-    return telemetry.record(call.c, cid, call.headers.get("x-device-key"), call.body)
+    cid = schemas.contract_id(call.params["contract_id"])
+    body = call.body
+    done = call.c.telemetry.record(cid, call.headers.get("x-device-key"),
+                                   lambda now_ms: schemas.metrics_samples(body, now_ms))
+    return views.metrics_response(done.contract, done.samples, done.at_ms)

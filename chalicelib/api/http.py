@@ -20,9 +20,9 @@ from typing import Any
 from chalice import Response
 
 from .. import bootstrap
+from ..domain import errors as e
 from ..domain.records import Replay
-from ..domain.errors import DomainError, IdempotencyMismatch, InvalidRequest, PayloadTooLarge, RateLimited
-from ..domain.validation import MAX_BODY_BYTES, parse_json
+from .schemas import MAX_BODY_BYTES, parse_json
 
 log = logging.getLogger("si64.api")
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
@@ -30,16 +30,57 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
+# --- errors of the edge itself (not domain rules) ------------------------------------
+class IdempotencyMismatch(e.DomainError):
+    """An Idempotency-Key reused with a different body."""
+
+
+class PayloadTooLarge(e.DomainError):
+    """A body over MAX_BODY_BYTES."""
+
+
+class RateLimited(e.DomainError):
+    def __init__(self, detail: str, reason: str | None = None, *, retry_after: int):
+        super().__init__(detail, reason)
+        self.retry_after = retry_after
+
+
+# Error class → (HTTP status, stable code) of API.md "Errors". Looked up along the
+# class's MRO, so a subclass answers like its parent unless it is listed itself.
+STATUS: dict[type, tuple[int, str]] = {
+    e.InvalidRequest: (400, "invalid_request"),
+    e.Unauthorized: (401, "unauthorized"),
+    e.PaymentInvalid: (402, "payment_invalid"),
+    e.Forbidden: (403, "forbidden"),
+    e.NotFound: (404, "not_found"),
+    e.PaymentAlreadyUsed: (409, "payment_already_used"),
+    e.ContractNotActive: (409, "contract_not_active"),
+    IdempotencyMismatch: (409, "idempotency_mismatch"),
+    e.NoCapacity: (409, "no_capacity"),
+    PayloadTooLarge: (413, "payload_too_large"),
+    RateLimited: (429, "rate_limited"),
+    e.Unavailable: (503, "unavailable"),
+}
+INTERNAL = (500, "internal")
+
+
+def status_of(err: e.DomainError) -> tuple[int, str]:
+    """(status, code) of a domain error; an unmapped class is a bug: 500 internal."""
+    return next((STATUS[k] for k in type(err).__mro__ if k in STATUS), INTERNAL)
+
+
 def json_response(status: int, body: Any, headers: dict | None = None) -> Response:
     return Response(body=json.dumps(body, separators=(",", ":")), status_code=status,
                     headers={**JSON_HEADERS, **(headers or {})})
 
 
-def error_response(err: DomainError, request_id: str) -> Response:
-    body = err.body()
-    if err.status >= 500:
+def error_response(err: e.DomainError, request_id: str) -> Response:
+    status, code = status_of(err)
+    body = {"detail": err.detail, "code": code, "reason": err.reason}
+    if status >= 500:
         body["request_id"] = request_id
-    return json_response(err.status, body, err.headers)
+    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, RateLimited) else None
+    return json_response(status, body, headers)
 
 
 class RateLimiter:
@@ -58,7 +99,7 @@ class RateLimiter:
             if len(q) >= limit:
                 retry = max(1, int(q[0] + window_s - now + 0.999))
                 raise RateLimited(f"More than {limit} requests in {window_s} s from this address.",
-                                  reason="ip", headers={"Retry-After": str(retry)})
+                                  reason="ip", retry_after=retry)
             q.append(now)
             if len(self._hits) > 10_000:  # bound memory: forget idle clients
                 for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - window_s][:5_000]:
@@ -70,7 +111,9 @@ limiter = RateLimiter()
 
 @dataclass
 class Call:
-    c: Any
+    """One request as a handler sees it: `c` is the container (`c.rentals`, `c.auth`, …),
+    `raw` the body as received, `body` the parsed JSON object (parsed on first use)."""
+    c: bootstrap.Container
     params: dict
     headers: Any
     query: dict
@@ -96,7 +139,7 @@ def _idempotency(c, call: Call, handler) -> Response:
     if key is None:
         return _shape(handler(call))
     if not key or len(key) > 255:
-        raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
+        raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
     body_hash = hashlib.sha256(call.method.encode() + b" " + call.raw).hexdigest()
     scoped = hashlib.sha256(f"{call.method} {call.route} {sorted(call.params.items())} {key}".encode()).hexdigest()
     now = c.clock()
@@ -141,9 +184,9 @@ def endpoint(bp, path: str, methods=("GET",)):
                 if request.method == "POST":
                     return _idempotency(c, call, fn)
                 return _shape(fn(call))
-            except DomainError as err:
+            except e.DomainError as err:
                 return error_response(err, request_id)
-            except Exception:  # noqa: BLE001 - a bug: log it, never leak a stack trace
+            except Exception:
                 log.exception("unhandled error request_id=%s %s %s", request_id, request.method, path)
                 return json_response(500, {"detail": "Internal error; it has been logged.", "code": "internal",
                                            "reason": None, "request_id": request_id})

@@ -1,8 +1,7 @@
 """Operator routes, behind X-Admin-Key."""
 from chalice import Blueprint
 
-from ..domain import validation as v
-from ..services import auth, books
+from . import schemas, views
 from .http import endpoint
 
 bp = Blueprint(__name__)
@@ -10,19 +9,18 @@ bp = Blueprint(__name__)
 
 @endpoint(bp, "/api/billing/ledger")
 def ledger(call):
-    auth.admin(call.c, call.headers)
-    return books.ledger_page(call.c, v.limit(call.query.get("limit")), call.query.get("next_token"))
+    call.c.auth.admin(call.headers.get("x-admin-key"))
+    page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
+    return views.ledger_response(page)
 
 
 @endpoint(bp, "/api/billing/entries")
 def entries(call):
-    auth.admin(call.c, call.headers)
-    q = call.query
-    return books.entries(call.c, q.get("contract_id"), q.get("account"), v.limit(q.get("limit")),
-                         q.get("next_token"))
+    call.c.auth.admin(call.headers.get("x-admin-key"))
+    return views.entries_response(call.c.books.entries(*schemas.entries_query(call.query)))
 
 
 @endpoint(bp, "/api/stats")
 def stats(call):
-    auth.admin(call.c, call.headers)
-    return books.stats(call.c)
+    call.c.auth.admin(call.headers.get("x-admin-key"))
+    return views.stats_response(call.c.books.stats())

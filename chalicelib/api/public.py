@@ -1,7 +1,7 @@
 """Public catalogue routes."""
 from chalice import Blueprint
 
-from ..services import catalog
+from . import views
 from .http import endpoint
 
 bp = Blueprint(__name__)
@@ -9,14 +9,15 @@ bp = Blueprint(__name__)
 
 @endpoint(bp, "/api/health")
 def health(call):
-    return catalog.health(call.c)
+    call.c.catalog.health()
+    return {"status": "ok"}
 
 
 @endpoint(bp, "/api/pricing")
 def pricing(call):
-    return catalog.pricing(call.c)
+    return views.pricing_response(call.c.settings, call.c.catalog.tiers())
 
 
 @endpoint(bp, "/api/devices/{tier}")
 def devices(call):
-    return catalog.devices(call.c, call.params["tier"])
+    return [views.device_view(d) for d in call.c.catalog.devices_of(call.params["tier"])]

@@ -1,8 +1,7 @@
 """Renter routes: rent, contract status, extend, settle, and a contract's samples."""
 from chalice import Blueprint
 
-from ..domain import validation as v
-from ..services import auth, rentals, telemetry
+from . import schemas, views
 from .http import endpoint
 
 bp = Blueprint(__name__)
@@ -15,27 +14,31 @@ def _limits(call):
 
 @endpoint(bp, "/api/rent", methods=["POST"])
 def rent(call):
-    return rentals.rent(call.c, v.rent_request(call.body, **_limits(call)))
+    receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)))
+    return (201 if receipt.first else 200), receipt.body
 
 
 @endpoint(bp, "/api/contracts/{contract_id}")
 def contract(call):
-    return rentals.status(call.c, v.contract_id(call.params["contract_id"]))
+    snap = call.c.rentals.status(schemas.contract_id(call.params["contract_id"]))
+    return views.contract_response(snap.contract, snap.at_ms)
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"])
 def extend(call):
-    cid = v.contract_id(call.params["contract_id"])
-    return rentals.extend(call.c, v.extend_request(cid, call.body, **_limits(call)))
+    cid = schemas.contract_id(call.params["contract_id"])
+    return call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call))).body
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"])
 def settle(call):
     cid = call.params["contract_id"]
-    wallet = auth.renter(call.c, call.headers, "POST", f"/api/contracts/{cid}/settle")
-    return rentals.settle(call.c, v.contract_id(cid), wallet)
+    wallet = call.c.auth.renter(schemas.renter_credentials(call.headers), "POST",
+                                f"/api/contracts/{cid}/settle", call.raw)
+    return views.settle_response(call.c.rentals.settle(schemas.contract_id(cid), wallet))
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/metrics")
 def contract_metrics(call):
-    return telemetry.latest(call.c, v.contract_id(call.params["contract_id"]))
+    cid = schemas.contract_id(call.params["contract_id"])
+    return views.samples_response(cid, call.c.telemetry.latest(cid))

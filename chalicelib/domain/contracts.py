@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from . import money
 from .errors import ContractNotActive, InvalidRequest
@@ -17,6 +18,18 @@ ACTIVE, SETTLED, EXPIRED = "ACTIVE", "SETTLED", "EXPIRED"
 REFUND_NONE, REFUND_QUEUED, REFUND_SENT = "NONE", "QUEUED", "SENT"
 REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED = "CONFIRMED", "DUST", "FAILED"
 MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extension is a paid request
+
+
+def requested_seconds(hours: Decimal | int, name: str, *, min_seconds: int, max_hours: int) -> int:
+    """A requested duration in hours (an exact number) → whole seconds within
+    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise."""
+    d = Decimal(hours)
+    if not d.is_finite() or d <= 0 or d > max_hours:
+        raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
+    seconds = money.duration_seconds(d)
+    if seconds < min_seconds:
+        raise InvalidRequest(f"'{name}' must be at least {min_seconds} seconds.", reason=name)
+    return seconds
 
 
 def new_contract_id() -> str:

@@ -1,74 +1,61 @@
-"""Domain errors. Each carries the HTTP status, the stable code of API.md and a reason."""
+"""Domain errors: what went wrong, in words (`detail`) and which field or check (`reason`).
+
+They carry no HTTP status and no wire code: the edge (`chalicelib/api/http.py`)
+maps each class to the status and stable code of API.md.
+"""
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    status = 500
-    code = "internal"
+    """A refusal a caller can act on. Subclasses name the kind; the edge maps it."""
 
-    def __init__(self, detail: str, reason: str | None = None, *, headers: dict | None = None):
+    def __init__(self, detail: str, reason: str | None = None):
         super().__init__(detail)
         self.detail = detail
         self.reason = reason
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"detail": self.detail, "code": self.code, "reason": self.reason}
 
 
 class InvalidRequest(DomainError):
-    status, code = 400, "invalid_request"
+    """Input that breaks a rule (a field missing, of the wrong type or out of range)."""
 
 
 class Unauthorized(DomainError):
-    status, code = 401, "unauthorized"
+    """Credentials missing, malformed, expired or wrong."""
 
 
 class PaymentInvalid(DomainError):
-    status, code = 402, "payment_invalid"
+    """The payment does not prove what it must; `reason` is a domain.payments reason."""
 
 
 class Forbidden(DomainError):
-    status, code = 403, "forbidden"
+    """Valid credentials, but not for this resource."""
 
 
 class NotFound(DomainError):
-    status, code = 404, "not_found"
+    """No such contract, tier or device."""
 
 
 class PaymentAlreadyUsed(DomainError):
-    status, code = 409, "payment_already_used"
+    """The transaction signature already paid for something else."""
 
 
 class ContractNotActive(DomainError):
-    status, code = 409, "contract_not_active"
-
-
-class IdempotencyMismatch(DomainError):
-    status, code = 409, "idempotency_mismatch"
+    """The operation needs an ACTIVE (and unexpired) contract."""
 
 
 class NoCapacity(DomainError):
-    status, code = 409, "no_capacity"
-
-
-class PayloadTooLarge(DomainError):
-    status, code = 413, "payload_too_large"
-
-
-class RateLimited(DomainError):
-    status, code = 429, "rate_limited"
+    """No device of the tier has a free slot; the payment was not consumed."""
 
 
 class Unavailable(DomainError):
-    status, code = 503, "unavailable"
+    """A dependency (the database, the chain RPC, the configuration) did not answer; nothing changed."""
 
 
 class Conflict(Exception):
-    """A conditional write did not apply. `failed` names the items whose condition
-    failed; `contended` those that collided with a concurrent transaction."""
+    """A conditional write did not apply and wrote nothing. `failed` names the roles
+    whose condition failed; `contended` those that collided with a concurrent transaction."""
 
     def __init__(self, failed=(), contended=()):
-        super().__init__(f"failed={list(failed)} contended={list(contended)}")
+        super().__init__(f"failed={sorted(failed)} contended={sorted(contended)}")
         self.failed = set(failed)
         self.contended = set(contended)

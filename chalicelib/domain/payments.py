@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.domain import base58
+from .keys import decode as b58decode
 
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
 # SPL Memo v2 and v1: a memo instruction's data is its UTF-8 text.
@@ -181,7 +181,7 @@ def system_transfers(tx: dict) -> list[Transfer]:
             continue
         accounts = [keys[i] for i in ix["accounts"]]
         try:
-            data = base58.decode(ix["data"])
+            data = b58decode(ix["data"])
         except (TypeError, ValueError) as exc:
             raise MalformedRpcResult("instruction data is not base58") from exc
         transfer = parse_system_transfer(data, accounts)
@@ -203,7 +203,7 @@ def memos(tx: dict) -> tuple[str, ...]:
         if keys[ix["programIdIndex"]] not in MEMO_PROGRAM_IDS:
             continue
         try:
-            out.append(base58.decode(ix["data"]).decode("utf-8"))
+            out.append(b58decode(ix["data"]).decode("utf-8"))
         except (TypeError, ValueError):
             continue
     return tuple(out)

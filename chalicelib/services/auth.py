@@ -1,32 +1,52 @@
 """Credentials: the renter's signed request, the operator's admin key."""
 from __future__ import annotations
 
-from ..adapters.secrets import verify_ed25519
-from ..domain import base58
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..domain import keys
+from ..domain.commands import RenterCredentials
 from ..domain.errors import Unauthorized
+from ..domain.signing import renter_message
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import Clock, Secrets, SignatureVerifier
+
+__all__ = ["Auth", "RenterCredentials"]
 
 
-def renter_message(method: str, path: str, timestamp: str) -> bytes:
-    return f"si64:{method} {path}:{timestamp}".encode()
+@dataclass(frozen=True)
+class Auth:
+    """Who is calling.
 
+    secrets:          the operator key check (`is_admin`).
+    clock:            now, in Unix milliseconds (the signature window).
+    verify_signature: ed25519 check of (base58 pubkey, message, base58 signature) → bool.
+    window_seconds:   how far X-Timestamp may be from now (API.md: ±300 s).
+    """
+    secrets: Secrets
+    clock: Clock
+    verify_signature: SignatureVerifier
+    window_seconds: int = 300
 
-def renter(c, headers, method: str, path: str) -> str:
-    """Check X-Wallet / X-Timestamp / X-Signature; returns the wallet."""
-    wallet, ts, sig = (headers.get("x-wallet"), headers.get("x-timestamp"), headers.get("x-signature"))
-    if not wallet or not ts or not sig:
-        raise Unauthorized("X-Wallet, X-Timestamp and X-Signature are required.", reason="missing")
-    if not base58.is_pubkey(wallet):
-        raise Unauthorized("X-Wallet is not a base58 public key.", reason="X-Wallet")
-    if not ts.isdigit() or len(ts) > 12:
-        raise Unauthorized("X-Timestamp must be Unix seconds.", reason="X-Timestamp")
-    now_s = c.clock() // 1000
-    if abs(now_s - int(ts)) > c.settings.signature_window_seconds:
-        raise Unauthorized("X-Timestamp is outside the accepted window of ±300 s.", reason="expired")
-    if not base58.is_signature(sig) or not verify_ed25519(wallet, renter_message(method, path, ts), sig):
-        raise Unauthorized("X-Signature does not verify for X-Wallet.", reason="X-Signature")
-    return wallet
+    def renter(self, creds: RenterCredentials, method: str, path: str, body: bytes = b"") -> str:
+        """The wallet that signed `domain.signing.renter_message(method, path, ts, body)`
+        (the body hash is in the message when the raw body is not empty); Unauthorized otherwise."""
+        if not keys.is_pubkey(creds.wallet):
+            raise Unauthorized("X-Wallet is not a base58 public key.", reason="X-Wallet")
+        ts = creds.timestamp
+        if not (ts.isascii() and ts.isdigit()) or len(ts) > 12:
+            raise Unauthorized("X-Timestamp must be Unix seconds.", reason="X-Timestamp")
+        if abs(self.clock() // 1000 - int(ts)) > self.window_seconds:
+            raise Unauthorized(f"X-Timestamp is outside the accepted window of ±{self.window_seconds} s.",
+                               reason="expired")
+        message = renter_message(method, path, ts, body)
+        if not keys.is_signature(creds.signature) \
+                or not self.verify_signature(creds.wallet, message, creds.signature):
+            raise Unauthorized("X-Signature does not verify for X-Wallet.", reason="X-Signature")
+        return creds.wallet
 
-
-def admin(c, headers) -> None:
-    if not c.secrets.is_admin(headers.get("x-admin-key")):
-        raise Unauthorized("A valid X-Admin-Key header is required.", reason="X-Admin-Key")
+    def admin(self, presented: str | None) -> None:
+        """Unauthorized unless `presented` is the operator key."""
+        if not self.secrets.is_admin(presented):
+            raise Unauthorized("A valid X-Admin-Key header is required.", reason="X-Admin-Key")

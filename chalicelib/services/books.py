@@ -1,94 +1,140 @@
 """Operator views of the books: ledger page, postings, system stats."""
 from __future__ import annotations
 
-from ..domain import ledger, views
-from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT
-from ..domain.errors import InvalidRequest
-from ..domain.money import sol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..domain import ledger
+from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Figures
+from ..domain.ledger import Entry
+
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
 
 PENDING = (REFUND_QUEUED, REFUND_SENT)
+STATS_PAGE = 1000
 
 
-def _with_sol(d: dict, **amounts: int) -> dict:
-    for name, lamports in amounts.items():
-        d[name] = sol(lamports)
-        d[f"{name}_lamports"] = lamports
-    return d
+@dataclass(frozen=True)
+class LedgerPage:
+    """One page of contracts, split into active (with live figures) and completed,
+    with totals over this page only."""
+    active: list[tuple[Contract, Figures]]
+    completed: list[Contract]
+    total_active_value: int
+    total_used: int
+    total_pending_refunds: int
+    next_token: str | None
+
+    @property
+    def size(self) -> int:
+        return len(self.active) + len(self.completed)
 
 
-def ledger_page(c, limit: int, token: str | None) -> dict:
-    """One Scan call per page; totals are over the contracts of this page."""
-    now = c.clock()
-    contracts, next_token = c.contracts.page(limit, token)
-    active, completed = [], []
-    total_active = total_used = total_pending = 0
-    for k in contracts:
-        f = k.figures(now)
-        if k.status == ACTIVE:
-            total_active += k.received_lamports
-            total_used += f.used_lamports
-            active.append(_with_sol({"contract_id": k.contract_id, "wallet": k.wallet, "tier": k.tier,
-                                     "status": k.status, "device_id": k.device_id,
-                                     "expires_at": k.expires_at_ms // 1000},
-                                    prepaid=k.received_lamports, used=f.used_lamports,
-                                    refund=f.refund_available_lamports))
+@dataclass(frozen=True)
+class EntriesPage:
+    entries: list[Entry]
+    debit_lamports: int
+    credit_lamports: int
+    balance_lamports: int
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    contracts_by_status: dict[str, int]
+    device_count: int
+    slots_leased: int
+    capacity: int
+    refunds_by_status: dict[str, int]
+    revenue: int
+    pending_refunds: int
+    active_prepaid: int
+    queues: dict
+    treasury: str
+    rpc_reachable: bool
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Books:
+    """Read-only operator views.
+
+    contracts: pages of all contracts (`page`).
+    ledger:    postings by contract or by account (`by_contract`, `by_account`).
+    devices:   the whole inventory (`all`).
+    queue:     refund queue depths (`depths`).
+    rpc:       chain reachability (`health`).
+    clock:     now, in Unix milliseconds.
+    settings:  `treasury`.
+    """
+    contracts: ContractStore
+    ledger: LedgerStore
+    devices: DeviceStore
+    queue: RefundQueue
+    rpc: PaymentVerifier
+    clock: Clock
+    settings: Settings
+
+    def ledger_page(self, limit: int, token: str | None) -> LedgerPage:
+        """One page read; totals are over the contracts of this page."""
+        now = self.clock()
+        contracts, next_token = self.contracts.page(limit, token)
+        active, completed = [], []
+        total_active = total_used = total_pending = 0
+        for k in contracts:
+            if k.status == ACTIVE:
+                f = k.figures(now)
+                total_active += k.received_lamports
+                total_used += f.used_lamports
+                active.append((k, f))
+            else:
+                total_used += k.used_lamports or 0
+                if k.refund_status in PENDING:
+                    total_pending += k.refund_lamports or 0
+                completed.append(k)
+        return LedgerPage(active, completed, total_active, total_used, total_pending, next_token)
+
+    def entries(self, contract_id: str | None, account: str | None, limit: int,
+                token: str | None) -> EntriesPage:
+        """Postings of one contract (when `contract_id`) or else of one account, oldest first."""
+        if contract_id:
+            rows, next_token = self.ledger.by_contract(contract_id, limit, token)
         else:
-            total_used += k.used_lamports or 0
-            if k.refund_status in PENDING:
-                total_pending += k.refund_lamports or 0
-            completed.append(_with_sol({"contract_id": k.contract_id, "wallet": k.wallet, "tier": k.tier,
-                                        "status": k.status, "settlement_time": (k.ended_at_ms or 0) // 1000,
-                                        "refund_status": k.refund_status, "refund_tx": k.refund_tx},
-                                       prepaid=k.received_lamports, used=k.used_lamports or 0,
-                                       refund=k.refund_lamports or 0))
-    return _with_sol({"active_contracts": active, "completed_settlements": completed,
-                      "page_contracts": len(contracts), "totals_scope": "page", "next_token": next_token},
-                     total_active_value=total_active, total_used=total_used, total_pending_refunds=total_pending)
+            rows, next_token = self.ledger.by_account(account, limit, token)
+        return EntriesPage(rows, sum(e.debit_lamports for e in rows), sum(e.credit_lamports for e in rows),
+                           ledger.balance(rows), next_token)
 
-
-def entries(c, contract_id: str | None, account: str | None, limit: int, token: str | None) -> dict:
-    if bool(contract_id) == bool(account):
-        raise InvalidRequest("Give exactly one of 'contract_id' or 'account'.", reason="contract_id")
-    if contract_id:
-        rows, next_token = c.ledger.by_contract(contract_id, limit, token)
-    else:
-        rows, next_token = c.ledger.by_account(account, limit, token)
-    return {"entries": [views.entry_view(e) for e in rows],
-            "debit_lamports": sum(e.debit_lamports for e in rows),
-            "credit_lamports": sum(e.credit_lamports for e in rows),
-            "balance_lamports": ledger.balance(rows), "next_token": next_token}
-
-
-def stats(c) -> dict:
-    """Whole-system figures for operators. Reads every contract (O(table)): an
-    operator call, not a hot path; the sweep will keep a summary (next issue)."""
-    now = c.clock()
-    by_status: dict[str, int] = {}
-    refunds: dict[str, int] = {}
-    revenue = pending = active_value = 0
-    for k in c.contracts.scan_all():
-        by_status[k.status] = by_status.get(k.status, 0) + 1
-        if k.status == ACTIVE:
-            active_value += k.received_lamports
-            continue
-        refunds[k.refund_status] = refunds.get(k.refund_status, 0) + 1
-        revenue += k.used_lamports or 0
-        if k.refund_status in PENDING:
-            pending += k.refund_lamports or 0
-    devices = c.devices.all()
-    leased = sum(d.leases for d in devices)
-    capacity = sum(d.capacity for d in devices)
-    try:
-        rpc_ok = bool(c.rpc.health())
-    except Exception:  # noqa: BLE001 - reported, not raised
-        rpc_ok = False
-    return _with_sol({
-        "contracts": {s: by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")},
-        "devices": {"count": len(devices), "slots_leased": leased, "slots_free": capacity - leased,
-                    "capacity": capacity},
-        "refunds_by_status": refunds,
-        "queues": c.queue.depths(),
-        "treasury": c.settings.treasury,
-        "rpc_reachable": rpc_ok,
-        "server_time": now // 1000, "server_time_ms": now,
-    }, revenue=revenue, pending_refunds=pending, active_prepaid=active_value)
+    def stats(self) -> Stats:
+        """Whole-system figures for operators. Reads every contract (O(table)): an
+        operator call, not a hot path."""
+        now = self.clock()
+        by_status: dict[str, int] = {}
+        refunds: dict[str, int] = {}
+        revenue = pending = active_value = 0
+        token: str | None = None
+        while True:
+            page, token = self.contracts.page(STATS_PAGE, token)
+            for k in page:
+                by_status[k.status] = by_status.get(k.status, 0) + 1
+                if k.status == ACTIVE:
+                    active_value += k.received_lamports
+                    continue
+                refunds[k.refund_status] = refunds.get(k.refund_status, 0) + 1
+                revenue += k.used_lamports or 0
+                if k.refund_status in PENDING:
+                    pending += k.refund_lamports or 0
+            if not token:
+                break
+        devices = self.devices.all()
+        try:
+            rpc_ok = bool(self.rpc.health())
+        except Exception:  # noqa: BLE001 - reported, not raised
+            rpc_ok = False
+        return Stats(
+            contracts_by_status=by_status, device_count=len(devices),
+            slots_leased=sum(d.leases for d in devices), capacity=sum(d.capacity for d in devices),
+            refunds_by_status=refunds, revenue=revenue, pending_refunds=pending, active_prepaid=active_value,
+            queues=self.queue.depths(), treasury=self.settings.treasury, rpc_reachable=rpc_ok, at_ms=now,
+        )

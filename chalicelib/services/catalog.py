@@ -1,28 +1,37 @@
 """Public catalogue: health, pricing, devices of a tier."""
 from __future__ import annotations
 
-from ..domain import money, views
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..domain import money
+from ..domain.devices import Device
 from ..domain.errors import NotFound
 
-
-def health(c) -> dict:
-    c.devices.get("__health__")  # one read; raises Unavailable when the table does not answer
-    return {"status": "ok"}
+if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..ports import DeviceStore
 
 
-def pricing(c) -> dict:
-    s = c.settings
-    return {
-        "treasury": s.treasury, "network": s.network,
-        "tiers": [{"tier": t.name, "lamports_per_hour": t.lamports_per_hour,
-                   "sol_per_hour": money.sol(t.lamports_per_hour), "memory": t.memory}
-                  for t in money.TIERS.values()],
-        "min_duration_seconds": s.min_duration_seconds, "max_duration_hours": s.max_duration_hours,
-        "refund_min_lamports": s.refund_min_lamports, "payment_max_age_seconds": s.payment_max_age_seconds,
-    }
+@dataclass(frozen=True)
+class Catalog:
+    """What anyone may read without credentials.
 
+    devices:  device reads (`get` for the health probe, `by_tier`).
+    settings: the published terms (`treasury`, `network`, duration limits, refund minimum, payment age).
+    """
+    devices: DeviceStore
+    settings: Settings
 
-def devices(c, tier: str) -> list[dict]:
-    if tier not in money.TIERS:
-        raise NotFound(f"No such tier; tiers are {', '.join(money.TIERS)}.", reason="tier")
-    return [views.device_view(d) for d in sorted(c.devices.by_tier(tier), key=lambda d: d.device_id)]
+    def health(self) -> None:
+        """One read of the devices table; Unavailable when it does not answer."""
+        self.devices.get("__health__")
+
+    def tiers(self) -> list[money.Tier]:
+        return list(money.TIERS.values())
+
+    def devices_of(self, tier: str) -> list[Device]:
+        """The devices of `tier` by id; NotFound for an unknown tier."""
+        if tier not in money.TIERS:
+            raise NotFound(f"No such tier; tiers are {', '.join(money.TIERS)}.", reason="tier")
+        return sorted(self.devices.by_tier(tier), key=lambda d: d.device_id)

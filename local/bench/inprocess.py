@@ -77,12 +77,11 @@ class InProcess:
 
     def seed_devices(self) -> None:
         """A fresh prefix: the stack's 12 devices and a key each (as local.seed does)."""
-        from chalicelib.services import operator
         from local.seed import device_dicts
 
-        operator.seed_devices(self.container, device_dicts(), CAPACITY)
+        self.container.operator.seed_devices(device_dicts(), CAPACITY)
         self.device_keys = {
-            d["device_id"]: operator.issue_device_key(self.container, d["device_id"]) for d in device_dicts()
+            d["device_id"]: self.container.operator.issue_device_key(d["device_id"]) for d in device_dicts()
         }
 
     def rent(self, tier: str, hours: int = 1, name: str | None = None) -> dict:
@@ -112,7 +111,7 @@ def seed_active(api: InProcess, n: int) -> int:
     from chalicelib.adapters.claims import claim_item
     from chalicelib.adapters.models import ClaimItem, ContractItem, DeviceItem, LedgerItem
     from chalicelib.domain import contracts as dc
-    from chalicelib.domain import ledger, views
+    from chalicelib.domain import ledger, receipts
     from chalicelib.domain.records import Claim
 
     devices = [d for d in api.container.devices.all() if d.tier in ("M2", "ORIN", "THOR")]
@@ -140,7 +139,7 @@ def seed_active(api: InProcess, n: int) -> int:
         claims.append(
             claim_item(
                 Claim(
-                    sig, "rent", k.contract_id, k.wallet, f"rent|{k.wallet}|{k.tier}|{3 * 3600}", views.rent_response(k)
+                    sig, "rent", k.contract_id, k.wallet, f"rent|{k.wallet}|{k.tier}|{3 * 3600}", receipts.rent_receipt(k)
                 ),
                 now,
             )

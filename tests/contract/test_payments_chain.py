@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
 from chalicelib.domain.payments import PaymentCheck, PaymentResult
 from chalicelib.domain.signing import rent_memo
 from tests.support.fakes import FakeRpc, new_wallet

@@ -14,7 +14,7 @@ from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger
 from chalicelib.domain.errors import Conflict, InvalidRequest
 from chalicelib.domain.records import Claim, Replay
-from tests.contract.conftest import SHARDS, known_gap
+from tests.contract.conftest import SHARDS
 from tests.support.fakes import new_signature, new_wallet
 
 NOW = 1_764_000_000_000
@@ -138,8 +138,6 @@ def test_set_key_hash(dev):
 
 
 def test_set_key_hash_of_unknown_device_is_a_device_conflict(request, store):
-    known_gap(request, store, on="dynamo", reason="adapter raises PynamoDB UpdateError, ports.py says "
-              "Conflict(['device']) (architecture engineer's adapter change)")
     before = store.snapshot()
     assert conflict(store.devices.set_key_hash, "dev-nope", "h") == {"device"}
     assert store.snapshot() == before
@@ -219,8 +217,6 @@ def test_extend_rental_replaces_the_contract(dev):
 
 
 def test_extend_rental_keeps_extension_payments(request, dev):
-    known_gap(request, dev, on="dynamo", reason="issue 6 item 5: the contract item keeps only the rent "
-              "payment, so a loaded contract drops its extensions (architecture engineer's fix)")
     c = rent(dev, new_contract())
     after = extended(c)
     extend(dev, c, after)

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
+from chalicelib.domain.signing import renter_message
+
 from .client import LAMPORTS_PER_SOL, LPH, Api, price_lamports, renter_headers, usage_lamports
 
 pytestmark = pytest.mark.e2e
@@ -276,13 +278,17 @@ def test_replay_and_reuse_of_a_payment(api, payer, local_stack):
 
     # Idempotency-Key: the same key and body → the first answer; another body → 409
     path = f"/api/contracts/{cid}/settle"
-    hdrs = renter_headers(wallet, cid)
-    settled = api.post(path, data=b"{}", headers=dict(hdrs, **{"Idempotency-Key": "e2e-settle-1"}))
+    ts = str(int(time.time()))
+
+    def signed(body: bytes) -> dict:  # API.md "Credentials": a non-empty body signs its sha256 too
+        return {"X-Wallet": str(wallet.pubkey()), "X-Timestamp": ts, "Idempotency-Key": "e2e-settle-1",
+                "X-Signature": str(wallet.sign_message(renter_message("POST", path, ts, body)))}
+    settled = api.post(path, data=b"{}", headers=signed(b"{}"))
     assert settled.status == 200, settled
-    replayed = api.post(path, data=b"{}", headers=dict(hdrs, **{"Idempotency-Key": "e2e-settle-1"}))
+    replayed = api.post(path, data=b"{}", headers=signed(b"{}"))
     assert (replayed.status, replayed.body) == (200, settled.body)
     assert replayed.headers.get("Idempotent-Replayed") == "true"
-    mismatch = api.post(path, data=b'{"x": 1}', headers=dict(hdrs, **{"Idempotency-Key": "e2e-settle-1"}))
+    mismatch = api.post(path, data=b'{"x": 1}', headers=signed(b'{"x": 1}'))
     assert mismatch.status == 409 and mismatch.body["code"] == "idempotency_mismatch", mismatch
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.config import Settings
-from chalicelib.services import operator
 from tests.support.fakes import FakeClock, FakeRpc
 
 TEST_DEVICES = [
@@ -43,7 +42,7 @@ def make_container(provisioned, capacity=2, **overrides):
     clock = FakeClock()
     rpc = FakeRpc(treasury=TREASURY, clock=clock)
     c = bootstrap.build(s, rpc=rpc, clock=clock, **overrides)
-    operator.seed_devices(c, TEST_DEVICES, capacity)
+    c.operator.seed_devices(TEST_DEVICES, capacity)
     return c
 
 
@@ -80,7 +79,7 @@ class Api:
         return r.status_code, json.loads(r.body or b"null")
 
     def key_for(self, device_id):
-        return operator.issue_device_key(self.c, device_id)
+        return self.c.operator.issue_device_key(device_id)
 
 
 @pytest.fixture

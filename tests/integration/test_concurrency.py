@@ -11,9 +11,9 @@ import pytest
 from solders.keypair import Keypair
 
 from chalicelib.domain import ledger
-from chalicelib.domain.errors import DomainError
-from chalicelib.domain.validation import ExtendRequest, RentRequest
-from chalicelib.services import rentals
+from chalicelib.domain.commands import ExtendRequest, RentRequest
+from chalicelib.domain.errors import DomainError, NoCapacity
+from chalicelib.services.rentals import Receipt
 from tests.support.fakes import new_wallet
 
 from .conftest import make_container
@@ -45,12 +45,12 @@ def test_twenty_rents_with_one_signature_make_one_contract(c):
     wallet = new_wallet()
     sig = c.rpc.pay(wallet, 1_000_000)
     req = RentRequest(wallet, "M2", 3600, sig)
-    results = _run(lambda i: rentals.rent(c, req), 20)
-    assert all(not isinstance(r, Exception) for r in results), results
-    ids = {r[1]["contract_id"] for r in results}
+    results = _run(lambda i: c.rentals.rent(req), 20)
+    assert all(isinstance(r, Receipt) for r in results), results
+    ids = {r.body["contract_id"] for r in results}
     assert len(ids) == 1
-    assert sorted(r[0] for r in results).count(201) == 1
-    assert sum(l for l, _ in _leases(c, "M2").values()) == 1
+    assert [r.first for r in results].count(True) == 1
+    assert sum(n for n, _ in _leases(c, "M2").values()) == 1
 
 
 def test_more_rents_than_slots(c):
@@ -59,12 +59,12 @@ def test_more_rents_than_slots(c):
     for _ in range(9):
         w = new_wallet()
         reqs.append(RentRequest(w, "M2", 3600, c.rpc.pay(w, 1_000_000)))
-    results = _run(lambda i: rentals.rent(c, reqs[i]), 9)
-    ok = [r for r in results if isinstance(r, tuple)]
-    full = [r for r in results if isinstance(r, DomainError) and r.code == "no_capacity"]
+    results = _run(lambda i: c.rentals.rent(reqs[i]), 9)
+    ok = [r for r in results if isinstance(r, Receipt)]
+    full = [r for r in results if isinstance(r, NoCapacity)]
     assert len(ok) == 4 and len(full) == 5, results
-    assert all(l <= cap for l, cap in _leases(c, "M2").values())
-    assert sum(l for l, _ in _leases(c, "M2").values()) == 4
+    assert all(n <= cap for n, cap in _leases(c, "M2").values())
+    assert sum(n for n, _ in _leases(c, "M2").values()) == 4
     # the refused payments were not consumed
     assert all(c.claims.get_claim(reqs[i].tx_signature) is None
                for i, r in enumerate(results) if isinstance(r, DomainError))
@@ -73,14 +73,13 @@ def test_more_rents_than_slots(c):
 def test_ten_settles_one_settlement(c):
     kp = Keypair()
     w = str(kp.pubkey())
-    status, body = rentals.rent(c, RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000)))
-    cid = body["contract_id"]
+    cid = c.rentals.rent(RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000))).body["contract_id"]
     c.clock.advance(600)
     sent = []
     c.queue.send_refund = lambda cid_, v: sent.append((cid_, v)) or True
-    results = _run(lambda i: rentals.settle(c, cid, w), 10)
-    assert all(isinstance(r, dict) for r in results), results
-    assert len({(r["refund_lamports"], r["used_lamports"], r["status"]) for r in results}) == 1
+    results = _run(lambda i: c.rentals.settle(cid, w), 10)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert len({(r.refund_lamports, r.used_lamports, r.status, r.version) for r in results}) == 1
     assert len(sent) == 1
     rows, _ = c.ledger.by_contract(cid, 100, None)
     assert ledger.balance(rows) == 0 and ledger.balance(rows, f"escrow:{cid}") == 0
@@ -90,11 +89,10 @@ def test_ten_settles_one_settlement(c):
 
 def test_five_extends_with_distinct_payments_all_count(c):
     w = new_wallet()
-    status, body = rentals.rent(c, RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000)))
-    cid = body["contract_id"]
+    cid = c.rentals.rent(RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000))).body["contract_id"]
     sigs = [c.rpc.pay(w, 35_000_000) for _ in range(5)]
-    results = _run(lambda i: rentals.extend(c, ExtendRequest(cid, 3600, sigs[i])), 5)
-    assert all(isinstance(r, tuple) and r[0] == 200 for r in results), results
+    results = _run(lambda i: c.rentals.extend(ExtendRequest(cid, 3600, sigs[i])), 5)
+    assert all(isinstance(r, Receipt) and r.first for r in results), results
     k = c.contracts.get(cid)
     assert k.duration_seconds == 6 * 3600 and k.price_lamports == 6 * 35_000_000
     assert k.received_lamports == 6 * 35_000_000 and k.version == 6

@@ -2,9 +2,9 @@
 import json
 from decimal import Decimal
 
-from chalicelib.domain import money
 from solders.keypair import Keypair
 
+from chalicelib.domain import money
 from tests.support.fakes import new_wallet
 from tests.support.signing import renter_headers
 
@@ -71,7 +71,8 @@ def test_extend_settle_and_books(api):
     assert sum(r["credit_lamports"] - r["debit_lamports"] for r in esc) == 0
     _, listing = api.get("/api/devices/ORIN")
     assert listing[0]["leases"] == 0
-    st, err = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000)})
+    st, err = api.post(f"/api/contracts/{cid}/extend",
+                       {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000)})
     assert st == 409 and err["code"] == "contract_not_active"
 
 

@@ -32,7 +32,8 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
 
     def gsis(table):
         desc = ddb.describe_table(TableName=f"{prefix}-{table}")["Table"]
-        return {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in desc.get("GlobalSecondaryIndexes", [])}
+        return {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
+                for g in desc.get("GlobalSecondaryIndexes", [])}
 
     assert gsis("contracts") == {
         "active-by-expiry": ["active_shard", "expires_at_ms"],
@@ -46,7 +47,8 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
         ttl = ddb.describe_time_to_live(TableName=f"{prefix}-{table}")["TimeToLiveDescription"]
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
     for table in ("contracts", "devices", "ledger"):
-        assert ddb.describe_table(TableName=f"{prefix}-{table}")["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        desc = ddb.describe_table(TableName=f"{prefix}-{table}")["Table"]
+        assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
     sqs = aws_emulator.client("sqs")
     attrs = sqs.get_queue_attributes(QueueUrl=first.queue_url, AttributeNames=["All"])["Attributes"]
@@ -60,7 +62,8 @@ def test_ttl_is_repaired_when_missing(aws_emulator):
     prefix = f"si64-p{uuid.uuid4().hex[:6]}"
     provision(prefix, aws_emulator.endpoint, "us-east-1")
     ddb = aws_emulator.client("dynamodb")
-    ddb.update_time_to_live(TableName=f"{prefix}-claims", TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": False})
+    ddb.update_time_to_live(TableName=f"{prefix}-claims",
+                            TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": False})
     provision(prefix, aws_emulator.endpoint, "us-east-1")
     ttl = ddb.describe_time_to_live(TableName=f"{prefix}-claims")["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"

@@ -23,7 +23,7 @@ from chalicelib.adapters.treasury import (
     load_treasury,
     parse_keypair,
 )
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
 from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import new_contract_id
 from chalicelib.domain.errors import Unavailable

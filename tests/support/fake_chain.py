@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.adapters.solana_rpc import SolanaRpc
-from chalicelib.domain import base58
+from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, PaymentCheck, PaymentResult
 

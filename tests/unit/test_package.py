@@ -21,7 +21,8 @@ def _template():
                         "RefundWorkerSqsEventSource": {
                             "Type": "SQS",
                             "Properties": {
-                                "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:si64-prod-refunds"},
+                                "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}"
+                                                     ":si64-prod-refunds"},
                                 "BatchSize": 10,
                             },
                         },

@@ -10,7 +10,8 @@ import urllib.error
 import pytest
 
 from chalicelib.adapters.solana_rpc import SolanaRpc
-from chalicelib.domain import base58
+from chalicelib.api.http import status_of
+from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import (
     SYSTEM_PROGRAM_ID,
@@ -120,9 +121,10 @@ def simple_payment(lamports: int = PRICE, **kw) -> dict:
 
 
 def check(**kw) -> PaymentCheck:
-    base = dict(
-        signature=SIG, wallet=WALLET, treasury=TREASURY, min_lamports=PRICE, max_age_seconds=86_400, now_s=NOW
-    )
+    base = {
+        "signature": SIG, "wallet": WALLET, "treasury": TREASURY, "min_lamports": PRICE,
+        "max_age_seconds": 86_400, "now_s": NOW,
+    }
     base.update(kw)
     return PaymentCheck(**base)
 
@@ -511,7 +513,7 @@ def test_adapter_failures_are_unavailable_never_not_found(node, answer):
     node({"getTransaction": answer})
     with pytest.raises(Unavailable) as exc:
         rpc().verify_payment(check())
-    assert exc.value.reason == "rpc" and exc.value.status == 503
+    assert exc.value.reason == "rpc" and status_of(exc.value) == (503, "unavailable")
 
 
 def test_adapter_status_failure_is_unavailable(node):
@@ -526,7 +528,8 @@ def test_adapter_malformed_status_is_unavailable(node):
         rpc().verify_payment(check())
 
 
-@pytest.mark.parametrize("bad", ["", "not-base58-0OIl", key(1), base58.encode(bytes(range(1, 66))), 64, None, SIG[:-1] + "0", "1" * 88])
+@pytest.mark.parametrize("bad", ["", "not-base58-0OIl", key(1), base58.encode(bytes(range(1, 66))), 64, None,
+                                 SIG[:-1] + "0", "1" * 88])
 def test_adapter_rejects_bad_signature_before_any_call(node, bad):
     fake = node({})
     with pytest.raises(InvalidRequest) as exc:

@@ -1,4 +1,4 @@
-"""The JSON shapes of API.md (chalicelib/domain/views.py).
+"""The JSON shapes of API.md (chalicelib/api/views.py, and the receipts of chalicelib/domain/receipts.py).
 
 Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
 the JSON text a client reads), and every response carries every field API.md lists.
@@ -13,8 +13,9 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.api import views
 from chalicelib.domain import contracts as dc
-from chalicelib.domain import ledger, views
+from chalicelib.domain import ledger, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
 
@@ -89,7 +90,7 @@ def ended(draw):
 def test_rent_response(lc):
     first = lc.states[0]
     for c in lc.states:  # a replay after extensions still answers the rental as it was
-        r = views.rent_response(c)
+        r = receipts.rent_receipt(c)
         assert set(r) >= RENT_FIELDS
         assert_sol_exact(r, 2)
         p = first.payments[0]
@@ -108,7 +109,7 @@ def test_rent_response(lc):
 def test_extend_response(lc):
     for after in lc.states[1:]:
         p = after.payments[-1]
-        r = views.extend_response(after, p.sig)
+        r = receipts.extend_receipt(after, p.sig)
         assert set(r) >= EXTEND_FIELDS
         assert_sol_exact(r, 2)
         assert r["contract_id"] == after.contract_id
@@ -119,7 +120,7 @@ def test_extend_response(lc):
     # a replay of an older extension answers that extension, not the newest one
     if len(lc.states) > 2:
         older = lc.states[1].payments[-1]
-        r = views.extend_response(lc.last, older.sig)
+        r = receipts.extend_receipt(lc.last, older.sig)
         assert r["additional_cost_lamports"] == older.price_lamports
 
 

@@ -1,16 +1,20 @@
-"""Request parsing and validation. Pure Python; raises InvalidRequest naming the field.
+"""Request schemas: the body, path and query of each route → domain values.
 
-JSON numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
+Pure Python (no chalice import). Refusals are domain errors naming the field:
+InvalidRequest (400) for a body or query, NotFound (404) for a path id that
+cannot name a contract, Unauthorized (401) for missing renter headers. JSON
+numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
 Infinity are refused by the parser. Unknown fields are ignored (documented).
+The rules themselves (duration limits, prices) stay in the domain.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 
-from . import base58, money
-from .errors import InvalidRequest, NotFound
+from ..domain import contracts, keys, money
+from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
+from ..domain.errors import InvalidRequest, NotFound, Unauthorized
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 120
@@ -45,13 +49,13 @@ def _require(body: dict, name: str):
 
 
 def pubkey(value, name: str) -> str:
-    if not isinstance(value, str) or not base58.is_pubkey(value):
+    if not isinstance(value, str) or not keys.is_pubkey(value):
         raise InvalidRequest(f"'{name}' must be a base58 Solana public key.", reason=name)
     return value
 
 
 def signature(value, name: str = "tx_signature") -> str:
-    if not isinstance(value, str) or not base58.is_signature(value):
+    if not isinstance(value, str) or not keys.is_signature(value):
         raise InvalidRequest(f"'{name}' must be a base58 transaction signature.", reason=name)
     return value
 
@@ -66,13 +70,7 @@ def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A positive number of hours → whole seconds within [min_seconds, max_hours h]."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise InvalidRequest(f"'{name}' must be a number of hours.", reason=name)
-    d = Decimal(value)
-    if not d.is_finite() or d <= 0 or d > max_hours:
-        raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
-    seconds = money.duration_seconds(d)
-    if seconds < min_seconds:
-        raise InvalidRequest(f"'{name}' must be at least {min_seconds} seconds.", reason=name)
-    return seconds
+    return contracts.requested_seconds(value, name, min_seconds=min_seconds, max_hours=max_hours)
 
 
 def optional_amount(body: dict, name: str = "amount") -> None:
@@ -81,27 +79,6 @@ def optional_amount(body: dict, name: str = "amount") -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or Decimal(value) < 0:
         raise InvalidRequest(f"'{name}' must be a non-negative number of SOL.", reason=name)
-
-
-@dataclass(frozen=True)
-class RentRequest:
-    wallet: str
-    tier: str
-    seconds: int
-    tx_signature: str
-
-    def fingerprint(self) -> str:
-        return f"rent|{self.wallet}|{self.tier}|{self.seconds}"
-
-
-@dataclass(frozen=True)
-class ExtendRequest:
-    contract_id: str
-    seconds: int
-    tx_signature: str
-
-    def fingerprint(self) -> str:
-        return f"extend|{self.contract_id}|{self.seconds}"
 
 
 def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
@@ -122,6 +99,7 @@ def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours:
 
 
 def contract_id(value: str) -> str:
+    """A path id that cannot name a contract is simply not found (404), like an unknown one."""
     if not isinstance(value, str) or not value.startswith("CTR-") or not (20 <= len(value) <= 64) \
             or not value.isascii() or not all(c.isalnum() or c in "-_" for c in value[4:]):
         raise NotFound("No such contract.", reason="contract_id")
@@ -176,3 +154,20 @@ def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not (1 <= int(raw) <= maximum):
         raise InvalidRequest(f"'limit' must be an integer from 1 to {maximum}.", reason="limit")
     return int(raw)
+
+
+def entries_query(query: dict) -> tuple[str | None, str | None, int, str | None]:
+    """`?contract_id=` or `?account=` (exactly one), `limit`, `next_token`."""
+    n = limit(query.get("limit"))
+    cid, account = query.get("contract_id"), query.get("account")
+    if bool(cid) == bool(account):
+        raise InvalidRequest("Give exactly one of 'contract_id' or 'account'.", reason="contract_id")
+    return cid, account, n, query.get("next_token")
+
+
+def renter_credentials(headers) -> RenterCredentials:
+    """X-Wallet, X-Timestamp and X-Signature, all present (checked by services.auth)."""
+    wallet, ts, sig = headers.get("x-wallet"), headers.get("x-timestamp"), headers.get("x-signature")
+    if not wallet or not ts or not sig:
+        raise Unauthorized("X-Wallet, X-Timestamp and X-Signature are required.", reason="missing")
+    return RenterCredentials(wallet, ts, sig)

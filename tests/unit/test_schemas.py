@@ -1,4 +1,4 @@
-"""Request parsing and validation (chalicelib/domain/validation.py).
+"""Request schemas: parsing and validation at the edge (chalicelib/api/schemas.py).
 
 Every refusal is an InvalidRequest (400) whose `reason` names the offending field
 (API.md "Errors"); nothing else may escape, whatever the client sends.
@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain import base58, validation as v
+from chalicelib.api import schemas as v
+from chalicelib.api.http import status_of
+from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, NotFound
 
 MIN_S, MAX_H = 60, 720
@@ -40,8 +42,8 @@ def rent(**changes) -> dict:
 def reason_of(fn, *args, **kw) -> str:
     with pytest.raises(InvalidRequest) as exc:
         fn(*args, **kw)
-    assert exc.value.status == 400 and exc.value.code == "invalid_request"
-    assert exc.value.body() == {"detail": exc.value.detail, "code": "invalid_request", "reason": exc.value.reason}
+    assert status_of(exc.value) == (400, "invalid_request")
+    assert exc.value.detail and exc.value.reason
     return exc.value.reason
 
 
@@ -139,7 +141,8 @@ def test_rent_request_ignores_unknown_fields_and_accepts_amount():
 
 
 BAD_PUBKEYS = [
-    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,  # missing / wrong type / non-alphabet
+    # missing / wrong type / non-alphabet
+    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,
     WALLET + " ", " " + WALLET, WALLET[:-1] + "0",
     base58.encode(bytes(range(1, 32))),  # 31 bytes
     base58.encode(bytes(range(1, 34))),  # 33 bytes
@@ -209,8 +212,8 @@ def test_rent_request_from_the_wire(raw, reason):
 
 
 def test_rent_request_from_the_wire_tenth_of_an_hour():
-    body = v.parse_json(('{"wallet": "%s", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "%s", '
-                         '"amount": 0.0004, "referrer": "x"}' % (WALLET, SIG)).encode())
+    body = v.parse_json((f'{{"wallet": "{WALLET}", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "{SIG}", '
+                         '"amount": 0.0004, "referrer": "x"}').encode())
     assert v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H).seconds == 360
 
 
@@ -351,7 +354,7 @@ def test_metrics_any_body_is_rows_or_a_400(body):
     else:
         for ts, *values in rows:
             assert type(ts) is int and 0 < ts <= NOW + 300_000
-            assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and 0 <= x for x in values)
+            assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and x >= 0 for x in values)
             assert values[0] <= 25_600
 
 
@@ -407,7 +410,7 @@ def test_contract_id_accepts_generated_ids():
 def test_contract_id_junk_is_not_found(junk):
     with pytest.raises(NotFound) as exc:
         v.contract_id(junk)
-    assert exc.value.status == 404 and exc.value.reason == "contract_id"
+    assert status_of(exc.value) == (404, "not_found") and exc.value.reason == "contract_id"
 
 
 @given(st.text(max_size=70))
