@@ -93,7 +93,7 @@ class Container:
     def auth(self) -> Auth:
         from .services.auth import Auth
         return Auth(secrets=self.secrets, clock=self.clock, verify_signature=self.verify_signature,
-                    window_seconds=self.settings.signature_window_seconds)
+                    window_seconds=self.settings.signature_window_seconds, devices=self.devices)
 
     @cached_property
     def operator(self) -> Operator:

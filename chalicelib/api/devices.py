@@ -7,7 +7,7 @@ from .http import endpoint
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"])
+@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device")
 def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body

@@ -1,9 +1,15 @@
 """The HTTP edge shared by every blueprint: body limits, JSON parsing, rate
-limiting, Idempotency-Key replay, and errors in the API.md shape.
+limiting, credentials, Idempotency-Key replay, and errors in the API.md shape.
 
-Route handlers stay thin: `@endpoint(bp, path, methods)` hands them a `Call`
-(path params, parsed body, headers, query, container) and shapes whatever they
-return — a dict/list (200) or `(status, body)` — into a JSON response.
+Route handlers stay thin: `@endpoint(bp, path, methods, auth=…)` hands them a
+`Call` (path params, parsed body, headers, query, container, the authenticated
+principal) and shapes whatever they return — a dict/list (200) or
+`(status, body)` — into a JSON response.
+
+Credentials are checked here, BEFORE any Idempotency-Key replay, and every key
+is scoped to the principal that checked out (a wallet, a device, the operator;
+anonymous requests by client IP), so a replay never answers someone who could
+not have made the request.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from chalice import Response
 from .. import bootstrap
 from ..domain import errors as e
 from ..domain.records import Replay
-from .schemas import MAX_BODY_BYTES, parse_json
+from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
 
 log = logging.getLogger("si64.api")
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
@@ -120,6 +126,8 @@ class Call:
     method: str
     route: str
     raw: bytes
+    principal: str = ""
+    wallet: str | None = None  # the renter whose credentials checked out, if any
     _body: dict | None = None
 
     @property
@@ -134,6 +142,46 @@ def _source_ip(request) -> str:
     return (ctx.get("identity") or {}).get("sourceIp") or "unknown"
 
 
+RENTER_HEADERS = ("x-wallet", "x-timestamp", "x-signature")
+AUTH_MODES = (None, "renter", "renter_optional", "device", "admin")
+
+
+def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
+    """Check the route's credentials and set `call.principal` (and `call.wallet`).
+
+    renter:          X-Wallet/X-Timestamp/X-Signature required, over the raw body's hash.
+    renter_optional: the same when any renter header is present (a bad one is 401, never
+                     ignored); none at all is an anonymous request (a memo-bound payment).
+    device:          X-Device-Key; fully checked here only when an Idempotency-Key asks for a
+                     replay (the metrics path checks the key in its own single write otherwise).
+    admin:           X-Admin-Key.
+    """
+    h = call.headers
+    if mode in ("renter", "renter_optional") and (mode == "renter" or any(h.get(k) for k in RENTER_HEADERS)):
+        call.wallet = c.auth.renter(renter_credentials(h), call.method, _signed_path(call), call.raw)
+        call.principal = f"wallet:{call.wallet}"
+    elif mode == "device":
+        key = h.get("x-device-key")
+        if h.get("idempotency-key") is not None:
+            call.principal = f"device:{c.auth.device(key)}"
+        else:
+            from ..services.telemetry import device_of_key
+            call.principal = f"device:{device_of_key(key)}"
+    elif mode == "admin":
+        c.auth.admin(h.get("x-admin-key"))
+        call.principal = "admin"
+    else:
+        call.principal = f"ip:{ip}"
+
+
+def _signed_path(call: Call) -> str:
+    """The route's path as API.md writes it, with the path parameters of this request."""
+    path = call.route
+    for name, value in call.params.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
 def _idempotency(c, call: Call, handler) -> Response:
     key = call.headers.get("idempotency-key")
     if key is None:
@@ -141,7 +189,8 @@ def _idempotency(c, call: Call, handler) -> Response:
     if not key or len(key) > 255:
         raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
     body_hash = hashlib.sha256(call.method.encode() + b" " + call.raw).hexdigest()
-    scoped = hashlib.sha256(f"{call.method} {call.route} {sorted(call.params.items())} {key}".encode()).hexdigest()
+    scope = f"{call.principal} {call.method} {call.route} {sorted(call.params.items())} {key}"
+    scoped = hashlib.sha256(scope.encode()).hexdigest()
     now = c.clock()
     seen = c.claims.get_replay(scoped, now)
     if seen is None:
@@ -166,8 +215,12 @@ def _shape(result) -> Response:
     return json_response(200, result)
 
 
-def endpoint(bp, path: str, methods=("GET",)):
-    """Register `fn(call)` on a blueprint with the shared edge behaviour."""
+def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
+    """Register `fn(call)` on a blueprint with the shared edge behaviour; `auth` is one of
+    AUTH_MODES (see `_authenticate`)."""
+    if auth not in AUTH_MODES:
+        raise ValueError(f"unknown auth mode {auth!r}")
+
     def register(fn):
         def view(**params):
             request = bp.current_request
@@ -176,11 +229,13 @@ def endpoint(bp, path: str, methods=("GET",)):
             try:
                 c = bootstrap.container()
                 limit, window = c.settings.rate_limit
-                limiter.check(_source_ip(request), limit, window, time.monotonic())
+                ip = _source_ip(request)
+                limiter.check(ip, limit, window, time.monotonic())
                 raw = request.raw_body or b""
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
                 call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
+                _authenticate(c, call, auth, ip)
                 if request.method == "POST":
                     return _idempotency(c, call, fn)
                 return _shape(fn(call))

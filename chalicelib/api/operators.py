@@ -7,20 +7,17 @@ from .http import endpoint
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/api/billing/ledger")
+@endpoint(bp, "/api/billing/ledger", auth="admin")
 def ledger(call):
-    call.c.auth.admin(call.headers.get("x-admin-key"))
     page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
     return views.ledger_response(page)
 
 
-@endpoint(bp, "/api/billing/entries")
+@endpoint(bp, "/api/billing/entries", auth="admin")
 def entries(call):
-    call.c.auth.admin(call.headers.get("x-admin-key"))
     return views.entries_response(call.c.books.entries(*schemas.entries_query(call.query)))
 
 
-@endpoint(bp, "/api/stats")
+@endpoint(bp, "/api/stats", auth="admin")
 def stats(call):
-    call.c.auth.admin(call.headers.get("x-admin-key"))
     return views.stats_response(call.c.books.stats())

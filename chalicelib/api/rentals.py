@@ -12,9 +12,9 @@ def _limits(call):
     return {"min_seconds": s.min_duration_seconds, "max_hours": s.max_duration_hours}
 
 
-@endpoint(bp, "/api/rent", methods=["POST"])
+@endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional")
 def rent(call):
-    receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)))
+    receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
     return (201 if receipt.first else 200), receipt.body
 
 
@@ -24,18 +24,16 @@ def contract(call):
     return views.contract_response(snap.contract, snap.at_ms)
 
 
-@endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"])
+@endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional")
 def extend(call):
     cid = schemas.contract_id(call.params["contract_id"])
-    return call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call))).body
+    return call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet).body
 
 
-@endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"])
+@endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter")
 def settle(call):
-    cid = call.params["contract_id"]
-    wallet = call.c.auth.renter(schemas.renter_credentials(call.headers), "POST",
-                                f"/api/contracts/{cid}/settle", call.raw)
-    return views.settle_response(call.c.rentals.settle(schemas.contract_id(cid), wallet))
+    cid = schemas.contract_id(call.params["contract_id"])
+    return views.settle_response(call.c.rentals.settle(cid, call.wallet))
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/metrics")

@@ -1,16 +1,18 @@
-"""Credentials: the renter's signed request, the operator's admin key."""
+"""Credentials: the renter's signed request, a device's key, the operator's admin key."""
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..domain import keys
 from ..domain.commands import RenterCredentials
 from ..domain.errors import Unauthorized
+from ..domain.records import hash_device_key
 from ..domain.signing import renter_message
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
-    from ..ports import Clock, Secrets, SignatureVerifier
+    from ..ports import Clock, DeviceStore, Secrets, SignatureVerifier
 
 __all__ = ["Auth", "RenterCredentials"]
 
@@ -23,11 +25,13 @@ class Auth:
     clock:            now, in Unix milliseconds (the signature window).
     verify_signature: ed25519 check of (base58 pubkey, message, base58 signature) → bool.
     window_seconds:   how far X-Timestamp may be from now (API.md: ±300 s).
+    devices:          device reads (`get`), for the device-key check of `device`.
     """
     secrets: Secrets
     clock: Clock
     verify_signature: SignatureVerifier
     window_seconds: int = 300
+    devices: DeviceStore | None = None
 
     def renter(self, creds: RenterCredentials, method: str, path: str, body: bytes = b"") -> str:
         """The wallet that signed `domain.signing.renter_message(method, path, ts, body)`
@@ -45,6 +49,15 @@ class Auth:
                 or not self.verify_signature(creds.wallet, message, creds.signature):
             raise Unauthorized("X-Signature does not verify for X-Wallet.", reason="X-Signature")
         return creds.wallet
+
+    def device(self, key: str | None) -> str:
+        """The device whose key this is (one read of the device); Unauthorized otherwise."""
+        from .telemetry import device_of_key
+        device_id = device_of_key(key)
+        device = self.devices.get(device_id) if self.devices is not None else None
+        if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
+            raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
+        return device_id
 
     def admin(self, presented: str | None) -> None:
         """Unauthorized unless `presented` is the operator key."""

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..domain import binding, ledger, money, receipts
 from ..domain import contracts as dc
-from ..domain import ledger, money, receipts
 from ..domain.commands import ExtendRequest, RentRequest
 from ..domain.errors import Conflict, Forbidden, NoCapacity, NotFound, PaymentAlreadyUsed, PaymentInvalid, Unavailable
 from ..domain.payments import PaymentCheck, PaymentResult
 from ..domain.records import Claim
+from ..domain.signing import extend_memo, rent_memo
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
@@ -38,6 +39,11 @@ class Snapshot:
     """A contract as read at `at_ms` (its live figures are computed for that instant)."""
     contract: dc.Contract
     at_ms: int
+
+
+# Refusals of a real payment by the wallet to the treasury: binding is decided first, so a
+# request that cannot bind the payment learns nothing more about it than "bind it first".
+_BINDABLE = ("insufficient_amount", "too_old")
 
 
 def _busy() -> Unavailable:
@@ -91,14 +97,20 @@ class Rentals:
             raise _busy()
         return replay
 
-    def _verify(self, sig: str, wallet: str, min_lamports: int, now_ms: int,
-                fingerprint: str) -> tuple[PaymentResult | None, Receipt | None]:
+    def _verify(self, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprint: str,
+                terms_memo: str, signed_by: str | None) -> tuple[PaymentResult | None, Receipt | None]:
+        """Verify the payment on chain and that it is bound to this request (API.md "Binding a
+        payment"): the payment's memo states exactly these terms, or `signed_by` — the wallet whose
+        renter credentials the request carried and that checked out — is the payer."""
         s = self.settings
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
         result = self.rpc.verify_payment(PaymentCheck(
             signature=sig, wallet=wallet, treasury=s.treasury, min_lamports=min_lamports,
             max_age_seconds=s.payment_max_age_seconds, now_s=now_ms // 1000))
+        if result.ok or result.reason in _BINDABLE:
+            # the transaction is a payment by `wallet` to the treasury: is it bound to this request?
+            binding.bind(terms_memo, result.memos, payer=wallet, signed_by=signed_by)
         if result.ok:
             return result, None
         if result.reason == "too_old":  # a retry of a request that succeeded long ago still gets its answer
@@ -108,12 +120,16 @@ class Rentals:
         raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
 
     # --- use cases -------------------------------------------------------
-    def rent(self, req: RentRequest) -> Receipt:
-        """Verify the payment, then take a slot on the least-loaded device of the tier with room."""
+    def rent(self, req: RentRequest, signed_by: str | None = None) -> Receipt:
+        """Verify the payment and its binding, then take a slot on the least-loaded device of the
+        tier with room. `signed_by`: the wallet of the request's checked renter credentials, if any."""
+        if signed_by is not None and signed_by != req.wallet:
+            raise Forbidden("X-Wallet must be the wallet that pays (the body's 'wallet').", reason="X-Wallet")
         now = self.clock()
         price = money.price_lamports(money.TIERS[req.tier].lamports_per_hour, req.seconds)
         fingerprint = req.fingerprint()
-        result, replay = self._verify(req.tx_signature, req.wallet, price, now, fingerprint)
+        result, replay = self._verify(req.tx_signature, req.wallet, price, now, fingerprint,
+                                      rent_memo(req.tier, req.seconds), signed_by)
         if replay:
             return replay
         tried: set[str] = set()
@@ -151,11 +167,14 @@ class Rentals:
         contract = self._load(contract_id)
         return Snapshot(contract, self.clock())
 
-    def extend(self, req: ExtendRequest) -> Receipt:
-        """Verify the payment from the contract's wallet, then extend at the version read."""
+    def extend(self, req: ExtendRequest, signed_by: str | None = None) -> Receipt:
+        """Verify the payment from the contract's wallet and its binding, then extend at the
+        version read. `signed_by`: the wallet of the request's checked renter credentials, if any."""
         max_seconds = self.settings.max_duration_hours * 3600
         fingerprint = req.fingerprint()
         contract = self._load(req.contract_id)
+        if signed_by is not None and signed_by != contract.wallet:
+            raise Forbidden("This contract belongs to another wallet.", reason="wallet")
         now = self.clock()
         if not contract.is_live(now):
             replay = self._replay(req.tx_signature, fingerprint)
@@ -165,7 +184,8 @@ class Rentals:
         price = dc.extension_price(contract, req.seconds)
         dc.extend(contract, seconds=req.seconds, received_lamports=price, sig=req.tx_signature,
                   now_ms=now, max_seconds=max_seconds)
-        result, replay = self._verify(req.tx_signature, contract.wallet, price, now, fingerprint)
+        result, replay = self._verify(req.tx_signature, contract.wallet, price, now, fingerprint,
+                                      extend_memo(req.contract_id, req.seconds), signed_by)
         if replay:
             return replay
         for _ in range(MAX_RETRIES):
