@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from chalicelib.domain import signing
@@ -60,14 +61,15 @@ def _pubkey(value):
     return Pubkey.from_string(value) if isinstance(value, str) else value
 
 
-def transfer_instructions(payer, to, lamports: int, memo: str | None = None) -> list:
-    """A system transfer payer -> `to`, plus a Memo program instruction signed by the payer."""
+def transfer_instructions(payer, to, lamports: int, memo: str | Sequence[str] | None = None) -> list:
+    """A system transfer payer -> `to`, plus a Memo program instruction signed by the payer for
+    each memo text (a binding memo, and e.g. a note that makes repeated payments distinct)."""
     from solders.instruction import AccountMeta, Instruction
     from solders.system_program import TransferParams, transfer
 
     ixs = [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=_pubkey(to), lamports=lamports))]
-    if memo is not None:
-        ixs.append(Instruction(_pubkey(MEMO_PROGRAM), memo.encode(), [AccountMeta(payer.pubkey(), True, True)]))
+    for text in [memo] if isinstance(memo, str) else memo or ():
+        ixs.append(Instruction(_pubkey(MEMO_PROGRAM), text.encode(), [AccountMeta(payer.pubkey(), True, True)]))
     return ixs
 
 
@@ -151,7 +153,7 @@ class Renter:
         payer,
         to,
         lamports: int,
-        memo: str | None = None,
+        memo: str | Sequence[str] | None = None,
         *,
         skip_preflight: bool = False,
         confirm: bool = True,

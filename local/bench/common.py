@@ -49,9 +49,10 @@ class Wallet:
     def fund(self, lamports: int) -> None:
         self.renter.airdrop(self.kp.pubkey(), lamports)
 
-    def pay(self, lamports: int) -> str:
+    def pay(self, lamports: int, terms: str) -> str:
+        """Pay `lamports` bound by the memo `terms` (domain.signing.rent_memo / extend_memo)."""
         self._n += 1
-        return self.renter.pay(self.kp, self.treasury, lamports, f"si64-bench-{self._n}", confirm=False)
+        return self.renter.pay(self.kp, self.treasury, lamports, [terms, f"si64-bench-{self._n}"], confirm=False)
 
     def renter_headers(self, method: str, path: str, body: bytes | str = b"") -> dict:
         return renter_headers(self.kp, method, path, body)

@@ -8,6 +8,7 @@ import json
 import time
 from collections import Counter
 
+from chalicelib.domain.signing import extend_memo, rent_memo
 from local.bench.common import BULK_ACTIVE, CAPACITY, ORDER, ROOT, SAMPLE, BenchError, Wallet, price, say
 
 
@@ -85,7 +86,7 @@ class InProcess:
         }
 
     def rent(self, tier: str, hours: int = 1, name: str | None = None) -> dict:
-        sig = self.payer.pay(price(tier, hours))
+        sig = self.payer.pay(price(tier, hours), rent_memo(tier, hours * 3600))
         body = {"wallet": self.payer.wallet, "tier": tier, "duration_hours": hours, "tx_signature": sig}
         if name:
             return self.measure(name, "POST", "/api/rent", body, expect=(201,))
@@ -177,7 +178,7 @@ def count_calls(api: InProcess) -> dict:
     c = api.rent("THOR", 2, name="rent")
     cid, dev = c["contract_id"], c["device_id"]
     api.measure("status", "GET", f"/api/contracts/{cid}")
-    ext = {"additional_hours": 1, "tx_signature": api.payer.pay(price("THOR", 1))}
+    ext = {"additional_hours": 1, "tx_signature": api.payer.pay(price("THOR", 1), extend_memo(cid, 3600))}
     api.measure("extend", "POST", f"/api/contracts/{cid}/extend", ext)
     key = {"X-Device-Key": api.device_keys[dev]}
     api.measure("metrics", "POST", f"/api/metrics/{cid}", SAMPLE, key)

@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from collections import Counter
 
+from chalicelib.domain.signing import extend_memo, rent_memo
 from local.bench.common import SAMPLE, BenchError, Wallet, price, say
 
 MODES = ("new_connection", "keep_alive")
@@ -124,7 +125,7 @@ def latency(info: dict, payer: Wallet, n: int, budget_s: float, per_endpoint_s: 
             results[name]["keep_alive"] = summary(times["keep_alive"], bad["keep_alive"])
 
     def rent_one(tier, hours=1):
-        sig = payer.pay(price(tier, hours))
+        sig = payer.pay(price(tier, hours), rent_memo(tier, hours * 3600))
         return {"wallet": payer.wallet, "tier": tier, "duration_hours": hours, "tx_signature": sig}
 
     try:
@@ -142,7 +143,7 @@ def latency(info: dict, payer: Wallet, n: int, budget_s: float, per_endpoint_s: 
         cid, dev = target["contract_id"], target["device_id"]
         key = {"X-Device-Key": info["device_keys"][dev]}
         run("status", lambda i: ("GET", f"/api/contracts/{cid}", None, None))
-        ext = lambda i: {"additional_hours": 1, "tx_signature": payer.pay(price("THOR", 1))}
+        ext = lambda i: {"additional_hours": 1, "tx_signature": payer.pay(price("THOR", 1), extend_memo(cid, 3600))}
         run("extend", lambda i: ("POST", f"/api/contracts/{cid}/extend", ext(i), None))
         run("metrics", lambda i: ("POST", f"/api/metrics/{cid}", SAMPLE, key))
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

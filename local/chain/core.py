@@ -42,8 +42,9 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from solders.account import Account
 from solders.hash import Hash
@@ -59,7 +60,6 @@ from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import TransactionErrorFieldless
 
 from .faults import Faults
-
 
 SLOT_SECONDS = 0.4
 MAX_PROCESSING_AGE = 150
@@ -166,7 +166,7 @@ def is_signer(msg: Message | MessageV0, index: int) -> bool:
     return index < msg.header.num_required_signatures
 
 
-def extract_memo(tx: VersionedTransaction) -> Optional[str]:
+def extract_memo(tx: VersionedTransaction) -> str | None:
     """Memos of the transaction as ``getSignaturesForAddress`` shows them: ``"[len] text"``."""
     msg = tx.message
     keys = [str(k) for k in msg.account_keys]
@@ -190,14 +190,14 @@ class TxRecord:
     pre_balances: list[int]
     post_balances: list[int]
     logs: list[str]
-    inner_instructions: list[list[tuple[Any, Optional[int]]]]  # per instruction: (CompiledInstruction, stack height)
+    inner_instructions: list[list[tuple[Any, int | None]]]  # per instruction: (CompiledInstruction, stack height)
     compute_units: int
-    return_data: Optional[dict]
-    memo: Optional[str] = None
+    return_data: dict | None
+    memo: str | None = None
     keys: list[str] = field(default_factory=list)
 
 
-def _return_data_json(rd) -> Optional[dict]:
+def _return_data_json(rd) -> dict | None:
     if rd is None:
         return None
     data = bytes(rd.data)
@@ -208,7 +208,7 @@ def _return_data_json(rd) -> Optional[dict]:
     return {"programId": str(rd.program_id), "data": [base64.b64encode(data).decode(), "base64"]}
 
 
-def _inner(meta) -> list[list[tuple[Any, Optional[int]]]]:
+def _inner(meta) -> list[list[tuple[Any, int | None]]]:
     out = []
     for per_ix in meta.inner_instructions():
         out.append([(inner.instruction(), inner.stack_height()) for inner in per_ix])
@@ -234,7 +234,7 @@ class Chain:
         self._records: dict[str, TxRecord] = {}
         self._by_address: dict[str, list[str]] = defaultdict(list)
         self._listeners: list[Callable[[TxRecord], None]] = []
-        self._synced_slot: Optional[int] = None
+        self._synced_slot: int | None = None
         self.faults = Faults(monotonic_fn)
         self.genesis_hash = str(Hash(hashlib.sha256(b"genesis" + self._seed).digest()))
         self.faucet = Keypair()
@@ -305,7 +305,7 @@ class Chain:
             return slot is not None and slot <= current <= slot + MAX_PROCESSING_AGE
 
     # ------------------------------------------------------------- accounts
-    def get_account(self, pubkey: Pubkey) -> Optional[Account]:
+    def get_account(self, pubkey: Pubkey) -> Account | None:
         with self.lock:
             acc = self._svm.get_account(pubkey)
         if acc is None or acc.lamports == 0:
@@ -330,7 +330,7 @@ class Chain:
         except ValueError:
             pass
 
-    def get_record(self, signature: str) -> Optional[TxRecord]:
+    def get_record(self, signature: str) -> TxRecord | None:
         with self.lock:
             return self._records.get(signature)
 
@@ -351,7 +351,7 @@ class Chain:
             )
             self._synced_slot = slot
 
-    def _refused(self, tx: VersionedTransaction) -> Optional[dict]:
+    def _refused(self, tx: VersionedTransaction) -> dict | None:
         """The error of a transaction that writes to an account refused by ``faults.refuse``."""
         msg = tx.message
         keys = [str(k) for k in msg.account_keys]
@@ -359,7 +359,7 @@ class Chain:
         index = self.faults.refused_index(writable)
         return None if index is None else {"InsufficientFundsForRent": {"account_index": index}}
 
-    def _precheck(self, tx: VersionedTransaction, check_blockhash: bool = True) -> Optional[Any]:
+    def _precheck(self, tx: VersionedTransaction, check_blockhash: bool = True) -> Any | None:
         """Errors a node finds before executing: unknown/expired blockhash, duplicate."""
         if check_blockhash and not self.is_blockhash_valid(str(tx.message.recent_blockhash)):
             return TransactionErrorFieldless.BlockhashNotFound
@@ -372,7 +372,7 @@ class Chain:
         tx: VersionedTransaction,
         sig_verify: bool = False,
         check_blockhash: bool = True,
-        accounts: Optional[list[Pubkey]] = None,
+        accounts: list[Pubkey] | None = None,
     ) -> dict:
         """Simulate ``tx``; returns a dict with err (JSON), logs, unitsConsumed, returnData,
         innerInstructions (raw), accounts (post states or None), fee."""
@@ -448,7 +448,7 @@ class Chain:
                     pass
         return signature
 
-    def _execute(self, tx: VersionedTransaction) -> Optional[TxRecord]:
+    def _execute(self, tx: VersionedTransaction) -> TxRecord | None:
         signature = str(tx.signatures[0])
         self._sync_clock()
         if self._precheck(tx) is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any, Optional
+from typing import Any
 
 import base58
 from solders.account import Account
@@ -24,7 +24,7 @@ def is_v0(tx: VersionedTransaction) -> bool:
 
 
 # ------------------------------------------------------------------ accounts
-def encode_account(acc: Optional[Account], encoding: Optional[str], data_slice: Optional[dict] = None) -> Optional[dict]:
+def encode_account(acc: Account | None, encoding: str | None, data_slice: dict | None = None) -> dict | None:
     if acc is None:
         return None
     data = bytes(acc.data)
@@ -57,7 +57,7 @@ def encode_account(acc: Optional[Account], encoding: Optional[str], data_slice: 
 
 
 # -------------------------------------------------------------- instructions
-def _compiled_ix(ix, stack_height: Optional[int]) -> dict:
+def _compiled_ix(ix, stack_height: int | None) -> dict:
     return {
         "programIdIndex": ix.program_id_index,
         "accounts": list(bytes(ix.accounts)),
@@ -66,7 +66,7 @@ def _compiled_ix(ix, stack_height: Optional[int]) -> dict:
     }
 
 
-def _parse_system(data: bytes, accounts: list[str]) -> Optional[dict]:
+def _parse_system(data: bytes, accounts: list[str]) -> dict | None:
     if len(data) < 4:
         return None
     (kind,) = struct.unpack_from("<I", data, 0)
@@ -94,7 +94,7 @@ def _parse_system(data: bytes, accounts: list[str]) -> Optional[dict]:
     return None
 
 
-def _parsed_ix(ix, keys: list[str], stack_height: Optional[int]) -> dict:
+def _parsed_ix(ix, keys: list[str], stack_height: int | None) -> dict:
     program = keys[ix.program_id_index]
     accounts = [keys[i] for i in bytes(ix.accounts) if i < len(keys)]
     data = bytes(ix.data)
@@ -198,7 +198,7 @@ def meta_json(record: TxRecord, parsed: bool) -> dict:
     return meta
 
 
-def get_transaction_result(record: TxRecord, encoding: str, max_version: Optional[int]) -> dict:
+def get_transaction_result(record: TxRecord, encoding: str, max_version: int | None) -> dict:
     v0 = is_v0(record.tx)
     if v0 and (max_version is None or max_version < 0):
         raise RpcError(

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 CONTROL_PREFIXES = ("si64_", "localChain_")
 FAIL_MODES = ("error", "http503", "disconnect")
@@ -39,9 +40,9 @@ def is_control(method: Any) -> bool:
 class Window:
     """A fault that lasts until ``until`` (monotonic) and/or for ``remaining`` more uses."""
 
-    until: Optional[float] = None
-    remaining: Optional[int] = None
-    methods: Optional[frozenset] = None
+    until: float | None = None
+    remaining: int | None = None
+    methods: frozenset | None = None
     params: dict = field(default_factory=dict)
 
     def live(self, now: float) -> bool:
@@ -70,14 +71,14 @@ class Faults:
     def __init__(self, monotonic_fn: Callable[[], float] = time.monotonic):
         self._mono = monotonic_fn
         self._lock = threading.Lock()
-        self._fail: Optional[Window] = None
-        self._slow: Optional[Window] = None
-        self._drop: Optional[Window] = None
+        self._fail: Window | None = None
+        self._slow: Window | None = None
+        self._drop: Window | None = None
         self._refused: dict[str, bool] = {}
         self.dropped: list[str] = []  # signatures accepted and never landed, oldest first
 
     # ---------------------------------------------------------------- set
-    def _window(self, seconds: Optional[float], requests: Optional[int], methods: Optional[list],
+    def _window(self, seconds: float | None, requests: int | None, methods: list | None,
                 params: dict) -> Window:
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
             raise ValueError("seconds must be a positive number")
@@ -88,23 +89,23 @@ class Faults:
         until = None if seconds is None else self._mono() + float(seconds)
         return Window(until, requests, None if methods is None else frozenset(methods), params)
 
-    def fail(self, mode: str = "error", seconds: Optional[float] = None, requests: Optional[int] = None,
-             methods: Optional[list] = None) -> None:
+    def fail(self, mode: str = "error", seconds: float | None = None, requests: int | None = None,
+             methods: list | None = None) -> None:
         if mode not in FAIL_MODES:
             raise ValueError(f"mode must be one of {', '.join(FAIL_MODES)}")
         window = self._window(seconds, requests, methods, {"mode": mode})
         with self._lock:
             self._fail = window
 
-    def slow(self, delay_seconds: float, seconds: Optional[float] = None, requests: Optional[int] = None,
-             methods: Optional[list] = None) -> None:
+    def slow(self, delay_seconds: float, seconds: float | None = None, requests: int | None = None,
+             methods: list | None = None) -> None:
         if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, (int, float)) or not 0 < delay_seconds <= 120:
             raise ValueError("delaySeconds must be a number in (0, 120]")
         window = self._window(seconds, requests, methods, {"delaySeconds": float(delay_seconds)})
         with self._lock:
             self._slow = window
 
-    def drop(self, seconds: Optional[float] = None, requests: Optional[int] = None) -> None:
+    def drop(self, seconds: float | None = None, requests: int | None = None) -> None:
         window = self._window(seconds, requests, None, {})
         with self._lock:
             self._drop = window
@@ -122,10 +123,10 @@ class Faults:
             self._refused.clear()
 
     # ---------------------------------------------------------------- use
-    def _take(self, name: str, methods: list[str]) -> Optional[Window]:
+    def _take(self, name: str, methods: list[str]) -> Window | None:
         """The live window ``name`` if it applies to ``methods`` (one use is consumed)."""
         with self._lock:
-            window: Optional[Window] = getattr(self, name)
+            window: Window | None = getattr(self, name)
             if window is None:
                 return None
             if not window.live(self._mono()):
@@ -136,7 +137,7 @@ class Faults:
             window.use()
             return window
 
-    def take_fail(self, methods: list[str]) -> Optional[str]:
+    def take_fail(self, methods: list[str]) -> str | None:
         """The failure mode to apply to a request carrying ``methods``, or None."""
         methods = [m for m in methods if not is_control(m)]
         if not methods:
@@ -158,7 +159,7 @@ class Faults:
         with self._lock:
             self.dropped.append(signature)
 
-    def refused_index(self, writable_keys: list[tuple[int, str]]) -> Optional[int]:
+    def refused_index(self, writable_keys: list[tuple[int, str]]) -> int | None:
         """Index of the first refused account among ``(index, address)`` writable keys."""
         with self._lock:
             if not self._refused:
@@ -173,7 +174,7 @@ class Faults:
         with self._lock:
             out = {}
             for name in ("fail", "slow", "drop"):
-                window: Optional[Window] = getattr(self, "_" + name)
+                window: Window | None = getattr(self, "_" + name)
                 out[name] = window.describe(now) if window is not None and window.live(now) else None
             out["refused"] = sorted(self._refused)
             out["dropped"] = list(self.dropped)

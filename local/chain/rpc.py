@@ -6,7 +6,8 @@ import binascii
 import json
 import logging
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import base58
 from solders.message import from_bytes_versioned
@@ -136,7 +137,7 @@ class RpcMethods:
     # ---------------------------------------------------------- transport
     UNHEALTHY = {"code": -32005, "message": "Node is unhealthy", "data": {"numSlotsBehind": None}}
 
-    def handle_http(self, body: bytes) -> tuple[int, Optional[bytes]]:
+    def handle_http(self, body: bytes) -> tuple[int, bytes | None]:
         """One HTTP body in, ``(status, body)`` out, with the test faults applied:
         status 0 means "close the connection without answering"."""
         methods = _methods_of(body)
@@ -152,7 +153,7 @@ class RpcMethods:
             return 200, self._unhealthy(body)
         return 200, self.handle_payload(body)
 
-    def _unhealthy(self, body: bytes) -> Optional[bytes]:
+    def _unhealthy(self, body: bytes) -> bytes | None:
         """Every non-control request answered with the unhealthy-node error."""
         try:
             payload = json.loads(body)
@@ -173,7 +174,7 @@ class RpcMethods:
             return self._dump(out[0]) if out else None
         return self._dump(out) if out else None
 
-    def handle_payload(self, body: bytes) -> Optional[bytes]:
+    def handle_payload(self, body: bytes) -> bytes | None:
         """One HTTP body in, one HTTP body out (None when only notifications were sent)."""
         try:
             payload = json.loads(body)
@@ -191,7 +192,7 @@ class RpcMethods:
     def _dump(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
-    def handle_one(self, req: Any) -> Optional[dict]:
+    def handle_one(self, req: Any) -> dict | None:
         if not isinstance(req, dict) or not isinstance(req.get("method"), str) or req.get("jsonrpc") != "2.0":
             return {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"},
                     "id": req.get("id") if isinstance(req, dict) else None}
@@ -216,7 +217,7 @@ class RpcMethods:
         return response if has_id else None
 
     # ------------------------------------------------------------ helpers
-    def _ctx(self, value: Any, slot: Optional[int] = None) -> dict:
+    def _ctx(self, value: Any, slot: int | None = None) -> dict:
         return {"context": {"apiVersion": SOLANA_CORE_VERSION, "slot": self.chain.slot() if slot is None else slot},
                 "value": value}
 
@@ -333,7 +334,7 @@ class RpcMethods:
             "replacementBlockhash": replacement,
         }, slot)
 
-    def _status(self, signature: str) -> Optional[dict]:
+    def _status(self, signature: str) -> dict | None:
         record = self.chain.get_record(signature)
         if record is None:
             return None
@@ -353,7 +354,7 @@ class RpcMethods:
             raise RpcError(-32602, "Too many inputs provided; max 256")
         return self._ctx([self._status(_signature(s)) for s in sigs])
 
-    def get_transaction(self, params: list) -> Optional[dict]:
+    def get_transaction(self, params: list) -> dict | None:
         signature = _signature(_arg(params, 0, "signature"))
         if len(params) > 1 and isinstance(params[1], str):  # legacy form: encoding as 2nd param
             cfg: dict = {"encoding": params[1]}

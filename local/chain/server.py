@@ -14,7 +14,7 @@ import socket
 import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Union
+from typing import Any
 
 from solders.pubkey import Pubkey
 
@@ -42,7 +42,7 @@ class _RpcHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -62,13 +62,13 @@ class _RpcHandler(BaseHTTPRequestHandler):
             return
         self._send(status, out or b"")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.split("?")[0] == "/health":
             self._send(200, b"ok", "text/plain")
         else:
             self._send(405, b"Used HTTP Method is not allowed. POST or OPTIONS is required", "text/plain")
 
-    def do_OPTIONS(self) -> None:  # noqa: N802 - CORS preflight from a browser page
+    def do_OPTIONS(self) -> None:
         self.send_response(200)
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
@@ -221,7 +221,7 @@ class _PubSub:
         if not isinstance(req, dict) or "id" not in req:
             return  # notifications such as web3.js's heartbeat "ping" get no answer
         req_id, method, params = req.get("id"), req.get("method"), req.get("params") or []
-        after: Optional[str] = None
+        after: str | None = None
         try:
             if method == "signatureSubscribe":
                 signature = str(params[0])
@@ -287,19 +287,19 @@ class ChainServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8899, slot_seconds: float = 0.4,
-                 chain: Optional[Chain] = None):
+                 chain: Chain | None = None):
         self.host = _check_loopback(host)
         self._requested_port = port
         self.chain = chain or Chain(slot_seconds=slot_seconds)
         self.rpc = RpcMethods(self.chain)
-        self.port: Optional[int] = None
-        self.ws_port: Optional[int] = None
-        self._http: Optional[_HttpServer] = None
-        self._http_thread: Optional[threading.Thread] = None
-        self._ws_thread: Optional[threading.Thread] = None
-        self._ws_loop: Optional[asyncio.AbstractEventLoop] = None
-        self._ws_stop: Optional[asyncio.Event] = None
-        self._pubsub: Optional[_PubSub] = None
+        self.port: int | None = None
+        self.ws_port: int | None = None
+        self._http: _HttpServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._ws_thread: threading.Thread | None = None
+        self._ws_loop: asyncio.AbstractEventLoop | None = None
+        self._ws_stop: asyncio.Event | None = None
+        self._pubsub: _PubSub | None = None
 
     # ------------------------------------------------------------ addresses
     @property
@@ -315,7 +315,7 @@ class ChainServer:
         return self.chain.faucet.pubkey()
 
     # -------------------------------------------------------------- helpers
-    def fund(self, pubkey: Union[Pubkey, str], lamports: int) -> str:
+    def fund(self, pubkey: Pubkey | str, lamports: int) -> str:
         """Airdrop ``lamports`` to ``pubkey`` (a real, landed faucet transfer); returns its signature."""
         key = pubkey if isinstance(pubkey, Pubkey) else Pubkey.from_string(str(pubkey))
         return self.chain.request_airdrop(key, lamports)
@@ -329,20 +329,20 @@ class ChainServer:
         """Advance until the block height exceeds ``height``; returns the new height."""
         return self.chain.advance_past_block_height(height)
 
-    def fail_rpc(self, mode: str = "error", seconds: Optional[float] = None, requests: Optional[int] = None,
-                 methods: Optional[list] = None) -> None:
+    def fail_rpc(self, mode: str = "error", seconds: float | None = None, requests: int | None = None,
+                 methods: list | None = None) -> None:
         """Fail HTTP JSON-RPC requests: ``error`` (-32005), ``http503`` or ``disconnect``."""
         self.chain.faults.fail(mode, seconds, requests, methods)
 
-    def slow_rpc(self, delay_seconds: float, seconds: Optional[float] = None, requests: Optional[int] = None,
-                 methods: Optional[list] = None) -> None:
+    def slow_rpc(self, delay_seconds: float, seconds: float | None = None, requests: int | None = None,
+                 methods: list | None = None) -> None:
         self.chain.faults.slow(delay_seconds, seconds, requests, methods)
 
-    def drop_transactions(self, seconds: Optional[float] = None, requests: Optional[int] = None) -> None:
+    def drop_transactions(self, seconds: float | None = None, requests: int | None = None) -> None:
         """``sendTransaction`` accepts (after preflight) and never lands the transaction."""
         self.chain.faults.drop(seconds, requests)
 
-    def refuse_account(self, pubkey: Union[Pubkey, str], refused: bool = True) -> None:
+    def refuse_account(self, pubkey: Pubkey | str, refused: bool = True) -> None:
         """Transactions writing to ``pubkey`` fail with ``InsufficientFundsForRent``."""
         self.chain.faults.refuse(str(pubkey), refused)
 
@@ -357,7 +357,7 @@ class ChainServer:
     # ------------------------------------------------------------ lifecycle
     def _bind(self) -> tuple[_HttpServer, socket.socket]:
         attempts = 50 if self._requested_port == 0 else 1
-        last: Optional[OSError] = None
+        last: OSError | None = None
         for _ in range(attempts):
             http = _HttpServer((self.host, self._requested_port), self.rpc)
             port = http.server_address[1]
@@ -370,7 +370,7 @@ class ChainServer:
             return http, ws_sock
         raise OSError(f"cannot bind the WebSocket port next to the RPC port: {last}")
 
-    def start(self) -> "ChainServer":
+    def start(self) -> ChainServer:
         if self._http is not None:
             return self
         http, ws_sock = self._bind()
@@ -420,7 +420,7 @@ class ChainServer:
             server.close()
             try:
                 await asyncio.wait_for(server.wait_closed(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def stop(self) -> None:
@@ -441,7 +441,7 @@ class ChainServer:
         self._http_thread = self._ws_thread = None
         self._ws_loop = self._ws_stop = None
 
-    def __enter__(self) -> "ChainServer":
+    def __enter__(self) -> ChainServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import requests
 from solders.keypair import Keypair
 
+from chalicelib.domain import signing
 from local import renter
 
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -45,6 +46,16 @@ def price_lamports(tier: str, hours) -> int:
 def usage_lamports(tier: str, t_ms: int, duration_ms: int) -> int:
     """floor(lamports_per_hour × min(t, duration_ms) / 3,600,000)."""
     return LPH[tier] * min(max(t_ms, 0), duration_ms) // 3_600_000
+
+
+def rent_terms(tier: str, hours) -> str:
+    """The memo that binds a payment to a rental of `tier` for `hours` (API.md "Binding a payment")."""
+    return signing.rent_memo(tier, duration_seconds(hours))
+
+
+def extend_terms(contract_id: str, hours) -> str:
+    """The memo that binds a payment to an extension of `contract_id` by `hours`."""
+    return signing.extend_memo(contract_id, duration_seconds(hours))
 
 
 # ------------------------------------------------------------------ HTTP
@@ -177,6 +188,13 @@ def renter_headers(
 ) -> dict:
     """X-Wallet / X-Timestamp / X-Signature for the settle route of a contract (or `path`)."""
     return renter.renter_headers(kp, method, path or f"/api/contracts/{contract_id}/settle", body, ts)
+
+
+def signed_json(kp: Keypair, path: str, body: dict | str, **extra_headers) -> dict:
+    """`data` and `headers` of a POST signed by `kp` over its exact raw body (the way a
+    wallet that can `signMessage` binds a bare payment to its request)."""
+    raw = body if isinstance(body, str) else _json.dumps(body)
+    return {"data": raw, "headers": {**renter.renter_headers(kp, "POST", path, raw.encode()), **extra_headers}}
 
 
 def random_signature() -> str:

@@ -16,7 +16,16 @@ import time
 import pytest
 from solders.keypair import Keypair
 
-from .client import LAMPORTS_PER_SOL, Api, Payer, price_lamports, random_signature, renter_headers
+from .client import (
+    LAMPORTS_PER_SOL,
+    Api,
+    Payer,
+    extend_terms,
+    price_lamports,
+    random_signature,
+    rent_terms,
+    renter_headers,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +42,7 @@ def ctx(api, payer, local_stack):
     c.keys = local_stack["device_keys"]
     c.a, c.b = payer.new_wallet(3 * LAMPORTS_PER_SOL), payer.new_wallet()
     for name, kp, tier in (("c1", c.a, "M3_ULTRA"), ("c2", c.b, "THOR")):
-        sig = payer.pay(kp, c.treasury, price_lamports(tier, 1))
+        sig = payer.pay(kp, c.treasury, price_lamports(tier, 1), memo=rent_terms(tier, 1))
         r = api.post("/api/rent", {"wallet": str(kp.pubkey()), "tier": tier, "duration_hours": 1, "tx_signature": sig})
         assert r.status == 201, r
         setattr(c, name, r.body["contract_id"])
@@ -81,14 +90,15 @@ def rent_body(wallet, sig: str, tier: str = "M2", hours=0.1) -> dict:
 
 def test_payment_reasons_are_402_and_write_nothing(api, payer, ctx):
     price = price_lamports("M2", 0.1)
+    terms = rent_terms("M2", 0.1)  # every payment is bound to the request, so the payment itself is judged
     a = ctx.a
     poor = payer.new_wallet(50_000_000)  # 0.05 SOL
     stranger = ctx.b.pubkey()  # a new account could not receive less than the rent-exempt minimum
     cases = {
         "not_found": (a.pubkey(), random_signature()),
-        "insufficient_amount": (a.pubkey(), payer.pay(a, ctx.treasury, price - 1)),
-        "wrong_recipient": (a.pubkey(), payer.pay(a, stranger, price)),  # B: an existing account
-        "wrong_payer": (ctx.b.pubkey(), payer.pay(a, ctx.treasury, price)),  # B claims A's payment
+        "insufficient_amount": (a.pubkey(), payer.pay(a, ctx.treasury, price - 1, memo=terms)),
+        "wrong_recipient": (a.pubkey(), payer.pay(a, stranger, price, memo=terms)),  # B: an existing account
+        "wrong_payer": (ctx.b.pubkey(), payer.pay(a, ctx.treasury, price, memo=terms)),  # B claims A's payment
         # lands on chain with an error and a fee: sent without preflight, more than the wallet holds
         "failed_on_chain": (poor.pubkey(), payer.pay(poor, ctx.treasury, LAMPORTS_PER_SOL, skip_preflight=True)),
     }
@@ -101,7 +111,7 @@ def test_payment_reasons_are_402_and_write_nothing(api, payer, ctx):
         assert_error(r, 402, "payment_invalid", reason)
         assert reason in r.body["detail"]
     # an extension pays like a rental: from the contract's own wallet only
-    sig_b = payer.pay(ctx.b, ctx.treasury, price_lamports("M3_ULTRA", 0.1))
+    sig_b = payer.pay(ctx.b, ctx.treasury, price_lamports("M3_ULTRA", 0.1), memo=extend_terms(ctx.c1, 0.1))
     r = api.post(f"/api/contracts/{ctx.c1}/extend", {"additional_hours": 0.1, "tx_signature": sig_b})
     assert_error(r, 402, "payment_invalid", "wrong_payer")
     r = api.post(f"/api/contracts/{ctx.c1}/extend", {"additional_hours": 0.1, "tx_signature": random_signature()})
@@ -132,7 +142,7 @@ def test_payment_too_old_is_402(short_age_stack):
     payer = Payer(short_age_stack["rpc_url"])
     assert api.get("/api/pricing").body["payment_max_age_seconds"] == 1
     wallet = payer.new_wallet()
-    sig = payer.pay(wallet, short_age_stack["treasury"], price_lamports("M2", 0.1))
+    sig = payer.pay(wallet, short_age_stack["treasury"], price_lamports("M2", 0.1), memo=rent_terms("M2", 0.1))
     before = api.snapshot()
     time.sleep(2.2)  # block time is whole seconds: now − block_time > 1 s
     r = api.post("/api/rent", rent_body(wallet.pubkey(), sig))

@@ -20,7 +20,17 @@ import pytest
 
 from chalicelib.domain.signing import renter_message
 
-from .client import LAMPORTS_PER_SOL, LPH, Api, price_lamports, renter_headers, usage_lamports
+from .client import (
+    LAMPORTS_PER_SOL,
+    LPH,
+    Api,
+    extend_terms,
+    price_lamports,
+    rent_terms,
+    renter_headers,
+    signed_json,
+    usage_lamports,
+)
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +77,7 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     before = api.snapshot()
     wallet = payer.new_wallet()
     treasury_before = payer.balance(treasury)
-    sig1 = payer.pay(wallet, treasury, paid1, memo="si64 e2e rent")
+    sig1 = payer.pay(wallet, treasury, paid1, memo=rent_terms(tier, hours))  # binds the terms: no headers needed
     assert payer.balance(treasury) == treasury_before + paid1
 
     # ---- rent
@@ -147,7 +157,7 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     assert {k: last[k] for k in single} == single
 
     # ---- extend by 0.1 h with a second payment from the same wallet
-    sig2 = payer.pay(wallet, treasury, price, memo=f"si64 e2e extend {cid}")
+    sig2 = payer.pay(wallet, treasury, price, memo=extend_terms(cid, hours))
     ext_body = {"additional_hours": hours, "tx_signature": sig2}
     r = api.post(f"/api/contracts/{cid}/extend", ext_body)
     assert r.status == 200, r
@@ -243,7 +253,7 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     # ---- an ended contract takes no more usage and no more extensions
     r = api.post(f"/api/metrics/{cid}", single, headers=key)
     assert (r.status, r.body["code"]) == (409, "contract_not_active"), r
-    sig3 = payer.pay(wallet, treasury, price, memo=f"si64 e2e late extend {cid}")
+    sig3 = payer.pay(wallet, treasury, price, memo=extend_terms(cid, hours))
     r = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": hours, "tx_signature": sig3})
     assert (r.status, r.body["code"]) == (409, "contract_not_active"), r
     assert api.entries(cid) == entries
@@ -253,26 +263,27 @@ def test_replay_and_reuse_of_a_payment(api, payer, local_stack):
     treasury = local_stack["treasury"]
     wallet = payer.new_wallet()
     price = price_lamports("ORIN", 0.05)
-    sig = payer.pay(wallet, treasury, price)
+    sig = payer.pay(wallet, treasury, price, memo=None)  # a bare transfer: the requests are signed instead
     body = {"wallet": str(wallet.pubkey()), "tier": "ORIN", "duration_hours": 0.05, "tx_signature": sig}
-    first = api.post("/api/rent", body)
+    first = api.post("/api/rent", **signed_json(wallet, "/api/rent", body))
     assert first.status == 201, first
     snap = api.snapshot()
 
-    replay = api.post("/api/rent", body)  # a retry after a timeout
+    replay = api.post("/api/rent", **signed_json(wallet, "/api/rent", body))  # a retry after a timeout
     assert (replay.status, replay.body) == (200, first.body)
     raw = ('{"tx_signature": "%s", "duration_hours": 5e-2, "tier": "ORIN", "wallet": "%s", "extra": 1}'
            % (sig, wallet.pubkey()))
-    replay = api.post("/api/rent", data=raw)  # the same request spelt differently
+    replay = api.post("/api/rent", **signed_json(wallet, "/api/rent", raw))  # the same request spelt differently
     assert (replay.status, replay.body) == (200, first.body)
 
-    other = api.post("/api/rent", dict(body, duration_hours=0.02))  # same payment, different duration
-    assert other.status == 409 and other.body["code"] == "payment_already_used", other
+    other = api.post("/api/rent", **signed_json(wallet, "/api/rent", dict(body, duration_hours=0.02)))
+    assert other.status == 409 and other.body["code"] == "payment_already_used", other  # same payment, other terms
     assert other.is_error_shape
-    other = api.post("/api/rent", dict(body, tier="M2"))  # enough for 0.05 h of M2 too, but spent
+    other = api.post("/api/rent", **signed_json(wallet, "/api/rent", dict(body, tier="M2")))  # enough, but spent
     assert other.status == 409 and other.body["code"] == "payment_already_used", other
     cid = first.body["contract_id"]
-    other = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 0.05, "tx_signature": sig})
+    ext_path = f"/api/contracts/{cid}/extend"
+    other = api.post(ext_path, **signed_json(wallet, ext_path, {"additional_hours": 0.05, "tx_signature": sig}))
     assert other.status == 409 and other.body["code"] == "payment_already_used", other
     assert api.snapshot() == snap  # one contract, one slot, nothing else written
 

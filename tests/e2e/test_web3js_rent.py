@@ -1,4 +1,6 @@
-"""A renter's web page, played by a stock @solana/web3.js 1.x with fetch: pay, rent, read back."""
+"""A renter's web page, played by a stock @solana/web3.js 1.x with fetch: pay with the rental's
+terms in the payment's memo (the binding a transaction-only wallet can always do), rent with no
+credentials, replay, try the payment for other terms, read back."""
 from __future__ import annotations
 
 import json
@@ -27,5 +29,7 @@ def test_web3js_pays_and_rents_over_http(local_stack):
     assert rent["body"]["cost_lamports"] == 1_000_000 and rent["body"]["prepaid_lamports"] == 1_000_000
     assert rent["body"]["tier"] == "ORIN" and rent["body"]["duration_seconds"] == 900
     assert replay == {"status": 200, "body": rent["body"]}
+    other = out["other"]  # the memo binds ORIN for 900 s: the payment cannot rent anything else
+    assert other["status"] == 402 and other["body"]["reason"] == "memo_mismatch", other
     assert contract["status"] == 200 and contract["body"]["wallet"] == out["wallet"]
     assert contract["body"]["status"] == "ACTIVE" and contract["body"]["refund"]["status"] == "NONE"

@@ -13,6 +13,7 @@ from solders.keypair import Keypair
 from chalicelib.domain import ledger
 from chalicelib.domain.commands import ExtendRequest, RentRequest
 from chalicelib.domain.errors import DomainError, NoCapacity
+from chalicelib.domain.signing import extend_memo, rent_memo
 from chalicelib.services.rentals import Receipt
 from tests.support.fakes import new_wallet
 
@@ -43,7 +44,7 @@ def _leases(c, tier):
 
 def test_twenty_rents_with_one_signature_make_one_contract(c):
     wallet = new_wallet()
-    sig = c.rpc.pay(wallet, 1_000_000)
+    sig = c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600))
     req = RentRequest(wallet, "M2", 3600, sig)
     results = _run(lambda i: c.rentals.rent(req), 20)
     assert all(isinstance(r, Receipt) for r in results), results
@@ -58,7 +59,7 @@ def test_more_rents_than_slots(c):
     reqs = []
     for _ in range(9):
         w = new_wallet()
-        reqs.append(RentRequest(w, "M2", 3600, c.rpc.pay(w, 1_000_000)))
+        reqs.append(RentRequest(w, "M2", 3600, c.rpc.pay(w, 1_000_000, memo=rent_memo("M2", 3600))))
     results = _run(lambda i: c.rentals.rent(reqs[i]), 9)
     ok = [r for r in results if isinstance(r, Receipt)]
     full = [r for r in results if isinstance(r, NoCapacity)]
@@ -73,7 +74,7 @@ def test_more_rents_than_slots(c):
 def test_ten_settles_one_settlement(c):
     kp = Keypair()
     w = str(kp.pubkey())
-    cid = c.rentals.rent(RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000))).body["contract_id"]
+    cid = c.rentals.rent(RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000, memo=rent_memo("ORIN", 7200)))).body["contract_id"]
     c.clock.advance(600)
     sent = []
     c.queue.send_refund = lambda cid_, v: sent.append((cid_, v)) or True
@@ -89,8 +90,8 @@ def test_ten_settles_one_settlement(c):
 
 def test_five_extends_with_distinct_payments_all_count(c):
     w = new_wallet()
-    cid = c.rentals.rent(RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000))).body["contract_id"]
-    sigs = [c.rpc.pay(w, 35_000_000) for _ in range(5)]
+    cid = c.rentals.rent(RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000, memo=rent_memo("THOR", 3600)))).body["contract_id"]
+    sigs = [c.rpc.pay(w, 35_000_000, memo=extend_memo(cid, 3600)) for _ in range(5)]
     results = _run(lambda i: c.rentals.extend(ExtendRequest(cid, 3600, sigs[i])), 5)
     assert all(isinstance(r, Receipt) and r.first for r in results), results
     k = c.contracts.get(cid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from solders.keypair import Keypair
 
 from chalicelib.adapters.contracts import shard_of
+from chalicelib.domain.signing import extend_memo
 from tests.support.signing import renter_headers
 
 from .test_lifecycle_moto import rent
@@ -15,7 +16,8 @@ def test_loading_a_contract_keeps_its_extension_payments(api):
     cid, wallet = body["contract_id"], req["wallet"]
     sigs = [req["tx_signature"]]
     for hours, lamports in ((1, 4_000_000), (0.5, 2_100_000)):
-        sigs.append(api.c.rpc.pay(wallet, lamports))
+        seconds = int(hours * 3600)
+        sigs.append(api.c.rpc.pay(wallet, lamports, memo=extend_memo(cid, seconds)))
         st, ext = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": hours, "tx_signature": sigs[-1]})
         assert st == 200, ext
     k = api.c.contracts.get(cid)

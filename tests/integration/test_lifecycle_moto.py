@@ -5,6 +5,7 @@ from decimal import Decimal
 from solders.keypair import Keypair
 
 from chalicelib.domain import money
+from chalicelib.domain.signing import extend_memo, rent_memo
 from tests.support.fakes import new_wallet
 from tests.support.signing import renter_headers
 
@@ -15,8 +16,9 @@ ADMIN = {"X-Admin-Key": ADMIN_KEY}
 
 def rent(api, tier="M2", hours=1, lamports=None, wallet=None):
     wallet = wallet or new_wallet()
-    price = money.price_lamports(money.TIERS[tier].lamports_per_hour, money.duration_seconds(Decimal(str(hours))))
-    sig = api.c.rpc.pay(wallet, price if lamports is None else lamports)
+    seconds = money.duration_seconds(Decimal(str(hours)))
+    price = money.price_lamports(money.TIERS[tier].lamports_per_hour, seconds)
+    sig = api.c.rpc.pay(wallet, price if lamports is None else lamports, memo=rent_memo(tier, seconds))
     body = {"wallet": wallet, "tier": tier, "duration_hours": hours, "tx_signature": sig}
     return api.post("/api/rent", body), body
 
@@ -28,8 +30,8 @@ def test_rent_status_and_replay(api):
     assert body["device_id"].startswith("device-m2") and body["contract_id"].startswith("CTR-")
     again = api.post("/api/rent", req)
     assert again == (200, body)
-    other = dict(req, duration_hours=1)
-    assert api.post("/api/rent", other)[1]["code"] == "payment_already_used"
+    other = dict(req, duration_hours=1)  # the payment's memo binds 2 h: other terms are refused
+    assert api.post("/api/rent", other)[1]["reason"] == "memo_mismatch"
     api.c.clock.advance(1800)
     st, view = api.get(f"/api/contracts/{body['contract_id']}")
     assert st == 200 and view["used_lamports"] == 500_000 and view["refund_available_lamports"] == 2_000_000
@@ -49,7 +51,7 @@ def test_extend_settle_and_books(api):
     kp = Keypair()
     (st, body), req = rent(api, tier="ORIN", hours=1, lamports=4_100_000, wallet=str(kp.pubkey()))
     cid, wallet = body["contract_id"], req["wallet"]
-    sig = api.c.rpc.pay(wallet, 4_000_000)
+    sig = api.c.rpc.pay(wallet, 4_000_000, memo=extend_memo(cid, 3600))
     st, ext = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig})
     assert st == 200 and ext["new_total_cost_lamports"] == 8_000_000
     assert ext["new_expiration"] == body["expires_at"] + 3600
@@ -72,7 +74,7 @@ def test_extend_settle_and_books(api):
     _, listing = api.get("/api/devices/ORIN")
     assert listing[0]["leases"] == 0
     st, err = api.post(f"/api/contracts/{cid}/extend",
-                       {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000)})
+                       {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000, memo=extend_memo(cid, 3600))})
     assert st == 409 and err["code"] == "contract_not_active"
 
 
@@ -130,8 +132,8 @@ def test_ledger_page_and_stats(api):
 
 def test_idempotency_key(api):
     (st, body), req = rent(api, tier="M3_ULTRA")
-    sig = api.c.rpc.pay(req["wallet"], 25_000_000)
     cid = body["contract_id"]
+    sig = api.c.rpc.pay(req["wallet"], 25_000_000, memo=extend_memo(cid, 3600))
     h = {"Idempotency-Key": "abc-1"}
     first = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}, h)
     assert first[0] == 200

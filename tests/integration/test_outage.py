@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import QueryError
 from solders.keypair import Keypair
 
-from chalicelib.domain.signing import renter_message
+from chalicelib.domain.signing import extend_memo, rent_memo, renter_message
 from tests.support.fakes import new_wallet
 
 from .conftest import ADMIN_KEY
@@ -29,13 +29,13 @@ NO_DATABASE = {("GET", "/api/pricing")}
 def _requests(api):
     """(method, route, path, body, headers) for every route of API.md."""
     wallet = new_wallet()
-    rent = {"wallet": wallet, "tier": "M2", "duration_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000)}
+    rent = {"wallet": wallet, "tier": "M2", "duration_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600))}
     kp = Keypair()
     ts = str(api.c.clock() // 1000)
     settle_path = f"/api/contracts/{CID}/settle"
     renter = {"X-Wallet": str(kp.pubkey()), "X-Timestamp": ts,
               "X-Signature": str(kp.sign_message(renter_message("POST", settle_path, ts)))}
-    extend = {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000)}
+    extend = {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=extend_memo(CID, 3600))}
     key = {"X-Device-Key": "dk_device-m2-001_" + "k" * 32}
     return [
         ("GET", "/api/health", "/api/health", None, {}),
@@ -126,7 +126,7 @@ def test_stats_survives_many_pages(api, monkeypatch):
     wallet = new_wallet()
     for _ in range(3):
         body = {"wallet": wallet, "tier": "M2", "duration_hours": 1,
-                "tx_signature": api.c.rpc.pay(wallet, 1_000_000)}
+                "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600))}
         assert api.post("/api/rent", body)[0] == 201
     st, stats = api.get("/api/stats", ADMIN)
     assert st == 200 and stats["contracts"]["ACTIVE"] == 3 and stats["active_prepaid_lamports"] == 3_000_000

@@ -1,6 +1,9 @@
 // What a renter's web page does, with a stock @solana/web3.js 1.x and fetch:
-// read /api/pricing, pay the treasury the price (transfer + memo), POST /api/rent,
-// read the contract back. argv: API URL, RPC URL, tier, duration_hours. Prints one JSON line.
+// read /api/pricing, pay the treasury the price with the rental's terms in a Memo
+// instruction (`si64:rent:{tier}:{duration_seconds}`, API.md "Binding a payment": the
+// memo binds the payment to this rental, so a wallet that can only sign transactions,
+// not messages, can rent), POST /api/rent with no credentials, read the contract back.
+// argv: API URL, RPC URL, tier, duration_hours. Prints one JSON line.
 import {
   Connection,
   Keypair,
@@ -40,7 +43,11 @@ async function main() {
       toPubkey: new PublicKey(pricing.treasury),
       lamports: Number(price),
     }),
-    new TransactionInstruction({ programId: MEMO_PROGRAM_ID, keys: [], data: Buffer.from("si64 rent", "utf8") }),
+    new TransactionInstruction({
+      programId: MEMO_PROGRAM_ID,
+      keys: [{ pubkey: renter.publicKey, isSigner: true, isWritable: false }],
+      data: Buffer.from(`si64:rent:${tier}:${seconds}`, "utf8"),
+    }),
   );
   const signature = await sendAndConfirmTransaction(connection, tx, [renter], { commitment: "confirmed" });
 
@@ -50,10 +57,14 @@ async function main() {
   const headers = { "Content-Type": "application/json" };
   const rent = await json("/api/rent", { method: "POST", headers, body });
   const replay = await json("/api/rent", { method: "POST", headers, body });
+  // the same payment claimed with other terms (what someone watching the chain would try): refused
+  const other = await json("/api/rent", { method: "POST", headers, body: JSON.stringify({
+    wallet: renter.publicKey.toBase58(), tier: "M2", duration_hours: 1, tx_signature: signature,
+  }) });
   const contract = rent.status === 201 ? await json(`/api/contracts/${rent.body.contract_id}`) : null;
   console.log(JSON.stringify({
     wallet: renter.publicKey.toBase58(), signature, price: price.toString(), seconds: seconds.toString(),
-    rent, replay, contract,
+    rent, replay, other, contract,
   }));
 }
 
