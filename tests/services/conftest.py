@@ -8,6 +8,7 @@ hooks (`FakeDatabase.fail_next / repeat_next / before_next / down`, `FakeRpc.dow
 Every payment is made with the memo that binds it to its request
 (`domain.signing.rent_memo` / `extend_memo`), as API.md "Binding a payment" asks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,13 +37,21 @@ DEVICES = {"M2": ["dev-m2-a", "dev-m2-b"], "ORIN": ["dev-orin-a"], "M3_ULTRA": [
 
 
 def spec(device_id: str, tier: str) -> dict:
-    return {"device_id": device_id, "name": device_id.upper(), "tier": tier, "uri": f"{device_id}.test",
-            "address": "10.0.0.1", "region": "Test", "ram": "16GB"}
+    return {
+        "device_id": device_id,
+        "name": device_id.upper(),
+        "tier": tier,
+        "uri": f"{device_id}.test",
+        "address": "10.0.0.1",
+        "region": "Test",
+        "ram": "16GB",
+    }
 
 
 @dataclass
 class World:
     """Every port faked (one database) and every service built on them, as bootstrap wires them."""
+
     p: FakePorts
     settings: Settings
 
@@ -65,8 +74,16 @@ class World:
     @property
     def rentals(self) -> Rentals:
         p = self.p
-        return Rentals(contracts=p.contracts, devices=p.devices, claims=p.claims, tx=p.tx, rpc=p.rpc,
-                       queue=p.queue, clock=p.clock, settings=self.settings)
+        return Rentals(
+            contracts=p.contracts,
+            devices=p.devices,
+            claims=p.claims,
+            tx=p.tx,
+            rpc=p.rpc,
+            queue=p.queue,
+            clock=p.clock,
+            settings=self.settings,
+        )
 
     @property
     def telemetry(self) -> Telemetry:
@@ -76,8 +93,15 @@ class World:
     @property
     def books(self) -> Books:
         p = self.p
-        return Books(contracts=p.contracts, ledger=p.ledger, devices=p.devices, queue=p.queue, rpc=p.rpc,
-                     clock=p.clock, settings=self.settings)
+        return Books(
+            contracts=p.contracts,
+            ledger=p.ledger,
+            devices=p.devices,
+            queue=p.queue,
+            rpc=p.rpc,
+            clock=p.clock,
+            settings=self.settings,
+        )
 
     @property
     def catalog(self) -> Catalog:
@@ -106,16 +130,29 @@ class World:
         return self.p.contracts.get(receipt.body["contract_id"])
 
     def extend_request(self, contract: dc.Contract, seconds: int, lamports: int) -> ExtendRequest:
-        return ExtendRequest(contract.contract_id, seconds,
-                             self.pay_extend(contract.wallet, contract.contract_id, seconds, lamports))
+        return ExtendRequest(
+            contract.contract_id, seconds, self.pay_extend(contract.wallet, contract.contract_id, seconds, lamports)
+        )
 
     def claim_elsewhere(self, sig: str, fingerprint: str, device_id: str) -> None:
         """Another request (other terms) claims `sig` first: a contract of its own, written
         straight through the transaction port as a rival service instance would."""
-        k = dc.open_contract(contract_id=dc.new_contract_id(), wallet=new_wallet(), tier="M2", device_id=device_id,
-                             seconds=60, received_lamports=16_667, sig=sig, now_ms=self.clock())
-        self.p.tx.open_rental(Claim(sig, "rent", k.contract_id, k.wallet, fingerprint, {"contract_id": k.contract_id}),
-                              k, ledger.payment_postings(k, k.payments[0]), self.clock())
+        k = dc.open_contract(
+            contract_id=dc.new_contract_id(),
+            wallet=new_wallet(),
+            tier="M2",
+            device_id=device_id,
+            seconds=60,
+            received_lamports=16_667,
+            sig=sig,
+            now_ms=self.clock(),
+        )
+        self.p.tx.open_rental(
+            Claim(sig, "rent", k.contract_id, k.wallet, fingerprint, {"contract_id": k.contract_id}),
+            k,
+            ledger.payment_postings(k, k.payments[0]),
+            self.clock(),
+        )
 
     # -- reading ----------------------------------------------------------------
     def leases(self) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """Auth on fakes: renter credentials (signing string, body hash, ±300 s window, ASCII digits only)
 and the operator key. Real ed25519 (solders, in-process); the clock and secrets are fakes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,19 @@ def test_the_window_is_300_seconds_either_way(offset, ok):
         assert exc.value.reason == "expired"
 
 
-@pytest.mark.parametrize("ts", ["\u00b2", "\uff11\uff17\uff16\uff14", "\u0661\u0667\u0666\u0664", "1764000000.0",
-                                "-1764000000", " 1764000000", "", "1" * 13])
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "\u00b2",
+        "\uff11\uff17\uff16\uff14",
+        "\u0661\u0667\u0666\u0664",
+        "1764000000.0",
+        "-1764000000",
+        " 1764000000",
+        "",
+        "1" * 13,
+    ],
+)
 def test_a_timestamp_that_is_not_ascii_unix_seconds_is_refused_before_the_signature(ts):
     rec = Recording()
     with pytest.raises(Unauthorized) as exc:

@@ -1,4 +1,5 @@
 """Books (ledger page, postings, stats), Catalog and Operator on fakes."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,9 +33,14 @@ def test_ledger_page_splits_active_and_completed_with_exact_totals(w, three):
     assert [k.contract_id for k, _ in page.active] == [a.contract_id]
     assert page.active[0][1].used_lamports == 4_000_000  # 2 of its hours at 4,000,000/h: half of it
     assert {k.contract_id: (k.status, k.refund_status) for k in page.completed} == {
-        b.contract_id: (dc.SETTLED, dc.REFUND_QUEUED), c.contract_id: (dc.EXPIRED, dc.REFUND_DUST)}
-    assert (page.total_active_value, page.total_used, page.total_pending_refunds) == \
-        (8_000_000, 4_000_000 + 500_000 + 1_000_000, 500_000)
+        b.contract_id: (dc.SETTLED, dc.REFUND_QUEUED),
+        c.contract_id: (dc.EXPIRED, dc.REFUND_DUST),
+    }
+    assert (page.total_active_value, page.total_used, page.total_pending_refunds) == (
+        8_000_000,
+        4_000_000 + 500_000 + 1_000_000,
+        500_000,
+    )
     assert page.size == 3 and page.next_token is None
 
 
@@ -99,9 +105,15 @@ def test_stats_report_a_dead_rpc_and_queue_instead_of_failing(w, three):
     assert s.rpc_reachable is False and s.queues == {"refund_queue": None, "dead_letter_queue": None}
 
 
-@pytest.mark.parametrize("call", [
-    lambda b: b.stats(), lambda b: b.ledger_page(10, None), lambda b: b.entries("CTR-x", None, 10, None),
-    lambda b: b.entries(None, "revenue", 10, None)])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.stats(),
+        lambda b: b.ledger_page(10, None),
+        lambda b: b.entries("CTR-x", None, 10, None),
+        lambda b: b.entries(None, "revenue", 10, None),
+    ],
+)
 def test_a_database_outage_is_unavailable_on_every_view(w, three, call):
     w.db.down = True
     with pytest.raises(Unavailable):
@@ -110,9 +122,14 @@ def test_a_database_outage_is_unavailable_on_every_view(w, three, call):
 
 # --- catalog ---------------------------------------------------------------------------------------
 
+
 def test_catalog_tiers_are_the_published_prices(w):
     assert [(t.name, t.lamports_per_hour) for t in w.catalog.tiers()] == [
-        ("M2", 1_000_000), ("ORIN", 4_000_000), ("M3_ULTRA", 25_000_000), ("THOR", 35_000_000)]
+        ("M2", 1_000_000),
+        ("ORIN", 4_000_000),
+        ("M3_ULTRA", 25_000_000),
+        ("THOR", 35_000_000),
+    ]
 
 
 def test_catalog_devices_of_a_tier_by_id_with_live_slots(w):
@@ -137,6 +154,7 @@ def test_catalog_health_reads_the_devices_table(w):
 
 
 # --- operator --------------------------------------------------------------------------------------
+
 
 def test_seeding_again_updates_descriptions_and_capacity_never_leases(w):
     w.rent("THOR", 600, 5_833_334)

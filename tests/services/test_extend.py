@@ -1,4 +1,5 @@
 """Rentals.extend on fakes: exact figures, refusals before the chain, replays, lost races, outages."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,14 +37,24 @@ def test_extend_adds_time_and_money_at_the_exact_price(w, k):
     receipt = w.rentals.extend(req)
     assert receipt.first is True
     assert receipt.body == {
-        "contract_id": k.contract_id, "extended_hours": 0.5, "extended_seconds": 1800,
-        "additional_cost_sol": 0.002, "additional_cost_lamports": 2_000_000, "prepaid_lamports": 2_000_000,
-        "new_total_cost": 0.006, "new_total_cost_lamports": 6_000_000,
-        "new_expiration": NOW_S + 5400, "duration_seconds": 5400,
+        "contract_id": k.contract_id,
+        "extended_hours": 0.5,
+        "extended_seconds": 1800,
+        "additional_cost_sol": 0.002,
+        "additional_cost_lamports": 2_000_000,
+        "prepaid_lamports": 2_000_000,
+        "new_total_cost": 0.006,
+        "new_total_cost_lamports": 6_000_000,
+        "new_expiration": NOW_S + 5400,
+        "duration_seconds": 5400,
     }
     after = w.p.contracts.get(k.contract_id)
-    assert (after.version, after.duration_seconds, after.price_lamports, after.received_lamports) == \
-        (2, 5400, 6_000_000, 6_000_000)
+    assert (after.version, after.duration_seconds, after.price_lamports, after.received_lamports) == (
+        2,
+        5400,
+        6_000_000,
+        6_000_000,
+    )
     assert after.expires_at_ms == k.expires_at_ms + 1_800_000
     assert [p.sig for p in after.payments] == [k.payments[0].sig, req.tx_signature]
     rows = w.entries(k.contract_id)
@@ -62,6 +73,7 @@ def test_an_odd_extension_is_rounded_up_and_an_overpayment_is_kept(w):
 
 
 # --- refusals -----------------------------------------------------------------------------------
+
 
 def test_no_such_contract_is_not_found_without_asking_the_chain(w):
     with pytest.raises(NotFound):
@@ -95,12 +107,17 @@ def test_the_maximum_total_duration_is_checked_before_the_chain():
     assert w.rentals.extend(w.extend_request(k, 3600, 1_000_000)).first  # exactly the maximum is fine
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda w, k: w.extend_request(k, 1800, 1_999_999), "insufficient_amount"),
-    (lambda w, k: ExtendRequest(k.contract_id, 1800, w.pay_extend(new_wallet(), k.contract_id, 1800, 2_000_000)),
-     "wrong_payer"),  # paid from another wallet than the contract's
-    (lambda w, k: ExtendRequest(k.contract_id, 1800, new_signature()), "not_found"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda w, k: w.extend_request(k, 1800, 1_999_999), "insufficient_amount"),
+        (
+            lambda w, k: ExtendRequest(k.contract_id, 1800, w.pay_extend(new_wallet(), k.contract_id, 1800, 2_000_000)),
+            "wrong_payer",
+        ),  # paid from another wallet than the contract's
+        (lambda w, k: ExtendRequest(k.contract_id, 1800, new_signature()), "not_found"),
+    ],
+)
 def test_payment_refusals_write_nothing(w, k, make, reason):
     req = make(w, k)
     before = w.db.snapshot()
@@ -110,6 +127,7 @@ def test_payment_refusals_write_nothing(w, k, make, reason):
 
 
 # --- replays and reuse ---------------------------------------------------------------------------
+
 
 def test_the_same_extension_again_is_the_same_answer_and_counts_once(w, k):
     req = w.extend_request(k, 1800, 2_000_000)
@@ -138,14 +156,18 @@ def test_a_signature_claimed_by_another_request_is_payment_already_used(w, k):
 
 # --- lost races ----------------------------------------------------------------------------------
 
+
 def test_a_concurrent_extension_bumps_the_version_so_it_re_reads_and_both_count(w, k):
     rival = w.extend_request(k, 900, 1_000_000)
     w.db.before_next("tx.extend_rental", lambda: w.rentals.extend(rival))
     mine = w.rentals.extend(w.extend_request(k, 1800, 2_000_000))
     after = w.p.contracts.get(k.contract_id)
     assert mine.first and after.version == 3
-    assert (after.duration_seconds, after.price_lamports, after.received_lamports) == \
-        (3600 + 900 + 1800, 7_000_000, 7_000_000)
+    assert (after.duration_seconds, after.price_lamports, after.received_lamports) == (
+        3600 + 900 + 1800,
+        7_000_000,
+        7_000_000,
+    )
     assert mine.body["new_total_cost_lamports"] == 7_000_000 and mine.body["duration_seconds"] == 6300
     assert ledger.balance(w.entries(k.contract_id), ledger.TREASURY) == 7_000_000
 
@@ -191,6 +213,7 @@ def test_an_sdk_retry_of_a_landed_extension_answers_the_stored_receipt(w, k):
 
 
 # --- outages -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("down", ["database", "rpc", "tx"])
 def test_an_outage_is_unavailable_and_writes_nothing(w, k, down):

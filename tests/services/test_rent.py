@@ -1,4 +1,5 @@
 """Rentals.rent on fakes: prices, payment refusals, capacity, replays, lost races, outages."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,12 +19,16 @@ NOW_S = 1_764_000_000
 
 # --- happy paths: API.md "Tiers", price = ceil(lamports_per_hour × seconds / 3600) --------------
 
-@pytest.mark.parametrize("tier, seconds, price", [
-    ("M2", 1800, 500_000),              # 1,000,000 × 1800 / 3600
-    ("ORIN", 61, 67_778),               # 4,000,000 × 61 / 3600 = 67,777.7… → up
-    ("M3_ULTRA", 5400, 37_500_000),     # 25,000,000 × 1.5
-    ("THOR", 3601, 35_009_723),         # 35,000,000 × 3601 / 3600 = 35,009,722.2… → up
-])
+
+@pytest.mark.parametrize(
+    "tier, seconds, price",
+    [
+        ("M2", 1800, 500_000),  # 1,000,000 × 1800 / 3600
+        ("ORIN", 61, 67_778),  # 4,000,000 × 61 / 3600 = 67,777.7… → up
+        ("M3_ULTRA", 5400, 37_500_000),  # 25,000,000 × 1.5
+        ("THOR", 3601, 35_009_723),  # 35,000,000 × 3601 / 3600 = 35,009,722.2… → up
+    ],
+)
 def test_rent_opens_a_contract_at_the_exact_price(w, tier, seconds, price):
     req = w.rent_request(tier, seconds, price)
     receipt = w.rentals.rent(req)
@@ -41,7 +46,9 @@ def test_rent_opens_a_contract_at_the_exact_price(w, tier, seconds, price):
     assert (claim.contract_id, claim.response, claim.request) == (k.contract_id, body, req.fingerprint())
     rows = w.entries(k.contract_id)
     assert {(e.account, e.debit_lamports, e.credit_lamports, e.ref) for e in rows} == {
-        (ledger.TREASURY, price, 0, req.tx_signature), (ledger.escrow(k.contract_id), 0, price, req.tx_signature)}
+        (ledger.TREASURY, price, 0, req.tx_signature),
+        (ledger.escrow(k.contract_id), 0, price, req.tx_signature),
+    }
 
 
 def test_an_overpayment_is_prepaid_and_only_the_price_is_the_cost(w):
@@ -59,6 +66,7 @@ def test_the_least_loaded_device_is_taken_ties_by_id(w):
 
 
 # --- payment refusals: nothing written, the signature stays unclaimed -------------------------
+
 
 def _refused(w, req: RentRequest, reason: str):
     before = w.db.snapshot()
@@ -81,8 +89,15 @@ def test_refused_not_confirmed_processed_only(w):
 
 def test_refused_not_confirmed_without_block_time(w):
     wallet = new_wallet()
-    sig = w.rpc.land(payment_tx(new_signature(), signers=[wallet], transfers=[(wallet, TREASURY, 1_000_000)],
-                                memo=rent_memo("M2", 3600), block_time=None))
+    sig = w.rpc.land(
+        payment_tx(
+            new_signature(),
+            signers=[wallet],
+            transfers=[(wallet, TREASURY, 1_000_000)],
+            memo=rent_memo("M2", 3600),
+            block_time=None,
+        )
+    )
     _refused(w, RentRequest(wallet, "M2", 3600, sig), "not_confirmed")
 
 
@@ -128,6 +143,7 @@ def test_a_payment_exactly_at_the_maximum_age_is_accepted(w):
 
 # --- no capacity: the payment is not consumed ----------------------------------------------------
 
+
 def test_no_capacity_consumes_nothing_and_the_payment_pays_later():
     w = make_world(capacity=1)
     first = [w.rent("M2", 600, 166_667) for _ in range(2)]  # both M2 devices full
@@ -143,6 +159,7 @@ def test_no_capacity_consumes_nothing_and_the_payment_pays_later():
 
 
 # --- replays and reuse ------------------------------------------------------------------------------
+
 
 def test_the_same_request_again_is_the_same_answer_not_a_second_contract(w):
     req = w.rent_request("ORIN", 7200, 8_000_000)
@@ -181,6 +198,7 @@ def test_a_signature_claimed_by_another_request_is_payment_already_used(w):
 
 # --- lost races ---------------------------------------------------------------------------------
 
+
 def test_a_rival_takes_the_last_slot_of_the_chosen_device_so_the_next_one_is_used():
     w = make_world(capacity=1)
     rival = w.rent_request("M2", 600, 166_667)
@@ -212,8 +230,9 @@ def test_the_same_request_racing_itself_makes_one_contract(w):
 
 def test_another_request_claiming_the_signature_mid_flight_is_payment_already_used(w):
     req = w.rent_request("M2", 1800, 500_000)
-    w.db.before_next("tx.open_rental",
-                     lambda: w.claim_elsewhere(req.tx_signature, f"rent|{req.wallet}|M2|60", "dev-m2-b"))
+    w.db.before_next(
+        "tx.open_rental", lambda: w.claim_elsewhere(req.tx_signature, f"rent|{req.wallet}|M2|60", "dev-m2-b")
+    )
     with pytest.raises(PaymentAlreadyUsed):
         w.rentals.rent(req)
     assert len(w.db.tables["contracts"]) == 1  # the other request's only
@@ -257,15 +276,19 @@ def test_an_sdk_retry_of_a_landed_rent_answers_the_stored_receipt(w):
     assert len(w.db.tables["contracts"]) == 1 and sum(w.leases().values()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a rent whose own transaction landed and was re-sent by the SDK "
-                                       "(read timeout → botocore retry → Conflict on claim) answers as a replay "
-                                       "(first=False → HTTP 200) although no earlier request existed")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a rent whose own transaction landed and was re-sent by the SDK "
+    "(read timeout → botocore retry → Conflict on claim) answers as a replay "
+    "(first=False → HTTP 200) although no earlier request existed",
+)
 def test_an_sdk_retry_of_a_landed_rent_is_still_the_first_answer(w):
     w.db.repeat_next("tx.open_rental")
     assert w.rentals.rent(w.rent_request("M2", 1800, 500_000)).first is True
 
 
 # --- outages: 503 and nothing written -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("down", ["database", "devices", "tx"])
 def test_a_store_outage_is_unavailable_and_writes_nothing(w, down):

@@ -1,5 +1,6 @@
 """Rentals.settle and .status on fakes: exact settlement figures, dust, idempotence, lost races,
 an answer lost after the write, the refund queue down, outages."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,11 @@ def k(w) -> dc.Contract:
 
 
 def _settlement(w, contract_id):
-    return {(e.account, e.debit_lamports, e.credit_lamports, e.kind) for e in w.entries(contract_id)
-            if e.kind not in ("rent", "extend")}
+    return {
+        (e.account, e.debit_lamports, e.credit_lamports, e.kind)
+        for e in w.entries(contract_id)
+        if e.kind not in ("rent", "extend")
+    }
 
 
 def test_settle_bills_the_time_used_and_queues_the_rest(w, k):
@@ -31,8 +35,10 @@ def test_settle_bills_the_time_used_and_queues_the_rest(w, k):
     assert w.leases() == {}  # the slot is free again
     assert w.queue.messages == [{"contract_id": k.contract_id, "version": 2}]
     assert _settlement(w, k.contract_id) == {
-        (ledger.escrow(k.contract_id), 8_000_000, 0, "settled"), (ledger.REVENUE, 0, 2_000_000, "settled"),
-        (ledger.REFUNDS_PAYABLE, 0, 6_000_000, "settled")}
+        (ledger.escrow(k.contract_id), 8_000_000, 0, "settled"),
+        (ledger.REVENUE, 0, 2_000_000, "settled"),
+        (ledger.REFUNDS_PAYABLE, 0, 6_000_000, "settled"),
+    }
     rows = w.entries(k.contract_id)
     assert ledger.balance(rows) == 0 and ledger.balance(rows, ledger.escrow(k.contract_id)) == 0
 
@@ -72,16 +78,24 @@ def test_past_its_expiry_it_is_expired_and_only_the_overpayment_comes_back(w):
     k = w.rent("M2", 3600, 1_010_000)
     w.clock.advance(5000)
     s = w.rentals.settle(k.contract_id, k.wallet)
-    assert (s.status, s.ended_at_ms, s.used_lamports, s.refund_lamports, s.refund_status) == \
-        (dc.EXPIRED, k.expires_at_ms, 1_000_000, 10_000, dc.REFUND_QUEUED)
+    assert (s.status, s.ended_at_ms, s.used_lamports, s.refund_lamports, s.refund_status) == (
+        dc.EXPIRED,
+        k.expires_at_ms,
+        1_000_000,
+        10_000,
+        dc.REFUND_QUEUED,
+    )
     assert {e.kind for e in w.entries(k.contract_id)} == {"rent", "expired"}
 
 
-@pytest.mark.parametrize("overpaid, status, queued", [
-    (0, dc.REFUND_DUST, 0),          # nothing left: no refund leg at all
-    (4_999, dc.REFUND_DUST, 0),      # below refund_min_lamports (5,000): retained
-    (5_000, dc.REFUND_QUEUED, 1),    # exactly the minimum is sent
-])
+@pytest.mark.parametrize(
+    "overpaid, status, queued",
+    [
+        (0, dc.REFUND_DUST, 0),  # nothing left: no refund leg at all
+        (4_999, dc.REFUND_DUST, 0),  # below refund_min_lamports (5,000): retained
+        (5_000, dc.REFUND_QUEUED, 1),  # exactly the minimum is sent
+    ],
+)
 def test_a_refund_below_the_minimum_is_retained_dust(w, overpaid, status, queued):
     k = w.rent("M2", 3600, 1_000_000 + overpaid)
     w.clock.advance(3600)
@@ -103,13 +117,13 @@ def test_the_queue_down_still_commits_and_leaves_the_refund_queued_for_the_sweep
 
 # --- lost races ----------------------------------------------------------------------------------
 
+
 def test_a_concurrent_extension_bumps_the_version_so_settle_re_reads_and_bills_it(w, k):
     w.clock.advance(1800)
     rival = w.extend_request(k, 1800, 2_000_000)
     w.db.before_next("tx.end_rental", lambda: w.rentals.extend(rival))
     s = w.rentals.settle(k.contract_id, k.wallet)
-    assert (s.version, s.received_lamports, s.used_lamports, s.refund_lamports) == (3, 10_000_000, 2_000_000,
-                                                                                     8_000_000)
+    assert (s.version, s.received_lamports, s.used_lamports, s.refund_lamports) == (3, 10_000_000, 2_000_000, 8_000_000)
     assert w.queue.messages == [{"contract_id": k.contract_id, "version": 3}]
     assert ledger.balance(w.entries(k.contract_id)) == 0
 
@@ -154,9 +168,12 @@ def test_an_sdk_retry_of_a_landed_settlement_is_read_back_as_the_settlement(w, k
     assert len([e for e in w.entries(k.contract_id) if e.kind == "settled"]) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="bug (minor): when the SDK re-sends a settlement that landed, settle re-reads "
-                                       "its own write as 'ended already' and returns it without queuing the refund; "
-                                       "the refund waits for the sweep although settle answered success")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug (minor): when the SDK re-sends a settlement that landed, settle re-reads "
+    "its own write as 'ended already' and returns it without queuing the refund; "
+    "the refund waits for the sweep although settle answered success",
+)
 def test_an_sdk_retry_of_a_landed_settlement_still_queues_its_refund(w, k):
     w.clock.advance(1800)
     w.db.repeat_next("tx.end_rental")
@@ -178,13 +195,18 @@ def test_a_store_outage_is_unavailable_and_writes_nothing(w, k, down):
 
 # --- status --------------------------------------------------------------------------------------
 
+
 def test_status_is_the_stored_contract_with_live_figures_at_the_read(w, k):
     w.clock.advance(900)
     snap = w.rentals.status(k.contract_id)
     assert snap.contract == k and snap.at_ms == w.clock()
     f = snap.contract.figures(snap.at_ms)
-    assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == \
-        (900_000, 1_000_000, 7_000_000, 6300)
+    assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == (
+        900_000,
+        1_000_000,
+        7_000_000,
+        6300,
+    )
 
 
 def test_status_of_a_settled_contract_is_frozen_at_its_end(w, k):
@@ -193,8 +215,12 @@ def test_status_of_a_settled_contract_is_frozen_at_its_end(w, k):
     w.clock.advance(3600)
     snap = w.rentals.status(k.contract_id)
     f = snap.contract.figures(snap.at_ms)
-    assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == \
-        (1_800_000, 2_000_000, 0, 0)
+    assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == (
+        1_800_000,
+        2_000_000,
+        0,
+        0,
+    )
 
 
 def test_status_in_an_outage_is_unavailable(w, k):

@@ -1,5 +1,6 @@
 """Telemetry.record / .latest on fakes: device keys, the contract's device, ended contracts,
 retried reports, races with a settle or a key rotation, outages."""
+
 from __future__ import annotations
 
 import pytest
@@ -85,8 +86,9 @@ def test_a_dead_key_stops_working_once_a_new_one_is_issued(w, k, keys):
     assert w.db.tables["metrics"] == {}
 
 
-@pytest.mark.parametrize("key", [None, "", "abc", "dk_dev-m2-a", "dk_dev-m2-a_short", "dk__" + "x" * 32,
-                                 "dk_dev-m2-a_" + "x" * 300])
+@pytest.mark.parametrize(
+    "key", [None, "", "abc", "dk_dev-m2-a", "dk_dev-m2-a_short", "dk__" + "x" * 32, "dk_dev-m2-a_" + "x" * 300]
+)
 def test_a_malformed_key_is_unauthorized_without_a_read(w, k, key):
     w.db.calls.clear()
     with pytest.raises(Unauthorized):
@@ -112,6 +114,7 @@ def test_a_contract_past_its_expiry_records_nothing_before_the_sweep(w, k, keys)
 def test_a_body_the_edge_refuses_writes_nothing(w, k, keys):
     def bad(now_ms):
         raise InvalidRequest("cpu_percent must be a number", reason="cpu_percent")
+
     before = w.db.snapshot()
     with pytest.raises(InvalidRequest):
         w.telemetry.record(k.contract_id, keys["dev-m2-a"], bad)
@@ -119,6 +122,7 @@ def test_a_body_the_edge_refuses_writes_nothing(w, k, keys):
 
 
 # --- races and outages ----------------------------------------------------------------------------
+
 
 def test_a_settle_between_the_read_and_the_write_is_contract_not_active(w, k, keys):
     w.db.before_next("tx.record_metrics", lambda: w.rentals.settle(k.contract_id, k.wallet))
@@ -160,6 +164,7 @@ def test_an_outage_is_unavailable_and_writes_nothing(w, k, keys, down):
 
 
 # --- latest -----------------------------------------------------------------------------------------
+
 
 def test_latest_is_the_newest_hundred_oldest_first(w, k, keys):
     key = keys["dev-m2-a"]

@@ -73,6 +73,11 @@ class FakeDatabase:
         for _ in range(times):
             self._faults.setdefault(name, []).append(_Fault(None, after=True, repeat=True))
 
+    def clear_faults(self) -> None:
+        """Forget every fault and hook not yet triggered."""
+        self._faults.clear()
+        self._hooks.clear()
+
     def before_next(self, name: str, fn: Callable[[], None]) -> None:
         self._hooks.setdefault(name, []).append(fn)
 
