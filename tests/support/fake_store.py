@@ -33,8 +33,9 @@ def database_unavailable() -> Unavailable:
 
 @dataclass
 class _Fault:
-    exc: BaseException
+    exc: BaseException | None
     after: bool  # True: the call takes effect, then its answer is lost
+    repeat: bool = False  # True: the call takes effect and is sent again (an SDK retry)
 
 
 class FakeDatabase:
@@ -44,6 +45,9 @@ class FakeDatabase:
     * `fail_next(name, exc=None, times=1, after=False)`: the next call(s) raise `exc`
       (default Unavailable, as the adapters raise on an outage); with `after=True`
       the call is applied first (a write that landed but whose answer was lost);
+    * `repeat_next(name, times=1)`: the next call(s) take effect, their answer is lost and
+      the SDK sends the same call again; the caller sees what that second call answers
+      (botocore retries a timed-out TransactWriteItems: the retry meets the first's writes);
     * `before_next(name, fn)`: run `fn()` once just before the next call (e.g. a
       concurrent writer that wins a race);
     * `down = True`: every call of every storage port raises Unavailable.
@@ -64,6 +68,15 @@ class FakeDatabase:
                   after: bool = False) -> None:
         for _ in range(times):
             self._faults.setdefault(name, []).append(_Fault(exc or database_unavailable(), after))
+
+    def repeat_next(self, name: str, *, times: int = 1) -> None:
+        for _ in range(times):
+            self._faults.setdefault(name, []).append(_Fault(None, after=True, repeat=True))
+
+    def clear_faults(self) -> None:
+        """Forget every fault and hook not yet triggered."""
+        self._faults.clear()
+        self._hooks.clear()
 
     def before_next(self, name: str, fn: Callable[[], None]) -> None:
         self._hooks.setdefault(name, []).append(fn)
@@ -105,6 +118,9 @@ def _op(fn):
         fault = self.db._enter(self, f"{self.port}.{name}")
         with self.db.lock:
             result = fn(self, *args, **kwargs)
+        if fault is not None and fault.repeat:  # the SDK's retry: its outcome is the answer
+            with self.db.lock:
+                return fn(self, *args, **kwargs)
         if fault is not None:
             raise fault.exc
         return result
