@@ -90,11 +90,17 @@ class Rentals:
         raise PaymentAlreadyUsed("This transaction signature already paid for something else.",
                                  reason="tx_signature")
 
-    def _claimed(self, sig: str, fingerprint: str) -> Receipt:
-        """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry."""
+    def _claimed(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+        """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry.
+
+        A claim holding exactly this attempt's receipt is this request's own write, sent again by
+        the SDK after a lost answer (botocore retries a timed-out TransactWriteItems): it is the
+        first answer. A rent's receipt names the contract id drawn at random for this attempt."""
         replay = self._replay(sig, fingerprint)
         if replay is None:
             raise _busy()
+        if replay.body == attempt:
+            return Receipt(replay.body, first=True)
         return replay
 
     def _verify(self, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprint: str,
@@ -156,7 +162,7 @@ class Rentals:
                     return Receipt(body, first=True)
                 except Conflict as exc:
                     if "claim" in exc.failed:      # the signature is claimed already
-                        return self._claimed(req.tx_signature, fingerprint)
+                        return self._claimed(req.tx_signature, fingerprint, body)
                     if "device" in exc.failed:     # that device filled up meanwhile: next one
                         tried.add(device.device_id)
                         continue
@@ -199,7 +205,7 @@ class Rentals:
                 return Receipt(body, first=True)
             except Conflict as exc:
                 if "claim" in exc.failed:
-                    return self._claimed(req.tx_signature, fingerprint)
+                    return self._claimed(req.tx_signature, fingerprint, body)
                 contract = self._load(req.contract_id)  # another change won the race: re-read, re-decide
                 now = self.clock()
         raise _busy()

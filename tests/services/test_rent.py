@@ -276,12 +276,6 @@ def test_an_sdk_retry_of_a_landed_rent_answers_the_stored_receipt(w):
     assert len(w.db.tables["contracts"]) == 1 and sum(w.leases().values()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a rent whose own transaction landed and was re-sent by the SDK "
-    "(read timeout → botocore retry → Conflict on claim) answers as a replay "
-    "(first=False → HTTP 200) although no earlier request existed",
-)
 def test_an_sdk_retry_of_a_landed_rent_is_still_the_first_answer(w):
     w.db.repeat_next("tx.open_rental")
     assert w.rentals.rent(w.rent_request("M2", 1800, 500_000)).first is True
