@@ -1,0 +1,1 @@
+from tests.unit.conftest import no_network  # noqa: F401
