@@ -75,8 +75,7 @@ class Container:
     @cached_property
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
-        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, tx=self.tx,
-                         clock=self.clock)
+        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, clock=self.clock)
 
     @cached_property
     def books(self) -> Books:

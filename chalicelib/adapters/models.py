@@ -164,7 +164,8 @@ class MetricsItem(Model):
     batch_key = UnicodeAttribute(range_key=True)
     device_id = UnicodeAttribute()
     n = NumberAttribute()
-    samples = UnicodeAttribute()  # compact JSON rows [ts_ms, cpu, mem, disk, net]
+    packed = BinaryAttribute(null=True, legacy_encoding=False)  # adapters/metrics.pack_rows (columnar, DEFLATE)
+    samples = UnicodeAttribute(null=True)  # legacy, read only: JSON rows [ts_ms, cpu, mem, disk, net]
     ttl = NumberAttribute(null=True)
 
 

@@ -3,7 +3,7 @@ either every item is written or none is, and each carries the condition that
 makes a replay or a lost race a no-op (docs/data-model.md).
 
 A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
-whose condition failed (`claim`, `device`, `contract`, `batch`, `ledger`), so a
+whose condition failed (`claim`, `device`, `contract`, `ledger`), so a
 service can tell a replayed payment from a full device from a lost race.
 """
 from __future__ import annotations
@@ -21,8 +21,7 @@ from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
 from .claims import claim_item
 from .dynamo import cancellation_codes, guarded, transaction_connection
-from .metrics import batch_item
-from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem, MetricsItem
+from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem
 
 # Cancellation reasons that mean "try again later", not "your condition failed".
 THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -120,16 +119,3 @@ class Transactions:
             tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)],
                       DeviceItem.leases > 0)
             self._entries(tx, entries)
-
-    @guarded
-    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
-                       now_ms: int) -> None:
-        """Store the batch, stamp the device's last-seen (only with the right key), only while live."""
-        with _transaction() as tx:
-            tx.save("batch", batch_item(contract_id, device_id, rows, now_ms),
-                    MetricsItem.batch_key.does_not_exist())
-            tx.update("device", DeviceItem(device_id), [DeviceItem.last_seen_ms.set(now_ms)],
-                      DeviceItem.key_hash == key_hash)
-            tx.check("contract", ContractItem, contract_id,
-                     (ContractItem.status == ACTIVE) & (ContractItem.expires_at_ms > now_ms)
-                     & (ContractItem.device_id == device_id))

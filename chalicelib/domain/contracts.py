@@ -22,12 +22,21 @@ MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extensio
 
 def requested_seconds(hours: Decimal | int, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A requested duration in hours (an exact number) → whole seconds within
-    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise."""
+    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise.
+
+    Both limits apply to the rounded seconds, the duration that is priced and served:
+    720.0001 h rounds to exactly 2,592,000 s = 720 h and is accepted; 0.01666666 h
+    rounds to 60 s and meets a 60 s minimum."""
     d = Decimal(hours)
-    if not d.is_finite() or d <= 0 or d > max_hours:
+    if not d.is_finite() or d <= 0:
         raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
-    seconds = money.duration_seconds(d)
-    if seconds < min_seconds:
+    try:
+        seconds = money.duration_seconds(d)
+    except ValueError:  # beyond 10**20 hours: far above any maximum
+        seconds = None
+    if seconds is None or seconds > max_hours * money.SECONDS_PER_HOUR:
+        raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
+    if seconds < max(min_seconds, 1):
         raise InvalidRequest(f"'{name}' must be at least {min_seconds} seconds.", reason=name)
     return seconds
 

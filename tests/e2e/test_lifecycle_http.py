@@ -134,9 +134,9 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
                 "cost_so_far_lamports", "refund_available_lamports")
     single_ts_floor = b  # the server stamped the single sample at or after this
 
-    base = single_ts_floor - 200_000
+    base = single_ts_floor - 12_000  # within the contract's lifetime (30 s clock-skew allowance), before the single
     batch = [{"cpu_percent": i * 0.5, "memory_mb": 1000 + i, "disk_io_mbps": i, "network_io_mbps": 0.25,
-              "timestamp_ms": base + i * 1000} for i in range(120)]
+              "timestamp_ms": base + i * 100} for i in range(120)]
     b = now_ms()
     r = api.post(f"/api/metrics/{cid}", {"samples": batch[::-1]}, headers=key)  # any order
     a = now_ms()

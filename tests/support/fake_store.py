@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from chalicelib import jsontext
 from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.adapters.contracts import shard_of
+from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
@@ -254,7 +256,7 @@ class FakeClaimStore(_View):
         if rec is None:
             return None
         return Claim(signature, rec["kind"], rec["contract_id"], rec["wallet"], rec["request"],
-                     json.loads(rec["response"]))
+                     jsontext.loads(rec["response"]))
 
     def _replay(self, key: str, now_ms: int) -> Replay | None:
         rec = self._t("claims").get(f"idem#{key}")
@@ -296,16 +298,9 @@ class FakeLedgerStore(_View):
         return _page(entries, lambda e: (_account_seq(e), e.contract_id), limit, token, f"account:{account}")
 
 
-def _stored_rows(rows: list[list]) -> str:
-    """The rows as the table keeps them: JSON numbers (a Decimal is written exactly)."""
-    def number(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
-            raise TypeError(f"sample value {v!r} is not a number")
-        return json.loads(str(v)) if isinstance(v, Decimal) else v
-    return json.dumps([[number(v) for v in row] for row in rows], separators=(",", ":"))
-
-
 class FakeMetricsStore(_View):
+    """Batches stored as the adapter stores them (`adapters.metrics.encode_rows` / `pack_rows`,
+    the same content-derived key), the device stamp with the adapter's condition."""
     port = "metrics"
 
     @_op
@@ -314,11 +309,27 @@ class FakeMetricsStore(_View):
                          key=lambda kv: kv[0], reverse=True)
         rows: list[list] = []
         for _, rec in batches:
-            rows.extend(json.loads(rec["samples"]))
+            rows.extend(unpack_rows(rec["packed"]) if "packed" in rec else jsontext.loads(rec["samples"]))
             if len(rows) >= count:
                 break
         rows.sort(key=lambda r: r[0])
         return rows[-count:]
+
+    @_op
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+        encoded = encode_rows(rows)  # raises on a value that is not an exact number, like the adapter
+        key = (contract_id, batch_key(rows, encoded))
+        if key in self._t("metrics"):
+            raise Conflict(["batch"])
+        self._t("metrics")[key] = {"device_id": device_id, "n": len(rows), "packed": compress(encoded)}
+
+    @_op
+    def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
+        d = self._t("devices").get(device_id)
+        if d is None or d.key_hash != key_hash or (d.last_seen_ms is not None and d.last_seen_ms > now_ms - every_ms):
+            return False
+        self._t("devices")[device_id] = replace(d, last_seen_ms=now_ms)
+        return True
 
 
 # --------------------------------------------------------------------------
@@ -362,7 +373,7 @@ class FakeTransactions(_View):
     @staticmethod
     def _claim(tx: _Tx, claim: Claim, now_ms: int) -> None:
         rec = {"kind": claim.kind, "contract_id": claim.contract_id, "wallet": claim.wallet,
-               "request": claim.request, "response": json.dumps(claim.response, separators=(",", ":")),
+               "request": claim.request, "response": jsontext.dumps(claim.response),
                "created_at_ms": now_ms}
         tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
 
@@ -400,19 +411,4 @@ class FakeTransactions(_View):
         tx.write("device", "devices", before.device_id, lambda d: replace(d, leases=d.leases - 1),
                  lambda d: d is not None and d.leases > 0)
         self._entries(tx, entries)
-        tx.commit()
-
-    @_op
-    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
-                       now_ms: int) -> None:
-        samples = _stored_rows(rows)
-        tx = _Tx(self.db)
-        # same rows → same batch (a retried report), like the adapter's content-derived key
-        tx.write("batch", "metrics", (contract_id, f"{rows[0][0]:013d}#{samples}"),
-                 {"device_id": device_id, "n": len(rows), "samples": samples}, _absent)
-        tx.write("device", "devices", device_id, lambda d: replace(d, last_seen_ms=now_ms),
-                 lambda d: d is not None and d.key_hash == key_hash)
-        tx.check("contract", "contracts", contract_id,
-                 lambda c: c is not None and c.status == ACTIVE and c.expires_at_ms > now_ms
-                 and c.device_id == device_id)
         tx.commit()
