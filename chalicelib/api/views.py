@@ -119,7 +119,8 @@ def ledger_response(page) -> dict:
                            prepaid=k.received_lamports, used=k.used_lamports or 0, refund=k.refund_lamports or 0)
                  for k in page.completed]
     return _with_sol({"active_contracts": active, "completed_settlements": completed,
-                      "page_contracts": page.size, "totals_scope": "page", "next_token": page.next_token},
+                      "page_contracts": page.size, "totals_scope": getattr(page, "totals_scope", "page"),
+                      "next_token": page.next_token},
                      total_active_value=page.total_active_value, total_used=page.total_used,
                      total_pending_refunds=page.total_pending_refunds)
 
