@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.rentals import Rentals
     from .services.telemetry import Telemetry
     from .ports import BookStore, RefundChain, RefundStore
-    from .services.refunds import PaymentRefunds, RefundWorker
+    from .services.refunds import PaymentRefunds, RefundOperations, RefundWorker
     from .services.sweep import Sweep
 
 
@@ -91,6 +91,11 @@ class Container:
         from .services.refunds import PaymentRefunds
         return PaymentRefunds(refunds=self.refunds, claims=self.claims, rpc=self.rpc, queue=self.queue,
                               clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def refund_operations(self) -> RefundOperations:
+        from .services.refunds import RefundOperations
+        return RefundOperations(refunds=self.refunds, queue=self.queue, clock=self.clock)
 
     @cached_property
     def sweep(self) -> Sweep:

@@ -219,3 +219,39 @@ class PaymentRefunds:
         if refund is None:
             raise NotFound("No refund was requested for this payment.", reason="tx_signature")
         return PaymentRefund(tx_signature, refund, first=False)
+
+
+@dataclass(frozen=True)
+class RefundOperations:
+    """An operator's retry of a FAILED refund (still owed in the ledger): FAILED → QUEUED,
+    one conditional write, then queued for the worker.
+
+    refunds: the records (`get`, `advance`).
+    queue:   the refund queue (`send_refund`).
+    clock:   now, in Unix milliseconds.
+    """
+    refunds: RefundStore
+    queue: RefundQueue
+    clock: Clock
+
+    def retry(self, refund_id: str) -> R.Refund:
+        try:
+            R.refund_kind(refund_id)
+        except ValueError:
+            raise NotFound("No such refund.", reason="refund_id") from None
+        for _ in range(MAX_STEPS):
+            r = self.refunds.get(refund_id)
+            if r is None:
+                raise NotFound("No such refund.", reason="refund_id")
+            if r.status != R.FAILED:
+                if r.status in (R.QUEUED, R.SENT):
+                    self.queue.send_refund(r.refund_id, r.version)
+                return r  # nothing to retry: it is moving or done
+            after = R.retry(r)
+            try:
+                self.refunds.advance(r, after, [], self.clock())
+            except Conflict:
+                continue
+            self.queue.send_refund(after.refund_id, after.version)
+            return after
+        raise Unavailable("Too many concurrent changes; nothing was changed. Retry.", reason="contention")

@@ -63,14 +63,16 @@ class Sweep:
         now = self.clock()
         report = SweepReport(at_ms=now)
         for shard in range(self.contracts.shards):
-            try:
-                self._expire_shard(shard, now, report)
-            except Unavailable as exc:
-                report.errors.append(f"expire shard {shard}: {exc.detail}")
+            # owed refunds first: a refund this run queues (an expiry ends at its expiry time,
+            # which may be long past) is not queued twice by the same run
             try:
                 self._requeue_shard(shard, now, report)
             except Unavailable as exc:
                 report.errors.append(f"requeue shard {shard}: {exc.detail}")
+            try:
+                self._expire_shard(shard, now, report)
+            except Unavailable as exc:
+                report.errors.append(f"expire shard {shard}: {exc.detail}")
         return report
 
     def _expire_shard(self, shard: int, now: int, report: SweepReport) -> None:

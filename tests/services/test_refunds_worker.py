@@ -241,3 +241,20 @@ def test_unavailable_propagates_from_the_worker():
     w.chain.down = True
     with pytest.raises(Unavailable):
         w.c.refund_worker.handle(c.contract_id)
+
+
+def test_an_operator_retries_a_failed_refund_once_the_recipient_can_receive():
+    w = World()
+    c = w.settled(overpay=50_000)
+    w.chain.refused[c.wallet] = "InsufficientFundsForRent: account 1"
+    deliver(w, c.contract_id)
+    assert w.c.contracts.get(c.contract_id).refund_status == R.FAILED
+    del w.chain.refused[c.wallet]
+    again = w.c.refund_operations.retry(c.contract_id)
+    assert again.status == R.QUEUED and w.queue.messages[-1]["refund_id"] == c.contract_id
+    assert deliver(w, c.contract_id) == []
+    after = w.c.contracts.get(c.contract_id)
+    assert after.refund_status == R.CONFIRMED and after.refund_attempt == 2  # the refused one was 1
+    assert len(w.chain.transfers) == 1
+    assert w.c.refund_operations.retry(c.contract_id).status == R.CONFIRMED  # nothing to retry
+    assert_books_balance(w)

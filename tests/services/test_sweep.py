@@ -142,3 +142,12 @@ def test_whole_book_figures_come_from_the_counters():
     assert page.totals_scope == "book" and page.total_pending_refunds == a.refund_lamports
     assert page.total_used == a.used_lamports
     assert ledger.balance(w.all_entries()) == 0
+
+
+def test_a_refund_the_run_queues_is_not_queued_again_by_the_same_run():
+    w = World(refund_requeue_seconds=60)
+    c = w.open(seconds=60, overpay=10_000)
+    w.clock.advance(3600)  # the sweep comes long after the expiry
+    report = w.c.sweep.run()
+    assert (report.expired, report.refunds_queued, report.refunds_requeued) == (1, 1, 0)
+    assert [m["refund_id"] for m in w.queue.messages] == [c.contract_id]
