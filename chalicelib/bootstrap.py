@@ -20,6 +20,7 @@ from .config import settings as load_settings
 
 if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
     from .ports import (
+        BookStore,
         ClaimStore,
         Clock,
         ContractStore,
@@ -27,7 +28,9 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         LedgerStore,
         MetricsStore,
         PaymentVerifier,
+        RefundChain,
         RefundQueue,
+        RefundStore,
         Secrets,
         SignatureVerifier,
         Transactions,
@@ -36,11 +39,10 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.books import Books
     from .services.catalog import Catalog
     from .services.operator import Operator
-    from .services.rentals import Rentals
-    from .services.telemetry import Telemetry
-    from .ports import BookStore, RefundChain, RefundStore
     from .services.refunds import PaymentRefunds, RefundOperations, RefundWorker
+    from .services.rentals import Rentals
     from .services.sweep import Sweep
+    from .services.telemetry import Telemetry
 
 
 def wall_clock_ms() -> int:

@@ -65,7 +65,7 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 def total(shards: list[dict[str, int]]) -> dict[str, int]:
     """The sum of the counter items."""
-    out = {n: 0 for n in COUNTERS}
+    out = dict.fromkeys(COUNTERS, 0)
     for s in shards:
         for n in COUNTERS:
             out[n] += int(s.get(n) or 0)

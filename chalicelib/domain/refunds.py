@@ -27,9 +27,17 @@ from dataclasses import dataclass, field, replace
 
 from .contracts import (
     REFUND_CONFIRMED as CONFIRMED,
+)
+from .contracts import (
     REFUND_DUST as DUST,
+)
+from .contracts import (
     REFUND_FAILED as FAILED,
+)
+from .contracts import (
     REFUND_QUEUED as QUEUED,
+)
+from .contracts import (
     REFUND_SENT as SENT,
 )
 from .errors import DomainError
@@ -159,7 +167,7 @@ def mark_sent(r: Refund, signature: str, last_valid_block_height: int, raw: byte
                  raw=raw)
 
 
-def replace_expired(r: Refund, verdict: "Verdict", signature: str, last_valid_block_height: int,
+def replace_expired(r: Refund, verdict: Verdict, signature: str, last_valid_block_height: int,
                     raw: bytes | None = None) -> Refund:
     """SENT → SENT with a new transaction, only on proof that the recorded one expired
     without landing (`verdict` from `classify` of the recorded transaction)."""

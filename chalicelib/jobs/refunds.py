@@ -48,7 +48,7 @@ def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
     for rec in records:
         mid = rec["messageId"]
         rid = refund_id_of(rec.get("body", ""))
-        if rid is None or not (rid.startswith("CTR-") or rid.startswith("PAY-")):
+        if rid is None or not rid.startswith(("CTR-", "PAY-")):
             log.error("refund message %s is not a refund: dropped (%.80r)", mid, rec.get("body"))
             continue
         if rid not in outcomes:

@@ -107,7 +107,7 @@ def sweep_items_read() -> dict:
 
             from chalicelib.adapters.queue import RefundQueue
             queue = RefundQueue(res.queue_url, s.refund_queue_name, "us-east-1", None)
-            sweep = Sweep(contracts=ContractsRepo(4), tx=Transactions(4), queue=queue, clock=lambda: now,
+            sweep = Sweep(contracts=ContractsRepo(4), tx=Transactions(4), queue=queue, clock=lambda now=now: now,
                           settings=s)
             # the devices hold the leases the seeded contracts took
             from chalicelib.adapters.models import DeviceItem
@@ -179,8 +179,10 @@ def cold_import(runs: int = 5) -> dict:
     }
     out = {}
     for name, body in code.items():
-        prog = f"import time, sys\nt0 = time.perf_counter()\n{body}\nsys.stdout.write('%.3f|' % ((time.perf_counter() - t0) * 1000))\n" \
-               "sys.stdout.write(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('solana', 'solders', 'boto3', 'pynamodb', 'botocore', 'chalice'))))"
+        prog = (f"import time, sys\nt0 = time.perf_counter()\n{body}\n"
+                "sys.stdout.write('%.3f|' % ((time.perf_counter() - t0) * 1000))\n"
+                "roots = ('solana', 'solders', 'boto3', 'pynamodb', 'botocore', 'chalice')\n"
+                "sys.stdout.write(','.join(sorted(m for m in sys.modules if m.split('.')[0] in roots)))")
         samples, mods = [], ""
         for _ in range(runs):
             p = subprocess.run([sys.executable, "-c", prog], cwd=str(ROOT), env=env, capture_output=True, text=True,
@@ -199,7 +201,6 @@ def cold_import(runs: int = 5) -> dict:
 def on_stack(n_refunds: int, n_stats: int) -> dict:
     """Refunds confirmed per minute, and /api/stats latency at `n_stats` contracts."""
     import requests
-    from solders.keypair import Keypair
 
     from local.launch import launch
     from local.renter import Renter, renter_headers
@@ -252,7 +253,8 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
             lat.append(c.elapsed.total_seconds() * 1000)
         lat.sort()
         out["stats_latency"] = {"contracts": n_stats + n_refunds, "requests": len(lat),
-                                "p50_ms": round(statistics.median(lat), 1), "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1),
+                                "p50_ms": round(statistics.median(lat), 1),
+                                "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1),
                                 "seed_seconds": round(seeded, 1)}
         say(f"/api/stats at {n_stats + n_refunds} contracts: p50 {out['stats_latency']['p50_ms']} ms")
     return out

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
-from chalicelib.domain import books, ledger
+from chalicelib.domain import books, ledger, money
 from chalicelib.domain import contracts as dc
-from chalicelib.domain import money
 from tests.support.fakes import FakeDatabase, FakeRefundChain, FakeSecrets, new_wallet
 
 T0 = 1_764_000_000_000

@@ -59,7 +59,7 @@ def test_a_refunded_payment_can_never_pay_for_a_rental_afterwards():
     w.c.payment_refunds.request(sig, payer)
     with pytest.raises(PaymentAlreadyUsed):
         w.c.rentals.rent(RentRequest(payer, "M2", 3600, sig))
-    assert [c for c in w.db.tables["contracts"].values()] == []
+    assert list(w.db.tables["contracts"].values()) == []
 
 
 def test_a_payment_a_contract_holds_is_409():

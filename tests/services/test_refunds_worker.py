@@ -141,7 +141,7 @@ def test_with_the_rpc_down_the_message_comes_back_and_confirms_once_it_returns()
     w = World()
     c = w.settled(overpay=50_000)
     w.chain.down = True
-    for i in range(3):
+    for _ in range(3):
         assert deliver(w, c.contract_id) == ["m-1"]  # listed for redelivery, nothing lost
     assert w.c.contracts.get(c.contract_id).refund_status == R.QUEUED
     w.chain.down = False

@@ -169,8 +169,8 @@ class FakeRpc(SolanaRpc):
 # refunds: the treasury's signer and the chain that lands refund transfers (issue 8)
 
 import hashlib as _hashlib  # noqa: E402
-import threading  # noqa: E402
 import json as _json  # noqa: E402
+import threading  # noqa: E402
 
 from chalicelib.domain import refunds as _R  # noqa: E402
 from chalicelib.domain.signing import refund_memo as _refund_memo  # noqa: E402

@@ -40,14 +40,14 @@ from tests.support.fake_chain import (
 )
 from tests.support.fake_store import (
     TABLES,
+    FakeBookStore,
     FakeClaimStore,
     FakeContractStore,
-    FakeBookStore,
     FakeDatabase,
     FakeDeviceStore,
-    FakeRefundStore,
     FakeLedgerStore,
     FakeMetricsStore,
+    FakeRefundStore,
     FakeTransactions,
     database_unavailable,
 )
