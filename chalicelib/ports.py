@@ -219,3 +219,31 @@ class RefundChain(Protocol):
 
     def block_height(self) -> int:
         """The chain's block height at the adapter's commitment."""
+
+
+# --- refund records, the book's counters (issue 8) ---------------------------
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.records import Claim as _Claim
+
+
+class RefundStore(Protocol):
+    """Refund records: a contract's refund lives on its contract item (`CTR-…`), the refund
+    of a payment no contract holds on that payment's claim item (`PAY-{sig}`). Every
+    write is ONE TransactWriteItems that also adds the change to the book's counters."""
+
+    def get(self, refund_id: str) -> Refund | None:
+        """Strongly consistent read (the signed bytes of a SENT record included); None when
+        there is no such refund (no contract, an ACTIVE one, or an unclaimed payment)."""
+
+    def advance(self, before: Refund, after: Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        """Write `after` only while the stored record is still `before` (same version, status
+        and transaction: `refund`), put `entries` (`ledger`: new). Conflict otherwise."""
+
+    def open_payment_refund(self, claim: _Claim, refund: Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        """Claim the payment's signature for its refund (`claim`: unclaimed), store the QUEUED
+        (or DUST) record on the claim and put its entries (`ledger`: new), in one transaction."""
+
+
+class BookStore(Protocol):
+    def counters(self) -> list[dict]:
+        """Every counter item of the book (one per shard; bounded, never the table)."""

@@ -21,3 +21,15 @@ def entries(call):
 @endpoint(bp, "/api/stats", auth="admin")
 def stats(call):
     return views.stats_response(call.c.books.stats())
+
+
+@endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"])
+def retry_refund(call):
+    """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
+    call.c.auth.admin(call.headers.get("x-admin-key"))
+    r = call.c.refund_operations.retry(call.params["refund_id"])
+    out = {"refund_id": r.refund_id, "wallet": r.wallet, "status": r.status, "lamports": r.lamports,
+           "tx_signature": r.tx_signature, "attempt": r.attempt}
+    if r.reason:
+        out["reason"] = r.reason
+    return out

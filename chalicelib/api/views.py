@@ -58,6 +58,7 @@ def settle_response(c: Contract) -> dict:
     return {
         "contract_id": c.contract_id, "status": c.status,
         "prepaid_sol": sol(c.received_lamports), "prepaid_lamports": c.received_lamports,
+        "cost_lamports": c.price_lamports,
         "used_sol": sol(c.used_lamports or 0), "used_lamports": c.used_lamports or 0,
         "refund_sol": sol(c.refund_lamports or 0), "refund_lamports": c.refund_lamports or 0,
         "refund_status": c.refund_status, "tx_signature": c.refund_tx, "settled_at": _s(c.ended_at_ms),
@@ -127,7 +128,8 @@ def ledger_response(page) -> dict:
                            prepaid=k.received_lamports, used=k.used_lamports or 0, refund=k.refund_lamports or 0)
                  for k in page.completed]
     return _with_sol({"active_contracts": active, "completed_settlements": completed,
-                      "page_contracts": page.size, "totals_scope": "page", "next_token": page.next_token},
+                      "page_contracts": page.size, "totals_scope": getattr(page, "totals_scope", "page"),
+                      "next_token": page.next_token},
                      total_active_value=page.total_active_value, total_used=page.total_used,
                      total_pending_refunds=page.total_pending_refunds)
 

@@ -239,10 +239,11 @@ BUDGETS: dict[str, Budget] = {
     ),
     "entries": Budget("1 query", (Limit("query", QUERY, 1, 1),), gate=False),
     "stats": Budget(
-        "O(table) scan, info",
+        "book counters + devices + queues (ADR 0006)",
         total_max=None,
         limits=(
-            Limit("scan", frozenset({"dynamodb.Scan"}), 0, 10**9),
+            Limit("counters", frozenset({"dynamodb.BatchGetItem"}), 1, 1),
+            Limit("devices", frozenset({"dynamodb.Scan"}), 0, 1),
             Limit("queue", frozenset({"sqs.GetQueueAttributes", "sqs.GetQueueUrl"}), 0, 4),
         ),
         gate=False,

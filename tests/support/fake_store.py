@@ -11,12 +11,13 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from chalicelib import jsontext
 from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.adapters.contracts import shard_of
 from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
+from chalicelib.domain import books
+from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
@@ -59,6 +60,7 @@ class FakeDatabase:
     def __init__(self, shards: int = 1):
         self.shards = shards
         self.tables: dict[str, dict] = {name: {} for name in TABLES}
+        self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -108,7 +110,8 @@ class FakeDatabase:
         """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
         return {"contracts": FakeContractStore(self), "devices": FakeDeviceStore(self),
                 "ledger": FakeLedgerStore(self), "claims": FakeClaimStore(self),
-                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self)}
+                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self),
+                "refunds": FakeRefundStore(self), "book": FakeBookStore(self)}
 
 
 def _op(fn):
@@ -390,6 +393,7 @@ class FakeTransactions(_View):
                  lambda d: d is not None and d.leases < d.capacity)
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
         self._entries(tx, entries)
+        _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
         tx.commit()
 
     @_op
@@ -401,6 +405,8 @@ class FakeTransactions(_View):
                  lambda c: c is not None and c.version == before.version and c.status == ACTIVE
                  and c.expires_at_ms > now_ms)
         self._entries(tx, entries)
+        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                 books.contract_contribution(after)))
         tx.commit()
 
     @_op
@@ -411,4 +417,89 @@ class FakeTransactions(_View):
         tx.write("device", "devices", before.device_id, lambda d: replace(d, leases=d.leases - 1),
                  lambda d: d is not None and d.leases > 0)
         self._entries(tx, entries)
+        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                 books.contract_contribution(after)))
         tx.commit()
+
+
+# --------------------------------------------------------------------------
+# refunds and the book's counters (issue 8)
+
+
+def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
+    """ADD `deltas` to the counter item of `key`'s shard (as the adapter's book_update)."""
+    if not deltas:
+        return
+    shard = shard_of(key, tx.db.shards)
+
+    def add(old):
+        new = dict(old or {})
+        for name, value in deltas.items():
+            new[name] = new.get(name, 0) + value
+        return new
+    tx.write("book", "book", shard, add, lambda _: True)
+
+
+def _contract_with_refund(c: Contract, r: R.Refund) -> Contract:
+    return replace(c, version=r.version, refund_status=r.status, refund_tx=r.tx_signature,
+                   refund_lvbh=r.last_valid_block_height, refund_attempt=r.attempt, refund_reason=r.reason,
+                   refund_fee=r.fee_lamports, refund_raw=r.raw, refund_confirmed_ms=r.confirmed_at_ms)
+
+
+class FakeRefundStore(_View):
+    """`ports.RefundStore`: a contract's refund on its contract record, a payment's refund on
+    its claim record (kind "refund"); the same conditions as adapters/refunds.py."""
+    port = "refunds"
+
+    def _read(self, refund_id: str) -> R.Refund | None:
+        if R.refund_kind(refund_id) == "contract":
+            c = self._t("contracts").get(refund_id)
+            return None if c is None else R.refund_of(c)
+        rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX):])
+        if rec is None or rec.get("kind") != "refund":
+            return None
+        return rec["refund"]
+
+    @_op
+    def get(self, refund_id: str) -> R.Refund | None:
+        return self._read(refund_id)
+
+    @_op
+    def advance(self, before: R.Refund, after: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        if before.refund_id != after.refund_id or after.version != before.version + 1:
+            raise ValueError("advance writes the next version of the same refund")
+
+        def holds(stored: R.Refund | None) -> bool:
+            return (stored is not None and stored.version == before.version and stored.status == before.status
+                    and stored.tx_signature == before.tx_signature)
+        tx = _Tx(self.db)
+        if R.refund_kind(before.refund_id) == "contract":
+            tx.write("refund", "contracts", before.refund_id, lambda c: _contract_with_refund(c, after),
+                     lambda c: c is not None and holds(R.refund_of(c)))
+        else:
+            tx.write("refund", "claims", "sig#" + before.refund_id[len(R.PAYMENT_PREFIX):],
+                     lambda rec: {**rec, "refund": after},
+                     lambda rec: rec is not None and rec.get("kind") == "refund" and holds(rec["refund"]))
+        FakeTransactions._entries(tx, entries)
+        _book(tx, before.refund_id, books.delta(books.refund_contribution(before), books.refund_contribution(after)))
+        tx.commit()
+
+    @_op
+    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        tx = _Tx(self.db)
+        rec = {"kind": "refund", "contract_id": refund.refund_id, "wallet": claim.wallet, "request": claim.request,
+               "response": json.dumps(claim.response, separators=(",", ":")), "created_at_ms": now_ms,
+               "refund": refund}
+        tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
+        FakeTransactions._entries(tx, entries)
+        _book(tx, refund.refund_id, books.delta({}, books.refund_contribution(refund)))
+        tx.commit()
+
+
+class FakeBookStore(_View):
+    """`ports.BookStore`: the counter items of every shard."""
+    port = "book"
+
+    @_op
+    def counters(self) -> list[dict]:
+        return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]

@@ -166,11 +166,13 @@ def test_contract_response_active(lc, data):
 
 def reproduce_used(r: dict, now_ms: int | None = None) -> int:
     """What a client computes from a status or settle answer alone (API.md "Tiers") and the
-    tier's published rate: floor(rate × t / 3,600,000), t the elapsed server ms, capped at the duration."""
+    tier's published rate: floor(rate × t / 3,600,000), t the elapsed server ms, while t is below
+    the duration; a contract that ran its whole duration used exactly its price (`cost_lamports`)."""
     rate = money.TIERS[r.get("tier") or TIER_OF[r["contract_id"]]].lamports_per_hour
     end = r["settled_at_ms"] if r["settled_at_ms"] is not None else now_ms
-    t = max(0, min(end, r["expires_at_ms"]) - r["created_at_ms"])
-    return rate * t // 3_600_000
+    if end >= r["expires_at_ms"]:
+        return r["cost_lamports"]
+    return rate * max(0, end - r["created_at_ms"]) // 3_600_000
 
 
 TIER_OF: dict[str, str] = {}
