@@ -162,9 +162,21 @@ class Api:
             out.update({d["id"]: d["leases"] for d in r.body})
         return out
 
+    def settled_refunds(self, timeout: float = 60.0) -> dict:
+        """/api/stats once no refund is in flight (none QUEUED or SENT): the refund worker pays
+        settled contracts in the background, so a before/after comparison waits for it first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.stats()
+            flying = s["refunds_by_status"].get("QUEUED", 0) + s["refunds_by_status"].get("SENT", 0)
+            if not flying or time.monotonic() > deadline:
+                return s
+            time.sleep(0.2)
+
     def snapshot(self) -> dict:
-        """Everything a failed request must leave unchanged (server time excluded)."""
-        s = self.stats()
+        """Everything a failed request must leave unchanged (server time excluded), taken once
+        the background refunds have landed."""
+        s = self.settled_refunds()
         led = self.ledger()
         return {
             "contracts": s["contracts"],
