@@ -155,6 +155,7 @@ class ClaimItem(Model):
     created_at_ms = NumberAttribute()
     expires_at_ms = NumberAttribute(null=True)
     ttl = NumberAttribute(null=True)
+    hits = NumberAttribute(null=True)  # requests counted by a rate-limit window item (rl#…)
 
 
 class MetricsItem(Model):
