@@ -28,10 +28,33 @@ from local.procs import ROOT
 
 
 class NoDelayHandler(ChaliceRequestHandler):
-    """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled."""
+    """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled,
+    and whose events carry the peer's address as `requestContext.identity.sourceIp` (what API
+    Gateway does; `chalice local` writes 127.0.0.1 for every client, so per-IP limits could not
+    tell two clients apart: connect from 127.0.0.2, 127.0.0.3, ... to be another client)."""
 
     disable_nagle_algorithm = True  # socketserver.StreamRequestHandler.setup sets TCP_NODELAY
     wbufsize = -1  # buffered wfile: BaseHTTPRequestHandler.handle_one_request flushes it once per response
+
+    def _generic_handle(self) -> None:
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]  # this connection's only
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+
+class _ThreadLocalRequest:
+    """`app.current_request` per thread. Chalice keeps one attribute on the app object (one
+    request per Lambda process); the threaded local server runs requests concurrently, so a
+    view could read another thread's request."""
+
+    _local = threading.local()
+
+    def __get__(self, obj, owner=None):
+        return getattr(self._local, "request", None) if obj is not None else self
+
+    def __set__(self, obj, value):
+        self._local.request = value
 
 
 def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT)):
@@ -45,6 +68,8 @@ def create_server(host: str, port: int, stage: str = "local", project_dir: str =
     app_obj = config.chalice_app
     validate_routes(app_obj.routes)
     CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)  # as chalice.local.create_local_server
+    CustomLocalChalice.current_request = _ThreadLocalRequest()
+    app_obj.__dict__.pop("current_request", None)
     app_obj.__class__ = CustomLocalChalice
     return LocalDevServer(app_obj, config, host, port, handler_cls=NoDelayHandler)
 

@@ -1,5 +1,6 @@
 """ClaimStore records of the edge (ADR 0009): Idempotency-Key records taken before the request
 runs, and the fleet-wide rate-limit windows; the fake and the DynamoDB adapter alike."""
+
 from __future__ import annotations
 
 import threading
@@ -17,6 +18,7 @@ IN_PROGRESS_A = Replay("hash-a", 0, "", in_progress=True)
 
 
 # ---------------------------------------------------------------- idempotency
+
 
 def test_a_key_is_taken_once_and_a_duplicate_sees_it_in_progress(store):
     assert store.claims.get_replay("k", NOW) is None
@@ -68,6 +70,7 @@ def test_concurrent_begins_take_a_key_exactly_once():
     """Ten threads race for one key on the fake (in-process moto is not thread-safe; the adapter's
     race is shown over HTTP on the local stack, tests/e2e/test_idempotency_http.py)."""
     from tests.support.fakes import FakeDatabase
+
     claims = FakeDatabase().ports()["claims"]
     barrier, results = threading.Barrier(10), []
 
@@ -84,6 +87,7 @@ def test_concurrent_begins_take_a_key_exactly_once():
 
 
 # ---------------------------------------------------------------- rate-limit windows
+
 
 def test_a_window_counts_up_to_its_limit_then_refuses_without_counting(store):
     counts = [store.claims.count_request("ip:203.0.113.9", NOW, 10_000, 3) for _ in range(5)]
@@ -113,11 +117,14 @@ def test_an_outage_of_the_fake_is_unavailable_for_every_edge_record():
     """The fake's outage hook covers the new methods (the adapter's outage: every route of
     tests/integration/test_outage.py, the limiter failing open on /api/pricing)."""
     from tests.support.fakes import FakeDatabase
+
     claims = FakeDatabase().ports()["claims"]
     claims.down = True
-    for call in (lambda: claims.count_request("ip:x", NOW, 10_000, 5),
-                 lambda: claims.begin_replay("k", "h", NOW, LEASE),
-                 lambda: claims.finish_replay("k", FIRST, NOW, NOW),
-                 lambda: claims.release_replay("k", NOW)):
+    for call in (
+        lambda: claims.count_request("ip:x", NOW, 10_000, 5),
+        lambda: claims.begin_replay("k", "h", NOW, LEASE),
+        lambda: claims.finish_replay("k", FIRST, NOW, NOW),
+        lambda: claims.release_replay("k", NOW),
+    ):
         with pytest.raises(Unavailable):
             call()
