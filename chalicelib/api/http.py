@@ -149,8 +149,14 @@ def _rate_subject(c, auth: str | None, headers, ip: str) -> tuple[str, tuple[int
     against that key (its hash: no read, and nobody without the key can spend its budget);
     everything else against the client IP."""
     if auth == "device":
+        from ..services.telemetry import device_of_key
+
         key = headers.get("x-device-key")
-        if key and key.startswith("dk_") and len(key) <= 256:
+        try:
+            device_of_key(key)  # the key's shape only (no read): a malformed one counts per IP
+        except e.Unauthorized:
+            pass
+        else:
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]
             return f"dev:{digest}", c.settings.device_rate_limit, "device"
     return f"ip:{ip}", c.settings.rate_limit, "address"
@@ -284,7 +290,8 @@ def _idempotency(c, call: Call, handler) -> Response:
         return resp
     try:
         stored = c.claims.finish_replay(scoped, Replay(body_hash, resp.status_code, resp.body), started, c.clock())
-    except e.Unavailable:
+    except Exception:  # the request committed: its client gets its answer whatever the record does
+        log.exception("idempotency: storing the answer failed")
         stored = False
     if not stored:  # committed, answered; the key stays in progress until its lease ends
         log.warning("idempotency: the answer of a request was not stored (lease lost or table down)")

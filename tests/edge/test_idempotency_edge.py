@@ -183,3 +183,15 @@ def test_credentials_are_checked_before_a_replay(edge):
     assert (st2, err["code"]) == (401, "unauthorized") and "idempotent-replayed" not in h2
     st3, again, h3 = edge.post("/api/rent", raw, ok)
     assert (st3, again, h3["idempotent-replayed"]) == (201, first, "true")
+
+
+def test_an_answer_that_could_not_be_stored_is_still_the_clients_and_the_lease_covers_retries(edge):
+    body = edge.rent_body()
+    edge.p.db.fail_next("claims.finish_replay", Unavailable("down", reason="database"))
+    st, first, _ = edge.post("/api/rent", body, KEY)
+    assert st == 201  # committed and answered, although its record stayed in progress
+    assert edge.post("/api/rent", body, KEY)[1]["code"] == "idempotency_in_progress"
+    edge.p.clock.advance(60)
+    st2, again, _ = edge.post("/api/rent", body, KEY)  # lease over: taken, and the rent is idempotent itself
+    assert st2 in (200, 201) and again["contract_id"] == first["contract_id"]
+    assert len(edge.p.db.tables["contracts"]) == 1
