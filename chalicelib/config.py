@@ -22,6 +22,18 @@ def _rate(raw: str) -> tuple[int, int]:
     return int(count), int(seconds or 10)
 
 
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated list of origins (`https://app.example`, `*` for any), exact, no
+    trailing slash; empty or unset: none."""
+    return tuple(o.strip().rstrip("/") for o in (raw or "").split(",") if o.strip())
+
+
+def _flag(raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"
@@ -46,6 +58,20 @@ class Settings:
     payment_max_age_seconds: int = 86_400
     device_capacity: int = 4
     rate_limit: tuple[int, int] = (150, 10)
+    # requests / seconds per device key (X-Device-Key traffic counts against its device, not the
+    # IP): an unbatched reporter at full capacity sends 4 contracts x 2 samples/s = 80 per 10 s
+    device_rate_limit: tuple[int, int] = (200, 10)
+    # the fleet-wide counter in the claims table (one conditional UpdateItem per request); off:
+    # only the per-instance window (ADR 0009). ON in every stage (from_env, SI64_RATE_LIMIT_SHARED);
+    # off for containers built by hand in-process (tests, the bench's per-endpoint call counts,
+    # which local/bench/ratelimit.py completes with the limiter's own cost)
+    rate_limit_shared: bool = False
+    # an in-progress Idempotency-Key record older than this may be taken over (> Lambda timeout)
+    idempotency_lease_seconds: int = 60
+    # CORS (ADR 0009): origins allowed on the renter and public POST routes; public GETs
+    # answer any origin; admin routes only the admin origins; device routes never
+    cors_origins: tuple[str, ...] = ()
+    cors_admin_origins: tuple[str, ...] = ()
     active_shards: int = 4
     rpc_timeout_seconds: float = 5.0
     signature_window_seconds: int = 300
@@ -107,6 +133,11 @@ class Settings:
             payment_max_age_seconds=_int(env, "SI64_PAYMENT_MAX_AGE_SECONDS", 86_400),
             device_capacity=_int(env, "SI64_DEVICE_CAPACITY", 4),
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
+            device_rate_limit=_rate(env.get("SI64_DEVICE_RATE_LIMIT", "200/10")),
+            rate_limit_shared=_flag(env.get("SI64_RATE_LIMIT_SHARED"), True),
+            idempotency_lease_seconds=_int(env, "SI64_IDEMPOTENCY_LEASE_SECONDS", 60),
+            cors_origins=_origins(env.get("SI64_CORS_ORIGINS")),
+            cors_admin_origins=_origins(env.get("SI64_CORS_ADMIN_ORIGINS")),
             active_shards=_int(env, "SI64_ACTIVE_SHARDS", 4),
             rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
             refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),

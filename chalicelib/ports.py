@@ -89,16 +89,36 @@ class DeviceStore(Protocol):
 
 
 class ClaimStore(Protocol):
-    """Payment claims (one per transaction signature) and Idempotency-Key records."""
+    """Payment claims (one per transaction signature), Idempotency-Key records and the
+    fleet-wide rate-limit windows, all in the claims table (ADR 0009)."""
 
     def get_claim(self, signature: str) -> Claim | None: ...
 
     def get_replay(self, key: str, now_ms: int) -> Replay | None:
-        """The stored first response of `key`, or None (also once it has expired)."""
+        """The live record of `key`: its stored first answer (for 24 h), or one with
+        `in_progress=True` while the request that took the key runs (until its lease ends);
+        None when there is none or it has expired."""
 
-    def put_replay(self, key: str, replay: Replay, now_ms: int) -> Replay | None:
-        """Store the first response of `key`; returns the one already stored if another
-        request won the race (None when ours was stored)."""
+    def begin_replay(self, key: str, body_hash: str, now_ms: int, lease_ms: int) -> Replay | None:
+        """Take `key` before its request runs: write an in-progress record (held until
+        `now_ms + lease_ms`, identified by `now_ms`) unless a live record is there. None when
+        taken; otherwise the live record (a stored answer, or one in progress) and nothing is
+        written. Of any number of concurrent calls on one key, exactly one takes it."""
+
+    def finish_replay(self, key: str, replay: Replay, started_ms: int, now_ms: int) -> bool:
+        """Replace our in-progress record (the one begun at `started_ms`) by the answer, kept
+        for 24 h from `now_ms`. False, and nothing written, when the record is no longer ours
+        (released, or its lease ran out and another request took the key)."""
+
+    def release_replay(self, key: str, started_ms: int) -> None:
+        """Delete our in-progress record (the request failed): the key is free again.
+        Nothing happens when the record is no longer ours."""
+
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
+        """Count one request of `subject` (e.g. `ip:203.0.113.9`) in the fixed window that starts
+        at `window_start_ms`: the window's count including this request, or None when it
+        already held `limit` (nothing counted). One small conditional write; the item expires
+        (TTL) after the window."""
 
 
 class LedgerStore(Protocol):

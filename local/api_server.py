@@ -42,7 +42,10 @@ NO_ROUTE_BODY = {"detail": "No route for this method and path.", "code": "not_fo
 
 class NoDelayHandler(ChaliceRequestHandler):
     """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled,
-    and whose unknown routes and methods answer in the API.md error shape."""
+    whose unknown routes and methods answer in the API.md error shape, and whose events carry
+    the peer's address as `requestContext.identity.sourceIp` (what API Gateway does; `chalice
+    local` writes 127.0.0.1 for every client, so per-IP limits could not tell two clients apart:
+    connect from 127.0.0.2, 127.0.0.3, ... to be another client)."""
 
     disable_nagle_algorithm = True  # socketserver.StreamRequestHandler.setup sets TCP_NODELAY
     wbufsize = -1  # buffered wfile: BaseHTTPRequestHandler.handle_one_request flushes it once per response
@@ -60,6 +63,7 @@ class NoDelayHandler(ChaliceRequestHandler):
         return self.command == "OPTIONS" or self.command in self._routes[route]
 
     def _generic_handle(self) -> None:
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]  # this connection's only
         if self._has_route():
             super()._generic_handle()
             return
@@ -76,6 +80,20 @@ class NoDelayHandler(ChaliceRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
+class _ThreadLocalRequest:
+    """`app.current_request` per thread. Chalice keeps one attribute on the app object (one
+    request per Lambda process); the threaded local server runs requests concurrently, so a
+    view could read another thread's request."""
+
+    _local = threading.local()
+
+    def __get__(self, obj, owner=None):
+        return getattr(self._local, "request", None) if obj is not None else self
+
+    def __set__(self, obj, value):
+        self._local.request = value
+
+
 def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT)):
     """What `chalice local` builds (chalice.cli.create_local_server), with NoDelayHandler."""
     from chalice.cli.factory import CLIFactory
@@ -87,6 +105,8 @@ def create_server(host: str, port: int, stage: str = "local", project_dir: str =
     app_obj = config.chalice_app
     validate_routes(app_obj.routes)
     CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)  # as chalice.local.create_local_server
+    CustomLocalChalice.current_request = _ThreadLocalRequest()
+    app_obj.__dict__.pop("current_request", None)
     app_obj.__class__ = CustomLocalChalice
     return LocalDevServer(app_obj, config, host, port, handler_cls=NoDelayHandler)
 

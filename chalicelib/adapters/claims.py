@@ -1,4 +1,5 @@
-"""Claims table: payment claims (`sig#…`) and idempotency records (`idem#…`)."""
+"""Claims table: payment claims (`sig#…`), Idempotency-Key records (`idem#…`) and the
+fleet-wide rate-limit windows (`rl#…`). ADR 0009 describes the last two."""
 from __future__ import annotations
 
 from .. import jsontext
@@ -7,12 +8,24 @@ from .dynamo import guarded, is_conditional_failure
 from .models import ClaimItem
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+DONE, PENDING = "idempotency", "idempotency-pending"  # `kind` of a finished / an in-progress record
+RATE_WINDOW_GRACE_S = 60  # a window item lives this long past its window (TTL deletes it later)
 
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:
     return ClaimItem(f"sig#{c.signature}", kind=c.kind, contract_id=c.contract_id, wallet=c.wallet,
                      request=c.request, response=jsontext.dumps(c.response),
                      created_at_ms=now_ms)
+
+
+def _replay(i: ClaimItem) -> Replay:
+    if i.kind == PENDING:
+        return Replay(i.request, 0, "", in_progress=True)
+    return Replay(i.request, int(i.status), i.response)
+
+
+def rate_key(subject: str, window_start_ms: int) -> str:
+    return f"rl#{subject}#{window_start_ms}"
 
 
 class ClaimsRepo:
@@ -24,6 +37,13 @@ class ClaimsRepo:
             return None
         return Claim(signature, i.kind, i.contract_id, i.wallet, i.request, jsontext.loads(i.response))
 
+    # -- Idempotency-Key records -----------------------------------------------------------
+    # One item per scoped key. `expires_at_ms` is when the record stops counting: 24 h after
+    # the answer for a finished record (kind DONE), the end of the lease for one in progress
+    # (kind PENDING), so "live" is one comparison for both, in the condition and on reads
+    # (TTL deletion is best-effort and late). `created_at_ms` of a PENDING record is the
+    # start of the request that holds it: finish and release are conditional on it.
+
     @guarded
     def get_replay(self, key: str, now_ms: int) -> Replay | None:
         try:
@@ -32,19 +52,61 @@ class ClaimsRepo:
             return None
         if i.expires_at_ms is not None and int(i.expires_at_ms) <= now_ms:
             return None  # TTL deletion is best-effort: filter on the expiry ourselves
-        return Replay(i.request, int(i.status), i.response)
+        return _replay(i)
 
     @guarded
-    def put_replay(self, key: str, replay: Replay, now_ms: int) -> Replay | None:
-        """Record the first response for `key`; returns the one already there if we lost a race."""
-        expires = now_ms + IDEMPOTENCY_TTL_MS
-        item = ClaimItem(f"idem#{key}", kind="idempotency", request=replay.body_hash, status=replay.status,
-                         response=replay.response, created_at_ms=now_ms, expires_at_ms=expires,
-                         ttl=expires // 1000)
+    def begin_replay(self, key: str, body_hash: str, now_ms: int, lease_ms: int) -> Replay | None:
+        """One conditional PutItem: the in-progress record, unless a live one is there."""
+        item = ClaimItem(f"idem#{key}", kind=PENDING, request=body_hash, created_at_ms=now_ms,
+                         expires_at_ms=now_ms + lease_ms, ttl=(now_ms + IDEMPOTENCY_TTL_MS) // 1000)
         try:
             item.save(condition=ClaimItem.pk.does_not_exist() | (ClaimItem.expires_at_ms <= now_ms))
         except Exception as exc:
-            if is_conditional_failure(exc):
-                return self.get_replay(key, now_ms)
-            raise
+            if not is_conditional_failure(exc):
+                raise
+            seen = self.get_replay(key, now_ms)
+            # gone between our write and our read (released, or just expired): report it as
+            # still in progress; the client retries and takes it then
+            return seen or Replay(body_hash, 0, "", in_progress=True)
         return None
+
+    @guarded
+    def finish_replay(self, key: str, replay: Replay, started_ms: int, now_ms: int) -> bool:
+        expires = now_ms + IDEMPOTENCY_TTL_MS
+        item = ClaimItem(f"idem#{key}", kind=DONE, request=replay.body_hash, status=replay.status,
+                         response=replay.response, created_at_ms=now_ms, expires_at_ms=expires,
+                         ttl=expires // 1000)
+        try:
+            item.save(condition=(ClaimItem.kind == PENDING) & (ClaimItem.created_at_ms == started_ms))
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    @guarded
+    def release_replay(self, key: str, started_ms: int) -> None:
+        try:
+            ClaimItem(f"idem#{key}").delete(
+                condition=(ClaimItem.kind == PENDING) & (ClaimItem.created_at_ms == started_ms))
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
+
+    # -- rate-limit windows ------------------------------------------------------------------
+    @guarded
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
+        """One conditional UpdateItem (ADD) on `rl#{subject}#{window_start_ms}` (< 100 bytes:
+        1 WCU); the key changes with the window, so no old count is ever read or reset."""
+        item = ClaimItem(rate_key(subject, window_start_ms))
+        try:
+            item.update(
+                actions=[ClaimItem.hits.add(1), ClaimItem.kind.set("rate"),
+                         ClaimItem.created_at_ms.set(window_start_ms),
+                         ClaimItem.ttl.set((window_start_ms + window_ms) // 1000 + RATE_WINDOW_GRACE_S)],
+                condition=ClaimItem.hits.does_not_exist() | (ClaimItem.hits < limit))
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return None
+            raise
+        return int(item.hits)

@@ -172,6 +172,7 @@ class ClaimItem(Model):
     refund_raw = BinaryAttribute(null=True, legacy_encoding=False)
     refund_confirmed_ms = NumberAttribute(null=True)
     refund_version = NumberAttribute(null=True)
+    hits = NumberAttribute(null=True)  # requests counted by a rate-limit window item (rl#…)
 
 
 class MetricsItem(Model):

@@ -18,10 +18,12 @@ class Claim:
 
 @dataclass(frozen=True)
 class Replay:
-    """The first response to an Idempotency-Key."""
+    """The first response to an Idempotency-Key; while that first request is still running,
+    `in_progress` (status 0, no response yet)."""
     body_hash: str
     status: int
     response: str
+    in_progress: bool = False
 
 
 def hash_device_key(key: str) -> str:

@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.adapters.contracts import shard_of
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger
 from chalicelib.domain.errors import Conflict, InvalidRequest
-from chalicelib.domain.records import Claim, Replay
+from chalicelib.domain.records import Claim
 from tests.contract.conftest import SHARDS
 from tests.support.fakes import new_signature, new_wallet
 
@@ -389,25 +388,7 @@ def test_claim_round_trip(dev):
     assert dev.claims.get_claim(c.payments[0].sig) == claim_for(c)
 
 
-def test_idempotency_record_first_one_wins(store):
-    first, second = Replay("hash-a", 201, '{"a":1}'), Replay("hash-b", 200, '{"b":2}')
-    assert store.claims.get_replay("key-1", NOW) is None
-    assert store.claims.put_replay("key-1", first, NOW) is None
-    assert store.claims.get_replay("key-1", NOW + 1) == first
-    assert store.claims.put_replay("key-1", second, NOW + 1) == first
-    assert store.claims.get_replay("key-1", NOW + 2) == first
-    assert store.claims.get_replay("key-2", NOW) is None
-
-
-def test_expired_idempotency_record_is_gone_and_may_be_overwritten(store):
-    first, second = Replay("hash-a", 201, '{"a":1}'), Replay("hash-b", 200, '{"b":2}')
-    store.claims.put_replay("key-1", first, NOW)
-    end_ms = NOW + IDEMPOTENCY_TTL_MS
-    assert store.claims.get_replay("key-1", end_ms - 1) == first
-    assert store.claims.put_replay("key-1", second, end_ms - 1) == first
-    assert store.claims.get_replay("key-1", end_ms) is None
-    assert store.claims.put_replay("key-1", second, end_ms) is None
-    assert store.claims.get_replay("key-1", end_ms + 1) == second
+# Idempotency-Key records and rate-limit windows: tests/contract/test_edge_records.py
 
 
 # ---------------------------------------------------------------- contract reads

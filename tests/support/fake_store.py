@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from chalicelib import jsontext
-from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
+from chalicelib.adapters.claims import DONE as IDEM_DONE
+from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS, rate_key
+from chalicelib.adapters.claims import PENDING as IDEM_PENDING
 from chalicelib.adapters.contracts import shard_of
 from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain import books
@@ -265,6 +267,8 @@ class FakeClaimStore(_View):
         rec = self._t("claims").get(f"idem#{key}")
         if rec is None or rec["expires_at_ms"] <= now_ms:
             return None
+        if rec["kind"] == IDEM_PENDING:
+            return Replay(rec["request"], 0, "", in_progress=True)
         return Replay(rec["request"], rec["status"], rec["response"])
 
     @_op
@@ -272,15 +276,42 @@ class FakeClaimStore(_View):
         return self._replay(key, now_ms)
 
     @_op
-    def put_replay(self, key: str, replay: Replay, now_ms: int) -> Replay | None:
-        claims = self._t("claims")
-        old = claims.get(f"idem#{key}")
-        if old is not None and old["expires_at_ms"] > now_ms:  # the condition of the adapter's put
-            return self._replay(key, now_ms)
-        claims[f"idem#{key}"] = {"kind": "idempotency", "request": str(replay.body_hash),
-                                 "status": int(replay.status), "response": str(replay.response),
-                                 "created_at_ms": now_ms, "expires_at_ms": now_ms + IDEMPOTENCY_TTL_MS}
+    def begin_replay(self, key: str, body_hash: str, now_ms: int, lease_ms: int) -> Replay | None:
+        seen = self._replay(key, now_ms)  # the condition of the adapter's put: no live record
+        if seen is not None:
+            return seen
+        self._t("claims")[f"idem#{key}"] = {"kind": IDEM_PENDING, "request": str(body_hash),
+                                            "created_at_ms": now_ms, "expires_at_ms": now_ms + lease_ms}
         return None
+
+    def _ours(self, key: str, started_ms: int) -> bool:
+        rec = self._t("claims").get(f"idem#{key}")
+        return rec is not None and rec["kind"] == IDEM_PENDING and rec["created_at_ms"] == started_ms
+
+    @_op
+    def finish_replay(self, key: str, replay: Replay, started_ms: int, now_ms: int) -> bool:
+        if not self._ours(key, started_ms):
+            return False
+        self._t("claims")[f"idem#{key}"] = {"kind": IDEM_DONE, "request": str(replay.body_hash),
+                                            "status": int(replay.status), "response": str(replay.response),
+                                            "created_at_ms": now_ms, "expires_at_ms": now_ms + IDEMPOTENCY_TTL_MS}
+        return True
+
+    @_op
+    def release_replay(self, key: str, started_ms: int) -> None:
+        if self._ours(key, started_ms):
+            del self._t("claims")[f"idem#{key}"]
+
+    @_op
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
+        claims = self._t("claims")
+        key = rate_key(subject, window_start_ms)
+        hits = claims.get(key, {}).get("hits", 0)
+        if hits >= limit:
+            return None
+        claims[key] = {"kind": "rate", "hits": hits + 1, "created_at_ms": window_start_ms,
+                       "expires_at_ms": window_start_ms + window_ms}
+        return hits + 1
 
 
 def _account_seq(e: Entry) -> str:
