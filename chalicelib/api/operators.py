@@ -23,10 +23,9 @@ def stats(call):
     return views.stats_response(call.c.books.stats())
 
 
-@endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"])
+@endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
 def retry_refund(call):
     """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
-    call.c.auth.admin(call.headers.get("x-admin-key"))
     r = call.c.refund_operations.retry(call.params["refund_id"])
     out = {"refund_id": r.refund_id, "wallet": r.wallet, "status": r.status, "lamports": r.lamports,
            "tx_signature": r.tx_signature, "attempt": r.attempt}

@@ -24,12 +24,10 @@ def payment_refund_response(pr) -> dict:
             "refund_lamports": r.lamports, "refund_sol": sol(r.lamports), "refund": refund}
 
 
-@endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"])
+@endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
 def refund_payment(call):
-    raw_sig = call.params["tx_signature"]
-    wallet = call.c.auth.renter(schemas.renter_credentials(call.headers), "POST",
-                                f"/api/payments/{raw_sig}/refund", call.raw)
-    pr = call.c.payment_refunds.request(schemas.signature(raw_sig, "tx_signature"), wallet)
+    pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"),
+                                        call.wallet)
     return (201 if pr.first else 200), payment_refund_response(pr)
 
 

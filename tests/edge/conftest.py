@@ -105,6 +105,8 @@ def edge(monkeypatch):
         rpc=p.rpc,
         secrets=p.secrets,
         clock=p.clock,
+        refunds=p.refunds,
+        book=p.book,
     )
     c.operator.seed_devices(DEVICES, 2)
     keys = {d["device_id"]: c.operator.issue_device_key(d["device_id"]) for d in DEVICES}
