@@ -61,6 +61,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m local.bench
+	$(PY) -m local.bench.refunds
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

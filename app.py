@@ -12,3 +12,12 @@ app.register_blueprint(public.bp)
 app.register_blueprint(rentals.bp)
 app.register_blueprint(devices.bp)
 app.register_blueprint(operators.bp)
+
+# --- refunds paid on chain, the billing sweep (issue 8) ---
+from chalicelib.api import payments  # noqa: E402
+from chalicelib.jobs import refunds as refund_jobs  # noqa: E402
+from chalicelib.jobs import sweep as sweep_jobs  # noqa: E402
+
+app.register_blueprint(payments.bp)
+app.register_blueprint(refund_jobs.bp)  # refund_worker: SQS si64-{stage}-refunds
+app.register_blueprint(sweep_jobs.bp)   # billing_sweep: every minute

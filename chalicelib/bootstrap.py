@@ -20,6 +20,7 @@ from .config import settings as load_settings
 
 if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
     from .ports import (
+        BookStore,
         ClaimStore,
         Clock,
         ContractStore,
@@ -27,7 +28,9 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         LedgerStore,
         MetricsStore,
         PaymentVerifier,
+        RefundChain,
         RefundQueue,
+        RefundStore,
         Secrets,
         SignatureVerifier,
         Transactions,
@@ -36,7 +39,9 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.books import Books
     from .services.catalog import Catalog
     from .services.operator import Operator
+    from .services.refunds import PaymentRefunds, RefundOperations, RefundWorker
     from .services.rentals import Rentals
+    from .services.sweep import Sweep
     from .services.telemetry import Telemetry
 
 
@@ -65,6 +70,40 @@ class Container:
     secrets: Secrets
     clock: Clock = wall_clock_ms
     verify_signature: SignatureVerifier = verify_ed25519
+    # --- refunds, sweep, whole-book counters (issue 8) ---
+    refunds: RefundStore | None = None
+    book: BookStore | None = None
+    refund_chain: RefundChain | None = None  # None: built on first use (treasury key read then)
+
+    def chain_for_refunds(self) -> RefundChain:
+        """The refund chain port; the production one (and the treasury key) only on first use,
+        so a function that never refunds never reads the key."""
+        if self.refund_chain is None:
+            self.refund_chain = production_refund_chain(self.settings)
+        return self.refund_chain
+
+    @cached_property
+    def refund_worker(self) -> RefundWorker:
+        from .services.refunds import RefundWorker
+        return RefundWorker(refunds=self.refunds, chain=self.chain_for_refunds(), clock=self.clock,
+                            commitment=self.settings.refund_commitment)
+
+    @cached_property
+    def payment_refunds(self) -> PaymentRefunds:
+        from .services.refunds import PaymentRefunds
+        return PaymentRefunds(refunds=self.refunds, claims=self.claims, rpc=self.rpc, queue=self.queue,
+                              clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def refund_operations(self) -> RefundOperations:
+        from .services.refunds import RefundOperations
+        return RefundOperations(refunds=self.refunds, queue=self.queue, clock=self.clock)
+
+    @cached_property
+    def sweep(self) -> Sweep:
+        from .services.sweep import Sweep
+        return Sweep(contracts=self.contracts, tx=self.tx, queue=self.queue, clock=self.clock,
+                     settings=self.settings)
 
     @cached_property
     def rentals(self) -> Rentals:
@@ -75,14 +114,13 @@ class Container:
     @cached_property
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
-        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, tx=self.tx,
-                         clock=self.clock)
+        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, clock=self.clock)
 
     @cached_property
     def books(self) -> Books:
         from .services.books import Books
         return Books(contracts=self.contracts, ledger=self.ledger, devices=self.devices, queue=self.queue,
-                     rpc=self.rpc, clock=self.clock, settings=self.settings)
+                     rpc=self.rpc, clock=self.clock, settings=self.settings, book=self.book)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -111,6 +149,7 @@ def build(s: Settings | None = None, **overrides) -> Container:
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
     from .adapters.queue import RefundQueue as SqsRefundQueue
+    from .adapters.refunds import BooksRepo, RefundsRepo
     from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
     from .adapters.transactions import Transactions as DynamoTransactions
@@ -129,9 +168,21 @@ def build(s: Settings | None = None, **overrides) -> Container:
                              s.refund_dlq_url, s.refund_dlq_name),
         "rpc": SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
         "secrets": AdminKey(s),
+        "refunds": RefundsRepo(s.active_shards),
+        "book": BooksRepo(s.active_shards),
     }
     parts.update(overrides)
     return Container(**parts)
+
+
+def production_refund_chain(s: Settings) -> RefundChain:
+    """RefundChainRpc over the configured RPC, signing with the treasury key read (once per
+    cold start) from the one source the settings name. Only the refund function calls this."""
+    from .adapters.refund_chain import RefundChainRpc
+    from .adapters.solana_rpc import SolanaRpc
+    from .adapters.treasury import treasury_from_settings
+    return RefundChainRpc(SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds), treasury_from_settings(s),
+                          commitment=s.refund_commitment)
 
 
 _container: Container | None = None

@@ -49,6 +49,9 @@ class Settings:
     active_shards: int = 4
     rpc_timeout_seconds: float = 5.0
     signature_window_seconds: int = 300
+    # refunds and the sweep (issue 8)
+    refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
+    refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
 
     @property
     def contracts_table(self) -> str:
@@ -106,6 +109,8 @@ class Settings:
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
             active_shards=_int(env, "SI64_ACTIVE_SHARDS", 4),
             rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
+            refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),
+            refund_commitment=env.get("SI64_REFUND_COMMITMENT") or "finalized",
         )
 
 

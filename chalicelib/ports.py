@@ -117,8 +117,24 @@ class LedgerStore(Protocol):
 
 
 class MetricsStore(Protocol):
+    """Usage samples (one item per reported batch) and the devices' last-seen stamps.
+    Cheap by design (docs/adr/0007-cheap-metering.md): a report is ONE conditional put,
+    the stamp at most one conditional update per device per interval."""
+
     def latest(self, contract_id: str, count: int = 100) -> list[list]:
-        """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first."""
+        """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first
+        (ts an int, each value the exact number that was stored: int or Decimal)."""
+
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+        """Store one batch (rows sorted by ts, 1..120) in one conditional write. Its key is derived
+        from its content, so the same rows again raise Conflict(["batch"]) and write nothing (a
+        retried report is stored once). Checks nothing else: the caller has read the device and
+        the contract."""
+
+    def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
+        """Set the device's `last_seen_ms` to `now_ms` only if its key hash is `key_hash` and its
+        stamp is absent or at least `every_ms` old (one conditional update). True when written,
+        False when not due (or the key changed, or no such device); never raises Conflict."""
 
 
 class Transactions(Protocol):
@@ -137,11 +153,6 @@ class Transactions(Protocol):
     def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
         """Move the contract out of ACTIVE at `before.version` (`contract`), free its slot
         (`device`: leases > 0) and put the settlement entries."""
-
-    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
-                       now_ms: int) -> None:
-        """Store one batch of samples (`batch`: new), only while the contract is live on that
-        device (`contract`) and the key hash matches (`device`)."""
 
 
 class RefundQueue(Protocol):
@@ -212,3 +223,31 @@ class RefundChain(Protocol):
 
     def block_height(self) -> int:
         """The chain's block height at the adapter's commitment."""
+
+
+# --- refund records, the book's counters (issue 8) ---------------------------
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.records import Claim as _Claim
+
+
+class RefundStore(Protocol):
+    """Refund records: a contract's refund lives on its contract item (`CTR-…`), the refund
+    of a payment no contract holds on that payment's claim item (`PAY-{sig}`). Every
+    write is ONE TransactWriteItems that also adds the change to the book's counters."""
+
+    def get(self, refund_id: str) -> Refund | None:
+        """Strongly consistent read (the signed bytes of a SENT record included); None when
+        there is no such refund (no contract, an ACTIVE one, or an unclaimed payment)."""
+
+    def advance(self, before: Refund, after: Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        """Write `after` only while the stored record is still `before` (same version, status
+        and transaction: `refund`), put `entries` (`ledger`: new). Conflict otherwise."""
+
+    def open_payment_refund(self, claim: _Claim, refund: Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        """Claim the payment's signature for its refund (`claim`: unclaimed), store the QUEUED
+        (or DUST) record on the claim and put its entries (`ledger`: new), in one transaction."""
+
+
+class BookStore(Protocol):
+    def counters(self) -> list[dict]:
+        """Every counter item of the book (one per shard; bounded, never the table)."""

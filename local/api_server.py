@@ -10,28 +10,70 @@ a second, on a socket with Nagle's algorithm on. A client that reuses its connec
 per response. Here the handler sets TCP_NODELAY and buffers its output, so each response
 leaves in one write when the handler flushes it.
 
+Routes: a path no route matches, or a method its route does not have, is answered 404
+`{"detail": "No route for this method and path.", "code": "not_found", "reason": "route"}`
+-- the body `infra/edge.yaml` gives API Gateway's MISSING_AUTHENTICATION_TOKEN response on a
+deployed stage (API Gateway cannot tell the two apart, so neither does this server), where
+`chalice local` answers 403 `{"message": "Missing Authentication Token"}` and 405
+`{"Code", "Message"}`. OPTIONS on a known route is left to Chalice (CORS preflight).
+
 SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 
-from chalice.local import ChaliceRequestHandler
+from chalice.local import ChaliceRequestHandler, RouteMatcher
 
 from local.procs import ROOT
 
+# The same body as infra/edge.yaml's gateway responses MISSING_AUTHENTICATION_TOKEN and
+# RESOURCE_NOT_FOUND (API.md error shape); tests/e2e/test_hardening_http.py checks they agree.
+NO_ROUTE_STATUS = 404
+NO_ROUTE_BODY = {"detail": "No route for this method and path.", "code": "not_found", "reason": "route"}
+
 
 class NoDelayHandler(ChaliceRequestHandler):
-    """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled."""
+    """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled,
+    and whose unknown routes and methods answer in the API.md error shape."""
 
     disable_nagle_algorithm = True  # socketserver.StreamRequestHandler.setup sets TCP_NODELAY
     wbufsize = -1  # buffered wfile: BaseHTTPRequestHandler.handle_one_request flushes it once per response
+
+    def __init__(self, request, client_address, server, app_object, config):
+        self._routes = app_object.routes
+        self._matcher = RouteMatcher(list(app_object.routes))
+        super().__init__(request, client_address, server, app_object=app_object, config=config)
+
+    def _has_route(self) -> bool:
+        try:
+            route = self._matcher.match_route(self.path).route
+        except ValueError:
+            return False
+        return self.command == "OPTIONS" or self.command in self._routes[route]
+
+    def _generic_handle(self) -> None:
+        if self._has_route():
+            super()._generic_handle()
+            return
+        self._parse_payload()  # read the body off the connection, so a keep-alive client stays in step
+        body = json.dumps(NO_ROUTE_BODY, separators=(",", ":")).encode()
+        self.send_response(NO_ROUTE_STATUS)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
 def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT)):

@@ -213,7 +213,6 @@ class Stack:
             "SI64_REFUND_DLQ_URL": res.dlq_url,
             "SOLANA_RPC_URL": rpc_url,
             "SI64_TREASURY": treasury,
-            "SI64_TREASURY_KEYPAIR_FILE": str(state_dir / "treasury.json"),
             "SI64_ADMIN_KEY_FILE": str(state_dir / "admin_key"),
             "SI64_NETWORK": "localnet",
         }
@@ -222,7 +221,10 @@ class Stack:
                 app_env[name] = self.base_env[name]
         env = child_env(self.base_env, cfg, app_env)
         api = self._start("api", [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])], env)
-        events = self._start("events", [py, "-m", "local.events"], env)
+        # the treasury key's file name goes to the event runner only (it runs the refund function);
+        # the API process never gets it, as the API function's role cannot read it in AWS
+        events = self._start("events", [py, "-m", "local.events"],
+                             dict(env, SI64_TREASURY_KEY_FILE=str(state_dir / "treasury.json")))
         wait_until(
             lambda: http_status(f"{api_url}/api/health") == 200,
             f"GET {api_url}/api/health to answer 200",

@@ -1,8 +1,7 @@
 """Claims table: payment claims (`sig#…`) and idempotency records (`idem#…`)."""
 from __future__ import annotations
 
-import json
-
+from .. import jsontext
 from ..domain.records import Claim, Replay
 from .dynamo import guarded, is_conditional_failure
 from .models import ClaimItem
@@ -12,7 +11,7 @@ IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:
     return ClaimItem(f"sig#{c.signature}", kind=c.kind, contract_id=c.contract_id, wallet=c.wallet,
-                     request=c.request, response=json.dumps(c.response, separators=(",", ":")),
+                     request=c.request, response=jsontext.dumps(c.response),
                      created_at_ms=now_ms)
 
 
@@ -23,7 +22,7 @@ class ClaimsRepo:
             i = ClaimItem.get(f"sig#{signature}", consistent_read=True)
         except ClaimItem.DoesNotExist:
             return None
-        return Claim(signature, i.kind, i.contract_id, i.wallet, i.request, json.loads(i.response))
+        return Claim(signature, i.kind, i.contract_id, i.wallet, i.request, jsontext.loads(i.response))
 
     @guarded
     def get_replay(self, key: str, now_ms: int) -> Replay | None:

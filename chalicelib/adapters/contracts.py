@@ -61,6 +61,9 @@ def to_domain(item: ContractItem) -> Contract:
         ended_at_ms=_int(item.ended_at_ms), used_lamports=_int(item.used_lamports),
         refund_lamports=_int(item.refund_lamports), refund_status=item.refund_status or "NONE",
         refund_tx=item.refund_tx, refund_reason=item.refund_reason,
+        refund_lvbh=_int(item.refund_lvbh), refund_attempt=_int(item.refund_attempt) or 0,
+        refund_fee=_int(item.refund_fee), refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
+        refund_confirmed_ms=_int(item.refund_confirmed_ms),
     )
 
 
@@ -73,6 +76,8 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         payments_packed=pack_payments(c.payments),
         ended_at_ms=c.ended_at_ms, used_lamports=c.used_lamports, refund_lamports=c.refund_lamports,
         refund_status=c.refund_status, refund_tx=c.refund_tx, refund_reason=c.refund_reason,
+        refund_lvbh=c.refund_lvbh, refund_attempt=c.refund_attempt or None, refund_fee=c.refund_fee,
+        refund_raw=c.refund_raw, refund_confirmed_ms=c.refund_confirmed_ms,
     )
     shard = shard_of(c.contract_id, shards)
     if c.status == ACTIVE:  # sparse index: only ACTIVE contracts are in active-by-expiry

@@ -87,6 +87,12 @@ class ContractItem(Model):
     refund_reason = UnicodeAttribute(null=True)
     refund_shard = NumberAttribute(null=True)
     refund_due_ms = NumberAttribute(null=True)
+    # the refund's transaction record (issue 8)
+    refund_lvbh = NumberAttribute(null=True)
+    refund_attempt = NumberAttribute(null=True)
+    refund_fee = NumberAttribute(null=True)
+    refund_raw = BinaryAttribute(null=True, legacy_encoding=False)
+    refund_confirmed_ms = NumberAttribute(null=True)
     active_by_expiry = ActiveByExpiry()
     by_wallet = ByWallet()
     refunds_pending = RefundsPending()
@@ -155,6 +161,17 @@ class ClaimItem(Model):
     created_at_ms = NumberAttribute()
     expires_at_ms = NumberAttribute(null=True)
     ttl = NumberAttribute(null=True)
+    # the refund of a payment no contract holds (kind "refund", issue 8)
+    refund_status = UnicodeAttribute(null=True)
+    refund_lamports = NumberAttribute(null=True)
+    refund_tx = UnicodeAttribute(null=True)
+    refund_reason = UnicodeAttribute(null=True)
+    refund_lvbh = NumberAttribute(null=True)
+    refund_attempt = NumberAttribute(null=True)
+    refund_fee = NumberAttribute(null=True)
+    refund_raw = BinaryAttribute(null=True, legacy_encoding=False)
+    refund_confirmed_ms = NumberAttribute(null=True)
+    refund_version = NumberAttribute(null=True)
 
 
 class MetricsItem(Model):
@@ -164,7 +181,8 @@ class MetricsItem(Model):
     batch_key = UnicodeAttribute(range_key=True)
     device_id = UnicodeAttribute()
     n = NumberAttribute()
-    samples = UnicodeAttribute()  # compact JSON rows [ts_ms, cpu, mem, disk, net]
+    packed = BinaryAttribute(null=True, legacy_encoding=False)  # adapters/metrics.pack_rows (columnar, DEFLATE)
+    samples = UnicodeAttribute(null=True)  # legacy, read only: JSON rows [ts_ms, cpu, mem, disk, net]
     ttl = NumberAttribute(null=True)
 
 
@@ -174,9 +192,25 @@ MODELS = {
 }
 
 
+def _book_item():
+    """The book's counter items (`book#{shard}`), kept in the claims table (small items that
+    guard money moves live there): one NumberAttribute per `domain.books.COUNTERS`."""
+    from ..domain.books import COUNTERS
+
+    class Meta(_Meta):
+        pass
+    attrs = {"Meta": Meta, "pk": UnicodeAttribute(hash_key=True),
+             **{name: NumberAttribute(null=True) for name in COUNTERS}}
+    return type("BookItem", (Model,), attrs)
+
+
+BookItem = _book_item()
+TABLE_OF = {BookItem: "claims"}  # models that share another model's table
+
+
 def bind(prefix: str, region: str, host: str | None) -> None:
     """Point every model at `{prefix}-<table>` on `host` (None = AWS)."""
-    for name, model in MODELS.items():
+    for name, model in [*MODELS.items(), *((t, m) for m, t in TABLE_OF.items())]:
         model.Meta.table_name = f"{prefix}-{name}"
         model.Meta.region = region
         model.Meta.host = host

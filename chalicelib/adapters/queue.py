@@ -34,11 +34,12 @@ class RefundQueue:
         return self._url
 
     def send_refund(self, contract_id: str, version: int) -> bool:
-        """Queue the refund of a settled contract. False (logged) if the queue did not answer:
-        the refund stays QUEUED in the table and the sweep queues it again."""
+        """Queue a refund (`contract_id` is the refund id: a contract id, or `PAY-{sig}`).
+        False (logged) if the queue did not answer: the refund stays owed in the table and
+        the sweep (or the payer asking again) queues it again."""
         try:
             self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(
-                {"contract_id": contract_id, "version": version}))
+                {"refund_id": contract_id, "contract_id": contract_id, "version": version}))
             return True
         except Exception:
             log.exception("refund enqueue failed for %s", contract_id)

@@ -3,7 +3,7 @@ either every item is written or none is, and each carries the condition that
 makes a replay or a lost race a no-op (docs/data-model.md).
 
 A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
-whose condition failed (`claim`, `device`, `contract`, `batch`, `ledger`), so a
+whose condition failed (`claim`, `device`, `contract`, `ledger`), so a
 service can tell a replayed payment from a full device from a lost race.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from ..domain import books
 from ..domain.contracts import ACTIVE, Contract
 from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
@@ -21,8 +22,7 @@ from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
 from .claims import claim_item
 from .dynamo import cancellation_codes, guarded, transaction_connection
-from .metrics import batch_item
-from .models import ClaimItem, ContractItem, DeviceItem, LedgerItem, MetricsItem
+from .models import BookItem, ClaimItem, ContractItem, DeviceItem, LedgerItem
 
 # Cancellation reasons that mean "try again later", not "your condition failed".
 THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -43,7 +43,7 @@ class _Tx:
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
-    def update(self, role, item, actions, condition):
+    def update(self, role, item, actions, condition=None):
         self.t.update(item, actions=actions, condition=condition)
         self.updates.append(role)
 
@@ -89,6 +89,10 @@ class Transactions:
         for e in entries:
             tx.save("ledger", ledger_adapter.to_item(e), LedgerItem.entry_id.does_not_exist())
 
+    def _book(self, tx: _Tx, key: str, deltas: dict[str, int]) -> None:
+        """Add `deltas` to the book's counter item of `key`'s shard (domain/books.py)."""
+        book_update(tx, contracts_adapter.shard_of(key, self.shards), deltas)
+
     @guarded
     def open_rental(self, claim: Claim, contract: Contract, entries: list[Entry], now_ms: int) -> None:
         """Claim the signature, take a device slot, put the contract and its postings."""
@@ -99,6 +103,7 @@ class Transactions:
             tx.save("contract", contracts_adapter.to_item(contract, shards=self.shards),
                     ContractItem.contract_id.does_not_exist())
             self._entries(tx, entries)
+            self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
 
     @guarded
     def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry],
@@ -110,6 +115,8 @@ class Transactions:
                     (ContractItem.version == before.version) & (ContractItem.status == ACTIVE)
                     & (ContractItem.expires_at_ms > now_ms))
             self._entries(tx, entries)
+            self._book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                          books.contract_contribution(after)))
 
     @guarded
     def end_rental(self, before: Contract, after: Contract, entries: list[Entry]) -> None:
@@ -120,16 +127,11 @@ class Transactions:
             tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)],
                       DeviceItem.leases > 0)
             self._entries(tx, entries)
+            self._book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                          books.contract_contribution(after)))
 
-    @guarded
-    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
-                       now_ms: int) -> None:
-        """Store the batch, stamp the device's last-seen (only with the right key), only while live."""
-        with _transaction() as tx:
-            tx.save("batch", batch_item(contract_id, device_id, rows, now_ms),
-                    MetricsItem.batch_key.does_not_exist())
-            tx.update("device", DeviceItem(device_id), [DeviceItem.last_seen_ms.set(now_ms)],
-                      DeviceItem.key_hash == key_hash)
-            tx.check("contract", ContractItem, contract_id,
-                     (ContractItem.status == ACTIVE) & (ContractItem.expires_at_ms > now_ms)
-                     & (ContractItem.device_id == device_id))
+
+def book_update(tx: _Tx, shard: int, deltas: dict[str, int]) -> None:
+    """ADD each delta to the counter item `book#{shard}` (created by the first ADD)."""
+    if deltas:
+        tx.update("book", BookItem(f"book#{shard}"), [getattr(BookItem, n).add(v) for n, v in deltas.items()])

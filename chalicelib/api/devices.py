@@ -12,5 +12,5 @@ def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(cid, call.headers.get("x-device-key"),
-                                   lambda now_ms: schemas.metrics_samples(body, now_ms))
+                                   lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi))
     return views.metrics_response(done.contract, done.samples, done.at_ms)

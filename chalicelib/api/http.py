@@ -14,7 +14,6 @@ not have made the request.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -25,7 +24,7 @@ from typing import Any
 
 from chalice import Response
 
-from .. import bootstrap
+from .. import bootstrap, jsontext
 from ..domain import errors as e
 from ..domain.records import Replay
 from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
@@ -76,7 +75,7 @@ def status_of(err: e.DomainError) -> tuple[int, str]:
 
 
 def json_response(status: int, body: Any, headers: dict | None = None) -> Response:
-    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status,
+    return Response(body=jsontext.dumps(body), status_code=status,
                     headers={**JSON_HEADERS, **(headers or {})})
 
 

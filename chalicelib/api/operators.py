@@ -87,3 +87,15 @@ def admin_device_audited(call):
         "device_audited_set", operation="set_audited", outcome="set", device_id=device_id, audited=audited
     )
     return admin_device_view(device)
+
+
+@endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"])
+def retry_refund(call):
+    """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
+    call.c.auth.admin(call.headers.get("x-admin-key"))
+    r = call.c.refund_operations.retry(call.params["refund_id"])
+    out = {"refund_id": r.refund_id, "wallet": r.wallet, "status": r.status, "lamports": r.lamports,
+           "tx_signature": r.tx_signature, "attempt": r.attempt}
+    if r.reason:
+        out["reason"] = r.reason
+    return out

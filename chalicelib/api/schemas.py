@@ -4,7 +4,7 @@ Pure Python (no chalice import). Refusals are domain errors naming the field:
 InvalidRequest (400) for a body or query, NotFound (404) for a path id that
 cannot name a contract, Unauthorized (401) for missing renter headers. JSON
 numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
-Infinity are refused by the parser. Unknown fields are ignored (documented).
+Infinity are refused naming their field. Unknown fields are ignored (documented).
 The rules themselves (duration limits, prices) stay in the domain.
 """
 from __future__ import annotations
@@ -22,21 +22,56 @@ MAX_CPU = 25_600
 MAX_METRIC = 10**12
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
+class NonFinite:
+    """Where the body spelled NaN, Infinity or -Infinity (Python's json accepts them; JSON does not)."""
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _non_finite_path(value, path: str) -> str | None:
+    """The field path (`samples[3].cpu_percent`) of the first NonFinite in `value`, if any."""
+    if isinstance(value, NonFinite):
+        return path or "body"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite_path(v, f"{path}.{k}" if path else str(k))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_finite_path(v, f"{path}[{i}]" if path else f"[{i}]")
+            if found:
+                return found
+    return None
 
 
 def parse_json(raw: bytes | str | None) -> dict:
+    """The body as a JSON object: numbers as int or Decimal, never float. NaN / Infinity /
+    -Infinity anywhere (even in an ignored field) → 400 naming that field."""
     if raw is None or raw == b"" or raw == "":
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
+    seen: list[NonFinite] = []
+
+    def constant(text: str) -> NonFinite:
+        seen.append(NonFinite(text))
+        return seen[-1]
+
     try:
         if isinstance(raw, (bytes, bytearray)):
             # JSON on the wire is UTF-8 (RFC 8259 §8.1). json.loads(bytes) would also
             # accept UTF-16/32 and surrogates encoded in UTF-8 ("surrogatepass").
             raw = bytes(raw).decode("utf-8-sig")
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_float=Decimal, parse_constant=constant)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
         raise InvalidRequest("The request body is not valid JSON.", reason="body") from None
+    if seen:
+        try:
+            path = _non_finite_path(data, "") or "body"  # None: a duplicate key replaced it
+        except RecursionError:
+            path = "body"
+        raise InvalidRequest(f"'{path}' must be a finite number ({seen[0].text} is not JSON).", reason=path)
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
     return data
@@ -121,28 +156,35 @@ def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
     return d
 
 
-def _sample(sample, where: str, now_ms: int) -> list:
+def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list:
     if not isinstance(sample, dict):
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
     ts = sample.get("timestamp_ms", now_ms)
-    if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0 or ts > now_ms + 300_000:
-        raise InvalidRequest(f"'{where}timestamp_ms' must be a Unix time in milliseconds, not in the future.",
+    if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0:
+        raise InvalidRequest(f"'{where}timestamp_ms' must be a Unix time in milliseconds (an integer).",
+                             reason=f"{where}timestamp_ms")
+    if not earliest_ms <= ts <= latest_ms:
+        raise InvalidRequest(f"'{where}timestamp_ms' must fall within the contract's lifetime "
+                             f"({earliest_ms} to {latest_ms} ms, clock skew included).",
                              reason=f"{where}timestamp_ms")
     return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC)
                    for f in SAMPLE_FIELDS]
 
 
-def metrics_samples(body: dict, now_ms: int) -> list[list]:
-    """One sample or {"samples": [...]} (1..120) → rows [ts_ms, cpu, mem, disk, net], oldest first."""
+def metrics_samples(body: dict, now_ms: int, earliest_ms: int, latest_ms: int) -> list[list]:
+    """One sample or {"samples": [...]} (1..120) → rows [ts_ms, cpu, mem, disk, net], oldest first.
+    A sample without `timestamp_ms` is dated `now_ms`; every timestamp must lie within
+    [earliest_ms, latest_ms] (the contract's lifetime with a clock-skew allowance,
+    services.telemetry.sample_window)."""
     if "samples" in body:
         samples = body["samples"]
         if not isinstance(samples, list) or not samples:
             raise InvalidRequest("'samples' must be a non-empty list.", reason="samples")
         if len(samples) > MAX_BATCH:
             raise InvalidRequest(f"'samples' holds at most {MAX_BATCH} samples.", reason="samples")
-        rows = [_sample(s, f"samples[{i}].", now_ms) for i, s in enumerate(samples)]
+        rows = [_sample(s, f"samples[{i}].", now_ms, earliest_ms, latest_ms) for i, s in enumerate(samples)]
     else:
-        rows = [_sample(body, "", now_ms)]
+        rows = [_sample(body, "", now_ms, earliest_ms, latest_ms)]
     return sorted(rows, key=lambda r: r[0])
 
 

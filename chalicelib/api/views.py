@@ -1,7 +1,8 @@
 """The JSON shapes of API.md, built from domain objects and service results. Pure Python.
 
 Every `*_sol` / legacy SOL field is derived from the integer lamport figure
-beside it (money.sol) for display only. The answers of rent and extend are
+beside it (money.sol: an exact Decimal, written as a plain JSON number by
+chalicelib.jsontext) for display only. The answers of rent and extend are
 receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 """
 from __future__ import annotations
@@ -20,6 +21,12 @@ def _with_sol(d: dict, **amounts: int) -> dict:
         d[name] = sol(lamports)
         d[f"{name}_lamports"] = lamports
     return d
+
+
+def _times_ms(c: Contract) -> dict:
+    """The server's own milliseconds: usage runs on them, so with these (and the tier's rate) a
+    client reproduces `used_lamports` exactly; the whole-second fields round them down."""
+    return {"created_at_ms": c.created_at_ms, "expires_at_ms": c.expires_at_ms, "settled_at_ms": c.ended_at_ms}
 
 
 def refund_view(c: Contract) -> dict:
@@ -43,7 +50,7 @@ def contract_response(c: Contract, now_ms: int) -> dict:
         "duration_hours": hours_display(c.duration_seconds), "duration_seconds": c.duration_seconds,
         "elapsed_hours": hours_display(f.elapsed_ms // 1000), "remaining_seconds": f.remaining_seconds,
         "created_at": _s(c.created_at_ms), "expires_at": _s(c.expires_at_ms),
-        "settled_at": _s(c.ended_at_ms), "refund": refund_view(c),
+        "settled_at": _s(c.ended_at_ms), **_times_ms(c), "refund": refund_view(c),
     }
 
 
@@ -51,9 +58,11 @@ def settle_response(c: Contract) -> dict:
     return {
         "contract_id": c.contract_id, "status": c.status,
         "prepaid_sol": sol(c.received_lamports), "prepaid_lamports": c.received_lamports,
+        "cost_lamports": c.price_lamports,
         "used_sol": sol(c.used_lamports or 0), "used_lamports": c.used_lamports or 0,
         "refund_sol": sol(c.refund_lamports or 0), "refund_lamports": c.refund_lamports or 0,
         "refund_status": c.refund_status, "tx_signature": c.refund_tx, "settled_at": _s(c.ended_at_ms),
+        **_times_ms(c),
     }
 
 
@@ -119,7 +128,8 @@ def ledger_response(page) -> dict:
                            prepaid=k.received_lamports, used=k.used_lamports or 0, refund=k.refund_lamports or 0)
                  for k in page.completed]
     return _with_sol({"active_contracts": active, "completed_settlements": completed,
-                      "page_contracts": page.size, "totals_scope": "page", "next_token": page.next_token},
+                      "page_contracts": page.size, "totals_scope": getattr(page, "totals_scope", "page"),
+                      "next_token": page.next_token},
                      total_active_value=page.total_active_value, total_used=page.total_used,
                      total_pending_refunds=page.total_pending_refunds)
 

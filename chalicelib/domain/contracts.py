@@ -22,12 +22,21 @@ MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extensio
 
 def requested_seconds(hours: Decimal | int, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A requested duration in hours (an exact number) → whole seconds within
-    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise."""
+    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise.
+
+    Both limits apply to the rounded seconds, the duration that is priced and served:
+    720.0001 h rounds to exactly 2,592,000 s = 720 h and is accepted; 0.01666666 h
+    rounds to 60 s and meets a 60 s minimum."""
     d = Decimal(hours)
-    if not d.is_finite() or d <= 0 or d > max_hours:
+    if not d.is_finite() or d <= 0:
         raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
-    seconds = money.duration_seconds(d)
-    if seconds < min_seconds:
+    try:
+        seconds = money.duration_seconds(d)
+    except ValueError:  # beyond 10**20 hours: far above any maximum
+        seconds = None
+    if seconds is None or seconds > max_hours * money.SECONDS_PER_HOUR:
+        raise InvalidRequest(f"'{name}' must be more than 0 and at most {max_hours} hours.", reason=name)
+    if seconds < max(min_seconds, 1):
         raise InvalidRequest(f"'{name}' must be at least {min_seconds} seconds.", reason=name)
     return seconds
 
@@ -75,6 +84,12 @@ class Contract:
     refund_status: str = REFUND_NONE
     refund_tx: str | None = None
     refund_reason: str | None = None
+    # the refund's transaction record (issue 8; domain/refunds.py drives it)
+    refund_lvbh: int | None = None
+    refund_attempt: int = 0
+    refund_fee: int | None = None
+    refund_raw: bytes | None = field(default=None, repr=False)
+    refund_confirmed_ms: int | None = None
 
     # --- reading -------------------------------------------------------
     def is_live(self, now_ms: int) -> bool:
@@ -88,12 +103,26 @@ class Contract:
             used = self.used_lamports if self.used_lamports is not None else 0
             return Figures(elapsed, used, 0, 0)
         elapsed = max(0, now_ms - self.created_at_ms)
-        used = money.usage_lamports(self.lamports_per_hour, elapsed, self.duration_seconds * 1000)
+        used = usage(self, elapsed)
         remaining = max(0, (self.expires_at_ms - now_ms + 999) // 1000)
         return Figures(elapsed, used, self.received_lamports - used, remaining)
 
     def payment(self, sig: str) -> Payment | None:
         return next((p for p in self.payments if p.sig == sig), None)
+
+
+def usage(contract: Contract, elapsed_ms: int) -> int:
+    """API.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; a contract
+    that ran its whole duration used exactly its price (no rounding remainder)."""
+    duration_ms = contract.duration_seconds * 1000
+    if elapsed_ms >= duration_ms:
+        return contract.price_lamports
+    return money.usage_lamports(contract.lamports_per_hour, elapsed_ms, duration_ms)
+
+
+def refund_status_for(refund_lamports: int, refund_min_lamports: int) -> str:
+    """QUEUED when worth a transfer; DUST below the minimum, and always for 0."""
+    return REFUND_QUEUED if refund_lamports > 0 and refund_lamports >= refund_min_lamports else REFUND_DUST
 
 
 def open_contract(*, contract_id: str, wallet: str, tier: str, device_id: str, seconds: int,
@@ -146,11 +175,10 @@ def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Co
         raise ContractNotActive("The contract has already ended.", reason="status")
     expired = now_ms >= contract.expires_at_ms
     ended = contract.expires_at_ms if expired else now_ms
-    used = money.usage_lamports(contract.lamports_per_hour, ended - contract.created_at_ms,
-                                contract.duration_seconds * 1000)
+    used = usage(contract, ended - contract.created_at_ms)
     refund = contract.received_lamports - used
     return replace(
         contract, version=contract.version + 1, status=EXPIRED if expired else SETTLED,
         ended_at_ms=ended, used_lamports=used, refund_lamports=refund,
-        refund_status=REFUND_QUEUED if refund > 0 and refund >= refund_min_lamports else REFUND_DUST,
+        refund_status=refund_status_for(refund, refund_min_lamports),
     )

@@ -115,8 +115,10 @@ def network_fee_postings(refund_id: str, attempt: int, fee_lamports: int, tx_sig
                         [(NETWORK_FEES, fee_lamports, 0), (TREASURY, 0, fee_lamports)])
 
 
-def orphan_payment_postings(refund_id: str, lamports: int, tx_signature: str, at_ms: int) -> list[Entry]:
+def orphan_payment_postings(refund_id: str, lamports: int, tx_signature: str, at_ms: int, *,
+                            dust: bool = False) -> list[Entry]:
     """A payment that no contract holds, booked when its payer asks for it back: the
-    treasury holds it and owes it (debit treasury, credit refunds_payable)."""
+    treasury holds it and owes it (debit treasury, credit refunds_payable), or keeps it as
+    retained dust when it is below the minimum worth a transfer (`dust`)."""
     return _refund_legs(refund_id, "orphan_payment", "owed", at_ms, tx_signature,
-                        [(TREASURY, lamports, 0), (REFUNDS_PAYABLE, 0, lamports)])
+                        [(TREASURY, lamports, 0), (RETAINED_DUST if dust else REFUNDS_PAYABLE, 0, lamports)])

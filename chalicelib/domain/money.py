@@ -85,23 +85,28 @@ def usage_lamports(lamports_per_hour: int, elapsed_ms: int, duration_ms: int) ->
     return (lamports_per_hour * t) // MS_PER_HOUR
 
 
-# Below this many lamports, repr(sol(x)) is exactly x × 10**-9 (see sol()).
+# Kept for callers that still compare against it: below this many lamports the old float
+# display happened to be exact. sol() is exact at every size now (a Decimal).
 EXACT_SOL_DISPLAY_LIMIT = 2**23 * LAMPORTS_PER_SOL
 
 
-def sol(lamports: int) -> float:
-    """Display value in SOL of an integer lamport amount (for the `_sol` fields only).
+def sol(lamports: int) -> Decimal:
+    """Display value in SOL of an integer lamport amount (for the `_sol` fields only): the
+    exact decimal lamports × 10⁻⁹, without trailing zeros (a whole amount keeps one: `1.0`).
 
-    The float is the nearest double to the exact decimal (correctly rounded),
-    and JSON renders it with its shortest repr. That repr IS the exact decimal
-    for |lamports| < EXACT_SOL_DISPLAY_LIMIT = 2**23 × 10**9 (≈ 8.39 million
-    SOL); above it, doubles are more than 1e-9 apart and the display may be
-    off by a lamport or so (for 2**53 − 1 lamports it shows 9007199.25474099).
-    Amounts that must be exact are the `_lamports` fields, always integers.
+    A Decimal, never a float, so no amount is ever rounded; `chalicelib.jsontext.dumps`
+    writes it as a plain JSON number (`0.000000278`, never `2.78e-07`).
     """
-    return float(Decimal(lamports).scaleb(-9))  # display only: derived from lamports
+    if isinstance(lamports, bool) or not isinstance(lamports, int):
+        raise TypeError("lamports must be an int")
+    whole, frac = divmod(abs(lamports), LAMPORTS_PER_SOL)
+    text = f"{whole}.{frac:09d}".rstrip("0")
+    return Decimal(("-" if lamports < 0 else "") + text + ("0" if text.endswith(".") else ""))
 
 
-def hours_display(seconds: int) -> float:
-    """Hours as a display number, derived from whole seconds."""
-    return float((Decimal(seconds) / SECONDS_PER_HOUR).quantize(Decimal("0.000001")))
+def hours_display(seconds: int) -> Decimal:
+    """Hours as a display number, derived from whole seconds: rounded to 6 decimal places,
+    without trailing zeros (a whole number keeps one: `1.0`). A Decimal, like `sol`, so a
+    receipt stored as JSON text reads back equal to the answer first given."""
+    d = (Decimal(seconds) / SECONDS_PER_HOUR).quantize(Decimal("0.000001")).normalize()
+    return d if d.as_tuple().exponent < 0 else d.quantize(Decimal("0.1"))

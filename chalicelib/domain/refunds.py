@@ -23,13 +23,21 @@ The memo on the transfer is `signing.refund_memo(refund_id)`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .contracts import (
     REFUND_CONFIRMED as CONFIRMED,
+)
+from .contracts import (
     REFUND_DUST as DUST,
+)
+from .contracts import (
     REFUND_FAILED as FAILED,
+)
+from .contracts import (
     REFUND_QUEUED as QUEUED,
+)
+from .contracts import (
     REFUND_SENT as SENT,
 )
 from .errors import DomainError
@@ -104,6 +112,9 @@ class Refund:
     version: int = 1
     fee_lamports: int | None = None  # network fee of the transaction that landed
     confirmed_at_ms: int | None = None
+    # the signed bytes of the recorded transaction (SENT only): resending the very same
+    # bytes can land at most once, so a pending transaction is pushed again (RESEND)
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         refund_kind(self.refund_id)
@@ -146,16 +157,18 @@ def _lvbh(value) -> int:
     return value
 
 
-def mark_sent(r: Refund, signature: str, last_valid_block_height: int) -> Refund:
+def mark_sent(r: Refund, signature: str, last_valid_block_height: int, raw: bytes | None = None) -> Refund:
     """QUEUED → SENT: the first signed transaction, recorded before it is broadcast."""
     _require(r, QUEUED, step="mark sent")
     if not signature:
         raise ValueError("empty signature")
     return _next(r, status=SENT, tx_signature=signature,
-                 last_valid_block_height=_lvbh(last_valid_block_height), attempt=r.attempt + 1, reason=None)
+                 last_valid_block_height=_lvbh(last_valid_block_height), attempt=r.attempt + 1, reason=None,
+                 raw=raw)
 
 
-def replace_expired(r: Refund, verdict: "Verdict", signature: str, last_valid_block_height: int) -> Refund:
+def replace_expired(r: Refund, verdict: Verdict, signature: str, last_valid_block_height: int,
+                    raw: bytes | None = None) -> Refund:
     """SENT → SENT with a new transaction, only on proof that the recorded one expired
     without landing (`verdict` from `classify` of the recorded transaction)."""
     _require(r, SENT, step="replace the transaction")
@@ -165,14 +178,14 @@ def replace_expired(r: Refund, verdict: "Verdict", signature: str, last_valid_bl
     if not signature or signature == r.tx_signature:
         raise ValueError("a replacement needs a new signature")
     return _next(r, tx_signature=signature, last_valid_block_height=_lvbh(last_valid_block_height),
-                 attempt=r.attempt + 1)
+                 attempt=r.attempt + 1, raw=raw)
 
 
 def confirm(r: Refund, fee_lamports: int, at_ms: int) -> Refund:
     """SENT → CONFIRMED: the recorded transaction landed without error."""
     _require(r, SENT, step="confirm")
     return _next(r, status=CONFIRMED, fee_lamports=_lamports(fee_lamports), confirmed_at_ms=int(at_ms),
-                 reason=None)
+                 reason=None, raw=None)
 
 
 def fail(r: Refund, reason: str) -> Refund:
@@ -183,14 +196,14 @@ def fail(r: Refund, reason: str) -> Refund:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("a failure needs a reason")
-    return _next(r, status=FAILED, reason=reason[:MAX_REASON_CHARS])
+    return _next(r, status=FAILED, reason=reason[:MAX_REASON_CHARS], raw=None)
 
 
 def retry(r: Refund) -> Refund:
     """FAILED → QUEUED (an operator's decision). The failed transaction is forgotten; the
     attempt count is kept, so the next transaction is attempt + 1."""
     _require(r, FAILED, step="retry")
-    return _next(r, status=QUEUED, tx_signature=None, last_valid_block_height=None, reason=None)
+    return _next(r, status=QUEUED, tx_signature=None, last_valid_block_height=None, reason=None, raw=None)
 
 
 # ------------------------------------------------------------ the chain's answer
@@ -319,3 +332,16 @@ def describe_err(err) -> str:
             return f"{name}: {' '.join(parts)}"
         return f"{name}: {detail}"
     return str(err)
+
+
+# ------------------------------------------------------------ a contract's refund
+def refund_of(contract) -> Refund | None:
+    """The refund record a contract item carries (None while the contract is ACTIVE).
+    Its version is the contract's: every step is written on the contract's version."""
+    if contract.refund_status not in STATUSES:
+        return None
+    return Refund(refund_id=contract.contract_id, wallet=contract.wallet, lamports=contract.refund_lamports or 0,
+                  status=contract.refund_status, tx_signature=contract.refund_tx,
+                  last_valid_block_height=contract.refund_lvbh, attempt=contract.refund_attempt or 0,
+                  reason=contract.refund_reason, version=contract.version, fee_lamports=contract.refund_fee,
+                  confirmed_at_ms=contract.refund_confirmed_ms, raw=contract.refund_raw)

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..domain import books as book_counters
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Figures
 from ..domain.ledger import Entry
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
-    from ..ports import Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
+    from ..ports import BookStore, Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
 
 PENDING = (REFUND_QUEUED, REFUND_SENT)
 STATS_PAGE = 1000
@@ -26,6 +27,7 @@ class LedgerPage:
     total_used: int
     total_pending_refunds: int
     next_token: str | None
+    totals_scope: str = "page"  # "book": the totals are of the whole book (the counters)
 
     @property
     def size(self) -> int:
@@ -68,6 +70,9 @@ class Books:
     rpc:       chain reachability (`health`).
     clock:     now, in Unix milliseconds.
     settings:  `treasury`.
+    book:      the whole-book counters (`counters`: one small item per shard, written inside
+               every money transaction; docs/adr/0006). Without it (an old wiring) the
+               figures are computed by reading the whole table, as before issue 8.
     """
     contracts: ContractStore
     ledger: LedgerStore
@@ -76,6 +81,11 @@ class Books:
     rpc: PaymentVerifier
     clock: Clock
     settings: Settings
+    book: BookStore | None = None
+
+    def totals(self) -> dict[str, int]:
+        """The book's counters added up (`domain.books.COUNTERS`)."""
+        return book_counters.total(self.book.counters())
 
     def ledger_page(self, limit: int, token: str | None) -> LedgerPage:
         """One page read; totals are over the contracts of this page."""
@@ -94,6 +104,10 @@ class Books:
                 if k.refund_status in PENDING:
                     total_pending += k.refund_lamports or 0
                 completed.append(k)
+        if self.book is not None:  # whole-book totals from the counters, not from this page
+            t = self.totals()
+            return LedgerPage(active, completed, t["active_prepaid_lamports"], t["revenue_lamports"],
+                              sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED), next_token, "book")
         return LedgerPage(active, completed, total_active, total_used, total_pending, next_token)
 
     def entries(self, contract_id: str | None, account: str | None, limit: int,
@@ -107,8 +121,30 @@ class Books:
                            ledger.balance(rows), next_token)
 
     def stats(self) -> Stats:
-        """Whole-system figures for operators. Reads every contract (O(table)): an
-        operator call, not a hot path."""
+        """Whole-system figures for operators: the book's counters (`shards` items), the device
+        inventory, queue depths and RPC reachability — never the contracts table."""
+        if self.book is None:
+            return self._scanned_stats()
+        now = self.clock()
+        t = self.totals()
+        devices = self.devices.all()
+        try:
+            rpc_ok = bool(self.rpc.health())
+        except Exception:  # noqa: BLE001 - reported, not raised
+            rpc_ok = False
+        return Stats(
+            contracts_by_status={s: t[f"contracts_{s}"] for s in book_counters.CONTRACT_STATUSES},
+            device_count=len(devices), slots_leased=sum(d.leases for d in devices),
+            capacity=sum(d.capacity for d in devices),
+            refunds_by_status={s: t[f"refunds_{s}_n"] for s in book_counters.REFUND_STATUSES},
+            revenue=t["revenue_lamports"],
+            pending_refunds=sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
+            active_prepaid=t["active_prepaid_lamports"], queues=self.queue.depths(),
+            treasury=self.settings.treasury, rpc_reachable=rpc_ok, at_ms=now,
+        )
+
+    def _scanned_stats(self) -> Stats:
+        """The figures from every contract (O(table)); only without `book`."""
         now = self.clock()
         by_status: dict[str, int] = {}
         refunds: dict[str, int] = {}

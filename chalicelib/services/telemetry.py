@@ -1,7 +1,12 @@
-"""Device usage reports: authenticate the device, store a batch in one write, answer live figures."""
+"""Device usage reports: authenticate the device, check the contract, store a batch in ONE
+conditional write, stamp the device at most once a minute, answer live figures.
+
+Why this is not a transaction any more, and why that is safe: docs/adr/0007-cheap-metering.md.
+"""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,9 +16,15 @@ from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Un
 from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
-    from ..ports import Clock, ContractStore, DeviceStore, MetricsStore, Transactions
+    from ..ports import Clock, ContractStore, DeviceStore, MetricsStore
 
+log = logging.getLogger("si64.telemetry")
 MAX_DEVICE_KEY_CHARS = 256
+# A sample's own time must fall within the contract's lifetime, give or take this much
+# device clock error: [created_at_ms − skew, min(now, expires_at_ms) + skew].
+SAMPLE_CLOCK_SKEW_MS = 30_000
+# The device's last-seen stamp is written at most once per this interval (per device).
+LAST_SEEN_EVERY_MS = 60_000
 
 
 def device_of_key(key: str | None) -> str:
@@ -26,8 +37,9 @@ def device_of_key(key: str | None) -> str:
     return device_id
 
 
-def _not_active() -> ContractNotActive:
-    return ContractNotActive("The contract has ended; usage is no longer recorded.", reason="status")
+def sample_window(contract: Contract, now_ms: int, skew_ms: int = SAMPLE_CLOCK_SKEW_MS) -> tuple[int, int]:
+    """[earliest, latest] sample time (ms) accepted for `contract` at `now_ms`."""
+    return contract.created_at_ms - skew_ms, min(now_ms, contract.expires_at_ms) + skew_ms
 
 
 @dataclass(frozen=True)
@@ -42,54 +54,52 @@ class Recorded:
 class Telemetry:
     """Usage reports of devices and the latest samples of a contract.
 
-    contracts: contract reads (`get`).
-    devices:   device reads (`get`), only on failure paths, to tell a forged key from a genuine one.
-    metrics:   the latest samples of a contract (`latest`).
-    tx:        the conditional batch write (`record_metrics`).
+    contracts: contract reads (`get`, strongly consistent).
+    devices:   device reads (`get`): the key hash and the last-seen stamp.
+    metrics:   the batch write (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
     clock:     now, in Unix milliseconds.
+
+    AWS calls of one report: GetItem contract + GetItem device + PutItem batch, and an
+    UpdateItem of the device only when its stamp is LAST_SEEN_EVERY_MS old.
     """
     contracts: ContractStore
     devices: DeviceStore
     metrics: MetricsStore
-    tx: Transactions
     clock: Clock
 
-    def _key_is_valid(self, device_id: str, key: str) -> bool:
-        device = self.devices.get(device_id)
-        return bool(device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key)))
-
-    def record(self, contract_id: str, key: str | None, samples: Callable[[int], list[list]]) -> Recorded:
+    def record(self, contract_id: str, key: str | None,
+               samples: Callable[[int, int, int], list[list]]) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
-        `samples(now_ms)` turns the report into rows `[ts_ms, cpu, mem, disk, net]` (the
-        edge's schema; it raises InvalidRequest). It is called only once the key and the
-        contract check out, so a forged key or an ended contract is refused before the
-        body is looked at. A retried report (the same batch) is stored once and answered again.
+        `samples(now_ms, earliest_ms, latest_ms)` turns the report into rows
+        `[ts_ms, cpu, mem, disk, net]`, every ts within [earliest_ms, latest_ms] (the edge's
+        schema; it raises InvalidRequest). It is called only once the key and the contract
+        check out, so a forged key or an ended contract is refused before the body is looked
+        at. A retried report (the same batch) is stored once and answered again.
         """
         device_id = device_of_key(key)
+        key_hash = hash_device_key(key)
+        device = self.devices.get(device_id)
+        if device is None or not device.key_hash or not hmac.compare_digest(device.key_hash, key_hash):
+            raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
         contract = self.contracts.get(contract_id)
         if contract is None:
             raise NotFound("No such contract.", reason="contract_id")
+        if contract.device_id != device_id:
+            raise Forbidden("This contract is not leased on that device.", reason="device")
         now = self.clock()
-        if contract.device_id != device_id or not contract.is_live(now):
-            # failure paths only: one extra read tells a forged key from a genuine one
-            if not self._key_is_valid(device_id, key):
-                raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
-            if contract.device_id != device_id:
-                raise Forbidden("This contract is not leased on that device.", reason="device")
-            raise _not_active()
-        rows = samples(now)
+        if not contract.is_live(now):
+            raise ContractNotActive("The contract has ended; usage is no longer recorded.", reason="status")
+        rows = samples(now, *sample_window(contract, now))
         try:
-            self.tx.record_metrics(contract_id, device_id, rows, hash_device_key(key), now)
-        except Conflict as exc:
-            if "device" in exc.failed:
-                raise Unauthorized("The device key is not valid.", reason="X-Device-Key") from None
-            if "contract" in exc.failed:
-                raise _not_active() from None
-            if exc.failed != {"batch"}:
-                raise Unavailable("A concurrent write collided; nothing was recorded. Retry.",
-                                  reason="contention") from None
-            # only the batch already exists: this exact report was stored before (a retry)
+            self.metrics.put_batch(contract_id, device_id, rows, now)
+        except Conflict:  # the batch already exists: this exact report was stored before (a retry)
+            pass
+        if device.last_seen_ms is None or device.last_seen_ms <= now - LAST_SEEN_EVERY_MS:
+            try:
+                self.metrics.stamp_device(device_id, key_hash, now, LAST_SEEN_EVERY_MS)
+            except Unavailable:  # the samples are stored; a stale stamp is retried by the next report
+                log.warning("last-seen stamp of %s not written (database unavailable)", device_id)
         return Recorded(contract, len(rows), now)
 
     def latest(self, contract_id: str) -> list[list]:

@@ -140,7 +140,12 @@ def seed_active(api: InProcess, n: int) -> int:
         claims.append(
             claim_item(
                 Claim(
-                    sig, "rent", k.contract_id, k.wallet, f"rent|{k.wallet}|{k.tier}|{3 * 3600}", receipts.rent_receipt(k)
+                    sig,
+                    "rent",
+                    k.contract_id,
+                    k.wallet,
+                    f"rent|{k.wallet}|{k.tier}|{3 * 3600}",
+                    receipts.rent_receipt(k),
                 ),
                 now,
             )
@@ -152,7 +157,12 @@ def seed_active(api: InProcess, n: int) -> int:
                 batch.save(item)
     for device_id, count in leases.items():
         DeviceItem(device_id).update(actions=[DeviceItem.leases.add(count)])
-    return sum(1 for k in api.container.contracts.scan_all() if k.status == "ACTIVE")
+    active, token = 0, None
+    while True:  # ContractStore.page: the port's paged read (there is no scan_all)
+        page, token = api.container.contracts.page(1000, token)
+        active += sum(1 for k in page if k.status == "ACTIVE")
+        if token is None:
+            return active
 
 
 def count_calls(api: InProcess) -> dict:
@@ -183,7 +193,7 @@ def count_calls(api: InProcess) -> dict:
     key = {"X-Device-Key": api.device_keys[dev]}
     api.measure("metrics", "POST", f"/api/metrics/{cid}", SAMPLE, key)
     now = int(time.time() * 1000)
-    batch = {"samples": [dict(SAMPLE, timestamp_ms=now - 500 * i) for i in range(120)]}
+    batch = {"samples": [dict(SAMPLE, timestamp_ms=now - 100 * i) for i in range(120)]}  # within the contract's life
     api.measure("metrics_batch_120", "POST", f"/api/metrics/{cid}", batch, key)
     api.measure("contract_metrics", "GET", f"/api/contracts/{cid}/metrics")
     api.measure("entries", "GET", f"/api/billing/entries?contract_id={cid}", headers=api.admin)

@@ -48,6 +48,11 @@ BOOL = {"type": "boolean"}
 SOL = {"type": "number", "description": "display only, derived from the `_lamports` figure beside it"}
 TS = {"type": "integer", "description": "Unix seconds"}
 TS_MS = {"type": "integer", "description": "Unix milliseconds"}
+TIMES_MS = {
+    "created_at_ms": {"type": "integer", "description": "the server's milliseconds, on which usage runs"},
+    "expires_at_ms": {"type": "integer"},
+    "settled_at_ms": {"type": ["integer", "null"]},
+}
 
 
 def nullable(schema: dict) -> dict:
@@ -166,6 +171,7 @@ SCHEMAS = {
             "created_at": TS,
             "expires_at": TS,
             "settled_at": nullable(TS),
+            **TIMES_MS,
             "refund": ref("Refund"),
         }
     ),
@@ -192,6 +198,7 @@ SCHEMAS = {
             "status": {"enum": ["SETTLED", "EXPIRED"]},
             "prepaid_sol": SOL,
             "prepaid_lamports": LAMPORTS,
+            "cost_lamports": LAMPORTS,
             "used_sol": SOL,
             "used_lamports": LAMPORTS,
             "refund_sol": SOL,
@@ -199,6 +206,7 @@ SCHEMAS = {
             "refund_status": {"enum": REFUND_STATUSES},
             "tx_signature": nullable(STR),
             "settled_at": nullable(TS),
+            **TIMES_MS,
         }
     ),
     "Sample": obj(
@@ -279,7 +287,7 @@ SCHEMAS = {
                 ),
             },
             "page_contracts": {"type": "integer", "minimum": 0},
-            "totals_scope": {"const": "page"},
+            "totals_scope": {"enum": ["page", "book"], "description": "book: whole-book counters"},
             "next_token": nullable(STR),
             **with_sol(total_active_value=1, total_used=1, total_pending_refunds=1),
         }
@@ -333,6 +341,28 @@ SCHEMAS = {
         }
     ),
     "AuditedRequest": obj({"audited": BOOL}, closed=False),
+    "PaymentRefund": obj(
+        {
+            "payment": {"type": "string", "description": "the orphan payment's transaction signature"},
+            "refund_id": STR,
+            "wallet": STR,
+            "refund_lamports": LAMPORTS,
+            "refund_sol": SOL,
+            "refund": ref("Refund"),
+        },
+        description="The refund of a payment that no contract holds (an orphan), to its payer.",
+    ),
+    "RefundRetried": obj(
+        {
+            "refund_id": STR,
+            "wallet": STR,
+            "status": {"enum": REFUND_STATUSES},
+            "lamports": LAMPORTS,
+            "tx_signature": nullable(STR),
+            "attempt": {"type": "integer", "minimum": 0},
+        },
+        {"reason": STR},
+    ),
     "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
 }
 _device = SCHEMAS["Device"]
@@ -611,6 +641,46 @@ PATHS = {
             security=ADMIN,
             params=[path_param("device_id", "a device of the inventory"), IDEMPOTENCY],
             request=body("AuditedRequest"),
+        )
+    },
+    "/api/payments/{tx_signature}/refund": {
+        "post": op(
+            "refund_payment",
+            "Refund a payment that no contract holds to its payer (payer-signed)",
+            responses(
+                {
+                    "201": ok(ref("PaymentRefund"), "Refund booked and queued"),
+                    "200": ok(ref("PaymentRefund"), "Booked before: the same refund", REPLAYED),
+                },
+                *POST_ERRORS,
+                401,
+                402,
+                403,
+                409,
+            ),
+            tags=["renter"],
+            security=RENTER,
+            params=[path_param("tx_signature", "the payment's transaction signature (base58)"), IDEMPOTENCY],
+            request={"required": False, "content": {"application/json": {"schema": {}}}},
+            description="409 `payment_already_used` when the payment paid for a contract; 402 when it is not a "
+            "payment by the signing wallet to the treasury.",
+        ),
+        "get": op(
+            "payment_refund",
+            "The refund of an orphan payment, if one was requested",
+            responses({"200": ok(ref("PaymentRefund"))}, 400, 404),
+            tags=["renter"],
+            params=[path_param("tx_signature", "the payment's transaction signature (base58)")],
+        ),
+    },
+    "/api/refunds/{refund_id}/retry": {
+        "post": op(
+            "retry_refund",
+            "Queue a FAILED refund again (FAILED → QUEUED); any other refund is returned as it is",
+            responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413),
+            tags=["operator"],
+            security=ADMIN,
+            params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
         )
     },
     "/api/openapi.json": {

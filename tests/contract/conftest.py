@@ -32,6 +32,8 @@ class Store:
     metrics: object
     tx: object
     snapshot: object  # () -> comparable picture of every table
+    refunds: object = None  # ports.RefundStore (issue 8)
+    book: object = None     # ports.BookStore
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,7 @@ def _dynamo_store(moto_tables) -> Store:
     from chalicelib.adapters.devices import DevicesRepo
     from chalicelib.adapters.ledger import LedgerRepo
     from chalicelib.adapters.metrics import MetricsRepo
+    from chalicelib.adapters.refunds import BooksRepo, RefundsRepo
     from chalicelib.adapters.transactions import Transactions
 
     provisioned, ddb, _ = moto_tables
@@ -87,14 +90,14 @@ def _dynamo_store(moto_tables) -> Store:
         return {t: sorted((_scan(ddb, t)), key=repr) for t in tables}
 
     return Store("dynamo", ContractsRepo(SHARDS), DevicesRepo(), ClaimsRepo(), LedgerRepo(), MetricsRepo(),
-                 Transactions(SHARDS), snapshot)
+                 Transactions(SHARDS), snapshot, RefundsRepo(SHARDS), BooksRepo(SHARDS))
 
 
 def _fake_store() -> Store:
     db = FakeDatabase(shards=SHARDS)
     p = db.ports()
     return Store("fake", p["contracts"], p["devices"], p["claims"], p["ledger"], p["metrics"], p["tx"],
-                 db.snapshot)
+                 db.snapshot, p["refunds"], p["book"])
 
 
 @pytest.fixture(autouse=True)

@@ -50,20 +50,15 @@ def test_set_audited_of_an_unknown_device_is_a_device_conflict_and_writes_nothin
 
 def test_all_lists_last_seen_once_a_device_reported(two):
     two.devices.set_key_hash("dev-1", "h1")
-    k = new_contract("dev-1")
-    rent(two, k)
     assert {d.device_id: d.last_seen_ms for d in two.devices.all()} == {"dev-1": None, "dev-2": None}
-    two.tx.record_metrics(k.contract_id, "dev-1", [[NOW + 5, 1, 2, 3, 4]], "h1", NOW + 10)
+    assert two.metrics.stamp_device("dev-1", "h1", NOW + 10, 60_000) is True
     seen = {d.device_id: d.last_seen_ms for d in two.devices.all()}
     assert seen == {"dev-1": NOW + 10, "dev-2": None}
 
 
-def test_a_new_key_hash_replaces_the_old_one_for_the_metrics_write(two):
+def test_a_new_key_hash_replaces_the_old_one_for_the_last_seen_stamp(two):
     two.devices.set_key_hash("dev-1", "old")
-    k = new_contract("dev-1")
-    rent(two, k)
     two.devices.set_key_hash("dev-1", "new")
-    with pytest.raises(Conflict) as exc:
-        two.tx.record_metrics(k.contract_id, "dev-1", [[NOW + 5, 1, 2, 3, 4]], "old", NOW + 10)
-    assert exc.value.failed == {"device"}
-    two.tx.record_metrics(k.contract_id, "dev-1", [[NOW + 5, 1, 2, 3, 4]], "new", NOW + 10)
+    assert two.metrics.stamp_device("dev-1", "old", NOW + 10, 60_000) is False
+    assert two.devices.get("dev-1").last_seen_ms is None
+    assert two.metrics.stamp_device("dev-1", "new", NOW + 10, 60_000) is True

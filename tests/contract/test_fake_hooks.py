@@ -101,7 +101,7 @@ def test_callers_cannot_mutate_stored_state(db):
         s.devices.get("dev-1").leases = 0
     s.devices.set_key_hash("dev-1", "k1")
     rows = [list(r) for r in ROWS]
-    s.tx.record_metrics(c.contract_id, "dev-1", rows, "k1", NOW)
+    s.metrics.put_batch(c.contract_id, "dev-1", rows, NOW)
     rows[0][1] = 99  # the caller's list, after the write
     got = s.metrics.latest(c.contract_id)
     got[0][1] = 77  # the reader's list

@@ -3,6 +3,7 @@ one suite, run against the fakes and against the DynamoDB adapters on moto."""
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
 from decimal import Decimal
 
@@ -293,55 +294,85 @@ def test_end_rental_lost_to_an_extension(dev):
 
 # ---------------------------------------------------------------- metrics
 
-def test_record_metrics_stores_rows_and_stamps_the_device(dev):
+def test_put_batch_stores_rows_exactly(dev):
     c = rent(dev, new_contract())
     assert dev.metrics.latest(c.contract_id) == []
-    dev.tx.record_metrics(c.contract_id, "dev-1", ROWS, "k1", NOW + 5)
-    assert dev.metrics.latest(c.contract_id) == ROWS_READ
-    assert dev.devices.get("dev-1").last_seen_ms == NOW + 5
-
-
-def test_record_metrics_retried_batch_is_stored_once(dev):
-    c = rent(dev, new_contract())
-    dev.tx.record_metrics(c.contract_id, "dev-1", ROWS, "k1", NOW + 5)
     snap = dev.snapshot()
-    assert conflict(dev.tx.record_metrics, c.contract_id, "dev-1", ROWS, "k1", NOW + 9) == {"batch"}
+    dev.metrics.put_batch(c.contract_id, "dev-1", ROWS, NOW + 5)
+    assert dev.metrics.latest(c.contract_id) == ROWS_READ
+    # exact values back, as sent (not floats): 2E+3 stays 2E+3, 12.5 stays Decimal
+    assert [[str(v) for v in r] for r in dev.metrics.latest(c.contract_id)] == [[str(v) for v in r] for r in ROWS]
+    after = dev.snapshot()
+    # one item in the metrics table and nothing else touched (no device stamp, no contract write)
+    metrics = next(t for t in after if t.endswith("metrics"))
+    assert {t: after[t] for t in after if t != metrics} == {t: snap[t] for t in snap if t != metrics}
+    assert len(after[metrics]) == len(snap[metrics]) + 1
+
+
+def test_put_batch_retried_is_stored_once(dev):
+    c = rent(dev, new_contract())
+    dev.metrics.put_batch(c.contract_id, "dev-1", ROWS, NOW + 5)
+    snap = dev.snapshot()
+    assert conflict(dev.metrics.put_batch, c.contract_id, "dev-1", ROWS, NOW + 9) == {"batch"}
     assert dev.snapshot() == snap
     # the same first timestamp with other samples is another batch
-    dev.tx.record_metrics(c.contract_id, "dev-1", [ROWS[0][:4] + [Decimal(7)]], "k1", NOW + 9)
+    dev.metrics.put_batch(c.contract_id, "dev-1", [ROWS[0][:4] + [Decimal(7)]], NOW + 9)
     assert len(dev.metrics.latest(c.contract_id)) == 3
 
 
-@pytest.mark.parametrize("case,role", [("wrong_key", "device"), ("unknown_device", "device"),
-                                       ("other_device", "contract"), ("expired", "contract"),
-                                       ("ended", "contract"), ("unknown_contract", "contract")])
-def test_record_metrics_conditions(dev, case, role):
+def test_put_batch_of_120_samples_round_trips(dev):
     c = rent(dev, new_contract())
-    cid, device, key, now = c.contract_id, "dev-1", "k1", NOW + 5
-    if case == "wrong_key":
+    rows = [[NOW - 120_000 + 500 * i, Decimal(f"{i % 100}.25"), 6144 + i, Decimal("0.000001") * i, Decimal(i)]
+            for i in range(120)]
+    dev.metrics.put_batch(c.contract_id, "dev-1", rows, NOW)
+    got = dev.metrics.latest(c.contract_id, count=120)
+    assert got == rows and [type(r[0]) for r in got] == [int] * 120
+
+
+@pytest.mark.parametrize("case", ["fresh", "stale", "recent", "wrong_key", "unknown_device"])
+def test_stamp_device_at_most_once_per_interval(dev, case):
+    every = 60_000
+    device, key, now = "dev-1", "k1", NOW
+    if case == "stale":
+        assert dev.metrics.stamp_device(device, key, NOW - every, every) is True
+    elif case == "recent":
+        assert dev.metrics.stamp_device(device, key, NOW - every + 1, every) is True
+    elif case == "wrong_key":
         key = "k2"
     elif case == "unknown_device":
         device = "dev-nope"
-    elif case == "other_device":
-        device, key = "dev-2", "k2"
-    elif case == "expired":
-        now = c.expires_at_ms
-    elif case == "ended":
-        end(dev, c, NOW + 1)
-    else:
-        cid = contract_id()
     snap = dev.snapshot()
-    failed = conflict(dev.tx.record_metrics, cid, device, ROWS, key, now)
-    expected = {role} | ({"contract"} if case == "unknown_device" else set())
-    assert failed == expected
-    assert dev.snapshot() == snap
+    written = dev.metrics.stamp_device(device, key, now, every)
+    assert written is (case in ("fresh", "stale"))
+    if written:
+        assert dev.devices.get(device).last_seen_ms == now
+    else:
+        assert dev.snapshot() == snap
+
+
+def test_metrics_latest_reads_items_of_the_json_format(dev, request):
+    """Items written before the packed format (`samples`: JSON text) still read, with newer ones."""
+    c = rent(dev, new_contract())
+    legacy = [[NOW - 3000, 12.5, 40, 0.125, 1000], [NOW - 2500, 13, 41.75, 0, 2000.0]]
+    text = json.dumps(legacy, separators=(",", ":"))
+    if dev.name == "fake":
+        dev.metrics.db.tables["metrics"][(c.contract_id, f"{NOW - 3000:013d}#legacy")] = \
+            {"device_id": "dev-1", "n": 2, "samples": text}
+    else:
+        from chalicelib.adapters.models import MetricsItem
+        MetricsItem(c.contract_id, f"{NOW - 3000:013d}#legacy", device_id="dev-1", n=2, samples=text).save()
+    dev.metrics.put_batch(c.contract_id, "dev-1", ROWS, NOW)
+    got = dev.metrics.latest(c.contract_id)
+    assert got == [[NOW - 3000, Decimal("12.5"), 40, Decimal("0.125"), 1000],
+                   [NOW - 2500, 13, Decimal("41.75"), 0, Decimal("2000.0")]] + ROWS_READ
+    assert all(not isinstance(v, float) for r in got for v in r)
 
 
 def test_metrics_latest_is_the_newest_rows_oldest_first(dev):
     c = rent(dev, new_contract())
     for b in range(3):
         rows = [[NOW - 10_000 + b * 1000 + i, Decimal(b), Decimal(i), Decimal(0), Decimal(0)] for i in range(2)]
-        dev.tx.record_metrics(c.contract_id, "dev-1", rows, "k1", NOW)
+        dev.metrics.put_batch(c.contract_id, "dev-1", rows, NOW)
     got = dev.metrics.latest(c.contract_id, count=3)
     assert [r[0] for r in got] == [NOW - 9000 + 1, NOW - 8000, NOW - 8000 + 1]
     assert len(dev.metrics.latest(c.contract_id)) == 6

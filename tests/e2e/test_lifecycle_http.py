@@ -134,9 +134,9 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
                 "cost_so_far_lamports", "refund_available_lamports")
     single_ts_floor = b  # the server stamped the single sample at or after this
 
-    base = single_ts_floor - 200_000
+    base = single_ts_floor - 12_000  # within the contract's lifetime (30 s clock-skew allowance), before the single
     batch = [{"cpu_percent": i * 0.5, "memory_mb": 1000 + i, "disk_io_mbps": i, "network_io_mbps": 0.25,
-              "timestamp_ms": base + i * 1000} for i in range(120)]
+              "timestamp_ms": base + i * 100} for i in range(120)]
     b = now_ms()
     r = api.post(f"/api/metrics/{cid}", {"samples": batch[::-1]}, headers=key)  # any order
     a = now_ms()
@@ -214,7 +214,8 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     assert final["refund"]["lamports"] == received - used
 
     # ---- the books: every contract balances, its escrow is zero after settlement
-    entries = api.entries(cid)
+    # (the refund's payout and fee, booked once the refund worker confirms it, are apart)
+    entries = [e for e in api.entries(cid) if e["kind"] not in ("refund", "network_fee")]
     debits = sum(e["debit_lamports"] for e in entries)
     credits = sum(e["credit_lamports"] for e in entries)
     assert debits == credits == 2 * received
@@ -242,7 +243,8 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     assert after["contracts"]["SETTLED"] == before["contracts"]["SETTLED"] + 1
     assert after["contracts"]["ACTIVE"] == before["contracts"]["ACTIVE"]
     assert after["revenue"] == before["revenue"] + used
-    assert after["pending"] == before["pending"] + received - used
+    # owed until the refund worker (event runner) has confirmed it, which may already be done
+    assert after["pending"] in (before["pending"] + received - used, before["pending"])
     assert after["refunds"].get("QUEUED", 0) + after["refunds"].get("SENT", 0) + after["refunds"].get("CONFIRMED", 0) \
         == sum(before["refunds"].get(s, 0) for s in ("QUEUED", "SENT", "CONFIRMED")) + 1
     stats = api.stats()
@@ -256,7 +258,8 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     sig3 = payer.pay(wallet, treasury, price, memo=extend_terms(cid, hours))
     r = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": hours, "tx_signature": sig3})
     assert (r.status, r.body["code"]) == (409, "contract_not_active"), r
-    assert api.entries(cid) == entries
+    # nothing booked by the refused requests (the refund worker books the refund's payout and fee)
+    assert [e for e in api.entries(cid) if e["kind"] not in ("refund", "network_fee")] == entries
 
 
 def test_replay_and_reuse_of_a_payment(api, payer, local_stack):

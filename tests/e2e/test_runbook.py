@@ -189,7 +189,8 @@ def test_every_run_block_works_on_the_local_stack(world):
     cid, prefix = world["contract"], world["prefix"]
     contract, postings, by_wallet, revenue, depths, parked, redrive, alarms, firing, stats, *_ = outputs
     got = json.loads(contract)
-    assert got["contract_id"] == cid and got["status"] == "SETTLED" and got["refund_status"] == "QUEUED"
+    assert got["contract_id"] == cid and got["status"] == "SETTLED"
+    assert got["refund_status"] in ("QUEUED", "SENT", "CONFIRMED")  # the refund worker may have paid it already
     assert int(got["received_lamports"]) == int(got["used_lamports"]) + int(got["refund_lamports"])
     rows = [line.split("\t") for line in postings.splitlines()]
     assert rows and all(r[0].startswith(cid) for r in rows)

@@ -75,10 +75,12 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
     finally:
         rec.close()
     assert m_rent.counts == Counter({"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1})
-    assert m_one.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1})
-    assert m_batch.counts == m_one.counts
+    # issue 10: one PutItem per report, device + contract read, the device stamped once a minute
+    assert m_one.counts == Counter({"dynamodb.GetItem": 2, "dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1})
+    assert m_batch.counts == Counter({"dynamodb.GetItem": 2, "dynamodb.PutItem": 1})
     assert m_settle.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1})
-    assert m_ledger.counts == Counter({"dynamodb.Scan": 1})
+    # the page (1 Scan) and the whole-book totals (the counter items, 1 BatchGetItem; ADR 0006)
+    assert m_ledger.counts == Counter({"dynamodb.Scan": 1, "dynamodb.BatchGetItem": 1})
     for name, m in (
         ("rent", m_rent),
         ("metrics", m_one),
@@ -87,9 +89,10 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
         ("ledger_page", m_ledger),
     ):
         assert BUDGETS[name].check(m.counts) == (True, []), name
-    # the one write of a batch is the batch item + device stamp + contract check, in one transaction
-    (tx,) = [c for c in m_batch.calls if c.op == "dynamodb.TransactWriteItems"]
-    assert sorted(next(iter(t)) for t in tx.params["TransactItems"]) == ["ConditionCheck", "Put", "Update"]
+    # the one write of a batch is a plain conditional put of the packed batch, under 1 KB
+    (put,) = [c for c in m_batch.calls if c.op == "dynamodb.PutItem"]
+    assert put.params["ConditionExpression"].startswith("attribute_not_exists")
+    assert item_size(put.params["Item"]) <= 1024
 
 
 def test_budgets_flag_extra_and_missing_calls():
@@ -100,7 +103,9 @@ def test_budgets_flag_extra_and_missing_calls():
     )
     assert not ok and problems == ["extra: 1x sqs.GetQueueUrl"]
     ok, problems = BUDGETS["metrics"].check(Counter({"dynamodb.GetItem": 1}))
-    assert not ok and problems == ["0 write (want 1)"]
+    assert not ok and problems == ["0 put (want 1)", "1 get (want 2)"]
+    ok, problems = BUDGETS["metrics"].check(Counter({"dynamodb.GetItem": 2, "dynamodb.TransactWriteItems": 1}))
+    assert not ok and problems == ["0 put (want 1)", "extra: 1x dynamodb.TransactWriteItems"]
     assert not BUDGETS["ledger_page"].check(Counter({"dynamodb.Scan": 1, "dynamodb.GetItem": 100}))[0]
     assert BUDGETS["ledger_page"].check(Counter({"dynamodb.Scan": 1}))[0]
 

@@ -100,6 +100,7 @@ def test_auth_of_each_operation_is_declared():
             "GET /api/admin/devices",
             "POST /api/admin/devices/{device_id}/key",
             "POST /api/admin/devices/{device_id}/audited",
+            "POST /api/refunds/{refund_id}/retry",
         ]
     )
     assert sec["POST /api/metrics/{contract_id}"] == [{"deviceKey": []}]

@@ -37,6 +37,9 @@ def _requests(api):
               "X-Signature": str(kp.sign_message(renter_message("POST", settle_path, ts)))}
     extend = {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=extend_memo(CID, 3600))}
     key = {"X-Device-Key": "dk_device-m2-001_" + "k" * 32}
+    refund_path = f"/api/payments/{api.c.rpc.pay(str(kp.pubkey()), 1_000)}/refund"
+    refund_renter = {"X-Wallet": str(kp.pubkey()), "X-Timestamp": ts,
+                     "X-Signature": str(kp.sign_message(renter_message("POST", refund_path, ts)))}
     return [
         ("GET", "/api/health", "/api/health", None, {}),
         ("GET", "/api/pricing", "/api/pricing", None, {}),
@@ -50,6 +53,10 @@ def _requests(api):
         ("GET", "/api/billing/ledger", "/api/billing/ledger", None, ADMIN),
         ("GET", "/api/billing/entries", f"/api/billing/entries?contract_id={CID}", None, ADMIN),
         ("GET", "/api/stats", "/api/stats", None, ADMIN),
+        # issue 8: refunds of payments no contract holds, operator retry
+        ("POST", "/api/payments/{tx_signature}/refund", refund_path, None, refund_renter),
+        ("GET", "/api/payments/{tx_signature}/refund", refund_path, None, {}),
+        ("POST", "/api/refunds/{refund_id}/retry", f"/api/refunds/{CID}/retry", None, ADMIN),
     ]
 
 
@@ -65,13 +72,13 @@ def _send(api, method, path, body, headers):
 @pytest.fixture
 def database_down(api, monkeypatch):
     from chalicelib.adapters import models
-    for m in models.MODELS.values():
+    for m in [*models.MODELS.values(), *models.TABLE_OF]:
         monkeypatch.setattr(m.Meta, "host", "http://127.0.0.1:9")  # nothing listens on the discard port
         monkeypatch.setattr(m.Meta, "connect_timeout_seconds", 1)
         monkeypatch.setattr(m.Meta, "max_retry_attempts", 0)
         monkeypatch.setattr(m, "_connection", None)
     yield
-    for m in models.MODELS.values():
+    for m in [*models.MODELS.values(), *models.TABLE_OF]:
         m._connection = None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from chalicelib.domain import contracts as dc
@@ -40,10 +42,10 @@ def test_extend_adds_time_and_money_at_the_exact_price(w, k):
         "contract_id": k.contract_id,
         "extended_hours": 0.5,
         "extended_seconds": 1800,
-        "additional_cost_sol": 0.002,
+        "additional_cost_sol": Decimal("0.002"),
         "additional_cost_lamports": 2_000_000,
         "prepaid_lamports": 2_000_000,
-        "new_total_cost": 0.006,
+        "new_total_cost": Decimal("0.006"),
         "new_total_cost_lamports": 6_000_000,
         "new_expiration": NOW_S + 5400,
         "duration_seconds": 5400,

@@ -12,7 +12,7 @@ def test_fleet_lists_every_device_by_tier_order_then_id_with_live_leases_and_las
     k = w.rent("M2", 600, 200_000)
     key = w.operator.issue_device_key(k.device_id)
     w.clock.advance(5)
-    w.telemetry.record(k.contract_id, key, lambda now: [[now, 1, 2, 3, 4]])
+    w.telemetry.record(k.contract_id, key, lambda now, *_: [[now, 1, 2, 3, 4]])
     fleet = w.operator.fleet()
     assert [(d.tier, d.device_id) for d in fleet] == [
         ("M2", "dev-m2-a"),
@@ -32,7 +32,7 @@ def test_fleet_lists_every_device_by_tier_order_then_id_with_live_leases_and_las
 def test_rotating_a_key_returns_it_once_stores_only_its_hash_and_the_old_key_stops_working(w):
     k = w.rent("ORIN", 600, 800_000)
     old = w.operator.rotate_device_key(k.device_id).device_key
-    w.telemetry.record(k.contract_id, old, lambda now: [[now, 1, 2, 3, 4]])
+    w.telemetry.record(k.contract_id, old, lambda now, *_: [[now, 1, 2, 3, 4]])
     issued = w.operator.rotate_device_key(k.device_id)
     assert issued.device_id == k.device_id and issued.device_key.startswith(f"dk_{k.device_id}_")
     assert issued.device_key != old
@@ -40,8 +40,8 @@ def test_rotating_a_key_returns_it_once_stores_only_its_hash_and_the_old_key_sto
     assert issued.device_key not in repr(w.db.tables) and old not in repr(w.db.tables)
     w.clock.advance(1)
     with pytest.raises(Unauthorized):
-        w.telemetry.record(k.contract_id, old, lambda now: [[now, 1, 2, 3, 4]])
-    w.telemetry.record(k.contract_id, issued.device_key, lambda now: [[now, 1, 2, 3, 4]])
+        w.telemetry.record(k.contract_id, old, lambda now, *_: [[now, 1, 2, 3, 4]])
+    w.telemetry.record(k.contract_id, issued.device_key, lambda now, *_: [[now, 1, 2, 3, 4]])
 
 
 def test_unknown_devices_are_not_found_and_nothing_is_written(w):

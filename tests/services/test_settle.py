@@ -33,7 +33,7 @@ def test_settle_bills_the_time_used_and_queues_the_rest(w, k):
     assert (s.used_lamports, s.refund_lamports) == (2_000_000, 6_000_000)  # 4,000,000 × 0.5 h
     assert s.ended_at_ms == w.clock() and w.p.contracts.get(k.contract_id) == s
     assert w.leases() == {}  # the slot is free again
-    assert w.queue.messages == [{"contract_id": k.contract_id, "version": 2}]
+    assert w.queue.messages == [{"refund_id": k.contract_id, "contract_id": k.contract_id, "version": 2}]
     assert _settlement(w, k.contract_id) == {
         (ledger.escrow(k.contract_id), 8_000_000, 0, "settled"),
         (ledger.REVENUE, 0, 2_000_000, "settled"),
@@ -124,7 +124,7 @@ def test_a_concurrent_extension_bumps_the_version_so_settle_re_reads_and_bills_i
     w.db.before_next("tx.end_rental", lambda: w.rentals.extend(rival))
     s = w.rentals.settle(k.contract_id, k.wallet)
     assert (s.version, s.received_lamports, s.used_lamports, s.refund_lamports) == (3, 10_000_000, 2_000_000, 8_000_000)
-    assert w.queue.messages == [{"contract_id": k.contract_id, "version": 3}]
+    assert w.queue.messages == [{"refund_id": k.contract_id, "contract_id": k.contract_id, "version": 3}]
     assert ledger.balance(w.entries(k.contract_id)) == 0
 
 
@@ -178,7 +178,7 @@ def test_an_sdk_retry_of_a_landed_settlement_still_queues_its_refund(w, k):
     w.clock.advance(1800)
     w.db.repeat_next("tx.end_rental")
     s = w.rentals.settle(k.contract_id, k.wallet)
-    assert w.queue.messages == [{"contract_id": k.contract_id, "version": s.version}]
+    assert w.queue.messages == [{"refund_id": k.contract_id, "contract_id": k.contract_id, "version": s.version}]
 
 
 @pytest.mark.parametrize("down", ["database", "contracts", "tx"])

@@ -163,3 +163,177 @@ class FakeRpc(SolanaRpc):
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
         self.calls += 1
         return super().verify_payment(check)
+
+
+# --------------------------------------------------------------------------
+# refunds: the treasury's signer and the chain that lands refund transfers (issue 8)
+
+import hashlib as _hashlib  # noqa: E402
+import json as _json  # noqa: E402
+import threading  # noqa: E402
+
+from chalicelib.domain import refunds as _R  # noqa: E402
+from chalicelib.domain.signing import refund_memo as _refund_memo  # noqa: E402
+
+REFUND_FEE = 5000
+BLOCKHASH_VALIDITY = 150
+
+
+class FakeTreasurySigner:
+    """`ports.TreasurySigner`: deterministic 64-byte signatures (sha512 of a secret and the
+    message), like ed25519 the same message always gets the same signature."""
+
+    def __init__(self, pubkey: str | None = None):
+        self._secret = secrets.token_bytes(32)
+        self._pubkey = pubkey or new_wallet()
+        self.signed = 0
+
+    @property
+    def pubkey(self) -> str:
+        return self._pubkey
+
+    def sign(self, message: bytes) -> bytes:
+        self.signed += 1
+        return _hashlib.sha512(self._secret + bytes(message)).digest()
+
+    def __repr__(self) -> str:
+        return f"FakeTreasurySigner(pubkey={self._pubkey})"
+
+
+@dataclass
+class RefundTransfer:
+    signature: str
+    source: str
+    destination: str
+    lamports: int
+    memo: str
+    fee: int
+    err: object = None
+
+
+class FakeRefundChain:
+    """`ports.RefundChain` over an in-memory ledger of balances, with the rules the real
+    adapter relies on: a blockhash is valid up to its last valid block height; the same
+    bytes land at most once (a resend answers the same signature); preflight refuses a
+    recipient in `refused` (RefundRefused) and an unknown/expired blockhash
+    (Unavailable "blockhash"); an empty treasury is Unavailable "treasury_funds".
+
+    Controls: `down` / `fail_next_calls` (Unavailable "rpc"), `drop_sends` (the next N
+    sends are accepted but never land, like a dropped transaction), `advance(blocks)`,
+    `pending` (landed transactions show at "processed" only), `land_with_error[wallet]`
+    (the transfer lands but fails, charging the fee), `fee_unreadable`.
+    `transfers` lists what landed; `sent` every accepted send."""
+
+    def __init__(self, signer: FakeTreasurySigner | None = None, treasury_lamports: int = 1_000 * 10**9):
+        self.signer = signer or FakeTreasurySigner()
+        self.height = 1_000
+        self.balances: dict[str, int] = {self.signer.pubkey: treasury_lamports}
+        self.blockhashes: dict[str, int] = {}
+        self.landed: dict[str, RefundTransfer] = {}
+        self.transfers: list[RefundTransfer] = []
+        self.sent: list[str] = []
+        self.refused: dict[str, str] = {}
+        self.land_with_error: dict[str, object] = {}
+        self.down = False
+        self.fail_next_calls = 0
+        self.drop_sends = 0
+        self.pending = False
+        self.fee_unreadable = False
+        self.calls: list[str] = []
+        self.on_call: dict[str, Callable[[], None]] = {}  # run once before the next call of a method
+        self.lock = threading.RLock()  # one node: concurrent sends land at most once
+
+    @property
+    def treasury(self) -> str:
+        return self.signer.pubkey
+
+    def advance(self, blocks: int = BLOCKHASH_VALIDITY + 1) -> int:
+        self.height += blocks
+        return self.height
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        hook = self.on_call.pop(method, None)
+        if hook is not None:
+            hook()
+        if self.down or self.fail_next_calls > 0:
+            self.fail_next_calls = max(0, self.fail_next_calls - 1)
+            raise Unavailable(f"Solana RPC unreachable ({method})", reason="rpc")
+
+    # -- the port ---------------------------------------------------------------
+    def latest_blockhash(self) -> _R.Blockhash:
+        self._enter("latest_blockhash")
+        bh = base58.encode(_hashlib.sha256(f"bh{self.height}".encode()).digest())
+        self.blockhashes[bh] = self.height + BLOCKHASH_VALIDITY
+        return _R.Blockhash(bh, self.blockhashes[bh])
+
+    def prepare(self, refund: _R.Refund, blockhash: _R.Blockhash) -> _R.PreparedTransfer:
+        if refund.lamports <= 0:
+            raise ValueError("nothing to refund")
+        if not base58.is_pubkey(refund.wallet):
+            raise _R.RefundRefused("InvalidRecipient: the wallet is not a public key")
+        if refund.wallet == self.treasury:
+            raise _R.RefundRefused("InvalidRecipient: the wallet is the treasury")
+        body = {"from": self.treasury, "to": refund.wallet, "lamports": refund.lamports,
+                "memo": _refund_memo(refund.refund_id), "blockhash": blockhash.blockhash}
+        message = _json.dumps(body, sort_keys=True).encode()
+        sig = base58.encode(self.signer.sign(message))
+        raw = _json.dumps({"signature": sig, **body}, sort_keys=True).encode()
+        return _R.PreparedTransfer(sig, blockhash.last_valid_block_height, raw)
+
+    def send(self, raw: bytes) -> str:
+        self._enter("send")
+        with self.lock:
+            return self._send(_json.loads(raw))
+
+    def _send(self, tx: dict) -> str:
+        sig = tx["signature"]
+        if sig in self.landed:
+            return sig  # AlreadyProcessed
+        lvbh = self.blockhashes.get(tx["blockhash"])
+        if lvbh is None or self.height > lvbh:
+            raise Unavailable("the node does not know the refund's blockhash", reason="blockhash")
+        if tx["to"] in self.refused:
+            raise _R.RefundRefused(self.refused[tx["to"]])
+        if self.balances.get(self.treasury, 0) < tx["lamports"] + REFUND_FEE:
+            raise Unavailable("the treasury cannot pay the refund", reason="treasury_funds")
+        self.sent.append(sig)
+        if self.drop_sends > 0:
+            self.drop_sends -= 1
+            return sig
+        err = self.land_with_error.get(tx["to"])
+        t = RefundTransfer(sig, tx["from"], tx["to"], tx["lamports"], tx["memo"], REFUND_FEE, err)
+        self.balances[self.treasury] -= REFUND_FEE
+        if err is None:
+            self.balances[self.treasury] -= tx["lamports"]
+            self.balances[tx["to"]] = self.balances.get(tx["to"], 0) + tx["lamports"]
+        self.landed[sig] = t
+        self.transfers.append(t)
+        self.height += 1
+        return sig
+
+    def block_height(self) -> int:
+        self._enter("block_height")
+        return self.height
+
+    def status(self, signature: str) -> _R.ChainStatus:
+        height = self.block_height()
+        self._enter("status")
+        t = self.landed.get(signature)
+        if t is None:
+            return _R.ChainStatus(None, height)
+        level = "processed" if self.pending else "finalized"
+        return _R.ChainStatus({"confirmationStatus": level, "confirmations": None, "err": t.err,
+                               "slot": height, "status": {"Ok": None} if t.err is None else {"Err": t.err}},
+                              height)
+
+    def fee(self, signature: str) -> int | None:
+        self._enter("fee")
+        t = self.landed.get(signature)
+        if t is None or self.fee_unreadable or self.pending:
+            return None
+        return t.fee
+
+    # -- inspection ---------------------------------------------------------------
+    def transfers_to(self, wallet: str) -> list[RefundTransfer]:
+        return [t for t in self.transfers if t.destination == wallet and t.err is None]

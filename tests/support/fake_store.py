@@ -11,10 +11,13 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
+from chalicelib import jsontext
 from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.adapters.contracts import shard_of
+from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
+from chalicelib.domain import books
+from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
@@ -57,6 +60,7 @@ class FakeDatabase:
     def __init__(self, shards: int = 1):
         self.shards = shards
         self.tables: dict[str, dict] = {name: {} for name in TABLES}
+        self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -106,7 +110,8 @@ class FakeDatabase:
         """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
         return {"contracts": FakeContractStore(self), "devices": FakeDeviceStore(self),
                 "ledger": FakeLedgerStore(self), "claims": FakeClaimStore(self),
-                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self)}
+                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self),
+                "refunds": FakeRefundStore(self), "book": FakeBookStore(self)}
 
 
 def _op(fn):
@@ -262,7 +267,7 @@ class FakeClaimStore(_View):
         if rec is None:
             return None
         return Claim(signature, rec["kind"], rec["contract_id"], rec["wallet"], rec["request"],
-                     json.loads(rec["response"]))
+                     jsontext.loads(rec["response"]))
 
     def _replay(self, key: str, now_ms: int) -> Replay | None:
         rec = self._t("claims").get(f"idem#{key}")
@@ -304,16 +309,9 @@ class FakeLedgerStore(_View):
         return _page(entries, lambda e: (_account_seq(e), e.contract_id), limit, token, f"account:{account}")
 
 
-def _stored_rows(rows: list[list]) -> str:
-    """The rows as the table keeps them: JSON numbers (a Decimal is written exactly)."""
-    def number(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
-            raise TypeError(f"sample value {v!r} is not a number")
-        return json.loads(str(v)) if isinstance(v, Decimal) else v
-    return json.dumps([[number(v) for v in row] for row in rows], separators=(",", ":"))
-
-
 class FakeMetricsStore(_View):
+    """Batches stored as the adapter stores them (`adapters.metrics.encode_rows` / `pack_rows`,
+    the same content-derived key), the device stamp with the adapter's condition."""
     port = "metrics"
 
     @_op
@@ -322,11 +320,27 @@ class FakeMetricsStore(_View):
                          key=lambda kv: kv[0], reverse=True)
         rows: list[list] = []
         for _, rec in batches:
-            rows.extend(json.loads(rec["samples"]))
+            rows.extend(unpack_rows(rec["packed"]) if "packed" in rec else jsontext.loads(rec["samples"]))
             if len(rows) >= count:
                 break
         rows.sort(key=lambda r: r[0])
         return rows[-count:]
+
+    @_op
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+        encoded = encode_rows(rows)  # raises on a value that is not an exact number, like the adapter
+        key = (contract_id, batch_key(rows, encoded))
+        if key in self._t("metrics"):
+            raise Conflict(["batch"])
+        self._t("metrics")[key] = {"device_id": device_id, "n": len(rows), "packed": compress(encoded)}
+
+    @_op
+    def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
+        d = self._t("devices").get(device_id)
+        if d is None or d.key_hash != key_hash or (d.last_seen_ms is not None and d.last_seen_ms > now_ms - every_ms):
+            return False
+        self._t("devices")[device_id] = replace(d, last_seen_ms=now_ms)
+        return True
 
 
 # --------------------------------------------------------------------------
@@ -370,7 +384,7 @@ class FakeTransactions(_View):
     @staticmethod
     def _claim(tx: _Tx, claim: Claim, now_ms: int) -> None:
         rec = {"kind": claim.kind, "contract_id": claim.contract_id, "wallet": claim.wallet,
-               "request": claim.request, "response": json.dumps(claim.response, separators=(",", ":")),
+               "request": claim.request, "response": jsontext.dumps(claim.response),
                "created_at_ms": now_ms}
         tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
 
@@ -387,6 +401,7 @@ class FakeTransactions(_View):
                  lambda d: d is not None and d.leases < d.capacity)
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
         self._entries(tx, entries)
+        _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
         tx.commit()
 
     @_op
@@ -398,6 +413,8 @@ class FakeTransactions(_View):
                  lambda c: c is not None and c.version == before.version and c.status == ACTIVE
                  and c.expires_at_ms > now_ms)
         self._entries(tx, entries)
+        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                 books.contract_contribution(after)))
         tx.commit()
 
     @_op
@@ -408,19 +425,89 @@ class FakeTransactions(_View):
         tx.write("device", "devices", before.device_id, lambda d: replace(d, leases=d.leases - 1),
                  lambda d: d is not None and d.leases > 0)
         self._entries(tx, entries)
+        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
+                                                 books.contract_contribution(after)))
+        tx.commit()
+
+
+# --------------------------------------------------------------------------
+# refunds and the book's counters (issue 8)
+
+
+def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
+    """ADD `deltas` to the counter item of `key`'s shard (as the adapter's book_update)."""
+    if not deltas:
+        return
+    shard = shard_of(key, tx.db.shards)
+
+    def add(old):
+        new = dict(old or {})
+        for name, value in deltas.items():
+            new[name] = new.get(name, 0) + value
+        return new
+    tx.write("book", "book", shard, add, lambda _: True)
+
+
+def _contract_with_refund(c: Contract, r: R.Refund) -> Contract:
+    return replace(c, version=r.version, refund_status=r.status, refund_tx=r.tx_signature,
+                   refund_lvbh=r.last_valid_block_height, refund_attempt=r.attempt, refund_reason=r.reason,
+                   refund_fee=r.fee_lamports, refund_raw=r.raw, refund_confirmed_ms=r.confirmed_at_ms)
+
+
+class FakeRefundStore(_View):
+    """`ports.RefundStore`: a contract's refund on its contract record, a payment's refund on
+    its claim record (kind "refund"); the same conditions as adapters/refunds.py."""
+    port = "refunds"
+
+    def _read(self, refund_id: str) -> R.Refund | None:
+        if R.refund_kind(refund_id) == "contract":
+            c = self._t("contracts").get(refund_id)
+            return None if c is None else R.refund_of(c)
+        rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX):])
+        if rec is None or rec.get("kind") != "refund":
+            return None
+        return rec["refund"]
+
+    @_op
+    def get(self, refund_id: str) -> R.Refund | None:
+        return self._read(refund_id)
+
+    @_op
+    def advance(self, before: R.Refund, after: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
+        if before.refund_id != after.refund_id or after.version != before.version + 1:
+            raise ValueError("advance writes the next version of the same refund")
+
+        def holds(stored: R.Refund | None) -> bool:
+            return (stored is not None and stored.version == before.version and stored.status == before.status
+                    and stored.tx_signature == before.tx_signature)
+        tx = _Tx(self.db)
+        if R.refund_kind(before.refund_id) == "contract":
+            tx.write("refund", "contracts", before.refund_id, lambda c: _contract_with_refund(c, after),
+                     lambda c: c is not None and holds(R.refund_of(c)))
+        else:
+            tx.write("refund", "claims", "sig#" + before.refund_id[len(R.PAYMENT_PREFIX):],
+                     lambda rec: {**rec, "refund": after},
+                     lambda rec: rec is not None and rec.get("kind") == "refund" and holds(rec["refund"]))
+        FakeTransactions._entries(tx, entries)
+        _book(tx, before.refund_id, books.delta(books.refund_contribution(before), books.refund_contribution(after)))
         tx.commit()
 
     @_op
-    def record_metrics(self, contract_id: str, device_id: str, rows: list[list], key_hash: str,
-                       now_ms: int) -> None:
-        samples = _stored_rows(rows)
+    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         tx = _Tx(self.db)
-        # same rows → same batch (a retried report), like the adapter's content-derived key
-        tx.write("batch", "metrics", (contract_id, f"{rows[0][0]:013d}#{samples}"),
-                 {"device_id": device_id, "n": len(rows), "samples": samples}, _absent)
-        tx.write("device", "devices", device_id, lambda d: replace(d, last_seen_ms=now_ms),
-                 lambda d: d is not None and d.key_hash == key_hash)
-        tx.check("contract", "contracts", contract_id,
-                 lambda c: c is not None and c.status == ACTIVE and c.expires_at_ms > now_ms
-                 and c.device_id == device_id)
+        rec = {"kind": "refund", "contract_id": refund.refund_id, "wallet": claim.wallet, "request": claim.request,
+               "response": json.dumps(claim.response, separators=(",", ":")), "created_at_ms": now_ms,
+               "refund": refund}
+        tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
+        FakeTransactions._entries(tx, entries)
+        _book(tx, refund.refund_id, books.delta({}, books.refund_contribution(refund)))
         tx.commit()
+
+
+class FakeBookStore(_View):
+    """`ports.BookStore`: the counter items of every shard."""
+    port = "book"
+
+    @_op
+    def counters(self) -> list[dict]:
+        return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]

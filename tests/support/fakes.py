@@ -28,20 +28,32 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from tests.support.fake_chain import MEMO_PROGRAM_ID, FakeRpc, new_signature, new_wallet, payment_tx
+from tests.support.fake_chain import (
+    MEMO_PROGRAM_ID,
+    REFUND_FEE,
+    FakeRefundChain,
+    FakeRpc,
+    FakeTreasurySigner,
+    new_signature,
+    new_wallet,
+    payment_tx,
+)
 from tests.support.fake_store import (
     TABLES,
+    FakeBookStore,
     FakeClaimStore,
     FakeContractStore,
     FakeDatabase,
     FakeDeviceStore,
     FakeLedgerStore,
     FakeMetricsStore,
+    FakeRefundStore,
     FakeTransactions,
     database_unavailable,
 )
 
-__all__ = ["MEMO_PROGRAM_ID", "TABLES", "FakeClaimStore", "FakeClock", "FakeContractStore", "FakeDatabase",
+__all__ = ["MEMO_PROGRAM_ID", "REFUND_FEE", "TABLES", "FakeBookStore", "FakeRefundChain", "FakeRefundStore",
+           "FakeTreasurySigner", "FakeClaimStore", "FakeClock", "FakeContractStore", "FakeDatabase",
            "FakeDeviceStore", "FakeLedgerStore", "FakeMetricsStore", "FakePorts", "FakeRefundQueue", "FakeRpc",
            "FakeSecrets", "FakeTransactions", "database_unavailable", "new_signature", "new_wallet", "payment_tx"]
 
@@ -75,7 +87,7 @@ class FakeRefundQueue:
         if self.down or self.fail_sends > 0:
             self.fail_sends = max(0, self.fail_sends - 1)
             return False
-        self.messages.append({"contract_id": contract_id, "version": version})
+        self.messages.append({"refund_id": contract_id, "contract_id": contract_id, "version": version})
         return True
 
     def depths(self) -> dict:

@@ -213,10 +213,15 @@ def test_finalize_settles_the_money(lc, refund_min, data):
         assert e.status == dc.SETTLED and e.ended_at_ms == now
     else:
         assert e.status == dc.EXPIRED and e.ended_at_ms == c.expires_at_ms
-    # API.md: floor(lamports_per_hour × min(t, duration_ms) / 3,600,000)
-    t = min(e.ended_at_ms - c.created_at_ms, c.duration_seconds * 1000)
-    assert e.used_lamports == math.floor(Fraction(c.lamports_per_hour * t, 3_600_000))
-    if e.refund_lamports >= refund_min:
+    # API.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; the whole
+    # duration uses exactly the price
+    t = e.ended_at_ms - c.created_at_ms
+    if t >= c.duration_seconds * 1000:
+        assert e.used_lamports == e.price_lamports
+    else:
+        assert e.used_lamports == math.floor(Fraction(c.lamports_per_hour * max(0, t), 3_600_000))
+    # a refund of 0 is DUST whatever the minimum (even 0)
+    if e.refund_lamports > 0 and e.refund_lamports >= refund_min:
         assert e.refund_status == dc.REFUND_QUEUED
     else:
         assert e.refund_status == dc.REFUND_DUST
@@ -229,14 +234,15 @@ def test_finalize_settles_the_money(lc, refund_min, data):
 
 
 @given(lifecycles(), st.data())
-def test_finalize_at_full_term_charges_at_most_one_lamport_per_payment_below_price(lc, data):
-    """Per-payment ceil vs whole-term floor: the renter is never overcharged, and the
-    gap between what the price said and what is used at full term is < 1 lamport per payment."""
+def test_finalize_at_full_term_uses_exactly_the_price(lc, data):
+    """API.md: a contract that ran its whole duration used exactly its price, so an expired
+    contract's refund is only what was paid above the price."""
     c = lc.last
     e = dc.finalize(c, now_ms=data.draw(st.integers(c.expires_at_ms, c.expires_at_ms + 10**9)),
                     refund_min_lamports=5_000)
     assert e.status == dc.EXPIRED
-    assert 0 <= e.price_lamports - e.used_lamports <= len(c.payments)
+    assert e.used_lamports == e.price_lamports
+    assert e.refund_lamports == e.received_lamports - e.price_lamports
 
 
 @given(lifecycles(), st.data())

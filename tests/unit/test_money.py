@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from decimal import Decimal
 from fractions import Fraction
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from chalicelib import jsontext
 from chalicelib.domain import money
 from chalicelib.domain.money import (
     EXACT_SOL_DISPLAY_LIMIT,
@@ -251,37 +253,48 @@ def exact_sol(x: int) -> Decimal:
     return Decimal(x).scaleb(-9)
 
 
-@given(st.integers(0, EXACT_SOL_DISPLAY_LIMIT - 1))
+@given(st.integers(-(2**70), 2**70))
 @example(0)
 @example(1)
+@example(278)
 @example(999_999_999)
 @example(1_000_000_000)
 @example(123_456_789_123_456)
 @example(EXACT_SOL_DISPLAY_LIMIT - 1)
-def test_sol_renders_exact_decimal(x):
-    rendered = str(sol(x))
-    assert Decimal(rendered) == exact_sol(x)
-    # what a client reads from the JSON body is the same exact decimal
-    assert json.loads(json.dumps({"v": sol(x)}), parse_float=Decimal)["v"] == exact_sol(x)
+@example(2**53 - 1)
+def test_sol_is_the_exact_decimal_at_any_size(x):
+    d = sol(x)
+    assert isinstance(d, Decimal) and d == exact_sol(x)
 
 
-@given(st.integers(-(2**53) + 1, 2**53 - 1))
-def test_sol_is_the_nearest_double_below_2_53(x):
-    """Above the exact-display limit the float is still correctly rounded."""
-    f = sol(x)
-    err = abs(Fraction(f) - Fraction(x, 10**9))
-    assert err <= Fraction(math.ulp(f)) / 2
+@given(st.integers(-(2**70), 2**70))
+@example(278)  # 2.78e-07 as a float
+@example(1)
+@example(10**9)
+@example(2**53 - 1)
+def test_sol_on_the_wire_is_a_plain_decimal_a_client_reads_exactly(x):
+    text = jsontext.dumps({"v": sol(x)})
+    number = text[len('{"v":'):-1]
+    assert "e" not in number.lower() and re.fullmatch(r"-?\d+\.\d+", number), number
+    assert json.loads(text, parse_float=Decimal)["v"] == exact_sol(x)
+    # no trailing zeros beyond the lamport digits; a whole amount keeps one (1.0)
+    assert not number.endswith("00") and len(number.split(".")[1]) <= 9
 
 
-def test_sol_display_limit_is_tight():
-    # documented in money.sol(): past 2**23 SOL doubles are > 1e-9 apart
-    assert Decimal(str(sol(EXACT_SOL_DISPLAY_LIMIT - 1))) == exact_sol(EXACT_SOL_DISPLAY_LIMIT - 1)
-    assert Decimal(str(sol(2**53 - 1))) != exact_sol(2**53 - 1)
+def test_sol_renders_the_smallest_amounts_without_exponent():
+    assert jsontext.dumps([sol(278), sol(1), sol(0), sol(10**9), sol(1_500_000_000)]) == \
+        "[0.000000278,0.000000001,0.0,1.0,1.5]"
 
 
-@given(st.integers(0, EXACT_SOL_DISPLAY_LIMIT - 1))
+@given(st.integers(0, 2**70))
 def test_sol_negative_mirrors_positive(x):
     assert sol(-x) == -sol(x)
+
+
+@pytest.mark.parametrize("bad", [1.0, True, "1", Decimal(1), None])
+def test_sol_takes_integer_lamports_only(bad):
+    with pytest.raises(TypeError):
+        sol(bad)
 
 
 def test_money_module_has_no_float_arithmetic_on_amounts():

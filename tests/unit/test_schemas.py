@@ -56,7 +56,6 @@ def rent_reason(body) -> str:
 @pytest.mark.parametrize("raw", [
     None, b"", "", b" ", b"\n",
     b"NaN", b"Infinity", b"-Infinity",
-    b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"duration_hours": [1, NaN]}',
     b"[]", b"[1]", b"1", b"1.5", b'"x"', b"null", b"true", b"false",
     b"{", b'{"a": 1', b'{"a": 1}}', b"{'a': 1}", b'{"a": 1,}', b"{a: 1}",
     b'{"a": "\xff"}', b"\xff\xfe", b"\x80{}", b'{"a": "\xed\xa0\x80"}', b"\xc3\x28",
@@ -66,6 +65,33 @@ def rent_reason(body) -> str:
 ])
 def test_parse_json_refuses(raw):
     assert reason_of(v.parse_json, raw) == "body"
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"a": NaN}', "a"), (b'{"a": Infinity}', "a"), (b'{"a": -Infinity}', "a"),
+    (b'{"duration_hours": [1, NaN]}', "duration_hours[1]"),
+    (b'{"wallet": "x", "duration_hours": Infinity}', "duration_hours"),
+    (b'{"samples": [{"cpu_percent": 1}, {"cpu_percent": 1, "disk_io_mbps": -Infinity}]}',
+     "samples[1].disk_io_mbps"),
+    (b'{"a": {"b": {"c": NaN}}}', "a.b.c"),
+    (b'{"a": NaN, "a": 1}', "body"),  # a duplicate key replaced it: still refused
+    (b"[NaN]", "[0]"),
+])
+def test_parse_json_names_the_field_of_nan_and_infinity(raw, reason):
+    """NaN / Infinity are not JSON: 400 naming where they are, not "not valid JSON"."""
+    with pytest.raises(InvalidRequest) as exc:
+        v.parse_json(raw)
+    assert exc.value.reason == reason
+    assert "finite" in exc.value.detail and "not valid JSON" not in exc.value.detail
+
+
+@given(st.sampled_from(["NaN", "Infinity", "-Infinity"]), st.lists(st.sampled_from(["a", "b", "c"]), min_size=1,
+                                                                  max_size=4))
+def test_parse_json_non_finite_at_any_depth_names_its_path(constant, path):
+    raw = "".join(f'{{"{k}": ' for k in path) + constant + "}" * len(path)
+    with pytest.raises(InvalidRequest) as exc:
+        v.parse_json(raw.encode())
+    assert exc.value.reason == ".".join(path)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -123,6 +149,12 @@ def test_rent_request_valid():
     (Decimal("0.01680556"), 61),  # 60.500016 s
     (Decimal("0.016805555"), 60),  # 60.499998 s
     (Decimal("1.5"), 5400),
+    # the limits apply to the rounded seconds (issue 10 item 9)
+    (Decimal("720.0000000001"), 2_592_000), (Decimal("720.0000000000000000000000000000001"), 2_592_000),
+    (Decimal("720.0001"), 2_592_000),  # 2,592,000.36 s
+    (Decimal("720.000138"), 2_592_000),  # 2,592,000.4968 s
+    (Decimal("0.01666653"), 60),  # 59.999508 s
+    (Decimal("0.016527778"), 60),  # 59.5000008 s
 ])
 def test_rent_request_duration_to_seconds(hours, seconds):
     assert v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds == seconds
@@ -159,8 +191,9 @@ BAD_SIGNATURES = [
 BAD_HOURS = [
     ..., None, "1", "0.1", "", True, False, [], {}, [1], {"h": 1},
     0, -1, Decimal("0"), Decimal("-0"), Decimal("0E-10"), Decimal("-0.5"), Decimal("-1E+400"),
-    Decimal("1E+400"), Decimal("1E+999999999"), 10**30, 10**300, 721, Decimal("720.0000000001"),
-    Decimal("720.0000000000000000000000000000001"),
+    Decimal("1E+400"), Decimal("1E+999999999"), 10**30, 10**300, 721,
+    Decimal("720.000139"),  # 2,592,000.5004 s rounds to 2,592,001 s: over 720 h
+    Decimal("720.0003"),
     Decimal("0.01"),  # 36 s, below the 60 s minimum
     Decimal("0.016"),  # 57.6 s → 58 s
     Decimal("0.0163"),  # 58.68 s → 59 s
@@ -234,10 +267,23 @@ def test_rent_request_hours_range(hours):
         seconds = v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds
     except InvalidRequest as exc:
         assert exc.reason == "duration_hours"
-        assert hours <= 0 or hours > MAX_H or hours * 3600 < Decimal("59.5")
+        x = hours * 3600  # the limits are on the rounded seconds
+        assert hours <= 0 or x >= MAX_H * 3600 + Decimal("0.5") or x < MIN_S - Decimal("0.5")
     else:
-        assert 0 < hours <= MAX_H and MIN_S <= seconds <= MAX_H * 3600
+        assert 0 < hours and MIN_S <= seconds <= MAX_H * 3600
         assert abs(Decimal(seconds) - hours * 3600) <= Decimal("0.5")
+
+
+@given(st.integers(MAX_H * 3600 * 10**6 - 10**6, MAX_H * 3600 * 10**6 + 10**6))
+def test_duration_limit_is_on_the_rounded_seconds_near_the_maximum(micro_seconds):
+    hours = Decimal(micro_seconds) / Decimal(3600 * 10**6)
+    exact = Decimal(micro_seconds) / 10**6
+    try:
+        seconds = v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds
+    except InvalidRequest:
+        assert exact >= MAX_H * 3600 + Decimal("0.5") - Decimal("1E-20")
+    else:
+        assert seconds <= MAX_H * 3600 and exact < MAX_H * 3600 + Decimal("0.5") + Decimal("1E-20")
 
 
 # --- extend_request -----------------------------------------------------------------------
@@ -273,25 +319,49 @@ def sample(**changes) -> dict:
     return {k: val for k, val in s.items() if val is not ...}
 
 
+# a contract created an hour before NOW, seen at NOW, with the 30 s clock-skew allowance
+CREATED = NOW - 3_600_000
+LO, HI = CREATED - 30_000, NOW + 30_000
+WINDOW = (NOW, LO, HI)
+YEAR_2000_MS = 946_684_800_000
+
+
 def metrics_reason(body) -> str:
-    return reason_of(v.metrics_samples, body, NOW)
+    return reason_of(v.metrics_samples, body, *WINDOW)
 
 
 def test_metrics_single_sample_defaults_to_now():
-    assert v.metrics_samples(sample(), NOW) == [[NOW, Decimal("12.5"), 2048, 0, Decimal("0.25")]]
-    assert v.metrics_samples(sample(timestamp_ms=NOW - 5, extra=1), NOW)[0][0] == NOW - 5
+    assert v.metrics_samples(sample(), *WINDOW) == [[NOW, Decimal("12.5"), 2048, 0, Decimal("0.25")]]
+    assert v.metrics_samples(sample(timestamp_ms=NOW - 5, extra=1), *WINDOW)[0][0] == NOW - 5
 
 
 def test_metrics_batch_is_sorted_oldest_first():
-    rows = v.metrics_samples({"samples": [sample(timestamp_ms=NOW - i) for i in range(120)]}, NOW)
+    rows = v.metrics_samples({"samples": [sample(timestamp_ms=NOW - i) for i in range(120)]}, *WINDOW)
     assert len(rows) == 120 and [r[0] for r in rows] == sorted(r[0] for r in rows)
     assert rows[0][0] == NOW - 119
 
 
 def test_metrics_limits_are_inclusive():
-    v.metrics_samples(sample(cpu_percent=25_600, timestamp_ms=NOW + 300_000), NOW)
-    v.metrics_samples(sample(memory_mb=10**12, disk_io_mbps=0, network_io_mbps=Decimal("0")), NOW)
-    v.metrics_samples(sample(timestamp_ms=1), NOW)
+    v.metrics_samples(sample(cpu_percent=25_600, timestamp_ms=HI), *WINDOW)
+    v.metrics_samples(sample(memory_mb=10**12, disk_io_mbps=0, network_io_mbps=Decimal("0")), *WINDOW)
+    v.metrics_samples(sample(timestamp_ms=LO), *WINDOW)
+
+
+@pytest.mark.parametrize("ts", [LO - 1, HI + 1, YEAR_2000_MS, 1, NOW + 300_000, CREATED - 3_600_000])
+def test_metrics_timestamps_outside_the_contracts_lifetime_are_refused(ts):
+    assert metrics_reason(sample(timestamp_ms=ts)) == "timestamp_ms"
+    batch = {"samples": [sample(timestamp_ms=NOW - 1), sample(timestamp_ms=ts)]}
+    assert metrics_reason(batch) == "samples[1].timestamp_ms"
+
+
+@given(st.integers(1, 2 * NOW))
+def test_metrics_timestamp_accepted_exactly_within_the_window(ts):
+    try:
+        rows = v.metrics_samples(sample(timestamp_ms=ts), *WINDOW)
+    except InvalidRequest as exc:
+        assert exc.reason == "timestamp_ms" and not LO <= ts <= HI
+    else:
+        assert LO <= ts <= HI and rows[0][0] == ts
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -348,12 +418,12 @@ def test_metrics_refused(body, reason):
 ))
 def test_metrics_any_body_is_rows_or_a_400(body):
     try:
-        rows = v.metrics_samples(body, NOW)
+        rows = v.metrics_samples(body, *WINDOW)
     except InvalidRequest as exc:
         assert exc.reason
     else:
         for ts, *values in rows:
-            assert type(ts) is int and 0 < ts <= NOW + 300_000
+            assert type(ts) is int and LO <= ts <= HI
             assert all(isinstance(x, (int, Decimal)) and not isinstance(x, bool) and x >= 0 for x in values)
             assert values[0] <= 25_600
 

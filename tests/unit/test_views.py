@@ -7,15 +7,18 @@ Pure logic: no sockets, no AWS.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib import jsontext
 from chalicelib.api import views
 from chalicelib.domain import contracts as dc
-from chalicelib.domain import ledger, receipts
+from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
 
@@ -24,12 +27,14 @@ RENT_FIELDS = {"contract_id", "status", "tier", "device_id", "duration_hours", "
                "cost_lamports", "prepaid_sol", "prepaid_lamports", "created_at", "expires_at"}
 CONTRACT_FIELDS = {"contract_id", "wallet", "tier", "device_id", "status", "prepaid_sol", "prepaid_lamports",
                    "used_sol", "used_lamports", "refund_available", "refund_available_lamports", "duration_hours",
-                   "elapsed_hours", "remaining_seconds", "created_at", "expires_at", "settled_at", "refund"}
+                   "elapsed_hours", "remaining_seconds", "created_at", "expires_at", "settled_at", "refund",
+                   "created_at_ms", "expires_at_ms", "settled_at_ms"}  # *_ms: issue 10 item 9
 REFUND_FIELDS = {"status", "lamports", "tx_signature"}
 EXTEND_FIELDS = {"contract_id", "extended_hours", "additional_cost_sol", "additional_cost_lamports",
                  "new_total_cost", "new_total_cost_lamports", "new_expiration"}
 SETTLE_FIELDS = {"contract_id", "status", "prepaid_sol", "prepaid_lamports", "used_sol", "used_lamports",
-                 "refund_sol", "refund_lamports", "refund_status", "tx_signature"}
+                 "refund_sol", "refund_lamports", "refund_status", "tx_signature",
+                 "created_at_ms", "expires_at_ms", "settled_at_ms"}  # *_ms: issue 10 item 9
 METRICS_FIELDS = {"contract_id", "metrics_recorded", "samples_recorded", "elapsed_hours", "cost_so_far",
                   "cost_so_far_lamports", "refund_available", "refund_available_lamports"}
 SAMPLE_FIELDS = {"timestamp_ms", "cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps"}
@@ -37,6 +42,14 @@ ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_
                 "ref"}
 DEVICE_FIELDS = {"id", "name", "tier", "uri", "address", "region", "ram", "leases", "capacity", "available",
                  "uptime", "audited"}
+
+
+def plain_decimal(number: str) -> Decimal:
+    """parse_float hook: every fraction on the wire is written without an exponent."""
+    assert re.fullmatch(r"-?[0-9]+\.[0-9]+", number), number
+    return Decimal(number)
+
+
 # API.md "Conventions": legacy SOL names without the _sol suffix.
 LEGACY_SOL = {"cost_sol", "prepaid", "used", "refund", "cost_so_far", "refund_available", "new_total_cost"}
 
@@ -59,12 +72,13 @@ def sol_pairs(view: dict) -> list[tuple[str, str]]:
 def assert_sol_exact(view: dict, expected_pairs: int) -> None:
     pairs = sol_pairs(view)
     assert len(pairs) == expected_pairs, pairs
-    wire = json.loads(json.dumps(view), parse_float=Decimal)
+    text = jsontext.dumps(view)  # what the edge sends (api.http.json_response)
+    wire = json.loads(text, parse_float=plain_decimal)  # plain decimals: never 2.78e-07
     for sol_key, lam_key in pairs:
         lamports = view[lam_key]
         assert type(lamports) is int, (lam_key, lamports)
         exact = Decimal(lamports).scaleb(-9)
-        assert Decimal(str(view[sol_key])) == exact, (sol_key, view[sol_key], lamports)
+        assert isinstance(view[sol_key], Decimal) and view[sol_key] == exact, (sol_key, view[sol_key], lamports)
         assert Decimal(wire[sol_key]) == exact, (sol_key, wire[sol_key], lamports)  # what a client parses
     for key, value in view.items():
         if key.endswith("_lamports"):
@@ -72,8 +86,8 @@ def assert_sol_exact(view: dict, expected_pairs: int) -> None:
 
 
 def assert_hours_display(hours, seconds: int) -> None:
-    assert isinstance(hours, float)
-    assert Decimal(str(hours)) == (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
+    assert isinstance(hours, Decimal)  # exact, like the _sol figures; written as a plain JSON number
+    assert hours == (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
 
 
 @st.composite
@@ -145,6 +159,23 @@ def test_contract_response_active(lc, data):
     assert_hours_display(r["duration_hours"], c.duration_seconds)
     assert_hours_display(r["elapsed_hours"], (now - c.created_at_ms) // 1000)
     assert r["expires_at"] == c.expires_at_ms // 1000
+    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == (c.created_at_ms, c.expires_at_ms, None)
+    # with the server's milliseconds a client reproduces the live figure at a known instant
+    assert r["used_lamports"] == reproduce_used(r, now)
+
+
+def reproduce_used(r: dict, now_ms: int | None = None) -> int:
+    """What a client computes from a status or settle answer alone (API.md "Tiers") and the
+    tier's published rate: floor(rate × t / 3,600,000), t the elapsed server ms, while t is below
+    the duration; a contract that ran its whole duration used exactly its price (`cost_lamports`)."""
+    rate = money.TIERS[r.get("tier") or TIER_OF[r["contract_id"]]].lamports_per_hour
+    end = r["settled_at_ms"] if r["settled_at_ms"] is not None else now_ms
+    if end >= r["expires_at_ms"]:
+        return r["cost_lamports"]
+    return rate * max(0, end - r["created_at_ms"]) // 3_600_000
+
+
+TIER_OF: dict[str, str] = {}
 
 
 @given(ended())
@@ -156,6 +187,9 @@ def test_contract_response_ended(pair):
     assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
     assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
     assert r["settled_at"] == e.ended_at_ms // 1000
+    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == \
+        (e.created_at_ms, e.expires_at_ms, e.ended_at_ms)
+    assert r["used_lamports"] == reproduce_used(r)
     assert r["refund"]["status"] == e.refund_status and r["refund"]["lamports"] == e.refund_lamports
     assert r["refund"]["tx_signature"] is None
 
@@ -184,6 +218,11 @@ def test_settle_response(pair):
     assert r["used_lamports"] == e.used_lamports and r["refund_lamports"] == e.refund_lamports
     assert r["used_lamports"] + r["refund_lamports"] == r["prepaid_lamports"]
     assert r["refund_status"] == e.refund_status and r["tx_signature"] is None
+    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == \
+        (e.created_at_ms, e.expires_at_ms, e.ended_at_ms)
+    TIER_OF[e.contract_id] = e.tier  # the settle answer has no tier: the client knows it from its rent
+    assert r["used_lamports"] == reproduce_used(r)
+    assert r["settled_at"] == e.ended_at_ms // 1000
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -228,3 +267,69 @@ def test_settle_response_sol_exact_over_the_whole_exact_range(lamports):
     e = dc.finalize(c, now_ms=T0 + 30_000, refund_min_lamports=5_000)
     assert_sol_exact(views.settle_response(e), 3)
     assert_sol_exact(views.contract_response(c, T0 + 1), 3)
+
+
+# --- the wire: chalicelib.jsontext, the one writer of response bodies ---------------------
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**80), 2**80), st.text(max_size=8),
+                     st.decimals(allow_nan=False, allow_infinity=False),
+                     st.floats(allow_nan=False, allow_infinity=False))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                          st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+                       max_leaves=20)
+
+
+def _exact(x):
+    """Numbers compared by exact value (a float by its shortest repr, as the writer writes it)."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, float):
+        return Decimal(repr(x))
+    if isinstance(x, (int, Decimal)):
+        return Decimal(x)
+    if isinstance(x, dict):
+        return {k: _exact(v) for k, v in x.items()}
+    return [_exact(v) for v in x]
+
+
+@given(_values)
+def test_jsontext_writes_exact_plain_numbers_that_read_back(value):
+    text = jsontext.dumps(value)
+    assert text.isascii()
+
+    def number(raw: str) -> Decimal:
+        assert "e" not in raw.lower(), raw
+        return Decimal(raw)
+
+    back = json.loads(text, parse_float=number, parse_int=number)
+    assert _exact(back) == _exact(value)
+
+
+@given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                            st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+                    max_leaves=20))
+def test_jsontext_equals_json_dumps_without_fractions(value):
+    assert jsontext.dumps(value) == json.dumps(value, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value, text", [
+    (Decimal("2.78E-7"), "0.000000278"), (2.78e-07, "0.000000278"), (1e-06, "0.000001"),
+    (Decimal("2E+3"), "2000"), (1e16, "10000000000000000.0"), (Decimal("0E-9"), "0.0"), (-0.0, "0.0"),
+    (Decimal("-1.50"), "-1.50"), (0.5, "0.5"),
+])
+def test_jsontext_numbers(value, text):
+    assert jsontext.dumps(value) == text
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), Decimal("NaN"), Decimal("Infinity"),
+                                 Decimal("sNaN")])
+def test_jsontext_refuses_non_finite(bad):
+    with pytest.raises(ValueError):
+        jsontext.dumps({"x": [bad]})
+
+
+@pytest.mark.parametrize("bad", [{1: "a"}, {"a": {1, 2}}, object(), b"bytes"])
+def test_jsontext_refuses_what_is_not_json(bad):
+    with pytest.raises(TypeError):
+        jsontext.dumps(bad)

@@ -1,0 +1,124 @@
+"""Refund records on DynamoDB (implements `ports.RefundStore`) and the book's counters
+(`ports.BookStore`).
+
+A contract's refund (`CTR-…`) is kept on its contract item (refund_status,
+refund_tx, refund_lvbh, refund_attempt, refund_fee, refund_raw, …; its version
+is the contract's `version`); the refund of a payment that no contract holds
+(`PAY-{sig}`) on that payment's claim item `sig#{sig}` (kind "refund", version
+in `refund_version`). Every step is ONE TransactWriteItems: an UpdateItem of
+the record conditional on the version, status and transaction it was read
+with, the ledger entries (`attribute_not_exists`) and the ADD of its change to
+the book's counters. A contract's refund keeps the sparse `refunds-pending`
+keys while it is QUEUED or SENT and drops them when it ends.
+"""
+from __future__ import annotations
+
+import json
+
+from ..domain import books
+from ..domain import refunds as R
+from ..domain.contracts import REFUND_QUEUED, REFUND_SENT
+from ..domain.ledger import Entry
+from ..domain.records import Claim
+from .contracts import shard_of, to_domain
+from .dynamo import guarded
+from .models import BookItem, ClaimItem, ContractItem
+from .transactions import Transactions, _transaction, book_update
+
+PENDING = (REFUND_QUEUED, REFUND_SENT)
+_FIELDS = ("refund_tx", "refund_lvbh", "refund_reason", "refund_fee", "refund_raw", "refund_confirmed_ms")
+
+
+def _values(r: R.Refund) -> dict:
+    return {"refund_tx": r.tx_signature, "refund_lvbh": r.last_valid_block_height, "refund_reason": r.reason,
+            "refund_fee": r.fee_lamports, "refund_raw": r.raw, "refund_confirmed_ms": r.confirmed_at_ms}
+
+
+def _int(v):
+    return None if v is None else int(v)
+
+
+def claim_refund(i: ClaimItem) -> R.Refund | None:
+    if i.kind != "refund" or i.refund_status is None:
+        return None
+    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports),
+                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=_int(i.refund_lvbh),
+                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.refund_version),
+                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms),
+                    raw=bytes(i.refund_raw) if i.refund_raw else None)
+
+
+class RefundsRepo:
+    """ports.RefundStore on DynamoDB."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    @guarded
+    def get(self, refund_id: str) -> R.Refund | None:
+        if R.refund_kind(refund_id) == "contract":
+            try:
+                return R.refund_of(to_domain(ContractItem.get(refund_id, consistent_read=True)))
+            except ContractItem.DoesNotExist:
+                return None
+        try:
+            item = ClaimItem.get("sig#" + refund_id[len(R.PAYMENT_PREFIX):], consistent_read=True)
+        except ClaimItem.DoesNotExist:
+            return None
+        return claim_refund(item)
+
+    @guarded
+    def advance(self, before: R.Refund, after: R.Refund, entries: list[Entry], now_ms: int) -> None:
+        if before.refund_id != after.refund_id or after.version != before.version + 1:
+            raise ValueError("advance writes the next version of the same refund")
+        contract = R.refund_kind(before.refund_id) == "contract"
+        model = ContractItem if contract else ClaimItem
+        item = ContractItem(before.refund_id) if contract else \
+            ClaimItem("sig#" + before.refund_id[len(R.PAYMENT_PREFIX):])
+        version = ContractItem.version if contract else ClaimItem.refund_version
+        actions = [version.set(after.version), model.refund_status.set(after.status),
+                   model.refund_attempt.set(after.attempt)]
+        for name, value in _values(after).items():
+            attr = getattr(model, name)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        if contract:
+            if after.status in PENDING:
+                actions.append(ContractItem.refund_shard.set(shard_of(before.refund_id, self.shards)))
+                if before.status not in PENDING:
+                    actions.append(ContractItem.refund_due_ms.set(now_ms))
+            else:
+                actions += [ContractItem.refund_shard.remove(), ContractItem.refund_due_ms.remove()]
+        condition = (version == before.version) & (model.refund_status == before.status)
+        condition &= (model.refund_tx == before.tx_signature) if before.tx_signature else \
+            model.refund_tx.does_not_exist()
+        with _transaction() as tx:
+            tx.update("refund", item, actions, condition)
+            Transactions._entries(tx, list(entries))
+            book_update(tx, shard_of(before.refund_id, self.shards),
+                        books.delta(books.refund_contribution(before), books.refund_contribution(after)))
+
+    @guarded
+    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: list[Entry], now_ms: int) -> None:
+        item = ClaimItem(f"sig#{claim.signature}", kind="refund", contract_id=refund.refund_id,
+                         wallet=claim.wallet, request=claim.request,
+                         response=json.dumps(claim.response, separators=(",", ":")), created_at_ms=now_ms,
+                         refund_status=refund.status, refund_lamports=refund.lamports,
+                         refund_attempt=refund.attempt, refund_version=refund.version)
+        with _transaction() as tx:
+            tx.save("claim", item, ClaimItem.pk.does_not_exist())
+            Transactions._entries(tx, list(entries))
+            book_update(tx, shard_of(refund.refund_id, self.shards),
+                        books.delta({}, books.refund_contribution(refund)))
+
+
+class BooksRepo:
+    """ports.BookStore: the `shards` counter items, one BatchGetItem."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    @guarded
+    def counters(self) -> list[dict]:
+        keys = [f"book#{n}" for n in range(self.shards)]
+        return [{name: int(getattr(i, name) or 0) for name in books.COUNTERS}
+                for i in BookItem.batch_get(keys, consistent_read=True)]

@@ -1,0 +1,39 @@
+"""Payments that no contract holds: the payer-signed refund (issue 8).
+
+POST /api/payments/{tx_signature}/refund — renter credentials of the payer
+(X-Wallet, X-Timestamp, X-Signature over `si64:POST /api/payments/{sig}/refund:{ts}`,
+plus the body hash when there is a body). 201 when this request booked the
+refund, 200 with the same refund afterwards. GET shows it (no credentials: the
+same figures as the chain shows anyone).
+"""
+from chalice import Blueprint
+
+from ..domain.money import sol
+from . import schemas
+from .http import endpoint
+
+bp = Blueprint(__name__)
+
+
+def payment_refund_response(pr) -> dict:
+    r = pr.refund
+    refund = {"status": r.status, "lamports": r.lamports, "tx_signature": r.tx_signature}
+    if r.reason:
+        refund["reason"] = r.reason
+    return {"payment": pr.payment_signature, "refund_id": r.refund_id, "wallet": r.wallet,
+            "refund_lamports": r.lamports, "refund_sol": sol(r.lamports), "refund": refund}
+
+
+@endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"])
+def refund_payment(call):
+    raw_sig = call.params["tx_signature"]
+    wallet = call.c.auth.renter(schemas.renter_credentials(call.headers), "POST",
+                                f"/api/payments/{raw_sig}/refund", call.raw)
+    pr = call.c.payment_refunds.request(schemas.signature(raw_sig, "tx_signature"), wallet)
+    return (201 if pr.first else 200), payment_refund_response(pr)
+
+
+@endpoint(bp, "/api/payments/{tx_signature}/refund")
+def payment_refund(call):
+    sig = schemas.signature(call.params["tx_signature"], "tx_signature")
+    return payment_refund_response(call.c.payment_refunds.status(sig))

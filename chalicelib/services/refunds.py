@@ -1,0 +1,257 @@
+"""Refunds paid on chain: the worker that drives a refund record to CONFIRMED (or FAILED),
+and the payer-signed refund of a payment that no contract holds.
+
+The worker reads the record, asks the chain what became of its transaction, and
+takes ONE step (`domain.refunds.next_step`); each step is one conditional write
+(`ports.RefundStore.advance`) on the record as it was read. A lost race
+(Conflict) re-reads and decides again; an outage (Unavailable) or a transaction
+still pending leaves the message for redelivery. The signed transaction is
+recorded BEFORE it is broadcast, so a crash at any line leaves at most one
+transaction per refund that can land, and the next delivery finds it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..domain import refunds as R
+from ..domain.errors import Conflict, Forbidden, NotFound, PaymentAlreadyUsed, PaymentInvalid, Unavailable
+from ..domain.ledger import network_fee_postings, orphan_payment_postings, refund_paid_postings
+from ..domain.payments import PaymentCheck
+from ..domain.records import Claim
+
+if TYPE_CHECKING:  # types only
+    from ..ports import ClaimStore, Clock, PaymentVerifier, RefundChain, RefundQueue, RefundStore
+
+log = logging.getLogger(__name__)
+MAX_STEPS = 8
+REFUND_REQUEST = "refund"  # Claim.kind of a payment claimed by its refund
+ANY_AGE_SECONDS = 100 * 365 * 86_400  # a refund of a payment is never too old
+
+
+@dataclass
+class Outcome:
+    """What one delivery did: `done` (the message can be deleted) and what happened
+    on the way (`events`: "sent", "replaced", "resent", "confirmed", "failed")."""
+    refund_id: str
+    done: bool
+    status: str | None = None
+    events: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RefundWorker:
+    """Drive one refund a step at a time.
+
+    refunds: the records (`get`, `advance`).
+    chain:   the refund transfers (`latest_blockhash`, `prepare`, `send`, `status`, `fee`).
+    clock:   now, in Unix milliseconds.
+    commitment: the level at which a refund counts as landed (finalized: never rolled back).
+    """
+    refunds: RefundStore
+    chain: RefundChain
+    clock: Clock
+    commitment: str = "finalized"
+
+    def handle(self, refund_id: str) -> Outcome:
+        """Take steps until the refund is done, must wait, or MAX_STEPS. Unavailable (the
+        chain or the database did not answer) propagates: the caller retries later."""
+        out = Outcome(refund_id, done=False)
+        resent = False
+        for _ in range(MAX_STEPS):
+            r = self.refunds.get(refund_id)
+            if r is None:
+                out.done, out.note = True, "no such refund"
+                return out
+            out.status = r.status
+            verdict = None
+            if r.status == R.SENT:
+                st = self.chain.status(r.tx_signature)
+                verdict = R.classify(st.value, st.block_height, r.last_valid_block_height,
+                                     commitment=self.commitment)
+            step = R.next_step(r, verdict, has_raw=r.raw is not None and not resent)
+            if step == R.DONE:
+                out.done = True
+                return out
+            if step == R.WAIT:
+                out.note = "transaction pending"
+                return out
+            try:
+                if step == R.SEND:
+                    self._send_new(r, lambda p, r=r: R.mark_sent(r, p.signature, p.last_valid_block_height, p.raw),
+                                   out, "sent")
+                elif step == R.REPLACE:
+                    self._send_new(r, lambda p, r=r, v=verdict: R.replace_expired(
+                        r, v, p.signature, p.last_valid_block_height, p.raw), out, "replaced")
+                elif step == R.RESEND:
+                    resent = True
+                    try:
+                        self.chain.send(r.raw)
+                        out.events.append("resent")
+                    except R.RefundRefused as exc:  # it may still land or expire: never fail a live tx here
+                        log.warning("refund %s: resend refused (%s); waiting for expiry", refund_id, exc.reason)
+                elif step == R.CONFIRM:
+                    fee = self.chain.fee(r.tx_signature)
+                    if fee is None:
+                        out.note = "fee not readable yet"
+                        return out
+                    after = R.confirm(r, fee, self.clock())
+                    self.refunds.advance(r, after, refund_paid_postings(after), self.clock())
+                    out.events.append("confirmed")
+                elif step == R.FAIL:
+                    fee = self.chain.fee(r.tx_signature)
+                    if fee is None:
+                        out.note = "fee not readable yet"
+                        return out
+                    now = self.clock()
+                    after = R.fail(r, R.describe_err(verdict.err))
+                    entries = network_fee_postings(r.refund_id, r.attempt, fee, r.tx_signature, now) if fee else []
+                    self.refunds.advance(r, after, entries, now)
+                    out.events.append("failed")
+            except Conflict:
+                continue  # another delivery moved the record: read it again and decide again
+        out.note = out.note or "too many steps"
+        return out
+
+    def _send_new(self, r: R.Refund, record, out: Outcome, event: str) -> None:
+        """Sign a new transaction, record it (conditional write) and only then broadcast it.
+        A refusal by the chain makes the refund FAILED with the chain's reason."""
+        try:
+            prepared = self.chain.prepare(r, self.chain.latest_blockhash())
+        except R.RefundRefused as exc:
+            self.refunds.advance(r, R.fail(r, exc.reason), [], self.clock())
+            out.events.append("failed")
+            return
+        after = record(prepared)
+        self.refunds.advance(r, after, [], self.clock())  # Conflict: not ours to send
+        try:
+            self.chain.send(prepared.raw)
+        except R.RefundRefused as exc:
+            # preflight refused it: the node never forwarded it, so it cannot land
+            self.refunds.advance(after, R.fail(after, exc.reason), [], self.clock())
+            out.events.append("failed")
+            return
+        out.events.append(event)
+
+
+@dataclass(frozen=True)
+class PaymentRefund:
+    """A payment's refund as the API shows it; `first` when this request booked it."""
+    payment_signature: str
+    refund: R.Refund
+    first: bool
+
+
+@dataclass(frozen=True)
+class PaymentRefunds:
+    """The payer-signed refund of a payment to the treasury that no contract holds.
+
+    refunds: the records (`get`, `open_payment_refund`).
+    claims:  who holds a signature (`get_claim`).
+    rpc:     payment verification on chain (`verify_payment`).
+    queue:   the refund queue (`send_refund`).
+    clock:   now, in Unix milliseconds.
+    settings: `treasury`, `refund_min_lamports`.
+    """
+    refunds: RefundStore
+    claims: ClaimStore
+    rpc: PaymentVerifier
+    queue: RefundQueue
+    clock: Clock
+    settings: Settings
+
+    def request(self, tx_signature: str, wallet: str) -> PaymentRefund:
+        """Verify that `wallet` signed a payment to the treasury, then claim the signature for
+        its refund in the same transaction that books it, and queue it. Asking again returns
+        the same refund (and queues it again while it is owed: a lost enqueue is recovered)."""
+        claim = self.claims.get_claim(tx_signature)
+        if claim is not None:
+            return self._existing(tx_signature, claim, wallet)
+        s = self.settings
+        if not s.treasury:
+            raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
+        now = self.clock()
+        result = self.rpc.verify_payment(PaymentCheck(
+            signature=tx_signature, wallet=wallet, treasury=s.treasury, min_lamports=1,
+            max_age_seconds=ANY_AGE_SECONDS, now_s=now // 1000))
+        if not result.ok:
+            raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
+        refund_id = R.payment_refund_id(tx_signature)
+        refund = R.new_refund(refund_id, wallet, result.lamports_received, min_lamports=s.refund_min_lamports)
+        entries = orphan_payment_postings(refund_id, refund.lamports, tx_signature, now,
+                                          dust=refund.status == R.DUST)
+        booked = Claim(tx_signature, REFUND_REQUEST, refund_id, wallet, f"refund:{wallet}",
+                       {"refund_id": refund_id, "lamports": refund.lamports})
+        try:
+            self.refunds.open_payment_refund(booked, refund, entries, now)
+        except Conflict as exc:
+            if "claim" not in exc.failed:
+                raise Unavailable("Too many concurrent changes; nothing was changed. Retry.",
+                                  reason="contention") from exc
+            claim = self.claims.get_claim(tx_signature)
+            if claim is None:
+                raise Unavailable("Too many concurrent changes; nothing was changed. Retry.",
+                                  reason="contention") from exc
+            return self._existing(tx_signature, claim, wallet)
+        if refund.status == R.QUEUED:
+            self.queue.send_refund(refund_id, refund.version)
+        return PaymentRefund(tx_signature, refund, first=True)
+
+    def _existing(self, tx_signature: str, claim: Claim, wallet: str) -> PaymentRefund:
+        if claim.kind != REFUND_REQUEST:
+            raise PaymentAlreadyUsed("This payment already paid for a contract; it is not refundable on its own.",
+                                     reason="tx_signature")
+        if claim.wallet != wallet:
+            raise Forbidden("This payment's refund belongs to another wallet.", reason="wallet")
+        refund = self.refunds.get(claim.contract_id)
+        if refund is None:  # the claim and its record are one item: a bug if it ever happens
+            raise Unavailable("The refund record is not readable yet. Retry.", reason="database")
+        if refund.status in (R.QUEUED, R.SENT):
+            self.queue.send_refund(refund.refund_id, refund.version)
+        return PaymentRefund(tx_signature, refund, first=False)
+
+    def status(self, tx_signature: str) -> PaymentRefund:
+        """The refund of a payment (404 when nobody asked for one)."""
+        refund = self.refunds.get(R.payment_refund_id(tx_signature))
+        if refund is None:
+            raise NotFound("No refund was requested for this payment.", reason="tx_signature")
+        return PaymentRefund(tx_signature, refund, first=False)
+
+
+@dataclass(frozen=True)
+class RefundOperations:
+    """An operator's retry of a FAILED refund (still owed in the ledger): FAILED → QUEUED,
+    one conditional write, then queued for the worker.
+
+    refunds: the records (`get`, `advance`).
+    queue:   the refund queue (`send_refund`).
+    clock:   now, in Unix milliseconds.
+    """
+    refunds: RefundStore
+    queue: RefundQueue
+    clock: Clock
+
+    def retry(self, refund_id: str) -> R.Refund:
+        try:
+            R.refund_kind(refund_id)
+        except ValueError:
+            raise NotFound("No such refund.", reason="refund_id") from None
+        for _ in range(MAX_STEPS):
+            r = self.refunds.get(refund_id)
+            if r is None:
+                raise NotFound("No such refund.", reason="refund_id")
+            if r.status != R.FAILED:
+                if r.status in (R.QUEUED, R.SENT):
+                    self.queue.send_refund(r.refund_id, r.version)
+                return r  # nothing to retry: it is moving or done
+            after = R.retry(r)
+            try:
+                self.refunds.advance(r, after, [], self.clock())
+            except Conflict:
+                continue
+            self.queue.send_refund(after.refund_id, after.version)
+            return after
+        raise Unavailable("Too many concurrent changes; nothing was changed. Retry.", reason="contention")

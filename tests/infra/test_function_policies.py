@@ -1,0 +1,105 @@
+"""Per-function least privilege in the packaged prod stage (.chalice/config.json
+`lambda_functions` + .chalice/policy-prod-*.json, issue 8): the internet-facing API
+function can neither read the treasury key nor sign; only the refund worker can; no
+function may rewrite the ledger; the refund queue reports partial batch failures."""
+from __future__ import annotations
+
+import fnmatch
+import re
+
+import pytest
+
+ACCOUNT_ARN = "arn:aws:{service}:us-east-1:123456789012:{resource}"
+LEDGER = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-ledger")
+TREASURY_PARAMETER = ACCOUNT_ARN.format(service="ssm", resource="parameter/si64/prod/treasury-key")
+TREASURY_SECRET = ACCOUNT_ARN.format(service="secretsmanager", resource="secret:si64/prod/treasury-key-AbCdEf")
+ADMIN_PARAMETER = ACCOUNT_ARN.format(service="ssm", resource="parameter/si64/prod/admin-key")
+FUNCTIONS = {"APIHandler": "app.app", "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
+             "BillingSweep": "chalicelib.jobs.sweep.billing_sweep"}
+
+
+def _statements(resources, function: str) -> list[dict]:
+    role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    out = []
+    for policy in resources[role]["Properties"]["Policies"]:
+        out += policy["PolicyDocument"]["Statement"]
+    return out
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def allowed(statements: list[dict], action: str, resource: str) -> bool:
+    """IAM evaluation for one action on one resource: an explicit Deny wins, else an Allow."""
+    def matches(st):
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(st["Action"])) and \
+            any(fnmatch.fnmatchcase(resource, r) for r in _listed(st["Resource"]))
+    if any(st["Effect"] == "Deny" and matches(st) for st in statements):
+        return False
+    return any(st["Effect"] == "Allow" and matches(st) for st in statements)
+
+
+def test_each_function_has_its_own_role(resources):
+    roles = set()
+    for name, handler in FUNCTIONS.items():
+        props = resources[name]["Properties"]
+        assert props["Handler"] == handler
+        roles.add(props["Role"]["Fn::GetAtt"][0])
+    assert len(roles) == 3
+
+
+@pytest.mark.parametrize("action", ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"])
+def test_the_api_function_cannot_read_the_treasury_parameter(resources, action):
+    api = _statements(resources, "APIHandler")
+    assert not allowed(api, action, TREASURY_PARAMETER)
+    assert allowed(api, "ssm:GetParameter", ADMIN_PARAMETER)  # its own admin key, and only that
+    assert not allowed(api, "ssm:GetParameter", ACCOUNT_ARN.format(service="ssm",
+                                                                  resource="parameter/si64/prod/other"))
+
+
+def test_the_api_function_cannot_read_secrets_or_sign(resources):
+    api = _statements(resources, "APIHandler")
+    assert not allowed(api, "secretsmanager:GetSecretValue", TREASURY_SECRET)
+    for action in ("kms:Sign", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"):
+        assert not any(st["Effect"] == "Allow" and any(fnmatch.fnmatchcase(action, a) for a in _listed(st["Action"]))
+                       for st in api), action
+    env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert not any("TREASURY_KEY" in k or "TREASURY_SECRET" in k for k in env)
+
+
+def test_only_the_refund_worker_reads_the_treasury_key(resources):
+    worker = _statements(resources, "RefundWorker")
+    assert allowed(worker, "ssm:GetParameter", TREASURY_PARAMETER)
+    assert allowed(worker, "secretsmanager:GetSecretValue", TREASURY_SECRET)
+    assert not allowed(worker, "ssm:GetParameter", ADMIN_PARAMETER)
+    sweep = _statements(resources, "BillingSweep")
+    assert not allowed(sweep, "ssm:GetParameter", TREASURY_PARAMETER)
+    assert not allowed(sweep, "secretsmanager:GetSecretValue", TREASURY_SECRET)
+    env = resources["RefundWorker"]["Properties"]["Environment"]["Variables"]
+    assert env["SI64_TREASURY_KEY_PARAMETER"] == "/si64/prod/treasury-key"  # a name, never the key
+    for value in env.values():
+        assert not re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{80,}|\[[\d, ]+\]", str(value))
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_no_function_can_rewrite_the_ledger(resources, function):
+    st = _statements(resources, function)
+    for action in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+        assert not allowed(st, action, LEDGER)
+    assert allowed(st, "dynamodb:PutItem", LEDGER)
+    assert any(s["Effect"] == "Deny" and "dynamodb:UpdateItem" in _listed(s["Action"]) for s in st)
+
+
+def test_the_refund_worker_gets_what_its_event_source_needs(resources, template):
+    worker = _statements(resources, "RefundWorker")
+    queue = ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert allowed(worker, action, queue)
+    [event] = resources["RefundWorker"]["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["RefundQueue", "Arn"]}
+    [sched] = resources["BillingSweep"]["Properties"]["Events"].values()
+    assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
