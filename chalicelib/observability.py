@@ -294,6 +294,28 @@ def emit(name: str, value: float = 1, unit: str | None = None, **properties: Any
     _write(record)
 
 
+def emit_many(metrics: dict[str, float], **properties: Any) -> None:
+    """Several datapoints in ONE EMF record (e.g. a sweep run's SweepDue, Expirations and
+    SweepLagSeconds), each with its unit from METRICS. Unknown names are dropped with an ERROR
+    line; nothing is written for an empty dict. Never raises."""
+    known = {}
+    for name, value in metrics.items():
+        try:
+            metric_record(name, value)  # validates name and value
+            known[name] = value
+        except ValueError as exc:
+            log_event("metric_rejected", level="ERROR", error=str(exc))
+    if not known:
+        return
+    first, *rest = known
+    record = metric_record(first, known[first], **properties)
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    for name in rest:
+        directive["Metrics"].append({"Name": name, "Unit": METRICS[name]})
+        record[name] = known[name]
+    _write(record)
+
+
 class capture:
     """For tests: ``with capture() as cap:`` collects every line written; ``cap.records`` parses them,
     ``cap.text`` is the raw output."""

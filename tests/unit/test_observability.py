@@ -327,3 +327,26 @@ def test_import_is_cheap_and_pulls_nothing_heavy():
     seconds, heavy = out.stdout.split(" ", 1)
     assert heavy.strip() == "[]"
     assert float(seconds) < 0.2  # measured ≈ 12 ms cold, json/re/uuid included
+
+
+def test_emit_many_writes_one_record_with_each_unit_and_drops_unknown_names():
+    with obs.capture() as cap:
+        obs.emit_many({"SweepDue": 3, "Expirations": 2, "SweepLagSeconds": 0.5, "Nope": 1}, run="r1")
+        obs.emit_many({})
+    err, rec = cap.records
+    assert err["event"] == "metric_rejected" and "Nope" in err["error"]
+    (directive,) = rec["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "SI64" and directive["Dimensions"] == [["Stage"]]
+    assert directive["Metrics"] == [
+        {"Name": "SweepDue", "Unit": "Count"},
+        {"Name": "Expirations", "Unit": "Count"},
+        {"Name": "SweepLagSeconds", "Unit": "Seconds"},
+    ]
+    assert (rec["SweepDue"], rec["Expirations"], rec["SweepLagSeconds"], rec["Stage"], rec["run"]) == (
+        3,
+        2,
+        0.5,
+        "prod",
+        "r1",
+    )
+    assert "Nope" not in rec
