@@ -326,7 +326,7 @@ def test_import_is_cheap_and_pulls_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     seconds, heavy = out.stdout.split(" ", 1)
     assert heavy.strip() == "[]"
-    assert float(seconds) < 0.2  # measured ≈ 12 ms cold, json/re/uuid included
+    assert float(seconds) < 0.5  # measured ≈ 12 ms cold (json/re/uuid included); loose for a busy 2-core box
 
 
 def test_emit_many_writes_one_record_with_each_unit_and_drops_unknown_names():
