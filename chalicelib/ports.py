@@ -87,6 +87,10 @@ class DeviceStore(Protocol):
     def set_key_hash(self, device_id: str, key_hash: str) -> None:
         """Store the hash of a device key; Conflict(["device"]) for an unknown device."""
 
+    def set_audited(self, device_id: str, audited: bool) -> Device:
+        """Set the device's `audited` flag (nothing else) and return the device as stored;
+        Conflict(["device"]) for an unknown device."""
+
 
 class ClaimStore(Protocol):
     """Payment claims (one per transaction signature), Idempotency-Key records and the

@@ -54,3 +54,14 @@ class DevicesRepo:
             if is_conditional_failure(exc):
                 raise Conflict(["device"]) from None  # no such device
             raise
+
+    @guarded
+    def set_audited(self, device_id: str, audited: bool) -> Device:
+        item = DeviceItem(device_id)
+        try:
+            item.update(actions=[DeviceItem.audited.set(bool(audited))], condition=DeviceItem.device_id.exists())
+        except PynamoDBException as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(["device"]) from None  # no such device
+            raise
+        return to_domain(item)  # update() refreshes the item with every attribute (ALL_NEW)

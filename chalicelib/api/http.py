@@ -26,7 +26,7 @@ from typing import Any
 
 from chalice import Response
 
-from .. import bootstrap, jsontext
+from .. import bootstrap, jsontext, observability
 from ..domain import errors as e
 from ..domain.records import Replay
 from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
@@ -462,7 +462,8 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
                 resp.headers.update(_cors_headers(kind, request.headers.get("origin"), c.settings))
             return resp
         view.__name__ = fn.__name__
-        bp.route(path, methods=list(methods), content_types=CONTENT_TYPES)(view)
+        logged = observability.observed(path, lambda: bp.current_request)(view)  # one JSON log line a request
+        bp.route(path, methods=list(methods), content_types=CONTENT_TYPES)(logged)
         key = (id(bp), path)
         first = key not in _cors_routes
         routes = _cors_routes.setdefault(key, {})

@@ -1,5 +1,9 @@
-"""Public catalogue routes."""
-from chalice import Blueprint
+"""Public catalogue routes, and the OpenAPI document of the whole API."""
+
+import functools
+from pathlib import Path
+
+from chalice import Blueprint, Response
 
 from . import views
 from .http import endpoint
@@ -21,3 +25,18 @@ def pricing(call):
 @endpoint(bp, "/api/devices/{tier}")
 def devices(call):
     return [views.device_view(d) for d in call.c.catalog.devices_of(call.params["tier"])]
+
+
+@functools.lru_cache(maxsize=1)
+def _openapi_text() -> str:
+    """chalicelib/api/openapi.json, read on the first request that asks (it ships with chalicelib/)."""
+    return (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
+
+
+@endpoint(bp, "/api/openapi.json")
+def openapi(call):
+    return Response(
+        body=_openapi_text(),
+        status_code=200,
+        headers={"Content-Type": "application/json", "Cache-Control": "public, max-age=300"},
+    )

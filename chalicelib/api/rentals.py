@@ -1,10 +1,19 @@
 """Renter routes: rent, contract status, extend, settle, and a contract's samples."""
 from chalice import Blueprint
 
+from .. import observability
 from . import schemas, views
 from .http import endpoint
 
 bp = Blueprint(__name__)
+
+
+def _observe(metric: str, receipt, **props) -> None:
+    """Name the contract on the request's log line; count a committed payment (not a replay)."""
+    observability.annotate(contract_id=receipt.body.get("contract_id"),
+                           outcome="committed" if receipt.first else "replayed")
+    if receipt.first:
+        observability.emit(metric, 1, contract_id=receipt.body.get("contract_id"), **props)
 
 
 def _limits(call):
@@ -15,6 +24,7 @@ def _limits(call):
 @endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional")
 def rent(call):
     receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
+    _observe("Rents", receipt, tier=receipt.body.get("tier"))
     return (201 if receipt.first else 200), receipt.body
 
 
@@ -27,7 +37,9 @@ def contract(call):
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional")
 def extend(call):
     cid = schemas.contract_id(call.params["contract_id"])
-    return call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet).body
+    receipt = call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet)
+    _observe("Extensions", receipt)
+    return receipt.body
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter")

@@ -17,7 +17,7 @@ import logging
 from chalice import Blueprint
 
 from ..config import Settings
-from . import emf
+from .. import observability
 
 log = logging.getLogger("si64.refunds")
 bp = Blueprint(__name__)
@@ -68,7 +68,7 @@ def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
                 log.exception("refund %s failed", rid)
         if not outcomes[rid]:
             failures.append(mid)
-    emf.emit(stage, counts)
+    observability.emit_many(counts)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
 

@@ -8,7 +8,7 @@ import logging
 
 from chalice import Blueprint, Rate
 
-from . import emf
+from .. import observability
 
 log = logging.getLogger("si64.sweep")
 bp = Blueprint(__name__)
@@ -16,9 +16,8 @@ bp = Blueprint(__name__)
 
 def run_sweep(c) -> dict:
     report = c.sweep.run()
-    emf.emit(c.settings.stage, {"SweepDue": report.due, "Expirations": report.expired,
-                                "SweepLagSeconds": report.lag_seconds},
-             {"SweepLagSeconds": "Seconds"})
+    observability.emit_many({"SweepDue": report.due, "Expirations": report.expired,
+                             "SweepLagSeconds": report.lag_seconds})
     summary = {"due": report.due, "expired": report.expired, "lost_races": report.lost_races,
                "refunds_queued": report.refunds_queued, "refunds_requeued": report.refunds_requeued,
                "items_read": report.items_read, "queries": report.queries, "lag_seconds": report.lag_seconds,

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import observability
 from ..config import Settings
 from ..domain import binding, ledger, money, receipts
 from ..domain import contracts as dc
@@ -226,6 +227,8 @@ class Rentals:
             except Conflict:
                 contract = self._load(contract_id)
                 continue
+            observability.emit("Settlements" if after.status == dc.SETTLED else "Expirations",
+                               contract_id=after.contract_id)
             if after.refund_status == dc.REFUND_QUEUED:
                 self.queue.send_refund(after.contract_id, after.version)
             return after

@@ -3,7 +3,9 @@
     si64 [--api URL] [--admin-key KEY] COMMAND ...
 
     dashboard [--watch SECONDS] [--top N] [--settlements N] [--max-pages P] [--json] [--plain]
-    devices list [--tier TIER]
+    devices list [--tier TIER] [--json]
+    devices issue-key DEVICE_ID [--json]
+    devices set-audited DEVICE_ID true|false
     contracts show CONTRACT_ID [--json]
     ledger export --csv FILE [--contract ID] [--account ACCOUNT ...]
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
@@ -43,6 +45,13 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _bool(text: str) -> bool:
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be true or false: {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage + message)
         self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
@@ -68,9 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser("devices", help="device inventory")
     dvs = dv.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     dvs.required = True
-    dl = dvs.add_parser("list", help="every device of every tier")
+    dl = dvs.add_parser("list", help="every device: leases, capacity, uptime, audited, last seen")
     dl.add_argument("--tier", help="only this tier")
     dl.add_argument("--json", action="store_true")
+    ik = dvs.add_parser("issue-key", help="issue a new device key (shown once; the old key stops working)")
+    ik.add_argument("device_id", metavar="DEVICE")
+    ik.add_argument("--json", action="store_true", help="print {device_id, device_key} as JSON")
+    sa = dvs.add_parser("set-audited", help="mark a device audited (true) or not (false)")
+    sa.add_argument("device_id", metavar="DEVICE")
+    sa.add_argument("audited", type=_bool, metavar="true|false")
 
     c = sub.add_parser("contracts", help="contracts")
     cs = c.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -108,11 +123,13 @@ def cmd_dashboard(client: Client, args) -> int:
                          max_pages=args.max_pages, as_json_out=args.json, plain=True if args.plain else None)
 
 
+def _device_path(device_id: str, action: str) -> str:
+    return f"/api/admin/devices/{urllib.parse.quote(device_id, safe='')}/{action}"
+
+
 def cmd_devices_list(client: Client, args) -> int:
-    tiers = [args.tier] if args.tier else [t["tier"] for t in client.get("/api/pricing").get("tiers", [])]
-    devices = []
-    for tier in tiers:
-        devices.extend(client.get(f"/api/devices/{urllib.parse.quote(tier, safe='')}"))
+    listed = client.get("/api/admin/devices", admin=True)
+    devices = [d for d in listed.get("devices") or [] if not args.tier or d.get("tier") == args.tier]
     if args.json:
         print(json.dumps(devices, indent=2))
         return 0
@@ -121,16 +138,55 @@ def cmd_devices_list(client: Client, args) -> int:
 
     from .dashboard import _last_seen, make_console
 
-    t = Table(title=f"{len(devices)} devices", title_justify="left", box=box.SIMPLE if not sys.stdout.isatty() else box.HEAVY_HEAD)
-    for col in ("id", "tier", "name", "region", "leases", "capacity", "available", "uptime", "audited",
+    now = int(listed.get("server_time_ms") or 0) // 1000
+    plain = not sys.stdout.isatty()
+    t = Table(title=f"{len(devices)} devices", title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
+    for col in ("id", "tier", "name", "region", "leases", "capacity", "available", "uptime", "audited", "key",
                 "last seen"):
         t.add_column(col)
     for d in devices:
         seen = _last_seen(d)
         t.add_row(str(d.get("id")), str(d.get("tier")), str(d.get("name")), str(d.get("region")),
                   str(d.get("leases")), str(d.get("capacity")), str(d.get("available")), str(d.get("uptime")),
-                  "yes" if d.get("audited") else "no", fmt.utc(seen, with_date=True) if seen else fmt.NA)
-    make_console(plain=not sys.stdout.isatty()).print(t)
+                  "yes" if d.get("audited") else "no", "set" if d.get("key_set") else "none",
+                  f"{fmt.utc(seen, with_date=True)} ({fmt.ago(seen, now)})" if seen else "never")
+    make_console(plain=plain).print(t)
+    return 0
+
+
+def cmd_devices_issue_key(client: Client, args) -> int:
+    issued = client.request("POST", _device_path(args.device_id, "key"), admin=True)
+    if args.json:
+        print(json.dumps({"device_id": issued["device_id"], "device_key": issued["device_key"]}))
+        return 0
+    print(issued["device_key"])
+    note = _remember_local_key(client, issued["device_id"], issued["device_key"])
+    print(f"{PROG}: new key for {issued['device_id']} (shown once, only its hash is stored; "
+          f"the previous key no longer works){note}", file=sys.stderr)
+    return 0
+
+
+def _remember_local_key(client: Client, device_id: str, key: str) -> str:
+    """On the local stack, keep stack.json's device_keys (what `si64 agent` and the tests read) current."""
+    from .client import load_stack, state_dir
+
+    if "stack.json" not in client.target.source and device_id not in client.target.device_keys:
+        return ""
+    path = state_dir() / "stack.json"
+    stack = load_stack()
+    if not stack or str(stack.get("api_url", "")).rstrip("/") != client.api_url:
+        return ""
+    stack.setdefault("device_keys", {})[device_id] = key
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(stack, indent=2))
+    os.replace(tmp, path)
+    client.target.device_keys[device_id] = key
+    return f"; {path} updated"
+
+
+def cmd_devices_set_audited(client: Client, args) -> int:
+    d = client.request("POST", _device_path(args.device_id, "audited"), body={"audited": args.audited}, admin=True)
+    print(f"{d['id']}: audited {'yes' if d.get('audited') else 'no'}")
     return 0
 
 
@@ -273,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             ("dashboard", None): cmd_dashboard,
             ("devices", "list"): cmd_devices_list,
+            ("devices", "issue-key"): cmd_devices_issue_key,
+            ("devices", "set-audited"): cmd_devices_set_audited,
             ("contracts", "show"): cmd_contracts_show,
             ("ledger", "export"): cmd_ledger_export,
         }[(args.command, getattr(args, "action", None))]

@@ -8,11 +8,12 @@ Data comes only from the HTTP API, per frame (with the default bounds):
   the active contracts (live cost, refundable, expiry) and the settlements.
 * ``GET /api/billing/entries?account=retained_dust`` (admin), paged the same way:
   the dust retained (credits − debits of that account).
-* ``GET /api/devices/{tier}`` for each tier of ``GET /api/pricing`` (read once).
+* ``GET /api/admin/devices`` (admin): every device with leases, capacity, uptime, audited
+  and last report, grouped by the tiers of ``GET /api/pricing`` (read once).
 
 Only the top N rows of each table are drawn, with totals over everything that
 was read, so a frame stays short and quick at thousands of contracts. Figures
-that the API does not give are shown as "n/a" (device last-seen today).
+that the API does not give are shown as "n/a".
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class Dashboard:
             f_stats = pool.submit(self.client.get, "/api/stats", admin=True)
             f_ledger = pool.submit(self._ledger)
             f_dust = pool.submit(self._dust)
-            f_devices = {tier: pool.submit(self.client.get, f"/api/devices/{tier}") for tier in tiers}
+            f_fleet = pool.submit(self.client.get, "/api/admin/devices", admin=True)
             stats = f_stats.result()
             active, completed, truncated = f_ledger.result()
             problems: list[str] = []
@@ -88,12 +89,14 @@ class Dashboard:
                 dust, dust_truncated = None, False
                 problems.append(f"dust: {exc}")
             devices: dict[str, list[dict] | None] = {}
-            for tier, fut in f_devices.items():
-                try:
-                    devices[tier] = fut.result()
-                except OpsError as exc:
+            try:
+                fleet = f_fleet.result().get("devices") or []
+                for tier in tiers:
+                    devices[tier] = [d for d in fleet if d.get("tier") == tier]
+            except OpsError as exc:
+                for tier in tiers:
                     devices[tier] = None
-                    problems.append(f"devices {tier}: {exc}")
+                problems.append(f"devices: {exc}")
         return Snapshot(self.client.api_url, int(stats.get("server_time") or time.time()), stats, active,
                         completed, truncated, dust, dust_truncated, devices,
                         time.monotonic() - started, self.client.requests - n0, problems)
@@ -194,7 +197,7 @@ def _pct(text) -> str | None:
 
 
 def _last_seen(d: dict) -> int | None:
-    """Seconds; the device view has no last-seen today, this reads it once it does."""
+    """Seconds of the device's last report (admin device view), None when it never reported."""
     if isinstance(d.get("last_seen"), int):
         return d["last_seen"]
     if isinstance(d.get("last_seen_ms"), int):

@@ -117,7 +117,7 @@ class FakeApi:
         q = dict(urllib.parse.parse_qsl(u.query))
         self.calls.append(u.path)
         headers = headers or {}
-        admin = u.path.startswith("/api/billing") or u.path == "/api/stats"
+        admin = u.path.startswith(("/api/billing", "/api/admin/")) or u.path == "/api/stats"
         if admin and headers.get("X-Admin-Key") != self.admin_key:
             return 401, {"detail": "A valid X-Admin-Key header is required.", "code": "unauthorized",
                          "reason": "X-Admin-Key"}, {}
@@ -133,6 +133,14 @@ class FakeApi:
                          "rpc_reachable": True, "server_time": self.now}, {}
         if u.path == "/api/pricing":
             return 200, {"tiers": [{"tier": "M2"}, {"tier": "ORIN"}]}, {}
+        if u.path == "/api/admin/devices":
+            devices = []
+            for tier in ("M2", "ORIN"):
+                devices += [{"id": f"device-{tier}-1", "tier": tier, "leases": 2, "capacity": 4, "uptime": "99.5%",
+                             "audited": True, "last_seen_ms": (self.now - 30) * 1000, "key_set": True},
+                            {"id": f"device-{tier}-2", "tier": tier, "leases": 0, "capacity": 4,
+                             "uptime": "100.0%", "audited": False, "last_seen_ms": None, "key_set": False}]
+            return 200, {"devices": devices, "count": len(devices), "server_time_ms": self.now * 1000}, {}
         if u.path.startswith("/api/devices/"):
             tier = u.path.rsplit("/", 1)[1]
             return 200, [{"id": f"device-{tier}-1", "tier": tier, "leases": 2, "capacity": 4, "uptime": "99.5%",
@@ -193,9 +201,9 @@ def test_snapshot_figures_come_from_the_api(fake_api):
     assert figures["dead-letter queue"] == "n/a"  # the API could not read that queue
     rows = {d["tier"]: d for d in db.device_rows(snap)}
     assert rows["M2"] == {"tier": "M2", "devices": 2, "leased": 2, "capacity": 8, "free": 6, "audited": 1,
-                          "uptime_min": "99.5%", "last_seen": None}
+                          "uptime_min": "99.5%", "last_seen": api.now - 30}
     assert set(api.calls) == {"/api/stats", "/api/billing/ledger", "/api/billing/entries", "/api/pricing",
-                              "/api/devices/M2", "/api/devices/ORIN"}
+                              "/api/admin/devices"}
 
 
 def test_thousand_active_contracts_top_n_plus_totals_fast_and_plain(fake_api):

@@ -251,6 +251,14 @@ class FakeDeviceStore(_View):
             raise Conflict(["device"])
         devices[device_id] = replace(devices[device_id], key_hash=key_hash)
 
+    @_op
+    def set_audited(self, device_id: str, audited: bool) -> Device:
+        devices = self._t("devices")
+        if device_id not in devices:
+            raise Conflict(["device"])
+        devices[device_id] = replace(devices[device_id], audited=bool(audited))
+        return devices[device_id]
+
 
 class FakeClaimStore(_View):
     port = "claims"

@@ -1,0 +1,759 @@
+"""The OpenAPI 3.1 document of the whole SI64 API, built here and written as JSON to
+``chalicelib/api/openapi.json`` (the file `GET /api/openapi.json` serves; ``docs/openapi.json``
+links to it).
+
+    python -m local.ops.openapi_spec            # rewrite chalicelib/api/openapi.json
+    python -m local.ops.openapi_spec --check    # exit 1 when the file differs from this builder
+
+tests/integration/test_openapi.py keeps the document equal to this builder and in step with
+``app.routes``; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
+The shapes follow API.md and the README's "Decisions beyond API.md".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
+
+TIERS = ["M2", "ORIN", "M3_ULTRA", "THOR"]
+ERROR_CODES = [
+    "invalid_request",
+    "unauthorized",
+    "payment_invalid",
+    "forbidden",
+    "not_found",
+    "payment_already_used",
+    "contract_not_active",
+    "idempotency_mismatch",
+    "no_capacity",
+    "payload_too_large",
+    "rate_limited",
+    "unavailable",
+    "internal",
+]
+STATUSES = ["ACTIVE", "SETTLED", "EXPIRED"]
+REFUND_STATUSES = ["NONE", "QUEUED", "SENT", "CONFIRMED", "DUST", "FAILED"]
+
+# --------------------------------------------------------------------------- schema helpers
+INT = {"type": "integer"}
+LAMPORTS = {"type": "integer", "minimum": 0}
+NUM = {"type": "number"}
+STR = {"type": "string"}
+BOOL = {"type": "boolean"}
+SOL = {"type": "number", "description": "display only, derived from the `_lamports` figure beside it"}
+TS = {"type": "integer", "description": "Unix seconds"}
+TS_MS = {"type": "integer", "description": "Unix milliseconds"}
+TIMES_MS = {
+    "created_at_ms": {"type": "integer", "description": "the server's milliseconds, on which usage runs"},
+    "expires_at_ms": {"type": "integer"},
+    "settled_at_ms": {"type": ["integer", "null"]},
+}
+
+
+def nullable(schema: dict) -> dict:
+    t = schema.get("type")
+    return {**schema, "type": [t, "null"]} if isinstance(t, str) else {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: dict, optional: dict | None = None, *, closed: bool = True, **extra) -> dict:
+    props = {**required, **(optional or {})}
+    out = {"type": "object", "required": list(required), "properties": props}
+    if closed:
+        out["additionalProperties"] = False
+    return {**out, **extra}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def with_sol(**names) -> dict:
+    """`name` (SOL, display) and `name_lamports` (integer) for each name."""
+    out = {}
+    for n in names:
+        out[n] = SOL
+        out[f"{n}_lamports"] = LAMPORTS
+    return out
+
+
+# --------------------------------------------------------------------------- component schemas
+SCHEMAS = {
+    "Error": obj(
+        {"detail": STR, "code": {"type": "string", "enum": ERROR_CODES}, "reason": nullable(STR)},
+        {"request_id": {"type": "string", "description": "present on 5xx answers"}},
+        description='Every error (API.md "Errors"); nothing was written.',
+    ),
+    "Health": obj({"status": {"const": "ok"}}),
+    "Pricing": obj(
+        {
+            "treasury": STR,
+            "network": STR,
+            "tiers": {
+                "type": "array",
+                "items": obj(
+                    {"tier": {"enum": TIERS}, "lamports_per_hour": LAMPORTS, "sol_per_hour": SOL, "memory": STR}
+                ),
+            },
+            "min_duration_seconds": INT,
+            "max_duration_hours": INT,
+            "refund_min_lamports": LAMPORTS,
+            "payment_max_age_seconds": INT,
+        }
+    ),
+    "Device": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "tier": {"enum": TIERS},
+            "uri": STR,
+            "address": STR,
+            "region": STR,
+            "ram": STR,
+            "leases": {"type": "integer", "minimum": 0},
+            "capacity": {"type": "integer", "minimum": 0},
+            "available": {"type": "integer", "minimum": 0},
+            "uptime": {"type": "string", "pattern": "%$", "examples": ["99.8%"]},
+            "audited": BOOL,
+        }
+    ),
+    "RentRequest": obj(
+        {
+            "wallet": {"type": "string", "description": "base58 public key of the payer"},
+            "tier": {"type": "string", "enum": TIERS},
+            "duration_hours": {"type": "number", "exclusiveMinimum": 0},
+            "tx_signature": {"type": "string", "description": "base58 signature of the paying transaction"},
+        },
+        {"amount": {"type": "number", "description": "informational (SOL); what the chain received counts"}},
+        closed=False,
+        description="Unknown fields are ignored.",
+    ),
+    "RentReceipt": obj(
+        {
+            "contract_id": STR,
+            "status": {"const": "ACTIVE"},
+            "tier": {"enum": TIERS},
+            "device_id": STR,
+            "duration_hours": NUM,
+            "duration_seconds": INT,
+            **with_sol(cost=1),
+            "prepaid_sol": SOL,
+            "prepaid_lamports": LAMPORTS,
+            "created_at": TS,
+            "expires_at": TS,
+        }
+    ),
+    "Refund": obj(
+        {"status": {"enum": REFUND_STATUSES}, "lamports": LAMPORTS, "tx_signature": nullable(STR)},
+        {"reason": STR},
+    ),
+    "Contract": obj(
+        {
+            "contract_id": STR,
+            "wallet": STR,
+            "tier": {"enum": TIERS},
+            "device_id": STR,
+            "status": {"enum": STATUSES},
+            "prepaid_sol": SOL,
+            "prepaid_lamports": LAMPORTS,
+            "cost_lamports": LAMPORTS,
+            "used_sol": SOL,
+            "used_lamports": LAMPORTS,
+            **with_sol(refund_available=1),
+            "duration_hours": NUM,
+            "duration_seconds": INT,
+            "elapsed_hours": NUM,
+            "remaining_seconds": {"type": "integer", "minimum": 0},
+            "created_at": TS,
+            "expires_at": TS,
+            "settled_at": nullable(TS),
+            **TIMES_MS,
+            "refund": ref("Refund"),
+        }
+    ),
+    "ExtendRequest": obj(
+        {"additional_hours": {"type": "number", "exclusiveMinimum": 0}, "tx_signature": STR},
+        closed=False,
+        description="Unknown fields are ignored.",
+    ),
+    "ExtendReceipt": obj(
+        {
+            "contract_id": STR,
+            "extended_hours": NUM,
+            "extended_seconds": INT,
+            **with_sol(additional_cost=1),
+            "prepaid_lamports": LAMPORTS,
+            **with_sol(new_total_cost=1),
+            "new_expiration": TS,
+            "duration_seconds": INT,
+        }
+    ),
+    "Settlement": obj(
+        {
+            "contract_id": STR,
+            "status": {"enum": ["SETTLED", "EXPIRED"]},
+            "prepaid_sol": SOL,
+            "prepaid_lamports": LAMPORTS,
+            "cost_lamports": LAMPORTS,
+            "used_sol": SOL,
+            "used_lamports": LAMPORTS,
+            "refund_sol": SOL,
+            "refund_lamports": LAMPORTS,
+            "refund_status": {"enum": REFUND_STATUSES},
+            "tx_signature": nullable(STR),
+            "settled_at": nullable(TS),
+            **TIMES_MS,
+        }
+    ),
+    "Sample": obj(
+        {
+            "cpu_percent": {"type": "number", "minimum": 0, "maximum": 25600},
+            "memory_mb": {"type": "number", "minimum": 0},
+            "disk_io_mbps": {"type": "number", "minimum": 0},
+            "network_io_mbps": {"type": "number", "minimum": 0},
+        },
+        {"timestamp_ms": TS_MS},
+        closed=False,
+    ),
+    "MetricsReport": {
+        "oneOf": [
+            ref("Sample"),
+            obj({"samples": {"type": "array", "minItems": 1, "maxItems": 120, "items": ref("Sample")}}, closed=False),
+        ],
+        "description": "One sample, or a batch of at most 120.",
+    },
+    "MetricsRecorded": obj(
+        {
+            "contract_id": STR,
+            "metrics_recorded": {"const": True},
+            "samples_recorded": {"type": "integer", "minimum": 1},
+            "elapsed_hours": NUM,
+            "cost_so_far": SOL,
+            "cost_so_far_lamports": LAMPORTS,
+            **with_sol(refund_available=1),
+        }
+    ),
+    "Samples": obj(
+        {
+            "contract_id": STR,
+            "samples": {
+                "type": "array",
+                "maxItems": 100,
+                "items": obj(
+                    {
+                        "timestamp_ms": TS_MS,
+                        "cpu_percent": NUM,
+                        "memory_mb": NUM,
+                        "disk_io_mbps": NUM,
+                        "network_io_mbps": NUM,
+                    }
+                ),
+            },
+        }
+    ),
+    "LedgerPage": obj(
+        {
+            "active_contracts": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "contract_id": STR,
+                        "wallet": STR,
+                        "tier": {"enum": TIERS},
+                        "status": {"const": "ACTIVE"},
+                        "device_id": STR,
+                        "expires_at": TS,
+                        **with_sol(prepaid=1, used=1, refund=1),
+                    }
+                ),
+            },
+            "completed_settlements": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "contract_id": STR,
+                        "wallet": STR,
+                        "tier": {"enum": TIERS},
+                        "status": {"enum": ["SETTLED", "EXPIRED"]},
+                        "settlement_time": TS,
+                        "refund_status": {"enum": REFUND_STATUSES},
+                        "refund_tx": nullable(STR),
+                        **with_sol(prepaid=1, used=1, refund=1),
+                    }
+                ),
+            },
+            "page_contracts": {"type": "integer", "minimum": 0},
+            "totals_scope": {"enum": ["page", "book"], "description": "book: whole-book counters"},
+            "next_token": nullable(STR),
+            **with_sol(total_active_value=1, total_used=1, total_pending_refunds=1),
+        }
+    ),
+    "Entry": obj(
+        {
+            "entry_id": STR,
+            "contract_id": STR,
+            "account": STR,
+            "debit_lamports": LAMPORTS,
+            "credit_lamports": LAMPORTS,
+            "kind": STR,
+            "created_at": TS,
+            "created_at_ms": TS_MS,
+            "ref": nullable(STR),
+        }
+    ),
+    "EntriesPage": obj(
+        {
+            "entries": {"type": "array", "items": ref("Entry")},
+            "debit_lamports": LAMPORTS,
+            "credit_lamports": LAMPORTS,
+            "balance_lamports": INT,
+            "next_token": nullable(STR),
+        }
+    ),
+    "QueueDepth": nullable(
+        obj({"visible": {"type": "integer", "minimum": 0}, "in_flight": {"type": "integer", "minimum": 0}})
+    ),
+    "Stats": obj(
+        {
+            "contracts": obj({s: {"type": "integer", "minimum": 0} for s in STATUSES}),
+            "devices": obj({"count": INT, "slots_leased": INT, "slots_free": INT, "capacity": INT}),
+            "refunds_by_status": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+            "queues": obj({"refund_queue": ref("QueueDepth"), "dead_letter_queue": ref("QueueDepth")}),
+            "treasury": STR,
+            "rpc_reachable": BOOL,
+            "server_time": TS,
+            "server_time_ms": TS_MS,
+            **with_sol(revenue=1, pending_refunds=1, active_prepaid=1),
+        }
+    ),
+    "AdminDevices": obj(
+        {"devices": {"type": "array", "items": ref("AdminDevice")}, "count": INT, "server_time_ms": TS_MS}
+    ),
+    "IssuedKey": obj(
+        {
+            "device_id": STR,
+            "device_key": {"type": "string", "pattern": "^dk_", "description": "shown once; only its hash is stored"},
+            "detail": STR,
+        }
+    ),
+    "AuditedRequest": obj({"audited": BOOL}, closed=False),
+    "PaymentRefund": obj(
+        {
+            "payment": {"type": "string", "description": "the orphan payment's transaction signature"},
+            "refund_id": STR,
+            "wallet": STR,
+            "refund_lamports": LAMPORTS,
+            "refund_sol": SOL,
+            "refund": ref("Refund"),
+        },
+        description="The refund of a payment that no contract holds (an orphan), to its payer.",
+    ),
+    "RefundRetried": obj(
+        {
+            "refund_id": STR,
+            "wallet": STR,
+            "status": {"enum": REFUND_STATUSES},
+            "lamports": LAMPORTS,
+            "tx_signature": nullable(STR),
+            "attempt": {"type": "integer", "minimum": 0},
+        },
+        {"reason": STR},
+    ),
+    "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
+}
+_device = SCHEMAS["Device"]
+SCHEMAS["AdminDevice"] = obj(
+    {**_device["properties"], "last_seen_ms": nullable(TS_MS), "last_seen": nullable(TS), "key_set": BOOL},
+    description="A device as operators see it: the public view plus its last report and whether a key is set "
+    "(never the key nor its hash).",
+)
+
+# --------------------------------------------------------------------------- responses
+ERROR_TEXT = {
+    400: "Bad input (`invalid_request`, `reason` names the field); nothing written",
+    401: "Credentials missing, malformed, expired or wrong (`unauthorized`)",
+    402: "The payment does not prove what it must (`payment_invalid`, `reason` says why)",
+    403: "Valid credentials, not for this resource (`forbidden`)",
+    404: "No such contract, tier or device (`not_found`)",
+    409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch` or `no_capacity`",
+    413: "Body over 64 KiB (`payload_too_large`)",
+    429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
+    500: "A bug (`internal`); the body carries `request_id`",
+    503: "The chain RPC or the database did not answer (`unavailable`); nothing was changed",
+}
+
+
+def err(status: int) -> dict:
+    out = {"description": ERROR_TEXT[status], "content": {"application/json": {"schema": ref("Error")}}}
+    if status == 429:
+        out["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+    return out
+
+
+def ok(schema: dict, description: str = "OK", headers: dict | None = None) -> dict:
+    out = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "present when an Idempotency-Key replay answered",
+    }
+}
+ALWAYS = (429, 500, 503)  # any route: the rate limit, a bug, an outage
+
+
+def responses(success: dict, *errors: int) -> dict:
+    out = dict(success)
+    for status in sorted(set(errors) | set(ALWAYS)):
+        out[str(status)] = err(status)
+    return out
+
+
+def body(schema_name: str, required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": ref(schema_name)}}}
+
+
+def path_param(name: str, description: str, **schema) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+def query_param(name: str, description: str, **schema) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "≤ 255 characters; the same key with the same body returns the first answer for 24 h",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+CONTRACT_ID = path_param("contract_id", "`CTR-` and a random URL-safe id")
+POST_ERRORS = (400, 413)  # every POST: bad JSON / bad field, body too large
+RENTER = [{"renterWallet": [], "renterTimestamp": [], "renterSignature": []}]
+RENTER_OPTIONAL = [*RENTER, {}]
+DEVICE = [{"deviceKey": []}]
+ADMIN = [{"adminKey": []}]
+PUBLIC: list = []
+
+
+def op(
+    op_id: str,
+    summary: str,
+    resp: dict,
+    *,
+    tags: list[str],
+    security: list | None = None,
+    params: list | None = None,
+    request: dict | None = None,
+    description: str | None = None,
+) -> dict:
+    out = {"operationId": op_id, "summary": summary, "tags": tags}
+    if description:
+        out["description"] = description
+    if params:
+        out["parameters"] = params
+    if request:
+        out["requestBody"] = request
+    out["security"] = PUBLIC if security is None else security
+    out["responses"] = resp
+    return out
+
+
+PATHS = {
+    "/api/health": {
+        "get": op("health", "The function can reach its table", responses({"200": ok(ref("Health"))}), tags=["public"])
+    },
+    "/api/pricing": {
+        "get": op(
+            "pricing",
+            "Where and how much to pay: treasury, network, tiers, limits",
+            responses({"200": ok(ref("Pricing"))}),
+            tags=["public"],
+        )
+    },
+    "/api/devices/{tier}": {
+        "get": op(
+            "devices_of_tier",
+            "Devices of a tier with live leases, capacity and free slots",
+            responses({"200": ok({"type": "array", "items": ref("Device")})}, 404),
+            tags=["public"],
+            params=[path_param("tier", "one of the tiers of /api/pricing")],
+        )
+    },
+    "/api/rent": {
+        "post": op(
+            "rent",
+            "Open a contract paid by a bound payment",
+            responses(
+                {
+                    "201": ok(ref("RentReceipt"), "Rented"),
+                    "200": ok(ref("RentReceipt"), "The same request again: the first answer", REPLAYED),
+                },
+                *POST_ERRORS,
+                401,
+                402,
+                403,
+                409,
+            ),
+            tags=["renter"],
+            security=RENTER_OPTIONAL,
+            params=[IDEMPOTENCY],
+            request=body("RentRequest"),
+            description="The payment must be bound to the request: a memo `si64:rent:{tier}:{duration_seconds}` in "
+            "the paying transaction, or the renter headers signed by the paying wallet over the body.",
+        )
+    },
+    "/api/contracts/{contract_id}": {
+        "get": op(
+            "contract",
+            "A contract's live figures and refund",
+            responses({"200": ok(ref("Contract"))}, 404),
+            tags=["renter"],
+            params=[CONTRACT_ID],
+        )
+    },
+    "/api/contracts/{contract_id}/extend": {
+        "post": op(
+            "extend",
+            "Extend an ACTIVE contract with a bound payment from its wallet",
+            responses({"200": ok(ref("ExtendReceipt"), headers=REPLAYED)}, *POST_ERRORS, 401, 402, 403, 404, 409),
+            tags=["renter"],
+            security=RENTER_OPTIONAL,
+            params=[CONTRACT_ID, IDEMPOTENCY],
+            request=body("ExtendRequest"),
+        )
+    },
+    "/api/contracts/{contract_id}/settle": {
+        "post": op(
+            "settle",
+            "End the contract now and queue its refund (renter-signed)",
+            responses({"200": ok(ref("Settlement"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
+            tags=["renter"],
+            security=RENTER,
+            params=[CONTRACT_ID, IDEMPOTENCY],
+            request={"required": False, "content": {"application/json": {"schema": {}}}},
+        )
+    },
+    "/api/metrics/{contract_id}": {
+        "post": op(
+            "report_metrics",
+            "A device reports usage (one sample or a batch of ≤ 120) in one write",
+            responses({"200": ok(ref("MetricsRecorded"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
+            tags=["device"],
+            security=DEVICE,
+            params=[CONTRACT_ID, IDEMPOTENCY],
+            request=body("MetricsReport"),
+        )
+    },
+    "/api/contracts/{contract_id}/metrics": {
+        "get": op(
+            "contract_metrics",
+            "The latest ≤ 100 samples of a contract, oldest first",
+            responses({"200": ok(ref("Samples"))}, 404),
+            tags=["renter"],
+            params=[CONTRACT_ID],
+        )
+    },
+    "/api/billing/ledger": {
+        "get": op(
+            "ledger_page",
+            "A page of contracts, active and completed, with the page's totals",
+            responses({"200": ok(ref("LedgerPage"))}, 400, 401),
+            tags=["operator"],
+            security=ADMIN,
+            params=[
+                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("next_token", "from the previous page"),
+            ],
+        )
+    },
+    "/api/billing/entries": {
+        "get": op(
+            "ledger_entries",
+            "Postings of one contract or one account, oldest first",
+            responses({"200": ok(ref("EntriesPage"))}, 400, 401),
+            tags=["operator"],
+            security=ADMIN,
+            params=[
+                query_param("contract_id", "exactly one of contract_id and account"),
+                query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
+                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("next_token", "from the previous page"),
+            ],
+        )
+    },
+    "/api/stats": {
+        "get": op(
+            "stats",
+            "System health for operators",
+            responses({"200": ok(ref("Stats"))}, 401),
+            tags=["operator"],
+            security=ADMIN,
+        )
+    },
+    "/api/admin/devices": {
+        "get": op(
+            "admin_devices",
+            "Every device: leases, capacity, uptime, audited, last report, key set",
+            responses({"200": ok(ref("AdminDevices"))}, 401),
+            tags=["operator"],
+            security=ADMIN,
+        )
+    },
+    "/api/admin/devices/{device_id}/key": {
+        "post": op(
+            "admin_issue_device_key",
+            "Issue a new device key (returned once; the old key stops working)",
+            responses({"201": ok(ref("IssuedKey"), "Issued")}, 400, 401, 404),
+            tags=["operator"],
+            security=ADMIN,
+            params=[path_param("device_id", "a device of the inventory")],
+            description="No body. `Idempotency-Key` is refused (400): the key must exist only in this answer.",
+        )
+    },
+    "/api/admin/devices/{device_id}/audited": {
+        "post": op(
+            "admin_set_device_audited",
+            "Mark a device audited or not",
+            responses({"200": ok(ref("AdminDevice"), headers=REPLAYED)}, *POST_ERRORS, 401, 404),
+            tags=["operator"],
+            security=ADMIN,
+            params=[path_param("device_id", "a device of the inventory"), IDEMPOTENCY],
+            request=body("AuditedRequest"),
+        )
+    },
+    "/api/payments/{tx_signature}/refund": {
+        "post": op(
+            "refund_payment",
+            "Refund a payment that no contract holds to its payer (payer-signed)",
+            responses(
+                {
+                    "201": ok(ref("PaymentRefund"), "Refund booked and queued"),
+                    "200": ok(ref("PaymentRefund"), "Booked before: the same refund", REPLAYED),
+                },
+                *POST_ERRORS,
+                401,
+                402,
+                403,
+                409,
+            ),
+            tags=["renter"],
+            security=RENTER,
+            params=[path_param("tx_signature", "the payment's transaction signature (base58)"), IDEMPOTENCY],
+            request={"required": False, "content": {"application/json": {"schema": {}}}},
+            description="409 `payment_already_used` when the payment paid for a contract; 402 when it is not a "
+            "payment by the signing wallet to the treasury.",
+        ),
+        "get": op(
+            "payment_refund",
+            "The refund of an orphan payment, if one was requested",
+            responses({"200": ok(ref("PaymentRefund"))}, 400, 404),
+            tags=["renter"],
+            params=[path_param("tx_signature", "the payment's transaction signature (base58)")],
+        ),
+    },
+    "/api/refunds/{refund_id}/retry": {
+        "post": op(
+            "retry_refund",
+            "Queue a FAILED refund again (FAILED → QUEUED); any other refund is returned as it is",
+            responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413),
+            tags=["operator"],
+            security=ADMIN,
+            params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
+        )
+    },
+    "/api/openapi.json": {
+        "get": op("openapi", "This document", responses({"200": ok(ref("OpenApiDocument"))}), tags=["public"])
+    },
+}
+
+SECURITY_SCHEMES = {
+    "adminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Admin-Key",
+        "description": "The operator key (SSM parameter when deployed, a file locally)",
+    },
+    "deviceKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Device-Key",
+        "description": "`dk_<device_id>_<secret>`, issued by `si64 devices issue-key`",
+    },
+    "renterWallet": {"type": "apiKey", "in": "header", "name": "X-Wallet", "description": "base58 public key"},
+    "renterTimestamp": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Timestamp",
+        "description": "Unix seconds, within ±300 s of server time",
+    },
+    "renterSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Signature",
+        "description": "base58 ed25519 signature of `si64:{METHOD} {PATH}:{X-Timestamp}` "
+        "(+ `:{sha256 hex of the raw body}` when the body is not empty)",
+    },
+}
+
+
+def build() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "SI64 billing API",
+            "version": "1.0.0",
+            "description": "Prepaid compute rentals paid in SOL. Money is integer lamports in every `_lamports` "
+            "field; `_sol` fields are display values derived from them. Every error is "
+            "`{detail, code, reason}` (+ `request_id` on 5xx) and writes nothing. The contract "
+            "is API.md; decisions beyond it are in the project README.",
+        },
+        "servers": [{"url": "/", "description": "the API's base URL (the local stack, or a stage's /api root)"}],
+        "tags": [{"name": t} for t in ("public", "renter", "device", "operator")],
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m local.ops.openapi_spec", description=__doc__.split("\n")[0])
+    p.add_argument("--check", action="store_true", help="exit 1 when the file differs from the builder")
+    args = p.parse_args(argv)
+    text = render()
+    if args.check:
+        same = SPEC_PATH.exists() and SPEC_PATH.read_text() == text
+        state = "is up to date" if same else "differs: run python -m local.ops.openapi_spec"
+        print(f"{SPEC_PATH.relative_to(ROOT)} {state}")
+        return 0 if same else 1
+    SPEC_PATH.write_text(text)
+    print(f"wrote {SPEC_PATH.relative_to(ROOT)} ({len(build()['paths'])} paths)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
