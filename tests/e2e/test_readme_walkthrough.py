@@ -53,5 +53,11 @@ def test_the_readme_walkthrough_runs_as_a_script(local_stack, tmp_path):
     assert [r["tier"] for r in rents] == ["M2", "ORIN"], out[-3000:]  # both ways of binding rented
     settled = [b for b in bodies if b.get("status") == "SETTLED" and "refund_lamports" in b]
     assert len(settled) == 2, out[-3000:]
-    assert not [b for b in bodies if "code" in b and "detail" in b], out[-3000:]  # no error body at all
+    errors = [b for b in bodies if "code" in b and "detail" in b]
+    # the only error is the one the walk-through shows on purpose: the short payment, refused
+    assert [(e["code"], e["reason"]) for e in errors] == [("payment_invalid", "insufficient_amount")], out[-3000:]
+    confirmed = [b for b in bodies if b.get("contract_id") and b.get("refund", {}).get("status") == "CONFIRMED"]
+    assert confirmed and confirmed[-1]["refund"]["tx_signature"], out[-3000:]  # the refund landed on chain
+    paid_back = [b for b in bodies if b.get("refund_id", "").startswith("PAY-")]
+    assert paid_back[-1]["refund"]["status"] == "CONFIRMED" and paid_back[-1]["refund_lamports"] == 499_999
     assert "TableNames" in out and "si64" in out
