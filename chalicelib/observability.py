@@ -54,7 +54,7 @@ REDACTED = "[redacted]"
 _SECRET_WORDS = ("key", "secret", "signature", "token", "password", "authorization", "seed", "private", "credential")
 _SAFE_NAMES = {"idempotency_replayed"}
 
-_out = sys.stdout  # replaced by `capture` in tests
+_out = None  # None: whatever sys.stdout is at write time; `capture` sets a buffer in tests
 _stage: str | None = None
 _current: contextvars.ContextVar[dict | None] = contextvars.ContextVar("si64_request", default=None)
 
@@ -104,8 +104,9 @@ def scrub(value: Any, name: str = "") -> Any:
 
 def _write(record: dict) -> None:
     try:
-        _out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-        _out.flush()
+        out = _out if _out is not None else sys.stdout
+        out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        out.flush()
     except Exception:  # noqa: BLE001 - a closed or broken stdout never breaks the caller
         pass
 

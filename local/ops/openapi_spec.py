@@ -30,6 +30,7 @@ ERROR_CODES = [
     "payment_already_used",
     "contract_not_active",
     "idempotency_mismatch",
+    "idempotency_in_progress",
     "no_capacity",
     "payload_too_large",
     "rate_limited",
@@ -379,7 +380,8 @@ ERROR_TEXT = {
     402: "The payment does not prove what it must (`payment_invalid`, `reason` says why)",
     403: "Valid credentials, not for this resource (`forbidden`)",
     404: "No such contract, tier or device (`not_found`)",
-    409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch` or `no_capacity`",
+    409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch`, "
+         "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
     413: "Body over 64 KiB (`payload_too_large`)",
     429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
     500: "A bug (`internal`); the body carries `request_id`",
@@ -727,7 +729,9 @@ def build() -> dict:
             "description": "Prepaid compute rentals paid in SOL. Money is integer lamports in every `_lamports` "
             "field; `_sol` fields are display values derived from them. Every error is "
             "`{detail, code, reason}` (+ `request_id` on 5xx) and writes nothing. The contract "
-            "is API.md; decisions beyond it are in the project README.",
+            "is API.md; decisions beyond it are in the project README. Every path also answers CORS "
+            "preflights (OPTIONS) for the origins the stage allows (SI64_CORS_ORIGINS; operator "
+            "routes SI64_CORS_ADMIN_ORIGINS; device routes never).",
         },
         "servers": [{"url": "/", "description": "the API's base URL (the local stack, or a stage's /api root)"}],
         "tags": [{"name": t} for t in ("public", "renter", "device", "operator")],

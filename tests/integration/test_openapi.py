@@ -24,7 +24,10 @@ def spec() -> dict:
 def app_routes() -> set[tuple[str, str]]:
     from app import app
 
-    return {(method.upper(), path) for path, entries in app.routes.items() for method in entries}
+    # every path also answers CORS preflights (OPTIONS, api/http.py): documented once in the
+    # spec's description, not as an operation per path
+    return {(method.upper(), path) for path, entries in app.routes.items() for method in entries
+            if method.upper() != "OPTIONS"}
 
 
 def spec_routes(doc: dict) -> set[tuple[str, str]]:

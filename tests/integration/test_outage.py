@@ -23,7 +23,7 @@ CID = "CTR-AAAAAAAAAAAAAAAAAAAAAA"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 SAMPLE = {"cpu_percent": 1, "memory_mb": 1, "disk_io_mbps": 0, "network_io_mbps": 0}
 # Routes that never touch DynamoDB (documented in README "Endpoints": 0 AWS calls).
-NO_DATABASE = {("GET", "/api/pricing")}
+NO_DATABASE = {("GET", "/api/pricing"), ("GET", "/api/openapi.json")}
 
 
 def _requests(api):
@@ -57,6 +57,12 @@ def _requests(api):
         ("POST", "/api/payments/{tx_signature}/refund", refund_path, None, refund_renter),
         ("GET", "/api/payments/{tx_signature}/refund", refund_path, None, {}),
         ("POST", "/api/refunds/{refund_id}/retry", f"/api/refunds/{CID}/retry", None, ADMIN),
+        # issue 9: the API's own description, the fleet for operators
+        ("GET", "/api/openapi.json", "/api/openapi.json", None, {}),
+        ("GET", "/api/admin/devices", "/api/admin/devices", None, ADMIN),
+        ("POST", "/api/admin/devices/{device_id}/key", "/api/admin/devices/device-m2-001/key", None, ADMIN),
+        ("POST", "/api/admin/devices/{device_id}/audited", "/api/admin/devices/device-m2-001/audited",
+         {"audited": False}, ADMIN),
     ]
 
 
