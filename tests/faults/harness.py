@@ -47,6 +47,7 @@ PORT_METHODS = {
     "refunds": ("get", "advance", "open_payment_refund"),
     "book": ("counters",),
 }
+WRITES = ("tx.", "refunds.advance", "refunds.open_payment_refund", "metrics.put_batch", "claims.put_replay")
 CHAIN_METHODS = ("latest_blockhash", "prepare", "send", "status", "fee", "block_height")
 
 
@@ -113,6 +114,7 @@ class World:
                 self.c.devices.set_key_hash(device_id, hash_device_key(key))
                 self.device_keys[device_id] = key
         self.trace: list[str] = []
+        self.done: list[str] = []  # the calls that returned (a write among them landed)
         self.kill: Kill | None = None
         self._depth = 0
         self.inbox: list[Message] = []  # refund messages not yet deleted (SQS: visible or in flight)
@@ -149,6 +151,7 @@ class World:
                 result = fn(*args, **kwargs)
             finally:
                 self._depth -= 1
+            self.done.append(name)  # it returned: if a write, it landed
             if kill is not None and kill.index == index and kill.when == "after":
                 self.kill = None
                 raise kill.exc or Killed(f"after {name}")
@@ -158,6 +161,11 @@ class World:
 
     def reset_trace(self) -> None:
         self.trace.clear()
+        self.done.clear()
+
+    def wrote(self) -> bool:
+        """Did any write land since `reset_trace()`?"""
+        return any(c.startswith(WRITES) for c in self.done)
 
     # -- payments and requests --------------------------------------------------------
     def rent_request(

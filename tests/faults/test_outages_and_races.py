@@ -21,8 +21,8 @@ from chalicelib.domain import refunds as R
 from chalicelib.domain.errors import Conflict, InvalidRequest, PaymentAlreadyUsed, Unavailable
 from tests.support.fakes import database_unavailable
 
-from .harness import Kill, World, check, check_settled
-from .test_kill_every_step import SCENARIOS, WRITES, _fresh, calls_of, same_ids  # noqa: F401
+from .harness import WRITES, Kill, World, check, check_settled
+from .test_kill_every_step import SCENARIOS, _fresh, calls_of, same_ids  # noqa: F401
 
 REQUESTS = ("rent", "extend", "settle", "payment_refund")  # answer a client: 503 on an outage
 
