@@ -60,9 +60,13 @@ class Kill:
     """Kill the process at port call `index` (0-based): `before` it runs, or `after` it took
     effect (a write that landed, its answer never read)."""
 
-    index: int
+    index: int | None
     when: str = "before"
     exc: BaseException | None = None  # raise this instead of Killed (e.g. Unavailable: a timeout)
+    call: str | None = None  # or: at the first call of this port method ("chain.send")
+
+    def hits(self, index: int, name: str) -> bool:
+        return index == self.index if self.call is None else name == self.call
 
 
 @dataclass
@@ -143,7 +147,7 @@ class World:
             index = len(self.trace)
             self.trace.append(name)
             kill = self.kill
-            if kill is not None and kill.index == index and kill.when == "before":
+            if kill is not None and kill.hits(index, name) and kill.when == "before":
                 self.kill = None
                 raise kill.exc or Killed(f"before {name}")
             self._depth += 1
@@ -152,7 +156,7 @@ class World:
             finally:
                 self._depth -= 1
             self.done.append(name)  # it returned: if a write, it landed
-            if kill is not None and kill.index == index and kill.when == "after":
+            if kill is not None and kill.hits(index, name) and kill.when == "after":
                 self.kill = None
                 raise kill.exc or Killed(f"after {name}")
             return result

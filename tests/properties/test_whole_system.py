@@ -31,7 +31,7 @@ from chalicelib.domain import money
 from chalicelib.domain import refunds as R
 from chalicelib.domain.commands import ExtendRequest
 from chalicelib.domain.errors import DomainError, Unavailable
-from tests.faults.harness import Kill, Killed, World, check, check_settled
+from tests.faults.harness import CHAIN_METHODS, Kill, Killed, World, check, check_settled
 from tests.support.fakes import database_unavailable, new_wallet
 
 SOAK = os.environ.get("SI64_SOAK") == "1"
@@ -43,12 +43,32 @@ seconds = st.sampled_from([60, 61, 599, 1800, 3600, 7200, 4 * 3600 + 1])
 overpay = st.sampled_from([0, 0, 1, 4_999, 5_000, 123_457])
 index = st.integers(min_value=0, max_value=1000)
 # a fault: at which port call of the request (k), and what happens there
-fault = st.one_of(
-    st.none(),
-    st.none(),
-    st.none(),
-    st.tuples(st.sampled_from(["timeout", "lost", "kill", "kill_after"]), st.integers(min_value=0, max_value=10)),
-)
+# a fault: where (the k-th port call of the step, or the first call of one of the port methods
+# the use case calls) and what happens there (a timeout before it runs, its answer lost after
+# it ran, the process killed before or after it)
+KINDS = st.sampled_from(["timeout", "lost", "kill", "kill_after"])
+RENT = ["rpc.verify_payment", "devices.by_tier", "tx.open_rental", "claims.get_claim"]
+EXTEND = ["contracts.get", "rpc.verify_payment", "tx.extend_rental", "claims.get_claim"]
+SETTLE = ["contracts.get", "tx.end_rental", "queue.send_refund"]
+METRICS = ["devices.get", "contracts.get", "metrics.put_batch", "metrics.stamp_device"]
+SWEEP = ["contracts.refunds_owed", "contracts.due", "contracts.get", "tx.end_rental", "queue.send_refund"]
+WORKER = ["refunds.get", "refunds.advance", *(f"chain.{m}" for m in CHAIN_METHODS)]
+PAYMENT_REFUND = [
+    "claims.get_claim",
+    "rpc.verify_payment",
+    "refunds.open_payment_refund",
+    "refunds.get",
+    "queue.send_refund",
+]
+
+
+def faults(calls: list[str]):
+    return st.one_of(
+        st.none(),
+        st.tuples(KINDS, st.integers(min_value=0, max_value=12)),
+        st.tuples(KINDS, st.sampled_from(calls)),
+        st.tuples(KINDS, st.sampled_from(calls)),
+    )
 
 
 class WholeSystem(RuleBasedStateMachine):
@@ -70,15 +90,16 @@ class WholeSystem(RuleBasedStateMachine):
         w.reset_trace()
         before = w.db.snapshot()
         if f is not None:
-            kind, k = f
-            exc = (
-                None
-                if kind.startswith("kill")
-                else Unavailable("timeout", reason="database")
-                if kind == "timeout"
-                else database_unavailable()
-            )
-            w.kill = Kill(k, "after" if kind in ("lost", "kill_after") else "before", exc)
+            kind, at = f
+            where = at if isinstance(at, str) else ""
+            if kind.startswith("kill") or where.startswith("queue."):
+                exc = None  # a dead process (the queue port never raises: only a death stops it)
+            elif where.startswith(("chain.", "rpc.")):
+                exc = Unavailable("Solana RPC unreachable (timeout)", reason="rpc")
+            else:
+                exc = database_unavailable()
+            when = "after" if kind in ("lost", "kill_after") else "before"
+            w.kill = Kill(None, when, exc, at) if where else Kill(at, when, exc)
         try:
             return call(), None
         except (Killed, DomainError) as exc:
@@ -94,7 +115,7 @@ class WholeSystem(RuleBasedStateMachine):
         return self.w.c.contracts.get(ids[i % len(ids)]) if ids else None
 
     # -- rules --------------------------------------------------------------------------
-    @rule(tier=st.sampled_from(TIERS), secs=seconds, extra=overpay, f=fault, retry=st.booleans())
+    @rule(tier=st.sampled_from(TIERS), secs=seconds, extra=overpay, f=faults(RENT), retry=st.booleans())
     def rent(self, tier, secs, extra, f, retry):
         req = self.w.rent_request(secs, extra, tier)
         out, exc = self._attempt(lambda: self.w.c.rentals.rent(req), f)
@@ -106,7 +127,7 @@ class WholeSystem(RuleBasedStateMachine):
             self.orphans.append((req.tx_signature, req.wallet))  # paid, not rented: refundable
 
     @precondition(lambda self: self.rents)
-    @rule(i=index, secs=seconds, extra=overpay, f=fault, retry=st.booleans())
+    @rule(i=index, secs=seconds, extra=overpay, f=faults(EXTEND), retry=st.booleans())
     def extend(self, i, secs, extra, f, retry):
         k = self._contract(i)
         req = self.w.extend_request(k, secs, extra)
@@ -130,7 +151,7 @@ class WholeSystem(RuleBasedStateMachine):
         assert self.w.db.snapshot() == before
 
     @precondition(lambda self: self.rents)
-    @rule(i=index, f=fault, retry=st.booleans())
+    @rule(i=index, f=faults(SETTLE), retry=st.booleans())
     def settle(self, i, f, retry):
         k = self._contract(i)
         out, exc = self._attempt(lambda: self.w.c.rentals.settle(k.contract_id, k.wallet), f)
@@ -140,19 +161,19 @@ class WholeSystem(RuleBasedStateMachine):
             assert out.status != dc.ACTIVE
 
     @precondition(lambda self: self.rents)
-    @rule(i=index, n=st.integers(min_value=1, max_value=5), f=fault)
+    @rule(i=index, n=st.integers(min_value=1, max_value=5), f=faults(METRICS))
     def metrics(self, i, n, f):
         k = self._contract(i)
         rows = lambda now, lo, hi: [[now - (n - 1 - j) * 1000, Decimal("12.5"), 1024, 1, 0] for j in range(n)]
         self._attempt(lambda: self.w.c.telemetry.record(k.contract_id, self.w.device_keys[k.device_id], rows), f)
 
-    @rule(f=fault)
+    @rule(f=faults(SWEEP))
     def sweep(self, f):
         out, exc = self._attempt(self.w.c.sweep.run, f, job=True)
         if out is not None:
             assert out.expired + out.lost_races <= out.due
 
-    @rule(i=index, duplicate=st.booleans(), batch=st.integers(min_value=1, max_value=4), f=fault)
+    @rule(i=index, duplicate=st.booleans(), batch=st.integers(min_value=1, max_value=4), f=faults(WORKER))
     def deliver(self, i, duplicate, batch, f):
         """SQS delivers some messages (any order; kept when the worker is not done, or when the
         delivery is a duplicate: it comes again)."""
@@ -173,11 +194,12 @@ class WholeSystem(RuleBasedStateMachine):
         extra=overpay,
         run_for=st.sampled_from([0, 1, 30, 599, 3600, 5 * 3600]),
         extend_by=st.sampled_from([None, 60, 1800]),
-        f=fault,
+        f=faults(SETTLE),
+        wf=faults(WORKER),
     )
-    def lifecycle(self, secs, extra, run_for, extend_by, f):
+    def lifecycle(self, secs, extra, run_for, extend_by, f, wf):
         """A whole rental in one step: rent, maybe extend, run, settle (under fault `f`), and let
-        the queue deliver what it holds once."""
+        the queue deliver what it holds once (under fault `wf`)."""
         w = self.w
         req = w.rent_request(secs, extra)
         out, _ = self._attempt(lambda: w.c.rentals.rent(req), None)
@@ -194,7 +216,9 @@ class WholeSystem(RuleBasedStateMachine):
         w.clock.advance(run_for)
         self._attempt(lambda: w.c.rentals.settle(k.contract_id, k.wallet), f)
         if w.inbox:
-            self._attempt(lambda: w.deliver(list(w.inbox)), None, job=True)
+            failed, _ = self._attempt(lambda: w.deliver(list(w.inbox)), wf, job=True)
+            if failed is not None:
+                w.inbox = [m for m in w.inbox if m.message_id in failed]
 
     @rule(i=index)
     def lose_message(self, i):
@@ -203,7 +227,7 @@ class WholeSystem(RuleBasedStateMachine):
             self.w.inbox.pop(i % len(self.w.inbox))
 
     @precondition(lambda self: self.orphans)
-    @rule(i=index, f=fault)
+    @rule(i=index, f=faults(PAYMENT_REFUND))
     def refund_payment(self, i, f):
         sig, wallet = self.orphans[i % len(self.orphans)]
         out, exc = self._attempt(lambda: self.w.c.payment_refunds.request(sig, wallet), f)
