@@ -439,4 +439,4 @@ class Scenario:
     setup: object
     run: object
     restart: object
-    notes: list = field(default_factory=list)
+    checks: list = field(default_factory=list)  # what must hold once recovered

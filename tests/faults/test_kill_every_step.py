@@ -181,7 +181,7 @@ def calls_of(s: Scenario) -> list[str]:
     calls = list(w.trace)
     w.drain()
     check_settled(w)
-    for after in s.notes:
+    for after in s.checks:
         after(w)
     return calls
 
@@ -227,7 +227,7 @@ def test_killed_at_every_port_call_then_restarted(name, when):
         check(w)
         w.drain()
         check_settled(w)
-        for after in s.notes:
+        for after in s.checks:
             after(w)
 
 

@@ -50,7 +50,7 @@ def test_a_request_whose_dependency_times_out_answers_503_and_leaves_nothing(nam
         s.restart(w)  # the client's retry once the dependency is back
         w.drain()
         check_settled(w)
-        for after in s.notes:
+        for after in s.checks:
             after(w)
 
 
@@ -69,7 +69,7 @@ def test_a_write_that_landed_with_its_answer_lost_is_retried_idempotently(name):
         s.restart(w)  # and again
         w.drain()
         check_settled(w)
-        for after in s.notes:
+        for after in s.checks:
             after(w)
 
 
@@ -87,7 +87,7 @@ def test_a_background_job_whose_dependency_times_out_is_finished_by_the_next_run
             s.restart(w)
             w.drain()
             check_settled(w)
-            for after in s.notes:
+            for after in s.checks:
                 after(w)
 
 
@@ -111,7 +111,7 @@ def test_the_sdk_resending_a_landed_transaction_is_answered_as_the_first(name, w
     s.restart(w)
     w.drain()
     check_settled(w)
-    for after in s.notes:
+    for after in s.checks:
         after(w)
 
 
@@ -135,7 +135,7 @@ def test_transaction_conflicts_are_retried_until_they_pass(name, write, roles):
     check(w)
     w.drain()
     check_settled(w)
-    for after in s.notes:
+    for after in s.checks:
         after(w)
 
 
