@@ -183,7 +183,9 @@ class Rentals:
         if signed_by is not None and signed_by != contract.wallet:
             raise Forbidden("This contract belongs to another wallet.", reason="wallet")
         now = self.clock()
-        if not contract.is_live(now):
+        if not contract.is_live(now) or contract.payment(req.tx_signature) is not None:
+            # ended, or this very payment already extended it (a retry whose first answer was
+            # lost): the first answer, before any check the extended contract would now fail
             replay = self._replay(req.tx_signature, fingerprint)
             if replay:
                 return replay
