@@ -13,13 +13,15 @@ PYTEST_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test unit bench package localstack lint format clean distclean
+.PHONY: help venv run test unit bench load soak package localstack lint format clean distclean
 
 help:
 	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
 	@echo "make test     make lint (ruff, cfn-lint), then the whole pytest suite"
 	@echo "make package  chalice package --stage $(STAGE) merged with infra/resources.yaml into $(BUILD)/"
-	@echo "make bench    load benchmark against a local stack"
+	@echo "make bench    calls, latency, write units, sweep work, cold import against a local stack"
+	@echo "make load     ~200 device agents and ~50 renters for ~60 s against a local stack (.local/load.json)"
+	@echo "make soak     the whole-system property test with many more examples (minutes)"
 	@echo "make localstack  deploy the packaged stack to a LocalStack endpoint (AWS_ENDPOINT_URL)"
 	@echo "make lint     ruff check, ruff format --check, cfn-lint (make test runs it first)"
 	@echo "make format   ruff format + ruff check --fix (rewrites files)"
@@ -58,6 +60,9 @@ test: lint
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+soak: $(STAMP)
+	SI64_SOAK=1 $(PY) -m pytest tests/properties -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) -m local.bench
