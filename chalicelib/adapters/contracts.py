@@ -63,7 +63,7 @@ def to_domain(item: ContractItem) -> Contract:
         refund_tx=item.refund_tx, refund_reason=item.refund_reason,
         refund_lvbh=_int(item.refund_lvbh), refund_attempt=_int(item.refund_attempt) or 0,
         refund_fee=_int(item.refund_fee), refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
-        refund_confirmed_ms=_int(item.refund_confirmed_ms),
+        refund_confirmed_ms=_int(item.refund_confirmed_ms), write_token=item.write_token,
     )
 
 
@@ -77,7 +77,7 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         ended_at_ms=c.ended_at_ms, used_lamports=c.used_lamports, refund_lamports=c.refund_lamports,
         refund_status=c.refund_status, refund_tx=c.refund_tx, refund_reason=c.refund_reason,
         refund_lvbh=c.refund_lvbh, refund_attempt=c.refund_attempt or None, refund_fee=c.refund_fee,
-        refund_raw=c.refund_raw, refund_confirmed_ms=c.refund_confirmed_ms,
+        refund_raw=c.refund_raw, refund_confirmed_ms=c.refund_confirmed_ms, write_token=c.write_token,
     )
     shard = shard_of(c.contract_id, shards)
     if c.status == ACTIVE:  # sparse index: only ACTIVE contracts are in active-by-expiry

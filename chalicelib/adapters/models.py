@@ -93,6 +93,7 @@ class ContractItem(Model):
     refund_fee = NumberAttribute(null=True)
     refund_raw = BinaryAttribute(null=True, legacy_encoding=False)
     refund_confirmed_ms = NumberAttribute(null=True)
+    write_token = UnicodeAttribute(null=True)
     active_by_expiry = ActiveByExpiry()
     by_wallet = ByWallet()
     refunds_pending = RefundsPending()

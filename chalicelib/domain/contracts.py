@@ -90,6 +90,9 @@ class Contract:
     refund_fee: int | None = None
     refund_raw: bytes | None = field(default=None, repr=False)
     refund_confirmed_ms: int | None = None
+    # a random id of the write that produced this version: a writer that reads its own token
+    # back after a failed condition knows its write landed (an SDK resend of a landed write)
+    write_token: str | None = None
 
     # --- reading -------------------------------------------------------
     def is_live(self, now_ms: int) -> bool:

@@ -16,8 +16,8 @@ import logging
 
 from chalice import Blueprint
 
-from ..config import Settings
 from .. import observability
+from ..config import Settings
 
 log = logging.getLogger("si64.refunds")
 bp = Blueprint(__name__)

@@ -7,7 +7,8 @@ stored with the payment's claim).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .. import observability
@@ -222,13 +223,16 @@ class Rentals:
         for _ in range(MAX_RETRIES):
             if contract.status != dc.ACTIVE:
                 return contract  # settled or expired already: same answer
-            after = dc.finalize(contract, now_ms=self.clock(),
-                                refund_min_lamports=self.settings.refund_min_lamports)
+            after = replace(dc.finalize(contract, now_ms=self.clock(),
+                                        refund_min_lamports=self.settings.refund_min_lamports),
+                            write_token=secrets.token_hex(8))
             try:
                 self.tx.end_rental(contract, after, ledger.settlement_postings(after))
             except Conflict:
                 contract = self._load(contract_id)
-                continue
+                if contract.write_token != after.write_token:
+                    continue  # another change won: decide again on what is there now
+                after = contract  # our own write landed and the SDK sent it again: finish it
             observability.emit("Settlements" if after.status == dc.SETTLED else "Expirations",
                                contract_id=after.contract_id)
             if after.refund_status == dc.REFUND_QUEUED:

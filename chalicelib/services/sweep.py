@@ -12,7 +12,8 @@ contract ended and moves on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..config import Settings
@@ -96,12 +97,15 @@ class Sweep:
             if contract is None or contract.status != dc.ACTIVE or contract.expires_at_ms > now:
                 report.lost_races += 1  # settled, expired or extended meanwhile
                 return
-            after = dc.finalize(contract, now_ms=now, refund_min_lamports=self.settings.refund_min_lamports)
+            after = replace(dc.finalize(contract, now_ms=now, refund_min_lamports=self.settings.refund_min_lamports),
+                            write_token=secrets.token_hex(8))
             try:
                 self.tx.end_rental(contract, after, ledger.settlement_postings(after))
             except Conflict:
                 contract = self.contracts.get(contract.contract_id)
-                continue
+                if contract is None or contract.write_token != after.write_token:
+                    continue  # settled, expired or extended meanwhile: decide again
+                after = contract  # our own write landed and the SDK sent it again: finish it
             report.expired += 1
             if after.refund_status == dc.REFUND_QUEUED:
                 self.queue.send_refund(after.contract_id, after.version)

@@ -40,14 +40,15 @@ OWED = (R.QUEUED, R.SENT, R.FAILED)
 PORT_METHODS = {
     "contracts": ("get", "page", "due", "refunds_owed"),
     "devices": ("get", "by_tier", "all"),
-    "claims": ("get_claim", "get_replay", "put_replay"),
+    "claims": ("get_claim", "get_replay", "begin_replay", "finish_replay", "release_replay", "count_request"),
     "ledger": ("by_contract", "by_account"),
     "metrics": ("latest", "put_batch", "stamp_device"),
     "tx": ("open_rental", "extend_rental", "end_rental"),
     "refunds": ("get", "advance", "open_payment_refund"),
     "book": ("counters",),
 }
-WRITES = ("tx.", "refunds.advance", "refunds.open_payment_refund", "metrics.put_batch", "claims.put_replay")
+WRITES = ("tx.", "refunds.advance", "refunds.open_payment_refund", "metrics.put_batch", "claims.begin_replay",
+          "claims.finish_replay", "claims.release_replay", "claims.count_request")
 CHAIN_METHODS = ("latest_blockhash", "prepare", "send", "status", "fee", "block_height")
 
 

@@ -248,17 +248,6 @@ def test_rpc_down_for_payments_answers_503_and_leaves_nothing():
     check(w)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (not fixed, needs a write token on the contract item): when botocore re-sends an "
-        "end_rental that landed, settle / the sweep read their own write back as 'ended meanwhile' "
-        "and do not queue the refund; it is paid only after the sweep's requeue "
-        "(refund_requeue_seconds). Comparing the record read back with the one written cannot tell "
-        "it from a rival that wrote the identical record (an expiry is deterministic), which must "
-        "not queue twice (tests/services/test_sweep.py)."
-    ),
-)
 @pytest.mark.parametrize("by", ["settle", "sweep"])
 def test_an_sdk_resent_settlement_queues_its_refund_at_once(by):
     """The refund of a settlement whose transaction the SDK re-sent is queued by that request,

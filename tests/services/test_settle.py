@@ -168,12 +168,6 @@ def test_an_sdk_retry_of_a_landed_settlement_is_read_back_as_the_settlement(w, k
     assert len([e for e in w.entries(k.contract_id) if e.kind == "settled"]) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (minor): when the SDK re-sends a settlement that landed, settle re-reads "
-    "its own write as 'ended already' and returns it without queuing the refund; "
-    "the refund waits for the sweep although settle answered success",
-)
 def test_an_sdk_retry_of_a_landed_settlement_still_queues_its_refund(w, k):
     w.clock.advance(1800)
     w.db.repeat_next("tx.end_rental")
