@@ -55,11 +55,13 @@ def parse(argv) -> argparse.Namespace:
     )
     ap.add_argument("--rate-limit", default="1000000/10", help="SI64_RATE_LIMIT of the stack (default 1000000/10)")
     ap.add_argument("--interval", type=float, default=0.5, help="agent sample interval, s (default 0.5)")
-    ap.add_argument("--batch-seconds", type=float, default=30.0,
-                    help="agent batch period, s (default 30: 60 samples a batch; the emulator's ceiling, "
-                         "docs/capacity.md)")
-    ap.add_argument("--think", type=float, default=15.0,
-                    help="a renter's mean pause between steps, s (default 15)")
+    ap.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=30.0,
+        help="agent batch period, s (default 30: 60 samples a batch; the emulator's ceiling, docs/capacity.md)",
+    )
+    ap.add_argument("--think", type=float, default=15.0, help="a renter's mean pause between steps, s (default 15)")
     ap.add_argument("--agent-threads", type=int, default=32, help="HTTP threads (connections) of the agents")
     ap.add_argument("--monitor-every", type=float, default=5.0, help="slot readings period, s (default 5)")
     ap.add_argument("--sweep-seconds", type=int, default=30, help="SI64_SWEEP_SECONDS of the stack (default 30)")
@@ -110,8 +112,9 @@ def drive(a, info, report: dict) -> dict:
     fleet.rent_all(device_tiers, a.agents, a.seconds, budget=180.0)
     report["setup_seconds"] = round(time.monotonic() - t, 1)
     say(f"{len(fleet.contracts)} fleet contracts in {report['setup_seconds']} s; starting {a.renters} renters")
-    renters = [actors.RenterActor(api, info, ledger, f"r{i}", device_tiers, seed=i, think=a.think)
-               for i in range(a.renters)]
+    renters = [
+        actors.RenterActor(api, info, ledger, f"r{i}", device_tiers, seed=i, think=a.think) for i in range(a.renters)
+    ]
     funded = time.monotonic() + 20.0  # renters fund their wallets first, then start together
     stop_at = funded + a.seconds
     threads = [
@@ -154,7 +157,7 @@ def drive(a, info, report: dict) -> dict:
         generator={
             "cpu_seconds": round(gen, 2),
             "stack_cpu_seconds": round(stack, 2),
-                   "stack_cpu_seconds_by_process": by_proc,
+            "stack_cpu_seconds_by_process": by_proc,
             "wall_seconds": round(wall, 2),
             "cores": ncpu,
             "share_of_machine": round(gen / (wall * ncpu), 3),

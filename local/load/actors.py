@@ -286,8 +286,17 @@ class RenterActor:
     """One renter thread: rent → status → extend → settle, again until the deadline, with
     `think` seconds of pause on average between steps."""
 
-    def __init__(self, api: Api, stack: dict, ledger: Ledger, name: str, tiers: list[str], seed: int,
-                 think: float = 0.25, max_cycles: int = 1000):
+    def __init__(
+        self,
+        api: Api,
+        stack: dict,
+        ledger: Ledger,
+        name: str,
+        tiers: list[str],
+        seed: int,
+        think: float = 0.25,
+        max_cycles: int = 1000,
+    ):
         self.api, self.ledger, self.tiers, self.think, self.max_cycles = api, ledger, tiers, think, max_cycles
         self.wallet = Wallet(stack["rpc_url"], stack["treasury"], name)
         self.rng = random.Random(seed)
@@ -334,8 +343,9 @@ class RenterActor:
             time.sleep(0.5)
         self.pause()
         if settle(api, w, c, self.ledger) and rng.random() < 0.1:
-            status, ans, _ = api.call("settle_again", "POST", f"{path}/settle",
-                                      headers=renter_headers(w.kp, "POST", f"{path}/settle"))
+            status, ans, _ = api.call(
+                "settle_again", "POST", f"{path}/settle", headers=renter_headers(w.kp, "POST", f"{path}/settle")
+            )
             if status != 200 or ans.get("refund_lamports") != c.settled.get("refund_lamports"):
                 self.ledger.fail(f"settle again {c.contract_id}: {status}, not the first settlement")
 
