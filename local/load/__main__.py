@@ -54,12 +54,14 @@ def parse(argv) -> argparse.Namespace:
         help="SI64_DEVICE_CAPACITY (default: enough for agents + renters over 12 devices, + 2)",
     )
     ap.add_argument("--rate-limit", default="1000000/10", help="SI64_RATE_LIMIT of the stack (default 1000000/10)")
-    ap.add_argument("--interval", type=float, default=0.5, help="agent sample interval, s (default 0.5)")
+    ap.add_argument(
+        "--interval", type=float, default=1.0, help="agent sample interval, s (default 1: 30 samples a batch)"
+    )
     ap.add_argument(
         "--batch-seconds",
         type=float,
         default=30.0,
-        help="agent batch period, s (default 30: 60 samples a batch; the emulator's ceiling, docs/capacity.md)",
+        help="agent batch period, s (default 30; what the emulator sustains: docs/capacity.md)",
     )
     ap.add_argument("--think", type=float, default=15.0, help="a renter's mean pause between steps, s (default 15)")
     ap.add_argument("--agent-threads", type=int, default=32, help="HTTP threads (connections) of the agents")
