@@ -100,12 +100,13 @@ def drive(a, info, report: dict) -> dict:
     from chalicelib.domain import money
     from local.load import actors, checks
     from local.load.http import Api, Recorder
+    from local.load.monitor import Monitor
 
     rec = Recorder()
     api = Api(info["api_url"], rec, timeout=30.0)
     ledger = actors.Ledger()
     tiers = list(money.TIERS)
-    monitor = actors.Monitor(api, tiers, every=a.monitor_every)
+    monitor = Monitor(api, tiers, every=a.monitor_every)
     start = monitor.read("start")
     device_tiers = [r["tier"] for r in start if "device_id" in r]  # one entry per device
     say(f"{len(device_tiers)} devices; renting {a.agents} fleet contracts")

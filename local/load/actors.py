@@ -9,7 +9,6 @@ agents, renters and the slot monitor. Every loop is bounded by a deadline and a 
   samples are synthetic (no psutil per agent: 200 agents must not load the host).
 * ``RenterActor``: a thread that rents, reads, extends and settles, paying with ``local.renter``
   (memos ``rent_memo`` / ``extend_memo``) and settling with ``renter_headers``.
-* ``Monitor``: reads ``GET /api/devices/{tier}`` every few seconds and keeps every reading.
 """
 
 from __future__ import annotations
@@ -32,6 +31,20 @@ from local.renter import Renter, renter_headers
 SOL = 10**9
 NO_CAPACITY_RETRIES = 20  # a 409 no_capacity leaves the payment unconsumed: present it again
 RETRYABLE = (0, 429, 503)  # no answer, rate limited, unavailable: the same request again is safe
+
+
+def wait_before_resend(status: int, headers: dict, default: float) -> None:
+    """A 429 waits its Retry-After (at most 10 s); anything else `default` seconds."""
+    try:
+        delay = float(headers.get("retry-after", default)) if status == 429 else default
+    except ValueError:
+        delay = default
+    time.sleep(min(max(delay, 0.1), 10.0))
+
+
+def unexpected(status: int) -> bool:
+    """What the run reports as a problem: anything but success and a 429 (a named, expected refusal)."""
+    return status != 429
 
 
 @dataclass
@@ -112,35 +125,36 @@ def rent(
     sig = w.pay(price, rent_memo(tier, seconds))
     body = {"wallet": w.address, "tier": tier, "duration_hours": hours, "tx_signature": sig}
     for _ in range(NO_CAPACITY_RETRIES):
-        status, ans, _ = api.call(op, "POST", "/api/rent", body)
+        status, ans, rh = api.call(op, "POST", "/api/rent", body)
         if status in (200, 201):
             c = Contract(ans["contract_id"], tier, ans["device_id"], w.address, price)
             ledger.add(c)
             return c
-        if status in RETRYABLE:
+        if status in RETRYABLE and unexpected(status):
             ledger.fail(f"{op} {tier} {sig[:12]}: {status} {_why(ans)} (sent again)")
         elif not (status == 409 and isinstance(ans, dict) and ans.get("code") == "no_capacity"):
             ledger.fail(f"{op} {tier} {sig[:12]}: {status} {_why(ans)}")
             return None
         if time.monotonic() > deadline:
             break
-        time.sleep(random.uniform(0.2, 1.0))
+        wait_before_resend(status, rh, random.uniform(0.2, 1.0))
     with ledger.lock:
         ledger.orphans += 1
     return None
 
 
-def settle(api: Api, w: Wallet, c: Contract, ledger: Ledger, op: str = "settle", tries: int = 3) -> bool:
+def settle(api: Api, w: Wallet, c: Contract, ledger: Ledger, op: str = "settle", tries: int = 6) -> bool:
     path = f"/api/contracts/{c.contract_id}/settle"
     for _ in range(tries):
-        status, ans, _ = api.call(op, "POST", path, headers=renter_headers(w.kp, "POST", path))
+        status, ans, rh = api.call(op, "POST", path, headers=renter_headers(w.kp, "POST", path))
         if status == 200:
             c.settled = ans
             return True
-        ledger.fail(f"{op} {c.contract_id}: {status} {_why(ans)}")
+        if unexpected(status):
+            ledger.fail(f"{op} {c.contract_id}: {status} {_why(ans)}")
         if status not in RETRYABLE:
             return False
-        time.sleep(0.5)
+        wait_before_resend(status, rh, 0.5)
     return False
 
 
@@ -325,60 +339,29 @@ class RenterActor:
         if c is None:
             return
         path = f"/api/contracts/{c.contract_id}"
-        status, ans, _ = api.call("status", "GET", path)
+        status, ans, _ = api.read("status", path)
         if status != 200:
             self.ledger.fail(f"status {c.contract_id}: {status} {_why(ans)}")
         self.pause()
         extra = seconds_of(0.05)
         price = money.price_lamports(money.TIERS[c.tier].lamports_per_hour, extra)
         body = {"additional_hours": 0.05, "tx_signature": w.pay(price, extend_memo(c.contract_id, extra))}
-        for _ in range(3):
-            status, ans, _ = api.call("extend", "POST", f"{path}/extend", body)
+        for _ in range(6):
+            status, ans, rh = api.call("extend", "POST", f"{path}/extend", body)
             if status == 200:
                 c.paid_lamports += price
                 break
-            self.ledger.fail(f"extend {c.contract_id}: {status} {_why(ans)}")
+            if unexpected(status):
+                self.ledger.fail(f"extend {c.contract_id}: {status} {_why(ans)}")
             if status not in RETRYABLE:
                 break
-            time.sleep(0.5)
+            wait_before_resend(status, rh, 0.5)
         self.pause()
         if settle(api, w, c, self.ledger) and rng.random() < 0.1:
             status, ans, _ = api.call(
                 "settle_again", "POST", f"{path}/settle", headers=renter_headers(w.kp, "POST", f"{path}/settle")
             )
-            if status != 200 or ans.get("refund_lamports") != c.settled.get("refund_lamports"):
-                self.ledger.fail(f"settle again {c.contract_id}: {status}, not the first settlement")
-
-
-class Monitor(threading.Thread):
-    """Reads every tier's devices every `every` seconds until stopped; keeps each reading."""
-
-    def __init__(self, api: Api, tiers: list[str], every: float = 5.0):
-        super().__init__(name="slot-monitor", daemon=True)
-        self.api, self.tiers, self.every = api, tiers, every
-        self.readings: list[dict] = []
-        self._stop_evt = threading.Event()
-
-    def read(self, label: str) -> list[dict]:
-        out = []
-        for tier in self.tiers:
-            status, ans, _ = self.api.call("devices", "GET", f"/api/devices/{tier}")
-            if status == 200:
-                out += [
-                    {"at": label, "tier": tier, "device_id": d["id"], "leases": d["leases"], "capacity": d["capacity"]}
-                    for d in ans
-                ]
-            else:
-                out.append({"at": label, "tier": tier, "error": status})
-        self.readings += out
-        return out
-
-    def run(self) -> None:
-        n, t0 = 0, time.monotonic()
-        while not self._stop_evt.wait(self.every) and n < 10_000:
-            n += 1
-            self.read(f"t+{time.monotonic() - t0:.0f}s")
-
-    def stop(self) -> None:
-        self._stop_evt.set()
-        self.join(timeout=30)
+            if status == 200 and ans.get("refund_lamports") != c.settled.get("refund_lamports"):
+                self.ledger.fail(f"settle again {c.contract_id}: not the first settlement")
+            elif status not in (200, 429):
+                self.ledger.fail(f"settle again {c.contract_id}: {status} {_why(ans)}")

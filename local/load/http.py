@@ -166,3 +166,17 @@ class Api:
                 self._conn(fresh=True)
             return resp.status, answer, {k.lower(): v for k, v in resp.getheaders()}
         raise AssertionError("unreachable")
+
+    def read(self, op: str, path: str, headers: dict | None = None, tries: int = 5) -> tuple[int, object, dict]:
+        """A GET of the run's observers (slot monitor, books): a 429 waits its Retry-After
+        (at most 10 s) and asks again, at most `tries` times; every answer is recorded."""
+        for _ in range(tries):
+            status, ans, rh = self.call(op, "GET", path, headers=headers)
+            if status != 429:
+                break
+            try:
+                wait = float(rh.get("retry-after", "1"))
+            except ValueError:
+                wait = 1.0
+            time.sleep(min(max(wait, 0.1), 10.0))
+        return status, ans, rh
