@@ -64,6 +64,9 @@ unit: $(STAMP)
 soak: $(STAMP)
 	SI64_SOAK=1 $(PY) -m pytest tests/properties -q -p no:cacheprovider
 
+load: $(STAMP)
+	$(PY) -m local.load $(LOAD_ARGS)
+
 bench: $(STAMP)
 	$(PY) -m local.bench
 	$(PY) -m local.bench.refunds
