@@ -92,6 +92,18 @@ class Rentals:
         raise PaymentAlreadyUsed("This transaction signature already paid for something else.",
                                  reason="tx_signature")
 
+    def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+        """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
+        one read of the claim tells. This attempt's own receipt there → it did, and this is the
+        first answer; otherwise the 503 stands and, as API.md says, nothing was changed."""
+        try:
+            claim = self.claims.get_claim(sig)
+        except Unavailable:
+            claim = None
+        if claim is not None and claim.request == fingerprint and claim.response == attempt:
+            return Receipt(claim.response, first=True)
+        raise Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
+
     def _claimed(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
         """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry.
 
@@ -162,6 +174,8 @@ class Rentals:
                     self.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]),
                                         now)
                     return Receipt(body, first=True)
+                except Unavailable:
+                    return self._landed_anyway(req.tx_signature, fingerprint, body)
                 except Conflict as exc:
                     if "claim" in exc.failed:      # the signature is claimed already
                         return self._claimed(req.tx_signature, fingerprint, body)
@@ -207,6 +221,8 @@ class Rentals:
                 self.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]),
                                       now)
                 return Receipt(body, first=True)
+            except Unavailable:
+                return self._landed_anyway(req.tx_signature, fingerprint, body)
             except Conflict as exc:
                 if "claim" in exc.failed:
                     return self._claimed(req.tx_signature, fingerprint, body)

@@ -62,8 +62,10 @@ def test_a_write_that_landed_with_its_answer_lost_is_retried_idempotently(name):
     for k, call in writes:
         w = _fresh(s)
         w.kill = Kill(k, "after", _outage(call))
-        with pytest.raises(Unavailable):
+        try:  # a rent or extend reads the claim after a timeout and answers its receipt
             s.run(w)
+        except Unavailable:
+            pass
         check(w)
         s.restart(w)  # _rent_restart & co assert one contract, one extension, one settlement
         s.restart(w)  # and again
@@ -165,8 +167,7 @@ def test_an_extend_retried_after_its_lost_answer_replays_even_at_the_limits(limi
     k = w.rent(3600)
     req = w.extend_request(k, 3600 if limit == "max_duration" else 600)
     w.db.fail_next("tx.extend_rental", after=True)
-    with pytest.raises(Unavailable):
-        w.c.rentals.extend(req)
+    assert w.c.rentals.extend(req).first  # the claim read after the timeout shows it landed
     again = w.c.rentals.extend(req)
     assert again.first is False and again.body["contract_id"] == k.contract_id
     assert len(w.c.contracts.get(k.contract_id).payments) == 2

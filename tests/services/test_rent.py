@@ -259,10 +259,9 @@ def test_the_retry_loop_gives_up_as_unavailable_and_writes_nothing(w):
 def test_a_write_that_landed_but_whose_answer_was_lost_is_found_by_the_retry(w):
     req = w.rent_request("M2", 1800, 500_000)
     w.db.fail_next("tx.open_rental", after=True)
-    with pytest.raises(Unavailable):
-        w.rentals.rent(req)
+    first = w.rentals.rent(req)  # the claim read after the timeout shows it landed
     stored = w.p.claims.get_claim(req.tx_signature)
-    assert stored is not None  # it landed
+    assert first.first is True and first.body == stored.response
     again = w.rentals.rent(req)  # the client's retry
     assert again.first is False and again.body == stored.response
     assert len(w.db.tables["contracts"]) == 1 and sum(w.leases().values()) == 1
@@ -314,3 +313,21 @@ def test_no_treasury_configured_is_unavailable_without_asking_the_chain():
     with pytest.raises(Unavailable) as exc:
         w.rentals.rent(req)
     assert exc.value.reason == "configuration" and w.rpc.calls == 0 and w.db.calls == []
+
+
+def test_a_rent_whose_write_landed_but_timed_out_answers_its_receipt_not_503(w):
+    """botocore gave up (timeouts) although the transaction committed: the claim tells."""
+    req = w.rent_request("M2", 1800, 500_000)
+    w.db.fail_next("tx.open_rental", after=True)  # the write lands, the answer is lost: Unavailable
+    receipt = w.rentals.rent(req)
+    assert receipt.first and receipt.body == w.p.claims.get_claim(req.tx_signature).response
+    assert len(w.db.tables["contracts"]) == 1
+
+
+def test_a_rent_whose_write_did_not_land_is_still_503_and_writes_nothing(w):
+    req = w.rent_request("M2", 1800, 500_000)
+    before = w.db.snapshot()
+    w.db.fail_next("tx.open_rental")
+    with pytest.raises(Unavailable):
+        w.rentals.rent(req)
+    assert w.db.snapshot() == before
