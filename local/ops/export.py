@@ -25,7 +25,9 @@ from pathlib import Path
 
 from .client import Client
 
-SHARED_ACCOUNTS = ("treasury", "revenue", "refunds_payable", "retained_dust")
+# every account that is not a contract's escrow (chalicelib/domain/ledger.py); `network_fees` carries the
+# fee legs of refunds, incl. those of payment refunds (`PAY-…`), which no contract lists
+SHARED_ACCOUNTS = ("treasury", "revenue", "refunds_payable", "retained_dust", "network_fees")
 COLUMNS = ("entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at",
            "created_at_ms", "ref")
 
