@@ -206,7 +206,8 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
     from local.renter import Renter, renter_headers
 
     state = Path(tempfile.mkdtemp(prefix="si64-bench-refunds-"))
-    env = {"SI64_DEVICE_CAPACITY": "64", "SI64_RATE_LIMIT": "1000000/10", "SI64_SWEEP_SECONDS": "600",
+    env = {"SI64_DEVICE_CAPACITY": "64", "SI64_RATE_LIMIT": "1000000/10", "SI64_DEVICE_RATE_LIMIT": "1000000/10",
+           "SI64_SWEEP_SECONDS": "600",
            "SI64_REFUND_RETRY_SECONDS": "1"}
     out = {}
     with launch(state, timeout=150.0, **env) as info, Renter(info["rpc_url"]) as renter:
