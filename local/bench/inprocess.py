@@ -45,6 +45,7 @@ class InProcess:
             admin_key=info["admin_key"],
             device_capacity=CAPACITY,
             rate_limit=(10**9, 10),
+            device_rate_limit=(10**9, 10),
         )
         self.container = bootstrap.build(s)
         bootstrap.set_container(self.container)
