@@ -104,7 +104,7 @@ def _timed(code: str) -> str:
     return (
         "import time, sys\nt0 = time.perf_counter()\n"
         + code
-        + "\nsys.stdout.write('%.3f' % ((time.perf_counter() - t0) * 1000))\n"
+        + "\nsys.stdout.write('\\n%.3f' % ((time.perf_counter() - t0) * 1000))\n"
     )
 
 
@@ -113,7 +113,7 @@ def discover(first_call: str, env: dict) -> list[str]:
     code = (
         "import sys\nbefore = set(sys.modules)\nimport app\n"
         + first_call
-        + "\nimport json\nsys.stdout.write(json.dumps([m for m in sys.modules if m not in before]))\n"
+        + "\nimport json\nsys.stdout.write('\\n' + json.dumps([m for m in sys.modules if m not in before]))\n"
     )
     dead = dict(
         env,
@@ -123,8 +123,8 @@ def discover(first_call: str, env: dict) -> list[str]:
         AWS_MAX_ATTEMPTS="1",
         SI64_TABLE_PREFIX="si64-bench-cold",
     )
-    out = _run(code, dead).stdout
-    return json.loads(out[out.index("[") :])
+    out = _run(code, dead).stdout  # the handler's own log lines come first: the list is the last line
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _importable(mods: list[str], env: dict) -> list[str]:
@@ -134,10 +134,10 @@ def _importable(mods: list[str], env: dict) -> list[str]:
         f"for m in {mods!r}:\n"
         "    try:\n        importlib.import_module(m)\n        ok.append(m)\n"
         "    except Exception:\n        pass\n"
-        "sys.stdout.write(json.dumps(ok))\n"
+        "sys.stdout.write('\\n' + json.dumps(ok))\n"
     )
     out = _run(code, env).stdout
-    return json.loads(out[out.index("[") :])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _summary(samples: list[float], logs: list[str]) -> dict:

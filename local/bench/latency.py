@@ -149,7 +149,7 @@ def latency(info: dict, payer: Wallet, n: int, budget_s: float, per_endpoint_s: 
 
         def batch(i):
             now = int(time.time() * 1000)
-            samples = [dict(SAMPLE, timestamp_ms=now - 500 * j) for j in range(120)]
+            samples = [dict(SAMPLE, timestamp_ms=now - 10 * j) for j in range(120)]  # within the new contract's life
             return "POST", f"/api/metrics/{cid}", {"samples": samples}, key
 
         run("metrics_batch_120", batch)
