@@ -30,6 +30,7 @@ ERROR_CODES = [
     "payment_already_used",
     "contract_not_active",
     "idempotency_mismatch",
+    "idempotency_in_progress",
     "no_capacity",
     "payload_too_large",
     "rate_limited",
