@@ -21,6 +21,7 @@ from .config import settings as load_settings
 if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
     from .ports import (
         BookStore,
+        ChainHistory,
         ClaimStore,
         Clock,
         ContractStore,
@@ -39,7 +40,8 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.books import Books
     from .services.catalog import Catalog
     from .services.operator import Operator
-    from .services.refunds import PaymentRefunds, RefundOperations, RefundWorker
+    from .services.reconcile import Reconciler
+    from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
     from .services.rentals import Rentals
     from .services.sweep import Sweep
     from .services.telemetry import Telemetry
@@ -74,6 +76,27 @@ class Container:
     refunds: RefundStore | None = None
     book: BookStore | None = None
     refund_chain: RefundChain | None = None  # None: built on first use (treasury key read then)
+    # --- reconciliation, operator refunds (issue 9) ---
+    chain_history: ChainHistory | None = None  # None: the configured RPC, built on first use
+
+    def history(self) -> ChainHistory:
+        if self.chain_history is None:
+            from .adapters.chain_history import ChainHistoryRpc
+            from .adapters.solana_rpc import SolanaRpc
+            self.chain_history = ChainHistoryRpc(SolanaRpc(self.settings.solana_rpc_url,
+                                                           self.settings.rpc_timeout_seconds))
+        return self.chain_history
+
+    @cached_property
+    def refund_admin(self) -> RefundAdmin:
+        from .services.refunds import RefundAdmin
+        return RefundAdmin(listing=self.refunds, dead_letters=self.queue)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        from .services.reconcile import Reconciler
+        return Reconciler(history=self.history(), ledger=self.ledger, claims=self.claims, refunds=self.refunds,
+                          listing=self.refunds, clock=self.clock, settings=self.settings)
 
     def chain_for_refunds(self) -> RefundChain:
         """The refund chain port; the production one (and the treasury key) only on first use,

@@ -271,3 +271,39 @@ class RefundStore(Protocol):
 class BookStore(Protocol):
     def counters(self) -> list[dict]:
         """Every counter item of the book (one per shard; bounded, never the table)."""
+
+
+# --- the books against the chain, operator refunds (issue 9) -----------------
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.reconcile import ChainTx, SignatureInfo
+
+
+class ChainHistory(Protocol):
+    """Read-only history of an address on chain (reconciliation, orphan refunds).
+    Unavailable when the node gives no trustworthy answer."""
+
+    def balance(self, address: str) -> tuple[int, int]:
+        """(lamports, context slot) of `address` at `confirmed`."""
+
+    def signatures(self, address: str, before: str | None, limit: int) -> list[SignatureInfo]:
+        """getSignaturesForAddress: up to `limit` (≤ 1000) transactions touching `address`,
+        newest first, older than the signature `before` (None: from the newest)."""
+
+    def transaction(self, signature: str) -> ChainTx | None:
+        """The landed transaction at `confirmed` (None when the node does not know it)."""
+
+
+class RefundListing(Protocol):
+    """Refunds by status, newest first, from a sparse index (never a scan of the table)."""
+
+    def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[Refund], str | None]:
+        """A page of at most `limit` refunds in `status` (contract refunds, then payment
+        refunds), and the opaque token of the next page (None after the last). A token this
+        store did not issue → InvalidRequest."""
+
+
+class DeadLetters(Protocol):
+    def redrive(self, limit: int) -> int:
+        """Move up to `limit` messages of the refund dead-letter queue back to the refund
+        queue (receive, send, then delete each one); the number moved. Unavailable when the
+        queue does not answer (what moved before stays moved)."""

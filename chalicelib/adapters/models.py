@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 
@@ -61,6 +61,16 @@ class RefundsPending(GlobalSecondaryIndex):
     refund_due_ms = NumberAttribute(range_key=True)
 
 
+class ContractRefundsByStatus(GlobalSecondaryIndex):
+    """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms); issue 9."""
+    class Meta:
+        index_name = "refunds-by-status"
+        projection = IncludeProjection(["wallet", "version", "refund_lamports", "refund_tx", "refund_reason",
+                                        "refund_attempt", "refund_fee", "refund_confirmed_ms"])
+    refund_status = UnicodeAttribute(hash_key=True)
+    ended_at_ms = NumberAttribute(range_key=True)
+
+
 class ContractItem(Model):
     class Meta(_Meta):
         pass
@@ -97,6 +107,7 @@ class ContractItem(Model):
     active_by_expiry = ActiveByExpiry()
     by_wallet = ByWallet()
     refunds_pending = RefundsPending()
+    refunds_by_status = ContractRefundsByStatus()
 
 
 class ByTier(GlobalSecondaryIndex):
@@ -149,6 +160,16 @@ class LedgerItem(Model):
     by_account = ByAccount()
 
 
+class ClaimRefundsByStatus(GlobalSecondaryIndex):
+    """Sparse: only the refund of a payment no contract holds carries refund_status; issue 9."""
+    class Meta:
+        index_name = "refunds-by-status"
+        projection = IncludeProjection(["contract_id", "wallet", "refund_version", "refund_lamports", "refund_tx",
+                                        "refund_reason", "refund_attempt", "refund_fee", "refund_confirmed_ms"])
+    refund_status = UnicodeAttribute(hash_key=True)
+    created_at_ms = NumberAttribute(range_key=True)
+
+
 class ClaimItem(Model):
     class Meta(_Meta):
         pass
@@ -174,6 +195,7 @@ class ClaimItem(Model):
     refund_confirmed_ms = NumberAttribute(null=True)
     refund_version = NumberAttribute(null=True)
     hits = NumberAttribute(null=True)  # requests counted by a rate-limit window item (rl#…)
+    refunds_by_status = ClaimRefundsByStatus()
 
 
 class MetricsItem(Model):

@@ -59,3 +59,41 @@ class RefundQueue:
             except Exception:  # noqa: BLE001 - stats report what they can
                 out[label] = None
         return out
+
+    # -- the operator's redrive (issue 9) -------------------------------------
+    @property
+    def dlq_url(self) -> str:
+        if self._dlq_url is None:
+            if not self._dlq_name:
+                from ..domain.errors import Unavailable
+                raise Unavailable("The refund dead-letter queue is not configured.", reason="configuration")
+            self._dlq_url = self._resolve(None, self._dlq_name)
+        return self._dlq_url
+
+    def redrive(self, limit: int) -> int:
+        """ports.DeadLetters: receive up to `limit` messages of the DLQ (10 per call, no wait),
+        send each body to the refund queue, then delete it from the DLQ. A message is deleted
+        only after it was sent, so a crash can duplicate a message, never lose one (the worker
+        is idempotent). Stops early when a receive comes back empty."""
+        from ..domain.errors import Unavailable
+
+        moved = 0
+        try:
+            dlq, queue = self.dlq_url, self.url
+            while moved < limit:
+                got = self.client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=min(10, limit - moved),
+                                                  WaitTimeSeconds=0, VisibilityTimeout=30)
+                messages = got.get("Messages") or []
+                if not messages:
+                    break
+                for m in messages:
+                    self.client.send_message(QueueUrl=queue, MessageBody=m["Body"])
+                    self.client.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+                    moved += 1
+        except Unavailable:
+            raise
+        except Exception as exc:
+            log.exception("redrive stopped after %d messages", moved)
+            raise Unavailable(f"The refund queues did not answer ({exc.__class__.__name__}); "
+                              f"{moved} message(s) were moved before that.", reason="queue") from exc
+        return moved

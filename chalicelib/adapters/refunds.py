@@ -13,11 +13,13 @@ keys while it is QUEUED or SENT and drops them when it ends.
 """
 from __future__ import annotations
 
+import base64
 import json
 
 from ..domain import books
 from ..domain import refunds as R
 from ..domain.contracts import REFUND_QUEUED, REFUND_SENT
+from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 from ..domain.records import Claim
 from .contracts import shard_of, to_domain
@@ -48,8 +50,88 @@ def claim_refund(i: ClaimItem) -> R.Refund | None:
                     raw=bytes(i.refund_raw) if i.refund_raw else None)
 
 
-class RefundsRepo:
-    """ports.RefundStore on DynamoDB."""
+def _listing_token(status: str, source: str, key: dict | None) -> str | None:
+    """The next page's token: the status it lists, the source ("c" contracts, "p" payments)
+    and the index position (table key + range value) to continue after."""
+    if key is None:
+        return None
+    if source == "c":
+        pos = {"id": key["contract_id"]["S"], "at": int(key["ended_at_ms"]["N"])}
+    else:
+        pos = {"id": key["pk"]["S"], "at": int(key["created_at_ms"]["N"])}
+    raw = json.dumps({"s": status, "src": source, **pos}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
+    if not token:
+        return "c", None
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(doc, dict) or set(doc) not in ({"s", "src"}, {"s", "src", "id", "at"}) \
+                or doc["s"] != status or doc["src"] not in ("c", "p"):
+            raise ValueError
+        if "id" not in doc:
+            return doc["src"], None
+        if not isinstance(doc["id"], str) or not doc["id"] or isinstance(doc["at"], bool) \
+                or not isinstance(doc["at"], int):
+            raise ValueError
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
+    if doc["src"] == "c":
+        return "c", {"contract_id": {"S": doc["id"]}, "refund_status": {"S": status},
+                     "ended_at_ms": {"N": str(doc["at"])}}
+    return "p", {"pk": {"S": doc["id"]}, "refund_status": {"S": status}, "created_at_ms": {"N": str(doc["at"])}}
+
+
+def _listed_contract_refund(i) -> R.Refund:
+    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports or 0),
+                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=None,
+                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.version),
+                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms))
+
+
+def _listed_payment_refund(i) -> R.Refund:
+    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports or 0),
+                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=None,
+                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.refund_version),
+                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms))
+
+
+class RefundListingRepo:
+    """ports.RefundListing: the sparse `refunds-by-status` indexes of the contracts table (ended
+    contracts) and of the claims table (refunds of payments no contract holds), newest first.
+    A page reads contract refunds until they run out, then payment refunds: at most two Query
+    calls per page, each reading only items of the status asked (the index's hash key)."""
+
+    @guarded
+    def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
+        if status not in R.STATUSES:
+            raise InvalidRequest(f"Unknown refund status {status[:20]!r}.", reason="status")
+        source, start = _listing_start(status, token)
+        out: list[R.Refund] = []
+        if source == "c":
+            it = ContractItem.refunds_by_status.query(status, scan_index_forward=False, limit=limit,
+                                                      page_size=limit, last_evaluated_key=start)
+            out = [_listed_contract_refund(i) for i in it]
+            if it.last_evaluated_key is not None:
+                return out, _listing_token(status, "c", it.last_evaluated_key)
+            if len(out) >= limit:  # the contracts are exhausted exactly here: payments next page
+                return out, _listing_token_start_payments(status)
+            source, start = "p", None
+        it = ClaimItem.refunds_by_status.query(status, scan_index_forward=False, limit=limit - len(out),
+                                               page_size=limit - len(out), last_evaluated_key=start)
+        out += [_listed_payment_refund(i) for i in it]
+        return out, _listing_token(status, "p", it.last_evaluated_key)
+
+
+def _listing_token_start_payments(status: str) -> str:
+    raw = json.dumps({"s": status, "src": "p"}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class RefundsRepo(RefundListingRepo):
+    """ports.RefundStore (and ports.RefundListing) on DynamoDB."""
 
     def __init__(self, shards: int):
         self.shards = shards

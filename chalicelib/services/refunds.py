@@ -23,7 +23,17 @@ from ..domain.payments import PaymentCheck
 from ..domain.records import Claim
 
 if TYPE_CHECKING:  # types only
-    from ..ports import ClaimStore, Clock, PaymentVerifier, RefundChain, RefundQueue, RefundStore
+    from ..ports import (
+        ChainHistory,
+        ClaimStore,
+        Clock,
+        DeadLetters,
+        PaymentVerifier,
+        RefundChain,
+        RefundListing,
+        RefundQueue,
+        RefundStore,
+    )
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 8
@@ -179,11 +189,18 @@ class PaymentRefunds:
             max_age_seconds=ANY_AGE_SECONDS, now_s=now // 1000))
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
+        return self._book(tx_signature, wallet, result.lamports_received, now, f"refund:{wallet}",
+                          lambda claim: self._existing(tx_signature, claim, wallet))
+
+    def _book(self, tx_signature: str, wallet: str, lamports: int, now: int, request: str,
+              on_claimed) -> PaymentRefund:
+        """ONE transaction: claim the signature for its refund, store the record, book it; then
+        queue it. A claim that won the race meanwhile is answered by `on_claimed(claim)`."""
         refund_id = R.payment_refund_id(tx_signature)
-        refund = R.new_refund(refund_id, wallet, result.lamports_received, min_lamports=s.refund_min_lamports)
+        refund = R.new_refund(refund_id, wallet, lamports, min_lamports=self.settings.refund_min_lamports)
         entries = orphan_payment_postings(refund_id, refund.lamports, tx_signature, now,
                                           dust=refund.status == R.DUST)
-        booked = Claim(tx_signature, REFUND_REQUEST, refund_id, wallet, f"refund:{wallet}",
+        booked = Claim(tx_signature, REFUND_REQUEST, refund_id, wallet, request,
                        {"refund_id": refund_id, "lamports": refund.lamports})
         try:
             self.refunds.open_payment_refund(booked, refund, entries, now)
@@ -195,10 +212,50 @@ class PaymentRefunds:
             if claim is None:
                 raise Unavailable("Too many concurrent changes; nothing was changed. Retry.",
                                   reason="contention") from exc
-            return self._existing(tx_signature, claim, wallet)
+            return on_claimed(claim)
         if refund.status == R.QUEUED:
             self.queue.send_refund(refund_id, refund.version)
         return PaymentRefund(tx_signature, refund, first=True)
+
+    def refund_orphan(self, tx_signature: str, history: ChainHistory) -> PaymentRefund:
+        """An operator refunds an orphan payment to its payer (issue 9): a transfer to the
+        treasury that the treasury did not sign, claimed by nothing. The payer is the
+        transfer's source, which signed (read from the chain, never from the request); the
+        payment is verified for that payer exactly as on the payer-signed path, then claimed
+        for its refund in the same transaction that books it, and queued. A signature that a
+        contract or a refund already holds is 409 `payment_already_used` (nothing written)."""
+        from ..domain.reconcile import NotAnOrphan, orphan_payer
+
+        claim = self.claims.get_claim(tx_signature)
+        if claim is not None:
+            raise self._claimed(claim)
+        if not self.settings.treasury:
+            raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
+        tx = history.transaction(tx_signature)
+        if tx is None:
+            raise PaymentInvalid("The payment does not prove what it must: not_found.", reason="not_found")
+        try:
+            payer, _ = orphan_payer(tx, self.settings.treasury)
+        except NotAnOrphan as exc:
+            raise PaymentInvalid(f"Not an orphan payment: {exc}", reason=exc.reason) from None
+        now = self.clock()
+        result = self.rpc.verify_payment(PaymentCheck(
+            signature=tx_signature, wallet=payer, treasury=self.settings.treasury, min_lamports=1,
+            max_age_seconds=ANY_AGE_SECONDS, now_s=now // 1000))
+        if not result.ok:
+            raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
+
+        def lost_race(claim):
+            raise self._claimed(claim)
+        return self._book(tx_signature, payer, result.lamports_received, now, f"refund:operator:{payer}", lost_race)
+
+    @staticmethod
+    def _claimed(claim: Claim) -> PaymentAlreadyUsed:
+        if claim.kind == REFUND_REQUEST:
+            return PaymentAlreadyUsed(f"This payment is already being refunded ({claim.contract_id}).",
+                                      reason="refund")
+        return PaymentAlreadyUsed(f"This payment already paid for {claim.contract_id}; it is not an orphan.",
+                                  reason="tx_signature")
 
     def _existing(self, tx_signature: str, claim: Claim, wallet: str) -> PaymentRefund:
         if claim.kind != REFUND_REQUEST:
@@ -255,3 +312,26 @@ class RefundOperations:
             self.queue.send_refund(after.refund_id, after.version)
             return after
         raise Unavailable("Too many concurrent changes; nothing was changed. Retry.", reason="contention")
+
+
+@dataclass(frozen=True)
+class RefundAdmin:
+    """The operator's view of the refunds (issue 9): a page by status from the sparse
+    `refunds-by-status` indexes, and the dead-letter queue moved back to the refund queue.
+
+    listing: refunds by status (`by_status`).
+    dead_letters: the refund queues (`redrive`).
+    """
+    listing: RefundListing
+    dead_letters: DeadLetters
+    max_redrive: int = 100
+
+    def list(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
+        if status not in R.STATUSES:
+            from ..domain.errors import InvalidRequest
+            raise InvalidRequest(f"'status' must be one of {', '.join(R.STATUSES)}.", reason="status")
+        return self.listing.by_status(status, limit, token)
+
+    def redrive(self, limit: int | None = None) -> int:
+        """Move at most `limit` (≤ max_redrive) dead letters back; how many moved."""
+        return self.dead_letters.redrive(min(limit or self.max_redrive, self.max_redrive))

@@ -8,6 +8,9 @@
     devices set-audited DEVICE_ID true|false
     contracts show CONTRACT_ID [--json]
     ledger export --csv FILE [--contract ID] [--account ACCOUNT ...]
+    refunds list [--status FAILED] [--limit N] [--all] [--json]
+    refunds retry REFUND_ID | redrive-dlq [--limit N] [--all] | orphan TX_SIGNATURE
+    reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]     (exit 1 on any difference)
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
 
 The API and admin key come from --api/--admin-key, else SI64_API_URL/SI64_ADMIN_KEY,
@@ -23,7 +26,7 @@ import os
 import sys
 import urllib.parse
 
-from . import fmt
+from . import books_cmd, fmt
 from .client import Client, ConfigError, OpsError, resolve
 
 PROG = "si64"
@@ -58,7 +61,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="SI64 operator CLI: dashboard, devices, contracts, ledger, device agent.")
+    p = _Parser(prog=PROG, description="SI64 operator CLI: dashboard, devices, contracts, ledger, refunds, "
+                "reconciliation, device agent.")
     p.add_argument("--api", metavar="URL", help="API base URL (env SI64_API_URL; default: the local stack's)")
     p.add_argument("--admin-key", metavar="KEY", help="operator key (env SI64_ADMIN_KEY; default: the local stack's)")
     p.add_argument("--timeout", type=_positive_float, default=15.0, help="HTTP timeout in seconds (15)")
@@ -102,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--contract", metavar="ID", help="only this contract's postings")
     ex.add_argument("--account", action="append", default=[], metavar="ACCOUNT",
                     help="only this account's postings (repeatable), e.g. treasury, retained_dust")
+
+    from .books_cmd import add_parsers as add_books_parsers
+    add_books_parsers(sub, _Parser, _positive_int)
 
     a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
     a.add_argument("--device", required=True, help="device id the contract is leased on")
@@ -333,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             ("devices", "set-audited"): cmd_devices_set_audited,
             ("contracts", "show"): cmd_contracts_show,
             ("ledger", "export"): cmd_ledger_export,
+            **books_cmd.HANDLERS,
         }[(args.command, getattr(args, "action", None))]
         return handler(client, args)
     except OpsError as exc:

@@ -364,6 +364,80 @@ SCHEMAS = {
         },
         {"reason": STR},
     ),
+    "AdminRefund": obj(
+        {
+            "refund_id": STR,
+            "kind": {"enum": ["contract", "payment"]},
+            "wallet": STR,
+            "status": {"enum": REFUND_STATUSES},
+            "lamports": LAMPORTS,
+            "tx_signature": nullable(STR),
+            "attempt": {"type": "integer", "minimum": 0},
+            "fee_lamports": nullable(LAMPORTS),
+            "confirmed_at_ms": nullable(TS_MS),
+            "reason": nullable(STR),
+        }
+    ),
+    "AdminRefunds": obj(
+        {
+            "status": {"enum": ["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"]},
+            "refunds": {"type": "array", "items": ref("AdminRefund")},
+            "count": INT,
+            "next_token": nullable(STR),
+        }
+    ),
+    "Redriven": obj({"moved": {"type": "integer", "minimum": 0}, "limit": INT, "detail": STR}),
+    "Unbooked": obj(
+        {
+            "signature": STR,
+            "kind": {"enum": ["orphan", "recent_payment", "claimed_unbooked", "refund_in_flight", "unexplained"]},
+            "lamports": {"type": "integer", "description": "the treasury's balance change (+ in, − out)"},
+            "slot": INT,
+            "block_time": nullable(TS),
+            "payer": nullable(STR),
+            "refund_id": nullable(STR),
+            "note": STR,
+        }
+    ),
+    "Reconciliation": obj(
+        {
+            "ok": BOOL,
+            "mismatches": {"type": "array", "items": STR},
+            "treasury": obj(
+                {
+                    "address": STR,
+                    "chain_lamports": LAMPORTS,
+                    "chain_slot": INT,
+                    "baseline_lamports": LAMPORTS,
+                    "baseline_slot": nullable(INT),
+                    "baseline_source": STR,
+                    "ledger_lamports": INT,
+                    "unbooked_lamports": INT,
+                    "difference_lamports": INT,
+                }
+            ),
+            "orphans": {"type": "array", "items": ref("Unbooked")},
+            "unbooked": {"type": "array", "items": ref("Unbooked")},
+            "refunds": obj(
+                {
+                    "confirmed_checked": INT,
+                    "problems": {
+                        "type": "array",
+                        "items": obj(
+                            {"refund_id": STR, "tx_signature": nullable(STR),
+                             "problems": {"type": "array", "items": STR}}
+                        ),
+                    },
+                }
+            ),
+            "phantom_refs": {"type": "array", "items": STR},
+            "orphan_age_seconds": INT,
+            "complete": BOOL,
+            "notes": {"type": "array", "items": STR},
+            "reads": obj({"signatures": INT, "transactions": INT}),
+        },
+        description="The books against the chain: see docs/operations.md \"Reconciliation\".",
+    ),
     "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
 }
 _device = SCHEMAS["Device"]
@@ -683,6 +757,71 @@ PATHS = {
             tags=["operator"],
             security=ADMIN,
             params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
+        )
+    },
+    "/api/admin/refunds": {
+        "get": op(
+            "admin_refunds",
+            "Refunds in one status, newest first (contract refunds, then payment refunds), paged",
+            responses({"200": ok(ref("AdminRefunds"))}, 400, 401),
+            tags=["operator"],
+            security=ADMIN,
+            params=[
+                query_param("status", "QUEUED, SENT, CONFIRMED, FAILED or DUST (default FAILED)",
+                            enum=["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"]),
+                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("next_token", "from the previous page"),
+            ],
+            description="One or two Query calls on the sparse `refunds-by-status` indexes; never a scan.",
+        )
+    },
+    "/api/admin/refunds/redrive": {
+        "post": op(
+            "admin_redrive_refunds",
+            "Move the refund dead-letter queue's messages back to the refund queue",
+            responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413),
+            tags=["operator"],
+            security=ADMIN,
+            params=[query_param("limit", "at most this many messages (1 to 100, default 100)",
+                                pattern="^[0-9]{1,3}$"), IDEMPOTENCY],
+            description="Receive (10 at a time), send to the refund queue, then delete from the DLQ: a message is "
+            "never lost, at worst duplicated (the refund worker is idempotent).",
+        )
+    },
+    "/api/admin/payments/{tx_signature}/refund": {
+        "post": op(
+            "admin_refund_orphan",
+            "Refund an orphan payment to its payer (operator)",
+            responses(
+                {"201": ok(ref("PaymentRefund"), "Refund booked and queued", REPLAYED)},
+                *POST_ERRORS,
+                401,
+                402,
+                409,
+            ),
+            tags=["operator"],
+            security=ADMIN,
+            params=[path_param("tx_signature", "the orphan payment's transaction signature (base58)"), IDEMPOTENCY],
+            request={"required": False, "content": {"application/json": {"schema": {}}}},
+            description="The payer is read from the chain (the source of the transfer to the treasury, which "
+            "signed it; the treasury did not). 409 `payment_already_used` when a contract or a refund already "
+            "holds the signature; 402 `payment_invalid` when it is not such a transfer.",
+        )
+    },
+    "/api/admin/reconcile": {
+        "get": op(
+            "admin_reconcile",
+            "The books against the chain: treasury balance, confirmed refunds, orphan payments",
+            responses({"200": ok(ref("Reconciliation"))}, 400, 401),
+            tags=["operator"],
+            security=ADMIN,
+            params=[
+                query_param("orphan_age", "seconds after which an unclaimed transfer is an orphan (default 3600)",
+                            pattern="^[0-9]{1,10}$"),
+                query_param("baseline_slot", "reconcile the history after this slot only (default: from the "
+                            "first booked transaction)", pattern="^[0-9]{1,19}$"),
+            ],
+            description="Read-only. `ok` is false and `mismatches` names each difference.",
         )
     },
     "/api/openapi.json": {

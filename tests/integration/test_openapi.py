@@ -24,8 +24,7 @@ def spec() -> dict:
 def app_routes() -> set[tuple[str, str]]:
     from app import app
 
-    # every path also answers CORS preflights (OPTIONS, api/http.py): documented once in the
-    # spec's description, not as an operation per path
+    # OPTIONS: the CORS preflight every path answers (api/http.py), not an operation of the API
     return {(method.upper(), path) for path, entries in app.routes.items() for method in entries
             if method.upper() != "OPTIONS"}
 
@@ -104,6 +103,10 @@ def test_auth_of_each_operation_is_declared():
             "POST /api/admin/devices/{device_id}/key",
             "POST /api/admin/devices/{device_id}/audited",
             "POST /api/refunds/{refund_id}/retry",
+            "GET /api/admin/refunds",
+            "POST /api/admin/refunds/redrive",
+            "POST /api/admin/payments/{tx_signature}/refund",
+            "GET /api/admin/reconcile",
         ]
     )
     assert sec["POST /api/metrics/{contract_id}"] == [{"deviceKey": []}]

@@ -535,6 +535,23 @@ class FakeRefundStore(_View):
         tx.commit()
 
 
+    @_op
+    def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
+        """`ports.RefundListing` (issue 9): contract refunds (ended contracts) newest first, then
+        payment refunds newest first; the adapter's order and page rules."""
+        if status not in R.STATUSES:
+            raise InvalidRequest(f"Unknown refund status {status[:20]!r}.", reason="status")
+        rows = []  # (source rank, -time, id, refund): one sort gives the adapter's order
+        for c in self._t("contracts").values():
+            if c.ended_at_ms is not None and c.refund_status == status:
+                rows.append(("0", f"{10**16 - c.ended_at_ms:017d}", c.contract_id, R.refund_of(c)))
+        for pk, rec in self._t("claims").items():
+            if rec.get("kind") == "refund" and rec["refund"].status == status:
+                rows.append(("1", f"{10**16 - rec['created_at_ms']:017d}", pk, rec["refund"]))
+        page, token = _page(rows, lambda r: (f"{r[0]}{r[1]}", r[2]), limit, token, f"refunds:{status}")
+        return [replace(r[3], raw=None, last_valid_block_height=None) for r in page], token
+
+
 class FakeBookStore(_View):
     """`ports.BookStore`: the counter items of every shard."""
     port = "book"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
+from chalicelib.domain.errors import Unavailable
 from tests.support.fake_chain import (
     MEMO_PROGRAM_ID,
     REFUND_FEE,
@@ -89,6 +90,15 @@ class FakeRefundQueue:
             return False
         self.messages.append({"refund_id": contract_id, "contract_id": contract_id, "version": version})
         return True
+
+    def redrive(self, limit: int) -> int:
+        """`ports.DeadLetters` (issue 9): move up to `limit` dead letters back, oldest first."""
+        if self.down:
+            raise Unavailable("The refund queues did not answer.", reason="queue")
+        moved = self.dead_letters[:limit]
+        del self.dead_letters[:len(moved)]
+        self.messages.extend(moved)
+        return len(moved)
 
     def depths(self) -> dict:
         if self.down:
