@@ -1,4 +1,5 @@
 """SI64 billing backend: routes and event handlers, registered from blueprints. No logic here."""
+
 import logging
 
 from chalice import Chalice
@@ -20,4 +21,4 @@ from chalicelib.jobs import sweep as sweep_jobs  # noqa: E402
 
 app.register_blueprint(payments.bp)
 app.register_blueprint(refund_jobs.bp)  # refund_worker: SQS si64-{stage}-refunds
-app.register_blueprint(sweep_jobs.bp)   # billing_sweep: every minute
+app.register_blueprint(sweep_jobs.bp)  # billing_sweep: every minute

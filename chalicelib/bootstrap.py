@@ -8,6 +8,7 @@ from the container's ports on first use (`c.rentals`, `c.telemetry`, …; a
 service's module is imported then, so a handler pays only for the services it
 uses) and kept: replace a port before the first request, or build a new container.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,12 +55,14 @@ def wall_clock_ms() -> int:
 def verify_ed25519(pubkey: str, message: bytes, signature: str) -> bool:
     """The production SignatureVerifier; its adapter (and solders) load on first use."""
     from .adapters.signatures import verify_ed25519 as verify
+
     return verify(pubkey, message, signature)
 
 
 @dataclass
 class Container:
     """The ports, and the services built from them (each asks only for what it uses)."""
+
     settings: Settings
     contracts: ContractStore
     devices: DeviceStore
@@ -83,20 +86,31 @@ class Container:
         if self.chain_history is None:
             from .adapters.chain_history import ChainHistoryRpc
             from .adapters.solana_rpc import SolanaRpc
-            self.chain_history = ChainHistoryRpc(SolanaRpc(self.settings.solana_rpc_url,
-                                                           self.settings.rpc_timeout_seconds))
+
+            self.chain_history = ChainHistoryRpc(
+                SolanaRpc(self.settings.solana_rpc_url, self.settings.rpc_timeout_seconds)
+            )
         return self.chain_history
 
     @cached_property
     def refund_admin(self) -> RefundAdmin:
         from .services.refunds import RefundAdmin
+
         return RefundAdmin(listing=self.refunds, dead_letters=self.queue)
 
     @cached_property
     def reconciler(self) -> Reconciler:
         from .services.reconcile import Reconciler
-        return Reconciler(history=self.history(), ledger=self.ledger, claims=self.claims, refunds=self.refunds,
-                          listing=self.refunds, clock=self.clock, settings=self.settings)
+
+        return Reconciler(
+            history=self.history(),
+            ledger=self.ledger,
+            claims=self.claims,
+            refunds=self.refunds,
+            listing=self.refunds,
+            clock=self.clock,
+            settings=self.settings,
+        )
 
     def chain_for_refunds(self) -> RefundChain:
         """The refund chain port; the production one (and the treasury key) only on first use,
@@ -108,57 +122,97 @@ class Container:
     @cached_property
     def refund_worker(self) -> RefundWorker:
         from .services.refunds import RefundWorker
-        return RefundWorker(refunds=self.refunds, chain=self.chain_for_refunds(), clock=self.clock,
-                            commitment=self.settings.refund_commitment)
+
+        return RefundWorker(
+            refunds=self.refunds,
+            chain=self.chain_for_refunds(),
+            clock=self.clock,
+            commitment=self.settings.refund_commitment,
+        )
 
     @cached_property
     def payment_refunds(self) -> PaymentRefunds:
         from .services.refunds import PaymentRefunds
-        return PaymentRefunds(refunds=self.refunds, claims=self.claims, rpc=self.rpc, queue=self.queue,
-                              clock=self.clock, settings=self.settings)
+
+        return PaymentRefunds(
+            refunds=self.refunds,
+            claims=self.claims,
+            rpc=self.rpc,
+            queue=self.queue,
+            clock=self.clock,
+            settings=self.settings,
+        )
 
     @cached_property
     def refund_operations(self) -> RefundOperations:
         from .services.refunds import RefundOperations
+
         return RefundOperations(refunds=self.refunds, queue=self.queue, clock=self.clock)
 
     @cached_property
     def sweep(self) -> Sweep:
         from .services.sweep import Sweep
-        return Sweep(contracts=self.contracts, tx=self.tx, queue=self.queue, clock=self.clock,
-                     settings=self.settings)
+
+        return Sweep(contracts=self.contracts, tx=self.tx, queue=self.queue, clock=self.clock, settings=self.settings)
 
     @cached_property
     def rentals(self) -> Rentals:
         from .services.rentals import Rentals
-        return Rentals(contracts=self.contracts, devices=self.devices, claims=self.claims, tx=self.tx,
-                       rpc=self.rpc, queue=self.queue, clock=self.clock, settings=self.settings)
+
+        return Rentals(
+            contracts=self.contracts,
+            devices=self.devices,
+            claims=self.claims,
+            tx=self.tx,
+            rpc=self.rpc,
+            queue=self.queue,
+            clock=self.clock,
+            settings=self.settings,
+        )
 
     @cached_property
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
+
         return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, clock=self.clock)
 
     @cached_property
     def books(self) -> Books:
         from .services.books import Books
-        return Books(contracts=self.contracts, ledger=self.ledger, devices=self.devices, queue=self.queue,
-                     rpc=self.rpc, clock=self.clock, settings=self.settings, book=self.book)
+
+        return Books(
+            contracts=self.contracts,
+            ledger=self.ledger,
+            devices=self.devices,
+            queue=self.queue,
+            rpc=self.rpc,
+            clock=self.clock,
+            settings=self.settings,
+            book=self.book,
+        )
 
     @cached_property
     def catalog(self) -> Catalog:
         from .services.catalog import Catalog
+
         return Catalog(devices=self.devices, settings=self.settings)
 
     @cached_property
     def auth(self) -> Auth:
         from .services.auth import Auth
-        return Auth(secrets=self.secrets, clock=self.clock, verify_signature=self.verify_signature,
-                    window_seconds=self.settings.signature_window_seconds, devices=self.devices)
+
+        return Auth(
+            secrets=self.secrets,
+            clock=self.clock,
+            verify_signature=self.verify_signature,
+            window_seconds=self.settings.signature_window_seconds,
+            devices=self.devices,
+        )
 
     @cached_property
     def operator(self) -> Operator:
         from .services.operator import Operator
+
         return Operator(devices=self.devices)
 
 
@@ -187,8 +241,9 @@ def build(s: Settings | None = None, **overrides) -> Container:
         "claims": ClaimsRepo(),
         "metrics": MetricsRepo(),
         "tx": DynamoTransactions(s.active_shards),
-        "queue": SqsRefundQueue(s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url,
-                             s.refund_dlq_url, s.refund_dlq_name),
+        "queue": SqsRefundQueue(
+            s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url, s.refund_dlq_url, s.refund_dlq_name
+        ),
         "rpc": SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
         "secrets": AdminKey(s),
         "refunds": RefundsRepo(s.active_shards),
@@ -204,8 +259,10 @@ def production_refund_chain(s: Settings) -> RefundChain:
     from .adapters.refund_chain import RefundChainRpc
     from .adapters.solana_rpc import SolanaRpc
     from .adapters.treasury import treasury_from_settings
-    return RefundChainRpc(SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds), treasury_from_settings(s),
-                          commitment=s.refund_commitment)
+
+    return RefundChainRpc(
+        SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds), treasury_from_settings(s), commitment=s.refund_commitment
+    )
 
 
 _container: Container | None = None

@@ -3,6 +3,7 @@
 Every knob a deployed stage or the local stack needs is here; nothing else in
 `chalicelib` reads `os.environ`.
 """
+
 from __future__ import annotations
 
 import os

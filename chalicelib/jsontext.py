@@ -14,6 +14,7 @@ must read it as written, so the one writer of response bodies and stored receipt
 `loads` reads such text back with every fraction or exponent as a `Decimal`.
 Pure Python, standard library only.
 """
+
 from __future__ import annotations
 
 import json

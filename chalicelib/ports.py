@@ -19,6 +19,7 @@ Rules every implementation honours (the fakes included):
 No boto3, PynamoDB or Solana import here: this module is imported on every
 cold start.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -165,8 +166,9 @@ class Transactions(Protocol):
         """Claim the signature (`claim`: unclaimed), take a slot (`device`: exists and
         leases < capacity), put the contract (`contract`: new) and its entries (`ledger`: new)."""
 
-    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry],
-                      now_ms: int) -> None:
+    def extend_rental(
+        self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry], now_ms: int
+    ) -> None:
         """Claim the signature; replace the contract if it is still ACTIVE at
         `before.version` and not expired at `now_ms` (`contract`); put the entries."""
 

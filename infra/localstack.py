@@ -24,6 +24,7 @@ localstack-client resolves (``LOCALSTACK_HOST`` / ``EDGE_PORT``, default
 ``http://localhost:4566``). Dummy credentials ``test``/``test`` are used unless
 real ones are set. ``--dry-run`` prints the commands without running any.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 sys.path.insert(0, str(INFRA))
 
-import package as packager  # infra/package.py
+import package as packager  # noqa: E402 - infra/package.py, found through the path set just above
 
 
 def resolve_endpoint(explicit: str | None) -> str:
@@ -75,26 +76,55 @@ def aws_cli() -> str:
 def _stale(sam: Path) -> bool:
     if not sam.exists():
         return True
-    inputs = [ROOT / "app.py", ROOT / ".chalice" / "config.json", INFRA / "package.py",
-              packager.MERGE_TEMPLATE, *packager.OVERLAYS, *(ROOT / "chalicelib").rglob("*.py")]
+    inputs = [
+        ROOT / "app.py",
+        ROOT / ".chalice" / "config.json",
+        INFRA / "package.py",
+        packager.MERGE_TEMPLATE,
+        *packager.OVERLAYS,
+        *(ROOT / "chalicelib").rglob("*.py"),
+    ]
     newest = max(p.stat().st_mtime for p in inputs if p.exists())
     return sam.stat().st_mtime < newest
 
 
-def commands(stage: str, build: Path, endpoint: str, stack: str, bucket: str, waf: bool,
-             overrides: list[str]) -> list[list[str]]:
+def commands(
+    stage: str, build: Path, endpoint: str, stack: str, bucket: str, waf: bool, overrides: list[str]
+) -> list[list[str]]:
     """The two aws CLI commands of a deploy (also what --dry-run prints)."""
     aws = aws_cli()
-    params = [f"Prefix=si64-{stage}", f"StageName={stage}", f"EnableWaf={'true' if waf else 'false'}",
-              *overrides]
+    params = [f"Prefix=si64-{stage}", f"StageName={stage}", f"EnableWaf={'true' if waf else 'false'}", *overrides]
     return [
-        [aws, "--endpoint-url", endpoint, "cloudformation", "package",
-         "--template-file", str(build / "sam.yaml"), "--s3-bucket", bucket,
-         "--output-template-file", str(build / "packaged.yaml")],
-        [aws, "--endpoint-url", endpoint, "cloudformation", "deploy",
-         "--template-file", str(build / "packaged.yaml"), "--stack-name", stack,
-         "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
-         "--no-fail-on-empty-changeset", "--parameter-overrides", *params],
+        [
+            aws,
+            "--endpoint-url",
+            endpoint,
+            "cloudformation",
+            "package",
+            "--template-file",
+            str(build / "sam.yaml"),
+            "--s3-bucket",
+            bucket,
+            "--output-template-file",
+            str(build / "packaged.yaml"),
+        ],
+        [
+            aws,
+            "--endpoint-url",
+            endpoint,
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            str(build / "packaged.yaml"),
+            "--stack-name",
+            stack,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "CAPABILITY_AUTO_EXPAND",
+            "--no-fail-on-empty-changeset",
+            "--parameter-overrides",
+            *params,
+        ],
     ]
 
 
@@ -102,9 +132,13 @@ def _client(service: str, endpoint: str, region: str):
     import boto3
 
     env = aws_env(region, endpoint)
-    return boto3.client(service, endpoint_url=endpoint, region_name=region,
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def ensure_bucket(endpoint: str, region: str, bucket: str) -> None:
@@ -168,9 +202,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ensure_admin_key(endpoint, args.region, args.stage)
     subprocess.run(deploy, check=True, env=env, cwd=str(ROOT))
-    out = subprocess.run([aws_cli(), "--endpoint-url", endpoint, "cloudformation", "describe-stacks",
-                          "--stack-name", stack, "--query", "Stacks[0].Outputs", "--output", "table"],
-                         env=env, cwd=str(ROOT), check=False)
+    out = subprocess.run(
+        [
+            aws_cli(),
+            "--endpoint-url",
+            endpoint,
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            stack,
+            "--query",
+            "Stacks[0].Outputs",
+            "--output",
+            "table",
+        ],
+        env=env,
+        cwd=str(ROOT),
+        check=False,
+    )
     return out.returncode
 
 

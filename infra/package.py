@@ -28,6 +28,7 @@
 The result is what ``make test`` lints with cfn-lint and what a deploy uses
 (``aws cloudformation package/deploy --template-file build/sam.yaml``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,24 @@ OVERLAYS = (ROOT / "infra" / "observability.yaml", ROOT / "infra" / "edge.yaml")
 MERGED_SECTIONS = ("Parameters", "Conditions", "Mappings", "Resources", "Outputs")
 DASHBOARD = "OperationsDashboard"
 LAMBDA_RESERVED = {
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 }
 
 
@@ -120,8 +134,12 @@ def _deep_merge(base: dict, extra: dict, where: str) -> None:
 
 
 def _is_intrinsic(value) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Ref", "Condition") or (
-        isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("Fn::"))
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in ("Ref", "Condition")
+        or (isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("Fn::"))
+    )
 
 
 def merge_overlay(template: dict, overlay: dict, name: str = "overlay") -> dict:
@@ -163,26 +181,54 @@ def add_function_widget(template: dict) -> None:
     else:
         raise ValueError(f"{DASHBOARD}: DashboardBody must be a Fn::Sub of a JSON string")
     doc = json.loads(text)
-    functions = sorted(k for k, r in resources.items()
-                       if r.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function"))
+    functions = sorted(
+        k for k, r in resources.items() if r.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    )
     metrics = []
     for logical in functions:
         var = f"FunctionName{logical}"
         variables[var] = {"Ref": logical}
         for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum")):
-            metrics.append(["AWS/Lambda", metric, "FunctionName", f"${{{var}}}",
-                            {"stat": stat, "label": f"{logical} {metric.lower()}"}])
-        metrics.append(["AWS/Lambda", "Duration", "FunctionName", f"${{{var}}}",
-                        {"stat": "p99", "label": f"{logical} p99 ms", "yAxis": "right"}])
+            metrics.append(
+                [
+                    "AWS/Lambda",
+                    metric,
+                    "FunctionName",
+                    f"${{{var}}}",
+                    {"stat": stat, "label": f"{logical} {metric.lower()}"},
+                ]
+            )
+        metrics.append(
+            [
+                "AWS/Lambda",
+                "Duration",
+                "FunctionName",
+                f"${{{var}}}",
+                {"stat": "p99", "label": f"{logical} p99 ms", "yAxis": "right"},
+            ]
+        )
     widgets = [w for w in doc["widgets"] if w.get("properties", {}).get("title") != "Lambda functions"]
     if metrics:
         bottom = max((w.get("y", 0) + w.get("height", 6) for w in widgets), default=0)
         last_row = [w for w in widgets if w.get("y", 0) + w.get("height", 6) == bottom]
         free_right = last_row and max(w.get("x", 0) + w.get("width", 6) for w in last_row) <= 12
         x, y = (12, bottom - 6) if free_right else (0, bottom)
-        widgets.append({"type": "metric", "x": x, "y": y, "width": 12, "height": 6,
-                        "properties": {"title": "Lambda functions", "region": "${AWS::Region}",
-                                       "view": "timeSeries", "period": 60, "metrics": metrics}})
+        widgets.append(
+            {
+                "type": "metric",
+                "x": x,
+                "y": y,
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": "Lambda functions",
+                    "region": "${AWS::Region}",
+                    "view": "timeSeries",
+                    "period": 60,
+                    "metrics": metrics,
+                },
+            }
+        )
     doc["widgets"] = widgets
     text = json.dumps(doc, indent=1)
     dashboard["Properties"]["DashboardBody"] = {"Fn::Sub": [text, variables] if variables else text}
@@ -203,8 +249,10 @@ def fix_template(template: dict, stage: str) -> dict:
         if res.get("Type") == "AWS::Serverless::Function":
             variables = (props.get("Environment") or {}).get("Variables") or {}
             for name in sorted(set(variables) & LAMBDA_RESERVED):
-                warn(f"{logical}: dropped Lambda-reserved environment variable {name} "
-                     "(Lambda sets it; move it to the local stage in .chalice/config.json)")
+                warn(
+                    f"{logical}: dropped Lambda-reserved environment variable {name} "
+                    "(Lambda sets it; move it to the local stage in .chalice/config.json)"
+                )
                 del variables[name]
             for event in (props.get("Events") or {}).values():
                 if event.get("Type") != "SQS":
@@ -239,8 +287,15 @@ def package(stage: str, out: Path, region: str | None = None) -> Path:
     env = dict(os.environ)
     env["AWS_DEFAULT_REGION"] = region or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     exe = Path(sys.executable).parent / "chalice"
-    cmd = [str(exe) if exe.exists() else "chalice", "package", "--stage", stage,
-           "--merge-template", str(MERGE_TEMPLATE), str(out)]
+    cmd = [
+        str(exe) if exe.exists() else "chalice",
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(MERGE_TEMPLATE),
+        str(out),
+    ]
     subprocess.run(cmd, cwd=str(ROOT), env=env, check=True)
     sam = out / "sam.yaml"
     template = yaml.safe_load(sam.read_text())

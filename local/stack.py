@@ -223,8 +223,9 @@ class Stack:
         api = self._start("api", [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])], env)
         # the treasury key's file name goes to the event runner only (it runs the refund function);
         # the API process never gets it, as the API function's role cannot read it in AWS
-        events = self._start("events", [py, "-m", "local.events"],
-                             dict(env, SI64_TREASURY_KEY_FILE=str(state_dir / "treasury.json")))
+        events = self._start(
+            "events", [py, "-m", "local.events"], dict(env, SI64_TREASURY_KEY_FILE=str(state_dir / "treasury.json"))
+        )
         wait_until(
             lambda: http_status(f"{api_url}/api/health") == 200,
             f"GET {api_url}/api/health to answer 200",

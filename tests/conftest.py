@@ -1,4 +1,5 @@
 """Shared pytest set-up. Fixture plugins live in tests/fixtures/."""
+
 import importlib.util
 import os
 import sys
@@ -8,6 +9,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 pytest_plugins = [
-    name for name in ("tests.fixtures.chain", "tests.fixtures.aws", "tests.fixtures.stack")
+    name
+    for name in ("tests.fixtures.chain", "tests.fixtures.aws", "tests.fixtures.stack")
     if importlib.util.find_spec(name) is not None
 ]

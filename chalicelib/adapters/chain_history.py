@@ -4,6 +4,7 @@ Three read-only calls: getBalance, getSignaturesForAddress, getTransaction (json
 `confirmed`). Any answer that is not the documented shape is Unavailable("rpc"):
 reconciliation must never report a difference because the node answered badly.
 """
+
 from __future__ import annotations
 
 from ..domain.errors import Unavailable

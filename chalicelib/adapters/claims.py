@@ -1,5 +1,6 @@
 """Claims table: payment claims (`sig#…`), Idempotency-Key records (`idem#…`) and the
 fleet-wide rate-limit windows (`rl#…`). ADR 0009 describes the last two."""
+
 from __future__ import annotations
 
 from .. import jsontext
@@ -13,9 +14,15 @@ RATE_WINDOW_GRACE_S = 60  # a window item lives this long past its window (TTL d
 
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:
-    return ClaimItem(f"sig#{c.signature}", kind=c.kind, contract_id=c.contract_id, wallet=c.wallet,
-                     request=c.request, response=jsontext.dumps(c.response),
-                     created_at_ms=now_ms)
+    return ClaimItem(
+        f"sig#{c.signature}",
+        kind=c.kind,
+        contract_id=c.contract_id,
+        wallet=c.wallet,
+        request=c.request,
+        response=jsontext.dumps(c.response),
+        created_at_ms=now_ms,
+    )
 
 
 def _replay(i: ClaimItem) -> Replay:
@@ -57,8 +64,14 @@ class ClaimsRepo:
     @guarded
     def begin_replay(self, key: str, body_hash: str, now_ms: int, lease_ms: int) -> Replay | None:
         """One conditional PutItem: the in-progress record, unless a live one is there."""
-        item = ClaimItem(f"idem#{key}", kind=PENDING, request=body_hash, created_at_ms=now_ms,
-                         expires_at_ms=now_ms + lease_ms, ttl=(now_ms + IDEMPOTENCY_TTL_MS) // 1000)
+        item = ClaimItem(
+            f"idem#{key}",
+            kind=PENDING,
+            request=body_hash,
+            created_at_ms=now_ms,
+            expires_at_ms=now_ms + lease_ms,
+            ttl=(now_ms + IDEMPOTENCY_TTL_MS) // 1000,
+        )
         try:
             item.save(condition=ClaimItem.pk.does_not_exist() | (ClaimItem.expires_at_ms <= now_ms))
         except Exception as exc:
@@ -73,9 +86,16 @@ class ClaimsRepo:
     @guarded
     def finish_replay(self, key: str, replay: Replay, started_ms: int, now_ms: int) -> bool:
         expires = now_ms + IDEMPOTENCY_TTL_MS
-        item = ClaimItem(f"idem#{key}", kind=DONE, request=replay.body_hash, status=replay.status,
-                         response=replay.response, created_at_ms=now_ms, expires_at_ms=expires,
-                         ttl=expires // 1000)
+        item = ClaimItem(
+            f"idem#{key}",
+            kind=DONE,
+            request=replay.body_hash,
+            status=replay.status,
+            response=replay.response,
+            created_at_ms=now_ms,
+            expires_at_ms=expires,
+            ttl=expires // 1000,
+        )
         try:
             item.save(condition=(ClaimItem.kind == PENDING) & (ClaimItem.created_at_ms == started_ms))
         except Exception as exc:
@@ -88,7 +108,8 @@ class ClaimsRepo:
     def release_replay(self, key: str, started_ms: int) -> None:
         try:
             ClaimItem(f"idem#{key}").delete(
-                condition=(ClaimItem.kind == PENDING) & (ClaimItem.created_at_ms == started_ms))
+                condition=(ClaimItem.kind == PENDING) & (ClaimItem.created_at_ms == started_ms)
+            )
         except Exception as exc:
             if not is_conditional_failure(exc):
                 raise
@@ -101,10 +122,14 @@ class ClaimsRepo:
         item = ClaimItem(rate_key(subject, window_start_ms))
         try:
             item.update(
-                actions=[ClaimItem.hits.add(1), ClaimItem.kind.set("rate"),
-                         ClaimItem.created_at_ms.set(window_start_ms),
-                         ClaimItem.ttl.set((window_start_ms + window_ms) // 1000 + RATE_WINDOW_GRACE_S)],
-                condition=ClaimItem.hits.does_not_exist() | (ClaimItem.hits < limit))
+                actions=[
+                    ClaimItem.hits.add(1),
+                    ClaimItem.kind.set("rate"),
+                    ClaimItem.created_at_ms.set(window_start_ms),
+                    ClaimItem.ttl.set((window_start_ms + window_ms) // 1000 + RATE_WINDOW_GRACE_S),
+                ],
+                condition=ClaimItem.hits.does_not_exist() | (ClaimItem.hits < limit),
+            )
         except Exception as exc:
             if is_conditional_failure(exc):
                 return None

@@ -5,6 +5,7 @@ Every payment of a contract (its rent and each extension, at most
 93 bytes per payment (~9.4 KB at the maximum), against ~185 bytes per payment
 as a list of maps: the item's size is the cost of every write to it.
 """
+
 from __future__ import annotations
 
 import struct
@@ -29,8 +30,9 @@ def pack_payments(payments) -> bytes:
         if len(sig) != 64 or keys.encode(sig) != p.sig:
             raise ValueError(f"not a transaction signature: {p.sig!r}")
         try:
-            out.append(_PAYMENT.pack(KINDS.index(p.kind), p.seconds, p.price_lamports, p.received_lamports,
-                                     p.at_ms, sig))
+            out.append(
+                _PAYMENT.pack(KINDS.index(p.kind), p.seconds, p.price_lamports, p.received_lamports, p.at_ms, sig)
+            )
         except struct.error as exc:
             raise ValueError(f"payment out of range: {p}") from exc
     return b"".join(out)
@@ -40,44 +42,78 @@ def unpack_payments(data: bytes) -> tuple[Payment, ...]:
     data = bytes(data)
     if not data or data[0] != PACK_VERSION or (len(data) - 1) % _PAYMENT.size:
         raise ValueError("not a packed payment list")
-    return tuple(Payment(keys.encode(sig), KINDS[kind], seconds, price, received, at_ms)
-                 for kind, seconds, price, received, at_ms, sig in _PAYMENT.iter_unpack(data[1:]))
+    return tuple(
+        Payment(keys.encode(sig), KINDS[kind], seconds, price, received, at_ms)
+        for kind, seconds, price, received, at_ms, sig in _PAYMENT.iter_unpack(data[1:])
+    )
 
 
 def _payments(item: ContractItem) -> tuple[Payment, ...]:
     if item.payments_packed is not None:
         return unpack_payments(item.payments_packed)
-    return tuple(Payment(p.sig, p.kind, int(p.seconds), int(p.price_lamports), int(p.received_lamports),
-                         int(p.at_ms)) for p in (item.payments or []))  # items written before packing
+    return tuple(
+        Payment(p.sig, p.kind, int(p.seconds), int(p.price_lamports), int(p.received_lamports), int(p.at_ms))
+        for p in (item.payments or [])
+    )  # items written before packing
 
 
 def to_domain(item: ContractItem) -> Contract:
     return Contract(
-        contract_id=item.contract_id, wallet=item.wallet, tier=item.tier, device_id=item.device_id,
-        status=item.status, version=int(item.version), lamports_per_hour=int(item.lamports_per_hour),
-        duration_seconds=int(item.duration_seconds), price_lamports=int(item.price_lamports),
-        received_lamports=int(item.received_lamports), created_at_ms=int(item.created_at_ms),
-        expires_at_ms=int(item.expires_at_ms), payments=_payments(item),
-        ended_at_ms=_int(item.ended_at_ms), used_lamports=_int(item.used_lamports),
-        refund_lamports=_int(item.refund_lamports), refund_status=item.refund_status or "NONE",
-        refund_tx=item.refund_tx, refund_reason=item.refund_reason,
-        refund_lvbh=_int(item.refund_lvbh), refund_attempt=_int(item.refund_attempt) or 0,
-        refund_fee=_int(item.refund_fee), refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
-        refund_confirmed_ms=_int(item.refund_confirmed_ms), write_token=item.write_token,
+        contract_id=item.contract_id,
+        wallet=item.wallet,
+        tier=item.tier,
+        device_id=item.device_id,
+        status=item.status,
+        version=int(item.version),
+        lamports_per_hour=int(item.lamports_per_hour),
+        duration_seconds=int(item.duration_seconds),
+        price_lamports=int(item.price_lamports),
+        received_lamports=int(item.received_lamports),
+        created_at_ms=int(item.created_at_ms),
+        expires_at_ms=int(item.expires_at_ms),
+        payments=_payments(item),
+        ended_at_ms=_int(item.ended_at_ms),
+        used_lamports=_int(item.used_lamports),
+        refund_lamports=_int(item.refund_lamports),
+        refund_status=item.refund_status or "NONE",
+        refund_tx=item.refund_tx,
+        refund_reason=item.refund_reason,
+        refund_lvbh=_int(item.refund_lvbh),
+        refund_attempt=_int(item.refund_attempt) or 0,
+        refund_fee=_int(item.refund_fee),
+        refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
+        refund_confirmed_ms=_int(item.refund_confirmed_ms),
+        write_token=item.write_token,
     )
 
 
 def to_item(c: Contract, *, shards: int) -> ContractItem:
     item = ContractItem(
-        c.contract_id, wallet=c.wallet, tier=c.tier, device_id=c.device_id, status=c.status,
-        version=c.version, lamports_per_hour=c.lamports_per_hour, duration_seconds=c.duration_seconds,
-        price_lamports=c.price_lamports, received_lamports=c.received_lamports,
-        created_at_ms=c.created_at_ms, expires_at_ms=c.expires_at_ms,
+        c.contract_id,
+        wallet=c.wallet,
+        tier=c.tier,
+        device_id=c.device_id,
+        status=c.status,
+        version=c.version,
+        lamports_per_hour=c.lamports_per_hour,
+        duration_seconds=c.duration_seconds,
+        price_lamports=c.price_lamports,
+        received_lamports=c.received_lamports,
+        created_at_ms=c.created_at_ms,
+        expires_at_ms=c.expires_at_ms,
         payments_packed=pack_payments(c.payments),
-        ended_at_ms=c.ended_at_ms, used_lamports=c.used_lamports, refund_lamports=c.refund_lamports,
-        refund_status=c.refund_status, refund_tx=c.refund_tx, refund_reason=c.refund_reason,
-        refund_lvbh=c.refund_lvbh, refund_attempt=c.refund_attempt or None, refund_fee=c.refund_fee,
-        refund_raw=c.refund_raw, refund_confirmed_ms=c.refund_confirmed_ms, write_token=c.write_token,
+        ended_at_ms=c.ended_at_ms,
+        used_lamports=c.used_lamports,
+        refund_lamports=c.refund_lamports,
+        refund_status=c.refund_status,
+        refund_tx=c.refund_tx,
+        refund_reason=c.refund_reason,
+        refund_lvbh=c.refund_lvbh,
+        refund_attempt=c.refund_attempt or None,
+        refund_fee=c.refund_fee,
+        refund_raw=c.refund_raw,
+        refund_confirmed_ms=c.refund_confirmed_ms,
+        write_token=c.write_token,
     )
     shard = shard_of(c.contract_id, shards)
     if c.status == ACTIVE:  # sparse index: only ACTIVE contracts are in active-by-expiry
@@ -112,20 +148,27 @@ class ContractsRepo:
     @guarded
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
         """One Scan call: a page of contracts and the token of the next page."""
-        it = ContractItem.scan(limit=limit, page_size=limit,
-                               last_evaluated_key=decode_token(token, contract_id=None))
+        it = ContractItem.scan(limit=limit, page_size=limit, last_evaluated_key=decode_token(token, contract_id=None))
         contracts = [to_domain(i) for i in it]
         return contracts, encode_token(it.last_evaluated_key)
 
     @guarded
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` expired at `now_ms`, earliest first (sparse index)."""
-        return [to_domain(i) for i in ContractItem.active_by_expiry.query(
-            shard, ContractItem.expires_at_ms <= now_ms, limit=limit, page_size=limit)]
+        return [
+            to_domain(i)
+            for i in ContractItem.active_by_expiry.query(
+                shard, ContractItem.expires_at_ms <= now_ms, limit=limit, page_size=limit
+            )
+        ]
 
     @guarded
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
         """Contracts of `shard` whose refund is QUEUED or SENT, ended at or before `before_ms`,
         oldest first (sparse index)."""
-        return [to_domain(i) for i in ContractItem.refunds_pending.query(
-            shard, ContractItem.refund_due_ms <= before_ms, limit=limit, page_size=limit)]
+        return [
+            to_domain(i)
+            for i in ContractItem.refunds_pending.query(
+                shard, ContractItem.refund_due_ms <= before_ms, limit=limit, page_size=limit
+            )
+        ]

@@ -1,4 +1,5 @@
 """Devices table."""
+
 from __future__ import annotations
 
 from pynamodb.exceptions import PynamoDBException
@@ -10,9 +11,21 @@ from .models import DeviceItem
 
 
 def to_domain(i: DeviceItem) -> Device:
-    return Device(i.device_id, i.name, i.tier, i.uri, i.address, i.region, i.ram, int(i.capacity),
-                  int(i.leases or 0), i.uptime, bool(i.audited), i.key_hash,
-                  None if i.last_seen_ms is None else int(i.last_seen_ms))
+    return Device(
+        i.device_id,
+        i.name,
+        i.tier,
+        i.uri,
+        i.address,
+        i.region,
+        i.ram,
+        int(i.capacity),
+        int(i.leases or 0),
+        i.uptime,
+        bool(i.audited),
+        i.key_hash,
+        None if i.last_seen_ms is None else int(i.last_seen_ms),
+    )
 
 
 class DevicesRepo:
@@ -37,19 +50,26 @@ class DevicesRepo:
         try:
             item = DeviceItem.get(spec["device_id"], consistent_read=True)
         except DeviceItem.DoesNotExist:
-            DeviceItem(spec["device_id"], capacity=capacity, leases=0, uptime="100.0%", audited=True,
-                       **{k: spec[k] for k in ("name", "tier", "uri", "address", "region", "ram")}).save(
-                condition=DeviceItem.device_id.does_not_exist())
+            DeviceItem(
+                spec["device_id"],
+                capacity=capacity,
+                leases=0,
+                uptime="100.0%",
+                audited=True,
+                **{k: spec[k] for k in ("name", "tier", "uri", "address", "region", "ram")},
+            ).save(condition=DeviceItem.device_id.does_not_exist())
             return
-        item.update(actions=[getattr(DeviceItem, k).set(spec[k])
-                             for k in ("name", "tier", "uri", "address", "region", "ram")]
-                    + [DeviceItem.capacity.set(capacity)])
+        item.update(
+            actions=[getattr(DeviceItem, k).set(spec[k]) for k in ("name", "tier", "uri", "address", "region", "ram")]
+            + [DeviceItem.capacity.set(capacity)]
+        )
 
     @guarded
     def set_key_hash(self, device_id: str, key_hash: str) -> None:
         try:
-            DeviceItem(device_id).update(actions=[DeviceItem.key_hash.set(key_hash)],
-                                         condition=DeviceItem.device_id.exists())
+            DeviceItem(device_id).update(
+                actions=[DeviceItem.key_hash.set(key_hash)], condition=DeviceItem.device_id.exists()
+            )
         except PynamoDBException as exc:
             if is_conditional_failure(exc):
                 raise Conflict(["device"]) from None  # no such device

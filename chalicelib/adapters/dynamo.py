@@ -1,5 +1,6 @@
 """DynamoDB plumbing shared by the per-table repositories: error translation,
 page tokens, and the connection used for cross-table transactions."""
+
 from __future__ import annotations
 
 import base64
@@ -18,11 +19,18 @@ from . import models
 log = logging.getLogger(__name__)
 
 # Codes that mean "the database did not answer now, or is not there": 503, retry later.
-UNAVAILABLE_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException",
-    "TransactionInProgressException", "TransactionConflictException",
-})
+UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ResourceNotFoundException",
+        "TransactionInProgressException",
+        "TransactionConflictException",
+    }
+)
 # Failures below any response: endpoint unreachable (DNS, refused), connect or read
 # timeouts, a connection closed mid-answer. Every one is a BotoCoreError subclass.
 CONNECTION_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
@@ -44,8 +52,11 @@ def is_outage(exc: BaseException) -> bool:
     cause = getattr(exc, "cause", None) if isinstance(exc, PynamoDBException) else exc
     if isinstance(cause, CONNECTION_ERRORS):
         return True
-    code = getattr(exc, "cause_response_code", None) if isinstance(exc, PynamoDBException) else \
-        (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+    code = (
+        getattr(exc, "cause_response_code", None)
+        if isinstance(exc, PynamoDBException)
+        else (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+    )
     return code in UNAVAILABLE_CODES
 
 
@@ -53,8 +64,7 @@ def translate(exc: Exception) -> Exception:
     """Map a PynamoDB/botocore failure to Unavailable (an outage, see is_outage) or leave it as it is."""
     if is_outage(exc):
         log.warning("dynamodb unavailable: %s", exc)
-        return Unavailable("The database did not answer; nothing was changed. Retry later.",
-                           reason="database")
+        return Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
     return exc
 
 
@@ -75,6 +85,7 @@ def guarded(fn):
             if translated is exc:
                 raise
             raise translated from exc
+
     return wrapper
 
 
@@ -95,8 +106,13 @@ def decode_token(token: str | None, **expected: str | None) -> dict | None:
             raise ValueError
         for name, must in expected.items():
             value = key[name]
-            if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str) \
-                    or not value["S"] or (must is not None and value["S"] != must):
+            if (
+                not isinstance(value, dict)
+                or set(value) != {"S"}
+                or not isinstance(value["S"], str)
+                or not value["S"]
+                or (must is not None and value["S"] != must)
+            ):
                 raise ValueError
         return key
     except (ValueError, TypeError, UnicodeDecodeError):
@@ -111,11 +127,16 @@ def transaction_connection() -> Connection:
     client costs ~0.2 s of CPU, far more than the call it makes."""
     global _tx_connection
     meta = models.ContractItem.Meta
-    key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds,
-           meta.max_retry_attempts)
+    key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts)
     if _tx_connection is None or _tx_connection[0] != key:
-        _tx_connection = (key, Connection(region=meta.region, host=meta.host,
-                                          connect_timeout_seconds=meta.connect_timeout_seconds,
-                                          read_timeout_seconds=meta.read_timeout_seconds,
-                                          max_retry_attempts=meta.max_retry_attempts))
+        _tx_connection = (
+            key,
+            Connection(
+                region=meta.region,
+                host=meta.host,
+                connect_timeout_seconds=meta.connect_timeout_seconds,
+                read_timeout_seconds=meta.read_timeout_seconds,
+                max_retry_attempts=meta.max_retry_attempts,
+            ),
+        )
     return _tx_connection[1]

@@ -9,6 +9,7 @@ few hundred bytes, so the whole item stays under 1 KB (1 WCU). Values read back 
 exact decimals that were sent (`Decimal`), timestamps `int`. Items written before this
 format (`samples`: JSON text) are still read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -130,8 +131,14 @@ def batch_key(rows: list[list], encoded: bytes) -> str:
 
 def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) -> MetricsItem:
     encoded = encode_rows(rows)
-    return MetricsItem(contract_id, batch_key(rows, encoded), device_id=device_id, n=len(rows),
-                       packed=compress(encoded), ttl=(now_ms + RETENTION_MS) // 1000)
+    return MetricsItem(
+        contract_id,
+        batch_key(rows, encoded),
+        device_id=device_id,
+        n=len(rows),
+        packed=compress(encoded),
+        ttl=(now_ms + RETENTION_MS) // 1000,
+    )
 
 
 def item_rows(item: MetricsItem) -> list[list]:
@@ -171,8 +178,9 @@ class MetricsRepo:
         the stored stamp is absent or at least `every_ms` old. False when it was not due."""
         stale = DeviceItem.last_seen_ms.does_not_exist() | (DeviceItem.last_seen_ms <= now_ms - every_ms)
         try:
-            DeviceItem(device_id).update(actions=[DeviceItem.last_seen_ms.set(now_ms)],
-                                         condition=(DeviceItem.key_hash == key_hash) & stale)
+            DeviceItem(device_id).update(
+                actions=[DeviceItem.last_seen_ms.set(now_ms)], condition=(DeviceItem.key_hash == key_hash) & stale
+            )
         except PynamoDBException as exc:
             if is_conditional_failure(exc):
                 return False

@@ -2,6 +2,7 @@
 
 Table names, endpoint and timeouts are bound once per cold start by `bind()`.
 """
+
 from __future__ import annotations
 
 from pynamodb.attributes import (
@@ -41,6 +42,7 @@ class ActiveByExpiry(GlobalSecondaryIndex):
     class Meta:
         index_name = "active-by-expiry"
         projection = AllProjection()
+
     active_shard = NumberAttribute(hash_key=True)
     expires_at_ms = NumberAttribute(range_key=True)
 
@@ -49,6 +51,7 @@ class ByWallet(GlobalSecondaryIndex):
     class Meta:
         index_name = "by-wallet"
         projection = AllProjection()
+
     wallet = UnicodeAttribute(hash_key=True)
     created_at_ms = NumberAttribute(range_key=True)
 
@@ -57,16 +60,29 @@ class RefundsPending(GlobalSecondaryIndex):
     class Meta:
         index_name = "refunds-pending"
         projection = AllProjection()
+
     refund_shard = NumberAttribute(hash_key=True)
     refund_due_ms = NumberAttribute(range_key=True)
 
 
 class ContractRefundsByStatus(GlobalSecondaryIndex):
     """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms); issue 9."""
+
     class Meta:
         index_name = "refunds-by-status"
-        projection = IncludeProjection(["wallet", "version", "refund_lamports", "refund_tx", "refund_reason",
-                                        "refund_attempt", "refund_fee", "refund_confirmed_ms"])
+        projection = IncludeProjection(
+            [
+                "wallet",
+                "version",
+                "refund_lamports",
+                "refund_tx",
+                "refund_reason",
+                "refund_attempt",
+                "refund_fee",
+                "refund_confirmed_ms",
+            ]
+        )
+
     refund_status = UnicodeAttribute(hash_key=True)
     ended_at_ms = NumberAttribute(range_key=True)
 
@@ -74,6 +90,7 @@ class ContractRefundsByStatus(GlobalSecondaryIndex):
 class ContractItem(Model):
     class Meta(_Meta):
         pass
+
     contract_id = UnicodeAttribute(hash_key=True)
     wallet = UnicodeAttribute()
     tier = UnicodeAttribute()
@@ -114,6 +131,7 @@ class ByTier(GlobalSecondaryIndex):
     class Meta:
         index_name = "by-tier"
         projection = AllProjection()
+
     tier = UnicodeAttribute(hash_key=True)
     device_id = UnicodeAttribute(range_key=True)
 
@@ -121,6 +139,7 @@ class ByTier(GlobalSecondaryIndex):
 class DeviceItem(Model):
     class Meta(_Meta):
         pass
+
     device_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     tier = UnicodeAttribute()
@@ -141,6 +160,7 @@ class ByAccount(GlobalSecondaryIndex):
     class Meta:
         index_name = "by-account"
         projection = AllProjection()
+
     account = UnicodeAttribute(hash_key=True)
     account_seq = UnicodeAttribute(range_key=True)
 
@@ -148,6 +168,7 @@ class ByAccount(GlobalSecondaryIndex):
 class LedgerItem(Model):
     class Meta(_Meta):
         pass
+
     contract_id = UnicodeAttribute(hash_key=True)
     entry_id = UnicodeAttribute(range_key=True)
     account = UnicodeAttribute()
@@ -162,10 +183,23 @@ class LedgerItem(Model):
 
 class ClaimRefundsByStatus(GlobalSecondaryIndex):
     """Sparse: only the refund of a payment no contract holds carries refund_status; issue 9."""
+
     class Meta:
         index_name = "refunds-by-status"
-        projection = IncludeProjection(["contract_id", "wallet", "refund_version", "refund_lamports", "refund_tx",
-                                        "refund_reason", "refund_attempt", "refund_fee", "refund_confirmed_ms"])
+        projection = IncludeProjection(
+            [
+                "contract_id",
+                "wallet",
+                "refund_version",
+                "refund_lamports",
+                "refund_tx",
+                "refund_reason",
+                "refund_attempt",
+                "refund_fee",
+                "refund_confirmed_ms",
+            ]
+        )
+
     refund_status = UnicodeAttribute(hash_key=True)
     created_at_ms = NumberAttribute(range_key=True)
 
@@ -173,6 +207,7 @@ class ClaimRefundsByStatus(GlobalSecondaryIndex):
 class ClaimItem(Model):
     class Meta(_Meta):
         pass
+
     pk = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute()
     contract_id = UnicodeAttribute(null=True)
@@ -201,6 +236,7 @@ class ClaimItem(Model):
 class MetricsItem(Model):
     class Meta(_Meta):
         pass
+
     contract_id = UnicodeAttribute(hash_key=True)
     batch_key = UnicodeAttribute(range_key=True)
     device_id = UnicodeAttribute()
@@ -211,8 +247,11 @@ class MetricsItem(Model):
 
 
 MODELS = {
-    "contracts": ContractItem, "devices": DeviceItem, "ledger": LedgerItem,
-    "claims": ClaimItem, "metrics": MetricsItem,
+    "contracts": ContractItem,
+    "devices": DeviceItem,
+    "ledger": LedgerItem,
+    "claims": ClaimItem,
+    "metrics": MetricsItem,
 }
 
 
@@ -223,8 +262,12 @@ def _book_item():
 
     class Meta(_Meta):
         pass
-    attrs = {"Meta": Meta, "pk": UnicodeAttribute(hash_key=True),
-             **{name: NumberAttribute(null=True) for name in COUNTERS}}
+
+    attrs = {
+        "Meta": Meta,
+        "pk": UnicodeAttribute(hash_key=True),
+        **{name: NumberAttribute(null=True) for name in COUNTERS},
+    }
     return type("BookItem", (Model,), attrs)
 
 

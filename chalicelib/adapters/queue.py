@@ -1,4 +1,5 @@
 """The refund queue (SQS), through botocore (no boto3 import on the cold path)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,15 @@ log = logging.getLogger(__name__)
 
 
 class RefundQueue:
-    def __init__(self, queue_url: str | None, queue_name: str, region: str, endpoint: str | None,
-                 dlq_url: str | None = None, dlq_name: str | None = None):
+    def __init__(
+        self,
+        queue_url: str | None,
+        queue_name: str,
+        region: str,
+        endpoint: str | None,
+        dlq_url: str | None = None,
+        dlq_name: str | None = None,
+    ):
         self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
         self._dlq_url, self._dlq_name = dlq_url, dlq_name
         self._client = None
@@ -19,9 +27,13 @@ class RefundQueue:
         if self._client is None:
             import botocore.session
             from botocore.config import Config
+
             self._client = botocore.session.get_session().create_client(
-                "sqs", region_name=self._region, endpoint_url=self._endpoint,
-                config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+                "sqs",
+                region_name=self._region,
+                endpoint_url=self._endpoint,
+                config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}),
+            )
         return self._client
 
     def _resolve(self, url, name):
@@ -38,8 +50,10 @@ class RefundQueue:
         False (logged) if the queue did not answer: the refund stays owed in the table and
         the sweep (or the payer asking again) queues it again."""
         try:
-            self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(
-                {"refund_id": contract_id, "contract_id": contract_id, "version": version}))
+            self.client.send_message(
+                QueueUrl=self.url,
+                MessageBody=json.dumps({"refund_id": contract_id, "contract_id": contract_id, "version": version}),
+            )
             return True
         except Exception:
             log.exception("refund enqueue failed for %s", contract_id)
@@ -47,15 +61,20 @@ class RefundQueue:
 
     def depths(self) -> dict:
         out = {}
-        for label, url, name in (("refund_queue", self._url, self._name),
-                                 ("dead_letter_queue", self._dlq_url, self._dlq_name)):
+        for label, url, name in (
+            ("refund_queue", self._url, self._name),
+            ("dead_letter_queue", self._dlq_url, self._dlq_name),
+        ):
             try:
                 attrs = self.client.get_queue_attributes(
                     QueueUrl=self._resolve(url, name),
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )
                 a = attrs["Attributes"]
-                out[label] = {"visible": int(a.get("ApproximateNumberOfMessages", 0)),
-                              "in_flight": int(a.get("ApproximateNumberOfMessagesNotVisible", 0))}
+                out[label] = {
+                    "visible": int(a.get("ApproximateNumberOfMessages", 0)),
+                    "in_flight": int(a.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                }
             except Exception:  # noqa: BLE001 - stats report what they can
                 out[label] = None
         return out
@@ -66,6 +85,7 @@ class RefundQueue:
         if self._dlq_url is None:
             if not self._dlq_name:
                 from ..domain.errors import Unavailable
+
                 raise Unavailable("The refund dead-letter queue is not configured.", reason="configuration")
             self._dlq_url = self._resolve(None, self._dlq_name)
         return self._dlq_url
@@ -81,8 +101,9 @@ class RefundQueue:
         try:
             dlq, queue = self.dlq_url, self.url
             while moved < limit:
-                got = self.client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=min(10, limit - moved),
-                                                  WaitTimeSeconds=0, VisibilityTimeout=30)
+                got = self.client.receive_message(
+                    QueueUrl=dlq, MaxNumberOfMessages=min(10, limit - moved), WaitTimeSeconds=0, VisibilityTimeout=30
+                )
                 messages = got.get("Messages") or []
                 if not messages:
                     break
@@ -94,6 +115,9 @@ class RefundQueue:
             raise
         except Exception as exc:
             log.exception("redrive stopped after %d messages", moved)
-            raise Unavailable(f"The refund queues did not answer ({exc.__class__.__name__}); "
-                              f"{moved} message(s) were moved before that.", reason="queue") from exc
+            raise Unavailable(
+                f"The refund queues did not answer ({exc.__class__.__name__}); "
+                f"{moved} message(s) were moved before that.",
+                reason="queue",
+            ) from exc
         return moved

@@ -22,6 +22,7 @@ Errors:
   `domain.refunds.RefundRefused(reason)`;
 * `AlreadyProcessed` on a resend of the same bytes → not an error: its signature.
 """
+
 from __future__ import annotations
 
 import base64
@@ -140,8 +141,11 @@ class RefundChainRpc:
             raise RefundRefused("InvalidRecipient: the wallet is the treasury")
         instructions = [
             transfer(TransferParams(from_pubkey=treasury, to_pubkey=wallet, lamports=refund.lamports)),
-            Instruction(Pubkey.from_string(MEMO_PROGRAM_ID), refund_memo(refund.refund_id).encode(),
-                        [AccountMeta(treasury, is_signer=True, is_writable=True)]),
+            Instruction(
+                Pubkey.from_string(MEMO_PROGRAM_ID),
+                refund_memo(refund.refund_id).encode(),
+                [AccountMeta(treasury, is_signer=True, is_writable=True)],
+            ),
         ]
         message = Message.new_with_blockhash(instructions, treasury, Hash.from_string(blockhash.blockhash))
         signature = Signature.from_bytes(self.signer.sign(bytes(message)))
@@ -153,8 +157,10 @@ class RefundChainRpc:
         has already processed these very bytes)."""
         signature = _first_signature(raw)
         try:
-            sent = self.rpc.call("sendTransaction", [base64.b64encode(raw).decode("ascii"), {
-                "encoding": "base64", "preflightCommitment": "confirmed"}])
+            sent = self.rpc.call(
+                "sendTransaction",
+                [base64.b64encode(raw).decode("ascii"), {"encoding": "base64", "preflightCommitment": "confirmed"}],
+            )
         except RpcErrorAnswer as exc:
             return self._refusal(exc, signature)
         if sent != signature:
@@ -173,8 +179,9 @@ class RefundChainRpc:
             if err == "BlockhashNotFound":
                 raise Unavailable("the node does not know the refund's blockhash", reason="blockhash") from exc
             if _treasury_short(err):
-                raise Unavailable(f"the treasury cannot pay the refund ({describe_err(err)})",
-                                  reason="treasury_funds") from exc
+                raise Unavailable(
+                    f"the treasury cannot pay the refund ({describe_err(err)})", reason="treasury_funds"
+                ) from exc
             if err is None:
                 raise RefundRefused(message or "preflight failed") from exc
             raise RefundRefused(describe_err(err), err) from exc

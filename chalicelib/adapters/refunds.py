@@ -11,6 +11,7 @@ with, the ledger entries (`attribute_not_exists`) and the ADD of its change to
 the book's counters. A contract's refund keeps the sparse `refunds-pending`
 keys while it is QUEUED or SENT and drops them when it ends.
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,8 +33,14 @@ _FIELDS = ("refund_tx", "refund_lvbh", "refund_reason", "refund_fee", "refund_ra
 
 
 def _values(r: R.Refund) -> dict:
-    return {"refund_tx": r.tx_signature, "refund_lvbh": r.last_valid_block_height, "refund_reason": r.reason,
-            "refund_fee": r.fee_lamports, "refund_raw": r.raw, "refund_confirmed_ms": r.confirmed_at_ms}
+    return {
+        "refund_tx": r.tx_signature,
+        "refund_lvbh": r.last_valid_block_height,
+        "refund_reason": r.reason,
+        "refund_fee": r.fee_lamports,
+        "refund_raw": r.raw,
+        "refund_confirmed_ms": r.confirmed_at_ms,
+    }
 
 
 def _int(v):
@@ -43,11 +50,20 @@ def _int(v):
 def claim_refund(i: ClaimItem) -> R.Refund | None:
     if i.kind != "refund" or i.refund_status is None:
         return None
-    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports),
-                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=_int(i.refund_lvbh),
-                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.refund_version),
-                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms),
-                    raw=bytes(i.refund_raw) if i.refund_raw else None)
+    return R.Refund(
+        refund_id=i.contract_id,
+        wallet=i.wallet,
+        lamports=int(i.refund_lamports),
+        status=i.refund_status,
+        tx_signature=i.refund_tx,
+        last_valid_block_height=_int(i.refund_lvbh),
+        attempt=_int(i.refund_attempt) or 0,
+        reason=i.refund_reason,
+        version=int(i.refund_version),
+        fee_lamports=_int(i.refund_fee),
+        confirmed_at_ms=_int(i.refund_confirmed_ms),
+        raw=bytes(i.refund_raw) if i.refund_raw else None,
+    )
 
 
 def _listing_token(status: str, source: str, key: dict | None) -> str | None:
@@ -68,34 +84,63 @@ def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
         return "c", None
     try:
         doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(doc, dict) or set(doc) not in ({"s", "src"}, {"s", "src", "id", "at"}) \
-                or doc["s"] != status or doc["src"] not in ("c", "p"):
+        if (
+            not isinstance(doc, dict)
+            or set(doc) not in ({"s", "src"}, {"s", "src", "id", "at"})
+            or doc["s"] != status
+            or doc["src"] not in ("c", "p")
+        ):
             raise ValueError
         if "id" not in doc:
             return doc["src"], None
-        if not isinstance(doc["id"], str) or not doc["id"] or isinstance(doc["at"], bool) \
-                or not isinstance(doc["at"], int):
+        if (
+            not isinstance(doc["id"], str)
+            or not doc["id"]
+            or isinstance(doc["at"], bool)
+            or not isinstance(doc["at"], int)
+        ):
             raise ValueError
     except (ValueError, TypeError, UnicodeDecodeError):
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
     if doc["src"] == "c":
-        return "c", {"contract_id": {"S": doc["id"]}, "refund_status": {"S": status},
-                     "ended_at_ms": {"N": str(doc["at"])}}
+        return "c", {
+            "contract_id": {"S": doc["id"]},
+            "refund_status": {"S": status},
+            "ended_at_ms": {"N": str(doc["at"])},
+        }
     return "p", {"pk": {"S": doc["id"]}, "refund_status": {"S": status}, "created_at_ms": {"N": str(doc["at"])}}
 
 
 def _listed_contract_refund(i) -> R.Refund:
-    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports or 0),
-                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=None,
-                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.version),
-                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms))
+    return R.Refund(
+        refund_id=i.contract_id,
+        wallet=i.wallet,
+        lamports=int(i.refund_lamports or 0),
+        status=i.refund_status,
+        tx_signature=i.refund_tx,
+        last_valid_block_height=None,
+        attempt=_int(i.refund_attempt) or 0,
+        reason=i.refund_reason,
+        version=int(i.version),
+        fee_lamports=_int(i.refund_fee),
+        confirmed_at_ms=_int(i.refund_confirmed_ms),
+    )
 
 
 def _listed_payment_refund(i) -> R.Refund:
-    return R.Refund(refund_id=i.contract_id, wallet=i.wallet, lamports=int(i.refund_lamports or 0),
-                    status=i.refund_status, tx_signature=i.refund_tx, last_valid_block_height=None,
-                    attempt=_int(i.refund_attempt) or 0, reason=i.refund_reason, version=int(i.refund_version),
-                    fee_lamports=_int(i.refund_fee), confirmed_at_ms=_int(i.refund_confirmed_ms))
+    return R.Refund(
+        refund_id=i.contract_id,
+        wallet=i.wallet,
+        lamports=int(i.refund_lamports or 0),
+        status=i.refund_status,
+        tx_signature=i.refund_tx,
+        last_valid_block_height=None,
+        attempt=_int(i.refund_attempt) or 0,
+        reason=i.refund_reason,
+        version=int(i.refund_version),
+        fee_lamports=_int(i.refund_fee),
+        confirmed_at_ms=_int(i.refund_confirmed_ms),
+    )
 
 
 class RefundListingRepo:
@@ -111,16 +156,22 @@ class RefundListingRepo:
         source, start = _listing_start(status, token)
         out: list[R.Refund] = []
         if source == "c":
-            it = ContractItem.refunds_by_status.query(status, scan_index_forward=False, limit=limit,
-                                                      page_size=limit, last_evaluated_key=start)
+            it = ContractItem.refunds_by_status.query(
+                status, scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=start
+            )
             out = [_listed_contract_refund(i) for i in it]
             if it.last_evaluated_key is not None:
                 return out, _listing_token(status, "c", it.last_evaluated_key)
             if len(out) >= limit:  # the contracts are exhausted exactly here: payments next page
                 return out, _listing_token_start_payments(status)
             source, start = "p", None
-        it = ClaimItem.refunds_by_status.query(status, scan_index_forward=False, limit=limit - len(out),
-                                               page_size=limit - len(out), last_evaluated_key=start)
+        it = ClaimItem.refunds_by_status.query(
+            status,
+            scan_index_forward=False,
+            limit=limit - len(out),
+            page_size=limit - len(out),
+            last_evaluated_key=start,
+        )
         out += [_listed_payment_refund(i) for i in it]
         return out, _listing_token(status, "p", it.last_evaluated_key)
 
@@ -144,7 +195,7 @@ class RefundsRepo(RefundListingRepo):
             except ContractItem.DoesNotExist:
                 return None
         try:
-            item = ClaimItem.get("sig#" + refund_id[len(R.PAYMENT_PREFIX):], consistent_read=True)
+            item = ClaimItem.get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :], consistent_read=True)
         except ClaimItem.DoesNotExist:
             return None
         return claim_refund(item)
@@ -155,11 +206,17 @@ class RefundsRepo(RefundListingRepo):
             raise ValueError("advance writes the next version of the same refund")
         contract = R.refund_kind(before.refund_id) == "contract"
         model = ContractItem if contract else ClaimItem
-        item = ContractItem(before.refund_id) if contract else \
-            ClaimItem("sig#" + before.refund_id[len(R.PAYMENT_PREFIX):])
+        item = (
+            ContractItem(before.refund_id)
+            if contract
+            else ClaimItem("sig#" + before.refund_id[len(R.PAYMENT_PREFIX) :])
+        )
         version = ContractItem.version if contract else ClaimItem.refund_version
-        actions = [version.set(after.version), model.refund_status.set(after.status),
-                   model.refund_attempt.set(after.attempt)]
+        actions = [
+            version.set(after.version),
+            model.refund_status.set(after.status),
+            model.refund_attempt.set(after.attempt),
+        ]
         for name, value in _values(after).items():
             attr = getattr(model, name)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -171,26 +228,37 @@ class RefundsRepo(RefundListingRepo):
             else:
                 actions += [ContractItem.refund_shard.remove(), ContractItem.refund_due_ms.remove()]
         condition = (version == before.version) & (model.refund_status == before.status)
-        condition &= (model.refund_tx == before.tx_signature) if before.tx_signature else \
-            model.refund_tx.does_not_exist()
+        condition &= (
+            (model.refund_tx == before.tx_signature) if before.tx_signature else model.refund_tx.does_not_exist()
+        )
         with _transaction() as tx:
             tx.update("refund", item, actions, condition)
             Transactions._entries(tx, list(entries))
-            book_update(tx, shard_of(before.refund_id, self.shards),
-                        books.delta(books.refund_contribution(before), books.refund_contribution(after)))
+            book_update(
+                tx,
+                shard_of(before.refund_id, self.shards),
+                books.delta(books.refund_contribution(before), books.refund_contribution(after)),
+            )
 
     @guarded
     def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: list[Entry], now_ms: int) -> None:
-        item = ClaimItem(f"sig#{claim.signature}", kind="refund", contract_id=refund.refund_id,
-                         wallet=claim.wallet, request=claim.request,
-                         response=json.dumps(claim.response, separators=(",", ":")), created_at_ms=now_ms,
-                         refund_status=refund.status, refund_lamports=refund.lamports,
-                         refund_attempt=refund.attempt, refund_version=refund.version)
+        item = ClaimItem(
+            f"sig#{claim.signature}",
+            kind="refund",
+            contract_id=refund.refund_id,
+            wallet=claim.wallet,
+            request=claim.request,
+            response=json.dumps(claim.response, separators=(",", ":")),
+            created_at_ms=now_ms,
+            refund_status=refund.status,
+            refund_lamports=refund.lamports,
+            refund_attempt=refund.attempt,
+            refund_version=refund.version,
+        )
         with _transaction() as tx:
             tx.save("claim", item, ClaimItem.pk.does_not_exist())
             Transactions._entries(tx, list(entries))
-            book_update(tx, shard_of(refund.refund_id, self.shards),
-                        books.delta({}, books.refund_contribution(refund)))
+            book_update(tx, shard_of(refund.refund_id, self.shards), books.delta({}, books.refund_contribution(refund)))
 
 
 class BooksRepo:
@@ -202,5 +270,7 @@ class BooksRepo:
     @guarded
     def counters(self) -> list[dict]:
         keys = [f"book#{n}" for n in range(self.shards)]
-        return [{name: int(getattr(i, name) or 0) for name in books.COUNTERS}
-                for i in BookItem.batch_get(keys, consistent_read=True)]
+        return [
+            {name: int(getattr(i, name) or 0) for name in books.COUNTERS}
+            for i in BookItem.batch_get(keys, consistent_read=True)
+        ]

@@ -1,4 +1,5 @@
 """The operator key (ports.Secrets): a file locally, an SSM parameter when deployed."""
+
 from __future__ import annotations
 
 import hmac
@@ -20,10 +21,13 @@ class Secrets:
                     self._admin_key = f.read().strip() or None
             elif s.admin_key_parameter:
                 import botocore.session
+
                 ssm = botocore.session.get_session().create_client(
-                    "ssm", region_name=s.region, endpoint_url=s.aws_endpoint_url)
-                self._admin_key = ssm.get_parameter(
-                    Name=s.admin_key_parameter, WithDecryption=True)["Parameter"]["Value"]
+                    "ssm", region_name=s.region, endpoint_url=s.aws_endpoint_url
+                )
+                self._admin_key = ssm.get_parameter(Name=s.admin_key_parameter, WithDecryption=True)["Parameter"][
+                    "Value"
+                ]
         return self._admin_key
 
     def is_admin(self, presented: str | None) -> bool:

@@ -14,6 +14,7 @@ error status, a JSON-RPC `error`, a body that is not JSON or not the expected
 shape — raises `Unavailable(reason="rpc")`. It is never reported as
 `not_found`: a payment must not be refused because the node was down.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -51,9 +52,7 @@ class SolanaRpc:
         import urllib.request
 
         request_id = next(_ids)
-        body = json.dumps(
-            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or []}
-        ).encode()
+        body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or []}).encode()
         req = urllib.request.Request(
             self.url,
             data=body,
@@ -65,8 +64,14 @@ class SolanaRpc:
                 raw = resp.read(_MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise Unavailable(f"Solana RPC answered HTTP {exc.code} to {method}", reason="rpc") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError,
-                ValueError) as exc:
+        except (
+            urllib.error.URLError,
+            TimeoutError,
+            ConnectionError,
+            http.client.HTTPException,
+            OSError,
+            ValueError,
+        ) as exc:
             raise Unavailable(f"Solana RPC unreachable ({method})", reason="rpc") from exc
         if len(raw) > _MAX_RESPONSE_BYTES:
             raise Unavailable(f"Solana RPC answer to {method} is too large", reason="rpc")
@@ -79,8 +84,9 @@ class SolanaRpc:
         if doc.get("error") is not None:
             err = doc["error"]
             message = err.get("message") if isinstance(err, dict) else str(err)
-            raise RpcErrorAnswer(f"Solana RPC error on {method}: {message}",
-                                 err if isinstance(err, dict) else {"message": message})
+            raise RpcErrorAnswer(
+                f"Solana RPC error on {method}: {message}", err if isinstance(err, dict) else {"message": message}
+            )
         if doc.get("id") != request_id or "result" not in doc:
             raise Unavailable(f"Solana RPC answered a malformed response to {method}", reason="rpc")
         return doc["result"]
@@ -100,9 +106,7 @@ class SolanaRpc:
         )
 
     def get_signature_status(self, signature: str):
-        result = self.call(
-            "getSignatureStatuses", [[signature], {"searchTransactionHistory": True}]
-        )
+        result = self.call("getSignatureStatuses", [[signature], {"searchTransactionHistory": True}])
         try:
             value = result["value"]
             if not isinstance(value, list) or len(value) != 1:

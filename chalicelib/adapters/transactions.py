@@ -6,6 +6,7 @@ A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
 whose condition failed (`claim`, `device`, `contract`, `ledger`), so a
 service can tell a replayed payment from a full device from a lost race.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -73,8 +74,9 @@ def _transaction():
         if failed or contended:
             raise Conflict(sorted(failed), contended=sorted(contended)) from exc
         if any(code in THROTTLED for _, code in reasons):
-            raise Unavailable("The database is throttling writes; nothing was changed. Retry later.",
-                              reason="database") from exc
+            raise Unavailable(
+                "The database is throttling writes; nothing was changed. Retry later.", reason="database"
+            ) from exc
         raise
 
 
@@ -98,37 +100,55 @@ class Transactions:
         """Claim the signature, take a device slot, put the contract and its postings."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
-            tx.update("device", DeviceItem(contract.device_id), [DeviceItem.leases.add(1)],
-                      DeviceItem.device_id.exists() & (DeviceItem.leases < DeviceItem.capacity))
-            tx.save("contract", contracts_adapter.to_item(contract, shards=self.shards),
-                    ContractItem.contract_id.does_not_exist())
+            tx.update(
+                "device",
+                DeviceItem(contract.device_id),
+                [DeviceItem.leases.add(1)],
+                DeviceItem.device_id.exists() & (DeviceItem.leases < DeviceItem.capacity),
+            )
+            tx.save(
+                "contract",
+                contracts_adapter.to_item(contract, shards=self.shards),
+                ContractItem.contract_id.does_not_exist(),
+            )
             self._entries(tx, entries)
             self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
 
     @guarded
-    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry],
-                      now_ms: int) -> None:
+    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry], now_ms: int) -> None:
         """Claim the signature, replace the contract if still ACTIVE at `before.version`, post."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
-            tx.save("contract", contracts_adapter.to_item(after, shards=self.shards),
-                    (ContractItem.version == before.version) & (ContractItem.status == ACTIVE)
-                    & (ContractItem.expires_at_ms > now_ms))
+            tx.save(
+                "contract",
+                contracts_adapter.to_item(after, shards=self.shards),
+                (ContractItem.version == before.version)
+                & (ContractItem.status == ACTIVE)
+                & (ContractItem.expires_at_ms > now_ms),
+            )
             self._entries(tx, entries)
-            self._book(tx, after.contract_id, books.delta(books.contract_contribution(before),
-                                                          books.contract_contribution(after)))
+            self._book(
+                tx,
+                after.contract_id,
+                books.delta(books.contract_contribution(before), books.contract_contribution(after)),
+            )
 
     @guarded
     def end_rental(self, before: Contract, after: Contract, entries: list[Entry]) -> None:
         """Move the contract out of ACTIVE at `before.version`, free its slot, post the settlement."""
         with _transaction() as tx:
-            tx.save("contract", contracts_adapter.to_item(after, shards=self.shards),
-                    (ContractItem.version == before.version) & (ContractItem.status == ACTIVE))
-            tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)],
-                      DeviceItem.leases > 0)
+            tx.save(
+                "contract",
+                contracts_adapter.to_item(after, shards=self.shards),
+                (ContractItem.version == before.version) & (ContractItem.status == ACTIVE),
+            )
+            tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)], DeviceItem.leases > 0)
             self._entries(tx, entries)
-            self._book(tx, after.contract_id, books.delta(books.contract_contribution(before),
-                                                          books.contract_contribution(after)))
+            self._book(
+                tx,
+                after.contract_id,
+                books.delta(books.contract_contribution(before), books.contract_contribution(after)),
+            )
 
 
 def book_update(tx: _Tx, shard: int, deltas: dict[str, int]) -> None:

@@ -21,6 +21,7 @@ copied, and no log line here carries key material. While the parameter or
 secret is fetched, botocore's DEBUG logging (which would print the response
 body) is held at WARNING.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from chalicelib.domain.errors import Unavailable
 
 KEYPAIR_BYTES = 64
-_cache: dict[tuple, "TreasuryKey"] = {}
+_cache: dict[tuple, TreasuryKey] = {}
 _lock = threading.Lock()
 
 
@@ -52,7 +53,7 @@ class TreasuryKey:
             raise TreasuryConfigError("the treasury key is not a 64-byte keypair")
         try:
             keypair = Keypair.from_bytes(bytes(keypair_bytes))
-        except Exception:  # solders refuses a secret/public mismatch
+        except Exception:  # noqa: BLE001 - solders refuses a secret/public mismatch with its own types
             raise TreasuryConfigError("the treasury key is not a valid keypair") from None
         object.__setattr__(self, "_keypair", keypair)
         object.__setattr__(self, "_pubkey", str(keypair.pubkey()))
@@ -93,8 +94,11 @@ def parse_keypair(text: str) -> bytes:
             values = json.loads(text)
         except ValueError:
             raise TreasuryConfigError("the treasury key is not a JSON array") from None
-        if (not isinstance(values, list) or len(values) != KEYPAIR_BYTES
-                or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 for v in values)):
+        if (
+            not isinstance(values, list)
+            or len(values) != KEYPAIR_BYTES
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 for v in values)
+        ):
             raise TreasuryConfigError("the treasury key is not a JSON array of 64 bytes")
         return bytes(values)
     from chalicelib.domain import keys as base58
@@ -120,7 +124,7 @@ def _quiet_botocore():
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
@@ -149,9 +153,15 @@ def _fetch(source: tuple) -> bytes:
                 text = _client("secretsmanager", region, endpoint_url).get_secret_value(SecretId=name)["SecretString"]
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException",
-                        "AccessDeniedException", "DecryptionFailure", "InvalidRequestException",
-                        "ValidationException"):
+            if code in (
+                "ParameterNotFound",
+                "ParameterVersionNotFound",
+                "ResourceNotFoundException",
+                "AccessDeniedException",
+                "DecryptionFailure",
+                "InvalidRequestException",
+                "ValidationException",
+            ):
                 raise TreasuryConfigError(f"cannot read the treasury key {kind} {name}: {code}") from None
             raise Unavailable(f"the treasury key {kind} could not be read ({code})", reason="treasury") from None
         except (botocore.exceptions.BotoCoreError, OSError):
@@ -161,9 +171,15 @@ def _fetch(source: tuple) -> bytes:
     return parse_keypair(text)
 
 
-def load_treasury(*, key_file: str | None = None, parameter: str | None = None, secret_id: str | None = None,
-                  region: str | None = None, endpoint_url: str | None = None,
-                  expected_pubkey: str | None = None) -> TreasuryKey:
+def load_treasury(
+    *,
+    key_file: str | None = None,
+    parameter: str | None = None,
+    secret_id: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    expected_pubkey: str | None = None,
+) -> TreasuryKey:
     """The treasury key from exactly one source, read once per process (cached by source).
 
     `expected_pubkey` (the configured treasury address, SI64_TREASURY): the key must be
@@ -172,8 +188,9 @@ def load_treasury(*, key_file: str | None = None, parameter: str | None = None, 
     """
     sources = [s for s in (("file", key_file), ("parameter", parameter), ("secret", secret_id)) if s[1]]
     if len(sources) != 1:
-        raise TreasuryConfigError("configure exactly one of SI64_TREASURY_KEY_FILE, "
-                                  "SI64_TREASURY_KEY_PARAMETER, SI64_TREASURY_SECRET_ARN")
+        raise TreasuryConfigError(
+            "configure exactly one of SI64_TREASURY_KEY_FILE, SI64_TREASURY_KEY_PARAMETER, SI64_TREASURY_SECRET_ARN"
+        )
     kind, name = sources[0]
     source = (kind, name, region if kind != "file" else None, endpoint_url if kind != "file" else None)
     with _lock:
@@ -182,16 +199,22 @@ def load_treasury(*, key_file: str | None = None, parameter: str | None = None, 
             key = TreasuryKey(_fetch(source))
             _cache[source] = key
     if expected_pubkey and key.pubkey != expected_pubkey:
-        raise TreasuryConfigError(f"the treasury key is for {key.pubkey}, not the configured treasury "
-                                  f"{expected_pubkey}")
+        raise TreasuryConfigError(
+            f"the treasury key is for {key.pubkey}, not the configured treasury {expected_pubkey}"
+        )
     return key
 
 
 def treasury_from_settings(s) -> TreasuryKey:
     """`load_treasury` with the names of `config.Settings`."""
-    return load_treasury(key_file=s.treasury_key_file, parameter=s.treasury_key_parameter,
-                         secret_id=s.treasury_secret_id, region=s.region, endpoint_url=s.aws_endpoint_url,
-                         expected_pubkey=s.treasury or None)
+    return load_treasury(
+        key_file=s.treasury_key_file,
+        parameter=s.treasury_key_parameter,
+        secret_id=s.treasury_secret_id,
+        region=s.region,
+        endpoint_url=s.aws_endpoint_url,
+        expected_pubkey=s.treasury or None,
+    )
 
 
 def forget_cached_keys() -> None:

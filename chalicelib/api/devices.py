@@ -1,4 +1,5 @@
 """Device-signed usage reports."""
+
 from chalice import Blueprint
 
 from . import schemas, views
@@ -11,6 +12,7 @@ bp = Blueprint(__name__)
 def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
-    done = call.c.telemetry.record(cid, call.headers.get("x-device-key"),
-                                   lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi))
+    done = call.c.telemetry.record(
+        cid, call.headers.get("x-device-key"), lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi)
+    )
     return views.metrics_response(done.contract, done.samples, done.at_ms)

@@ -13,6 +13,7 @@ not have made the request.
 
 Rate limit, Idempotency-Key and CORS: docs/adr/0009-rate-limit-and-idempotency.md.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,7 @@ from ..domain.records import Replay
 from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
 
 log = logging.getLogger("si64.api")
-CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
-                 "application/octet-stream"]
+CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
@@ -89,8 +89,7 @@ def status_of(err: e.DomainError) -> tuple[int, str]:
 
 
 def json_response(status: int, body: Any, headers: dict | None = None) -> Response:
-    return Response(body=jsontext.dumps(body), status_code=status,
-                    headers={**JSON_HEADERS, **(headers or {})})
+    return Response(body=jsontext.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 
 def error_response(err: e.DomainError, request_id: str) -> Response:
@@ -120,8 +119,11 @@ class RateLimiter:
                 q.popleft()
             if len(q) >= limit:
                 retry = max(1, int(q[0] + window_s - now + 0.999))
-                raise RateLimited(f"More than {limit} requests in {window_s} s from this {what}.",
-                                  reason=_REASON.get(what, "ip"), retry_after=retry)
+                raise RateLimited(
+                    f"More than {limit} requests in {window_s} s from this {what}.",
+                    reason=_REASON.get(what, "ip"),
+                    retry_after=retry,
+                )
             q.append(now)
             if len(self._hits) > 10_000:  # bound memory: forget idle clients
                 for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - window_s][:5_000]:
@@ -173,8 +175,9 @@ def _rate_limit(c, subject: str, limit: int, window_s: int, what: str, shared: b
     window_ms = window_s * 1000
     start = now - now % window_ms
     retry = max(1, -(-(start + window_ms - now) // 1000))
-    refused = RateLimited(f"More than {limit} requests in {window_s} s from this {what}.",
-                          reason=_REASON[what], retry_after=retry)
+    refused = RateLimited(
+        f"More than {limit} requests in {window_s} s from this {what}.", reason=_REASON[what], retry_after=retry
+    )
     if limiter.known_full(subject, start):
         raise refused
     try:
@@ -183,8 +186,9 @@ def _rate_limit(c, subject: str, limit: int, window_s: int, what: str, shared: b
         mono = time.monotonic()
         if mono - _last_fail_open[0] >= 10:
             _last_fail_open[0] = mono
-            log.warning("rate limiter: the claims table did not answer; failing open "
-                        "(the per-instance limit still applies)")
+            log.warning(
+                "rate limiter: the claims table did not answer; failing open (the per-instance limit still applies)"
+            )
         return
     if count is None or count >= limit:
         limiter.mark_full(subject, start)
@@ -196,6 +200,7 @@ def _rate_limit(c, subject: str, limit: int, window_s: int, what: str, shared: b
 class Call:
     """One request as a handler sees it: `c` is the container (`c.rentals`, `c.auth`, …),
     `raw` the body as received, `body` the parsed JSON object (parsed on first use)."""
+
     c: bootstrap.Container
     params: dict
     headers: Any
@@ -244,6 +249,7 @@ def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
             call.principal = f"device:{c.auth.device(key)}"
         else:
             from ..services.telemetry import device_of_key
+
             call.principal = f"device:{device_of_key(key)}"
     elif mode == "admin":
         c.auth.admin(h.get("x-admin-key"))
@@ -300,13 +306,14 @@ def _idempotency(c, call: Call, handler) -> Response:
 
 def _replayed(seen: Replay, body_hash: str) -> Response:
     if seen.body_hash != body_hash:
-        raise IdempotencyMismatch("This Idempotency-Key was used with a different body.",
-                                  reason="Idempotency-Key")
+        raise IdempotencyMismatch("This Idempotency-Key was used with a different body.", reason="Idempotency-Key")
     if seen.in_progress:
-        raise IdempotencyInProgress("A request with this Idempotency-Key is still in progress; retry shortly.",
-                                    reason="Idempotency-Key")
-    return Response(body=seen.response, status_code=seen.status,
-                    headers={**JSON_HEADERS, "Idempotent-Replayed": "true"})
+        raise IdempotencyInProgress(
+            "A request with this Idempotency-Key is still in progress; retry shortly.", reason="Idempotency-Key"
+        )
+    return Response(
+        body=seen.response, status_code=seen.status, headers={**JSON_HEADERS, "Idempotent-Replayed": "true"}
+    )
 
 
 def _release(c, scoped: str, started: int) -> None:
@@ -389,14 +396,18 @@ def _preflight(c, request, routes: dict[str, str]) -> Response:
     if extra := [x for x in asked if x not in permitted]:
         raise OriginNotAllowed(f"Header(s) not allowed cross-origin: {', '.join(extra)}.", reason="headers")
     same = [m for m in methods if allowed_origin(routes[m], origin, c.settings)]
-    return Response(body="", status_code=204, headers={
-        "Access-Control-Allow-Origin": allow,
-        "Access-Control-Allow-Methods": ", ".join([*same, "OPTIONS"]),
-        "Access-Control-Allow-Headers": ", ".join(permitted),
-        "Access-Control-Max-Age": CORS_MAX_AGE,
-        "Vary": "Origin",
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        body="",
+        status_code=204,
+        headers={
+            "Access-Control-Allow-Origin": allow,
+            "Access-Control-Allow-Methods": ", ".join([*same, "OPTIONS"]),
+            "Access-Control-Allow-Headers": ", ".join(permitted),
+            "Access-Control-Max-Age": CORS_MAX_AGE,
+            "Vary": "Origin",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
@@ -413,10 +424,18 @@ def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
             resp = error_response(err, request_id)
         except Exception:
             log.exception("unhandled error request_id=%s OPTIONS %s", request_id, path)
-            resp = json_response(500, {"detail": "Internal error; it has been logged.", "code": "internal",
-                                       "reason": None, "request_id": request_id})
+            resp = json_response(
+                500,
+                {
+                    "detail": "Internal error; it has been logged.",
+                    "code": "internal",
+                    "reason": None,
+                    "request_id": request_id,
+                },
+            )
         resp.headers["Vary"] = "Origin"  # a refused preflight carries no grant
         return resp
+
     preflight.__name__ = "preflight_" + "".join(ch if ch.isalnum() else "_" for ch in path)
     bp.route(path, methods=["OPTIONS"], content_types=CONTENT_TYPES)(preflight)
 
@@ -456,11 +475,19 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
                 resp = error_response(err, request_id)
             except Exception:
                 log.exception("unhandled error request_id=%s %s %s", request_id, request.method, path)
-                resp = json_response(500, {"detail": "Internal error; it has been logged.", "code": "internal",
-                                           "reason": None, "request_id": request_id})
+                resp = json_response(
+                    500,
+                    {
+                        "detail": "Internal error; it has been logged.",
+                        "code": "internal",
+                        "reason": None,
+                        "request_id": request_id,
+                    },
+                )
             if c is not None:
                 resp.headers.update(_cors_headers(kind, request.headers.get("origin"), c.settings))
             return resp
+
         view.__name__ = fn.__name__
         logged = observability.observed(path, lambda: bp.current_request)(view)  # one JSON log line a request
         bp.route(path, methods=list(methods), content_types=CONTENT_TYPES)(logged)
@@ -471,4 +498,5 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
         if first:
             _register_preflight(bp, path, routes)
         return fn
+
     return register

@@ -93,8 +93,14 @@ def admin_device_audited(call):
 def retry_refund(call):
     """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
     r = call.c.refund_operations.retry(call.params["refund_id"])
-    out = {"refund_id": r.refund_id, "wallet": r.wallet, "status": r.status, "lamports": r.lamports,
-           "tx_signature": r.tx_signature, "attempt": r.attempt}
+    out = {
+        "refund_id": r.refund_id,
+        "wallet": r.wallet,
+        "status": r.status,
+        "lamports": r.lamports,
+        "tx_signature": r.tx_signature,
+        "attempt": r.attempt,
+    }
     if r.reason:
         out["reason"] = r.reason
     return out
@@ -103,10 +109,18 @@ def retry_refund(call):
 # --- refunds, the dead-letter queue, orphan payments, reconciliation (issue 9) -------
 def refund_view(r) -> dict:
     """An operator's view of a refund record (never its signed bytes)."""
-    out = {"refund_id": r.refund_id, "kind": "payment" if r.refund_id.startswith("PAY-") else "contract",
-           "wallet": r.wallet, "status": r.status, "lamports": r.lamports, "tx_signature": r.tx_signature,
-           "attempt": r.attempt, "fee_lamports": r.fee_lamports, "confirmed_at_ms": r.confirmed_at_ms,
-           "reason": r.reason}
+    out = {
+        "refund_id": r.refund_id,
+        "kind": "payment" if r.refund_id.startswith("PAY-") else "contract",
+        "wallet": r.wallet,
+        "status": r.status,
+        "lamports": r.lamports,
+        "tx_signature": r.tx_signature,
+        "attempt": r.attempt,
+        "fee_lamports": r.fee_lamports,
+        "confirmed_at_ms": r.confirmed_at_ms,
+        "reason": r.reason,
+    }
     return out
 
 
@@ -122,10 +136,10 @@ def _int_query(call, name: str, default: int, *, minimum: int = 0, maximum: int 
 @endpoint(bp, "/api/admin/refunds", auth="admin")
 def admin_refunds(call):
     status = call.query.get("status") or "FAILED"
-    refunds, token = call.c.refund_admin.list(status, schemas.limit(call.query.get("limit")),
-                                              call.query.get("next_token"))
-    return {"status": status, "refunds": [refund_view(r) for r in refunds], "count": len(refunds),
-            "next_token": token}
+    refunds, token = call.c.refund_admin.list(
+        status, schemas.limit(call.query.get("limit")), call.query.get("next_token")
+    )
+    return {"status": status, "refunds": [refund_view(r) for r in refunds], "count": len(refunds), "next_token": token}
 
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
@@ -133,8 +147,11 @@ def admin_refunds_redrive(call):
     limit = _int_query(call, "limit", 100, minimum=1, maximum=100)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
-    return {"moved": moved, "limit": limit,
-            "detail": f"{moved} message(s) moved from the refund dead-letter queue to the refund queue."}
+    return {
+        "moved": moved,
+        "limit": limit,
+        "detail": f"{moved} message(s) moved from the refund dead-letter queue to the refund queue.",
+    }
 
 
 @endpoint(bp, "/api/admin/payments/{tx_signature}/refund", methods=["POST"], auth="admin")
@@ -143,29 +160,52 @@ def admin_refund_orphan(call):
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
     pr = call.c.payment_refunds.refund_orphan(sig, call.c.history())
-    observability.log_event("orphan_refund_booked", operation="refund_orphan", outcome=pr.refund.status,
-                            refund_id=pr.refund.refund_id, lamports=pr.refund.lamports)
+    observability.log_event(
+        "orphan_refund_booked",
+        operation="refund_orphan",
+        outcome=pr.refund.status,
+        refund_id=pr.refund.refund_id,
+        lamports=pr.refund.lamports,
+    )
     return 201, payment_refund_response(pr)
 
 
 def reconcile_response(rep) -> dict:
     def unbooked(u):
-        return {"signature": u.signature, "kind": u.kind, "lamports": u.lamports, "slot": u.slot,
-                "block_time": u.block_time, "payer": u.payer, "refund_id": u.refund_id, "note": u.note}
+        return {
+            "signature": u.signature,
+            "kind": u.kind,
+            "lamports": u.lamports,
+            "slot": u.slot,
+            "block_time": u.block_time,
+            "payer": u.payer,
+            "refund_id": u.refund_id,
+            "note": u.note,
+        }
+
     return {
         "ok": rep.ok,
         "mismatches": rep.mismatches,
         "treasury": {
-            "address": rep.treasury, "chain_lamports": rep.chain_lamports, "chain_slot": rep.chain_slot,
-            "baseline_lamports": rep.baseline_lamports, "baseline_slot": rep.baseline_slot,
-            "baseline_source": rep.baseline_source, "ledger_lamports": rep.ledger_lamports,
-            "unbooked_lamports": rep.unbooked_lamports, "difference_lamports": rep.difference_lamports,
+            "address": rep.treasury,
+            "chain_lamports": rep.chain_lamports,
+            "chain_slot": rep.chain_slot,
+            "baseline_lamports": rep.baseline_lamports,
+            "baseline_slot": rep.baseline_slot,
+            "baseline_source": rep.baseline_source,
+            "ledger_lamports": rep.ledger_lamports,
+            "unbooked_lamports": rep.unbooked_lamports,
+            "difference_lamports": rep.difference_lamports,
         },
         "orphans": [unbooked(u) for u in rep.orphans],
         "unbooked": [unbooked(u) for u in rep.unbooked],
-        "refunds": {"confirmed_checked": rep.refunds_checked,
-                    "problems": [{"refund_id": p.refund_id, "tx_signature": p.tx_signature,
-                                  "problems": list(p.problems)} for p in rep.refund_problems]},
+        "refunds": {
+            "confirmed_checked": rep.refunds_checked,
+            "problems": [
+                {"refund_id": p.refund_id, "tx_signature": p.tx_signature, "problems": list(p.problems)}
+                for p in rep.refund_problems
+            ],
+        },
         "phantom_refs": rep.phantom_refs,
         "orphan_age_seconds": rep.orphan_age_seconds,
         "complete": rep.complete,

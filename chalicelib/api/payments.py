@@ -6,6 +6,7 @@ plus the body hash when there is a body). 201 when this request booked the
 refund, 200 with the same refund afterwards. GET shows it (no credentials: the
 same figures as the chain shows anyone).
 """
+
 from chalice import Blueprint
 
 from ..domain.money import sol
@@ -20,14 +21,19 @@ def payment_refund_response(pr) -> dict:
     refund = {"status": r.status, "lamports": r.lamports, "tx_signature": r.tx_signature}
     if r.reason:
         refund["reason"] = r.reason
-    return {"payment": pr.payment_signature, "refund_id": r.refund_id, "wallet": r.wallet,
-            "refund_lamports": r.lamports, "refund_sol": sol(r.lamports), "refund": refund}
+    return {
+        "payment": pr.payment_signature,
+        "refund_id": r.refund_id,
+        "wallet": r.wallet,
+        "refund_lamports": r.lamports,
+        "refund_sol": sol(r.lamports),
+        "refund": refund,
+    }
 
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
 def refund_payment(call):
-    pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"),
-                                        call.wallet)
+    pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"), call.wallet)
     return (201 if pr.first else 200), payment_refund_response(pr)
 
 

@@ -1,4 +1,5 @@
 """Renter routes: rent, contract status, extend, settle, and a contract's samples."""
+
 from chalice import Blueprint
 
 from .. import observability
@@ -10,8 +11,9 @@ bp = Blueprint(__name__)
 
 def _observe(metric: str, receipt, **props) -> None:
     """Name the contract on the request's log line; count a committed payment (not a replay)."""
-    observability.annotate(contract_id=receipt.body.get("contract_id"),
-                           outcome="committed" if receipt.first else "replayed")
+    observability.annotate(
+        contract_id=receipt.body.get("contract_id"), outcome="committed" if receipt.first else "replayed"
+    )
     if receipt.first:
         observability.emit(metric, 1, contract_id=receipt.body.get("contract_id"), **props)
 

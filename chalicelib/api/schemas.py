@@ -7,6 +7,7 @@ numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
 Infinity are refused naming their field. Unknown fields are ignored (documented).
 The rules themselves (duration limits, prices) stay in the domain.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ MAX_METRIC = 10**12
 
 class NonFinite:
     """Where the body spelled NaN, Infinity or -Infinity (Python's json accepts them; JSON does not)."""
+
     __slots__ = ("text",)
 
     def __init__(self, text: str):
@@ -119,24 +121,29 @@ def optional_amount(body: dict, name: str = "amount") -> None:
 def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
     wallet = pubkey(_require(body, "wallet"), "wallet")
     t = tier(_require(body, "tier"))
-    seconds = hours(_require(body, "duration_hours"), "duration_hours",
-                    min_seconds=min_seconds, max_hours=max_hours)
+    seconds = hours(_require(body, "duration_hours"), "duration_hours", min_seconds=min_seconds, max_hours=max_hours)
     sig = signature(_require(body, "tx_signature"))
     optional_amount(body)
     return RentRequest(wallet, t, seconds, sig)
 
 
 def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours: int) -> ExtendRequest:
-    seconds = hours(_require(body, "additional_hours"), "additional_hours",
-                    min_seconds=min_seconds, max_hours=max_hours)
+    seconds = hours(
+        _require(body, "additional_hours"), "additional_hours", min_seconds=min_seconds, max_hours=max_hours
+    )
     sig = signature(_require(body, "tx_signature"))
     return ExtendRequest(contract_id, seconds, sig)
 
 
 def contract_id(value: str) -> str:
     """A path id that cannot name a contract is simply not found (404), like an unknown one."""
-    if not isinstance(value, str) or not value.startswith("CTR-") or not (20 <= len(value) <= 64) \
-            or not value.isascii() or not all(c.isalnum() or c in "-_" for c in value[4:]):
+    if (
+        not isinstance(value, str)
+        or not value.startswith("CTR-")
+        or not (20 <= len(value) <= 64)
+        or not value.isascii()
+        or not all(c.isalnum() or c in "-_" for c in value[4:])
+    ):
         raise NotFound("No such contract.", reason="contract_id")
     return value
 
@@ -161,14 +168,16 @@ def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
     ts = sample.get("timestamp_ms", now_ms)
     if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0:
-        raise InvalidRequest(f"'{where}timestamp_ms' must be a Unix time in milliseconds (an integer).",
-                             reason=f"{where}timestamp_ms")
+        raise InvalidRequest(
+            f"'{where}timestamp_ms' must be a Unix time in milliseconds (an integer).", reason=f"{where}timestamp_ms"
+        )
     if not earliest_ms <= ts <= latest_ms:
-        raise InvalidRequest(f"'{where}timestamp_ms' must fall within the contract's lifetime "
-                             f"({earliest_ms} to {latest_ms} ms, clock skew included).",
-                             reason=f"{where}timestamp_ms")
-    return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC)
-                   for f in SAMPLE_FIELDS]
+        raise InvalidRequest(
+            f"'{where}timestamp_ms' must fall within the contract's lifetime "
+            f"({earliest_ms} to {latest_ms} ms, clock skew included).",
+            reason=f"{where}timestamp_ms",
+        )
+    return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC) for f in SAMPLE_FIELDS]
 
 
 def metrics_samples(body: dict, now_ms: int, earliest_ms: int, latest_ms: int) -> list[list]:

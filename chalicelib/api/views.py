@@ -5,6 +5,7 @@ beside it (money.sol: an exact Decimal, written as a plain JSON number by
 chalicelib.jsontext) for display only. The answers of rent and extend are
 receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 """
+
 from __future__ import annotations
 
 from ..config import Settings
@@ -30,8 +31,11 @@ def _times_ms(c: Contract) -> dict:
 
 
 def refund_view(c: Contract) -> dict:
-    out = {"status": c.refund_status, "lamports": c.refund_lamports if c.status != ACTIVE else 0,
-           "tx_signature": c.refund_tx}
+    out = {
+        "status": c.refund_status,
+        "lamports": c.refund_lamports if c.status != ACTIVE else 0,
+        "tx_signature": c.refund_tx,
+    }
     if c.refund_reason:
         out["reason"] = c.refund_reason
     return out
@@ -40,28 +44,44 @@ def refund_view(c: Contract) -> dict:
 def contract_response(c: Contract, now_ms: int) -> dict:
     f = c.figures(now_ms)
     return {
-        "contract_id": c.contract_id, "wallet": c.wallet, "tier": c.tier, "device_id": c.device_id,
+        "contract_id": c.contract_id,
+        "wallet": c.wallet,
+        "tier": c.tier,
+        "device_id": c.device_id,
         "status": c.status,
-        "prepaid_sol": sol(c.received_lamports), "prepaid_lamports": c.received_lamports,
+        "prepaid_sol": sol(c.received_lamports),
+        "prepaid_lamports": c.received_lamports,
         "cost_lamports": c.price_lamports,
-        "used_sol": sol(f.used_lamports), "used_lamports": f.used_lamports,
+        "used_sol": sol(f.used_lamports),
+        "used_lamports": f.used_lamports,
         "refund_available": sol(f.refund_available_lamports),
         "refund_available_lamports": f.refund_available_lamports,
-        "duration_hours": hours_display(c.duration_seconds), "duration_seconds": c.duration_seconds,
-        "elapsed_hours": hours_display(f.elapsed_ms // 1000), "remaining_seconds": f.remaining_seconds,
-        "created_at": _s(c.created_at_ms), "expires_at": _s(c.expires_at_ms),
-        "settled_at": _s(c.ended_at_ms), **_times_ms(c), "refund": refund_view(c),
+        "duration_hours": hours_display(c.duration_seconds),
+        "duration_seconds": c.duration_seconds,
+        "elapsed_hours": hours_display(f.elapsed_ms // 1000),
+        "remaining_seconds": f.remaining_seconds,
+        "created_at": _s(c.created_at_ms),
+        "expires_at": _s(c.expires_at_ms),
+        "settled_at": _s(c.ended_at_ms),
+        **_times_ms(c),
+        "refund": refund_view(c),
     }
 
 
 def settle_response(c: Contract) -> dict:
     return {
-        "contract_id": c.contract_id, "status": c.status,
-        "prepaid_sol": sol(c.received_lamports), "prepaid_lamports": c.received_lamports,
+        "contract_id": c.contract_id,
+        "status": c.status,
+        "prepaid_sol": sol(c.received_lamports),
+        "prepaid_lamports": c.received_lamports,
         "cost_lamports": c.price_lamports,
-        "used_sol": sol(c.used_lamports or 0), "used_lamports": c.used_lamports or 0,
-        "refund_sol": sol(c.refund_lamports or 0), "refund_lamports": c.refund_lamports or 0,
-        "refund_status": c.refund_status, "tx_signature": c.refund_tx, "settled_at": _s(c.ended_at_ms),
+        "used_sol": sol(c.used_lamports or 0),
+        "used_lamports": c.used_lamports or 0,
+        "refund_sol": sol(c.refund_lamports or 0),
+        "refund_lamports": c.refund_lamports or 0,
+        "refund_status": c.refund_status,
+        "tx_signature": c.refund_tx,
+        "settled_at": _s(c.ended_at_ms),
         **_times_ms(c),
     }
 
@@ -69,9 +89,12 @@ def settle_response(c: Contract) -> dict:
 def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
     f = c.figures(now_ms)
     return {
-        "contract_id": c.contract_id, "metrics_recorded": True, "samples_recorded": recorded,
+        "contract_id": c.contract_id,
+        "metrics_recorded": True,
+        "samples_recorded": recorded,
         "elapsed_hours": hours_display(f.elapsed_ms // 1000),
-        "cost_so_far": sol(f.used_lamports), "cost_so_far_lamports": f.used_lamports,
+        "cost_so_far": sol(f.used_lamports),
+        "cost_so_far_lamports": f.used_lamports,
         "refund_available": sol(f.refund_available_lamports),
         "refund_available_lamports": f.refund_available_lamports,
     }
@@ -79,8 +102,7 @@ def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
 
 def sample_view(row: list) -> dict:
     ts, cpu, mem, disk, net = row
-    return {"timestamp_ms": ts, "cpu_percent": cpu, "memory_mb": mem, "disk_io_mbps": disk,
-            "network_io_mbps": net}
+    return {"timestamp_ms": ts, "cpu_percent": cpu, "memory_mb": mem, "disk_io_mbps": disk, "network_io_mbps": net}
 
 
 def samples_response(contract_id: str, rows: list[list]) -> dict:
@@ -88,61 +110,135 @@ def samples_response(contract_id: str, rows: list[list]) -> dict:
 
 
 def device_view(d) -> dict:
-    return {"id": d.device_id, "name": d.name, "tier": d.tier, "uri": d.uri, "address": d.address,
-            "region": d.region, "ram": d.ram, "leases": d.leases, "capacity": d.capacity,
-            "available": d.available, "uptime": d.uptime, "audited": d.audited}
+    return {
+        "id": d.device_id,
+        "name": d.name,
+        "tier": d.tier,
+        "uri": d.uri,
+        "address": d.address,
+        "region": d.region,
+        "ram": d.ram,
+        "leases": d.leases,
+        "capacity": d.capacity,
+        "available": d.available,
+        "uptime": d.uptime,
+        "audited": d.audited,
+    }
 
 
 def pricing_response(s: Settings, tiers: list[Tier]) -> dict:
     return {
-        "treasury": s.treasury, "network": s.network,
-        "tiers": [{"tier": t.name, "lamports_per_hour": t.lamports_per_hour,
-                   "sol_per_hour": sol(t.lamports_per_hour), "memory": t.memory} for t in tiers],
-        "min_duration_seconds": s.min_duration_seconds, "max_duration_hours": s.max_duration_hours,
-        "refund_min_lamports": s.refund_min_lamports, "payment_max_age_seconds": s.payment_max_age_seconds,
+        "treasury": s.treasury,
+        "network": s.network,
+        "tiers": [
+            {
+                "tier": t.name,
+                "lamports_per_hour": t.lamports_per_hour,
+                "sol_per_hour": sol(t.lamports_per_hour),
+                "memory": t.memory,
+            }
+            for t in tiers
+        ],
+        "min_duration_seconds": s.min_duration_seconds,
+        "max_duration_hours": s.max_duration_hours,
+        "refund_min_lamports": s.refund_min_lamports,
+        "payment_max_age_seconds": s.payment_max_age_seconds,
     }
 
 
 def entry_view(e) -> dict:
-    return {"entry_id": e.entry_id, "contract_id": e.contract_id, "account": e.account,
-            "debit_lamports": e.debit_lamports, "credit_lamports": e.credit_lamports, "kind": e.kind,
-            "created_at": _s(e.created_at_ms), "created_at_ms": e.created_at_ms, "ref": e.ref}
+    return {
+        "entry_id": e.entry_id,
+        "contract_id": e.contract_id,
+        "account": e.account,
+        "debit_lamports": e.debit_lamports,
+        "credit_lamports": e.credit_lamports,
+        "kind": e.kind,
+        "created_at": _s(e.created_at_ms),
+        "created_at_ms": e.created_at_ms,
+        "ref": e.ref,
+    }
 
 
 def entries_response(page) -> dict:
     """services.books.EntriesPage → API.md shape."""
-    return {"entries": [entry_view(e) for e in page.entries], "debit_lamports": page.debit_lamports,
-            "credit_lamports": page.credit_lamports, "balance_lamports": page.balance_lamports,
-            "next_token": page.next_token}
+    return {
+        "entries": [entry_view(e) for e in page.entries],
+        "debit_lamports": page.debit_lamports,
+        "credit_lamports": page.credit_lamports,
+        "balance_lamports": page.balance_lamports,
+        "next_token": page.next_token,
+    }
 
 
 def ledger_response(page) -> dict:
     """services.books.LedgerPage → API.md shape (totals of the page)."""
-    active = [_with_sol({"contract_id": k.contract_id, "wallet": k.wallet, "tier": k.tier, "status": k.status,
-                         "device_id": k.device_id, "expires_at": k.expires_at_ms // 1000},
-                        prepaid=k.received_lamports, used=f.used_lamports, refund=f.refund_available_lamports)
-              for k, f in page.active]
-    completed = [_with_sol({"contract_id": k.contract_id, "wallet": k.wallet, "tier": k.tier, "status": k.status,
-                            "settlement_time": (k.ended_at_ms or 0) // 1000, "refund_status": k.refund_status,
-                            "refund_tx": k.refund_tx},
-                           prepaid=k.received_lamports, used=k.used_lamports or 0, refund=k.refund_lamports or 0)
-                 for k in page.completed]
-    return _with_sol({"active_contracts": active, "completed_settlements": completed,
-                      "page_contracts": page.size, "totals_scope": getattr(page, "totals_scope", "page"),
-                      "next_token": page.next_token},
-                     total_active_value=page.total_active_value, total_used=page.total_used,
-                     total_pending_refunds=page.total_pending_refunds)
+    active = [
+        _with_sol(
+            {
+                "contract_id": k.contract_id,
+                "wallet": k.wallet,
+                "tier": k.tier,
+                "status": k.status,
+                "device_id": k.device_id,
+                "expires_at": k.expires_at_ms // 1000,
+            },
+            prepaid=k.received_lamports,
+            used=f.used_lamports,
+            refund=f.refund_available_lamports,
+        )
+        for k, f in page.active
+    ]
+    completed = [
+        _with_sol(
+            {
+                "contract_id": k.contract_id,
+                "wallet": k.wallet,
+                "tier": k.tier,
+                "status": k.status,
+                "settlement_time": (k.ended_at_ms or 0) // 1000,
+                "refund_status": k.refund_status,
+                "refund_tx": k.refund_tx,
+            },
+            prepaid=k.received_lamports,
+            used=k.used_lamports or 0,
+            refund=k.refund_lamports or 0,
+        )
+        for k in page.completed
+    ]
+    return _with_sol(
+        {
+            "active_contracts": active,
+            "completed_settlements": completed,
+            "page_contracts": page.size,
+            "totals_scope": getattr(page, "totals_scope", "page"),
+            "next_token": page.next_token,
+        },
+        total_active_value=page.total_active_value,
+        total_used=page.total_used,
+        total_pending_refunds=page.total_pending_refunds,
+    )
 
 
 def stats_response(st) -> dict:
     """services.books.Stats → the operator's stats shape."""
-    return _with_sol({
-        "contracts": {s: st.contracts_by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")},
-        "devices": {"count": st.device_count, "slots_leased": st.slots_leased,
-                    "slots_free": st.capacity - st.slots_leased, "capacity": st.capacity},
-        "refunds_by_status": st.refunds_by_status,
-        "queues": st.queues,
-        "treasury": st.treasury,
-        "rpc_reachable": st.rpc_reachable,
-        "server_time": st.at_ms // 1000, "server_time_ms": st.at_ms,
-    }, revenue=st.revenue, pending_refunds=st.pending_refunds, active_prepaid=st.active_prepaid)
+    return _with_sol(
+        {
+            "contracts": {s: st.contracts_by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")},
+            "devices": {
+                "count": st.device_count,
+                "slots_leased": st.slots_leased,
+                "slots_free": st.capacity - st.slots_leased,
+                "capacity": st.capacity,
+            },
+            "refunds_by_status": st.refunds_by_status,
+            "queues": st.queues,
+            "treasury": st.treasury,
+            "rpc_reachable": st.rpc_reachable,
+            "server_time": st.at_ms // 1000,
+            "server_time_ms": st.at_ms,
+        },
+        revenue=st.revenue,
+        pending_refunds=st.pending_refunds,
+        active_prepaid=st.active_prepaid,
+    )

@@ -12,6 +12,7 @@ when its payment is bound to it, in one of two ways:
 A payment whose memo names terms binds those terms and no others, even for a
 signed request: a renter who wrote terms into a payment meant them.
 """
+
 from __future__ import annotations
 
 from .errors import Forbidden, PaymentInvalid, Unauthorized
@@ -41,10 +42,13 @@ def bind(expected_memo: str, memos, *, payer: str, signed_by: str | None) -> str
             return BY_MEMO
         raise PaymentInvalid(
             f"The payment's memo binds other terms than this request ({expected_memo!r} expected).",
-            reason="memo_mismatch")
+            reason="memo_mismatch",
+        )
     if signed_by == payer:
         return BY_SIGNATURE
     raise Unauthorized(
         "The payment is not bound to this request: sign the request with the paying wallet "
         "(X-Wallet, X-Timestamp, X-Signature over the body hash) or put the terms in the payment's memo "
-        f"({expected_memo!r}).", reason="binding")
+        f"({expected_memo!r}).",
+        reason="binding",
+    )

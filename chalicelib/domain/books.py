@@ -8,6 +8,7 @@ counters are exactly the sum of the contributions of every record, and a
 reader adds up `shards` small items instead of reading the table.
 docs/adr/0006-whole-book-counters.md records the choice and its cost.
 """
+
 from __future__ import annotations
 
 from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED
@@ -18,9 +19,9 @@ OWED = ("QUEUED", "SENT", "FAILED")  # booked to refunds_payable and not yet pai
 
 COUNTERS = (
     *(f"contracts_{s}" for s in CONTRACT_STATUSES),
-    "active_prepaid_lamports",      # received on chain by ACTIVE contracts
-    "revenue_lamports",             # usage of ended contracts
-    "refund_fees_lamports",         # network fees of confirmed refunds
+    "active_prepaid_lamports",  # received on chain by ACTIVE contracts
+    "revenue_lamports",  # usage of ended contracts
+    "refund_fees_lamports",  # network fees of confirmed refunds
     *(f"refunds_{s}_n" for s in REFUND_STATUSES),
     *(f"refunds_{s}_lamports" for s in REFUND_STATUSES),
 )

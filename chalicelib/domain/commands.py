@@ -4,6 +4,7 @@
 presented again with the same terms gets the first answer, with other terms
 409 `payment_already_used`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class ExtendRequest:
 class RenterCredentials:
     """The three renter headers (X-Wallet, X-Timestamp, X-Signature), all present;
     services.auth.Auth.renter checks them."""
+
     wallet: str
     timestamp: str
     signature: str

@@ -5,6 +5,7 @@ ACTIVE --settle/sweep (at or after expiry)--> EXPIRED
 Every change returns a new Contract with version + 1; the repository writes it
 conditionally on the old version, so a lost race never double-applies.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -128,18 +129,36 @@ def refund_status_for(refund_lamports: int, refund_min_lamports: int) -> str:
     return REFUND_QUEUED if refund_lamports > 0 and refund_lamports >= refund_min_lamports else REFUND_DUST
 
 
-def open_contract(*, contract_id: str, wallet: str, tier: str, device_id: str, seconds: int,
-                  received_lamports: int, sig: str, now_ms: int) -> Contract:
+def open_contract(
+    *,
+    contract_id: str,
+    wallet: str,
+    tier: str,
+    device_id: str,
+    seconds: int,
+    received_lamports: int,
+    sig: str,
+    now_ms: int,
+) -> Contract:
     lph = money.TIERS[tier].lamports_per_hour
     price = money.price_lamports(lph, seconds)
     if received_lamports < price:
         raise ValueError("payment below price")
     pay = Payment(sig, "rent", seconds, price, received_lamports, now_ms)
     return Contract(
-        contract_id=contract_id, wallet=wallet, tier=tier, device_id=device_id,
-        status=ACTIVE, version=1, lamports_per_hour=lph, duration_seconds=seconds,
-        price_lamports=price, received_lamports=received_lamports,
-        created_at_ms=now_ms, expires_at_ms=now_ms + seconds * 1000, payments=(pay,),
+        contract_id=contract_id,
+        wallet=wallet,
+        tier=tier,
+        device_id=device_id,
+        status=ACTIVE,
+        version=1,
+        lamports_per_hour=lph,
+        duration_seconds=seconds,
+        price_lamports=price,
+        received_lamports=received_lamports,
+        created_at_ms=now_ms,
+        expires_at_ms=now_ms + seconds * 1000,
+        payments=(pay,),
     )
 
 
@@ -147,24 +166,26 @@ def extension_price(contract: Contract, seconds: int) -> int:
     return money.price_lamports(contract.lamports_per_hour, seconds)
 
 
-def extend(contract: Contract, *, seconds: int, received_lamports: int, sig: str, now_ms: int,
-           max_seconds: int) -> Contract:
+def extend(
+    contract: Contract, *, seconds: int, received_lamports: int, sig: str, now_ms: int, max_seconds: int
+) -> Contract:
     if not contract.is_live(now_ms):
         raise ContractNotActive("The contract has ended and cannot be extended.", reason="status")
     if contract.version > MAX_EXTENSIONS:  # version = 1 + extensions while ACTIVE
-        raise InvalidRequest(f"A contract can be extended at most {MAX_EXTENSIONS} times.",
-                             reason="additional_hours")
+        raise InvalidRequest(f"A contract can be extended at most {MAX_EXTENSIONS} times.", reason="additional_hours")
     total = contract.duration_seconds + seconds
     if total > max_seconds:
         raise InvalidRequest(
-            f"The total duration would exceed the maximum of {max_seconds // 3600} hours.",
-            reason="additional_hours")
+            f"The total duration would exceed the maximum of {max_seconds // 3600} hours.", reason="additional_hours"
+        )
     price = extension_price(contract, seconds)
     if received_lamports < price:
         raise ValueError("payment below price")
     pay = Payment(sig, "extend", seconds, price, received_lamports, now_ms)
     return replace(
-        contract, version=contract.version + 1, duration_seconds=total,
+        contract,
+        version=contract.version + 1,
+        duration_seconds=total,
         price_lamports=contract.price_lamports + price,
         received_lamports=contract.received_lamports + received_lamports,
         expires_at_ms=contract.expires_at_ms + seconds * 1000,
@@ -181,7 +202,11 @@ def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Co
     used = usage(contract, ended - contract.created_at_ms)
     refund = contract.received_lamports - used
     return replace(
-        contract, version=contract.version + 1, status=EXPIRED if expired else SETTLED,
-        ended_at_ms=ended, used_lamports=used, refund_lamports=refund,
+        contract,
+        version=contract.version + 1,
+        status=EXPIRED if expired else SETTLED,
+        ended_at_ms=ended,
+        used_lamports=used,
+        refund_lamports=refund,
         refund_status=refund_status_for(refund, refund_min_lamports),
     )

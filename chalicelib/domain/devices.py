@@ -1,4 +1,5 @@
 """A device of the inventory and its free slots. Pure Python."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 They carry no HTTP status and no wire code: the edge (`chalicelib/api/http.py`)
 maps each class to the status and stable code of API.md.
 """
+
 from __future__ import annotations
 
 

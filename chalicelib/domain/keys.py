@@ -5,6 +5,7 @@ uses it); this module only adds the strictness the API needs: text outside the
 alphabet is refused (the library strips trailing whitespace before decoding,
 so "KEY " would otherwise pass), and the decoded length must be exact.
 """
+
 from __future__ import annotations
 
 import base58 as _b58

@@ -3,6 +3,7 @@
 Pure Python; no float ever touches an amount. Inputs that come from JSON are
 `Decimal` (the API parses numbers with `parse_float=Decimal`) or `int`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -58,6 +58,7 @@ A malformed result (missing keys, wrong types, a transaction that does not
 carry the signature asked for) raises `MalformedRpcResult` (a ValueError);
 the adapter turns it into `Unavailable(reason="rpc")` — never `not_found`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def signers(tx: dict) -> list[str]:
 
 def _instructions(tx: dict):
     yield from tx["transaction"]["message"]["instructions"]
-    for group in (tx["meta"].get("innerInstructions") or []):
+    for group in tx["meta"].get("innerInstructions") or []:
         yield from group["instructions"]
 
 
@@ -259,9 +260,7 @@ def _decide_tx(check: PaymentCheck, tx: dict) -> PaymentResult:
     if not to_treasury:
         return _fail(WRONG_RECIPIENT, block_time=block_time, slot=slot, memos=notes)
     # a self-transfer (wallet == treasury) moves nothing and is never a payment
-    received = sum(
-        t.lamports for t in to_treasury if t.source == check.wallet and t.source != t.destination
-    )
+    received = sum(t.lamports for t in to_treasury if t.source == check.wallet and t.source != t.destination)
     if received < check.min_lamports:
         return _fail(INSUFFICIENT_AMOUNT, received, block_time, slot, notes)
     if check.now_s - block_time > check.max_age_seconds:

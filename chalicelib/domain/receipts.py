@@ -7,6 +7,7 @@ stored data, written by the service at commit time, and its shape is the
 API.md answer of `POST /api/rent` and `POST /api/contracts/{id}/extend`: the
 edge sends it as it is. Every `*_sol` figure derives from the lamports beside it.
 """
+
 from __future__ import annotations
 
 from .contracts import Contract
@@ -21,11 +22,18 @@ def rent_receipt(c: Contract) -> dict:
     """The answer to the rent that opened `c` (its first payment)."""
     rent = c.payments[0]
     return {
-        "contract_id": c.contract_id, "status": c.status, "tier": c.tier, "device_id": c.device_id,
-        "duration_hours": hours_display(rent.seconds), "duration_seconds": rent.seconds,
-        "cost_sol": sol(rent.price_lamports), "cost_lamports": rent.price_lamports,
-        "prepaid_sol": sol(rent.received_lamports), "prepaid_lamports": rent.received_lamports,
-        "created_at": _s(c.created_at_ms), "expires_at": _s(c.created_at_ms + rent.seconds * 1000),
+        "contract_id": c.contract_id,
+        "status": c.status,
+        "tier": c.tier,
+        "device_id": c.device_id,
+        "duration_hours": hours_display(rent.seconds),
+        "duration_seconds": rent.seconds,
+        "cost_sol": sol(rent.price_lamports),
+        "cost_lamports": rent.price_lamports,
+        "prepaid_sol": sol(rent.received_lamports),
+        "prepaid_lamports": rent.received_lamports,
+        "created_at": _s(c.created_at_ms),
+        "expires_at": _s(c.created_at_ms + rent.seconds * 1000),
     }
 
 
@@ -33,10 +41,14 @@ def extend_receipt(after: Contract, sig: str) -> dict:
     """The answer to the extension paid by `sig`, from the contract right after it."""
     p = after.payment(sig)
     return {
-        "contract_id": after.contract_id, "extended_hours": hours_display(p.seconds),
+        "contract_id": after.contract_id,
+        "extended_hours": hours_display(p.seconds),
         "extended_seconds": p.seconds,
-        "additional_cost_sol": sol(p.price_lamports), "additional_cost_lamports": p.price_lamports,
+        "additional_cost_sol": sol(p.price_lamports),
+        "additional_cost_lamports": p.price_lamports,
         "prepaid_lamports": p.received_lamports,
-        "new_total_cost": sol(after.price_lamports), "new_total_cost_lamports": after.price_lamports,
-        "new_expiration": _s(after.expires_at_ms), "duration_seconds": after.duration_seconds,
+        "new_total_cost": sol(after.price_lamports),
+        "new_total_cost_lamports": after.price_lamports,
+        "new_expiration": _s(after.expires_at_ms),
+        "duration_seconds": after.duration_seconds,
     }

@@ -19,6 +19,7 @@ The baseline is the treasury's balance before the first booked transaction
 (its initial funding is not in the ledger), or the balance at a slot the
 operator names.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ REFUND_MEMO_PREFIX = refund_memo("")  # the memo of a refund transfer, before it
 @dataclass(frozen=True)
 class SignatureInfo:
     """One entry of getSignaturesForAddress (newest first)."""
+
     signature: str
     slot: int
     block_time: int | None
@@ -42,6 +44,7 @@ class SignatureInfo:
 @dataclass(frozen=True)
 class ChainTx:
     """What reconciliation needs of one landed transaction."""
+
     signature: str
     slot: int
     block_time: int | None
@@ -78,14 +81,20 @@ def summarize(signature: str, tx: dict) -> ChainTx:
         keys = account_keys(tx)
         pre, post = meta["preBalances"], meta["postBalances"]
         balances = {}
-        for i, key in enumerate(keys[:min(len(pre), len(post))]):
+        for i, key in enumerate(keys[: min(len(pre), len(post))]):
             balances[key] = (_int(pre[i], "preBalance"), _int(post[i], "postBalance"))
         block_time = tx.get("blockTime")
-        return ChainTx(signature=signature, slot=_int(tx["slot"], "slot"),
-                       block_time=None if block_time is None else _int(block_time, "blockTime"),
-                       failed=meta.get("err") is not None, signers=tuple(signers(tx)),
-                       transfers=tuple(system_transfers(tx)), memos=memos(tx), fee=_int(meta["fee"], "fee"),
-                       balances=balances)
+        return ChainTx(
+            signature=signature,
+            slot=_int(tx["slot"], "slot"),
+            block_time=None if block_time is None else _int(block_time, "blockTime"),
+            failed=meta.get("err") is not None,
+            signers=tuple(signers(tx)),
+            transfers=tuple(system_transfers(tx)),
+            memos=memos(tx),
+            fee=_int(meta["fee"], "fee"),
+            balances=balances,
+        )
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedRpcResult(f"malformed getTransaction result: {exc!r}") from exc
 
@@ -94,9 +103,13 @@ def signature_info(entry: dict) -> SignatureInfo:
     """One getSignaturesForAddress entry → SignatureInfo."""
     try:
         bt = entry.get("blockTime")
-        return SignatureInfo(str(entry["signature"]), _int(entry["slot"], "slot"),
-                             None if bt is None else _int(bt, "blockTime"), entry.get("err") is not None,
-                             entry.get("memo"))
+        return SignatureInfo(
+            str(entry["signature"]),
+            _int(entry["slot"], "slot"),
+            None if bt is None else _int(bt, "blockTime"),
+            entry.get("err") is not None,
+            entry.get("memo"),
+        )
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedRpcResult(f"malformed getSignaturesForAddress entry: {exc!r}") from exc
 
@@ -134,9 +147,11 @@ def orphan_payer(tx: ChainTx, treasury: str) -> tuple[str, int]:
     if not paid:
         raise NotAnOrphan("wrong_recipient", "The transaction has no transfer to the treasury from a signer.")
     if len(paid) > 1:
-        raise NotAnOrphan("several_payers", "Several signers paid the treasury in this transaction; "
-                                            "it cannot be refunded to one payer.")
-    (payer, lamports), = paid.items()
+        raise NotAnOrphan(
+            "several_payers",
+            "Several signers paid the treasury in this transaction; it cannot be refunded to one payer.",
+        )
+    ((payer, lamports),) = paid.items()
     return payer, lamports
 
 
@@ -144,7 +159,7 @@ def refund_id_of(memos_: tuple[str, ...]) -> str | None:
     """The refund id a refund transaction names in its memo (`signing.refund_memo`)."""
     for m in memos_:
         if m.startswith(REFUND_MEMO_PREFIX) and len(m) > len(REFUND_MEMO_PREFIX):
-            return m[len(REFUND_MEMO_PREFIX):]
+            return m[len(REFUND_MEMO_PREFIX) :]
     return None
 
 
@@ -152,6 +167,7 @@ def refund_id_of(memos_: tuple[str, ...]) -> str | None:
 @dataclass(frozen=True)
 class Unbooked:
     """A transaction of the treasury's history that the ledger does not book (yet)."""
+
     signature: str
     kind: str  # "orphan" | "recent_payment" | "claimed_unbooked" | "refund_in_flight" | "unexplained"
     lamports: int  # the treasury's balance change (+ in, − out)
@@ -207,14 +223,18 @@ class Report:
         """One line per difference; empty when the books and the chain agree."""
         out = []
         if self.difference_lamports:
-            out.append(f"treasury balance: the chain holds {self.chain_lamports} lamports, the books explain "
-                       f"{self.chain_lamports - self.difference_lamports} (baseline {self.baseline_lamports} + "
-                       f"ledger {self.ledger_lamports} + unbooked {self.unbooked_lamports}): "
-                       f"difference {self.difference_lamports:+d}")
+            out.append(
+                f"treasury balance: the chain holds {self.chain_lamports} lamports, the books explain "
+                f"{self.chain_lamports - self.difference_lamports} (baseline {self.baseline_lamports} + "
+                f"ledger {self.ledger_lamports} + unbooked {self.unbooked_lamports}): "
+                f"difference {self.difference_lamports:+d}"
+            )
         for u in self.unbooked:
             if u.kind == "orphan":
-                out.append(f"orphan payment {u.signature}: {u.lamports} lamports from {u.payer}, claimed by no "
-                           f"contract or refund")
+                out.append(
+                    f"orphan payment {u.signature}: {u.lamports} lamports from {u.payer}, claimed by no "
+                    f"contract or refund"
+                )
             elif u.kind in ("unexplained", "claimed_unbooked"):
                 out.append(f"unbooked treasury transaction {u.signature}: {u.lamports:+d} lamports ({u.note})")
         for ref in self.phantom_refs:

@@ -1,4 +1,5 @@
 """Small records the services hand to storage. Pure Python."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Claim:
     """A transaction signature and what it paid for (the first response is kept for replays)."""
+
     signature: str
     kind: str
     contract_id: str
@@ -20,6 +22,7 @@ class Claim:
 class Replay:
     """The first response to an Idempotency-Key; while that first request is still running,
     `in_progress` (status 0, no response yet)."""
+
     body_hash: str
     status: int
     response: str

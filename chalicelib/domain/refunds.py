@@ -21,6 +21,7 @@ Refund ids: a contract's refund is the contract id (`CTR-…`); the refund of a
 payment that no contract holds is `PAY-{tx_signature}` (`payment_refund_id`).
 The memo on the transfer is `signing.refund_memo(refund_id)`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -162,30 +163,44 @@ def mark_sent(r: Refund, signature: str, last_valid_block_height: int, raw: byte
     _require(r, QUEUED, step="mark sent")
     if not signature:
         raise ValueError("empty signature")
-    return _next(r, status=SENT, tx_signature=signature,
-                 last_valid_block_height=_lvbh(last_valid_block_height), attempt=r.attempt + 1, reason=None,
-                 raw=raw)
+    return _next(
+        r,
+        status=SENT,
+        tx_signature=signature,
+        last_valid_block_height=_lvbh(last_valid_block_height),
+        attempt=r.attempt + 1,
+        reason=None,
+        raw=raw,
+    )
 
 
-def replace_expired(r: Refund, verdict: Verdict, signature: str, last_valid_block_height: int,
-                    raw: bytes | None = None) -> Refund:
+def replace_expired(
+    r: Refund, verdict: Verdict, signature: str, last_valid_block_height: int, raw: bytes | None = None
+) -> Refund:
     """SENT → SENT with a new transaction, only on proof that the recorded one expired
     without landing (`verdict` from `classify` of the recorded transaction)."""
     _require(r, SENT, step="replace the transaction")
     if verdict.state != EXPIRED or verdict.last_valid_block_height != r.last_valid_block_height:
-        raise InvalidTransition(f"refund {r.refund_id}: the recorded transaction has not expired "
-                                f"({verdict.state})", reason="not_expired")
+        raise InvalidTransition(
+            f"refund {r.refund_id}: the recorded transaction has not expired ({verdict.state})", reason="not_expired"
+        )
     if not signature or signature == r.tx_signature:
         raise ValueError("a replacement needs a new signature")
-    return _next(r, tx_signature=signature, last_valid_block_height=_lvbh(last_valid_block_height),
-                 attempt=r.attempt + 1, raw=raw)
+    return _next(
+        r,
+        tx_signature=signature,
+        last_valid_block_height=_lvbh(last_valid_block_height),
+        attempt=r.attempt + 1,
+        raw=raw,
+    )
 
 
 def confirm(r: Refund, fee_lamports: int, at_ms: int) -> Refund:
     """SENT → CONFIRMED: the recorded transaction landed without error."""
     _require(r, SENT, step="confirm")
-    return _next(r, status=CONFIRMED, fee_lamports=_lamports(fee_lamports), confirmed_at_ms=int(at_ms),
-                 reason=None, raw=None)
+    return _next(
+        r, status=CONFIRMED, fee_lamports=_lamports(fee_lamports), confirmed_at_ms=int(at_ms), reason=None, raw=None
+    )
 
 
 def fail(r: Refund, reason: str) -> Refund:
@@ -223,8 +238,10 @@ class PreparedTransfer:
     raw: bytes
 
     def __repr__(self) -> str:  # the bytes are long and say nothing a log needs
-        return (f"PreparedTransfer(signature={self.signature!r}, "
-                f"last_valid_block_height={self.last_valid_block_height}, raw=<{len(self.raw)} bytes>)")
+        return (
+            f"PreparedTransfer(signature={self.signature!r}, "
+            f"last_valid_block_height={self.last_valid_block_height}, raw=<{len(self.raw)} bytes>)"
+        )
 
 
 @dataclass(frozen=True)
@@ -248,8 +265,9 @@ class MalformedStatus(ValueError):
     """The node's status value does not have the documented shape."""
 
 
-def classify(value: dict | None, block_height: int, last_valid_block_height: int, *,
-             commitment: str = "finalized") -> Verdict:
+def classify(
+    value: dict | None, block_height: int, last_valid_block_height: int, *, commitment: str = "finalized"
+) -> Verdict:
     """What became of a recorded transaction.
 
     `value`: the getSignatureStatuses entry for its signature (searchTransactionHistory);
@@ -318,14 +336,14 @@ def describe_err(err) -> str:
     if isinstance(err, str):
         return err
     if isinstance(err, dict) and len(err) == 1:
-        (name, detail), = err.items()
+        ((name, detail),) = err.items()
         if isinstance(detail, dict) and "account_index" in detail:
             return f"{name}: account {detail['account_index']}"
         if isinstance(detail, list):
             parts = []
             for part in detail:
                 if isinstance(part, dict) and len(part) == 1:
-                    (k, v), = part.items()
+                    ((k, v),) = part.items()
                     parts.append(f"{k} {v}")
                 else:
                     parts.append(str(part))
@@ -340,8 +358,17 @@ def refund_of(contract) -> Refund | None:
     Its version is the contract's: every step is written on the contract's version."""
     if contract.refund_status not in STATUSES:
         return None
-    return Refund(refund_id=contract.contract_id, wallet=contract.wallet, lamports=contract.refund_lamports or 0,
-                  status=contract.refund_status, tx_signature=contract.refund_tx,
-                  last_valid_block_height=contract.refund_lvbh, attempt=contract.refund_attempt or 0,
-                  reason=contract.refund_reason, version=contract.version, fee_lamports=contract.refund_fee,
-                  confirmed_at_ms=contract.refund_confirmed_ms, raw=contract.refund_raw)
+    return Refund(
+        refund_id=contract.contract_id,
+        wallet=contract.wallet,
+        lamports=contract.refund_lamports or 0,
+        status=contract.refund_status,
+        tx_signature=contract.refund_tx,
+        last_valid_block_height=contract.refund_lvbh,
+        attempt=contract.refund_attempt or 0,
+        reason=contract.refund_reason,
+        version=contract.version,
+        fee_lamports=contract.refund_fee,
+        confirmed_at_ms=contract.refund_confirmed_ms,
+        raw=contract.refund_raw,
+    )

@@ -3,6 +3,7 @@
 One place for them, used by the server that verifies and by every client
 (`local/`, tests) that signs. Pure Python.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -9,6 +9,7 @@ the dead-letter queue — the refund stays owed in the table, and the sweep
 queues it again. The packaged template enables ReportBatchItemFailures
 (infra/package.py), which Chalice does not.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ log = logging.getLogger("si64.refunds")
 bp = Blueprint(__name__)
 BATCH_SIZE = 10
 QUEUE = Settings.from_env().refund_queue_name  # si64-{stage}-refunds (chalice loads the stage's env)
-EVENT_METRICS = {"sent": "RefundsSent", "replaced": "RefundsSent", "confirmed": "RefundsConfirmed",
-                 "failed": "RefundsFailed"}
+EVENT_METRICS = {
+    "sent": "RefundsSent",
+    "replaced": "RefundsSent",
+    "confirmed": "RefundsConfirmed",
+    "failed": "RefundsFailed",
+}
 
 
 def refund_id_of(body: str) -> str | None:
@@ -58,8 +63,13 @@ def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
                 for ev in out.events:
                     if ev in EVENT_METRICS:
                         counts[EVENT_METRICS[ev]] = counts.get(EVENT_METRICS[ev], 0) + 1
-                log.info("refund %s: %s%s%s", rid, out.status, f" {out.events}" if out.events else "",
-                         f" ({out.note})" if out.note else "")
+                log.info(
+                    "refund %s: %s%s%s",
+                    rid,
+                    out.status,
+                    f" {out.events}" if out.events else "",
+                    f" ({out.note})" if out.note else "",
+                )
             except Unavailable as exc:
                 outcomes[rid] = False
                 log.warning("refund %s: retry later (%s: %s)", rid, exc.reason, exc.detail)

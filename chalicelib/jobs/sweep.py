@@ -2,6 +2,7 @@
 services/sweep.py does the work; this writes its figures as metrics
 (Expirations, SweepDue, SweepLagSeconds — written on every run, so a missing
 datapoint means the sweep did not run) and a log line."""
+
 from __future__ import annotations
 
 import logging
@@ -16,12 +17,20 @@ bp = Blueprint(__name__)
 
 def run_sweep(c) -> dict:
     report = c.sweep.run()
-    observability.emit_many({"SweepDue": report.due, "Expirations": report.expired,
-                             "SweepLagSeconds": report.lag_seconds})
-    summary = {"due": report.due, "expired": report.expired, "lost_races": report.lost_races,
-               "refunds_queued": report.refunds_queued, "refunds_requeued": report.refunds_requeued,
-               "items_read": report.items_read, "queries": report.queries, "lag_seconds": report.lag_seconds,
-               "errors": report.errors}
+    observability.emit_many(
+        {"SweepDue": report.due, "Expirations": report.expired, "SweepLagSeconds": report.lag_seconds}
+    )
+    summary = {
+        "due": report.due,
+        "expired": report.expired,
+        "lost_races": report.lost_races,
+        "refunds_queued": report.refunds_queued,
+        "refunds_requeued": report.refunds_requeued,
+        "items_read": report.items_read,
+        "queries": report.queries,
+        "lag_seconds": report.lag_seconds,
+        "errors": report.errors,
+    }
     (log.warning if report.errors else log.info)("sweep %s", summary)
     return summary
 

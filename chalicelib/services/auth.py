@@ -1,4 +1,5 @@
 """Credentials: the renter's signed request, a device's key, the operator's admin key."""
+
 from __future__ import annotations
 
 import hmac
@@ -27,6 +28,7 @@ class Auth:
     window_seconds:   how far X-Timestamp may be from now (API.md: ±300 s).
     devices:          device reads (`get`), for the device-key check of `device`.
     """
+
     secrets: Secrets
     clock: Clock
     verify_signature: SignatureVerifier
@@ -42,17 +44,18 @@ class Auth:
         if not (ts.isascii() and ts.isdigit()) or len(ts) > 12:
             raise Unauthorized("X-Timestamp must be Unix seconds.", reason="X-Timestamp")
         if abs(self.clock() // 1000 - int(ts)) > self.window_seconds:
-            raise Unauthorized(f"X-Timestamp is outside the accepted window of ±{self.window_seconds} s.",
-                               reason="expired")
+            raise Unauthorized(
+                f"X-Timestamp is outside the accepted window of ±{self.window_seconds} s.", reason="expired"
+            )
         message = renter_message(method, path, ts, body)
-        if not keys.is_signature(creds.signature) \
-                or not self.verify_signature(creds.wallet, message, creds.signature):
+        if not keys.is_signature(creds.signature) or not self.verify_signature(creds.wallet, message, creds.signature):
             raise Unauthorized("X-Signature does not verify for X-Wallet.", reason="X-Signature")
         return creds.wallet
 
     def device(self, key: str | None) -> str:
         """The device whose key this is (one read of the device); Unauthorized otherwise."""
         from .telemetry import device_of_key
+
         device_id = device_of_key(key)
         device = self.devices.get(device_id) if self.devices is not None else None
         if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):

@@ -1,4 +1,5 @@
 """Operator views of the books: ledger page, postings, system stats."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ STATS_PAGE = 1000
 class LedgerPage:
     """One page of contracts, split into active (with live figures) and completed,
     with totals over this page only."""
+
     active: list[tuple[Contract, Figures]]
     completed: list[Contract]
     total_active_value: int
@@ -74,6 +76,7 @@ class Books:
                every money transaction; docs/adr/0006). Without it (an old wiring) the
                figures are computed by reading the whole table, as before issue 8.
     """
+
     contracts: ContractStore
     ledger: LedgerStore
     devices: DeviceStore
@@ -106,19 +109,30 @@ class Books:
                 completed.append(k)
         if self.book is not None:  # whole-book totals from the counters, not from this page
             t = self.totals()
-            return LedgerPage(active, completed, t["active_prepaid_lamports"], t["revenue_lamports"],
-                              sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED), next_token, "book")
+            return LedgerPage(
+                active,
+                completed,
+                t["active_prepaid_lamports"],
+                t["revenue_lamports"],
+                sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
+                next_token,
+                "book",
+            )
         return LedgerPage(active, completed, total_active, total_used, total_pending, next_token)
 
-    def entries(self, contract_id: str | None, account: str | None, limit: int,
-                token: str | None) -> EntriesPage:
+    def entries(self, contract_id: str | None, account: str | None, limit: int, token: str | None) -> EntriesPage:
         """Postings of one contract (when `contract_id`) or else of one account, oldest first."""
         if contract_id:
             rows, next_token = self.ledger.by_contract(contract_id, limit, token)
         else:
             rows, next_token = self.ledger.by_account(account, limit, token)
-        return EntriesPage(rows, sum(e.debit_lamports for e in rows), sum(e.credit_lamports for e in rows),
-                           ledger.balance(rows), next_token)
+        return EntriesPage(
+            rows,
+            sum(e.debit_lamports for e in rows),
+            sum(e.credit_lamports for e in rows),
+            ledger.balance(rows),
+            next_token,
+        )
 
     def stats(self) -> Stats:
         """Whole-system figures for operators: the book's counters (`shards` items), the device
@@ -134,13 +148,17 @@ class Books:
             rpc_ok = False
         return Stats(
             contracts_by_status={s: t[f"contracts_{s}"] for s in book_counters.CONTRACT_STATUSES},
-            device_count=len(devices), slots_leased=sum(d.leases for d in devices),
+            device_count=len(devices),
+            slots_leased=sum(d.leases for d in devices),
             capacity=sum(d.capacity for d in devices),
             refunds_by_status={s: t[f"refunds_{s}_n"] for s in book_counters.REFUND_STATUSES},
             revenue=t["revenue_lamports"],
             pending_refunds=sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
-            active_prepaid=t["active_prepaid_lamports"], queues=self.queue.depths(),
-            treasury=self.settings.treasury, rpc_reachable=rpc_ok, at_ms=now,
+            active_prepaid=t["active_prepaid_lamports"],
+            queues=self.queue.depths(),
+            treasury=self.settings.treasury,
+            rpc_reachable=rpc_ok,
+            at_ms=now,
         )
 
     def _scanned_stats(self) -> Stats:
@@ -169,8 +187,16 @@ class Books:
         except Exception:  # noqa: BLE001 - reported, not raised
             rpc_ok = False
         return Stats(
-            contracts_by_status=by_status, device_count=len(devices),
-            slots_leased=sum(d.leases for d in devices), capacity=sum(d.capacity for d in devices),
-            refunds_by_status=refunds, revenue=revenue, pending_refunds=pending, active_prepaid=active_value,
-            queues=self.queue.depths(), treasury=self.settings.treasury, rpc_reachable=rpc_ok, at_ms=now,
+            contracts_by_status=by_status,
+            device_count=len(devices),
+            slots_leased=sum(d.leases for d in devices),
+            capacity=sum(d.capacity for d in devices),
+            refunds_by_status=refunds,
+            revenue=revenue,
+            pending_refunds=pending,
+            active_prepaid=active_value,
+            queues=self.queue.depths(),
+            treasury=self.settings.treasury,
+            rpc_reachable=rpc_ok,
+            at_ms=now,
         )

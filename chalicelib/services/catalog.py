@@ -1,4 +1,5 @@
 """Public catalogue: health, pricing, devices of a tier."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Catalog:
     devices:  device reads (`get` for the health probe, `by_tier`).
     settings: the published terms (`treasury`, `network`, duration limits, refund minimum, payment age).
     """
+
     devices: DeviceStore
     settings: Settings
 

@@ -13,6 +13,7 @@ Reads, in this order (the chain first, so anything booked since is on chain alre
 5. the CONFIRMED refunds (the sparse refunds-by-status indexes) and each one's transaction.
 A history or a refund list longer than the bounds gives `complete = False`: a mismatch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Reconciler:
     claims:  who holds a signature (`get_claim`).
     refunds: the refund records (`get`) and their listing by status (`by_status`).
     clock:   now, in Unix milliseconds.   settings: `treasury`."""
+
     history: ChainHistory
     ledger: LedgerStore
     claims: ClaimStore
@@ -74,8 +76,10 @@ class Reconciler:
                 break
             if len(sigs) >= self.max_signatures:
                 complete = False
-                notes.append(f"the treasury's history has more than {self.max_signatures} transactions; "
-                             f"name a recent baseline slot")
+                notes.append(
+                    f"the treasury's history has more than {self.max_signatures} transactions; "
+                    f"name a recent baseline slot"
+                )
                 break
             before = page[-1].signature
         late = {s.signature for s in sigs if s.slot > chain_slot}
@@ -114,7 +118,7 @@ class Reconciler:
                 pre = None if t is None else t.pre_balance(treasury)
                 if pre is None:
                     raise Unavailable("The node did not return the first booked transaction.", reason="rpc")
-                after, baseline, baseline_slot = window[:first + 1], pre, window[first].slot
+                after, baseline, baseline_slot = window[: first + 1], pre, window[first].slot
                 source = f"balance before the first booked transaction {window[first].signature}"
         ledger_lamports = sum(e.debit_lamports - e.credit_lamports for e in entries)
         phantom = sorted({e.ref for e in entries if e.ref not in on_chain and e.ref is not None})
@@ -138,26 +142,70 @@ class Reconciler:
                 rid = refund_id_of(t.memos)
                 r = self._refund(rid)
                 if r is not None and r.status == R.SENT and r.tx_signature == s.signature:
-                    unbooked.append(Unbooked(s.signature, "refund_in_flight", delta, s.slot, s.block_time,
-                                             refund_id=rid, note="landed, not confirmed yet"))
+                    unbooked.append(
+                        Unbooked(
+                            s.signature,
+                            "refund_in_flight",
+                            delta,
+                            s.slot,
+                            s.block_time,
+                            refund_id=rid,
+                            note="landed, not confirmed yet",
+                        )
+                    )
                 elif delta:
-                    unbooked.append(Unbooked(s.signature, "unexplained", delta, s.slot, s.block_time, refund_id=rid,
-                                             note="sent by the treasury and booked nowhere"))
+                    unbooked.append(
+                        Unbooked(
+                            s.signature,
+                            "unexplained",
+                            delta,
+                            s.slot,
+                            s.block_time,
+                            refund_id=rid,
+                            note="sent by the treasury and booked nowhere",
+                        )
+                    )
                 continue
             paid = inbound(t, treasury)
             if paid:
                 payer = ", ".join(sorted(paid))
                 if self.claims.get_claim(s.signature) is not None:
-                    unbooked.append(Unbooked(s.signature, "claimed_unbooked", delta, s.slot, s.block_time, payer,
-                                             note="claimed but not in the treasury account"))
+                    unbooked.append(
+                        Unbooked(
+                            s.signature,
+                            "claimed_unbooked",
+                            delta,
+                            s.slot,
+                            s.block_time,
+                            payer,
+                            note="claimed but not in the treasury account",
+                        )
+                    )
                 elif s.block_time is not None and now_s - s.block_time >= orphan_age_seconds:
                     unbooked.append(Unbooked(s.signature, "orphan", delta, s.slot, s.block_time, payer))
                 else:
-                    unbooked.append(Unbooked(s.signature, "recent_payment", delta, s.slot, s.block_time, payer,
-                                             note=f"younger than {orphan_age_seconds} s: may still be rented"))
+                    unbooked.append(
+                        Unbooked(
+                            s.signature,
+                            "recent_payment",
+                            delta,
+                            s.slot,
+                            s.block_time,
+                            payer,
+                            note=f"younger than {orphan_age_seconds} s: may still be rented",
+                        )
+                    )
             elif delta:
-                unbooked.append(Unbooked(s.signature, "unexplained", delta, s.slot, s.block_time,
-                                         note="changes the treasury's balance and is booked nowhere"))
+                unbooked.append(
+                    Unbooked(
+                        s.signature,
+                        "unexplained",
+                        delta,
+                        s.slot,
+                        s.block_time,
+                        note="changes the treasury's balance and is booked nowhere",
+                    )
+                )
 
         # 5. every CONFIRMED refund is on chain as recorded
         problems, checked, token = [], 0, None
@@ -172,19 +220,32 @@ class Reconciler:
                     complete = False
                     notes.append(f"more than {self.max_transactions} transactions to read")
                     break
-                c = check_refund(r, tx_of(r.tx_signature) if r.tx_signature else None, treasury,
-                                 refund_memo(r.refund_id))
+                c = check_refund(
+                    r, tx_of(r.tx_signature) if r.tx_signature else None, treasury, refund_memo(r.refund_id)
+                )
                 if not c.ok:
                     problems.append(c)
             if not token or not complete:
                 break
 
-        return Report(treasury=treasury, chain_lamports=chain_lamports, chain_slot=chain_slot,
-                        baseline_lamports=baseline, baseline_slot=baseline_slot, baseline_source=source,
-                        ledger_lamports=ledger_lamports, unbooked=unbooked, refunds_checked=checked,
-                        refund_problems=problems, orphan_age_seconds=orphan_age_seconds,
-                        signatures_read=len(sigs), transactions_read=reads["tx"], complete=complete, notes=notes,
-                        phantom_refs=phantom)
+        return Report(
+            treasury=treasury,
+            chain_lamports=chain_lamports,
+            chain_slot=chain_slot,
+            baseline_lamports=baseline,
+            baseline_slot=baseline_slot,
+            baseline_source=source,
+            ledger_lamports=ledger_lamports,
+            unbooked=unbooked,
+            refunds_checked=checked,
+            refund_problems=problems,
+            orphan_age_seconds=orphan_age_seconds,
+            signatures_read=len(sigs),
+            transactions_read=reads["tx"],
+            complete=complete,
+            notes=notes,
+            phantom_refs=phantom,
+        )
 
     def _refund(self, refund_id: str | None):
         if not refund_id:

@@ -9,6 +9,7 @@ still pending leaves the message for redelivery. The signed transaction is
 recorded BEFORE it is broadcast, so a crash at any line leaves at most one
 transaction per refund that can land, and the next delivery finds it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,6 +46,7 @@ ANY_AGE_SECONDS = 100 * 365 * 86_400  # a refund of a payment is never too old
 class Outcome:
     """What one delivery did: `done` (the message can be deleted) and what happened
     on the way (`events`: "sent", "replaced", "resent", "confirmed", "failed")."""
+
     refund_id: str
     done: bool
     status: str | None = None
@@ -61,6 +63,7 @@ class RefundWorker:
     clock:   now, in Unix milliseconds.
     commitment: the level at which a refund counts as landed (finalized: never rolled back).
     """
+
     refunds: RefundStore
     chain: RefundChain
     clock: Clock
@@ -80,8 +83,7 @@ class RefundWorker:
             verdict = None
             if r.status == R.SENT:
                 st = self.chain.status(r.tx_signature)
-                verdict = R.classify(st.value, st.block_height, r.last_valid_block_height,
-                                     commitment=self.commitment)
+                verdict = R.classify(st.value, st.block_height, r.last_valid_block_height, commitment=self.commitment)
             step = R.next_step(r, verdict, has_raw=r.raw is not None and not resent)
             if step == R.DONE:
                 out.done = True
@@ -91,11 +93,18 @@ class RefundWorker:
                 return out
             try:
                 if step == R.SEND:
-                    self._send_new(r, lambda p, r=r: R.mark_sent(r, p.signature, p.last_valid_block_height, p.raw),
-                                   out, "sent")
+                    self._send_new(
+                        r, lambda p, r=r: R.mark_sent(r, p.signature, p.last_valid_block_height, p.raw), out, "sent"
+                    )
                 elif step == R.REPLACE:
-                    self._send_new(r, lambda p, r=r, v=verdict: R.replace_expired(
-                        r, v, p.signature, p.last_valid_block_height, p.raw), out, "replaced")
+                    self._send_new(
+                        r,
+                        lambda p, r=r, v=verdict: R.replace_expired(
+                            r, v, p.signature, p.last_valid_block_height, p.raw
+                        ),
+                        out,
+                        "replaced",
+                    )
                 elif step == R.RESEND:
                     resent = True
                     try:
@@ -150,6 +159,7 @@ class RefundWorker:
 @dataclass(frozen=True)
 class PaymentRefund:
     """A payment's refund as the API shows it; `first` when this request booked it."""
+
     payment_signature: str
     refund: R.Refund
     first: bool
@@ -166,6 +176,7 @@ class PaymentRefunds:
     clock:   now, in Unix milliseconds.
     settings: `treasury`, `refund_min_lamports`.
     """
+
     refunds: RefundStore
     claims: ClaimStore
     rpc: PaymentVerifier
@@ -184,34 +195,53 @@ class PaymentRefunds:
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
         now = self.clock()
-        result = self.rpc.verify_payment(PaymentCheck(
-            signature=tx_signature, wallet=wallet, treasury=s.treasury, min_lamports=1,
-            max_age_seconds=ANY_AGE_SECONDS, now_s=now // 1000))
+        result = self.rpc.verify_payment(
+            PaymentCheck(
+                signature=tx_signature,
+                wallet=wallet,
+                treasury=s.treasury,
+                min_lamports=1,
+                max_age_seconds=ANY_AGE_SECONDS,
+                now_s=now // 1000,
+            )
+        )
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
-        return self._book(tx_signature, wallet, result.lamports_received, now, f"refund:{wallet}",
-                          lambda claim: self._existing(tx_signature, claim, wallet))
+        return self._book(
+            tx_signature,
+            wallet,
+            result.lamports_received,
+            now,
+            f"refund:{wallet}",
+            lambda claim: self._existing(tx_signature, claim, wallet),
+        )
 
-    def _book(self, tx_signature: str, wallet: str, lamports: int, now: int, request: str,
-              on_claimed) -> PaymentRefund:
+    def _book(self, tx_signature: str, wallet: str, lamports: int, now: int, request: str, on_claimed) -> PaymentRefund:
         """ONE transaction: claim the signature for its refund, store the record, book it; then
         queue it. A claim that won the race meanwhile is answered by `on_claimed(claim)`."""
         refund_id = R.payment_refund_id(tx_signature)
         refund = R.new_refund(refund_id, wallet, lamports, min_lamports=self.settings.refund_min_lamports)
-        entries = orphan_payment_postings(refund_id, refund.lamports, tx_signature, now,
-                                          dust=refund.status == R.DUST)
-        booked = Claim(tx_signature, REFUND_REQUEST, refund_id, wallet, request,
-                       {"refund_id": refund_id, "lamports": refund.lamports})
+        entries = orphan_payment_postings(refund_id, refund.lamports, tx_signature, now, dust=refund.status == R.DUST)
+        booked = Claim(
+            tx_signature,
+            REFUND_REQUEST,
+            refund_id,
+            wallet,
+            request,
+            {"refund_id": refund_id, "lamports": refund.lamports},
+        )
         try:
             self.refunds.open_payment_refund(booked, refund, entries, now)
         except Conflict as exc:
             if "claim" not in exc.failed:
-                raise Unavailable("Too many concurrent changes; nothing was changed. Retry.",
-                                  reason="contention") from exc
+                raise Unavailable(
+                    "Too many concurrent changes; nothing was changed. Retry.", reason="contention"
+                ) from exc
             claim = self.claims.get_claim(tx_signature)
             if claim is None:
-                raise Unavailable("Too many concurrent changes; nothing was changed. Retry.",
-                                  reason="contention") from exc
+                raise Unavailable(
+                    "Too many concurrent changes; nothing was changed. Retry.", reason="contention"
+                ) from exc
             return on_claimed(claim)
         if refund.status == R.QUEUED:
             self.queue.send_refund(refund_id, refund.version)
@@ -239,28 +269,37 @@ class PaymentRefunds:
         except NotAnOrphan as exc:
             raise PaymentInvalid(f"Not an orphan payment: {exc}", reason=exc.reason) from None
         now = self.clock()
-        result = self.rpc.verify_payment(PaymentCheck(
-            signature=tx_signature, wallet=payer, treasury=self.settings.treasury, min_lamports=1,
-            max_age_seconds=ANY_AGE_SECONDS, now_s=now // 1000))
+        result = self.rpc.verify_payment(
+            PaymentCheck(
+                signature=tx_signature,
+                wallet=payer,
+                treasury=self.settings.treasury,
+                min_lamports=1,
+                max_age_seconds=ANY_AGE_SECONDS,
+                now_s=now // 1000,
+            )
+        )
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
 
         def lost_race(claim):
             raise self._claimed(claim)
+
         return self._book(tx_signature, payer, result.lamports_received, now, f"refund:operator:{payer}", lost_race)
 
     @staticmethod
     def _claimed(claim: Claim) -> PaymentAlreadyUsed:
         if claim.kind == REFUND_REQUEST:
-            return PaymentAlreadyUsed(f"This payment is already being refunded ({claim.contract_id}).",
-                                      reason="refund")
-        return PaymentAlreadyUsed(f"This payment already paid for {claim.contract_id}; it is not an orphan.",
-                                  reason="tx_signature")
+            return PaymentAlreadyUsed(f"This payment is already being refunded ({claim.contract_id}).", reason="refund")
+        return PaymentAlreadyUsed(
+            f"This payment already paid for {claim.contract_id}; it is not an orphan.", reason="tx_signature"
+        )
 
     def _existing(self, tx_signature: str, claim: Claim, wallet: str) -> PaymentRefund:
         if claim.kind != REFUND_REQUEST:
-            raise PaymentAlreadyUsed("This payment already paid for a contract; it is not refundable on its own.",
-                                     reason="tx_signature")
+            raise PaymentAlreadyUsed(
+                "This payment already paid for a contract; it is not refundable on its own.", reason="tx_signature"
+            )
         if claim.wallet != wallet:
             raise Forbidden("This payment's refund belongs to another wallet.", reason="wallet")
         refund = self.refunds.get(claim.contract_id)
@@ -287,6 +326,7 @@ class RefundOperations:
     queue:   the refund queue (`send_refund`).
     clock:   now, in Unix milliseconds.
     """
+
     refunds: RefundStore
     queue: RefundQueue
     clock: Clock
@@ -322,6 +362,7 @@ class RefundAdmin:
     listing: refunds by status (`by_status`).
     dead_letters: the refund queues (`redrive`).
     """
+
     listing: RefundListing
     dead_letters: DeadLetters
     max_redrive: int = 100
@@ -329,6 +370,7 @@ class RefundAdmin:
     def list(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
         if status not in R.STATUSES:
             from ..domain.errors import InvalidRequest
+
             raise InvalidRequest(f"'status' must be one of {', '.join(R.STATUSES)}.", reason="status")
         return self.listing.by_status(status, limit, token)
 

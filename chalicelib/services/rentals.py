@@ -4,6 +4,7 @@ Every money move is one conditional transaction (`ports.Transactions`); a lost
 race is re-read and retried, a replay returns the first answer (the receipt
 stored with the payment's claim).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,6 +33,7 @@ MAX_RETRIES = 8
 class Receipt:
     """The answer to a paid request: `body` is the receipt (domain.receipts) stored with
     the payment's claim; `first` is True when this request committed it, False for a replay."""
+
     body: dict
     first: bool
 
@@ -39,6 +41,7 @@ class Receipt:
 @dataclass(frozen=True)
 class Snapshot:
     """A contract as read at `at_ms` (its live figures are computed for that instant)."""
+
     contract: dc.Contract
     at_ms: int
 
@@ -49,8 +52,7 @@ _BINDABLE = ("insufficient_amount", "too_old")
 
 
 def _busy() -> Unavailable:
-    return Unavailable("Too many concurrent changes to this resource; nothing was changed. Retry.",
-                       reason="contention")
+    return Unavailable("Too many concurrent changes to this resource; nothing was changed. Retry.", reason="contention")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Rentals:
     clock:     now, in Unix milliseconds.
     settings:  `treasury`, `payment_max_age_seconds`, `max_duration_hours`, `refund_min_lamports`.
     """
+
     contracts: ContractStore
     devices: DeviceStore
     claims: ClaimStore
@@ -89,8 +92,7 @@ class Rentals:
             return None
         if claim.request == fingerprint:
             return Receipt(claim.response, first=False)
-        raise PaymentAlreadyUsed("This transaction signature already paid for something else.",
-                                 reason="tx_signature")
+        raise PaymentAlreadyUsed("This transaction signature already paid for something else.", reason="tx_signature")
 
     def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
         """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
@@ -117,17 +119,32 @@ class Rentals:
             return Receipt(replay.body, first=True)
         return replay
 
-    def _verify(self, sig: str, wallet: str, min_lamports: int, now_ms: int, fingerprint: str,
-                terms_memo: str, signed_by: str | None) -> tuple[PaymentResult | None, Receipt | None]:
+    def _verify(
+        self,
+        sig: str,
+        wallet: str,
+        min_lamports: int,
+        now_ms: int,
+        fingerprint: str,
+        terms_memo: str,
+        signed_by: str | None,
+    ) -> tuple[PaymentResult | None, Receipt | None]:
         """Verify the payment on chain and that it is bound to this request (API.md "Binding a
         payment"): the payment's memo states exactly these terms, or `signed_by` — the wallet whose
         renter credentials the request carried and that checked out — is the payer."""
         s = self.settings
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
-        result = self.rpc.verify_payment(PaymentCheck(
-            signature=sig, wallet=wallet, treasury=s.treasury, min_lamports=min_lamports,
-            max_age_seconds=s.payment_max_age_seconds, now_s=now_ms // 1000))
+        result = self.rpc.verify_payment(
+            PaymentCheck(
+                signature=sig,
+                wallet=wallet,
+                treasury=s.treasury,
+                min_lamports=min_lamports,
+                max_age_seconds=s.payment_max_age_seconds,
+                now_s=now_ms // 1000,
+            )
+        )
         if result.ok or result.reason in _BINDABLE:
             # the transaction is a payment by `wallet` to the treasury: is it bound to this request?
             binding.bind(terms_memo, result.memos, payer=wallet, signed_by=signed_by)
@@ -148,38 +165,44 @@ class Rentals:
         now = self.clock()
         price = money.price_lamports(money.TIERS[req.tier].lamports_per_hour, req.seconds)
         fingerprint = req.fingerprint()
-        result, replay = self._verify(req.tx_signature, req.wallet, price, now, fingerprint,
-                                      rent_memo(req.tier, req.seconds), signed_by)
+        result, replay = self._verify(
+            req.tx_signature, req.wallet, price, now, fingerprint, rent_memo(req.tier, req.seconds), signed_by
+        )
         if replay:
             return replay
         tried: set[str] = set()
         for _ in range(MAX_RETRIES):
-            candidates = sorted((d for d in self.devices.by_tier(req.tier)
-                                 if d.available > 0 and d.device_id not in tried),
-                                key=lambda d: (d.leases, d.device_id))
+            candidates = sorted(
+                (d for d in self.devices.by_tier(req.tier) if d.available > 0 and d.device_id not in tried),
+                key=lambda d: (d.leases, d.device_id),
+            )
             if not candidates:
                 replay = self._replay(req.tx_signature, fingerprint)
                 if replay:
                     return replay
-                raise NoCapacity(f"No {req.tier} device has a free slot; the payment was not consumed.",
-                                 reason="tier")
+                raise NoCapacity(f"No {req.tier} device has a free slot; the payment was not consumed.", reason="tier")
             for device in candidates:
                 contract = dc.open_contract(
-                    contract_id=dc.new_contract_id(), wallet=req.wallet, tier=req.tier,
-                    device_id=device.device_id, seconds=req.seconds,
-                    received_lamports=result.lamports_received, sig=req.tx_signature, now_ms=now)
+                    contract_id=dc.new_contract_id(),
+                    wallet=req.wallet,
+                    tier=req.tier,
+                    device_id=device.device_id,
+                    seconds=req.seconds,
+                    received_lamports=result.lamports_received,
+                    sig=req.tx_signature,
+                    now_ms=now,
+                )
                 body = receipts.rent_receipt(contract)
                 claim = Claim(req.tx_signature, "rent", contract.contract_id, req.wallet, fingerprint, body)
                 try:
-                    self.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]),
-                                        now)
+                    self.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]), now)
                     return Receipt(body, first=True)
                 except Unavailable:
                     return self._landed_anyway(req.tx_signature, fingerprint, body)
                 except Conflict as exc:
-                    if "claim" in exc.failed:      # the signature is claimed already
+                    if "claim" in exc.failed:  # the signature is claimed already
                         return self._claimed(req.tx_signature, fingerprint, body)
-                    if "device" in exc.failed:     # that device filled up meanwhile: next one
+                    if "device" in exc.failed:  # that device filled up meanwhile: next one
                         tried.add(device.device_id)
                         continue
                     break  # a concurrent transaction on the same items: re-query and retry
@@ -206,20 +229,38 @@ class Rentals:
                 return replay
         # validates status and the maximum duration before any RPC call
         price = dc.extension_price(contract, req.seconds)
-        dc.extend(contract, seconds=req.seconds, received_lamports=price, sig=req.tx_signature,
-                  now_ms=now, max_seconds=max_seconds)
-        result, replay = self._verify(req.tx_signature, contract.wallet, price, now, fingerprint,
-                                      extend_memo(req.contract_id, req.seconds), signed_by)
+        dc.extend(
+            contract,
+            seconds=req.seconds,
+            received_lamports=price,
+            sig=req.tx_signature,
+            now_ms=now,
+            max_seconds=max_seconds,
+        )
+        result, replay = self._verify(
+            req.tx_signature,
+            contract.wallet,
+            price,
+            now,
+            fingerprint,
+            extend_memo(req.contract_id, req.seconds),
+            signed_by,
+        )
         if replay:
             return replay
         for _ in range(MAX_RETRIES):
-            after = dc.extend(contract, seconds=req.seconds, received_lamports=result.lamports_received,
-                              sig=req.tx_signature, now_ms=now, max_seconds=max_seconds)
+            after = dc.extend(
+                contract,
+                seconds=req.seconds,
+                received_lamports=result.lamports_received,
+                sig=req.tx_signature,
+                now_ms=now,
+                max_seconds=max_seconds,
+            )
             body = receipts.extend_receipt(after, req.tx_signature)
             claim = Claim(req.tx_signature, "extend", contract.contract_id, contract.wallet, fingerprint, body)
             try:
-                self.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]),
-                                      now)
+                self.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]), now)
                 return Receipt(body, first=True)
             except Unavailable:
                 return self._landed_anyway(req.tx_signature, fingerprint, body)
@@ -239,9 +280,10 @@ class Rentals:
         for _ in range(MAX_RETRIES):
             if contract.status != dc.ACTIVE:
                 return contract  # settled or expired already: same answer
-            after = replace(dc.finalize(contract, now_ms=self.clock(),
-                                        refund_min_lamports=self.settings.refund_min_lamports),
-                            write_token=secrets.token_hex(8))
+            after = replace(
+                dc.finalize(contract, now_ms=self.clock(), refund_min_lamports=self.settings.refund_min_lamports),
+                write_token=secrets.token_hex(8),
+            )
             try:
                 self.tx.end_rental(contract, after, ledger.settlement_postings(after))
             except Conflict:
@@ -249,8 +291,9 @@ class Rentals:
                 if contract.write_token != after.write_token:
                     continue  # another change won: decide again on what is there now
                 after = contract  # our own write landed and the SDK sent it again: finish it
-            observability.emit("Settlements" if after.status == dc.SETTLED else "Expirations",
-                               contract_id=after.contract_id)
+            observability.emit(
+                "Settlements" if after.status == dc.SETTLED else "Expirations", contract_id=after.contract_id
+            )
             if after.refund_status == dc.REFUND_QUEUED:
                 self.queue.send_refund(after.contract_id, after.version)
             return after

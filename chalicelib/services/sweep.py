@@ -9,6 +9,7 @@ version), so a sweep racing a renter's settle, or another sweep, settles a
 contract exactly once: the loser's condition fails, it re-reads, finds the
 contract ended and moves on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,14 +32,14 @@ MAX_RETRIES = 8
 @dataclass
 class SweepReport:
     at_ms: int
-    due: int = 0                 # due ACTIVE contracts found
-    expired: int = 0             # ended by this run
-    lost_races: int = 0          # ended meanwhile by a settle or another sweep
-    refunds_queued: int = 0      # refunds of contracts this run ended
-    refunds_requeued: int = 0    # owed refunds queued again
-    items_read: int = 0          # index items returned to this run
+    due: int = 0  # due ACTIVE contracts found
+    expired: int = 0  # ended by this run
+    lost_races: int = 0  # ended meanwhile by a settle or another sweep
+    refunds_queued: int = 0  # refunds of contracts this run ended
+    refunds_requeued: int = 0  # owed refunds queued again
+    items_read: int = 0  # index items returned to this run
     queries: int = 0
-    lag_seconds: int = 0         # the oldest due contract: seconds past its expiry (0 when none)
+    lag_seconds: int = 0  # the oldest due contract: seconds past its expiry (0 when none)
     errors: list[str] = field(default_factory=list)
 
 
@@ -52,6 +53,7 @@ class Sweep:
     clock:     now, in Unix milliseconds.
     settings:  `refund_min_lamports`, `refund_requeue_seconds`.
     """
+
     contracts: ContractStore
     tx: Transactions
     queue: RefundQueue
@@ -97,8 +99,10 @@ class Sweep:
             if contract is None or contract.status != dc.ACTIVE or contract.expires_at_ms > now:
                 report.lost_races += 1  # settled, expired or extended meanwhile
                 return
-            after = replace(dc.finalize(contract, now_ms=now, refund_min_lamports=self.settings.refund_min_lamports),
-                            write_token=secrets.token_hex(8))
+            after = replace(
+                dc.finalize(contract, now_ms=now, refund_min_lamports=self.settings.refund_min_lamports),
+                write_token=secrets.token_hex(8),
+            )
             try:
                 self.tx.end_rental(contract, after, ledger.settlement_postings(after))
             except Conflict:

@@ -3,6 +3,7 @@ conditional write, stamp the device at most once a minute, answer live figures.
 
 Why this is not a transaction any more, and why that is safe: docs/adr/0007-cheap-metering.md.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -45,6 +46,7 @@ def sample_window(contract: Contract, now_ms: int, skew_ms: int = SAMPLE_CLOCK_S
 @dataclass(frozen=True)
 class Recorded:
     """A stored report: the contract as read, how many samples, and when."""
+
     contract: Contract
     samples: int
     at_ms: int
@@ -62,13 +64,13 @@ class Telemetry:
     AWS calls of one report: GetItem contract + GetItem device + PutItem batch, and an
     UpdateItem of the device only when its stamp is LAST_SEEN_EVERY_MS old.
     """
+
     contracts: ContractStore
     devices: DeviceStore
     metrics: MetricsStore
     clock: Clock
 
-    def record(self, contract_id: str, key: str | None,
-               samples: Callable[[int, int, int], list[list]]) -> Recorded:
+    def record(self, contract_id: str, key: str | None, samples: Callable[[int, int, int], list[list]]) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
         `samples(now_ms, earliest_ms, latest_ms)` turns the report into rows

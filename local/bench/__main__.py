@@ -77,8 +77,12 @@ def main(argv=None) -> int:
     rows, calls_ok = [], False
     state_dir = Path(tempfile.mkdtemp(prefix="si64-bench-"))
     try:
-        stack_env = {"SI64_DEVICE_CAPACITY": CAPACITY, "SI64_RATE_LIMIT": "1000000/10",
-                     "SI64_DEVICE_RATE_LIMIT": "1000000/10", "SI64_SWEEP_SECONDS": "600"}
+        stack_env = {
+            "SI64_DEVICE_CAPACITY": CAPACITY,
+            "SI64_RATE_LIMIT": "1000000/10",
+            "SI64_DEVICE_RATE_LIMIT": "1000000/10",
+            "SI64_SWEEP_SECONDS": "600",
+        }
         with launch(state_dir, timeout=150.0, **stack_env) as info:
             from local.bench.cold_import import cold_import
             from local.bench.inprocess import InProcess, count_calls, report_calls

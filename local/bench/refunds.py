@@ -14,6 +14,7 @@ under "refunds":
 
     python -m local.bench.refunds [--out .local/bench.json] [--refunds 30] [--skip-stack]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ def items_counter():
             elif operation == "BatchGetItem":
                 seen["items"] += sum(len(v) for v in out.get("Responses", {}).values())
         return out
+
     botocore.client.BaseClient._make_api_call = counting
     try:
         yield seen
@@ -72,9 +74,16 @@ def _seed(n_active: int, due: int, now_ms: int, shards: int) -> None:
         for i in range(n_active):
             start = now_ms - 3_600_000
             seconds = 1800 if i < due else 7200 + i
-            c = dc.open_contract(contract_id=dc.new_contract_id(), wallet=keys.encode(os.urandom(32)), tier="M2",
-                                 device_id=f"dev-{i % 12}", seconds=seconds, received_lamports=10**9,
-                                 sig=keys.encode(os.urandom(64)), now_ms=start)
+            c = dc.open_contract(
+                contract_id=dc.new_contract_id(),
+                wallet=keys.encode(os.urandom(32)),
+                tier="M2",
+                device_id=f"dev-{i % 12}",
+                seconds=seconds,
+                received_lamports=10**9,
+                sig=keys.encode(os.urandom(64)),
+                now_ms=start,
+            )
             batch.save(to_item(c, shards=shards))
 
 
@@ -98,30 +107,49 @@ def sweep_items_read() -> dict:
             models.bind(s.table_prefix, "us-east-1", None)
             devices = DevicesRepo()
             for d in range(12):
-                devices.upsert({"device_id": f"dev-{d}", "name": "d", "tier": "M2", "uri": "u", "address": "a",
-                                "region": "r", "ram": "8GB"}, 10**6)
+                devices.upsert(
+                    {
+                        "device_id": f"dev-{d}",
+                        "name": "d",
+                        "tier": "M2",
+                        "uri": "u",
+                        "address": "a",
+                        "region": "r",
+                        "ram": "8GB",
+                    },
+                    10**6,
+                )
             now = int(time.time() * 1000)
             t0 = time.monotonic()
             _seed(n, DUE, now, s.active_shards)
             seeded = time.monotonic() - t0
 
             from chalicelib.adapters.queue import RefundQueue
+
             queue = RefundQueue(res.queue_url, s.refund_queue_name, "us-east-1", None)
-            sweep = Sweep(contracts=ContractsRepo(4), tx=Transactions(4), queue=queue, clock=lambda now=now: now,
-                          settings=s)
+            sweep = Sweep(
+                contracts=ContractsRepo(4), tx=Transactions(4), queue=queue, clock=lambda now=now: now, settings=s
+            )
             # the devices hold the leases the seeded contracts took
             from chalicelib.adapters.models import DeviceItem
+
             for d in range(12):
                 DeviceItem(f"dev-{d}").update(actions=[DeviceItem.leases.set(n)])
             with items_counter() as seen:
                 t1 = time.monotonic()
                 report = sweep.run()
                 took = time.monotonic() - t1
-            out[str(n)] = {"active": n, "due": DUE, "expired": report.expired, "sweep_items_read": seen["items"],
-                           "service_items_read": report.items_read, "dynamodb_calls": seen["calls"],
-                           "sweep_seconds": round(took, 3), "seed_seconds": round(seeded, 1)}
-            say(f"sweep at {n} ACTIVE ({DUE} due): {seen['items']} items read, {report.expired} expired, "
-                f"{took:.2f} s")
+            out[str(n)] = {
+                "active": n,
+                "due": DUE,
+                "expired": report.expired,
+                "sweep_items_read": seen["items"],
+                "service_items_read": report.items_read,
+                "dynamodb_calls": seen["calls"],
+                "sweep_seconds": round(took, 3),
+                "seed_seconds": round(seeded, 1),
+            }
+            say(f"sweep at {n} ACTIVE ({DUE} due): {seen['items']} items read, {report.expired} expired, {took:.2f} s")
     small, large = out[str(SIZES[0])]["sweep_items_read"], out[str(SIZES[1])]["sweep_items_read"]
     out["ratio"] = round(large / max(1, small), 3)
     out["within_small_multiple"] = out["ratio"] <= MAX_RATIO
@@ -139,15 +167,22 @@ def stats_calls_at(n: int = 10_000) -> dict:
 
     with mock_aws():
         res = provision(prefix="si64-bench", endpoint_url=None, region="us-east-1")
-        s = Settings(table_prefix="si64-bench", refund_queue_url=res.queue_url, refund_dlq_url=res.dlq_url,
-                     admin_key="bench", treasury="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
-                     solana_rpc_url="http://127.0.0.1:9", rpc_timeout_seconds=0.2)
+        s = Settings(
+            table_prefix="si64-bench",
+            refund_queue_url=res.queue_url,
+            refund_dlq_url=res.dlq_url,
+            admin_key="bench",
+            treasury="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
+            solana_rpc_url="http://127.0.0.1:9",
+            rpc_timeout_seconds=0.2,
+        )
         c = bootstrap.build(s)
         _seed(n, 0, int(time.time() * 1000), s.active_shards)
         bootstrap.set_container(c)
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         from app import app
+
         with Client(app) as client, items_counter() as seen:
             client.http.get("/api/stats", headers={"X-Admin-Key": "bench"})  # warm
             seen["calls"].clear()
@@ -179,21 +214,28 @@ def cold_import(runs: int = 5) -> dict:
     }
     out = {}
     for name, body in code.items():
-        prog = (f"import time, sys\nt0 = time.perf_counter()\n{body}\n"
-                "sys.stdout.write('%.3f|' % ((time.perf_counter() - t0) * 1000))\n"
-                "roots = ('solana', 'solders', 'boto3', 'pynamodb', 'botocore', 'chalice')\n"
-                "sys.stdout.write(','.join(sorted(m for m in sys.modules if m.split('.')[0] in roots)))")
+        prog = (
+            f"import time, sys\nt0 = time.perf_counter()\n{body}\n"
+            "sys.stdout.write('%.3f|' % ((time.perf_counter() - t0) * 1000))\n"
+            "roots = ('solana', 'solders', 'boto3', 'pynamodb', 'botocore', 'chalice')\n"
+            "sys.stdout.write(','.join(sorted(m for m in sys.modules if m.split('.')[0] in roots)))"
+        )
         samples, mods = [], ""
         for _ in range(runs):
-            p = subprocess.run([sys.executable, "-c", prog], cwd=str(ROOT), env=env, capture_output=True, text=True,
-                               timeout=60)
+            p = subprocess.run(
+                [sys.executable, "-c", prog], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=60
+            )
             if p.returncode != 0:
                 raise RuntimeError(p.stderr[-2000:])
             ms, mods = p.stdout.split("|", 1)
             samples.append(float(ms))
         tops = sorted({m.split(".")[0] for m in mods.split(",") if m})
-        out[name] = {"median_ms": round(statistics.median(samples), 1), "runs": runs, "packages_loaded": tops,
-                     "solana_py_loaded": "solana" in tops}
+        out[name] = {
+            "median_ms": round(statistics.median(samples), 1),
+            "runs": runs,
+            "packages_loaded": tops,
+            "solana_py_loaded": "solana" in tops,
+        }
         say(f"cold {name}: {out[name]['median_ms']} ms ({', '.join(tops)})")
     return out
 
@@ -206,9 +248,13 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
     from local.renter import Renter, renter_headers
 
     state = Path(tempfile.mkdtemp(prefix="si64-bench-refunds-"))
-    env = {"SI64_DEVICE_CAPACITY": "64", "SI64_RATE_LIMIT": "1000000/10", "SI64_DEVICE_RATE_LIMIT": "1000000/10",
-           "SI64_SWEEP_SECONDS": "600",
-           "SI64_REFUND_RETRY_SECONDS": "1"}
+    env = {
+        "SI64_DEVICE_CAPACITY": "64",
+        "SI64_RATE_LIMIT": "1000000/10",
+        "SI64_DEVICE_RATE_LIMIT": "1000000/10",
+        "SI64_SWEEP_SECONDS": "600",
+        "SI64_REFUND_RETRY_SECONDS": "1",
+    }
     out = {}
     with launch(state, timeout=150.0, **env) as info, Renter(info["rpc_url"]) as renter:
         api = info["api_url"]
@@ -218,8 +264,14 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
         for _ in range(n_refunds):
             sig = renter.pay(payer, info["treasury"], 1_000_000 + 2_000_000)
             body = json.dumps({"wallet": str(payer.pubkey()), "tier": "M2", "duration_hours": 1, "tx_signature": sig})
-            r = s.post(f"{api}/api/rent", data=body, headers={
-                "Content-Type": "application/json", **renter_headers(payer, "POST", "/api/rent", body.encode())})
+            r = s.post(
+                f"{api}/api/rent",
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    **renter_headers(payer, "POST", "/api/rent", body.encode()),
+                },
+            )
             r.raise_for_status()
             ids.append(r.json()["contract_id"])
         t0 = time.monotonic()
@@ -235,14 +287,21 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
                     pending.discard(cid)
             time.sleep(0.2)
         took = time.monotonic() - t0
-        out["refunds"] = {"settled": n_refunds, "confirmed": n_refunds - len(pending), "seconds": round(took, 2),
-                          "settle_seconds": round(settled, 2),
-                          "confirmed_per_minute": round((n_refunds - len(pending)) * 60 / took, 1)}
-        say(f"{n_refunds - len(pending)}/{n_refunds} refunds CONFIRMED in {took:.1f} s "
-            f"({out['refunds']['confirmed_per_minute']}/min)")
+        out["refunds"] = {
+            "settled": n_refunds,
+            "confirmed": n_refunds - len(pending),
+            "seconds": round(took, 2),
+            "settle_seconds": round(settled, 2),
+            "confirmed_per_minute": round((n_refunds - len(pending)) * 60 / took, 1),
+        }
+        say(
+            f"{n_refunds - len(pending)}/{n_refunds} refunds CONFIRMED in {took:.1f} s "
+            f"({out['refunds']['confirmed_per_minute']}/min)"
+        )
         # /api/stats latency with n_stats contracts in the table
         os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
         from chalicelib.adapters import models
+
         models.bind(info["table_prefix"], "us-east-1", info["aws_endpoint"])
         t1 = time.monotonic()
         _seed(n_stats, 0, int(time.time() * 1000), 4)
@@ -253,10 +312,13 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
             c.raise_for_status()
             lat.append(c.elapsed.total_seconds() * 1000)
         lat.sort()
-        out["stats_latency"] = {"contracts": n_stats + n_refunds, "requests": len(lat),
-                                "p50_ms": round(statistics.median(lat), 1),
-                                "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1),
-                                "seed_seconds": round(seeded, 1)}
+        out["stats_latency"] = {
+            "contracts": n_stats + n_refunds,
+            "requests": len(lat),
+            "p50_ms": round(statistics.median(lat), 1),
+            "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1),
+            "seed_seconds": round(seeded, 1),
+        }
         say(f"/api/stats at {n_stats + n_refunds} contracts: p50 {out['stats_latency']['p50_ms']} ms")
     return out
 
@@ -272,8 +334,11 @@ def main(argv=None) -> int:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    result = {"sweep": sweep_items_read(), "stats_calls": stats_calls_at(args.stats_contracts),
-              "cold_import": cold_import()}
+    result = {
+        "sweep": sweep_items_read(),
+        "stats_calls": stats_calls_at(args.stats_contracts),
+        "cold_import": cold_import(),
+    }
     if not args.skip_stack:
         result.update(on_stack(args.refunds, args.stats_contracts))
     out = Path(args.out)

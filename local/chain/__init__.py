@@ -12,6 +12,7 @@ or in-process::
 Behaviour (slots, blockhash window, commitment, failures, duplicates) is
 described in ``local/chain/core.py``.
 """
+
 from .core import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE, Chain, RpcError
 from .server import ChainServer
 

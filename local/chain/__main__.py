@@ -3,6 +3,7 @@
 Prints ``local chain ready rpc=http://HOST:PORT ws=ws://HOST:PORT+1`` once both
 ports listen; SIGTERM or SIGINT stops it and frees both ports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,19 @@ from .server import ChainServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.chain", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SI64_RPC_PORT", "8899")),
-                        help="JSON-RPC port; the WebSocket listens on port+1 (default $SI64_RPC_PORT or 8899)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SI64_RPC_PORT", "8899")),
+        help="JSON-RPC port; the WebSocket listens on port+1 (default $SI64_RPC_PORT or 8899)",
+    )
     parser.add_argument("--slot-ms", type=int, default=400, help="milliseconds per slot (default 400)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
     stop = threading.Event()
 

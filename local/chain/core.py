@@ -34,6 +34,7 @@ or pre/post balances. This module supplies them:
 
 All access to LiteSVM goes through ``Chain.lock`` (LiteSVM is not thread-safe).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -144,7 +145,9 @@ def describe_error(err_json: Any) -> str:
             idx = err_json["InsufficientFundsForRent"].get("account_index")
             return f"Transaction results in an account ({idx}) with insufficient funds for rent"
         if "DuplicateInstruction" in err_json:
-            return f"Transaction contains a duplicate instruction ({err_json['DuplicateInstruction']}) that is not allowed"
+            return (
+                f"Transaction contains a duplicate instruction ({err_json['DuplicateInstruction']}) that is not allowed"
+            )
     return json.dumps(err_json)
 
 
@@ -218,8 +221,12 @@ def _inner(meta) -> list[list[tuple[Any, int | None]]]:
 class Chain:
     """Thread-safe LiteSVM ledger with slots, blockhashes and transaction records."""
 
-    def __init__(self, slot_seconds: float = SLOT_SECONDS, time_fn: Callable[[], float] = time.time,
-                 monotonic_fn: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        slot_seconds: float = SLOT_SECONDS,
+        time_fn: Callable[[], float] = time.time,
+        monotonic_fn: Callable[[], float] = time.monotonic,
+    ):
         self.lock = threading.RLock()
         self.slot_seconds = slot_seconds
         self._time = time_fn  # Unix time: blockTime, the Clock sysvar
@@ -346,9 +353,7 @@ class Chain:
     def _sync_clock(self) -> None:
         slot = self.slot()
         if slot != self._synced_slot:
-            self._svm.set_clock(
-                Clock(slot, int(self._t0), 0, 1, int(self._time()))
-            )
+            self._svm.set_clock(Clock(slot, int(self._t0), 0, 1, int(self._time())))
             self._synced_slot = slot
 
     def _refused(self, tx: VersionedTransaction) -> dict | None:
@@ -380,12 +385,24 @@ class Chain:
             self._sync_clock()
             pre = self._precheck(tx, check_blockhash)
             if pre is not None:
-                return {"err": error_json(pre), "logs": [], "unitsConsumed": 0, "returnData": None,
-                        "inner": [], "accounts": None}
+                return {
+                    "err": error_json(pre),
+                    "logs": [],
+                    "unitsConsumed": 0,
+                    "returnData": None,
+                    "inner": [],
+                    "accounts": None,
+                }
             refused = self._refused(tx)
             if refused is not None:
-                return {"err": refused, "logs": [], "unitsConsumed": 0, "returnData": None,
-                        "inner": [], "accounts": None}
+                return {
+                    "err": refused,
+                    "logs": [],
+                    "unitsConsumed": 0,
+                    "returnData": None,
+                    "inner": [],
+                    "accounts": None,
+                }
             previous = self._svm.get_sigverify()
             self._svm.with_sigverify(sig_verify)
             try:
@@ -395,7 +412,7 @@ class Chain:
             if isinstance(res, FailedTransactionMetadata):
                 meta, err, post = res.meta(), error_json(res.err()), None
             else:
-                meta, err, post = res.meta(), None, dict((str(k), a) for k, a in res.post_accounts())
+                meta, err, post = res.meta(), None, {str(k): a for k, a in res.post_accounts()}
             post_accounts = None
             if accounts is not None:
                 post_accounts = []
@@ -444,7 +461,7 @@ class Chain:
             for fn in list(self._listeners):
                 try:
                     fn(record)
-                except Exception:  # a listener must never break a send
+                except Exception:  # noqa: BLE001 - a listener must never break a send
                     pass
         return signature
 

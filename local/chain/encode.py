@@ -1,4 +1,5 @@
 """Transactions, metas and accounts in the JSON shapes of a Solana RPC node."""
+
 from __future__ import annotations
 
 import base64
@@ -31,7 +32,7 @@ def encode_account(acc: Account | None, encoding: str | None, data_slice: dict |
     if data_slice:
         offset = int(data_slice.get("offset", 0))
         length = int(data_slice.get("length", len(data)))
-        data = data[offset:offset + length]
+        data = data[offset : offset + length]
     if encoding in (None, "binary"):
         encoded: Any = _b58(data)
     elif encoding == "base58":
@@ -76,16 +77,26 @@ def _parse_system(data: bytes, accounts: list[str]) -> dict | None:
             from solders.pubkey import Pubkey
 
             owner = str(Pubkey.from_bytes(data[20:52]))
-            return {"info": {"lamports": lamports, "newAccount": accounts[1], "owner": owner,
-                             "source": accounts[0], "space": space}, "type": "createAccount"}
+            return {
+                "info": {
+                    "lamports": lamports,
+                    "newAccount": accounts[1],
+                    "owner": owner,
+                    "source": accounts[0],
+                    "space": space,
+                },
+                "type": "createAccount",
+            }
         if kind == 1 and len(data) >= 36 and accounts:
             from solders.pubkey import Pubkey
 
             return {"info": {"account": accounts[0], "owner": str(Pubkey.from_bytes(data[4:36]))}, "type": "assign"}
         if kind == 2 and len(data) >= 12 and len(accounts) >= 2:
             (lamports,) = struct.unpack_from("<Q", data, 4)
-            return {"info": {"destination": accounts[1], "lamports": lamports, "source": accounts[0]},
-                    "type": "transfer"}
+            return {
+                "info": {"destination": accounts[1], "lamports": lamports, "source": accounts[0]},
+                "type": "transfer",
+            }
         if kind == 8 and len(data) >= 12 and accounts:
             (space,) = struct.unpack_from("<Q", data, 4)
             return {"info": {"account": accounts[0], "space": space}, "type": "allocate"}
@@ -117,20 +128,23 @@ def inner_instructions_json(inner: list, keys: list[str], parsed: bool) -> list[
     for index, per_ix in enumerate(inner):
         if not per_ix:
             continue
-        out.append({
-            "index": index,
-            "instructions": [
-                _parsed_ix(ix, keys, sh) if parsed else _compiled_ix(ix, sh) for ix, sh in per_ix
-            ],
-        })
+        out.append(
+            {
+                "index": index,
+                "instructions": [_parsed_ix(ix, keys, sh) if parsed else _compiled_ix(ix, sh) for ix, sh in per_ix],
+            }
+        )
     return out
 
 
 # -------------------------------------------------------------- transactions
 def _lookups(msg) -> list[dict]:
     return [
-        {"accountKey": str(lk.account_key), "writableIndexes": list(bytes(lk.writable_indexes)),
-         "readonlyIndexes": list(bytes(lk.readonly_indexes))}
+        {
+            "accountKey": str(lk.account_key),
+            "writableIndexes": list(bytes(lk.writable_indexes)),
+            "readonlyIndexes": list(bytes(lk.readonly_indexes)),
+        }
         for lk in msg.address_table_lookups
     ]
 
@@ -172,8 +186,11 @@ def encode_transaction(tx: VersionedTransaction, encoding: str) -> Any:
         return raw if encoding == "binary" else [raw, "base58"]
     if encoding in ("json", "jsonParsed"):
         return transaction_json(tx, parsed=encoding == "jsonParsed")
-    raise RpcError(-32602, f"Invalid params: unknown variant `{encoding}`, expected one of `binary`, "
-                           "`base64`, `base58`, `json`, `jsonParsed`")
+    raise RpcError(
+        -32602,
+        f"Invalid params: unknown variant `{encoding}`, expected one of `binary`, "
+        "`base64`, `base58`, `json`, `jsonParsed`",
+    )
 
 
 def meta_json(record: TxRecord, parsed: bool) -> dict:
@@ -204,7 +221,7 @@ def get_transaction_result(record: TxRecord, encoding: str, max_version: int | N
         raise RpcError(
             -32015,
             "Transaction version (0) is not supported by the requesting client. Please try the request again "
-            "with the following configuration parameter: \"maxSupportedTransactionVersion\": 0",
+            'with the following configuration parameter: "maxSupportedTransactionVersion": 0',
         )
     result = {
         "blockTime": record.block_time,

@@ -20,6 +20,7 @@ count), whichever ends first; with neither it lasts until cleared. ``methods``
 limits fail/slow to the named JSON-RPC methods. Controls themselves (``si64_*``,
 ``localChain_*``) are never failed, slowed or counted.
 """
+
 from __future__ import annotations
 
 import threading
@@ -78,8 +79,7 @@ class Faults:
         self.dropped: list[str] = []  # signatures accepted and never landed, oldest first
 
     # ---------------------------------------------------------------- set
-    def _window(self, seconds: float | None, requests: int | None, methods: list | None,
-                params: dict) -> Window:
+    def _window(self, seconds: float | None, requests: int | None, methods: list | None, params: dict) -> Window:
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
             raise ValueError("seconds must be a positive number")
         if requests is not None and (isinstance(requests, bool) or not isinstance(requests, int) or requests <= 0):
@@ -89,17 +89,31 @@ class Faults:
         until = None if seconds is None else self._mono() + float(seconds)
         return Window(until, requests, None if methods is None else frozenset(methods), params)
 
-    def fail(self, mode: str = "error", seconds: float | None = None, requests: int | None = None,
-             methods: list | None = None) -> None:
+    def fail(
+        self,
+        mode: str = "error",
+        seconds: float | None = None,
+        requests: int | None = None,
+        methods: list | None = None,
+    ) -> None:
         if mode not in FAIL_MODES:
             raise ValueError(f"mode must be one of {', '.join(FAIL_MODES)}")
         window = self._window(seconds, requests, methods, {"mode": mode})
         with self._lock:
             self._fail = window
 
-    def slow(self, delay_seconds: float, seconds: float | None = None, requests: int | None = None,
-             methods: list | None = None) -> None:
-        if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, (int, float)) or not 0 < delay_seconds <= 120:
+    def slow(
+        self,
+        delay_seconds: float,
+        seconds: float | None = None,
+        requests: int | None = None,
+        methods: list | None = None,
+    ) -> None:
+        if (
+            isinstance(delay_seconds, bool)
+            or not isinstance(delay_seconds, (int, float))
+            or not 0 < delay_seconds <= 120
+        ):
             raise ValueError("delaySeconds must be a number in (0, 120]")
         window = self._window(seconds, requests, methods, {"delaySeconds": float(delay_seconds)})
         with self._lock:

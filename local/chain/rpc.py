@@ -1,4 +1,5 @@
 """JSON-RPC 2.0 methods of the local chain (the subset stock clients use), over a ``Chain``."""
+
 from __future__ import annotations
 
 import base64
@@ -81,14 +82,18 @@ def _decode_tx(data: Any, encoding: str) -> VersionedTransaction:
     raw = _decode_wire(data, encoding)
     try:
         tx = VersionedTransaction.from_bytes(raw)
-    except Exception as exc:  # solders raises its own error types
-        raise RpcError(-32602, f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - solders raises its own error types
+        raise RpcError(
+            -32602, f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {exc}"
+        ) from None
     if not tx.signatures:
         raise RpcError(-32602, "invalid transaction: Transaction contains no signatures")
     try:
         tx.sanitize()
-    except Exception as exc:
-        raise RpcError(-32602, f"invalid transaction: Transaction failed to sanitize accounts offsets correctly ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - solders raises its own error types
+        raise RpcError(
+            -32602, f"invalid transaction: Transaction failed to sanitize accounts offsets correctly ({exc})"
+        ) from None
     return tx
 
 
@@ -182,7 +187,9 @@ class RpcMethods:
             return self._dump({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None})
         if isinstance(payload, list):
             if not payload:
-                return self._dump({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"}, "id": None})
+                return self._dump(
+                    {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"}, "id": None}
+                )
             responses = [r for r in (self.handle_one(item) for item in payload) if r is not None]
             return self._dump(responses) if responses else None
         response = self.handle_one(payload)
@@ -194,8 +201,11 @@ class RpcMethods:
 
     def handle_one(self, req: Any) -> dict | None:
         if not isinstance(req, dict) or not isinstance(req.get("method"), str) or req.get("jsonrpc") != "2.0":
-            return {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"},
-                    "id": req.get("id") if isinstance(req, dict) else None}
+            return {
+                "jsonrpc": "2.0",
+                "error": {"code": -32600, "message": "Invalid request"},
+                "id": req.get("id") if isinstance(req, dict) else None,
+            }
         has_id = "id" in req
         req_id = req.get("id")
         params = req.get("params", [])
@@ -218,14 +228,15 @@ class RpcMethods:
 
     # ------------------------------------------------------------ helpers
     def _ctx(self, value: Any, slot: int | None = None) -> dict:
-        return {"context": {"apiVersion": SOLANA_CORE_VERSION, "slot": self.chain.slot() if slot is None else slot},
-                "value": value}
+        return {
+            "context": {"apiVersion": SOLANA_CORE_VERSION, "slot": self.chain.slot() if slot is None else slot},
+            "value": value,
+        }
 
     def _min_context(self, cfg: dict) -> None:
         min_slot = cfg.get("minContextSlot")
         if min_slot is not None and int(min_slot) > self.chain.slot():
-            raise RpcError(-32016, "Minimum context slot has not been reached",
-                           {"contextSlot": self.chain.slot()})
+            raise RpcError(-32016, "Minimum context slot has not been reached", {"contextSlot": self.chain.slot()})
 
     # ------------------------------------------------------------ methods
     def get_slot(self, params: list) -> int:
@@ -261,10 +272,12 @@ class RpcMethods:
             raise RpcError(-32602, "Invalid params: expected at most 100 pubkeys")
         cfg = _config(params, 1)
         self._min_context(cfg)
-        return self._ctx([
-            encode_account(self.chain.get_account(_pubkey(k)), cfg.get("encoding"), cfg.get("dataSlice"))
-            for k in keys
-        ])
+        return self._ctx(
+            [
+                encode_account(self.chain.get_account(_pubkey(k)), cfg.get("encoding"), cfg.get("dataSlice"))
+                for k in keys
+            ]
+        )
 
     def get_minimum_balance(self, params: list) -> int:
         size = _arg(params, 0, "usize")
@@ -276,7 +289,7 @@ class RpcMethods:
         raw = _decode_wire(_arg(params, 0, "message"), "base64")
         try:
             msg = from_bytes_versioned(raw)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - solders raises its own error types
             raise RpcError(-32602, f"invalid message: {exc}") from None
         if not self.chain.is_blockhash_valid(str(msg.recent_blockhash)):
             return self._ctx(None)
@@ -293,8 +306,9 @@ class RpcMethods:
         cfg = _config(params, 1)
         tx = _decode_tx(_arg(params, 0, "transaction"), cfg.get("encoding") or "base58")
         self._min_context(cfg)
-        return self.chain.send(tx, skip_preflight=bool(cfg.get("skipPreflight", False)),
-                               drop=self.chain.faults.take_drop())
+        return self.chain.send(
+            tx, skip_preflight=bool(cfg.get("skipPreflight", False)), drop=self.chain.faults.take_drop()
+        )
 
     def simulate_transaction(self, params: list) -> dict:
         cfg = _config(params, 1)
@@ -324,15 +338,18 @@ class RpcMethods:
         inner = None
         if cfg.get("innerInstructions"):
             inner = inner_instructions_json(sim["inner"], [str(k) for k in tx.message.account_keys], parsed=True)
-        return self._ctx({
-            "err": sim["err"],
-            "logs": sim["logs"],
-            "accounts": accounts,
-            "unitsConsumed": sim["unitsConsumed"],
-            "returnData": sim["returnData"],
-            "innerInstructions": inner,
-            "replacementBlockhash": replacement,
-        }, slot)
+        return self._ctx(
+            {
+                "err": sim["err"],
+                "logs": sim["logs"],
+                "accounts": accounts,
+                "unitsConsumed": sim["unitsConsumed"],
+                "returnData": sim["returnData"],
+                "innerInstructions": inner,
+                "replacementBlockhash": replacement,
+            },
+            slot,
+        )
 
     def _status(self, signature: str) -> dict | None:
         record = self.chain.get_record(signature)
@@ -387,14 +404,16 @@ class RpcMethods:
                 continue
             if until is not None and record.signature == until:
                 break
-            out.append({
-                "blockTime": record.block_time,
-                "confirmationStatus": "finalized",
-                "err": record.err,
-                "memo": record.memo,
-                "signature": record.signature,
-                "slot": record.slot,
-            })
+            out.append(
+                {
+                    "blockTime": record.block_time,
+                    "confirmationStatus": "finalized",
+                    "err": record.err,
+                    "memo": record.memo,
+                    "signature": record.signature,
+                    "slot": record.slot,
+                }
+            )
             if len(out) >= limit:
                 break
         return out
@@ -441,13 +460,18 @@ class RpcMethods:
         return self.chain.faults.describe()
 
     def fail_rpc(self, params: list) -> dict:
-        return self._fault(self.chain.faults.fail, params,
-                           {"mode": "mode", "seconds": "seconds", "requests": "requests", "methods": "methods"})
+        return self._fault(
+            self.chain.faults.fail,
+            params,
+            {"mode": "mode", "seconds": "seconds", "requests": "requests", "methods": "methods"},
+        )
 
     def slow_rpc(self, params: list) -> dict:
-        return self._fault(self.chain.faults.slow, params,
-                           {"delaySeconds": "delay_seconds", "seconds": "seconds", "requests": "requests",
-                            "methods": "methods"})
+        return self._fault(
+            self.chain.faults.slow,
+            params,
+            {"delaySeconds": "delay_seconds", "seconds": "seconds", "requests": "requests", "methods": "methods"},
+        )
 
     def drop_transactions(self, params: list) -> dict:
         return self._fault(self.chain.faults.drop, params, {"seconds": "seconds", "requests": "requests"})

@@ -4,6 +4,7 @@
 closes both listening sockets and every open connection. ``port=0`` picks a
 free pair of consecutive ports.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -154,26 +155,41 @@ class _PubSub:
 
     @staticmethod
     def _sig_note(sub_id: int, record: TxRecord) -> str:
-        return json.dumps({
-            "jsonrpc": "2.0",
-            "method": "signatureNotification",
-            "params": {"result": {"context": {"slot": record.slot}, "value": {"err": record.err}},
-                       "subscription": sub_id},
-        })
+        return json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "signatureNotification",
+                "params": {
+                    "result": {"context": {"slot": record.slot}, "value": {"err": record.err}},
+                    "subscription": sub_id,
+                },
+            }
+        )
 
     def _account_note(self, sub_id: int, key: str, cfg: dict) -> str:
         acc = self.chain.get_account(Pubkey.from_string(key))
         try:
-            value = encode_account(acc, cfg.get("encoding") or "base58") if acc is not None else {
-                "data": ["", cfg.get("encoding") or "base58"], "executable": False, "lamports": 0,
-                "owner": "11111111111111111111111111111111", "rentEpoch": 0, "space": 0}
+            value = (
+                encode_account(acc, cfg.get("encoding") or "base58")
+                if acc is not None
+                else {
+                    "data": ["", cfg.get("encoding") or "base58"],
+                    "executable": False,
+                    "lamports": 0,
+                    "owner": "11111111111111111111111111111111",
+                    "rentEpoch": 0,
+                    "space": 0,
+                }
+            )
         except RpcError:
             value = None
-        return json.dumps({
-            "jsonrpc": "2.0",
-            "method": "accountNotification",
-            "params": {"result": {"context": {"slot": self.chain.slot()}, "value": value}, "subscription": sub_id},
-        })
+        return json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "accountNotification",
+                "params": {"result": {"context": {"slot": self.chain.slot()}, "value": value}, "subscription": sub_id},
+            }
+        )
 
     def _on_record(self, record: TxRecord) -> None:
         for sub_id, ws in self.sig_subs.pop(record.signature, {}).items():
@@ -186,7 +202,7 @@ class _PubSub:
     async def _safe_send(ws, text: str) -> None:
         try:
             await ws.send(text)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a subscriber that went away
             pass
 
     def _drop(self, sub_id: int) -> bool:
@@ -206,12 +222,13 @@ class _PubSub:
                 try:
                     req = json.loads(message)
                 except ValueError:
-                    await ws.send(json.dumps({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"},
-                                              "id": None}))
+                    await ws.send(
+                        json.dumps({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None})
+                    )
                     continue
                 for item in req if isinstance(req, list) else [req]:
                     await self._handle(ws, item, mine)
-        except Exception:  # connection closed or broken
+        except Exception:  # noqa: BLE001 - connection closed or broken
             pass
         finally:
             for sub_id in mine:
@@ -286,8 +303,9 @@ class ChainServer:
     >>> server.stop()
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8899, slot_seconds: float = 0.4,
-                 chain: Chain | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 8899, slot_seconds: float = 0.4, chain: Chain | None = None
+    ):
         self.host = _check_loopback(host)
         self._requested_port = port
         self.chain = chain or Chain(slot_seconds=slot_seconds)
@@ -329,13 +347,23 @@ class ChainServer:
         """Advance until the block height exceeds ``height``; returns the new height."""
         return self.chain.advance_past_block_height(height)
 
-    def fail_rpc(self, mode: str = "error", seconds: float | None = None, requests: int | None = None,
-                 methods: list | None = None) -> None:
+    def fail_rpc(
+        self,
+        mode: str = "error",
+        seconds: float | None = None,
+        requests: int | None = None,
+        methods: list | None = None,
+    ) -> None:
         """Fail HTTP JSON-RPC requests: ``error`` (-32005), ``http503`` or ``disconnect``."""
         self.chain.faults.fail(mode, seconds, requests, methods)
 
-    def slow_rpc(self, delay_seconds: float, seconds: float | None = None, requests: int | None = None,
-                 methods: list | None = None) -> None:
+    def slow_rpc(
+        self,
+        delay_seconds: float,
+        seconds: float | None = None,
+        requests: int | None = None,
+        methods: list | None = None,
+    ) -> None:
         self.chain.faults.slow(delay_seconds, seconds, requests, methods)
 
     def drop_transactions(self, seconds: float | None = None, requests: int | None = None) -> None:
@@ -387,7 +415,7 @@ class ChainServer:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self._ws_main(ws_sock, ready))
-            except BaseException as exc:  # report a start failure to start()
+            except BaseException as exc:  # noqa: BLE001 - report a start failure to start()
                 failure.append(exc)
                 ready.set()
             finally:
@@ -396,7 +424,8 @@ class ChainServer:
         self._ws_thread = threading.Thread(target=run_ws, name="local-chain-ws", daemon=True)
         self._ws_thread.start()
         self._http_thread = threading.Thread(
-            target=http.serve_forever, kwargs={"poll_interval": 0.1}, name="local-chain-http", daemon=True)
+            target=http.serve_forever, kwargs={"poll_interval": 0.1}, name="local-chain-http", daemon=True
+        )
         self._http_thread.start()
         ready.wait(10)
         if failure:
@@ -410,8 +439,13 @@ class ChainServer:
         loop = asyncio.get_running_loop()
         self._ws_stop = asyncio.Event()
         self._pubsub = _PubSub(self.chain, loop)
-        server = await serve(self._pubsub.handler, sock=sock, ping_interval=None, max_size=2**22,
-                             logger=logging.getLogger("local.chain.ws"))
+        server = await serve(
+            self._pubsub.handler,
+            sock=sock,
+            ping_interval=None,
+            max_size=2**22,
+            logger=logging.getLogger("local.chain.ws"),
+        )
         ready.set()
         try:
             await self._ws_stop.wait()

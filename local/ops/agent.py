@@ -25,6 +25,7 @@ Importable::
   an error on 401/403/404 (wrong key, device not leased to the contract, unknown
   contract): retrying those cannot help. A 400 drops that batch (counted).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,12 @@ MB = 1_000_000
 class Sampler:
     """Per-interval deltas from psutil's cumulative counters. ``ps`` is psutil (or a stand-in)."""
 
-    def __init__(self, ps=None, clock: Callable[[], float] = time.monotonic,
-                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
+    def __init__(
+        self,
+        ps=None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ):
         if ps is None:
             import psutil as ps
         self.ps, self.clock, self.wall_ms = ps, clock, wall_ms
@@ -83,11 +88,13 @@ class Sampler:
         dt = t - last_t
         self._last = (t, disk, net)
         self.disk_available, self.net_available = disk is not None, net is not None
-        return {"timestamp_ms": self.wall_ms(),
-                "cpu_percent": round(min(max(float(cpu), 0.0), 100.0), 2),
-                "memory_mb": round((int(mem.total) - int(mem.available)) / MB, 3),
-                "disk_io_mbps": self._rate(disk, last_disk, dt),
-                "network_io_mbps": self._rate(net, last_net, dt)}
+        return {
+            "timestamp_ms": self.wall_ms(),
+            "cpu_percent": round(min(max(float(cpu), 0.0), 100.0), 2),
+            "memory_mb": round((int(mem.total) - int(mem.available)) / MB, 3),
+            "disk_io_mbps": self._rate(disk, last_disk, dt),
+            "network_io_mbps": self._rate(net, last_net, dt),
+        }
 
 
 # ------------------------------------------------------------------ buffer and backoff
@@ -177,15 +184,27 @@ Transport = Callable[[str, str, dict, dict], tuple[int, Any, dict]]  # (method, 
 def _urllib_transport(timeout: float) -> Transport:
     def post(method, url, body, headers):
         return http_json(method, url, body, headers, timeout=timeout)
+
     return post
 
 
 class MetricsReporter:
-    def __init__(self, api_url: str, contract_id: str, device_key: str, *, interval: float = 0.5,
-                 batch_seconds: float = 5.0, max_buffer: int = 6000, timeout: float = 10.0,
-                 sampler: Sampler | None = None, transport: Transport | None = None,
-                 backoff: Backoff | None = None, log: Callable[[str], None] | None = None,
-                 sleep=asyncio.sleep):
+    def __init__(
+        self,
+        api_url: str,
+        contract_id: str,
+        device_key: str,
+        *,
+        interval: float = 0.5,
+        batch_seconds: float = 5.0,
+        max_buffer: int = 6000,
+        timeout: float = 10.0,
+        sampler: Sampler | None = None,
+        transport: Transport | None = None,
+        backoff: Backoff | None = None,
+        log: Callable[[str], None] | None = None,
+        sleep=asyncio.sleep,
+    ):
         if interval <= 0 or batch_seconds <= 0:
             raise ValueError("interval and batch_seconds must be positive")
         self.url = f"{api_url.rstrip('/')}/api/metrics/{contract_id}"
@@ -212,7 +231,8 @@ class MetricsReporter:
         body = {"samples": samples}
         headers = {"X-Device-Key": self.device_key}
         status, parsed, rh = await asyncio.get_running_loop().run_in_executor(
-            None, self.transport, "POST", self.url, body, headers)
+            None, self.transport, "POST", self.url, body, headers
+        )
         code = parsed.get("code") if isinstance(parsed, dict) else None
         detail = parsed.get("detail") if isinstance(parsed, dict) else parsed
         if 200 <= status < 300:
@@ -251,8 +271,10 @@ class MetricsReporter:
                 delay = self.backoff.next_delay()
                 if isinstance(exc, _Retry) and exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
-                self.log(f"post failed ({exc}); retry #{self.backoff.failures} in {delay:.2f} s, "
-                         f"{len(self.buffer)} samples buffered, {self.buffer.dropped} dropped so far")
+                self.log(
+                    f"post failed ({exc}); retry #{self.backoff.failures} in {delay:.2f} s, "
+                    f"{len(self.buffer)} samples buffered, {self.buffer.dropped} dropped so far"
+                )
                 if await self._wait(delay):
                     return
                 continue
@@ -308,8 +330,10 @@ class MetricsReporter:
         r = self.result
         r.dropped = self.buffer.dropped
         r.stats = {"buffered_unsent": len(self.buffer)}
-        totals = (f"{r.samples_sent} samples in {r.batches_sent} batches sent, {r.dropped} dropped, "
-                  f"{r.rejected} refused, {r.failures} failed posts")
+        totals = (
+            f"{r.samples_sent} samples in {r.batches_sent} batches sent, {r.dropped} dropped, "
+            f"{r.rejected} refused, {r.failures} failed posts"
+        )
         if self._ended is not None:
             r.reason = "fatal" if self._ended.fatal else "contract_ended"
             r.message = f"{self._ended}; agent stopped: {totals}"

@@ -10,6 +10,7 @@ Reconciliation runs on the server (`GET /api/admin/reconcile`): only the backend
 DynamoDB (claims, refund records, ledger); the CLI prints its verdict and exits 1 on any
 mismatch, naming each difference.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,39 +45,58 @@ def add_parsers(sub, parser_class, positive_int) -> None:
     rd = rs.add_parser("redrive-dlq", help="move the dead-letter queue's messages back to the refund queue")
     rd.add_argument("--limit", type=positive_int, default=100, help="at most this many messages per call (100)")
     rd.add_argument("--all", action="store_true", help="repeat until the dead-letter queue is empty")
-    orph = rs.add_parser("orphan", help="refund an orphan payment (a transfer to the treasury no request holds) "
-                                        "to its payer")
+    orph = rs.add_parser(
+        "orphan", help="refund an orphan payment (a transfer to the treasury no request holds) to its payer"
+    )
     orph.add_argument("signature", metavar="TX_SIGNATURE")
     orph.add_argument("--json", action="store_true")
 
     rc = sub.add_parser("reconcile", help="the books against the chain; exit 1 on any difference")
-    rc.add_argument("--orphan-age", type=_non_negative_int, default=3600, metavar="SECONDS",
-                    help="an unclaimed transfer to the treasury older than this is an orphan (3600)")
-    rc.add_argument("--baseline-slot", type=_non_negative_int, metavar="SLOT",
-                    help="reconcile the history after this slot (default: from the first booked transaction)")
+    rc.add_argument(
+        "--orphan-age",
+        type=_non_negative_int,
+        default=3600,
+        metavar="SECONDS",
+        help="an unclaimed transfer to the treasury older than this is an orphan (3600)",
+    )
+    rc.add_argument(
+        "--baseline-slot",
+        type=_non_negative_int,
+        metavar="SLOT",
+        help="reconcile the history after this slot (default: from the first booked transaction)",
+    )
     rc.add_argument("--json", action="store_true", help="print the server's report as JSON")
 
 
 def _non_negative_int(text: str) -> int:
     import argparse
+
     if not text.isascii() or not text.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number of seconds ≥ 0: {text!r}")
     return int(text)
 
 
 def _refund_line(r: dict) -> list[str]:
-    return [r["refund_id"], r["status"], fmt.sol(r.get("lamports")), r.get("wallet") or "-",
-            fmt.short_sig(r.get("tx_signature")), str(r.get("attempt", 0)), r.get("reason") or ""]
+    return [
+        r["refund_id"],
+        r["status"],
+        fmt.sol(r.get("lamports")),
+        r.get("wallet") or "-",
+        fmt.short_sig(r.get("tx_signature")),
+        str(r.get("attempt", 0)),
+        r.get("reason") or "",
+    ]
 
 
 def cmd_list(client: Client, args) -> int:
     rows, truncated = [], False
-    for page in client.pages("/api/admin/refunds", "refunds", {"status": args.status},
-                             limit=min(args.limit, 1000) if not args.all else 1000):
+    for page in client.pages(
+        "/api/admin/refunds", "refunds", {"status": args.status}, limit=min(args.limit, 1000) if not args.all else 1000
+    ):
         rows += page.get("refunds") or []
         if not args.all and len(rows) >= args.limit:
             truncated = bool(page.get("next_token")) or len(rows) > args.limit
-            rows = rows[:args.limit]
+            rows = rows[: args.limit]
             break
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -85,6 +105,7 @@ def cmd_list(client: Client, args) -> int:
     from rich.table import Table
 
     from .dashboard import make_console
+
     plain = not sys.stdout.isatty()
     title = f"{len(rows)} {args.status} refund(s)" + (" (more: --all)" if truncated else "")
     t = Table(title=title, title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
@@ -106,8 +127,7 @@ def cmd_retry(client: Client, args) -> int:
 def cmd_redrive(client: Client, args) -> int:
     total = 0
     while True:
-        out = client.request("POST", "/api/admin/refunds/redrive", params={"limit": min(args.limit, 100)},
-                             admin=True)
+        out = client.request("POST", "/api/admin/refunds/redrive", params={"limit": min(args.limit, 100)}, admin=True)
         total += int(out["moved"])
         if not args.all or out["moved"] < out["limit"]:
             break
@@ -121,8 +141,10 @@ def cmd_orphan(client: Client, args) -> int:
         print(json.dumps(out, indent=2))
         return 0
     r = out["refund"]
-    print(f"{out['refund_id']}: {fmt.sol(out['refund_lamports'])} SOL back to {out['wallet']}, {r['status']}"
-          + (" (the refund worker sends it)" if r["status"] == "QUEUED" else ""))
+    print(
+        f"{out['refund_id']}: {fmt.sol(out['refund_lamports'])} SOL back to {out['wallet']}, {r['status']}"
+        + (" (the refund worker sends it)" if r["status"] == "QUEUED" else "")
+    )
     return 0
 
 
@@ -141,10 +163,14 @@ def render_report(rep: dict) -> list[str]:
     ]
     for u in rep["unbooked"]:
         who = f" from {u['payer']}" if u.get("payer") else (f" ({u['refund_id']})" if u.get("refund_id") else "")
-        lines.append(f"  {u['kind']:<17} {u['signature']}  {u['lamports']:+d} lamports{who}"
-                     + (f"  — {u['note']}" if u.get("note") else ""))
-    lines.append(f"read {rep['reads']['signatures']} signatures, {rep['reads']['transactions']} transactions"
-                 + ("" if rep["complete"] else " (INCOMPLETE)"))
+        lines.append(
+            f"  {u['kind']:<17} {u['signature']}  {u['lamports']:+d} lamports{who}"
+            + (f"  — {u['note']}" if u.get("note") else "")
+        )
+    lines.append(
+        f"read {rep['reads']['signatures']} signatures, {rep['reads']['transactions']} transactions"
+        + ("" if rep["complete"] else " (INCOMPLETE)")
+    )
     return lines
 
 

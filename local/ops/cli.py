@@ -18,6 +18,7 @@ else $SI64_STATE_DIR/stack.json (default .local/stack.json, written by `make run
 Any failure is one line on stderr and a non-zero exit status (2 for usage and
 configuration errors, 1 otherwise); SI64_DEBUG=1 shows tracebacks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="SI64 operator CLI: dashboard, devices, contracts, ledger, refunds, "
-                "reconciliation, device agent.")
+    p = _Parser(
+        prog=PROG,
+        description="SI64 operator CLI: dashboard, devices, contracts, ledger, refunds, reconciliation, device agent.",
+    )
     p.add_argument("--api", metavar="URL", help="API base URL (env SI64_API_URL; default: the local stack's)")
     p.add_argument("--admin-key", metavar="KEY", help="operator key (env SI64_ADMIN_KEY; default: the local stack's)")
     p.add_argument("--timeout", type=_positive_float, default=15.0, help="HTTP timeout in seconds (15)")
@@ -73,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--watch", type=_positive_float, metavar="SECONDS", help="refresh in place every SECONDS")
     d.add_argument("--top", type=_positive_int, default=15, help="active contracts shown (15)")
     d.add_argument("--settlements", type=_positive_int, default=10, help="settlements shown (10)")
-    d.add_argument("--max-pages", type=_positive_int, default=10,
-                   help="ledger pages of 1,000 contracts read per frame (10)")
+    d.add_argument(
+        "--max-pages", type=_positive_int, default=10, help="ledger pages of 1,000 contracts read per frame (10)"
+    )
     d.add_argument("--json", action="store_true", help="print the snapshot's figures as JSON (lamports)")
     d.add_argument("--plain", action="store_true", help="plain text even on a terminal")
 
@@ -104,10 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex = ls.add_parser("export", help="postings as CSV (integer lamports)")
     ex.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' for stdout)")
     ex.add_argument("--contract", metavar="ID", help="only this contract's postings")
-    ex.add_argument("--account", action="append", default=[], metavar="ACCOUNT",
-                    help="only this account's postings (repeatable), e.g. treasury, retained_dust")
+    ex.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT",
+        help="only this account's postings (repeatable), e.g. treasury, retained_dust",
+    )
 
     from .books_cmd import add_parsers as add_books_parsers
+
     add_books_parsers(sub, _Parser, _positive_int)
 
     a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
@@ -116,8 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--key", help="device key (env SI64_DEVICE_KEY; default: stack.json device_keys[DEVICE])")
     a.add_argument("--interval", type=_positive_float, default=0.5, help="seconds between samples (0.5)")
     a.add_argument("--batch-seconds", type=_positive_float, default=5.0, help="seconds between posts (5)")
-    a.add_argument("--max-buffer", type=_positive_int, default=6000,
-                   help="samples kept while the API is unreachable; oldest dropped beyond (6000)")
+    a.add_argument(
+        "--max-buffer",
+        type=_positive_int,
+        default=6000,
+        help="samples kept while the API is unreachable; oldest dropped beyond (6000)",
+    )
     a.add_argument("-v", "--verbose", action="store_true", help="log every batch")
     return p
 
@@ -126,8 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_dashboard(client: Client, args) -> int:
     from . import dashboard
 
-    return dashboard.run(client, watch=args.watch, top=args.top, settlements=args.settlements,
-                         max_pages=args.max_pages, as_json_out=args.json, plain=True if args.plain else None)
+    return dashboard.run(
+        client,
+        watch=args.watch,
+        top=args.top,
+        settlements=args.settlements,
+        max_pages=args.max_pages,
+        as_json_out=args.json,
+        plain=True if args.plain else None,
+    )
 
 
 def _device_path(device_id: str, action: str) -> str:
@@ -148,15 +169,35 @@ def cmd_devices_list(client: Client, args) -> int:
     now = int(listed.get("server_time_ms") or 0) // 1000
     plain = not sys.stdout.isatty()
     t = Table(title=f"{len(devices)} devices", title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
-    for col in ("id", "tier", "name", "region", "leases", "capacity", "available", "uptime", "audited", "key",
-                "last seen"):
+    for col in (
+        "id",
+        "tier",
+        "name",
+        "region",
+        "leases",
+        "capacity",
+        "available",
+        "uptime",
+        "audited",
+        "key",
+        "last seen",
+    ):
         t.add_column(col)
     for d in devices:
         seen = _last_seen(d)
-        t.add_row(str(d.get("id")), str(d.get("tier")), str(d.get("name")), str(d.get("region")),
-                  str(d.get("leases")), str(d.get("capacity")), str(d.get("available")), str(d.get("uptime")),
-                  "yes" if d.get("audited") else "no", "set" if d.get("key_set") else "none",
-                  f"{fmt.utc(seen, with_date=True)} ({fmt.ago(seen, now)})" if seen else "never")
+        t.add_row(
+            str(d.get("id")),
+            str(d.get("tier")),
+            str(d.get("name")),
+            str(d.get("region")),
+            str(d.get("leases")),
+            str(d.get("capacity")),
+            str(d.get("available")),
+            str(d.get("uptime")),
+            "yes" if d.get("audited") else "no",
+            "set" if d.get("key_set") else "none",
+            f"{fmt.utc(seen, with_date=True)} ({fmt.ago(seen, now)})" if seen else "never",
+        )
     make_console(plain=plain).print(t)
     return 0
 
@@ -168,8 +209,11 @@ def cmd_devices_issue_key(client: Client, args) -> int:
         return 0
     print(issued["device_key"])
     note = _remember_local_key(client, issued["device_id"], issued["device_key"])
-    print(f"{PROG}: new key for {issued['device_id']} (shown once, only its hash is stored; "
-          f"the previous key no longer works){note}", file=sys.stderr)
+    print(
+        f"{PROG}: new key for {issued['device_id']} (shown once, only its hash is stored; "
+        f"the previous key no longer works){note}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -210,9 +254,12 @@ def cmd_contracts_show(client: Client, args) -> int:
         return 0
     refund = view.get("refund") or {}
     lines = [
-        ("contract", view.get("contract_id")), ("status", view.get("status")),
-        ("wallet", view.get("wallet")), ("tier / device", f"{view.get('tier')} / {view.get('device_id')}"),
-        ("created", fmt.utc(view.get("created_at"), True)), ("expires", fmt.utc(view.get("expires_at"), True)),
+        ("contract", view.get("contract_id")),
+        ("status", view.get("status")),
+        ("wallet", view.get("wallet")),
+        ("tier / device", f"{view.get('tier')} / {view.get('device_id')}"),
+        ("created", fmt.utc(view.get("created_at"), True)),
+        ("expires", fmt.utc(view.get("expires_at"), True)),
         ("settled", fmt.utc(view.get("settled_at"), True) if view.get("settled_at") else "-"),
         ("duration", fmt.duration(view.get("duration_seconds"))),
         ("time left", fmt.duration(view.get("remaining_seconds"))),
@@ -220,15 +267,20 @@ def cmd_contracts_show(client: Client, args) -> int:
         ("price", fmt.sol(fmt.lamports_of(view, "cost"), unit=True)),
         ("used", fmt.sol(fmt.lamports_of(view, "used"), unit=True)),
         ("refund available", fmt.sol(fmt.lamports_of(view, "refund_available"), unit=True)),
-        ("refund", f"{refund.get('status')} {fmt.sol(refund.get('lamports'), unit=True)}"
-                   + (f" ({refund['reason']})" if refund.get("reason") else "")),
+        (
+            "refund",
+            f"{refund.get('status')} {fmt.sol(refund.get('lamports'), unit=True)}"
+            + (f" ({refund['reason']})" if refund.get("reason") else ""),
+        ),
         ("refund tx", refund.get("tx_signature") or "-"),
     ]
     if metrics:
         m = metrics[-1]
-        latest = (f"{len(metrics)} samples; last at {fmt.utc(m['timestamp_ms'] // 1000)}: "
-                  f"cpu {m['cpu_percent']}% mem {m['memory_mb']} MB "
-                  f"disk {m['disk_io_mbps']} MB/s net {m['network_io_mbps']} MB/s")
+        latest = (
+            f"{len(metrics)} samples; last at {fmt.utc(m['timestamp_ms'] // 1000)}: "
+            f"cpu {m['cpu_percent']}% mem {m['memory_mb']} MB "
+            f"disk {m['disk_io_mbps']} MB/s net {m['network_io_mbps']} MB/s"
+        )
         lines.append(("latest metrics", latest))
     else:
         lines.append(("latest metrics", "none reported"))
@@ -237,12 +289,16 @@ def cmd_contracts_show(client: Client, args) -> int:
         print(f"{k:<{width}}  {v}")
     debit = sum(int(e.get("debit_lamports") or 0) for e in entries)
     credit = sum(int(e.get("credit_lamports") or 0) for e in entries)
-    print(f"\nledger postings ({len(entries)}; debits {fmt.sol(debit)} = credits {fmt.sol(credit)} SOL"
-          f"{'' if debit == credit else '  UNBALANCED'}):")
+    print(
+        f"\nledger postings ({len(entries)}; debits {fmt.sol(debit)} = credits {fmt.sol(credit)} SOL"
+        f"{'' if debit == credit else '  UNBALANCED'}):"
+    )
     for e in entries:
-        print(f"  {fmt.utc(e.get('created_at'), True)}  {e.get('kind', ''):<10} {e.get('account', ''):<34} "
-              f"Dr {fmt.sol(e.get('debit_lamports') or 0):>14}  Cr {fmt.sol(e.get('credit_lamports') or 0):>14}"
-              f"  {e.get('ref') or ''}")
+        print(
+            f"  {fmt.utc(e.get('created_at'), True)}  {e.get('kind', ''):<10} {e.get('account', ''):<34} "
+            f"Dr {fmt.sol(e.get('debit_lamports') or 0):>14}  Cr {fmt.sol(e.get('credit_lamports') or 0):>14}"
+            f"  {e.get('ref') or ''}"
+        )
     return 0
 
 
@@ -259,9 +315,11 @@ def cmd_ledger_export(client: Client, args) -> int:
         raise OpsError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     debit, credit = export.totals(rows)
     scope = "whole ledger" if complete else ("contract " + args.contract if args.contract else "selected accounts")
-    msg = (f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit} = credits {credit} lamports"
-           if debit == credit else
-           f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit}, credits {credit} lamports")
+    msg = (
+        f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit} = credits {credit} lamports"
+        if debit == credit
+        else f"{len(rows)} postings ({scope}) written to {args.csv}: debits {debit}, credits {credit} lamports"
+    )
     print(msg, file=sys.stderr if args.csv == "-" else sys.stdout)
     if complete and debit != credit:
         raise OpsError(f"the ledger does not balance: debits {debit} ≠ credits {credit} lamports")
@@ -278,8 +336,9 @@ def cmd_agent(target, args) -> int:
     key = args.key or os.environ.get("SI64_DEVICE_KEY") or target.device_keys.get(args.device)
     if not key:
         known = ", ".join(sorted(target.device_keys)) or "none"
-        raise ConfigError(f"no device key for {args.device}: pass --key or set SI64_DEVICE_KEY "
-                          f"(stack.json has keys for: {known})")
+        raise ConfigError(
+            f"no device key for {args.device}: pass --key or set SI64_DEVICE_KEY (stack.json has keys for: {known})"
+        )
     client = Client(target, timeout=args.timeout)
     view = client.get(f"/api/contracts/{urllib.parse.quote(args.contract, safe='')}")
     if view.get("device_id") != args.device:
@@ -291,15 +350,23 @@ def cmd_agent(target, args) -> int:
     def log(msg):  # progress and retries on stdout; stderr carries only the one error line, if any
         print(f"{time.strftime('%H:%M:%S')} agent: {msg}", flush=True)
 
-    reporter = MetricsReporter(target.api_url, args.contract, key, interval=args.interval,
-                               batch_seconds=args.batch_seconds, max_buffer=args.max_buffer,
-                               timeout=args.timeout, log=log)
+    reporter = MetricsReporter(
+        target.api_url,
+        args.contract,
+        key,
+        interval=args.interval,
+        batch_seconds=args.batch_seconds,
+        max_buffer=args.max_buffer,
+        timeout=args.timeout,
+        log=log,
+    )
 
     async def main():
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, reporter.stop)
         if args.verbose:
+
             async def tick():
                 last = 0
                 while True:
@@ -307,8 +374,11 @@ def cmd_agent(target, args) -> int:
                     if reporter.result.batches_sent != last:
                         last = reporter.result.batches_sent
                         r = reporter.result.last_response or {}
-                        log(f"{reporter.result.samples_sent} samples sent in {last} batches; cost so far "
-                            f"{fmt.sol(r.get('cost_so_far_lamports'))} SOL")
+                        log(
+                            f"{reporter.result.samples_sent} samples sent in {last} batches; cost so far "
+                            f"{fmt.sol(r.get('cost_so_far_lamports'))} SOL"
+                        )
+
             ticker = asyncio.create_task(tick())
         try:
             return await reporter.run()
@@ -316,8 +386,10 @@ def cmd_agent(target, args) -> int:
             if args.verbose:
                 ticker.cancel()
 
-    log(f"reporting {args.contract} as {args.device} to {target.api_url}: a sample every {args.interval:g} s, "
-        f"a batch every {args.batch_seconds:g} s (Ctrl-C to stop)")
+    log(
+        f"reporting {args.contract} as {args.device} to {target.api_url}: a sample every {args.interval:g} s, "
+        f"a batch every {args.batch_seconds:g} s (Ctrl-C to stop)"
+    )
     result = asyncio.run(main())
     if result.exit_code:
         raise OpsError(result.message)
@@ -354,8 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("SI64_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc} (SI64_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"{PROG}: internal error: {exc.__class__.__name__}: {exc} (SI64_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -10,6 +10,7 @@ Where the API is (first that gives a value wins):
 ``$SI64_STATE_DIR/stack.json`` (default ``.local/stack.json`` of the project),
 which ``make run`` writes.
 """
+
 from __future__ import annotations
 
 import json
@@ -104,8 +105,10 @@ def resolve(api: str | None = None, admin_key: str | None = None, env: dict | No
         stack = None  # an explicit target does not need a readable stack.json
     if not url:
         if not stack or not stack.get("api_url"):
-            raise ConfigError(f"no API to talk to: {state_dir(env) / 'stack.json'} not found "
-                              "(start the local stack with `make run`) and neither --api nor SI64_API_URL is set")
+            raise ConfigError(
+                f"no API to talk to: {state_dir(env) / 'stack.json'} not found "
+                "(start the local stack with `make run`) and neither --api nor SI64_API_URL is set"
+            )
         url, source = stack["api_url"], str(state_dir(env) / "stack.json")
     same_stack = bool(stack) and str(stack.get("api_url", "")).rstrip("/") == url.rstrip("/")
     if not key and same_stack:
@@ -115,8 +118,9 @@ def resolve(api: str | None = None, admin_key: str | None = None, env: dict | No
 
 
 # ------------------------------------------------------------------ HTTP
-def http_json(method: str, url: str, body: Any = None, headers: dict | None = None,
-              timeout: float = 15.0) -> tuple[int, Any, dict]:
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict | None = None, timeout: float = 15.0
+) -> tuple[int, Any, dict]:
     """One request; returns (status, parsed JSON body or None, headers). Raises Unreachable."""
     data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
     hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -152,8 +156,7 @@ def _origin(url: str) -> str:
 class Client:
     """The API as the operator sees it. Raises OpsError subclasses, never anything else for HTTP."""
 
-    def __init__(self, target: Target, timeout: float = 15.0, max_429_waits: int = 5,
-                 sleep=time.sleep):
+    def __init__(self, target: Target, timeout: float = 15.0, max_429_waits: int = 5, sleep=time.sleep):
         self.target, self.timeout, self.max_429_waits, self.sleep = target, timeout, max_429_waits, sleep
         self.requests = 0
         self._lock = threading.Lock()
@@ -162,20 +165,31 @@ class Client:
     def api_url(self) -> str:
         return self.target.api_url
 
-    def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-                admin: bool = False, headers: dict | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        admin: bool = False,
+        headers: dict | None = None,
+    ) -> Any:
         hdrs = dict(headers or {})
         if admin:
             if not self.target.admin_key:
-                raise ConfigError("no admin key: pass --admin-key, set SI64_ADMIN_KEY, or use the local stack "
-                                  "(its stack.json holds the key)")
+                raise ConfigError(
+                    "no admin key: pass --admin-key, set SI64_ADMIN_KEY, or use the local stack "
+                    "(its stack.json holds the key)"
+                )
             hdrs["X-Admin-Key"] = self.target.admin_key
         query = ""
         if params:
             query = "?" + urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         url = self.target.api_url + path + query
-        unreachable_hint = "" if "stack.json" not in self.target.source else \
-            " — is the local stack running? (`make run`)"
+        unreachable_hint = (
+            "" if "stack.json" not in self.target.source else " — is the local stack running? (`make run`)"
+        )
         for attempt in range(self.max_429_waits + 1):
             with self._lock:
                 self.requests += 1
@@ -197,8 +211,16 @@ class Client:
     def get(self, path: str, **kw) -> Any:
         return self.request("GET", path, **kw)
 
-    def pages(self, path: str, key: str | tuple[str, ...], params: dict | None = None, *, admin: bool = True,
-              limit: int = 1000, max_pages: int | None = None) -> Iterator[dict]:
+    def pages(
+        self,
+        path: str,
+        key: str | tuple[str, ...],
+        params: dict | None = None,
+        *,
+        admin: bool = True,
+        limit: int = 1000,
+        max_pages: int | None = None,
+    ) -> Iterator[dict]:
         """Yield each page (dict) of a `next_token`-paged route; stops after max_pages pages.
 
         The last page yielded carries ``"_truncated": True`` when a next page existed but

@@ -15,6 +15,7 @@ Only the top N rows of each table are drawn, with totals over everything that
 was read, so a frame stays short and quick at thousands of contracts. Figures
 that the API does not give are shown as "n/a".
 """
+
 from __future__ import annotations
 
 import sys
@@ -97,14 +98,26 @@ class Dashboard:
                 for tier in tiers:
                     devices[tier] = None
                 problems.append(f"devices: {exc}")
-        return Snapshot(self.client.api_url, int(stats.get("server_time") or time.time()), stats, active,
-                        completed, truncated, dust, dust_truncated, devices,
-                        time.monotonic() - started, self.client.requests - n0, problems)
+        return Snapshot(
+            self.client.api_url,
+            int(stats.get("server_time") or time.time()),
+            stats,
+            active,
+            completed,
+            truncated,
+            dust,
+            dust_truncated,
+            devices,
+            time.monotonic() - started,
+            self.client.requests - n0,
+            problems,
+        )
 
     def _ledger(self) -> tuple[list[dict], list[dict], bool]:
         active, completed, truncated = [], [], False
-        for page in self.client.pages("/api/billing/ledger", "contracts", limit=self.page_size,
-                                      max_pages=self.max_pages):
+        for page in self.client.pages(
+            "/api/billing/ledger", "contracts", limit=self.page_size, max_pages=self.max_pages
+        ):
             active.extend(page.get("active_contracts") or [])
             completed.extend(page.get("completed_settlements") or [])
             truncated = truncated or bool(page.get("_truncated"))
@@ -112,8 +125,9 @@ class Dashboard:
 
     def _dust(self) -> tuple[int, bool]:
         dust, truncated = 0, False
-        for page in self.client.pages("/api/billing/entries", "entries", {"account": DUST_ACCOUNT},
-                                      limit=self.page_size, max_pages=self.max_pages):
+        for page in self.client.pages(
+            "/api/billing/entries", "entries", {"account": DUST_ACCOUNT}, limit=self.page_size, max_pages=self.max_pages
+        ):
             for e in page.get("entries") or []:
                 dust += int(e.get("credit_lamports") or 0) - int(e.get("debit_lamports") or 0)
             truncated = truncated or bool(page.get("_truncated"))
@@ -129,18 +143,30 @@ def summary(s: Snapshot) -> list[tuple[str, str, str]]:
     refunds = st.get("refunds_by_status") or {}
     dev = st.get("devices") or {}
     rows = [
-        ("active contracts", fmt.count(by_status.get("ACTIVE")),
-         f"settled {fmt.count(by_status.get('SETTLED'))} · expired {fmt.count(by_status.get('EXPIRED'))}"),
+        (
+            "active contracts",
+            fmt.count(by_status.get("ACTIVE")),
+            f"settled {fmt.count(by_status.get('SETTLED'))} · expired {fmt.count(by_status.get('EXPIRED'))}",
+        ),
         ("prepaid (active)", fmt.sol(fmt.lamports_of(st, "active_prepaid"), unit=True), "received on chain"),
         ("used so far (active)", fmt.sol(_ints(s.active, "used"), unit=True), partial or "live cost"),
         ("refundable now (active)", fmt.sol(_ints(s.active, "refund"), unit=True), partial),
-        ("pending refunds", fmt.sol(fmt.lamports_of(st, "pending_refunds"), unit=True),
-         ", ".join(f"{k} {v}" for k, v in sorted(refunds.items())) or "no settlements"),
+        (
+            "pending refunds",
+            fmt.sol(fmt.lamports_of(st, "pending_refunds"), unit=True),
+            ", ".join(f"{k} {v}" for k, v in sorted(refunds.items())) or "no settlements",
+        ),
         ("settled revenue", fmt.sol(fmt.lamports_of(st, "revenue"), unit=True), "usage of ended contracts"),
-        ("dust retained", fmt.sol(s.dust_lamports, unit=True),
-         "partial: first pages only" if s.dust_truncated else "refunds below the minimum, kept"),
-        ("device slots", f"{fmt.count(dev.get('slots_leased'))} / {fmt.count(dev.get('capacity'))} leased",
-         f"{fmt.count(dev.get('count'))} devices"),
+        (
+            "dust retained",
+            fmt.sol(s.dust_lamports, unit=True),
+            "partial: first pages only" if s.dust_truncated else "refunds below the minimum, kept",
+        ),
+        (
+            "device slots",
+            f"{fmt.count(dev.get('slots_leased'))} / {fmt.count(dev.get('capacity'))} leased",
+            f"{fmt.count(dev.get('count'))} devices",
+        ),
         ("refund queue", queue_depth(st, "refund_queue"), ""),
         ("dead-letter queue", queue_depth(st, "dead_letter_queue"), ""),
         ("chain RPC", {True: "reachable", False: "UNREACHABLE"}.get(st.get("rpc_reachable"), fmt.NA), ""),
@@ -157,12 +183,13 @@ def queue_depth(stats: dict, name: str) -> str:
 
 def top_active(s: Snapshot, n: int) -> list[dict]:
     """Soonest to expire first."""
-    return sorted(s.active, key=lambda r: (r.get("expires_at") or 0, r.get("contract_id", "")))[:max(n, 0)]
+    return sorted(s.active, key=lambda r: (r.get("expires_at") or 0, r.get("contract_id", "")))[: max(n, 0)]
 
 
 def last_settlements(s: Snapshot, n: int) -> list[dict]:
-    return sorted(s.completed, key=lambda r: (r.get("settlement_time") or 0, r.get("contract_id", "")),
-                  reverse=True)[:max(n, 0)]
+    return sorted(s.completed, key=lambda r: (r.get("settlement_time") or 0, r.get("contract_id", "")), reverse=True)[
+        : max(n, 0)
+    ]
 
 
 def device_rows(s: Snapshot) -> list[dict]:
@@ -178,10 +205,18 @@ def device_rows(s: Snapshot) -> list[dict]:
         uptimes = [u for u in uptimes if u is not None]
         seen = [_last_seen(d) for d in devs]
         seen = [x for x in seen if x is not None]
-        out.append({"tier": tier, "devices": len(devs), "leased": leased, "capacity": capacity,
-                    "free": capacity - leased, "audited": sum(1 for d in devs if d.get("audited")),
-                    "uptime_min": min(uptimes, key=lambda u: Decimal(u[:-1])) if uptimes else None,
-                    "last_seen": max(seen) if seen else None})
+        out.append(
+            {
+                "tier": tier,
+                "devices": len(devs),
+                "leased": leased,
+                "capacity": capacity,
+                "free": capacity - leased,
+                "audited": sum(1 for d in devs if d.get("audited")),
+                "uptime_min": min(uptimes, key=lambda u: Decimal(u[:-1])) if uptimes else None,
+                "last_seen": max(seen) if seen else None,
+            }
+        )
     return out
 
 
@@ -209,7 +244,8 @@ def as_json(s: Snapshot, top: int, settlements: int) -> dict:
     """The snapshot's figures for scripts (`--json`): integers in lamports."""
     st = s.stats
     return {
-        "api_url": s.api_url, "server_time": s.server_time,
+        "api_url": s.api_url,
+        "server_time": s.server_time,
         "active_contracts": (st.get("contracts") or {}).get("ACTIVE"),
         "active_prepaid_lamports": fmt.lamports_of(st, "active_prepaid"),
         "active_used_lamports": _ints(s.active, "used"),
@@ -219,14 +255,22 @@ def as_json(s: Snapshot, top: int, settlements: int) -> dict:
         "dust_retained_lamports": s.dust_lamports,
         "partial": s.ledger_truncated or s.dust_truncated,
         "queues": st.get("queues"),
-        "active": top_active(s, top), "settlements": last_settlements(s, settlements),
-        "devices": device_rows(s), "problems": s.problems,
+        "active": top_active(s, top),
+        "settlements": last_settlements(s, settlements),
+        "devices": device_rows(s),
+        "problems": s.problems,
     }
 
 
 # ------------------------------------------------------------------ rendering
-def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTLEMENTS, *, plain: bool = False,
-           error: str | None = None):
+def render(
+    s: Snapshot,
+    top: int = DEFAULT_TOP,
+    settlements: int = DEFAULT_SETTLEMENTS,
+    *,
+    plain: bool = False,
+    error: str | None = None,
+):
     """A rich renderable of the whole frame. ``plain``: no colours, ASCII-friendly boxes."""
     from rich import box
     from rich.console import Group
@@ -236,8 +280,11 @@ def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTL
     tbox = box.SIMPLE if plain else box.SIMPLE_HEAD
     now = s.server_time
     parts = []
-    head = Text(f"SI64 dashboard · {s.api_url} · server time {fmt.utc(now, with_date=True)} · "
-                f"{s.requests} requests in {s.fetch_seconds:.2f} s", style="bold")
+    head = Text(
+        f"SI64 dashboard · {s.api_url} · server time {fmt.utc(now, with_date=True)} · "
+        f"{s.requests} requests in {s.fetch_seconds:.2f} s",
+        style="bold",
+    )
     parts.append(head)
     if error:
         parts.append(Text(f"last refresh failed: {error} (showing the previous frame)", style="bold red"))
@@ -254,9 +301,13 @@ def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTL
 
     n_active = len(s.active)
     shown = top_active(s, top)
-    at = Table(box=tbox, title=f"Active contracts · {len(shown)} of {n_active:,} shown, soonest to expire first"
-               + (" · PARTIAL (page bound reached)" if s.ledger_truncated else ""), title_justify="left",
-               show_footer=n_active > 0)
+    at = Table(
+        box=tbox,
+        title=f"Active contracts · {len(shown)} of {n_active:,} shown, soonest to expire first"
+        + (" · PARTIAL (page bound reached)" if s.ledger_truncated else ""),
+        title_justify="left",
+        show_footer=n_active > 0,
+    )
     at.add_column("contract", footer=f"all {n_active:,}", no_wrap=True)
     at.add_column("tier")
     at.add_column("device", no_wrap=True)
@@ -266,26 +317,45 @@ def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTL
     at.add_column("time left", justify="right")
     for r in shown:
         left = (r.get("expires_at") - now) if isinstance(r.get("expires_at"), int) else None
-        at.add_row(r.get("contract_id", "?"), r.get("tier", "?"), r.get("device_id") or fmt.NA,
-                   fmt.sol(fmt.lamports_of(r, "prepaid")), fmt.sol(fmt.lamports_of(r, "used")),
-                   fmt.sol(fmt.lamports_of(r, "refund")), fmt.duration(left))
+        at.add_row(
+            r.get("contract_id", "?"),
+            r.get("tier", "?"),
+            r.get("device_id") or fmt.NA,
+            fmt.sol(fmt.lamports_of(r, "prepaid")),
+            fmt.sol(fmt.lamports_of(r, "used")),
+            fmt.sol(fmt.lamports_of(r, "refund")),
+            fmt.duration(left),
+        )
     if not shown:
         at.add_row("(none)", "", "", "", "", "", "")
     parts.append(at)
 
     last = last_settlements(s, settlements)
     lt = Table(box=tbox, title=f"Last settlements · {len(last)} of {len(s.completed):,}", title_justify="left")
-    for col, kw in (("contract", {"no_wrap": True}), ("status", {}), ("settled", {}),
-                    ("prepaid SOL", {"justify": "right"}), ("used SOL", {"justify": "right"}),
-                    ("refund SOL", {"justify": "right"}), ("refund", {}), ("refund tx", {"no_wrap": True})):
+    for col, kw in (
+        ("contract", {"no_wrap": True}),
+        ("status", {}),
+        ("settled", {}),
+        ("prepaid SOL", {"justify": "right"}),
+        ("used SOL", {"justify": "right"}),
+        ("refund SOL", {"justify": "right"}),
+        ("refund", {}),
+        ("refund tx", {"no_wrap": True}),
+    ):
         lt.add_column(col, **kw)
     for r in last:
         status = r.get("refund_status") or fmt.NA
         style = {"FAILED": "bold red", "CONFIRMED": "green", "DUST": "dim"}.get(status, "")
-        lt.add_row(r.get("contract_id", "?"), r.get("status", "?"), fmt.utc(r.get("settlement_time")),
-                   fmt.sol(fmt.lamports_of(r, "prepaid")), fmt.sol(fmt.lamports_of(r, "used")),
-                   fmt.sol(fmt.lamports_of(r, "refund")), Text(status, style=style),
-                   (r.get("refund_tx") or "-") if plain else fmt.short_sig(r.get("refund_tx")))
+        lt.add_row(
+            r.get("contract_id", "?"),
+            r.get("status", "?"),
+            fmt.utc(r.get("settlement_time")),
+            fmt.sol(fmt.lamports_of(r, "prepaid")),
+            fmt.sol(fmt.lamports_of(r, "used")),
+            fmt.sol(fmt.lamports_of(r, "refund")),
+            Text(status, style=style),
+            (r.get("refund_tx") or "-") if plain else fmt.short_sig(r.get("refund_tx")),
+        )
     if not last:
         lt.add_row("(none)", "", "", "", "", "", "", "")
     parts.append(lt)
@@ -297,8 +367,16 @@ def render(s: Snapshot, top: int = DEFAULT_TOP, settlements: int = DEFAULT_SETTL
         if d["devices"] is None:
             dt.add_row(d["tier"], fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA, fmt.NA)
             continue
-        dt.add_row(d["tier"], str(d["devices"]), str(d["leased"]), str(d["capacity"]), str(d["free"]),
-                   str(d["audited"]), d["uptime_min"] or fmt.NA, fmt.ago(d["last_seen"], now))
+        dt.add_row(
+            d["tier"],
+            str(d["devices"]),
+            str(d["leased"]),
+            str(d["capacity"]),
+            str(d["free"]),
+            str(d["audited"]),
+            d["uptime_min"] or fmt.NA,
+            fmt.ago(d["last_seen"], now),
+        )
     parts.append(dt)
     return Group(*parts)
 
@@ -328,14 +406,31 @@ class _PlainConsole:
         from rich.console import Console
 
         buf = io.StringIO()
-        Console(file=buf, force_terminal=False, color_system=None, no_color=True, highlight=False, emoji=False,
-                width=self.width, soft_wrap=False).print(renderable)
+        Console(
+            file=buf,
+            force_terminal=False,
+            color_system=None,
+            no_color=True,
+            highlight=False,
+            emoji=False,
+            width=self.width,
+            soft_wrap=False,
+        ).print(renderable)
         self.file.write("\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n")
 
 
-def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
-        settlements: int = DEFAULT_SETTLEMENTS, max_pages: int = DEFAULT_MAX_PAGES, as_json_out: bool = False,
-        plain: bool | None = None, file=None, frames: int | None = None) -> int:
+def run(
+    client: Client,
+    *,
+    watch: float | None = None,
+    top: int = DEFAULT_TOP,
+    settlements: int = DEFAULT_SETTLEMENTS,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    as_json_out: bool = False,
+    plain: bool | None = None,
+    file=None,
+    frames: int | None = None,
+) -> int:
     """The `dashboard` command. ``frames`` bounds a watch (for tests); None = until Ctrl-C."""
     import json
 
@@ -371,8 +466,9 @@ def run(client: Client, *, watch: float | None = None, top: int = DEFAULT_TOP,
 
     n, error = 1, None
     try:
-        with Live(render(snap, top, settlements), console=console, auto_refresh=False,
-                  vertical_overflow="ellipsis") as live:
+        with Live(
+            render(snap, top, settlements), console=console, auto_refresh=False, vertical_overflow="ellipsis"
+        ) as live:
             while frames is None or n < frames:
                 _sleep_until(time.monotonic() + max(0.0, watch - (snap.fetch_seconds if error is None else 0)))
                 try:

@@ -17,6 +17,7 @@ deduplicated by ``entry_id``, ordered by (created_at_ms, entry_id). That is
 paged ``GET /api/billing/entries?all=true`` (or an export to S3) is the route
 a whole-ledger export wants.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,17 @@ from .client import Client
 # every account that is not a contract's escrow (chalicelib/domain/ledger.py); `network_fees` carries the
 # fee legs of refunds, incl. those of payment refunds (`PAY-…`), which no contract lists
 SHARED_ACCOUNTS = ("treasury", "revenue", "refunds_payable", "retained_dust", "network_fees")
-COLUMNS = ("entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at",
-           "created_at_ms", "ref")
+COLUMNS = (
+    "entry_id",
+    "contract_id",
+    "account",
+    "debit_lamports",
+    "credit_lamports",
+    "kind",
+    "created_at",
+    "created_at_ms",
+    "ref",
+)
 
 
 def _entries(client: Client, params: dict) -> list[dict]:
@@ -47,8 +57,9 @@ def contract_ids(client: Client) -> list[str]:
     return ids
 
 
-def collect(client: Client, contract: str | None = None, accounts: tuple[str, ...] = (),
-            progress=None) -> tuple[list[dict], bool]:
+def collect(
+    client: Client, contract: str | None = None, accounts: tuple[str, ...] = (), progress=None
+) -> tuple[list[dict], bool]:
     """(entries, complete): complete is True when this is meant to be the whole ledger."""
     seen: dict[str, dict] = {}
 

@@ -1,4 +1,5 @@
 """Display helpers. Amounts are integer lamports in, exact decimal SOL strings out (no float)."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -29,7 +30,7 @@ def sol(lamports: int | None, *, unit: bool = False, places: int = 9) -> str:
     whole, frac = divmod(abs(lamports), LAMPORTS_PER_SOL)
     digits = f"{frac:09d}"
     cut = digits.rstrip("0")
-    digits = digits[:max(places, len(cut))]
+    digits = digits[: max(places, len(cut))]
     out = f"{sign}{whole:,}.{digits}" if digits else f"{sign}{whole:,}"
     return out + " SOL" if unit else out
 

@@ -424,8 +424,11 @@ SCHEMAS = {
                     "problems": {
                         "type": "array",
                         "items": obj(
-                            {"refund_id": STR, "tx_signature": nullable(STR),
-                             "problems": {"type": "array", "items": STR}}
+                            {
+                                "refund_id": STR,
+                                "tx_signature": nullable(STR),
+                                "problems": {"type": "array", "items": STR},
+                            }
                         ),
                     },
                 }
@@ -436,7 +439,7 @@ SCHEMAS = {
             "notes": {"type": "array", "items": STR},
             "reads": obj({"signatures": INT, "transactions": INT}),
         },
-        description="The books against the chain: see docs/operations.md \"Reconciliation\".",
+        description='The books against the chain: see docs/operations.md "Reconciliation".',
     ),
     "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
 }
@@ -455,7 +458,7 @@ ERROR_TEXT = {
     403: "Valid credentials, not for this resource (`forbidden`)",
     404: "No such contract, tier or device (`not_found`)",
     409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch`, "
-         "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
+    "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
     413: "Body over 64 KiB (`payload_too_large`)",
     429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
     500: "A bug (`internal`); the body carries `request_id`",
@@ -767,8 +770,11 @@ PATHS = {
             tags=["operator"],
             security=ADMIN,
             params=[
-                query_param("status", "QUEUED, SENT, CONFIRMED, FAILED or DUST (default FAILED)",
-                            enum=["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"]),
+                query_param(
+                    "status",
+                    "QUEUED, SENT, CONFIRMED, FAILED or DUST (default FAILED)",
+                    enum=["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"],
+                ),
                 query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
                 query_param("next_token", "from the previous page"),
             ],
@@ -782,8 +788,10 @@ PATHS = {
             responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413),
             tags=["operator"],
             security=ADMIN,
-            params=[query_param("limit", "at most this many messages (1 to 100, default 100)",
-                                pattern="^[0-9]{1,3}$"), IDEMPOTENCY],
+            params=[
+                query_param("limit", "at most this many messages (1 to 100, default 100)", pattern="^[0-9]{1,3}$"),
+                IDEMPOTENCY,
+            ],
             description="Receive (10 at a time), send to the refund queue, then delete from the DLQ: a message is "
             "never lost, at worst duplicated (the refund worker is idempotent).",
         )
@@ -816,10 +824,16 @@ PATHS = {
             tags=["operator"],
             security=ADMIN,
             params=[
-                query_param("orphan_age", "seconds after which an unclaimed transfer is an orphan (default 3600)",
-                            pattern="^[0-9]{1,10}$"),
-                query_param("baseline_slot", "reconcile the history after this slot only (default: from the "
-                            "first booked transaction)", pattern="^[0-9]{1,19}$"),
+                query_param(
+                    "orphan_age",
+                    "seconds after which an unclaimed transfer is an orphan (default 3600)",
+                    pattern="^[0-9]{1,10}$",
+                ),
+                query_param(
+                    "baseline_slot",
+                    "reconcile the history after this slot only (default: from the first booked transaction)",
+                    pattern="^[0-9]{1,19}$",
+                ),
             ],
             description="Read-only. `ok` is false and `mismatches` names each difference.",
         )

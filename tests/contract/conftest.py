@@ -8,6 +8,7 @@ its adapter fails here.
 
 Run only the fake half with `-m "not moto"`; only the adapters with `-m moto`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ class Store:
     tx: object
     snapshot: object  # () -> comparable picture of every table
     refunds: object = None  # ports.RefundStore (issue 8)
-    book: object = None     # ports.BookStore
+    book: object = None  # ports.BookStore
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +43,18 @@ def moto_tables():
     from moto import mock_aws
 
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                     "AWS_DEFAULT_REGION": REGION}.items():
+        for k, v in {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
             mp.setenv(k, v)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
             import boto3
 
             from local.provision import provision
+
             provisioned = provision(prefix=PREFIX, endpoint_url=None, region=REGION)
             yield provisioned, boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
 
@@ -89,15 +94,35 @@ def _dynamo_store(moto_tables) -> Store:
     def snapshot():
         return {t: sorted((_scan(ddb, t)), key=repr) for t in tables}
 
-    return Store("dynamo", ContractsRepo(SHARDS), DevicesRepo(), ClaimsRepo(), LedgerRepo(), MetricsRepo(),
-                 Transactions(SHARDS), snapshot, RefundsRepo(SHARDS), BooksRepo(SHARDS))
+    return Store(
+        "dynamo",
+        ContractsRepo(SHARDS),
+        DevicesRepo(),
+        ClaimsRepo(),
+        LedgerRepo(),
+        MetricsRepo(),
+        Transactions(SHARDS),
+        snapshot,
+        RefundsRepo(SHARDS),
+        BooksRepo(SHARDS),
+    )
 
 
 def _fake_store() -> Store:
     db = FakeDatabase(shards=SHARDS)
     p = db.ports()
-    return Store("fake", p["contracts"], p["devices"], p["claims"], p["ledger"], p["metrics"], p["tx"],
-                 db.snapshot, p["refunds"], p["book"])
+    return Store(
+        "fake",
+        p["contracts"],
+        p["devices"],
+        p["claims"],
+        p["ledger"],
+        p["metrics"],
+        p["tx"],
+        db.snapshot,
+        p["refunds"],
+        p["book"],
+    )
 
 
 @pytest.fixture(autouse=True)

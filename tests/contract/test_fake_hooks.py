@@ -1,4 +1,5 @@
 """What only the fakes have: fault hooks for service tests, and state callers cannot reach into."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,13 +62,17 @@ def test_before_next_lets_a_concurrent_writer_win(db):
     s = _S(db)
     c = rent(s, new_contract())
     rival = extended(c)
-    db.before_next("tx.extend_rental", lambda: s.tx.extend_rental(
-        claim_for(rival, kind="extend"), c, rival,
-        ledger.payment_postings(rival, rival.payments[-1]), NOW))
+    db.before_next(
+        "tx.extend_rental",
+        lambda: s.tx.extend_rental(
+            claim_for(rival, kind="extend"), c, rival, ledger.payment_postings(rival, rival.payments[-1]), NOW
+        ),
+    )
     mine = extended(c)
     with pytest.raises(Conflict) as exc:
-        s.tx.extend_rental(claim_for(mine, kind="extend"), c, mine,
-                           ledger.payment_postings(mine, mine.payments[-1]), NOW)
+        s.tx.extend_rental(
+            claim_for(mine, kind="extend"), c, mine, ledger.payment_postings(mine, mine.payments[-1]), NOW
+        )
     assert exc.value.failed == {"contract", "ledger"}
     assert s.contracts.get(c.contract_id) == rival
 
@@ -75,8 +80,14 @@ def test_before_next_lets_a_concurrent_writer_win(db):
 def test_database_down_and_one_port_down(db):
     s = _S(db)
     db.down = True
-    for call in (lambda: s.contracts.get("x"), lambda: s.devices.all(), lambda: s.ledger.by_account("a", 1, None),
-                 lambda: s.claims.get_claim("x"), lambda: s.metrics.latest("x"), lambda: rent(s, new_contract())):
+    for call in (
+        lambda: s.contracts.get("x"),
+        lambda: s.devices.all(),
+        lambda: s.ledger.by_account("a", 1, None),
+        lambda: s.claims.get_claim("x"),
+        lambda: s.metrics.latest("x"),
+        lambda: rent(s, new_contract()),
+    ):
         with pytest.raises(Unavailable):
             call()
     db.down = False

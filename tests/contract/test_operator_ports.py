@@ -1,6 +1,7 @@
 """The ports of issue 9, fakes and real adapters through the same cases:
 RefundListing.by_status (DynamoDB on moto: the sparse refunds-by-status indexes),
 DeadLetters.redrive (SQS on moto) and ChainHistory (the local LiteSVM chain)."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ def _settled(store, device: str, at_ms: int, refund_min: int = 5_000) -> dc.Cont
 def _orphan_refund(store, lamports: int, at_ms: int) -> R.Refund:
     sig, wallet = new_signature(), new_wallet()
     r = R.new_refund(R.payment_refund_id(sig), wallet, lamports, min_lamports=5000)
-    store.refunds.open_payment_refund(Claim(sig, "refund", r.refund_id, wallet, f"refund:{wallet}", {}), r,
-                                      ledger.orphan_payment_postings(r.refund_id, lamports, sig, at_ms), at_ms)
+    store.refunds.open_payment_refund(
+        Claim(sig, "refund", r.refund_id, wallet, f"refund:{wallet}", {}),
+        r,
+        ledger.orphan_payment_postings(r.refund_id, lamports, sig, at_ms),
+        at_ms,
+    )
     return r
 
 
@@ -59,8 +64,11 @@ def test_by_status_lists_contract_refunds_then_payment_refunds_newest_first_in_p
     assert [x.refund_id for x in seen] == [c.contract_id, a.contract_id, p2.refund_id, p1.refund_id]
     assert pages <= 3
     got = {x.refund_id: x for x in seen}
-    assert (got[a.contract_id].wallet, got[a.contract_id].lamports, got[a.contract_id].version) == \
-           (a.wallet, a.refund_lamports, a.version)
+    assert (got[a.contract_id].wallet, got[a.contract_id].lamports, got[a.contract_id].version) == (
+        a.wallet,
+        a.refund_lamports,
+        a.version,
+    )
     assert (got[p1.refund_id].wallet, got[p1.refund_id].lamports) == (p1.wallet, 900_000)
 
     [f], none = store.refunds.by_status(R.FAILED, 10, None)
@@ -83,6 +91,7 @@ def dlq(request):
         down.down = True
         return (q, q.dead_letters.append, lambda: list(q.messages), lambda: len(q.dead_letters), down)
     from chalicelib.adapters.queue import RefundQueue
+
     _, _, sqs = request.getfixturevalue("moto_tables")
     name = f"si64-redrive-{uuid.uuid4().hex[:8]}"
     q_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -102,8 +111,14 @@ def dlq(request):
     def left():
         a = sqs.get_queue_attributes(QueueUrl=d_url, AttributeNames=["All"])["Attributes"]
         return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-    return (port, lambda body: sqs.send_message(QueueUrl=d_url, MessageBody=json.dumps(body)),
-            lambda: drain(q_url), left, RefundQueue(None, "si64-no-such", REGION, None, None, "si64-no-such-dlq"))
+
+    return (
+        port,
+        lambda body: sqs.send_message(QueueUrl=d_url, MessageBody=json.dumps(body)),
+        lambda: drain(q_url),
+        left,
+        RefundQueue(None, "si64-no-such", REGION, None, None, "si64-no-such-dlq"),
+    )
 
 
 def test_redrive_moves_dead_letters_back_bounded_and_says_how_many(dlq):
@@ -125,12 +140,13 @@ def test_redrive_moves_dead_letters_back_bounded_and_says_how_many(dlq):
 class History:
     port: object
     treasury: str
-    pay: callable      # (lamports) -> (payer, signature): payer → treasury, signed by the payer
-    refund: callable   # (wallet, lamports) -> signature: treasury → wallet, signed by the treasury
+    pay: callable  # (lamports) -> (payer, signature): payer → treasury, signed by the payer
+    refund: callable  # (wallet, lamports) -> signature: treasury → wallet, signed by the treasury
 
 
 def _fake_history() -> History:
     from tests.support.fake_history import FakeChainHistory
+
     chain = FakeRefundChain()
     rpc = FakeRpc(chain.treasury)
     h = FakeChainHistory(rpc, chain)
@@ -140,9 +156,11 @@ def _fake_history() -> History:
         return payer, rpc.pay(payer, lamports, memo="si64 contract test")
 
     def refund(wallet, lamports):
-        p = chain.prepare(R.new_refund(dc.new_contract_id(), wallet, lamports, min_lamports=1),
-                          chain.latest_blockhash())
+        p = chain.prepare(
+            R.new_refund(dc.new_contract_id(), wallet, lamports, min_lamports=1), chain.latest_blockhash()
+        )
         return chain.send(p.raw)
+
     return History(h, chain.treasury, pay, refund)
 
 

@@ -6,6 +6,7 @@ pays exactly as a renter's client would.
 Both answer through `chalicelib.domain.payments.decide`; what this suite pins is
 that the fake's transactions say to `decide` what the chain's say.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,8 +65,9 @@ async def _build_on_chain(rpc_url: str) -> Chain:
 
     payer, other, poor = Keypair(), Keypair(), Keypair()
     treasury, stranger = Keypair().pubkey(), Keypair().pubkey()
-    ch = Chain(SolanaRpc(rpc_url, timeout=5), str(treasury), str(payer.pubkey()), str(other.pubkey()),
-               str(poor.pubkey()))
+    ch = Chain(
+        SolanaRpc(rpc_url, timeout=5), str(treasury), str(payer.pubkey()), str(other.pubkey()), str(poor.pubkey())
+    )
 
     def pay(src, dst, lamports, memo=None):
         ixs = [transfer(TransferParams(from_pubkey=src.pubkey(), to_pubkey=dst, lamports=lamports))]
@@ -74,6 +76,7 @@ async def _build_on_chain(rpc_url: str) -> Chain:
         return ixs
 
     async with AsyncClient(rpc_url, commitment=Confirmed) as client:
+
         async def confirm(sig):
             resp = await client.confirm_transaction(sig, Confirmed, sleep_seconds=0.2)
             assert resp.value[0] is not None, f"{sig} never got a status"
@@ -104,8 +107,15 @@ def chain(request) -> Chain:
 
 
 def verify(ch: Chain, name: str, **kw) -> PaymentResult:
-    check = {"signature": ch.sigs.get(name, name), "wallet": ch.payer, "treasury": ch.treasury,
-             "min_lamports": PRICE, "max_age_seconds": MAX_AGE, "now_s": int(time.time()), **kw}
+    check = {
+        "signature": ch.sigs.get(name, name),
+        "wallet": ch.payer,
+        "treasury": ch.treasury,
+        "min_lamports": PRICE,
+        "max_age_seconds": MAX_AGE,
+        "now_s": int(time.time()),
+        **kw,
+    }
     return ch.verifier.verify_payment(PaymentCheck(**check))
 
 

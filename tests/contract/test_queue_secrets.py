@@ -1,4 +1,5 @@
 """The refund queue and the secrets port: fakes and real adapters (SQS on moto)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ def queues(request):
     import uuid
 
     from chalicelib.adapters.queue import RefundQueue
+
     _, _, sqs = request.getfixturevalue("moto_tables")
     name = f"si64-contract-{uuid.uuid4().hex[:8]}"  # a fresh pair per case (PurgeQueue is rate-limited)
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -28,16 +30,18 @@ def queues(request):
     down = RefundQueue(None, "si64-no-such-queue", REGION, None, None, "si64-no-such-dlq")
 
     def visible():
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                  VisibilityTimeout=0).get("Messages", [])
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
         return [(b["contract_id"], b["version"]) for b in (json.loads(m["Body"]) for m in got)]
+
     return up, down, visible
 
 
 def test_send_refund_queues_the_contract_and_version(queues):
     up, _, visible = queues
-    assert up.depths() == {"refund_queue": {"visible": 0, "in_flight": 0},
-                           "dead_letter_queue": {"visible": 0, "in_flight": 0}}
+    assert up.depths() == {
+        "refund_queue": {"visible": 0, "in_flight": 0},
+        "dead_letter_queue": {"visible": 0, "in_flight": 0},
+    }
     assert up.send_refund("CTR-a", 3) is True
     assert up.send_refund("CTR-b", 2) is True
     assert up.depths()["refund_queue"] == {"visible": 2, "in_flight": 0}
@@ -55,8 +59,12 @@ def secrets_for(request):
     if request.param == "fake":
         return FakeSecrets
     from chalicelib.adapters.secrets import Secrets
-    return lambda key: Secrets(SimpleNamespace(admin_key=key, admin_key_file=None, admin_key_parameter=None,
-                                               region=REGION, aws_endpoint_url=None))
+
+    return lambda key: Secrets(
+        SimpleNamespace(
+            admin_key=key, admin_key_file=None, admin_key_parameter=None, region=REGION, aws_endpoint_url=None
+        )
+    )
 
 
 def test_is_admin(secrets_for):

@@ -2,6 +2,7 @@
 (RefundChainRpc) on the local LiteSVM chain. It pins what the worker relies on: exact
 lamports and the refund memo, a resend lands at most once, a dropped transaction
 shows no status until its blockhash expires, refusals and outages are told apart."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,13 +20,13 @@ from tests.support.fakes import FakeRefundChain, new_wallet
 class Node:
     port: object
     treasury: str
-    wallet: callable   # () -> a recipient that may receive any amount
+    wallet: callable  # () -> a recipient that may receive any amount
     balance: callable  # (address) -> lamports
-    memo: callable     # (signature) -> the memo text on that transaction
+    memo: callable  # (signature) -> the memo text on that transaction
     drop_next: callable
-    expire: callable   # (last_valid_block_height) -> None
-    refuse: callable   # (address) -> None
-    outage: callable   # (on: bool) -> None
+    expire: callable  # (last_valid_block_height) -> None
+    refuse: callable  # (address) -> None
+    outage: callable  # (on: bool) -> None
 
 
 def _fake() -> Node:
@@ -39,10 +40,17 @@ def _fake() -> Node:
     def expire(lvbh):
         ch.height = max(ch.height, lvbh + 1)
 
-    return Node(ch, ch.treasury, wallet, lambda a: ch.balances.get(a, 0), lambda s: ch.landed[s].memo,
-                lambda: setattr(ch, "drop_sends", 1), expire,
-                lambda a: ch.refused.__setitem__(a, "InsufficientFundsForRent: account 1"),
-                lambda on: setattr(ch, "down", on))
+    return Node(
+        ch,
+        ch.treasury,
+        wallet,
+        lambda a: ch.balances.get(a, 0),
+        lambda s: ch.landed[s].memo,
+        lambda: setattr(ch, "drop_sends", 1),
+        expire,
+        lambda a: ch.refused.__setitem__(a, "InsufficientFundsForRent: account 1"),
+        lambda on: setattr(ch, "down", on),
+    )
 
 
 def _local(chain) -> Node:
@@ -69,10 +77,17 @@ def _local(chain) -> Node:
         else:
             chain.clear_faults()
 
-    return Node(port, treasury.pubkey, wallet, lambda a: chain.chain.get_balance(Pubkey.from_string(a)),
-                lambda s: chain.chain.get_record(s).memo,
-                lambda: chain.drop_transactions(requests=1), chain.advance_past_block_height,
-                lambda a: chain.refuse_account(a), outage)
+    return Node(
+        port,
+        treasury.pubkey,
+        wallet,
+        lambda a: chain.chain.get_balance(Pubkey.from_string(a)),
+        lambda s: chain.chain.get_record(s).memo,
+        lambda: chain.drop_transactions(requests=1),
+        chain.advance_past_block_height,
+        lambda a: chain.refuse_account(a),
+        outage,
+    )
 
 
 @pytest.fixture(params=["fake", "local_chain"])

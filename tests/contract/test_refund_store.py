@@ -1,5 +1,6 @@
 """ports.RefundStore and ports.BookStore (issue 8): one suite over the fakes and the
 DynamoDB adapters on moto."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,13 @@ def sent(store, r: R.Refund, sig: str | None = None, lvbh: int = 500) -> R.Refun
 def test_a_contract_refund_reads_back_from_its_contract(store):
     c = settled(store)
     r = store.refunds.get(c.contract_id)
-    assert (r.refund_id, r.wallet, r.lamports, r.status, r.version) == \
-           (c.contract_id, c.wallet, c.refund_lamports, R.QUEUED, c.version)
+    assert (r.refund_id, r.wallet, r.lamports, r.status, r.version) == (
+        c.contract_id,
+        c.wallet,
+        c.refund_lamports,
+        R.QUEUED,
+        c.version,
+    )
     assert store.refunds.get(dc.new_contract_id()) is None
     store.devices.upsert(spec("dev-2"), 4)
     active = rent(store, new_contract("dev-2"))
@@ -43,8 +49,14 @@ def test_each_step_is_conditional_on_the_record_read(store):
     r = store.refunds.get(c.contract_id)
     s = sent(store, r)
     got = store.refunds.get(c.contract_id)
-    assert (got.status, got.tx_signature, got.last_valid_block_height, got.attempt, got.raw, got.version) == \
-           (R.SENT, s.tx_signature, 500, 1, b"\x01signed-bytes\x00", r.version + 1)
+    assert (got.status, got.tx_signature, got.last_valid_block_height, got.attempt, got.raw, got.version) == (
+        R.SENT,
+        s.tx_signature,
+        500,
+        1,
+        b"\x01signed-bytes\x00",
+        r.version + 1,
+    )
     assert store.contracts.get(c.contract_id).version == r.version + 1
     # a second delivery that read QUEUED loses: nothing written
     before = store.snapshot()
@@ -126,15 +138,22 @@ def test_the_counters_add_up_every_record(store):
     store.refunds.open_payment_refund(Claim(sig, "refund", rid, pr.wallet, "r", {}), pr, [], NOW)
     t = books.total(store.book.counters())
     assert len(store.book.counters()) <= 4  # one item per shard at most
-    assert (t["contracts_ACTIVE"], t["contracts_SETTLED"], t["active_prepaid_lamports"]) == \
-           (1, 1, active.received_lamports)
+    assert (t["contracts_ACTIVE"], t["contracts_SETTLED"], t["active_prepaid_lamports"]) == (
+        1,
+        1,
+        active.received_lamports,
+    )
     assert t["revenue_lamports"] == c.used_lamports
-    assert (t["refunds_CONFIRMED_n"], t["refunds_CONFIRMED_lamports"], t["refund_fees_lamports"]) == \
-           (1, c.refund_lamports, 5000)
+    assert (t["refunds_CONFIRMED_n"], t["refunds_CONFIRMED_lamports"], t["refund_fees_lamports"]) == (
+        1,
+        c.refund_lamports,
+        5000,
+    )
     assert (t["refunds_QUEUED_n"], t["refunds_QUEUED_lamports"]) == (1, 7_000)
 
 
 def _shard(c):
     from chalicelib.adapters.contracts import shard_of
     from tests.contract.conftest import SHARDS
+
     return shard_of(c.contract_id, SHARDS)

@@ -1,5 +1,6 @@
 """The storage ports (contracts, devices, claims, ledger, metrics, transactions):
 one suite, run against the fakes and against the DynamoDB adapters on moto."""
+
 from __future__ import annotations
 
 import itertools
@@ -23,8 +24,18 @@ _ids = itertools.count(1)
 
 
 def spec(device_id: str, tier: str = "M2", **kw) -> dict:
-    return dict({"device_id": device_id, "name": f"name-{device_id}", "tier": tier, "uri": f"{device_id}.example",
-                 "address": "10.0.0.1", "region": "Test", "ram": "8GB"}, **kw)
+    return dict(
+        {
+            "device_id": device_id,
+            "name": f"name-{device_id}",
+            "tier": tier,
+            "uri": f"{device_id}.example",
+            "address": "10.0.0.1",
+            "region": "Test",
+            "ram": "8GB",
+        },
+        **kw,
+    )
 
 
 def contract_id(shard: int | None = None) -> str:
@@ -35,17 +46,36 @@ def contract_id(shard: int | None = None) -> str:
             return cid
 
 
-def new_contract(device_id: str = "dev-1", *, cid: str | None = None, now_ms: int = NOW, seconds: int = HOUR_S,
-                 wallet: str | None = None) -> dc.Contract:
+def new_contract(
+    device_id: str = "dev-1",
+    *,
+    cid: str | None = None,
+    now_ms: int = NOW,
+    seconds: int = HOUR_S,
+    wallet: str | None = None,
+) -> dc.Contract:
     price = dc.money.price_lamports(dc.money.TIERS["M2"].lamports_per_hour, seconds)
-    return dc.open_contract(contract_id=cid or contract_id(), wallet=wallet or new_wallet(), tier="M2",
-                            device_id=device_id, seconds=seconds, received_lamports=price + 1000,
-                            sig=new_signature(), now_ms=now_ms)
+    return dc.open_contract(
+        contract_id=cid or contract_id(),
+        wallet=wallet or new_wallet(),
+        tier="M2",
+        device_id=device_id,
+        seconds=seconds,
+        received_lamports=price + 1000,
+        sig=new_signature(),
+        now_ms=now_ms,
+    )
 
 
 def claim_for(c: dc.Contract, sig: str | None = None, kind: str = "rent") -> Claim:
-    return Claim(sig or c.payments[-1].sig, kind, c.contract_id, c.wallet, f"fp-{c.contract_id}",
-                 {"contract_id": c.contract_id, "status": c.status, "nested": {"lamports": [1, 2]}})
+    return Claim(
+        sig or c.payments[-1].sig,
+        kind,
+        c.contract_id,
+        c.wallet,
+        f"fp-{c.contract_id}",
+        {"contract_id": c.contract_id, "status": c.status, "nested": {"lamports": [1, 2]}},
+    )
 
 
 def rent(store, c: dc.Contract, now_ms: int = NOW, claim: Claim | None = None) -> dc.Contract:
@@ -55,13 +85,19 @@ def rent(store, c: dc.Contract, now_ms: int = NOW, claim: Claim | None = None) -
 
 def extended(c: dc.Contract, seconds: int = HOUR_S, now_ms: int = NOW) -> dc.Contract:
     price = dc.extension_price(c, seconds)
-    return dc.extend(c, seconds=seconds, received_lamports=price, sig=new_signature(), now_ms=now_ms,
-                     max_seconds=100 * HOUR_S)
+    return dc.extend(
+        c, seconds=seconds, received_lamports=price, sig=new_signature(), now_ms=now_ms, max_seconds=100 * HOUR_S
+    )
 
 
 def extend(store, before: dc.Contract, after: dc.Contract, now_ms: int = NOW, claim: Claim | None = None):
-    store.tx.extend_rental(claim or claim_for(after, kind="extend"), before, after,
-                           ledger.payment_postings(after, after.payments[-1]), now_ms)
+    store.tx.extend_rental(
+        claim or claim_for(after, kind="extend"),
+        before,
+        after,
+        ledger.payment_postings(after, after.payments[-1]),
+        now_ms,
+    )
 
 
 def end(store, before: dc.Contract, now_ms: int, after: dc.Contract | None = None) -> dc.Contract:
@@ -91,8 +127,10 @@ def all_pages(read, limit: int) -> list[list]:
         assert len(pages) < 50
 
 
-ROWS = [[NOW - 2000, Decimal("12.5"), Decimal(40), Decimal("0.125"), Decimal(1000)],
-        [NOW - 1000, Decimal(13), Decimal("41.75"), Decimal(0), Decimal("2E+3")]]
+ROWS = [
+    [NOW - 2000, Decimal("12.5"), Decimal(40), Decimal("0.125"), Decimal(1000)],
+    [NOW - 1000, Decimal(13), Decimal("41.75"), Decimal(0), Decimal("2E+3")],
+]
 ROWS_READ = [[NOW - 2000, 12.5, 40, 0.125, 1000], [NOW - 1000, 13, 41.75, 0, 2000.0]]
 
 
@@ -108,14 +146,21 @@ def dev(store):
 
 # ---------------------------------------------------------------- devices
 
+
 def test_device_upsert_creates_then_updates_description_and_capacity_only(store):
     assert store.devices.get("dev-9") is None
     store.devices.upsert(spec("dev-9"), 3)
     d = store.devices.get("dev-9")
-    assert (d.device_id, d.name, d.tier, d.uri, d.address, d.region, d.ram) == \
-        ("dev-9", "name-dev-9", "M2", "dev-9.example", "10.0.0.1", "Test", "8GB")
-    assert (d.capacity, d.leases, d.uptime, d.audited, d.key_hash, d.last_seen_ms) == \
-        (3, 0, "100.0%", True, None, None)
+    assert (d.device_id, d.name, d.tier, d.uri, d.address, d.region, d.ram) == (
+        "dev-9",
+        "name-dev-9",
+        "M2",
+        "dev-9.example",
+        "10.0.0.1",
+        "Test",
+        "8GB",
+    )
+    assert (d.capacity, d.leases, d.uptime, d.audited, d.key_hash, d.last_seen_ms) == (3, 0, "100.0%", True, None, None)
     store.devices.set_key_hash("dev-9", "h")
     rent(store, new_contract("dev-9"))
     store.devices.upsert(spec("dev-9", name="renamed", ram="16GB"), 5)
@@ -144,6 +189,7 @@ def test_set_key_hash_of_unknown_device_is_a_device_conflict(request, store):
 
 
 # ---------------------------------------------------------------- open_rental
+
 
 def test_open_rental_writes_claim_slot_contract_and_entries(dev):
     c = rent(dev, new_contract())
@@ -204,13 +250,18 @@ def test_transaction_touching_one_item_twice_is_refused_whole(dev):
 
 # ---------------------------------------------------------------- extend_rental
 
+
 def test_extend_rental_replaces_the_contract(dev):
     c = rent(dev, new_contract())
     after = extended(c, now_ms=NOW + 1000)
     extend(dev, c, after, NOW + 1000)
     got = dev.contracts.get(c.contract_id)
-    assert (got.version, got.expires_at_ms, got.duration_seconds, got.received_lamports) == \
-        (2, c.expires_at_ms + HOUR_S * 1000, 2 * HOUR_S, after.received_lamports)
+    assert (got.version, got.expires_at_ms, got.duration_seconds, got.received_lamports) == (
+        2,
+        c.expires_at_ms + HOUR_S * 1000,
+        2 * HOUR_S,
+        after.received_lamports,
+    )
     assert dev.claims.get_claim(after.payments[-1].sig).kind == "extend"
     entries, _ = dev.ledger.by_contract(c.contract_id, 10, None)
     assert len(entries) == 4 and ledger.balance(entries) == 0
@@ -257,6 +308,7 @@ def test_extend_rental_with_a_claimed_signature_writes_nothing(dev):
 
 # ---------------------------------------------------------------- end_rental
 
+
 def test_end_rental_settles_frees_the_slot_and_posts(dev):
     c = rent(dev, new_contract())
     after = end(dev, c, NOW + 600_000)
@@ -293,6 +345,7 @@ def test_end_rental_lost_to_an_extension(dev):
 
 # ---------------------------------------------------------------- metrics
 
+
 def test_put_batch_stores_rows_exactly(dev):
     c = rent(dev, new_contract())
     assert dev.metrics.latest(c.contract_id) == []
@@ -321,8 +374,10 @@ def test_put_batch_retried_is_stored_once(dev):
 
 def test_put_batch_of_120_samples_round_trips(dev):
     c = rent(dev, new_contract())
-    rows = [[NOW - 120_000 + 500 * i, Decimal(f"{i % 100}.25"), 6144 + i, Decimal("0.000001") * i, Decimal(i)]
-            for i in range(120)]
+    rows = [
+        [NOW - 120_000 + 500 * i, Decimal(f"{i % 100}.25"), 6144 + i, Decimal("0.000001") * i, Decimal(i)]
+        for i in range(120)
+    ]
     dev.metrics.put_batch(c.contract_id, "dev-1", rows, NOW)
     got = dev.metrics.latest(c.contract_id, count=120)
     assert got == rows and [type(r[0]) for r in got] == [int] * 120
@@ -355,15 +410,25 @@ def test_metrics_latest_reads_items_of_the_json_format(dev, request):
     legacy = [[NOW - 3000, 12.5, 40, 0.125, 1000], [NOW - 2500, 13, 41.75, 0, 2000.0]]
     text = json.dumps(legacy, separators=(",", ":"))
     if dev.name == "fake":
-        dev.metrics.db.tables["metrics"][(c.contract_id, f"{NOW - 3000:013d}#legacy")] = \
-            {"device_id": "dev-1", "n": 2, "samples": text}
+        dev.metrics.db.tables["metrics"][(c.contract_id, f"{NOW - 3000:013d}#legacy")] = {
+            "device_id": "dev-1",
+            "n": 2,
+            "samples": text,
+        }
     else:
         from chalicelib.adapters.models import MetricsItem
+
         MetricsItem(c.contract_id, f"{NOW - 3000:013d}#legacy", device_id="dev-1", n=2, samples=text).save()
     dev.metrics.put_batch(c.contract_id, "dev-1", ROWS, NOW)
     got = dev.metrics.latest(c.contract_id)
-    assert got == [[NOW - 3000, Decimal("12.5"), 40, Decimal("0.125"), 1000],
-                   [NOW - 2500, 13, Decimal("41.75"), 0, Decimal("2000.0")]] + ROWS_READ
+    assert (
+        got
+        == [
+            [NOW - 3000, Decimal("12.5"), 40, Decimal("0.125"), 1000],
+            [NOW - 2500, 13, Decimal("41.75"), 0, Decimal("2000.0")],
+        ]
+        + ROWS_READ
+    )
     assert all(not isinstance(v, float) for r in got for v in r)
 
 
@@ -379,6 +444,7 @@ def test_metrics_latest_is_the_newest_rows_oldest_first(dev):
 
 # ---------------------------------------------------------------- claims / idempotency
 
+
 def test_claim_round_trip(dev):
     assert dev.claims.get_claim(new_signature()) is None
     c = rent(dev, new_contract())
@@ -392,6 +458,7 @@ def test_claim_round_trip(dev):
 
 
 # ---------------------------------------------------------------- contract reads
+
 
 def test_contract_get(dev):
     assert dev.contracts.get(contract_id()) is None
@@ -419,8 +486,12 @@ def _in_shard(store, shard: int, specs: list[tuple[int, str]]) -> dict[str, dc.C
         if state == "ended":
             c = end(store, c, NOW + offset + 1000)
         elif state == "dust":
-            c = end(store, c, NOW + offset + 1000, after=replace(
-                dc.finalize(c, now_ms=NOW + offset + 1000, refund_min_lamports=10**15)))
+            c = end(
+                store,
+                c,
+                NOW + offset + 1000,
+                after=replace(dc.finalize(c, now_ms=NOW + offset + 1000, refund_min_lamports=10**15)),
+            )
         elif state == "sent":
             ended = dc.finalize(c, now_ms=NOW + offset + 1000, refund_min_lamports=1)
             c = end(store, c, NOW + offset + 1000, after=replace(ended, refund_status=dc.REFUND_SENT))
@@ -429,8 +500,7 @@ def _in_shard(store, shard: int, specs: list[tuple[int, str]]) -> dict[str, dc.C
 
 
 def test_due_reads_active_contracts_of_the_shard_earliest_first(store):
-    made = _in_shard(store, 1, [(3000, "active"), (1000, "active"), (2000, "ended"), (0, "active"),
-                                (5000, "active")])
+    made = _in_shard(store, 1, [(3000, "active"), (1000, "active"), (2000, "ended"), (0, "active"), (5000, "active")])
     _in_shard(store, 2, [(0, "active")])
     at = NOW + HOUR_S * 1000 + 3000  # exactly the expiry of active@3000: due (<=)
     got = [c.contract_id for c in store.contracts.due(1, at, 10)]
@@ -452,8 +522,9 @@ def test_due_sees_every_shard_once(store):
 
 
 def test_refunds_owed_reads_queued_and_sent_of_the_shard_oldest_first(store):
-    made = _in_shard(store, 1, [(4000, "ended"), (1000, "sent"), (2000, "dust"), (3000, "active"),
-                                (0, "ended"), (6000, "ended")])
+    made = _in_shard(
+        store, 1, [(4000, "ended"), (1000, "sent"), (2000, "dust"), (3000, "active"), (0, "ended"), (6000, "ended")]
+    )
     _in_shard(store, 2, [(0, "ended")])
     before = NOW + 4000 + 1000  # exactly when ended@4000 ended: owed (<=)
     got = [c.contract_id for c in store.contracts.refunds_owed(1, before, 10)]
@@ -464,6 +535,7 @@ def test_refunds_owed_reads_queued_and_sent_of_the_shard_oldest_first(store):
 
 
 # ---------------------------------------------------------------- ledger reads
+
 
 def test_ledger_by_contract_pages_in_entry_order(dev):
     c = rent(dev, new_contract())
@@ -490,8 +562,7 @@ def test_ledger_by_account_pages_in_time_order(dev):
     pages = all_pages(lambda n, t: dev.ledger.by_account(ledger.TREASURY, n, t), 1)
     got = [(e.created_at_ms, e.contract_id) for p in pages for e in p]
     assert got == [(NOW + 1000, b.contract_id), (NOW + 2000, a.contract_id)]
-    revenue = [e.contract_id for p in all_pages(lambda n, t: dev.ledger.by_account(ledger.REVENUE, n, t), 5)
-               for e in p]
+    revenue = [e.contract_id for p in all_pages(lambda n, t: dev.ledger.by_account(ledger.REVENUE, n, t), 5) for e in p]
     assert revenue == [b.contract_id, a.contract_id]
     with pytest.raises(InvalidRequest):
         dev.ledger.by_account(ledger.REVENUE, 1, "not-a-token")

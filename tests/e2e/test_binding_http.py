@@ -1,6 +1,7 @@
 """Payment binding over HTTP on the local stack (issue 7): every attack found by trying the API
 with no credentials is refused and writes nothing; the payer's own requests still work, bound
 either by the terms in the payment's memo or by the payer's signature over the request."""
+
 from __future__ import annotations
 
 import time
@@ -104,8 +105,7 @@ def test_an_idempotency_replay_needs_the_requests_own_credentials(api, payer, lo
     assert (r.status, r.body["code"]) == (401, "unauthorized") and "Idempotent-Replayed" not in r.headers, r
     # another wallet's valid signature with the same key gets no replay either
     other = payer.new_wallet(LAMPORTS_PER_SOL // 100)
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"",
-                 headers={**renter_headers(other, cid), **key})
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**renter_headers(other, cid), **key})
     assert (r.status, r.body["code"]) == (403, "forbidden") and "Idempotent-Replayed" not in r.headers, r
     again = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**renter_headers(a, cid), **key})
     assert (again.status, again.body) == (200, done.body) and again.headers.get("Idempotent-Replayed") == "true"

@@ -7,6 +7,7 @@ Each must be a clean 4xx in the API.md error shape ``{detail, code, reason}``
 ``/api/billing/ledger``), the device leases, the contract, its postings and
 its samples are compared before and after.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,9 +64,24 @@ def contract_state(api: Api, cid: str) -> dict:
     v = view.body
     samples = api.get(f"/api/contracts/{cid}/metrics")
     assert samples.status == 200, samples
-    return {"view": {k: v[k] for k in ("status", "prepaid_lamports", "cost_lamports", "duration_seconds",
-                                       "expires_at", "settled_at", "refund", "device_id", "wallet")},
-            "samples": samples.body["samples"], "entries": api.entries(cid)}
+    return {
+        "view": {
+            k: v[k]
+            for k in (
+                "status",
+                "prepaid_lamports",
+                "cost_lamports",
+                "duration_seconds",
+                "expires_at",
+                "settled_at",
+                "refund",
+                "device_id",
+                "wallet",
+            )
+        },
+        "samples": samples.body["samples"],
+        "entries": api.entries(cid),
+    }
 
 
 def world(api: Api, ctx: Ctx) -> dict:
@@ -79,7 +95,7 @@ def assert_error(r, status: int, code: str, reason=None) -> None:
     if reason is not None:
         allowed = reason if isinstance(reason, tuple) else (reason,)
         assert r.body["reason"] in allowed, r
-    assert "Traceback" not in r.text and "File \"" not in r.text, r
+    assert "Traceback" not in r.text and 'File "' not in r.text, r
     assert r.headers.get("Content-Type", "").startswith("application/json"), r
 
 
@@ -122,8 +138,9 @@ def test_payment_reasons_are_402_and_write_nothing(api, payer, ctx):
     wallet, sig = cases["wrong_payer"]
     r = api.post("/api/rent", rent_body(a.pubkey(), sig))
     assert r.status == 201, r
-    settle = api.post(f"/api/contracts/{r.body['contract_id']}/settle", data=b"",
-                      headers=renter_headers(a, r.body["contract_id"]))
+    settle = api.post(
+        f"/api/contracts/{r.body['contract_id']}/settle", data=b"", headers=renter_headers(a, r.body["contract_id"])
+    )
     assert settle.status == 200, settle
 
 
@@ -132,8 +149,9 @@ def short_age_stack(tmp_path_factory):
     """A stack of its own that refuses payments older than 1 s (the default is 24 h)."""
     from tests.fixtures.stack import start_stack
 
-    with start_stack(tmp_path_factory.mktemp("stack-max-age"), SI64_PAYMENT_MAX_AGE_SECONDS="1",
-                     SI64_RATE_LIMIT="100000/10") as info:
+    with start_stack(
+        tmp_path_factory.mktemp("stack-max-age"), SI64_PAYMENT_MAX_AGE_SECONDS="1", SI64_RATE_LIMIT="100000/10"
+    ) as info:
         yield info
 
 
@@ -200,7 +218,7 @@ def test_device_credentials(api, ctx):
     path = f"/api/metrics/{ctx.c1}"
     sample = {"cpu_percent": 10, "memory_mb": 100, "disk_io_mbps": 1, "network_io_mbps": 1}
     device, secret = ctx.key[3:].split("_", 1)
-    flipped = ("A" if secret[-1] != "A" else "B")
+    flipped = "A" if secret[-1] != "A" else "B"
     cases = {
         "no key": {},
         "empty key": {"X-Device-Key": ""},
@@ -227,14 +245,21 @@ def test_device_credentials(api, ctx):
     assert world(api, ctx) == before
 
 
-@pytest.mark.parametrize("path", ["/api/billing/ledger", "/api/billing/entries?contract_id=CTR-xxxxxxxxxxxxxxxxxxxx",
-                                  "/api/stats"])
+@pytest.mark.parametrize(
+    "path", ["/api/billing/ledger", "/api/billing/entries?contract_id=CTR-xxxxxxxxxxxxxxxxxxxx", "/api/stats"]
+)
 def test_admin_credentials(api, ctx, path):
-    for headers in ({}, {"X-Admin-Key": ""}, {"X-Admin-Key": "wrong"}, {"X-Admin-Key": api.admin_key + "x"},
-                    {"X-Admin-Key": api.admin_key[:-1]}, {"X-Admin-Key": "x" + api.admin_key},
-                    {"X-Admin-Key": api.admin_key.upper() if api.admin_key.upper() != api.admin_key
-                     else api.admin_key.lower()},
-                    {"X-Device-Key": ctx.key}, {"Authorization": f"Bearer {api.admin_key}"}):
+    for headers in (
+        {},
+        {"X-Admin-Key": ""},
+        {"X-Admin-Key": "wrong"},
+        {"X-Admin-Key": api.admin_key + "x"},
+        {"X-Admin-Key": api.admin_key[:-1]},
+        {"X-Admin-Key": "x" + api.admin_key},
+        {"X-Admin-Key": api.admin_key.upper() if api.admin_key.upper() != api.admin_key else api.admin_key.lower()},
+        {"X-Device-Key": ctx.key},
+        {"Authorization": f"Bearer {api.admin_key}"},
+    ):
         r = api.get(path, headers=headers)
         assert r.status == 401, (headers, r)
         assert_error(r, 401, "unauthorized")
@@ -247,9 +272,9 @@ def _b64(obj) -> str:
 
 
 BIG = "x" * (64 * 1024 + 1)
-SIG = "{sig}"            # a well-formed signature of no transaction: validation must refuse first
+SIG = "{sig}"  # a well-formed signature of no transaction: validation must refuse first
 W = "{wallet}"
-RENT_OK = '{"wallet": "%s", "tier": "M2", "duration_hours": 0.1, "tx_signature": "%s"}' % (W, SIG)
+RENT_OK = f'{{"wallet": "{W}", "tier": "M2", "duration_hours": 0.1, "tx_signature": "{SIG}"}}'
 
 
 class Raw(str):
@@ -297,139 +322,559 @@ MALFORMED = [
     ("rent-invalid-utf8", "POST", "/api/rent", b'{"wallet": "\xff\xfe"}', None, 400, "invalid_request", "body"),
     ("rent-empty-object", "POST", "/api/rent", "{}", None, 400, "invalid_request", "wallet"),
     # ---- duration_hours
-    ("rent-NaN", "POST", "/api/rent", rent_raw(duration_hours=Raw("NaN")), None, 400, "invalid_request",
-     ("body", "duration_hours")),
-    ("rent-Infinity", "POST", "/api/rent", rent_raw(duration_hours=Raw("Infinity")), None, 400, "invalid_request",
-     ("body", "duration_hours")),
-    ("rent-minus-Infinity", "POST", "/api/rent", rent_raw(duration_hours=Raw("-Infinity")), None, 400,
-     "invalid_request", ("body", "duration_hours")),
-    ("rent-1e400-hours", "POST", "/api/rent", rent_raw(duration_hours=Raw("1e400")), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-1E+999999999-hours", "POST", "/api/rent", rent_raw(duration_hours=Raw("1E+999999999")), None, 400,
-     "invalid_request", "duration_hours"),
-    ("rent-1e-400-hours", "POST", "/api/rent", rent_raw(duration_hours=Raw("1e-400")), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-negative-hours", "POST", "/api/rent", rent_raw(duration_hours=-1), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-zero-hours", "POST", "/api/rent", rent_raw(duration_hours=0), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-minus-zero-hours", "POST", "/api/rent", rent_raw(duration_hours=Raw("-0.0")), None, 400,
-     "invalid_request", "duration_hours"),
-    ("rent-721-hours", "POST", "/api/rent", rent_raw(duration_hours=721), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-below-minimum", "POST", "/api/rent", rent_raw(duration_hours=0.01), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-hours-as-string", "POST", "/api/rent", rent_raw(duration_hours="1"), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-hours-as-bool", "POST", "/api/rent", rent_raw(duration_hours=True), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-hours-as-list", "POST", "/api/rent", rent_raw(duration_hours=[1]), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-hours-null", "POST", "/api/rent", rent_raw(duration_hours=None), None, 400, "invalid_request",
-     "duration_hours"),
-    ("rent-hours-missing", "POST", "/api/rent", rent_raw(duration_hours=DROP), None, 400, "invalid_request",
-     "duration_hours"),
+    (
+        "rent-NaN",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("NaN")),
+        None,
+        400,
+        "invalid_request",
+        ("body", "duration_hours"),
+    ),
+    (
+        "rent-Infinity",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("Infinity")),
+        None,
+        400,
+        "invalid_request",
+        ("body", "duration_hours"),
+    ),
+    (
+        "rent-minus-Infinity",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("-Infinity")),
+        None,
+        400,
+        "invalid_request",
+        ("body", "duration_hours"),
+    ),
+    (
+        "rent-1e400-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("1e400")),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-1E+999999999-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("1E+999999999")),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-1e-400-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("1e-400")),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-negative-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=-1),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-zero-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=0),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-minus-zero-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=Raw("-0.0")),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-721-hours",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=721),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-below-minimum",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=0.01),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-hours-as-string",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours="1"),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-hours-as-bool",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=True),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-hours-as-list",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=[1]),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-hours-null",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=None),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
+    (
+        "rent-hours-missing",
+        "POST",
+        "/api/rent",
+        rent_raw(duration_hours=DROP),
+        None,
+        400,
+        "invalid_request",
+        "duration_hours",
+    ),
     # ---- tier
     ("rent-unknown-tier", "POST", "/api/rent", rent_raw(tier="GPU9000"), None, 400, "invalid_request", "tier"),
     ("rent-lowercase-tier", "POST", "/api/rent", rent_raw(tier="m2"), None, 400, "invalid_request", "tier"),
     ("rent-tier-as-number", "POST", "/api/rent", rent_raw(tier=2), None, 400, "invalid_request", "tier"),
     ("rent-tier-missing", "POST", "/api/rent", rent_raw(tier=DROP), None, 400, "invalid_request", "tier"),
     # ---- wallet and signature
-    ("rent-wallet-not-base58", "POST", "/api/rent", rent_raw(wallet="0OIl" * 11), None, 400, "invalid_request",
-     "wallet"),
+    (
+        "rent-wallet-not-base58",
+        "POST",
+        "/api/rent",
+        rent_raw(wallet="0OIl" * 11),
+        None,
+        400,
+        "invalid_request",
+        "wallet",
+    ),
     ("rent-wallet-too-short", "POST", "/api/rent", rent_raw(wallet="1111"), None, 400, "invalid_request", "wallet"),
     ("rent-wallet-too-long", "POST", "/api/rent", rent_raw(wallet="z" * 60), None, 400, "invalid_request", "wallet"),
     ("rent-wallet-as-number", "POST", "/api/rent", rent_raw(wallet=123), None, 400, "invalid_request", "wallet"),
-    ("rent-wallet-as-object", "POST", "/api/rent", rent_raw(wallet={"pubkey": "x"}), None, 400, "invalid_request",
-     "wallet"),
-    ("rent-sig-not-base58", "POST", "/api/rent", rent_raw(tx_signature="0" * 88), None, 400, "invalid_request",
-     "tx_signature"),
-    ("rent-sig-too-short", "POST", "/api/rent", rent_raw(tx_signature="abc"), None, 400, "invalid_request",
-     "tx_signature"),
-    ("rent-sig-as-list", "POST", "/api/rent", rent_raw(tx_signature=[SIG]), None, 400, "invalid_request",
-     "tx_signature"),
-    ("rent-sig-missing", "POST", "/api/rent", rent_raw(tx_signature=DROP), None, 400, "invalid_request",
-     "tx_signature"),
+    (
+        "rent-wallet-as-object",
+        "POST",
+        "/api/rent",
+        rent_raw(wallet={"pubkey": "x"}),
+        None,
+        400,
+        "invalid_request",
+        "wallet",
+    ),
+    (
+        "rent-sig-not-base58",
+        "POST",
+        "/api/rent",
+        rent_raw(tx_signature="0" * 88),
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
+    (
+        "rent-sig-too-short",
+        "POST",
+        "/api/rent",
+        rent_raw(tx_signature="abc"),
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
+    (
+        "rent-sig-as-list",
+        "POST",
+        "/api/rent",
+        rent_raw(tx_signature=[SIG]),
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
+    (
+        "rent-sig-missing",
+        "POST",
+        "/api/rent",
+        rent_raw(tx_signature=DROP),
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
     ("rent-negative-amount", "POST", "/api/rent", rent_raw(amount=-1), None, 400, "invalid_request", "amount"),
     ("rent-amount-as-string", "POST", "/api/rent", rent_raw(amount="lots"), None, 400, "invalid_request", "amount"),
     ("rent-oversize-body", "POST", "/api/rent", rent_raw(padding=BIG), None, 413, "payload_too_large", None),
-    ("rent-idempotency-key-too-long", "POST", "/api/rent", RENT_OK, "idem-long", 400, "invalid_request",
-     "Idempotency-Key"),
+    (
+        "rent-idempotency-key-too-long",
+        "POST",
+        "/api/rent",
+        RENT_OK,
+        "idem-long",
+        400,
+        "invalid_request",
+        "Idempotency-Key",
+    ),
     # ---- POST /api/contracts/{id}/extend
     ("extend-not-json", "POST", "/api/contracts/{c1}/extend", "{", None, 400, "invalid_request", "body"),
     ("extend-array-body", "POST", "/api/contracts/{c1}/extend", "[]", None, 400, "invalid_request", "body"),
-    ("extend-negative-hours", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": -0.5, "tx_signature": "%s"}' % SIG, None, 400, "invalid_request", "additional_hours"),
-    ("extend-zero-hours", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": 0, "tx_signature": "%s"}' % SIG, None, 400, "invalid_request", "additional_hours"),
-    ("extend-NaN-string", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": "NaN", "tx_signature": "%s"}' % SIG, None, 400, "invalid_request", "additional_hours"),
-    ("extend-Infinity", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": Infinity, "tx_signature": "%s"}' % SIG, None, 400, "invalid_request",
-     ("body", "additional_hours")),
-    ("extend-beyond-maximum-total", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": 720, "tx_signature": "%s"}' % SIG, None, 400, "invalid_request", "additional_hours"),
-    ("extend-sig-missing", "POST", "/api/contracts/{c1}/extend", '{"additional_hours": 1}', None, 400,
-     "invalid_request", "tx_signature"),
-    ("extend-sig-malformed", "POST", "/api/contracts/{c1}/extend",
-     '{"additional_hours": 1, "tx_signature": "not a signature"}', None, 400, "invalid_request", "tx_signature"),
-    ("extend-junk-contract", "POST", "/api/contracts/junk/extend",
-     '{"additional_hours": 1, "tx_signature": "%s"}' % SIG, None, 404, "not_found", "contract_id"),
-    ("extend-unknown-contract", "POST", "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/extend",
-     '{"additional_hours": 1, "tx_signature": "%s"}' % SIG, None, 404, "not_found", "contract_id"),
-    ("extend-oversize-body", "POST", "/api/contracts/{c1}/extend", json.dumps({"pad": BIG}), None, 413,
-     "payload_too_large", None),
+    (
+        "extend-negative-hours",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        f'{{"additional_hours": -0.5, "tx_signature": "{SIG}"}}',
+        None,
+        400,
+        "invalid_request",
+        "additional_hours",
+    ),
+    (
+        "extend-zero-hours",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        f'{{"additional_hours": 0, "tx_signature": "{SIG}"}}',
+        None,
+        400,
+        "invalid_request",
+        "additional_hours",
+    ),
+    (
+        "extend-NaN-string",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        f'{{"additional_hours": "NaN", "tx_signature": "{SIG}"}}',
+        None,
+        400,
+        "invalid_request",
+        "additional_hours",
+    ),
+    (
+        "extend-Infinity",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        f'{{"additional_hours": Infinity, "tx_signature": "{SIG}"}}',
+        None,
+        400,
+        "invalid_request",
+        ("body", "additional_hours"),
+    ),
+    (
+        "extend-beyond-maximum-total",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        f'{{"additional_hours": 720, "tx_signature": "{SIG}"}}',
+        None,
+        400,
+        "invalid_request",
+        "additional_hours",
+    ),
+    (
+        "extend-sig-missing",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        '{"additional_hours": 1}',
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
+    (
+        "extend-sig-malformed",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        '{"additional_hours": 1, "tx_signature": "not a signature"}',
+        None,
+        400,
+        "invalid_request",
+        "tx_signature",
+    ),
+    (
+        "extend-junk-contract",
+        "POST",
+        "/api/contracts/junk/extend",
+        f'{{"additional_hours": 1, "tx_signature": "{SIG}"}}',
+        None,
+        404,
+        "not_found",
+        "contract_id",
+    ),
+    (
+        "extend-unknown-contract",
+        "POST",
+        "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/extend",
+        f'{{"additional_hours": 1, "tx_signature": "{SIG}"}}',
+        None,
+        404,
+        "not_found",
+        "contract_id",
+    ),
+    (
+        "extend-oversize-body",
+        "POST",
+        "/api/contracts/{c1}/extend",
+        json.dumps({"pad": BIG}),
+        None,
+        413,
+        "payload_too_large",
+        None,
+    ),
     # ---- POST /api/metrics/{id}
-    ("metrics-cpu-1e9", "POST", "/api/metrics/{c1}", metrics_raw(cpu_percent=1e9), "device", 400,
-     "invalid_request", "cpu_percent"),
-    ("metrics-cpu-negative", "POST", "/api/metrics/{c1}", metrics_raw(cpu_percent=-1), "device", 400,
-     "invalid_request", "cpu_percent"),
-    ("metrics-cpu-NaN", "POST", "/api/metrics/{c1}", metrics_raw(cpu_percent=Raw("NaN")), "device", 400,
-     "invalid_request", ("body", "cpu_percent")),
-    ("metrics-disk-Infinity", "POST", "/api/metrics/{c1}", metrics_raw(disk_io_mbps=Raw("Infinity")), "device",
-     400, "invalid_request", ("body", "disk_io_mbps")),
-    ("metrics-memory-as-string", "POST", "/api/metrics/{c1}", metrics_raw(memory_mb="lots"), "device", 400,
-     "invalid_request", "memory_mb"),
-    ("metrics-network-missing", "POST", "/api/metrics/{c1}", metrics_raw(network_io_mbps=DROP), "device", 400,
-     "invalid_request", "network_io_mbps"),
-    ("metrics-timestamp-future", "POST", "/api/metrics/{c1}", metrics_raw(timestamp_ms="{future_ms}"), "device",
-     400, "invalid_request", "timestamp_ms"),
-    ("metrics-timestamp-negative", "POST", "/api/metrics/{c1}", metrics_raw(timestamp_ms=-5), "device", 400,
-     "invalid_request", "timestamp_ms"),
-    ("metrics-timestamp-fraction", "POST", "/api/metrics/{c1}", metrics_raw(timestamp_ms=1.5), "device", 400,
-     "invalid_request", "timestamp_ms"),
-    ("metrics-batch-of-121", "POST", "/api/metrics/{c1}", samples_raw([SAMPLE] * 121), "device", 400,
-     "invalid_request", "samples"),
-    ("metrics-batch-empty", "POST", "/api/metrics/{c1}", samples_raw([]), "device", 400, "invalid_request",
-     "samples"),
-    ("metrics-batch-not-a-list", "POST", "/api/metrics/{c1}", samples_raw("x"), "device", 400, "invalid_request",
-     "samples"),
-    ("metrics-batch-of-numbers", "POST", "/api/metrics/{c1}", samples_raw([1]), "device", 400, "invalid_request",
-     "samples[0]"),
-    ("metrics-batch-one-bad-sample", "POST", "/api/metrics/{c1}",
-     samples_raw([SAMPLE] * 5 + [dict(SAMPLE, cpu_percent=25_601)]), "device", 400, "invalid_request",
-     "samples[5].cpu_percent"),
-    ("metrics-array-body", "POST", "/api/metrics/{c1}", json.dumps([SAMPLE]), "device", 400, "invalid_request",
-     "body"),
+    (
+        "metrics-cpu-1e9",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(cpu_percent=1e9),
+        "device",
+        400,
+        "invalid_request",
+        "cpu_percent",
+    ),
+    (
+        "metrics-cpu-negative",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(cpu_percent=-1),
+        "device",
+        400,
+        "invalid_request",
+        "cpu_percent",
+    ),
+    (
+        "metrics-cpu-NaN",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(cpu_percent=Raw("NaN")),
+        "device",
+        400,
+        "invalid_request",
+        ("body", "cpu_percent"),
+    ),
+    (
+        "metrics-disk-Infinity",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(disk_io_mbps=Raw("Infinity")),
+        "device",
+        400,
+        "invalid_request",
+        ("body", "disk_io_mbps"),
+    ),
+    (
+        "metrics-memory-as-string",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(memory_mb="lots"),
+        "device",
+        400,
+        "invalid_request",
+        "memory_mb",
+    ),
+    (
+        "metrics-network-missing",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(network_io_mbps=DROP),
+        "device",
+        400,
+        "invalid_request",
+        "network_io_mbps",
+    ),
+    (
+        "metrics-timestamp-future",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(timestamp_ms="{future_ms}"),
+        "device",
+        400,
+        "invalid_request",
+        "timestamp_ms",
+    ),
+    (
+        "metrics-timestamp-negative",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(timestamp_ms=-5),
+        "device",
+        400,
+        "invalid_request",
+        "timestamp_ms",
+    ),
+    (
+        "metrics-timestamp-fraction",
+        "POST",
+        "/api/metrics/{c1}",
+        metrics_raw(timestamp_ms=1.5),
+        "device",
+        400,
+        "invalid_request",
+        "timestamp_ms",
+    ),
+    (
+        "metrics-batch-of-121",
+        "POST",
+        "/api/metrics/{c1}",
+        samples_raw([SAMPLE] * 121),
+        "device",
+        400,
+        "invalid_request",
+        "samples",
+    ),
+    ("metrics-batch-empty", "POST", "/api/metrics/{c1}", samples_raw([]), "device", 400, "invalid_request", "samples"),
+    (
+        "metrics-batch-not-a-list",
+        "POST",
+        "/api/metrics/{c1}",
+        samples_raw("x"),
+        "device",
+        400,
+        "invalid_request",
+        "samples",
+    ),
+    (
+        "metrics-batch-of-numbers",
+        "POST",
+        "/api/metrics/{c1}",
+        samples_raw([1]),
+        "device",
+        400,
+        "invalid_request",
+        "samples[0]",
+    ),
+    (
+        "metrics-batch-one-bad-sample",
+        "POST",
+        "/api/metrics/{c1}",
+        samples_raw([SAMPLE] * 5 + [dict(SAMPLE, cpu_percent=25_601)]),
+        "device",
+        400,
+        "invalid_request",
+        "samples[5].cpu_percent",
+    ),
+    ("metrics-array-body", "POST", "/api/metrics/{c1}", json.dumps([SAMPLE]), "device", 400, "invalid_request", "body"),
     ("metrics-not-json", "POST", "/api/metrics/{c1}", "cpu=10", "device", 400, "invalid_request", "body"),
-    ("metrics-oversize-body", "POST", "/api/metrics/{c1}", samples_raw([dict(SAMPLE, pad=BIG)]), "device", 413,
-     "payload_too_large", None),
-    ("metrics-junk-contract", "POST", "/api/metrics/junk", json.dumps(SAMPLE), "device", 404, "not_found",
-     "contract_id"),
-    ("metrics-unknown-contract", "POST", "/api/metrics/CTR-AAAAAAAAAAAAAAAAAAAAAA", json.dumps(SAMPLE), "device",
-     404, "not_found", "contract_id"),
+    (
+        "metrics-oversize-body",
+        "POST",
+        "/api/metrics/{c1}",
+        samples_raw([dict(SAMPLE, pad=BIG)]),
+        "device",
+        413,
+        "payload_too_large",
+        None,
+    ),
+    (
+        "metrics-junk-contract",
+        "POST",
+        "/api/metrics/junk",
+        json.dumps(SAMPLE),
+        "device",
+        404,
+        "not_found",
+        "contract_id",
+    ),
+    (
+        "metrics-unknown-contract",
+        "POST",
+        "/api/metrics/CTR-AAAAAAAAAAAAAAAAAAAAAA",
+        json.dumps(SAMPLE),
+        "device",
+        404,
+        "not_found",
+        "contract_id",
+    ),
     # ---- settle
     ("settle-junk-contract", "POST", "/api/contracts/junk/settle", "", "renter-junk", 404, "not_found", None),
-    ("settle-unknown-contract", "POST", "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/settle", "", "renter-unknown",
-     404, "not_found", "contract_id"),
-    ("settle-oversize-body", "POST", "/api/contracts/{c1}/settle", json.dumps({"pad": BIG}), "renter", 413,
-     "payload_too_large", None),
+    (
+        "settle-unknown-contract",
+        "POST",
+        "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/settle",
+        "",
+        "renter-unknown",
+        404,
+        "not_found",
+        "contract_id",
+    ),
+    (
+        "settle-oversize-body",
+        "POST",
+        "/api/contracts/{c1}/settle",
+        json.dumps({"pad": BIG}),
+        "renter",
+        413,
+        "payload_too_large",
+        None,
+    ),
     # ---- reads
     ("status-junk-contract", "GET", "/api/contracts/junk", None, None, 404, "not_found", "contract_id"),
-    ("status-unknown-contract", "GET", "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA", None, None, 404, "not_found",
-     "contract_id"),
-    ("status-contract-id-with-quote", "GET", "/api/contracts/CTR-AAAAAAAAAAAAAAAA%22%27%3B", None, None, 404,
-     "not_found", "contract_id"),
+    (
+        "status-unknown-contract",
+        "GET",
+        "/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA",
+        None,
+        None,
+        404,
+        "not_found",
+        "contract_id",
+    ),
+    (
+        "status-contract-id-with-quote",
+        "GET",
+        "/api/contracts/CTR-AAAAAAAAAAAAAAAA%22%27%3B",
+        None,
+        None,
+        404,
+        "not_found",
+        "contract_id",
+    ),
     ("status-very-long-id", "GET", "/api/contracts/CTR-" + "A" * 2000, None, None, 404, "not_found", "contract_id"),
     ("samples-junk-contract", "GET", "/api/contracts/junk/metrics", None, None, 404, "not_found", "contract_id"),
     ("devices-unknown-tier", "GET", "/api/devices/GPU9000", None, None, 404, "not_found", None),
@@ -439,29 +884,107 @@ MALFORMED = [
     ("ledger-limit-word", "GET", "/api/billing/ledger?limit=abc", None, "admin", 400, "invalid_request", "limit"),
     ("ledger-limit-1001", "GET", "/api/billing/ledger?limit=1001", None, "admin", 400, "invalid_request", "limit"),
     ("ledger-limit-negative", "GET", "/api/billing/ledger?limit=-1", None, "admin", 400, "invalid_request", "limit"),
-    ("ledger-limit-huge", "GET", "/api/billing/ledger?limit=" + "9" * 40, None, "admin", 400, "invalid_request",
-     "limit"),
-    ("ledger-token-garbage", "GET", "/api/billing/ledger?next_token=%21%21not-a-token", None, "admin", 400,
-     "invalid_request", "next_token"),
-    ("ledger-token-not-an-object", "GET", "/api/billing/ledger?next_token=" + _b64([1, 2]), None, "admin", 400,
-     "invalid_request", "next_token"),
-    ("ledger-token-foreign-object", "GET", "/api/billing/ledger?next_token=" + _b64({"x": 1}), None, "admin", 400,
-     "invalid_request", "next_token"),
-    ("ledger-token-wrong-key-type", "GET",
-     "/api/billing/ledger?next_token=" + _b64({"contract_id": {"N": "1"}}), None, "admin", 400,
-     "invalid_request", "next_token"),
+    (
+        "ledger-limit-huge",
+        "GET",
+        "/api/billing/ledger?limit=" + "9" * 40,
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "limit",
+    ),
+    (
+        "ledger-token-garbage",
+        "GET",
+        "/api/billing/ledger?next_token=%21%21not-a-token",
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
+    (
+        "ledger-token-not-an-object",
+        "GET",
+        "/api/billing/ledger?next_token=" + _b64([1, 2]),
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
+    (
+        "ledger-token-foreign-object",
+        "GET",
+        "/api/billing/ledger?next_token=" + _b64({"x": 1}),
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
+    (
+        "ledger-token-wrong-key-type",
+        "GET",
+        "/api/billing/ledger?next_token=" + _b64({"contract_id": {"N": "1"}}),
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
     ("entries-no-filter", "GET", "/api/billing/entries", None, "admin", 400, "invalid_request", None),
-    ("entries-both-filters", "GET", "/api/billing/entries?contract_id={c1}&account=revenue", None, "admin", 400,
-     "invalid_request", None),
-    ("entries-limit-zero", "GET", "/api/billing/entries?contract_id={c1}&limit=0", None, "admin", 400,
-     "invalid_request", "limit"),
-    ("entries-token-garbage", "GET", "/api/billing/entries?contract_id={c1}&next_token=%7B%7B", None, "admin", 400,
-     "invalid_request", "next_token"),
-    ("entries-by-contract-token-foreign-object", "GET",
-     "/api/billing/entries?contract_id={c1}&next_token=" + _b64({"x": 1}), None, "admin", 400, "invalid_request",
-     "next_token"),
-    ("entries-token-foreign-object", "GET", "/api/billing/entries?account=revenue&next_token=" + _b64({"y": "z"}),
-     None, "admin", 400, "invalid_request", "next_token"),
+    (
+        "entries-both-filters",
+        "GET",
+        "/api/billing/entries?contract_id={c1}&account=revenue",
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        None,
+    ),
+    (
+        "entries-limit-zero",
+        "GET",
+        "/api/billing/entries?contract_id={c1}&limit=0",
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "limit",
+    ),
+    (
+        "entries-token-garbage",
+        "GET",
+        "/api/billing/entries?contract_id={c1}&next_token=%7B%7B",
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
+    (
+        "entries-by-contract-token-foreign-object",
+        "GET",
+        "/api/billing/entries?contract_id={c1}&next_token=" + _b64({"x": 1}),
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
+    (
+        "entries-token-foreign-object",
+        "GET",
+        "/api/billing/entries?account=revenue&next_token=" + _b64({"y": "z"}),
+        None,
+        "admin",
+        400,
+        "invalid_request",
+        "next_token",
+    ),
 ]
 
 
@@ -474,12 +997,19 @@ def baseline(api, ctx):
 @pytest.mark.parametrize("case", MALFORMED, ids=[c[0] for c in MALFORMED])
 def test_malformed_request_is_a_clean_4xx(api, ctx, baseline, case):
     name, method, path, raw, auth, status, code, reason = case
-    fill = {"c1": ctx.c1, "sig": random_signature(), "wallet": str(ctx.a.pubkey()),
-            "future_ms": int(time.time() * 1000) + 3_600_000}
+    fill = {
+        "c1": ctx.c1,
+        "sig": random_signature(),
+        "wallet": str(ctx.a.pubkey()),
+        "future_ms": int(time.time() * 1000) + 3_600_000,
+    }
     path = path.replace("{c1}", ctx.c1)
     if isinstance(raw, str):
-        raw = raw.replace("{sig}", fill["sig"]).replace("{wallet}", fill["wallet"]) \
-                 .replace('"{future_ms}"', str(fill["future_ms"]))
+        raw = (
+            raw.replace("{sig}", fill["sig"])
+            .replace("{wallet}", fill["wallet"])
+            .replace('"{future_ms}"', str(fill["future_ms"]))
+        )
     headers = {}
     if auth == "device":
         headers["X-Device-Key"] = ctx.key
@@ -505,8 +1035,13 @@ def test_malformed_requests_wrote_nothing(api, ctx, baseline):
 def test_unknown_routes_and_methods_write_nothing(api, ctx):
     """Outside API.md's routes: whatever the HTTP front answers, it is a 4xx and writes nothing."""
     before = world(api, ctx)
-    for method, path in (("DELETE", f"/api/contracts/{ctx.c1}"), ("PUT", "/api/rent"), ("GET", "/api/rent"),
-                         ("POST", f"/api/contracts/{ctx.c1}"), ("GET", "/api/nothing-here")):
+    for method, path in (
+        ("DELETE", f"/api/contracts/{ctx.c1}"),
+        ("PUT", "/api/rent"),
+        ("GET", "/api/rent"),
+        ("POST", f"/api/contracts/{ctx.c1}"),
+        ("GET", "/api/nothing-here"),
+    ):
         r = api.request(method, path, data=b"{}" if method != "GET" else None)
         assert 400 <= r.status < 500, r
     assert world(api, ctx) == before

@@ -7,6 +7,7 @@ checked against the formulas of API.md: live figures against bounds computed
 from the wall clock around the request (an exact function of elapsed time),
 settled figures exactly, from the contract's own timestamps in the ledger.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def assert_live(view: dict, tier: str, created_ms: int, before_ms: int, after_ms: int, received: int,
-                used_key: str = "used_lamports", refund_key: str = "refund_available_lamports") -> None:
+def assert_live(
+    view: dict,
+    tier: str,
+    created_ms: int,
+    before_ms: int,
+    after_ms: int,
+    received: int,
+    used_key: str = "used_lamports",
+    refund_key: str = "refund_available_lamports",
+) -> None:
     """used = floor(lph × min(t, duration) / 3.6e6) for some t the server saw while answering."""
     dur_ms = view.get("duration_seconds", 0) * 1000 or 10**15
     lo = usage_lamports(tier, before_ms - created_ms, dur_ms)
@@ -82,8 +91,16 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
 
     # ---- rent
     t0 = now_ms()
-    r = api.post("/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours,
-                               "tx_signature": sig1, "amount": 0.000112345})
+    r = api.post(
+        "/api/rent",
+        {
+            "wallet": str(wallet.pubkey()),
+            "tier": tier,
+            "duration_hours": hours,
+            "tx_signature": sig1,
+            "amount": 0.000112345,
+        },
+    )
     t1 = now_ms()
     assert r.status == 201, r
     rent = r.body
@@ -101,8 +118,9 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
 
     after_rent = api.snapshot()
     assert after_rent["leases"][device] == before["leases"][device] + 1
-    assert {k: v for k, v in after_rent["leases"].items() if k != device} == \
-        {k: v for k, v in before["leases"].items() if k != device}
+    assert {k: v for k, v in after_rent["leases"].items() if k != device} == {
+        k: v for k, v in before["leases"].items() if k != device
+    }
     assert after_rent["contracts"]["ACTIVE"] == before["contracts"]["ACTIVE"] + 1
     assert after_rent["devices"]["slots_leased"] == before["devices"]["slots_leased"] + 1
     assert after_rent["active_prepaid"] == before["active_prepaid"] + paid1
@@ -130,27 +148,51 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     assert r.status == 200, r
     assert r.body["metrics_recorded"] is True and r.body["samples_recorded"] == 1
     assert r.body["contract_id"] == cid
-    assert_live(dict(r.body, duration_seconds=360), tier, created_ms, b, a, paid1,
-                "cost_so_far_lamports", "refund_available_lamports")
+    assert_live(
+        dict(r.body, duration_seconds=360),
+        tier,
+        created_ms,
+        b,
+        a,
+        paid1,
+        "cost_so_far_lamports",
+        "refund_available_lamports",
+    )
     single_ts_floor = b  # the server stamped the single sample at or after this
 
     base = single_ts_floor - 12_000  # within the contract's lifetime (30 s clock-skew allowance), before the single
-    batch = [{"cpu_percent": i * 0.5, "memory_mb": 1000 + i, "disk_io_mbps": i, "network_io_mbps": 0.25,
-              "timestamp_ms": base + i * 100} for i in range(120)]
+    batch = [
+        {
+            "cpu_percent": i * 0.5,
+            "memory_mb": 1000 + i,
+            "disk_io_mbps": i,
+            "network_io_mbps": 0.25,
+            "timestamp_ms": base + i * 100,
+        }
+        for i in range(120)
+    ]
     b = now_ms()
     r = api.post(f"/api/metrics/{cid}", {"samples": batch[::-1]}, headers=key)  # any order
     a = now_ms()
     assert r.status == 200, r
     assert r.body["samples_recorded"] == 120
-    assert_live(dict(r.body, duration_seconds=360), tier, created_ms, b, a, paid1,
-                "cost_so_far_lamports", "refund_available_lamports")
+    assert_live(
+        dict(r.body, duration_seconds=360),
+        tier,
+        created_ms,
+        b,
+        a,
+        paid1,
+        "cost_so_far_lamports",
+        "refund_available_lamports",
+    )
 
     r = api.get(f"/api/contracts/{cid}/metrics")
     assert r.status == 200, r
     samples = r.body["samples"]
     assert r.body["contract_id"] == cid and len(samples) == 100  # the latest 100 of 121, oldest first
     assert [s["timestamp_ms"] for s in samples[:-1]] == [s["timestamp_ms"] for s in batch[21:]]
-    for got, sent in zip(samples[:-1], batch[21:]):
+    for got, sent in zip(samples[:-1], batch[21:], strict=True):
         assert got == pytest.approx(sent), (got, sent)
     last = samples[-1]
     assert last["timestamp_ms"] >= single_ts_floor
@@ -223,8 +265,12 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     for e in entries:
         assert e["contract_id"] == cid
         by_account[e["account"]] = by_account.get(e["account"], 0) + e["debit_lamports"] - e["credit_lamports"]
-    assert by_account == {"treasury": received, f"escrow:{cid}": 0, "revenue": -used,
-                          "refunds_payable": -(received - used)}
+    assert by_account == {
+        "treasury": received,
+        f"escrow:{cid}": 0,
+        "revenue": -used,
+        "refunds_payable": -(received - used),
+    }
     assert sorted({e["kind"] for e in entries}) == ["extend", "rent", "settled"]
     assert {e["ref"] for e in entries if e["kind"] in ("rent", "extend")} == {sig1, sig2}
     assert len({e["entry_id"] for e in entries}) == len(entries)
@@ -273,8 +319,10 @@ def test_replay_and_reuse_of_a_payment(api, payer, local_stack):
 
     replay = api.post("/api/rent", **signed_json(wallet, "/api/rent", body))  # a retry after a timeout
     assert (replay.status, replay.body) == (200, first.body)
-    raw = ('{"tx_signature": "%s", "duration_hours": 5e-2, "tier": "ORIN", "wallet": "%s", "extra": 1}'
-           % (sig, wallet.pubkey()))
+    raw = (
+        f'{{"tx_signature": "{sig}", "duration_hours": 5e-2, "tier": "ORIN", '
+        f'"wallet": "{wallet.pubkey()}", "extra": 1}}'
+    )
     replay = api.post("/api/rent", **signed_json(wallet, "/api/rent", raw))  # the same request spelt differently
     assert (replay.status, replay.body) == (200, first.body)
 
@@ -294,8 +342,13 @@ def test_replay_and_reuse_of_a_payment(api, payer, local_stack):
     ts = str(int(time.time()))
 
     def signed(body: bytes) -> dict:  # API.md "Credentials": a non-empty body signs its sha256 too
-        return {"X-Wallet": str(wallet.pubkey()), "X-Timestamp": ts, "Idempotency-Key": "e2e-settle-1",
-                "X-Signature": str(wallet.sign_message(renter_message("POST", path, ts, body)))}
+        return {
+            "X-Wallet": str(wallet.pubkey()),
+            "X-Timestamp": ts,
+            "Idempotency-Key": "e2e-settle-1",
+            "X-Signature": str(wallet.sign_message(renter_message("POST", path, ts, body))),
+        }
+
     settled = api.post(path, data=b"{}", headers=signed(b"{}"))
     assert settled.status == 200, settled
     replayed = api.post(path, data=b"{}", headers=signed(b"{}"))
@@ -310,8 +363,11 @@ def test_ledger_pages_cover_every_contract_once(api, payer, local_stack):
     # between two reads (the page and the whole-book counters are two reads, not one snapshot)
     def still(page: dict) -> tuple:  # what the background jobs change (live usage aside)
         rows = page["active_contracts"] + page["completed_settlements"]
-        return sorted((c["contract_id"], c["status"], c.get("refund_status")) for c in rows), \
-            page["total_active_value_lamports"], page["total_used_lamports"]
+        return (
+            sorted((c["contract_id"], c["status"], c.get("refund_status")) for c in rows),
+            page["total_active_value_lamports"],
+            page["total_used_lamports"],
+        )
 
     for _ in range(20):
         full, counts, again = api.ledger(), api.stats()["contracts"], api.ledger()
@@ -321,8 +377,9 @@ def test_ledger_pages_cover_every_contract_once(api, payer, local_stack):
     every = {c["contract_id"] for c in full["active_contracts"] + full["completed_settlements"]}
     assert len(every) == counts["ACTIVE"] + counts["SETTLED"] + counts["EXPIRED"]
     assert full["total_active_value_lamports"] == sum(c["prepaid_lamports"] for c in full["active_contracts"])
-    assert full["total_used_lamports"] == sum(c["used_lamports"] for c in full["active_contracts"]
-                                              + full["completed_settlements"])
+    assert full["total_used_lamports"] == sum(
+        c["used_lamports"] for c in full["active_contracts"] + full["completed_settlements"]
+    )
     seen: set = set()
     token = None
     for _ in range(len(every) + 2):
@@ -340,8 +397,13 @@ def test_ledger_pages_cover_every_contract_once(api, payer, local_stack):
 
 def test_demo_runs_clean_against_the_stack(local_stack):
     stack_json = Path(local_stack["state_dir"]) / "stack.json"
-    proc = subprocess.run([sys.executable, "-m", "local.demo", "--stack", str(stack_json)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "local.demo", "--stack", str(stack_json)],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"demo exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     out = proc.stdout
     for step in ("> GET /api/pricing", "> POST /api/rent", "< 201", "/extend", "/settle", "# done: CTR-"):
@@ -353,12 +415,19 @@ def test_demo_fails_loudly_on_a_non_2xx(local_stack, tmp_path):
     """The demo is honest: a non-2xx answer is printed and it exits non-zero (here before anything is paid)."""
     import json
 
-    broken = dict({k: local_stack[k] for k in ("rpc_url", "treasury", "device_keys")},
-                  api_url=local_stack["api_url"] + "/no-such-stage")
+    broken = dict(
+        {k: local_stack[k] for k in ("rpc_url", "treasury", "device_keys")},
+        api_url=local_stack["api_url"] + "/no-such-stage",
+    )
     path = tmp_path / "stack.json"
     path.write_text(json.dumps(broken))
-    proc = subprocess.run([sys.executable, "-m", "local.demo", "--stack", str(path)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "local.demo", "--stack", str(path)],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert re.search(r"^< 4\d\d ", proc.stdout, re.M), proc.stdout
     assert "demo FAILED" in proc.stderr and "GET /api/pricing answered 4" in proc.stderr, proc.stderr

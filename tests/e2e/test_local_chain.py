@@ -1,5 +1,6 @@
 """The local chain against stock clients: solana-py ``AsyncClient``, raw JSON-RPC, WebSocket
 pub/sub, the CLI process, and ``@solana/web3.js`` 1.x under node. No fakes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -76,12 +77,16 @@ def test_raw_rpc_shapes_batch_and_unknown_method(local_chain):
     assert url.startswith("http://127.0.0.1:") and local_chain.ws_url == f"ws://127.0.0.1:{local_chain.port + 1}"
     assert rpc(url, "getHealth")["result"] == "ok"
     assert "solana-core" in rpc(url, "getVersion")["result"]
-    out = rpc(url, "", batch=[
-        {"jsonrpc": "2.0", "id": 1, "method": "getLatestBlockhash"},
-        {"jsonrpc": "2.0", "id": 2, "method": "getBlockHeight"},
-        {"jsonrpc": "2.0", "id": 3, "method": "noSuchMethod"},
-        {"jsonrpc": "2.0", "id": 4, "method": "getBalance", "params": [str(Keypair().pubkey())]},
-    ])
+    out = rpc(
+        url,
+        "",
+        batch=[
+            {"jsonrpc": "2.0", "id": 1, "method": "getLatestBlockhash"},
+            {"jsonrpc": "2.0", "id": 2, "method": "getBlockHeight"},
+            {"jsonrpc": "2.0", "id": 3, "method": "noSuchMethod"},
+            {"jsonrpc": "2.0", "id": 4, "method": "getBalance", "params": [str(Keypair().pubkey())]},
+        ],
+    )
     by_id = {r["id"]: r for r in out}
     latest = by_id[1]["result"]
     assert set(latest) == {"context", "value"} and latest["context"]["slot"] >= 1
@@ -142,7 +147,9 @@ def test_airdrop_transfer_with_memo_and_read_back(local_chain):
             # without maxSupportedTransactionVersion, a legacy transaction is still served
             plain = (await client.get_transaction(sig)).value
             assert plain.transaction.meta.fee == FEE and plain.transaction.version is None
-            parsed = (await client.get_transaction(sig, encoding="jsonParsed", max_supported_transaction_version=0)).value
+            parsed = (
+                await client.get_transaction(sig, encoding="jsonParsed", max_supported_transaction_version=0)
+            ).value
             assert parsed.transaction.meta.fee == FEE
 
             statuses = (await client.get_signature_statuses([sig, Keypair().sign_message(b"x")])).value
@@ -174,12 +181,17 @@ def test_raw_json_parsed_transaction(local_chain):
             return payer, treasury, str(sig)
 
     payer, treasury, sig = run(scenario())
-    got = rpc(local_chain.rpc_url, "getTransaction",
-              [sig, {"encoding": "jsonParsed", "maxSupportedTransactionVersion": 0}])["result"]
+    got = rpc(
+        local_chain.rpc_url, "getTransaction", [sig, {"encoding": "jsonParsed", "maxSupportedTransactionVersion": 0}]
+    )["result"]
     assert got["version"] == "legacy" and got["meta"]["status"] == {"Ok": None}
     msg = got["transaction"]["message"]
-    assert msg["accountKeys"][0] == {"pubkey": str(payer.pubkey()), "signer": True, "source": "transaction",
-                                     "writable": True}
+    assert msg["accountKeys"][0] == {
+        "pubkey": str(payer.pubkey()),
+        "signer": True,
+        "source": "transaction",
+        "writable": True,
+    }
     transfer_ix, memo_ix = msg["instructions"]
     assert transfer_ix["program"] == "system" and transfer_ix["parsed"] == {
         "type": "transfer",
@@ -222,6 +234,7 @@ def test_failing_transfer_preflight_then_skip_preflight(local_chain):
 
 def test_resend_of_processed_transaction(local_chain):
     """A real node: preflight says AlreadyProcessed; with skipPreflight the signature comes back."""
+
     async def scenario():
         async with AsyncClient(local_chain.rpc_url) as client:
             payer = await funded(client)
@@ -268,8 +281,16 @@ def test_expired_and_unknown_blockhash_rejected(local_chain):
 
             # a fresh blockhash works, also in a v0 message
             fresh = (await client.get_latest_blockhash()).value
-            msg = MessageV0.try_compile(payer.pubkey(), [transfer(TransferParams(
-                from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1_000_000))], [], fresh.blockhash)
+            msg = MessageV0.try_compile(
+                payer.pubkey(),
+                [
+                    transfer(
+                        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1_000_000)
+                    )
+                ],
+                [],
+                fresh.blockhash,
+            )
             vtx = VersionedTransaction(msg, [payer])
             sig = (await client.send_transaction(vtx)).value
             got = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
@@ -283,11 +304,19 @@ def test_simulate_transaction(local_chain):
         async with AsyncClient(local_chain.rpc_url) as client:
             payer = await funded(client)
             latest = (await client.get_latest_blockhash()).value
-            ok = (await client.simulate_transaction(VersionedTransaction.from_legacy(
-                pay_tx(payer, Keypair().pubkey(), 1_000_000, latest.blockhash, "sim")))).value
+            ok = (
+                await client.simulate_transaction(
+                    VersionedTransaction.from_legacy(
+                        pay_tx(payer, Keypair().pubkey(), 1_000_000, latest.blockhash, "sim")
+                    )
+                )
+            ).value
             assert ok.err is None and any("sim" in line for line in ok.logs) and ok.units_consumed > 0
-            bad = (await client.simulate_transaction(VersionedTransaction.from_legacy(
-                pay_tx(payer, Keypair().pubkey(), 9 * SOL, latest.blockhash)))).value
+            bad = (
+                await client.simulate_transaction(
+                    VersionedTransaction.from_legacy(pay_tx(payer, Keypair().pubkey(), 9 * SOL, latest.blockhash))
+                )
+            ).value
             assert bad.err is not None
             assert (await client.get_balance(payer.pubkey())).value == 2 * SOL
 
@@ -310,8 +339,9 @@ def test_raw_send_base58_and_preflight_error_shape(local_chain):
 
     err = rpc(url, "sendTransaction", [base64.b64encode(bytes(bad)).decode(), {"encoding": "base64"}])["error"]
     assert err["code"] == -32002
-    assert err["message"] == ("Transaction simulation failed: Error processing Instruction 0: "
-                              "custom program error: 0x1")
+    assert err["message"] == (
+        "Transaction simulation failed: Error processing Instruction 0: custom program error: 0x1"
+    )
     data = err["data"]
     assert data["err"] == {"InstructionError": [0, {"Custom": 1}]}
     assert data["accounts"] is None and data["returnData"] is None and data["unitsConsumed"] > 0
@@ -347,8 +377,16 @@ def test_signature_subscribe_notifies(local_chain):
             latest = (await client.get_latest_blockhash()).value
             tx = pay_tx(payer, Keypair().pubkey(), 1_000_000, latest.blockhash)
             sig = str(tx.signatures[0])
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "signatureSubscribe",
-                                      "params": [sig, {"commitment": "confirmed"}]}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 7,
+                        "method": "signatureSubscribe",
+                        "params": [sig, {"commitment": "confirmed"}],
+                    }
+                )
+            )
             sub = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert sub["id"] == 7 and isinstance(sub["result"], int)
             await ws.send(json.dumps({"jsonrpc": "2.0", "method": "ping"}))  # web3.js heartbeat: no answer
@@ -387,8 +425,13 @@ def _free_port_pair() -> int:
 
 def test_cli_ready_line_and_sigterm_frees_ports():
     port = _free_port_pair()
-    proc = subprocess.Popen([sys.executable, "-m", "local.chain", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.chain", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line == f"local chain ready rpc=http://127.0.0.1:{port} ws=ws://127.0.0.1:{port + 1}"
@@ -412,8 +455,14 @@ def _ensure_node_modules() -> None:
     npm = shutil.which("npm")
     if npm is None:
         pytest.fail("node is installed but npm is not: cannot install @solana/web3.js into tests/e2e/js")
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, timeout=600,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=JS_DIR,
+        timeout=600,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.returncode == 0, f"npm ci in {JS_DIR} failed:\n{proc.stdout}"
 
 
@@ -422,8 +471,14 @@ def test_web3js_airdrop_send_and_confirm_with_memo(local_chain):
     if node is None:
         pytest.skip("node is not installed: the @solana/web3.js end-to-end test needs Node.js 18+")
     _ensure_node_modules()
-    proc = subprocess.run([node, "pay.mjs", local_chain.rpc_url], cwd=JS_DIR, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    proc = subprocess.run(
+        [node, "pay.mjs", local_chain.rpc_url],
+        cwd=JS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_NO_WARNINGS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["airdropErr"] is None
@@ -436,8 +491,11 @@ def test_web3js_airdrop_send_and_confirm_with_memo(local_chain):
     assert tx["postBalances"][:2] == [out["payerAfter"], out["treasuryAfter"]]
     assert any(out["memo"] in line for line in tx["logMessages"])
     assert tx["slot"] >= 1 and tx["blockTime"] > 1_600_000_000 and tx["version"] == "legacy"
-    assert out["parsedTransfer"] == {"source": out["payer"], "destination": out["treasury"],
-                                     "lamports": out["lamports"]}
+    assert out["parsedTransfer"] == {
+        "source": out["payer"],
+        "destination": out["treasury"],
+        "lamports": out["lamports"],
+    }
     assert out["parsedMemo"] == out["memo"]
     assert out["status"] == {"err": None, "confirmationStatus": "finalized"}
     assert out["failure"]["name"] == "SendTransactionError"
@@ -495,8 +553,14 @@ def test_control_fail_rpc_error_for_some_methods_for_a_time(controlled):
     status, body = post(url, "getBalance", [str(Keypair().pubkey())])
     assert status == 200 and body["error"]["code"] == -32005 and body["error"]["message"] == "Node is unhealthy"
     assert post(url, "getSlot")[1]["result"] > 0  # other methods answer
-    batch = rpc(url, "", batch=[{"jsonrpc": "2.0", "id": 1, "method": "getBalance", "params": [str(Keypair().pubkey())]},
-                                {"jsonrpc": "2.0", "id": 2, "method": "si64_faults"}])
+    batch = rpc(
+        url,
+        "",
+        batch=[
+            {"jsonrpc": "2.0", "id": 1, "method": "getBalance", "params": [str(Keypair().pubkey())]},
+            {"jsonrpc": "2.0", "id": 2, "method": "si64_faults"},
+        ],
+    )
     assert batch[0]["error"]["code"] == -32005 and "result" in batch[1]
     time.sleep(0.6)
     assert post(url, "getBalance", [str(Keypair().pubkey())])[1]["result"]["value"] == 0

@@ -1,6 +1,7 @@
 """The README's walk-through ("Try the API with stock clients") is run as a script, exactly as
 written, against a fresh local stack: curl, local.wallet (stock solana-py) and the stock AWS CLI,
 both ways of binding a payment. A README that drifts from the API fails here."""
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,20 @@ def test_the_readme_walkthrough_runs_as_a_script(local_stack, tmp_path):
         pytest.skip("curl is not installed")
     script = tmp_path / "walkthrough.sh"
     script.write_text("set -euo pipefail\n" + walkthrough())
-    env = {**os.environ, "SI64_STATE_DIR": str(local_stack.state_dir),
-           "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "SI64_STATE_DIR": str(local_stack.state_dir),
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
     proc = subprocess.run(["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     bodies = json_objects(out)
-    rents = [b for b in bodies if b.get("status") == "ACTIVE" and "cost_lamports" in b and "created_at" in b
-             and "wallet" not in b]
+    rents = [
+        b
+        for b in bodies
+        if b.get("status") == "ACTIVE" and "cost_lamports" in b and "created_at" in b and "wallet" not in b
+    ]
     assert [r["tier"] for r in rents] == ["M2", "ORIN"], out[-3000:]  # both ways of binding rented
     settled = [b for b in bodies if b.get("status") == "SETTLED" and "refund_lamports" in b]
     assert len(settled) == 2, out[-3000:]

@@ -9,6 +9,7 @@ reconcile passes again with the orphan claimed, booked and paid back.
 The stack is this module's own (not the session's): reconciliation looks at the treasury's
 whole history, and other suites leave unbound payments on the session stack on purpose.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,16 @@ def payer(stack):
 def si64(stack, *args, timeout=90) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SI64_")}
     env.update(SI64_STATE_DIR=stack["state_dir"], PYTHONUNBUFFERED="1", COLUMNS="200")
-    done = subprocess.run([sys.executable, "-m", "local.ops", *args], cwd=ROOT, capture_output=True, text=True,
-                          check=False, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "local.ops", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     dump = os.environ.get("SI64_TEST_TRANSCRIPT")  # docs: the transcript of what the operator saw
     if dump:
         with open(dump, "a") as f:
@@ -63,8 +72,9 @@ def rent(api, payer, treasury, tier="M2", hours=0.1, extra=1_000_000):
     wallet = payer.new_wallet()
     memo = rent_memo(tier, duration_seconds(hours))
     sig = payer.pay(wallet, treasury, price_lamports(tier, hours) + extra, memo=memo)
-    r = api.post("/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours,
-                               "tx_signature": sig})
+    r = api.post(
+        "/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours, "tx_signature": sig}
+    )
     assert r.status == 201, r
     return wallet, r.body
 
@@ -83,8 +93,11 @@ def busy_run(stack, api, payer) -> None:
     r = api.post(f"/api/contracts/{c0['contract_id']}/extend", {"additional_hours": 0.05, "tx_signature": sig})
     assert r.status == 200, r
     key = stack["device_keys"][c0["device_id"]]
-    r = api.post(f"/api/metrics/{c0['contract_id']}", {"cpu_percent": 12, "memory_mb": 100, "disk_io_mbps": 1,
-                                                      "network_io_mbps": 1}, headers={"X-Device-Key": key})
+    r = api.post(
+        f"/api/metrics/{c0['contract_id']}",
+        {"cpu_percent": 12, "memory_mb": 100, "disk_io_mbps": 1, "network_io_mbps": 1},
+        headers={"X-Device-Key": key},
+    )
     assert r.status == 200, r
     time.sleep(1.0)
     for wallet, body in rented[:2]:
@@ -94,8 +107,7 @@ def busy_run(stack, api, payer) -> None:
     # a payment refused as 1 lamport short, refunded to its payer (payer-signed)
     short = payer.new_wallet()
     sig = payer.pay(short, t, price_lamports("M2", 0.1) - 1, memo=rent_memo("M2", duration_seconds(0.1)))
-    r = api.post("/api/rent", {"wallet": str(short.pubkey()), "tier": "M2", "duration_hours": 0.1,
-                               "tx_signature": sig})
+    r = api.post("/api/rent", {"wallet": str(short.pubkey()), "tier": "M2", "duration_hours": 0.1, "tx_signature": sig})
     assert r.status == 402 and r.body["reason"] == "insufficient_amount", r
     path = f"/api/payments/{sig}/refund"
     r = api.post(path, data=b"", headers=local_renter.renter_headers(short, "POST", path, b""))
@@ -104,8 +116,11 @@ def busy_run(stack, api, payer) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         s = api.settled_refunds()
-        if s["contracts"].get("EXPIRED", 0) >= 1 and not s["refunds_by_status"].get("QUEUED") \
-                and not s["refunds_by_status"].get("SENT"):
+        if (
+            s["contracts"].get("EXPIRED", 0) >= 1
+            and not s["refunds_by_status"].get("QUEUED")
+            and not s["refunds_by_status"].get("SENT")
+        ):
             break
         time.sleep(0.5)
     s = api.stats()
@@ -116,7 +131,7 @@ def busy_run(stack, api, payer) -> None:
 def wait_confirmed(api, refund_id: str, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sig = refund_id[len("PAY-"):]
+        sig = refund_id[len("PAY-") :]
         r = api.get(f"/api/payments/{sig}/refund")
         if r.status == 200 and r.body["refund"]["status"] == "CONFIRMED":
             return r.body
@@ -166,7 +181,9 @@ def test_reconcile_passes_after_a_busy_run_fails_on_an_outside_transfer_and_pass
     failed = si64(stack, "refunds", "list")
     assert failed.returncode == 0 and "0 FAILED refund(s)" in failed.stdout
     moved = si64(stack, "refunds", "redrive-dlq")
-    assert moved.returncode == 0 and moved.stdout.strip() == \
-        "moved 0 message(s) from the refund dead-letter queue to the refund queue"
+    assert (
+        moved.returncode == 0
+        and moved.stdout.strip() == "moved 0 message(s) from the refund dead-letter queue to the refund queue"
+    )
     unknown = si64(stack, "refunds", "retry", "CTR-nosuchcontract")
     assert unknown.returncode == 1 and "404 not_found" in unknown.stderr and unknown.stderr.count("\n") == 1

@@ -4,6 +4,7 @@ a stock solana-py client pays; the chain's own records prove what landed.
 
 The stack of this module runs with SI64_MIN_DURATION_SECONDS=1 (contracts of a few
 seconds) and SI64_SWEEP_SECONDS=2."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ DEADLINE = 30.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with start_stack(tmp_path_factory.mktemp("refund-stack"), SI64_MIN_DURATION_SECONDS="1",
-                     SI64_SWEEP_SECONDS="2", SI64_REFUND_RETRY_SECONDS="1") as info:
+    with start_stack(
+        tmp_path_factory.mktemp("refund-stack"),
+        SI64_MIN_DURATION_SECONDS="1",
+        SI64_SWEEP_SECONDS="2",
+        SI64_REFUND_RETRY_SECONDS="1",
+    ) as info:
         yield info
 
 
@@ -43,9 +48,11 @@ def treasury0(stack, payer):
 
 
 def rpc(stack, method, params=None):
-    req = urllib.request.Request(stack["rpc_url"], data=json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode(),
-        headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        stack["rpc_url"],
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())["result"]
 
@@ -71,8 +78,12 @@ def memo_of(stack, sig) -> list[str]:
     tx = rpc(stack, "getTransaction", [sig, {"encoding": "json", "maxSupportedTransactionVersion": 0}])
     keys = tx["transaction"]["message"]["accountKeys"]
     from chalicelib.domain import keys as b58
-    return [b58.decode(ix["data"]).decode() for ix in tx["transaction"]["message"]["instructions"]
-            if keys[ix["programIdIndex"]].startswith("Memo")]
+
+    return [
+        b58.decode(ix["data"]).decode()
+        for ix in tx["transaction"]["message"]["instructions"]
+        if keys[ix["programIdIndex"]].startswith("Memo")
+    ]
 
 
 def test_settle_and_the_refund_lands_within_seconds(api, payer, stack, treasury0):
@@ -129,8 +140,9 @@ def test_a_payment_one_lamport_short_is_refunded_to_its_payer(api, payer, stack)
     assert later.status in (402, 409), later
     held_sig, held = rent(api, payer, stack, kp, 0.01, price_lamports("M2", 0.01))
     assert held.status == 201, held
-    taken = api.post(f"/api/payments/{held_sig}/refund",
-                     headers=renter_headers(kp, "", path=f"/api/payments/{held_sig}/refund"))
+    taken = api.post(
+        f"/api/payments/{held_sig}/refund", headers=renter_headers(kp, "", path=f"/api/payments/{held_sig}/refund")
+    )
     assert taken.status == 409 and taken.body["code"] == "payment_already_used", taken
 
 
@@ -145,8 +157,9 @@ def test_a_refused_recipient_is_failed_with_the_reason_and_still_owed(api, payer
     finally:
         rpc(stack, "si64_refuseAccount", [str(kp.pubkey()), False])
     assert "InsufficientFundsForRent" in got["refund"]["reason"]
-    owed = -sum(e["debit_lamports"] - e["credit_lamports"] for e in api.entries(cid)
-                if e["account"] == "refunds_payable")
+    owed = -sum(
+        e["debit_lamports"] - e["credit_lamports"] for e in api.entries(cid) if e["account"] == "refunds_payable"
+    )
     assert owed == got["refund"]["lamports"] > 0
 
 

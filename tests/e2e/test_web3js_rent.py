@@ -1,6 +1,7 @@
 """A renter's web page, played by a stock @solana/web3.js 1.x with fetch: pay with the rental's
 terms in the payment's memo (the binding a transaction-only wallet can always do), rent with no
 credentials, replay, try the payment for other terms, read back."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,14 @@ def test_web3js_pays_and_rents_over_http(local_stack):
     if node is None:
         pytest.skip("node is not installed: the @solana/web3.js end-to-end test needs Node.js 18+")
     _ensure_node_modules()
-    proc = subprocess.run([node, "rent.mjs", local_stack.api_url, local_stack.rpc_url, "ORIN", "0.25"],
-                          cwd=JS_DIR, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    proc = subprocess.run(
+        [node, "rent.mjs", local_stack.api_url, local_stack.rpc_url, "ORIN", "0.25"],
+        cwd=JS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_NO_WARNINGS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["seconds"] == "900" and out["price"] == "1000000"

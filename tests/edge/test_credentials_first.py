@@ -1,6 +1,7 @@
 """Every POST names its credentials at the edge, and an Idempotency-Key replay is answered only
 after the request's own credentials check out (issue 7, item 3) — on every POST route, including
 the ones added later (payment refunds, operator retries)."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,6 +35,7 @@ def test_every_post_route_is_listed_here():
 
 def test_a_post_without_credentials_cannot_be_registered():
     from chalice import Blueprint
+
     with pytest.raises(ValueError, match="must name its credentials"):
         http.endpoint(Blueprint("x"), "/api/anything", methods=["POST"])(lambda call: {})
 
@@ -52,6 +54,7 @@ def test_no_credentials_is_401_even_with_an_idempotency_key_already_answered(edg
 
 def test_an_operators_answered_key_is_not_replayed_to_a_caller_without_the_admin_key(edge):
     from tests.edge.conftest import ADMIN_KEY
+
     status, rent, _ = edge.post("/api/rent", edge.rent_body("M2", 1))
     assert status == 201, rent
     contract = edge.c.contracts.get(rent["contract_id"])

@@ -47,8 +47,16 @@ PORT_METHODS = {
     "refunds": ("get", "advance", "open_payment_refund"),
     "book": ("counters",),
 }
-WRITES = ("tx.", "refunds.advance", "refunds.open_payment_refund", "metrics.put_batch", "claims.begin_replay",
-          "claims.finish_replay", "claims.release_replay", "claims.count_request")
+WRITES = (
+    "tx.",
+    "refunds.advance",
+    "refunds.open_payment_refund",
+    "metrics.put_batch",
+    "claims.begin_replay",
+    "claims.finish_replay",
+    "claims.release_replay",
+    "claims.count_request",
+)
 CHAIN_METHODS = ("latest_blockhash", "prepare", "send", "status", "fee", "block_height")
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the infrastructure tests: the packaged stage template, built once."""
+
 from __future__ import annotations
 
 import importlib.util

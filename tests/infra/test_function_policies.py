@@ -2,6 +2,7 @@
 `lambda_functions` + .chalice/policy-prod-*.json, issue 8): the internet-facing API
 function can neither read the treasury key nor sign; only the refund worker can; no
 function may rewrite the ledger; the refund queue reports partial batch failures."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -14,8 +15,11 @@ LEDGER = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-ledger
 TREASURY_PARAMETER = ACCOUNT_ARN.format(service="ssm", resource="parameter/si64/prod/treasury-key")
 TREASURY_SECRET = ACCOUNT_ARN.format(service="secretsmanager", resource="secret:si64/prod/treasury-key-AbCdEf")
 ADMIN_PARAMETER = ACCOUNT_ARN.format(service="ssm", resource="parameter/si64/prod/admin-key")
-FUNCTIONS = {"APIHandler": "app.app", "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
-             "BillingSweep": "chalicelib.jobs.sweep.billing_sweep"}
+FUNCTIONS = {
+    "APIHandler": "app.app",
+    "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
+    "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+}
 
 
 def _statements(resources, function: str) -> list[dict]:
@@ -32,9 +36,12 @@ def _listed(value) -> list:
 
 def allowed(statements: list[dict], action: str, resource: str) -> bool:
     """IAM evaluation for one action on one resource: an explicit Deny wins, else an Allow."""
+
     def matches(st):
-        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(st["Action"])) and \
-            any(fnmatch.fnmatchcase(resource, r) for r in _listed(st["Resource"]))
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(st["Action"])) and any(
+            fnmatch.fnmatchcase(resource, r) for r in _listed(st["Resource"])
+        )
+
     if any(st["Effect"] == "Deny" and matches(st) for st in statements):
         return False
     return any(st["Effect"] == "Allow" and matches(st) for st in statements)
@@ -54,16 +61,16 @@ def test_the_api_function_cannot_read_the_treasury_parameter(resources, action):
     api = _statements(resources, "APIHandler")
     assert not allowed(api, action, TREASURY_PARAMETER)
     assert allowed(api, "ssm:GetParameter", ADMIN_PARAMETER)  # its own admin key, and only that
-    assert not allowed(api, "ssm:GetParameter", ACCOUNT_ARN.format(service="ssm",
-                                                                  resource="parameter/si64/prod/other"))
+    assert not allowed(api, "ssm:GetParameter", ACCOUNT_ARN.format(service="ssm", resource="parameter/si64/prod/other"))
 
 
 def test_the_api_function_cannot_read_secrets_or_sign(resources):
     api = _statements(resources, "APIHandler")
     assert not allowed(api, "secretsmanager:GetSecretValue", TREASURY_SECRET)
     for action in ("kms:Sign", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"):
-        assert not any(st["Effect"] == "Allow" and any(fnmatch.fnmatchcase(action, a) for a in _listed(st["Action"]))
-                       for st in api), action
+        assert not any(
+            st["Effect"] == "Allow" and any(fnmatch.fnmatchcase(action, a) for a in _listed(st["Action"])) for st in api
+        ), action
     env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert not any("TREASURY_KEY" in k or "TREASURY_SECRET" in k for k in env)
 

@@ -1,4 +1,5 @@
 """The packaged prod stage (infra/package.py): alarms, dashboard, outer guards, error shape."""
+
 from __future__ import annotations
 
 import copy
@@ -14,12 +15,32 @@ import yaml
 from tests.infra.conftest import ROOT, sub_names
 
 API_MD_CODES = {
-    "invalid_request", "unauthorized", "payment_invalid", "forbidden", "not_found",
-    "payment_already_used", "contract_not_active", "idempotency_mismatch", "no_capacity",
-    "payload_too_large", "rate_limited", "unavailable", "internal",
+    "invalid_request",
+    "unauthorized",
+    "payment_invalid",
+    "forbidden",
+    "not_found",
+    "payment_already_used",
+    "contract_not_active",
+    "idempotency_mismatch",
+    "no_capacity",
+    "payload_too_large",
+    "rate_limited",
+    "unavailable",
+    "internal",
 }
-SI64_METRICS = ("Rents", "Extensions", "Settlements", "Expirations", "RefundsSent",
-                "RefundsConfirmed", "RefundsFailed", "SweepDue", "SweepLagSeconds", "Http5xx")
+SI64_METRICS = (
+    "Rents",
+    "Extensions",
+    "Settlements",
+    "Expirations",
+    "RefundsSent",
+    "RefundsConfirmed",
+    "RefundsFailed",
+    "SweepDue",
+    "SweepLagSeconds",
+    "Http5xx",
+)
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
 
 
@@ -32,11 +53,13 @@ def test_alarm_topic_with_optional_email(template, resources):
     assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
     sub = resources["AlarmEmailSubscription"]
     assert sub["Type"] == "AWS::SNS::Subscription" and sub["Condition"] == "HasAlarmEmail"
-    assert sub["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
-                                 "Endpoint": {"Ref": "AlarmEmail"}}
+    assert sub["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
-    assert template["Conditions"]["HasAlarmEmail"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
 
 
 def _alarm(resources, logical):
@@ -49,7 +72,11 @@ def _alarm(resources, logical):
 
 def test_dead_letter_depth_alarm(resources):
     p = _alarm(resources, "RefundDeadLetterAlarm")
-    assert (p["Namespace"], p["MetricName"], p["Statistic"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+    assert (p["Namespace"], p["MetricName"], p["Statistic"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+    )
     assert p["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["RefundDeadLetterQueue", "QueueName"]}}]
     assert (p["ComparisonOperator"], p["Threshold"]) == ("GreaterThanThreshold", 0)
     assert p["TreatMissingData"] == "notBreaching"
@@ -94,6 +121,7 @@ def test_sweep_lag_alarm(template, resources):
 
 # --------------------------------------------------------------------------- dashboard
 
+
 def _resolved_dashboard(template):
     body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     text, variables = body if isinstance(body, list) else (body, {})
@@ -129,8 +157,9 @@ def test_dashboard_shows_every_figure(template):
     for metric in ("Count", "5XXError", "4XXError"):
         assert ["AWS/ApiGateway", metric, "ApiName", "<Prefix>-api", "Stage", "api"] in rows
     alarms = next(w for w in doc["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
-    assert sorted(alarms) == sorted(f"<{a}.Arn>" for a in
-                                    ("RefundDeadLetterAlarm", "RefundsFailedAlarm", "Api5xxRateAlarm", "SweepLagAlarm"))
+    assert sorted(alarms) == sorted(
+        f"<{a}.Arn>" for a in ("RefundDeadLetterAlarm", "RefundsFailedAlarm", "Api5xxRateAlarm", "SweepLagAlarm")
+    )
     # package.py adds the Lambda figures of every function chalice packaged
     functions = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
@@ -144,7 +173,7 @@ def test_dashboard_widgets_fit_the_grid_without_overlap(template):
     doc, _ = _resolved_dashboard(template)
     cells = set()
     for w in doc["widgets"]:
-        assert 0 <= w["x"] and w["x"] + w["width"] <= 24
+        assert w["x"] >= 0 and w["x"] + w["width"] <= 24
         for x in range(w["x"], w["x"] + w["width"]):
             for y in range(w["y"], w["y"] + w["height"]):
                 assert (x, y) not in cells, w["properties"].get("title")
@@ -153,12 +182,18 @@ def test_dashboard_widgets_fit_the_grid_without_overlap(template):
 
 # --------------------------------------------------------------------------- outer guards
 
+
 def test_stage_throttle_is_parameterised(template, resources):
     settings = resources["RestAPI"]["Properties"]["MethodSettings"]
-    assert settings == [{"ResourcePath": "/*", "HttpMethod": "*",
-                         "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
-                         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
-                         "MetricsEnabled": False}]
+    assert settings == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+            "MetricsEnabled": False,
+        }
+    ]
     params = template["Parameters"]
     assert params["ApiThrottleRateLimit"]["Type"] == "Number" and params["ApiThrottleBurstLimit"]["Type"] == "Number"
     assert params["ApiThrottleBurstLimit"]["Default"] >= params["ApiThrottleRateLimit"]["Default"]
@@ -185,7 +220,8 @@ def test_waf_rate_rules_per_ip_above_the_application_limit(template, resources):
         assert {"Name": "Retry-After", "Value": "60"} in block["ResponseHeaders"]
     scope = rules["per-ip-unauthenticated"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
     assert scope["NotStatement"]["Statement"]["SizeConstraintStatement"]["FieldToMatch"] == {
-        "SingleHeader": {"Name": "x-device-key"}}
+        "SingleHeader": {"Name": "x-device-key"}
+    }
     # API.md: 150 requests per 10 s per IP = 4500 per 5-minute WAF window; WAF must sit above it
     app_limit_per_window = 150 * 300 // 10
     params = template["Parameters"]
@@ -197,7 +233,9 @@ def test_waf_association_targets_the_api_stage(template, resources):
     assoc = resources["ApiWebAclAssociation"]
     assert assoc["Type"] == "AWS::WAFv2::WebACLAssociation" and assoc["Condition"] == "WafEnabled"
     assert assoc["Properties"] == {
-        "ResourceArn": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}/stages/${RestAPI.Stage}"},
+        "ResourceArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}/stages/${RestAPI.Stage}"
+        },
         "WebACLArn": {"Fn::GetAtt": ["ApiWebAcl", "Arn"]},
     }
     assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
@@ -252,17 +290,26 @@ def test_gateway_responses_answer_in_the_api_md_shape(resources, rtype):
 
 
 def test_unknown_route_is_not_found_with_reason_route(resources):
-    body = _render(resources["RestAPI"]["Properties"]["GatewayResponses"]
-                   ["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"])
+    body = _render(
+        resources["RestAPI"]["Properties"]["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"][
+            "application/json"
+        ]
+    )
     assert body == {"detail": "No route for this method and path.", "code": "not_found", "reason": "route"}
 
 
 # --------------------------------------------------------------------------- lint and separation
 
+
 def test_cfn_lint_is_clean_on_both_templates(packaged):
     sam, _ = packaged
-    proc = subprocess.run([CFN_LINT, str(ROOT / "infra" / "resources.yaml"), str(sam)],
-                          capture_output=True, text=True, check=False, env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
+    proc = subprocess.run(
+        [CFN_LINT, str(ROOT / "infra" / "resources.yaml"), str(sam)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -273,8 +320,13 @@ def test_cfn_lint_would_catch_a_broken_guard(packaged, tmp_path):
     broken["Resources"]["SweepLagAlarm"]["Properties"]["ComparisonOperator"] = "MoreThan"
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken, sort_keys=False))
-    proc = subprocess.run([CFN_LINT, str(path)], capture_output=True, text=True, check=False,
-                          env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
+    proc = subprocess.run(
+        [CFN_LINT, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""},
+    )
     assert proc.returncode != 0
     assert "GLOBAL" in proc.stdout and "MoreThan" in proc.stdout
 

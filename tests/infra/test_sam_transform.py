@@ -5,6 +5,7 @@ without it). It checks what cfn-lint cannot: that the stage throttle lands on th
 generated AWS::ApiGateway::Stage, that the gateway responses travel inside the
 deployed API definition, and that the WAF association names the generated stage.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 In-process moto is not thread-safe: concurrency tests use the locked emulator
 (`aws_emulator` fixture) instead.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,17 @@ from chalicelib.config import Settings
 from tests.support.fakes import FakeClock, FakeRpc
 
 TEST_DEVICES = [
-    {"device_id": f"device-{t.lower()}-00{i}", "name": f"{t}-{i}", "tier": t, "uri": f"n{i}.example",
-     "address": "127.0.0.1", "region": "Test", "ram": "8GB"}
-    for t, n in (("M2", 2), ("ORIN", 1), ("M3_ULTRA", 1), ("THOR", 1)) for i in range(1, n + 1)
+    {
+        "device_id": f"device-{t.lower()}-00{i}",
+        "name": f"{t}-{i}",
+        "tier": t,
+        "uri": f"n{i}.example",
+        "address": "127.0.0.1",
+        "region": "Test",
+        "ram": "8GB",
+    }
+    for t, n in (("M2", 2), ("ORIN", 1), ("M3_ULTRA", 1), ("THOR", 1))
+    for i in range(1, n + 1)
 ]
 TREASURY = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -26,19 +35,32 @@ ADMIN_KEY = "test-admin-key-0123456789"
 @pytest.fixture
 def aws(monkeypatch):
     from moto import mock_aws
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": ""}.items():
+
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "",
+    }.items():
         monkeypatch.setenv(k, v)
     with mock_aws():
         from local.provision import provision
+
         yield provision(prefix="si64-test", endpoint_url=None, region="us-east-1")
 
 
 def make_container(provisioned, capacity=2, **overrides):
-    s = Settings(stage="test", region="us-east-1", aws_endpoint_url=overrides.pop("endpoint", None),
-                 table_prefix=provisioned.prefix,
-                 refund_queue_url=provisioned.queue_url, refund_dlq_url=provisioned.dlq_url,
-                 treasury=TREASURY, admin_key=ADMIN_KEY, rate_limit=(100_000, 10))
+    s = Settings(
+        stage="test",
+        region="us-east-1",
+        aws_endpoint_url=overrides.pop("endpoint", None),
+        table_prefix=provisioned.prefix,
+        refund_queue_url=provisioned.queue_url,
+        refund_dlq_url=provisioned.dlq_url,
+        treasury=TREASURY,
+        admin_key=ADMIN_KEY,
+        rate_limit=(100_000, 10),
+    )
     clock = FakeClock()
     rpc = FakeRpc(treasury=TREASURY, clock=clock)
     c = bootstrap.build(s, rpc=rpc, clock=clock, **overrides)
@@ -59,6 +81,7 @@ def client(container):
     from chalice.test import Client
 
     from app import app
+
     with Client(app) as cl:
         yield cl
 

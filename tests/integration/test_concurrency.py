@@ -3,6 +3,7 @@
 In-process `mock_aws` is not thread-safe and would lie; the emulator answers
 each request atomically, as DynamoDB does, so conditional writes decide.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ def _run(fn, n):
             return fn(i)
         except DomainError as e:
             return e
+
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(safe, range(n)))
 
@@ -67,14 +69,17 @@ def test_more_rents_than_slots(c):
     assert all(n <= cap for n, cap in _leases(c, "M2").values())
     assert sum(n for n, _ in _leases(c, "M2").values()) == 4
     # the refused payments were not consumed
-    assert all(c.claims.get_claim(reqs[i].tx_signature) is None
-               for i, r in enumerate(results) if isinstance(r, DomainError))
+    assert all(
+        c.claims.get_claim(reqs[i].tx_signature) is None for i, r in enumerate(results) if isinstance(r, DomainError)
+    )
 
 
 def test_ten_settles_one_settlement(c):
     kp = Keypair()
     w = str(kp.pubkey())
-    cid = c.rentals.rent(RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000, memo=rent_memo("ORIN", 7200)))).body["contract_id"]
+    cid = c.rentals.rent(RentRequest(w, "ORIN", 7200, c.rpc.pay(w, 9_000_000, memo=rent_memo("ORIN", 7200)))).body[
+        "contract_id"
+    ]
     c.clock.advance(600)
     sent = []
     c.queue.send_refund = lambda cid_, v: sent.append((cid_, v)) or True
@@ -90,7 +95,9 @@ def test_ten_settles_one_settlement(c):
 
 def test_five_extends_with_distinct_payments_all_count(c):
     w = new_wallet()
-    cid = c.rentals.rent(RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000, memo=rent_memo("THOR", 3600)))).body["contract_id"]
+    cid = c.rentals.rent(RentRequest(w, "THOR", 3600, c.rpc.pay(w, 35_000_000, memo=rent_memo("THOR", 3600)))).body[
+        "contract_id"
+    ]
     sigs = [c.rpc.pay(w, 35_000_000, memo=extend_memo(cid, 3600)) for _ in range(5)]
     results = _run(lambda i: c.rentals.extend(ExtendRequest(cid, 3600, sigs[i])), 5)
     assert all(isinstance(r, Receipt) and r.first for r in results), results

@@ -1,4 +1,5 @@
 """adapters/contracts.py on moto: every payment is kept, and the sparse-index reads."""
+
 from __future__ import annotations
 
 from solders.keypair import Keypair
@@ -23,8 +24,10 @@ def test_loading_a_contract_keeps_its_extension_payments(api):
     k = api.c.contracts.get(cid)
     assert [p.sig for p in k.payments] == sigs
     assert [(p.kind, p.seconds, p.price_lamports, p.received_lamports) for p in k.payments] == [
-        ("rent", 3600, 4_000_000, 4_000_000), ("extend", 3600, 4_000_000, 4_000_000),
-        ("extend", 1800, 2_000_000, 2_100_000)]
+        ("rent", 3600, 4_000_000, 4_000_000),
+        ("extend", 3600, 4_000_000, 4_000_000),
+        ("extend", 1800, 2_000_000, 2_100_000),
+    ]
     assert sum(p.received_lamports for p in k.payments) == k.received_lamports
     # the payments survive the settlement write too
     path = f"/api/contracts/{cid}/settle"

@@ -1,4 +1,5 @@
 """The local event runner: Lambda-like SQS polling and schedule invocation."""
+
 import json
 
 import pytest
@@ -37,8 +38,11 @@ class FakeHandler:
     def __call__(self, event, context):
         self.events.append(event)
         assert context.get_remaining_time_in_millis() > 0
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]}
-                                      for r in event["Records"] if r["body"].startswith("fail")]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"].startswith("fail")
+            ]
+        }
 
 
 def test_partial_batch_failure_and_redrive_to_dlq(queues):
@@ -84,8 +88,9 @@ def test_handler_exception_fails_the_whole_batch(queues):
 
 def test_invalid_item_identifier_fails_the_whole_batch(queues):
     sqs, res = queues
-    poller = SqsPoller(sqs, res.queue_url, lambda e, c: {"batchItemFailures": [{"itemIdentifier": ""}]},
-                       retry_visibility_seconds=0)
+    poller = SqsPoller(
+        sqs, res.queue_url, lambda e, c: {"batchItemFailures": [{"itemIdentifier": ""}]}, retry_visibility_seconds=0
+    )
     _send(sqs, res.queue_url, "a", "b")
     out = poller.poll_once()
     assert out.deleted == 0 and len(out.failed) == 2

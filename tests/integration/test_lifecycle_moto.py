@@ -1,4 +1,5 @@
 """The rental lifecycle through the Chalice app on moto, paying through a fake chain."""
+
 import json
 from decimal import Decimal
 
@@ -73,8 +74,10 @@ def test_extend_settle_and_books(api):
     assert sum(r["credit_lamports"] - r["debit_lamports"] for r in esc) == 0
     _, listing = api.get("/api/devices/ORIN")
     assert listing[0]["leases"] == 0
-    st, err = api.post(f"/api/contracts/{cid}/extend",
-                       {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000, memo=extend_memo(cid, 3600))})
+    st, err = api.post(
+        f"/api/contracts/{cid}/extend",
+        {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 4_000_000, memo=extend_memo(cid, 3600))},
+    )
     assert st == 409 and err["code"] == "contract_not_active"
 
 
@@ -82,8 +85,9 @@ def test_errors_are_clean(api):
     assert api.get("/api/devices/NOPE")[0] == 404
     st, err = api.post("/api/rent", raw="not json")
     assert st == 400 and err == {"detail": err["detail"], "code": "invalid_request", "reason": "body"}
-    st, err = api.post("/api/rent", {"wallet": new_wallet(), "tier": "M2", "duration_hours": "NaN",
-                                     "tx_signature": "x"})
+    st, err = api.post(
+        "/api/rent", {"wallet": new_wallet(), "tier": "M2", "duration_hours": "NaN", "tx_signature": "x"}
+    )
     assert st == 400 and err["reason"] == "duration_hours"
     assert api.get("/api/billing/ledger")[0] == 401
     assert api.get("/api/billing/ledger", ADMIN)[0] == 200
@@ -102,8 +106,10 @@ def test_metrics_single_batch_and_credentials(api):
     batch = {"samples": [dict(sample, timestamp_ms=now - 500 * i) for i in range(120)]}
     st, out = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
     assert st == 200 and out["samples_recorded"] == 120
-    assert api.post(f"/api/metrics/{cid}", {"samples": batch["samples"] + [sample]},
-                    {"X-Device-Key": key})[1]["reason"] == "samples"
+    assert (
+        api.post(f"/api/metrics/{cid}", {"samples": batch["samples"] + [sample]}, {"X-Device-Key": key})[1]["reason"]
+        == "samples"
+    )
     st, got = api.get(f"/api/contracts/{cid}/metrics")
     assert st == 200 and len(got["samples"]) == 100
     ts = [s["timestamp_ms"] for s in got["samples"]]
@@ -151,6 +157,7 @@ def test_rpc_down_is_503_and_writes_nothing(api):
 
 def test_database_unreachable_is_503(api, monkeypatch):
     from chalicelib.adapters import models
+
     for m in models.MODELS.values():
         monkeypatch.setattr(m.Meta, "host", "http://127.0.0.1:9")  # nothing listens on the discard port
         monkeypatch.setattr(m, "_connection", None)
@@ -165,6 +172,7 @@ def test_database_unreachable_is_503(api, monkeypatch):
 def test_a_bug_is_500_with_request_id_and_no_trace(api, monkeypatch):
     def boom(check):
         raise RuntimeError("secret internals")
+
     monkeypatch.setattr(api.c.rpc, "verify_payment", boom)
     (st, err), _ = rent(api)
     assert st == 500 and err["code"] == "internal" and err["request_id"]
@@ -175,6 +183,7 @@ def test_rate_limit_per_source_ip(api, monkeypatch):
     from dataclasses import replace
 
     from chalicelib.api import http
+
     monkeypatch.setattr(api.c, "settings", replace(api.c.settings, rate_limit=(3, 10)))
     monkeypatch.setattr(http, "limiter", http.RateLimiter())
     assert [api.get("/api/pricing")[0] for _ in range(3)] == [200, 200, 200]
@@ -192,8 +201,18 @@ def test_a_retried_metrics_report_is_stored_once(api):
     (st, body), _ = rent(api, tier="M2")
     cid, key = body["contract_id"], api.key_for(body["device_id"])
     now = api.c.clock()
-    batch = {"samples": [{"cpu_percent": 10 + i, "memory_mb": 1, "disk_io_mbps": 0, "network_io_mbps": 0,
-                          "timestamp_ms": now - 500 * i} for i in range(5)]}
+    batch = {
+        "samples": [
+            {
+                "cpu_percent": 10 + i,
+                "memory_mb": 1,
+                "disk_io_mbps": 0,
+                "network_io_mbps": 0,
+                "timestamp_ms": now - 500 * i,
+            }
+            for i in range(5)
+        ]
+    }
     first = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
     again = api.post(f"/api/metrics/{cid}", batch, {"X-Device-Key": key})
     assert first[0] == again[0] == 200 and again[1]["samples_recorded"] == 5

@@ -25,8 +25,12 @@ def app_routes() -> set[tuple[str, str]]:
     from app import app
 
     # OPTIONS: the CORS preflight every path answers (api/http.py), not an operation of the API
-    return {(method.upper(), path) for path, entries in app.routes.items() for method in entries
-            if method.upper() != "OPTIONS"}
+    return {
+        (method.upper(), path)
+        for path, entries in app.routes.items()
+        for method in entries
+        if method.upper() != "OPTIONS"
+    }
 
 
 def spec_routes(doc: dict) -> set[tuple[str, str]]:

@@ -4,6 +4,7 @@ and nothing else does: a failure that is not an outage stays a bug (500).
 Every route of the app is walked (a route added without a case here fails the test);
 each request is one that would succeed with the database up, so it reaches the store.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ CID = "CTR-AAAAAAAAAAAAAAAAAAAAAA"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 SAMPLE = {"cpu_percent": 1, "memory_mb": 1, "disk_io_mbps": 0, "network_io_mbps": 0}
 # Routes that never touch DynamoDB (documented in README "Endpoints": 0 AWS calls).
-NO_DATABASE = {("GET", "/api/pricing"), ("GET", "/api/openapi.json"),
-               ("POST", "/api/admin/refunds/redrive")}  # SQS only
+NO_DATABASE = {
+    ("GET", "/api/pricing"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/api/admin/refunds/redrive"),
+}  # SQS only
 
 
 def _requests(api):
@@ -32,19 +36,31 @@ def _requests(api):
     if api.c.chain_history is None:  # reconciliation reads the chain first: the fake node's history
         from tests.support.fake_history import FakeChainHistory
         from tests.support.fakes import FakeRefundChain, FakeTreasurySigner
+
         api.c.chain_history = FakeChainHistory(api.c.rpc, FakeRefundChain(FakeTreasurySigner(api.c.rpc.treasury)))
     wallet = new_wallet()
-    rent = {"wallet": wallet, "tier": "M2", "duration_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600))}
+    rent = {
+        "wallet": wallet,
+        "tier": "M2",
+        "duration_hours": 1,
+        "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600)),
+    }
     kp = Keypair()
     ts = str(api.c.clock() // 1000)
     settle_path = f"/api/contracts/{CID}/settle"
-    renter = {"X-Wallet": str(kp.pubkey()), "X-Timestamp": ts,
-              "X-Signature": str(kp.sign_message(renter_message("POST", settle_path, ts)))}
+    renter = {
+        "X-Wallet": str(kp.pubkey()),
+        "X-Timestamp": ts,
+        "X-Signature": str(kp.sign_message(renter_message("POST", settle_path, ts))),
+    }
     extend = {"additional_hours": 1, "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=extend_memo(CID, 3600))}
     key = {"X-Device-Key": "dk_device-m2-001_" + "k" * 32}
     refund_path = f"/api/payments/{api.c.rpc.pay(str(kp.pubkey()), 1_000)}/refund"
-    refund_renter = {"X-Wallet": str(kp.pubkey()), "X-Timestamp": ts,
-                     "X-Signature": str(kp.sign_message(renter_message("POST", refund_path, ts)))}
+    refund_renter = {
+        "X-Wallet": str(kp.pubkey()),
+        "X-Timestamp": ts,
+        "X-Signature": str(kp.sign_message(renter_message("POST", refund_path, ts))),
+    }
     return [
         ("GET", "/api/health", "/api/health", None, {}),
         ("GET", "/api/pricing", "/api/pricing", None, {}),
@@ -66,12 +82,22 @@ def _requests(api):
         ("GET", "/api/openapi.json", "/api/openapi.json", None, {}),
         ("GET", "/api/admin/devices", "/api/admin/devices", None, ADMIN),
         ("POST", "/api/admin/devices/{device_id}/key", "/api/admin/devices/device-m2-001/key", None, ADMIN),
-        ("POST", "/api/admin/devices/{device_id}/audited", "/api/admin/devices/device-m2-001/audited",
-         {"audited": True}, ADMIN),
+        (
+            "POST",
+            "/api/admin/devices/{device_id}/audited",
+            "/api/admin/devices/device-m2-001/audited",
+            {"audited": True},
+            ADMIN,
+        ),
         ("GET", "/api/admin/refunds", "/api/admin/refunds?status=FAILED", None, ADMIN),
         ("POST", "/api/admin/refunds/redrive", "/api/admin/refunds/redrive", None, ADMIN),
-        ("POST", "/api/admin/payments/{tx_signature}/refund",
-         f"/api/admin/payments/{api.c.rpc.pay(new_wallet(), 2_000)}/refund", None, ADMIN),
+        (
+            "POST",
+            "/api/admin/payments/{tx_signature}/refund",
+            f"/api/admin/payments/{api.c.rpc.pay(new_wallet(), 2_000)}/refund",
+            None,
+            ADMIN,
+        ),
         ("GET", "/api/admin/reconcile", "/api/admin/reconcile", None, ADMIN),
     ]
 
@@ -80,14 +106,16 @@ def _send(api, method, path, body, headers):
     if method == "GET":
         r = api.client.http.get(path, headers=headers)
     else:
-        r = api.client.http.post(path, body="" if body is None else json.dumps(body),
-                                 headers={"Content-Type": "application/json", **headers})
+        r = api.client.http.post(
+            path, body="" if body is None else json.dumps(body), headers={"Content-Type": "application/json", **headers}
+        )
     return r.status_code, json.loads(r.body or b"null")
 
 
 @pytest.fixture
 def database_down(api, monkeypatch):
     from chalicelib.adapters import models
+
     for m in [*models.MODELS.values(), *models.TABLE_OF]:
         monkeypatch.setattr(m.Meta, "host", "http://127.0.0.1:9")  # nothing listens on the discard port
         monkeypatch.setattr(m.Meta, "connect_timeout_seconds", 1)
@@ -100,6 +128,7 @@ def database_down(api, monkeypatch):
 
 def test_the_walk_covers_every_route(api):
     from app import app
+
     routes = {(m, path) for path, methods in app.routes.items() for m in methods if m != "OPTIONS"}  # CORS preflights
     assert routes == {(m, route) for m, route, *_ in _requests(api)}
 
@@ -124,18 +153,22 @@ def _query_error(code):
     return QueryError("Failed to query items", ClientError({"Error": {"Code": code, "Message": "m"}}, "Query"))
 
 
-@pytest.mark.parametrize("code, status, expected", [
-    ("ThrottlingException", 503, "unavailable"),
-    ("ProvisionedThroughputExceededException", 503, "unavailable"),
-    ("ValidationException", 500, "internal"),
-    ("AccessDeniedException", 500, "internal"),
-    ("UnrecognizedClientException", 500, "internal"),
-])
+@pytest.mark.parametrize(
+    "code, status, expected",
+    [
+        ("ThrottlingException", 503, "unavailable"),
+        ("ProvisionedThroughputExceededException", 503, "unavailable"),
+        ("ValidationException", 500, "internal"),
+        ("AccessDeniedException", 500, "internal"),
+        ("UnrecognizedClientException", 500, "internal"),
+    ],
+)
 def test_only_outages_are_503_other_database_errors_are_bugs(api, monkeypatch, code, status, expected):
     from chalicelib.adapters.models import DeviceItem
 
     def fail(*args, **kwargs):
         raise _query_error(code)
+
     monkeypatch.setattr(DeviceItem.by_tier, "query", fail)
     st, body = api.get("/api/devices/M2")
     assert (st, body["code"]) == (status, expected)
@@ -145,11 +178,16 @@ def test_only_outages_are_503_other_database_errors_are_bugs(api, monkeypatch, c
 def test_stats_survives_many_pages(api, monkeypatch):
     """stats reads the table page by page (no generator under @guarded)."""
     from chalicelib.services import books
+
     monkeypatch.setattr(books, "STATS_PAGE", 1)
     wallet = new_wallet()
     for _ in range(3):
-        body = {"wallet": wallet, "tier": "M2", "duration_hours": 1,
-                "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600))}
+        body = {
+            "wallet": wallet,
+            "tier": "M2",
+            "duration_hours": 1,
+            "tx_signature": api.c.rpc.pay(wallet, 1_000_000, memo=rent_memo("M2", 3600)),
+        }
         assert api.post("/api/rent", body)[0] == 201
     st, stats = api.get("/api/stats", ADMIN)
     assert st == 200 and stats["contracts"]["ACTIVE"] == 3 and stats["active_prepaid_lamports"] == 3_000_000

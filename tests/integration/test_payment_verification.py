@@ -4,6 +4,7 @@ A stock solana-py `AsyncClient` airdrops and pays (system transfer + memo),
 exactly as a renter's client would on devnet; `SolanaRpc.verify_payment`
 then classifies each payment over plain JSON-RPC. Nothing here is faked.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -105,17 +106,34 @@ async def _build(rpc_url: str) -> Scenario:
         seed = "si64"
         derived = Pubkey.create_with_seed(payer.pubkey(), seed, SYSTEM_PROGRAM_ID)
         await send(
-            [create_account_with_seed(CreateAccountWithSeedParams(
-                from_pubkey=payer.pubkey(), to_pubkey=derived, base=payer.pubkey(), seed=seed,
-                lamports=PRICE * 2, space=0, owner=SYSTEM_PROGRAM_ID,
-            ))],
+            [
+                create_account_with_seed(
+                    CreateAccountWithSeedParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=derived,
+                        base=payer.pubkey(),
+                        seed=seed,
+                        lamports=PRICE * 2,
+                        space=0,
+                        owner=SYSTEM_PROGRAM_ID,
+                    )
+                )
+            ],
             [payer],
         )
         sc.sigs["with_seed"] = await send(
-            [transfer_with_seed(TransferWithSeedParams(
-                from_pubkey=derived, from_base=payer.pubkey(), from_seed=seed, from_owner=SYSTEM_PROGRAM_ID,
-                to_pubkey=treasury, lamports=PRICE,
-            ))],
+            [
+                transfer_with_seed(
+                    TransferWithSeedParams(
+                        from_pubkey=derived,
+                        from_base=payer.pubkey(),
+                        from_seed=seed,
+                        from_owner=SYSTEM_PROGRAM_ID,
+                        to_pubkey=treasury,
+                        lamports=PRICE,
+                    )
+                )
+            ],
             [payer],
         )
         sc.treasury_delta = (await client.get_balance(treasury)).value - before
@@ -162,8 +180,12 @@ def test_transfer_parsing_agrees_with_chain_balances(scenario, rpc):
     """What verification counts equals what the treasury really received."""
     counted = 0
     for name, wallet in [
-        ("genuine", scenario.payer), ("genuine_v0", scenario.payer), ("split", scenario.payer),
-        ("short", scenario.payer), ("other_pays", scenario.other), ("cosigned", scenario.other),
+        ("genuine", scenario.payer),
+        ("genuine_v0", scenario.payer),
+        ("split", scenario.payer),
+        ("short", scenario.payer),
+        ("other_pays", scenario.other),
+        ("cosigned", scenario.other),
         ("with_seed", scenario.payer),
     ]:
         counted += rpc.verify_payment(check(scenario, name, wallet=wallet, min_lamports=0)).lamports_received
@@ -201,6 +223,7 @@ def test_failed_on_chain(scenario, rpc):
 
 def test_unknown_signature_is_not_found(rpc, scenario):
     from chalicelib.domain import keys as base58
+
     r = rpc.verify_payment(check(scenario, base58.encode(os.urandom(64))))
     assert (r.ok, r.reason, r.lamports_received) == (False, "not_found", 0)
 

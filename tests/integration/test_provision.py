@@ -1,4 +1,5 @@
 """Provisioning infra/resources.yaml on the locked emulator."""
+
 import json
 import uuid
 
@@ -32,8 +33,9 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
 
     def gsis(table):
         desc = ddb.describe_table(TableName=f"{prefix}-{table}")["Table"]
-        return {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
-                for g in desc.get("GlobalSecondaryIndexes", [])}
+        return {
+            g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in desc.get("GlobalSecondaryIndexes", [])
+        }
 
     assert gsis("contracts") == {
         "active-by-expiry": ["active_shard", "expires_at_ms"],
@@ -64,8 +66,9 @@ def test_ttl_is_repaired_when_missing(aws_emulator):
     prefix = f"si64-p{uuid.uuid4().hex[:6]}"
     provision(prefix, aws_emulator.endpoint, "us-east-1")
     ddb = aws_emulator.client("dynamodb")
-    ddb.update_time_to_live(TableName=f"{prefix}-claims",
-                            TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": False})
+    ddb.update_time_to_live(
+        TableName=f"{prefix}-claims", TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": False}
+    )
     provision(prefix, aws_emulator.endpoint, "us-east-1")
     ttl = ddb.describe_time_to_live(TableName=f"{prefix}-claims")["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"
@@ -108,8 +111,12 @@ def test_seed_is_idempotent(aws_emulator, tmp_path):
     assert item["uptime"]["S"] == "100.0%" and item["audited"]["BOOL"] is True
     assert "last_seen_ms" not in item
 
-    ddb.update_item(TableName=table, Key={"device_id": {"S": "device-thor-002"}},
-                    UpdateExpression="SET leases = :two", ExpressionAttributeValues={":two": {"N": "2"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"device_id": {"S": "device-thor-002"}},
+        UpdateExpression="SET leases = :two",
+        ExpressionAttributeValues={":two": {"N": "2"}},
+    )
     second = seed(prefix, aws_emulator.endpoint, 6, tmp_path, "us-east-1")
     assert second == {"admin_key": first["admin_key"], "device_keys": first["device_keys"]}
     item = ddb.get_item(TableName=table, Key={"device_id": {"S": "device-thor-002"}})["Item"]

@@ -1,5 +1,6 @@
 """The operator routes of issue 9 through the Chalice app: DynamoDB and SQS on in-process
 moto, payments and refunds on the real local chain (the `world` of test_refunds_flow)."""
+
 from __future__ import annotations
 
 import json
@@ -7,21 +8,29 @@ import json
 from chalicelib.domain import money
 from tests.integration.test_refunds_flow import M2, World, world  # noqa: F401  (the fixture)
 
-ROUTES = [("GET", "/api/admin/refunds"), ("POST", "/api/admin/refunds/redrive"),
-          ("GET", "/api/admin/reconcile"), ("POST", "/api/admin/payments/{sig}/refund")]
+ROUTES = [
+    ("GET", "/api/admin/refunds"),
+    ("POST", "/api/admin/refunds/redrive"),
+    ("GET", "/api/admin/reconcile"),
+    ("POST", "/api/admin/payments/{sig}/refund"),
+]
 
 
 def anonymous(w: World, method: str, path: str):
-    r = (w.client.http.post(path, body="", headers={"X-Admin-Key": "wrong"}) if method == "POST"
-         else w.client.http.get(path))
+    r = (
+        w.client.http.post(path, body="", headers={"X-Admin-Key": "wrong"})
+        if method == "POST"
+        else w.client.http.get(path)
+    )
     return r.status_code, json.loads(r.body)
 
 
 def rented_and_settled(w: World):
     kp = w.renter.new_wallet()
     sig = w.renter.pay(kp, w.treasury, money.price_lamports(M2, 3600) + 1_500_000)
-    status, rented = w.request("POST", "/api/rent", {"wallet": str(kp.pubkey()), "tier": "M2",
-                                                     "duration_hours": 1, "tx_signature": sig}, kp)
+    status, rented = w.request(
+        "POST", "/api/rent", {"wallet": str(kp.pubkey()), "tier": "M2", "duration_hours": 1, "tx_signature": sig}, kp
+    )
     assert status == 201, rented
     rented["tx_signature"] = sig
     w.c.clock.advance(300)
@@ -98,16 +107,18 @@ def test_the_treasurys_own_transfer_is_not_an_orphan_to_refund(world):  # noqa: 
 
 def test_redrive_moves_the_dead_letters_back_to_the_refund_queue(world):  # noqa: F811
     import boto3
+
     w = world
     sqs = boto3.client("sqs", region_name="us-east-1")
     for i in range(3):
-        sqs.send_message(QueueUrl=w.aws.dlq_url, MessageBody=json.dumps(
-            {"refund_id": f"CTR-gone{i}", "contract_id": f"CTR-gone{i}", "version": 1}))
+        sqs.send_message(
+            QueueUrl=w.aws.dlq_url,
+            MessageBody=json.dumps({"refund_id": f"CTR-gone{i}", "contract_id": f"CTR-gone{i}", "version": 1}),
+        )
     status, out = w.request("POST", "/api/admin/refunds/redrive?limit=2")
     assert status == 200 and out["moved"] == 2
     status, out = w.request("POST", "/api/admin/refunds/redrive")
     assert status == 200 and out["moved"] == 1
-    got = sqs.receive_message(QueueUrl=w.aws.queue_url, MaxNumberOfMessages=10,
-                              VisibilityTimeout=0).get("Messages", [])
+    got = sqs.receive_message(QueueUrl=w.aws.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
     assert sorted(json.loads(m["Body"])["refund_id"] for m in got) == ["CTR-gone0", "CTR-gone1", "CTR-gone2"]
     assert w.run_refund_worker() == []  # unknown refunds: done, deleted

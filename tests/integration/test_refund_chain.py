@@ -2,6 +2,7 @@
 chalicelib/adapters/refund_chain.py, adapters/treasury.py and the domain/refunds.py steps
 the worker will take. The chain's test controls (si64_*) provoke drops, refusals and
 outages."""
+
 from __future__ import annotations
 
 import copy
@@ -102,8 +103,11 @@ def test_refund_lands_with_exact_lamports_memo_and_fee(chain):
     tx = rc.rpc.get_transaction(prepared.signature, commitment="finalized")
     keys = tx["transaction"]["message"]["accountKeys"]
     assert keys[0] == treasury.pubkey and tx["meta"]["fee"] == fee
-    memos = [base58.decode(ix["data"]).decode() for ix in tx["transaction"]["message"]["instructions"]
-             if keys[ix["programIdIndex"]] == "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"]
+    memos = [
+        base58.decode(ix["data"]).decode()
+        for ix in tx["transaction"]["message"]["instructions"]
+        if keys[ix["programIdIndex"]] == "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
+    ]
     assert memos == [refund_memo(refund.refund_id)] == [f"si64:refund:{refund.refund_id}"]
 
 
@@ -236,8 +240,13 @@ def test_rpc_down_is_unavailable_and_the_refund_lands_after(chain, mode):
     sent = R.mark_sent(refund, prepared.signature, prepared.last_valid_block_height)
 
     chain.fail_rpc(mode)
-    for call in (rc.latest_blockhash, rc.block_height, lambda: rc.send(prepared.raw),
-                 lambda: rc.status(prepared.signature), lambda: rc.fee(prepared.signature)):
+    for call in (
+        rc.latest_blockhash,
+        rc.block_height,
+        lambda: rc.send(prepared.raw),
+        lambda: rc.status(prepared.signature),
+        lambda: rc.fee(prepared.signature),
+    ):
         with pytest.raises(Unavailable) as exc:
             call()
         assert exc.value.reason == "rpc" and not isinstance(exc.value, R.RefundRefused)
@@ -324,8 +333,11 @@ def test_treasury_key_config_errors(tmp_path):
 def moto(monkeypatch):
     from moto import mock_aws
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     forget_cached_keys()
@@ -339,9 +351,11 @@ def test_treasury_key_from_ssm_secure_string_and_secrets_manager(moto, caplog):
 
     kp1, kp2 = Keypair(), Keypair()
     boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name="/si64/prod/treasury", Value=json.dumps(list(bytes(kp1))), Type="SecureString")
+        Name="/si64/prod/treasury", Value=json.dumps(list(bytes(kp1))), Type="SecureString"
+    )
     arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="si64/prod/treasury", SecretString=str(kp2))["ARN"]
+        Name="si64/prod/treasury", SecretString=str(kp2)
+    )["ARN"]
     logging.getLogger("botocore").setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     try:
@@ -363,8 +377,12 @@ def test_treasury_store_outage_is_unavailable_and_not_cached(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                 "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    }.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(Unavailable) as exc:
         load_treasury(parameter="/si64/x", region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")

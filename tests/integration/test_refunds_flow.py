@@ -2,6 +2,7 @@
 real local chain (LiteSVM) for payments and refunds, the Chalice app's own handlers
 (HTTP routes, `refund_worker` on SQS records received from the queue, `billing_sweep`
 on a schedule event), the treasury key read from a file as the local stack does."""
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,19 @@ def world(aws, chain_controls, tmp_path):
     chain.fund(kp.pubkey(), 50 * 10**9)
     key_file = tmp_path / "treasury.json"
     key_file.write_text(json.dumps(list(bytes(kp))))
-    s = Settings(stage="test", region="us-east-1", table_prefix=aws.prefix, refund_queue_url=aws.queue_url,
-                 refund_dlq_url=aws.dlq_url, treasury=str(kp.pubkey()), admin_key=ADMIN_KEY,
-                 rate_limit=(100_000, 10), solana_rpc_url=chain.rpc_url, treasury_key_file=str(key_file),
-                 min_duration_seconds=1)
+    s = Settings(
+        stage="test",
+        region="us-east-1",
+        table_prefix=aws.prefix,
+        refund_queue_url=aws.queue_url,
+        refund_dlq_url=aws.dlq_url,
+        treasury=str(kp.pubkey()),
+        admin_key=ADMIN_KEY,
+        rate_limit=(100_000, 10),
+        solana_rpc_url=chain.rpc_url,
+        treasury_key_file=str(key_file),
+        min_duration_seconds=1,
+    )
     clock = FakeClock(int(time.time() * 1000))
     c = bootstrap.build(s, rpc=SolanaRpc(chain.rpc_url, 5.0), clock=clock)
     c.operator.seed_devices(TEST_DEVICES, 4)
@@ -42,6 +52,7 @@ def world(aws, chain_controls, tmp_path):
     from chalice.test import Client
 
     from app import app
+
     with Client(app) as client, Renter(chain.rpc_url) as renter:
         yield World(c, client, renter, chain, aws, kp)
     bootstrap.set_container(None)
@@ -62,8 +73,11 @@ class World:
         headers = {"Content-Type": "application/json", "X-Admin-Key": ADMIN_KEY}
         if kp is not None:
             headers.update(renter_headers(kp, method, path, raw.encode(), self.c.clock() // 1000))
-        r = getattr(self.client.http, method.lower())(path, body=raw, headers=headers) if method == "POST" else \
-            self.client.http.get(path, headers=headers)
+        r = (
+            getattr(self.client.http, method.lower())(path, body=raw, headers=headers)
+            if method == "POST"
+            else self.client.http.get(path, headers=headers)
+        )
         return r.status_code, json.loads(r.body or b"null")
 
     def rent(self, kp, seconds: int, lamports: int):
@@ -75,15 +89,22 @@ class World:
         """Receive what the queue holds and hand it to the app's SQS handler, as Lambda's
         event source mapping does; delete what succeeded. The ids it asked to keep."""
         import boto3
+
         sqs = boto3.client("sqs", region_name="us-east-1")
-        msgs = sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10,
-                                   AttributeNames=["All"]).get("Messages", [])
+        msgs = sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        )
         from local.events import sqs_record
+
         arn = sqs.get_queue_attributes(QueueUrl=self.aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
+            "QueueArn"
+        ]
         records = [sqs_record(m, arn) for m in msgs]
-        out = self.client.lambda_.invoke("refund_worker", {"Records": records}).payload if records \
+        out = (
+            self.client.lambda_.invoke("refund_worker", {"Records": records}).payload
+            if records
             else {"batchItemFailures": []}
+        )
         failed = {f["itemIdentifier"] for f in out["batchItemFailures"]}
         for m in msgs:
             if m["MessageId"] not in failed:
@@ -148,8 +169,10 @@ def test_a_contract_left_alone_expires_by_the_sweep_and_its_overpayment_comes_ba
     assert status == 201, rented
     cid = rented["contract_id"]
     w.c.clock.advance(6)
-    out = w.client.lambda_.invoke("billing_sweep", w.client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])).payload
+    out = w.client.lambda_.invoke(
+        "billing_sweep",
+        w.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]),
+    ).payload
     assert out["expired"] == 1
     _, got = w.request("GET", f"/api/contracts/{cid}")
     assert got["status"] == "EXPIRED" and got["used_lamports"] == price == got["cost_lamports"]
@@ -189,11 +212,13 @@ def test_rpc_down_then_back_confirms_and_loses_nothing(world):
     finally:
         w.chain.clear_faults()
     import boto3
+
     sqs = boto3.client("sqs", region_name="us-east-1")
     attrs = sqs.get_queue_attributes(QueueUrl=w.aws.queue_url, AttributeNames=["All"])["Attributes"]
     assert int(attrs["ApproximateNumberOfMessagesNotVisible"]) + int(attrs["ApproximateNumberOfMessages"]) == 1
     # the sweep's outbox recovery would queue it again too; here the message itself returns
     from chalicelib.jobs.refunds import handle_records
+
     out = handle_records([{"messageId": "again", "body": json.dumps({"refund_id": cid})}], w.c.refund_worker)
     assert out == {"batchItemFailures": []}
     _, got = w.request("GET", f"/api/contracts/{cid}")

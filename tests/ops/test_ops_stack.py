@@ -5,6 +5,7 @@ memo, POST /api/rent) and settled with the wallet's signature; the CLI runs as
 a subprocess (`python -m local.ops`) reading the stack's stack.json through
 SI64_STATE_DIR, exactly as an operator's shell would.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -59,8 +60,9 @@ def rent(api: Api, payer: Payer, treasury: str, tier: str = "M2", hours=0.1, ext
     wallet = payer.new_wallet()
     paid = price_lamports(tier, hours) + extra
     sig = payer.pay(wallet, treasury, paid, memo=rent_memo(tier, duration_seconds(hours)))
-    r = api.post("/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours,
-                               "tx_signature": sig})
+    r = api.post(
+        "/api/rent", {"wallet": str(wallet.pubkey()), "tier": tier, "duration_hours": hours, "tx_signature": sig}
+    )
     assert r.status == 201, r
     _RENTED.append((wallet, r.body["contract_id"]))
     return wallet, r.body, paid
@@ -74,8 +76,16 @@ def si64_env(local_stack, **extra) -> dict:
 
 
 def si64(local_stack, *args, env=None, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "local.ops", *args], cwd=ROOT, capture_output=True, text=True, check=False,
-                          env=env or si64_env(local_stack), timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "local.ops", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env or si64_env(local_stack),
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_error_line(p: subprocess.CompletedProcess) -> str:
@@ -123,9 +133,15 @@ def test_dashboard_snapshot_lists_the_contract_it_rented(api, payer, local_stack
 def test_agent_keeps_metrics_flowing_and_stops_at_settlement(api, payer, local_stack):
     wallet, contract, _ = rent(api, payer, local_stack["treasury"], "M2", 0.1)
     cid, device = contract["contract_id"], contract["device_id"]
-    proc = subprocess.Popen([sys.executable, "-m", "local.ops", "agent", "--device", device, "--contract", cid,
-                             "--batch-seconds", "1"], cwd=ROOT, env=si64_env(local_stack),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.ops", "agent", "--device", device, "--contract", cid, "--batch-seconds", "1"],
+        cwd=ROOT,
+        env=si64_env(local_stack),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline, samples = time.monotonic() + 30, []
         while time.monotonic() < deadline:
@@ -170,8 +186,18 @@ def test_agent_refuses_a_device_the_contract_is_not_on(api, payer, local_stack):
     other = next(d for d in local_stack["device_keys"] if d != contract["device_id"])
     p = si64(local_stack, "agent", "--device", other, "--contract", contract["contract_id"])
     assert "is leased on device" in one_error_line(p)
-    p = si64(local_stack, "agent", "--device", contract["device_id"], "--contract", contract["contract_id"],
-             "--key", "dk_wrong_key", "--batch-seconds", "0.5")
+    p = si64(
+        local_stack,
+        "agent",
+        "--device",
+        contract["device_id"],
+        "--contract",
+        contract["contract_id"],
+        "--key",
+        "dk_wrong_key",
+        "--batch-seconds",
+        "0.5",
+    )
     assert one_error_line(p).startswith("si64: error: 401 unauthorized")
 
 
@@ -223,13 +249,20 @@ def test_error_lines_wrong_key_unknown_id_stopped_stack(local_stack, tmp_path):
     stale = tmp_path / "stale"
     stale.mkdir()
     port = free_port()
-    (stale / "stack.json").write_text(json.dumps(dict(
-        {k: v for k, v in local_stack.items() if isinstance(v, (str, int, dict)) and k != "env"},
-        api_url=f"http://127.0.0.1:{port}")))
+    (stale / "stack.json").write_text(
+        json.dumps(
+            dict(
+                {k: v for k, v in local_stack.items() if isinstance(v, (str, int, dict)) and k != "env"},
+                api_url=f"http://127.0.0.1:{port}",
+            )
+        )
+    )
     p = si64(local_stack, "dashboard", env=si64_env(local_stack, SI64_STATE_DIR=str(stale)))
     line = one_error_line(p)
-    assert line == (f"si64: error: cannot reach the SI64 API at http://127.0.0.1:{port} (connection refused)"
-                    " — is the local stack running? (`make run`)"), line
+    assert line == (
+        f"si64: error: cannot reach the SI64 API at http://127.0.0.1:{port} (connection refused)"
+        " — is the local stack running? (`make run`)"
+    ), line
 
     p = si64(local_stack, "dashboard", env=si64_env(local_stack, SI64_STATE_DIR=str(tmp_path / "none")))
     assert "stack.json not found" in one_error_line(p) and p.returncode == 2
@@ -258,12 +291,17 @@ def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_pat
     env.pop("COLUMNS", None)
     cmd = f"{sys.executable} -m local.ops dashboard --watch 1 --top 40"
     base = [tmux, "-L", sock]
-    subprocess.run(base + ["new-session", "-d", "-s", "dash", "-x", "220", "-y", "90", "-c", str(ROOT), cmd],
-                   check=True, env=env, timeout=30)
+    subprocess.run(
+        base + ["new-session", "-d", "-s", "dash", "-x", "220", "-y", "90", "-c", str(ROOT), cmd],
+        check=True,
+        env=env,
+        timeout=30,
+    )
 
     def capture() -> str:
-        return subprocess.run(base + ["capture-pane", "-p", "-t", "dash"], capture_output=True, text=True,
-                              check=True, timeout=30).stdout
+        return subprocess.run(
+            base + ["capture-pane", "-p", "-t", "dash"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
 
     def wait_for(pred, what: str, timeout=40) -> str:
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 HTTP is replaced at ``local.ops.client.http_json`` (dashboard, export, CLI) or by
 the reporter's ``transport`` (agent); psutil by a stand-in with scripted counters.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,11 +26,17 @@ from local.ops import dashboard as db
 # ------------------------------------------------------------------ formatting
 
 
-@pytest.mark.parametrize("lamports, text", [
-    (0, "0.000000000"), (1, "0.000000001"), (1_000_000_000, "1.000000000"), (-5_000, "-0.000005000"),
-    (123_456_789_012_345_678, "123,456,789.012345678"),
-    (2**63 + 1, "9,223,372,036.854775809"),  # beyond float precision: still exact
-])
+@pytest.mark.parametrize(
+    "lamports, text",
+    [
+        (0, "0.000000000"),
+        (1, "0.000000001"),
+        (1_000_000_000, "1.000000000"),
+        (-5_000, "-0.000005000"),
+        (123_456_789_012_345_678, "123,456,789.012345678"),
+        (2**63 + 1, "9,223,372,036.854775809"),  # beyond float precision: still exact
+    ],
+)
 def test_sol_is_exact(lamports, text):
     assert fmt.sol(lamports) == text
     whole, frac = text.lstrip("-").replace(",", "").split(".")
@@ -52,8 +59,15 @@ def test_sol_places_never_cuts_digits_and_refuses_floats():
 
 
 def test_durations_and_signatures():
-    assert [fmt.duration(s) for s in (None, -5, 0, 59, 61, 3725, 90061)] == \
-        ["n/a", "0s", "0s", "59s", "1m01s", "1h02m05s", "1d01h01m"]
+    assert [fmt.duration(s) for s in (None, -5, 0, 59, 61, 3725, 90061)] == [
+        "n/a",
+        "0s",
+        "0s",
+        "59s",
+        "1m01s",
+        "1h02m05s",
+        "1d01h01m",
+    ]
     assert fmt.short_sig(None) == "-" and fmt.short_sig("a" * 88) == "aaaaaaaa…aaaaaaaa"
     assert fmt.utc(1_764_070_000, with_date=True) == "2025-11-25 11:26:40Z"
 
@@ -62,8 +76,9 @@ def test_durations_and_signatures():
 
 
 def test_resolve_precedence(tmp_path):
-    (tmp_path / "stack.json").write_text(json.dumps({
-        "api_url": "http://127.0.0.1:5555", "admin_key": "stack-admin", "device_keys": {"d1": "dk_d1_x"}}))
+    (tmp_path / "stack.json").write_text(
+        json.dumps({"api_url": "http://127.0.0.1:5555", "admin_key": "stack-admin", "device_keys": {"d1": "dk_d1_x"}})
+    )
     env = {"SI64_STATE_DIR": str(tmp_path)}
     t = cl.resolve(env=env)
     assert (t.api_url, t.admin_key, t.device_keys) == ("http://127.0.0.1:5555", "stack-admin", {"d1": "dk_d1_x"})
@@ -79,27 +94,57 @@ def test_resolve_precedence(tmp_path):
 
 
 def test_api_error_is_one_line():
-    e = cl.ApiError(401, {"detail": "A valid X-Admin-Key header is required.\nreally", "code": "unauthorized",
-                          "reason": "X-Admin-Key"}, "GET", "/api/stats", "check --admin-key")
+    e = cl.ApiError(
+        401,
+        {"detail": "A valid X-Admin-Key header is required.\nreally", "code": "unauthorized", "reason": "X-Admin-Key"},
+        "GET",
+        "/api/stats",
+        "check --admin-key",
+    )
     assert "\n" not in str(e)
     assert str(e).startswith("401 unauthorized: A valid X-Admin-Key header is required.")
     assert "check --admin-key" in str(e)
     assert str(cl.ApiError(403, {"message": "Missing Authentication Token"}, "GET", "/x")).startswith(
-        "403: Missing Authentication Token")
+        "403: Missing Authentication Token"
+    )
 
 
 # ------------------------------------------------------------------ a fake API behind http_json
 
 
 def _rows(n_active: int, n_done: int, now: int):
-    active = [{"contract_id": f"CTR-active{i:016d}", "wallet": "W", "tier": "M2", "status": "ACTIVE",
-               "device_id": f"device-m2-{i % 3:03d}", "expires_at": now + 10 + (i * 7919) % 5000,
-               "prepaid": 0.001, "prepaid_lamports": 1_000_000 + i, "used": 0.0, "used_lamports": 1_000 + i,
-               "refund": 0.0, "refund_lamports": 999_000} for i in range(n_active)]
-    done = [{"contract_id": f"CTR-done{i:018d}", "wallet": "W", "tier": "ORIN", "status": "SETTLED",
-             "settlement_time": now - 10_000 + i, "refund_status": "CONFIRMED" if i % 2 else "DUST",
-             "refund_tx": f"sig{i:085d}", "prepaid_lamports": 2_000_000, "used_lamports": 1_500_000,
-             "refund_lamports": 500_000 if i % 2 else 4_000} for i in range(n_done)]
+    active = [
+        {
+            "contract_id": f"CTR-active{i:016d}",
+            "wallet": "W",
+            "tier": "M2",
+            "status": "ACTIVE",
+            "device_id": f"device-m2-{i % 3:03d}",
+            "expires_at": now + 10 + (i * 7919) % 5000,
+            "prepaid": 0.001,
+            "prepaid_lamports": 1_000_000 + i,
+            "used": 0.0,
+            "used_lamports": 1_000 + i,
+            "refund": 0.0,
+            "refund_lamports": 999_000,
+        }
+        for i in range(n_active)
+    ]
+    done = [
+        {
+            "contract_id": f"CTR-done{i:018d}",
+            "wallet": "W",
+            "tier": "ORIN",
+            "status": "SETTLED",
+            "settlement_time": now - 10_000 + i,
+            "refund_status": "CONFIRMED" if i % 2 else "DUST",
+            "refund_tx": f"sig{i:085d}",
+            "prepaid_lamports": 2_000_000,
+            "used_lamports": 1_500_000,
+            "refund_lamports": 500_000 if i % 2 else 4_000,
+        }
+        for i in range(n_done)
+    ]
     return active, done
 
 
@@ -119,58 +164,158 @@ class FakeApi:
         headers = headers or {}
         admin = u.path.startswith(("/api/billing", "/api/admin/")) or u.path == "/api/stats"
         if admin and headers.get("X-Admin-Key") != self.admin_key:
-            return 401, {"detail": "A valid X-Admin-Key header is required.", "code": "unauthorized",
-                         "reason": "X-Admin-Key"}, {}
+            return (
+                401,
+                {"detail": "A valid X-Admin-Key header is required.", "code": "unauthorized", "reason": "X-Admin-Key"},
+                {},
+            )
         if u.path == "/api/stats":
-            return 200, {"contracts": {"ACTIVE": len(self.active), "SETTLED": len(self.done), "EXPIRED": 0},
-                         "devices": {"count": 12, "slots_leased": len(self.active), "slots_free": 1,
-                                     "capacity": 48},
-                         "refunds_by_status": {"CONFIRMED": 1}, "queues": {
-                             "refund_queue": {"visible": 3, "in_flight": 1}, "dead_letter_queue": None},
-                         "revenue_lamports": 1_500_000 * len(self.done), "revenue": 0.1,
-                         "pending_refunds_lamports": 0, "active_prepaid_lamports": sum(
-                             r["prepaid_lamports"] for r in self.active),
-                         "rpc_reachable": True, "server_time": self.now}, {}
+            return (
+                200,
+                {
+                    "contracts": {"ACTIVE": len(self.active), "SETTLED": len(self.done), "EXPIRED": 0},
+                    "devices": {"count": 12, "slots_leased": len(self.active), "slots_free": 1, "capacity": 48},
+                    "refunds_by_status": {"CONFIRMED": 1},
+                    "queues": {"refund_queue": {"visible": 3, "in_flight": 1}, "dead_letter_queue": None},
+                    "revenue_lamports": 1_500_000 * len(self.done),
+                    "revenue": 0.1,
+                    "pending_refunds_lamports": 0,
+                    "active_prepaid_lamports": sum(r["prepaid_lamports"] for r in self.active),
+                    "rpc_reachable": True,
+                    "server_time": self.now,
+                },
+                {},
+            )
         if u.path == "/api/pricing":
             return 200, {"tiers": [{"tier": "M2"}, {"tier": "ORIN"}]}, {}
         if u.path == "/api/admin/devices":
             devices = []
             for tier in ("M2", "ORIN"):
-                devices += [{"id": f"device-{tier}-1", "tier": tier, "leases": 2, "capacity": 4, "uptime": "99.5%",
-                             "audited": True, "last_seen_ms": (self.now - 30) * 1000, "key_set": True},
-                            {"id": f"device-{tier}-2", "tier": tier, "leases": 0, "capacity": 4,
-                             "uptime": "100.0%", "audited": False, "last_seen_ms": None, "key_set": False}]
+                devices += [
+                    {
+                        "id": f"device-{tier}-1",
+                        "tier": tier,
+                        "leases": 2,
+                        "capacity": 4,
+                        "uptime": "99.5%",
+                        "audited": True,
+                        "last_seen_ms": (self.now - 30) * 1000,
+                        "key_set": True,
+                    },
+                    {
+                        "id": f"device-{tier}-2",
+                        "tier": tier,
+                        "leases": 0,
+                        "capacity": 4,
+                        "uptime": "100.0%",
+                        "audited": False,
+                        "last_seen_ms": None,
+                        "key_set": False,
+                    },
+                ]
             return 200, {"devices": devices, "count": len(devices), "server_time_ms": self.now * 1000}, {}
         if u.path.startswith("/api/devices/"):
             tier = u.path.rsplit("/", 1)[1]
-            return 200, [{"id": f"device-{tier}-1", "tier": tier, "leases": 2, "capacity": 4, "uptime": "99.5%",
-                          "audited": True}, {"id": f"device-{tier}-2", "tier": tier, "leases": 0, "capacity": 4,
-                                             "uptime": "100.0%", "audited": False}], {}
+            return (
+                200,
+                [
+                    {
+                        "id": f"device-{tier}-1",
+                        "tier": tier,
+                        "leases": 2,
+                        "capacity": 4,
+                        "uptime": "99.5%",
+                        "audited": True,
+                    },
+                    {
+                        "id": f"device-{tier}-2",
+                        "tier": tier,
+                        "leases": 0,
+                        "capacity": 4,
+                        "uptime": "100.0%",
+                        "audited": False,
+                    },
+                ],
+                {},
+            )
         if u.path == "/api/billing/ledger":
             rows = [("a", r) for r in self.active] + [("d", r) for r in self.done]
             start, limit = int(q.get("next_token") or 0), int(q["limit"])
-            page = rows[start:start + limit]
+            page = rows[start : start + limit]
             nxt = str(start + limit) if start + limit < len(rows) else None
-            return 200, {"active_contracts": [r for k, r in page if k == "a"],
-                         "completed_settlements": [r for k, r in page if k == "d"], "next_token": nxt}, {}
+            return (
+                200,
+                {
+                    "active_contracts": [r for k, r in page if k == "a"],
+                    "completed_settlements": [r for k, r in page if k == "d"],
+                    "next_token": nxt,
+                },
+                {},
+            )
         if u.path == "/api/billing/entries":
             if q.get("account") == "retained_dust":
-                return 200, {"entries": [{"entry_id": f"x#{i}", "account": "retained_dust", "debit_lamports": 0,
-                                          "credit_lamports": d} for i, d in enumerate(self.dust)],
-                             "next_token": None}, {}
+                return (
+                    200,
+                    {
+                        "entries": [
+                            {
+                                "entry_id": f"x#{i}",
+                                "account": "retained_dust",
+                                "debit_lamports": 0,
+                                "credit_lamports": d,
+                            }
+                            for i, d in enumerate(self.dust)
+                        ],
+                        "next_token": None,
+                    },
+                    {},
+                )
             cid = q.get("contract_id")
             if cid:
-                return 200, {"entries": [
-                    {"entry_id": f"{cid}#1#rent#0", "contract_id": cid, "account": "treasury",
-                     "debit_lamports": 10, "credit_lamports": 0, "kind": "rent", "created_at_ms": 2},
-                    {"entry_id": f"{cid}#1#rent#1", "contract_id": cid, "account": f"escrow:{cid}",
-                     "debit_lamports": 0, "credit_lamports": 10, "kind": "rent", "created_at_ms": 2}],
-                    "next_token": None}, {}
+                return (
+                    200,
+                    {
+                        "entries": [
+                            {
+                                "entry_id": f"{cid}#1#rent#0",
+                                "contract_id": cid,
+                                "account": "treasury",
+                                "debit_lamports": 10,
+                                "credit_lamports": 0,
+                                "kind": "rent",
+                                "created_at_ms": 2,
+                            },
+                            {
+                                "entry_id": f"{cid}#1#rent#1",
+                                "contract_id": cid,
+                                "account": f"escrow:{cid}",
+                                "debit_lamports": 0,
+                                "credit_lamports": 10,
+                                "kind": "rent",
+                                "created_at_ms": 2,
+                            },
+                        ],
+                        "next_token": None,
+                    },
+                    {},
+                )
             acc = q.get("account")
             cid0 = self.active[0]["contract_id"] if self.active else "CTR-x"
-            rows = [{"entry_id": f"{cid0}#1#rent#0", "contract_id": cid0, "account": "treasury",
-                     "debit_lamports": 10, "credit_lamports": 0, "kind": "rent", "created_at_ms": 2}] \
-                if acc == "treasury" else []
+            rows = (
+                [
+                    {
+                        "entry_id": f"{cid0}#1#rent#0",
+                        "contract_id": cid0,
+                        "account": "treasury",
+                        "debit_lamports": 10,
+                        "credit_lamports": 0,
+                        "kind": "rent",
+                        "created_at_ms": 2,
+                    }
+                ]
+                if acc == "treasury"
+                else []
+            )
             return 200, {"entries": rows, "next_token": None}, {}
         return 403, {"message": "Missing Authentication Token"}, {}
 
@@ -181,6 +326,7 @@ def fake_api(monkeypatch):
         api = FakeApi(**kw)
         monkeypatch.setattr(cl, "http_json", api)
         return api
+
     return make
 
 
@@ -200,10 +346,23 @@ def test_snapshot_figures_come_from_the_api(fake_api):
     assert figures["refund queue"] == "3 waiting · 1 in flight"
     assert figures["dead-letter queue"] == "n/a"  # the API could not read that queue
     rows = {d["tier"]: d for d in db.device_rows(snap)}
-    assert rows["M2"] == {"tier": "M2", "devices": 2, "leased": 2, "capacity": 8, "free": 6, "audited": 1,
-                          "uptime_min": "99.5%", "last_seen": api.now - 30}
-    assert set(api.calls) == {"/api/stats", "/api/billing/ledger", "/api/billing/entries", "/api/pricing",
-                              "/api/admin/devices"}
+    assert rows["M2"] == {
+        "tier": "M2",
+        "devices": 2,
+        "leased": 2,
+        "capacity": 8,
+        "free": 6,
+        "audited": 1,
+        "uptime_min": "99.5%",
+        "last_seen": api.now - 30,
+    }
+    assert set(api.calls) == {
+        "/api/stats",
+        "/api/billing/ledger",
+        "/api/billing/entries",
+        "/api/pricing",
+        "/api/admin/devices",
+    }
 
 
 def test_thousand_active_contracts_top_n_plus_totals_fast_and_plain(fake_api):
@@ -244,8 +403,10 @@ def test_cli_errors_are_one_line(fake_api, capsys, monkeypatch, tmp_path):
     assert cli.main(["--api", "http://api.test", "--admin-key", "wrong", "dashboard"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("si64: error: 401 unauthorized:"), err
-    assert cli.main(["--api", "http://api.test", "--admin-key", "k", "contracts", "show",
-                     "CTR-nosuchcontract00000000"]) == 1
+    assert (
+        cli.main(["--api", "http://api.test", "--admin-key", "k", "contracts", "show", "CTR-nosuchcontract00000000"])
+        == 1
+    )
     assert capsys.readouterr().err.startswith("si64: error: 403")  # the fake answers unknown paths as API GW
     monkeypatch.delenv("SI64_API_URL", raising=False)
     assert cli.main(["dashboard"]) == 2
@@ -325,8 +486,13 @@ def test_sampler_reports_real_deltas_per_interval():
     clock[0] += 0.5
     ps.disk, ps.net = Disk(1_000_000, 500_000), Net(250_000, 0)  # 1.5 MB disk, 0.25 MB net in 0.5 s
     x = s.sample()
-    assert x == {"timestamp_ms": 1_700_000_000_000, "cpu_percent": 12.5, "memory_mb": 2000.0,
-                 "disk_io_mbps": 3.0, "network_io_mbps": 0.5}
+    assert x == {
+        "timestamp_ms": 1_700_000_000_000,
+        "cpu_percent": 12.5,
+        "memory_mb": 2000.0,
+        "disk_io_mbps": 3.0,
+        "network_io_mbps": 0.5,
+    }
     clock[0] += 0.25
     ps.net = Net(250_000, 250_000)
     x = s.sample()
@@ -362,7 +528,7 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap():
         ceilings.append(b.ceiling())
         delays.append(b.next_delay())
     assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
-    assert all(0.05 <= d <= c for d, c in zip(delays, ceilings))
+    assert all(0.05 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert len(set(delays)) == len(delays)  # jittered
     b.reset()
     assert b.ceiling() == 0.5
@@ -378,16 +544,22 @@ class CountingSampler:
     def sample(self):
         with self.lock:
             self.n += 1
-            return {"timestamp_ms": 1_700_000_000_000 + self.n, "cpu_percent": 1.0, "memory_mb": 1.0,
-                    "disk_io_mbps": 0.0, "network_io_mbps": 0.0}
+            return {
+                "timestamp_ms": 1_700_000_000_000 + self.n,
+                "cpu_percent": 1.0,
+                "memory_mb": 1.0,
+                "disk_io_mbps": 0.0,
+                "network_io_mbps": 0.0,
+            }
 
 
 def _reporter(transport, **kw):
     kw.setdefault("interval", 0.005)
     kw.setdefault("batch_seconds", 0.05)
     kw.setdefault("backoff", ag.Backoff(base=0.01, cap=0.05, rng=random.Random(1)))
-    return ag.MetricsReporter("http://api.test", "CTR-x", "dk", sampler=kw.pop("sampler", CountingSampler()),
-                              transport=transport, **kw)
+    return ag.MetricsReporter(
+        "http://api.test", "CTR-x", "dk", sampler=kw.pop("sampler", CountingSampler()), transport=transport, **kw
+    )
 
 
 def test_reporter_retries_through_an_outage_and_stops_at_409():
@@ -425,8 +597,9 @@ def test_reporter_bounded_buffer_and_batches_of_at_most_120_after_outage():
         return 200, {}, {}
 
     async def scenario():
-        r = _reporter(transport, interval=0.001, max_buffer=300,
-                      backoff=ag.Backoff(base=0.01, cap=0.02, rng=random.Random(2)))
+        r = _reporter(
+            transport, interval=0.001, max_buffer=300, backoff=ag.Backoff(base=0.01, cap=0.02, rng=random.Random(2))
+        )
         task = asyncio.create_task(r.run())
         while r.buffer.dropped == 0:
             assert len(r.buffer) <= 300

@@ -1,5 +1,6 @@
 """Shared set-up of the refund and sweep service tests: fakes wired into a Container,
 contracts opened and settled through the real services, and the books' checks."""
+
 from __future__ import annotations
 
 from chalicelib.bootstrap import Container
@@ -24,11 +25,28 @@ class World:
         self.rpc = FakeRpc(self.chain.treasury, self.clock)
         self.queue = FakeRefundQueue()
         self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
-        self.c = Container(settings=self.settings, **self.db.ports(), queue=self.queue, rpc=self.rpc,
-                           secrets=FakeSecrets("admin"), clock=self.clock, refund_chain=self.chain)
+        self.c = Container(
+            settings=self.settings,
+            **self.db.ports(),
+            queue=self.queue,
+            rpc=self.rpc,
+            secrets=FakeSecrets("admin"),
+            clock=self.clock,
+            refund_chain=self.chain,
+        )
         for i in range(devices):
-            self.c.devices.upsert({"device_id": f"m2-{i}", "name": f"m2 {i}", "tier": "M2", "uri": "u",
-                                   "address": "a", "region": "r", "ram": "16GB"}, capacity)
+            self.c.devices.upsert(
+                {
+                    "device_id": f"m2-{i}",
+                    "name": f"m2 {i}",
+                    "tier": "M2",
+                    "uri": "u",
+                    "address": "a",
+                    "region": "r",
+                    "ram": "16GB",
+                },
+                capacity,
+            )
 
     def open(self, seconds: int = 3600, overpay: int = 0, wallet: str | None = None) -> dc.Contract:
         """A contract opened through the rental transaction (as rent commits it)."""
@@ -39,11 +57,22 @@ class World:
         price = money.price_lamports(M2, seconds)
         device = min(self.c.devices.by_tier("M2"), key=lambda d: d.leases)
         sig = new_signature()
-        c = dc.open_contract(contract_id=dc.new_contract_id(), wallet=wallet, tier="M2",
-                             device_id=device.device_id, seconds=seconds, received_lamports=price + overpay,
-                             sig=sig, now_ms=self.clock())
-        self.c.tx.open_rental(Claim(sig, "rent", c.contract_id, wallet, "req", {}), c,
-                              ledger.payment_postings(c, c.payments[0]), self.clock())
+        c = dc.open_contract(
+            contract_id=dc.new_contract_id(),
+            wallet=wallet,
+            tier="M2",
+            device_id=device.device_id,
+            seconds=seconds,
+            received_lamports=price + overpay,
+            sig=sig,
+            now_ms=self.clock(),
+        )
+        self.c.tx.open_rental(
+            Claim(sig, "rent", c.contract_id, wallet, "req", {}),
+            c,
+            ledger.payment_postings(c, c.payments[0]),
+            self.clock(),
+        )
         return c
 
     def settled(self, *, after_seconds: int = 600, seconds: int = 3600, overpay: int = 0) -> dc.Contract:
@@ -83,5 +112,6 @@ def assert_books_balance(w: World) -> None:
     # the treasury: what came in (payments) minus what went out (refunds + fees) on the chain
     paid_out = sum(t.lamports for t in w.chain.transfers if t.err is None) + sum(t.fee for t in w.chain.transfers)
     came_in = sum(p.received_lamports for c in w.db.tables["contracts"].values() for p in c.payments) + sum(
-        rec["refund"].lamports for rec in w.db.tables["claims"].values() if rec.get("kind") == "refund")
+        rec["refund"].lamports for rec in w.db.tables["claims"].values() if rec.get("kind") == "refund"
+    )
     assert ledger.balance(w.all_entries(), ledger.TREASURY) == came_in - paid_out

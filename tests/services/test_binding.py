@@ -4,6 +4,7 @@ Each attack found by trying the API as an attacker is a case here: anything on c
 so a transfer to the treasury must not rent (or extend) anything unless its payer bound it to
 the request — by the terms in its memo, or by signing the request.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,19 @@ from tests.support.fakes import FakePorts, new_wallet
 
 TREASURY = new_wallet()
 THOR_HOUR = 35_000_000
-DEVICES = [{"device_id": f"device-{t.lower()}-00{i}", "name": f"{t} {i}", "tier": t, "uri": "u", "address": "a",
-            "region": "r", "ram": "16GB"} for t in ("M2", "THOR") for i in (1, 2)]
+DEVICES = [
+    {
+        "device_id": f"device-{t.lower()}-00{i}",
+        "name": f"{t} {i}",
+        "tier": t,
+        "uri": "u",
+        "address": "a",
+        "region": "r",
+        "ram": "16GB",
+    }
+    for t in ("M2", "THOR")
+    for i in (1, 2)
+]
 
 
 @pytest.fixture
@@ -31,8 +43,16 @@ def p():
 
 @pytest.fixture
 def rentals(p):
-    return Rentals(contracts=p.contracts, devices=p.devices, claims=p.claims, tx=p.tx, rpc=p.rpc, queue=p.queue,
-                   clock=p.clock, settings=Settings(treasury=TREASURY))
+    return Rentals(
+        contracts=p.contracts,
+        devices=p.devices,
+        claims=p.claims,
+        tx=p.tx,
+        rpc=p.rpc,
+        queue=p.queue,
+        clock=p.clock,
+        settings=Settings(treasury=TREASURY),
+    )
 
 
 def refused(p, fn, error, reason=None):
@@ -71,8 +91,9 @@ def test_a_signed_payment_cannot_be_claimed_first_with_other_terms(p, rentals):
     sig = p.rpc.pay(a, THOR_HOUR)
     refused(p, lambda: rentals.rent(RentRequest(a, "M2", 60, sig)), Unauthorized, "binding")
     refused(p, lambda: rentals.rent(RentRequest(a, "M2", 60, sig), signed_by=mallory), Forbidden, "X-Wallet")
-    refused(p, lambda: rentals.rent(RentRequest(mallory, "M2", 60, sig), signed_by=mallory), PaymentInvalid,
-            "wrong_payer")
+    refused(
+        p, lambda: rentals.rent(RentRequest(mallory, "M2", 60, sig), signed_by=mallory), PaymentInvalid, "wrong_payer"
+    )
     receipt = rentals.rent(RentRequest(a, "THOR", 3600, sig), signed_by=a)  # A still gets what A paid for
     assert receipt.first and receipt.body["tier"] == "THOR" and receipt.body["prepaid_lamports"] == THOR_HOUR
     # and a signed request for other terms by A itself: that payment is spent
@@ -97,10 +118,12 @@ def test_a_memo_bound_payment_rents_exactly_its_terms_for_anyone_who_submits_it(
 
 def test_a_rent_memo_never_pays_an_extend_nor_the_reverse(p, rentals):
     a = new_wallet()
-    cid = rentals.rent(RentRequest(a, "THOR", 3600, p.rpc.pay(a, THOR_HOUR, memo=rent_memo("THOR", 3600)))
-                       ).body["contract_id"]
-    other = rentals.rent(RentRequest(a, "M2", 3600, p.rpc.pay(a, 1_000_000, memo=rent_memo("M2", 3600)))
-                         ).body["contract_id"]
+    cid = rentals.rent(RentRequest(a, "THOR", 3600, p.rpc.pay(a, THOR_HOUR, memo=rent_memo("THOR", 3600)))).body[
+        "contract_id"
+    ]
+    other = rentals.rent(RentRequest(a, "M2", 3600, p.rpc.pay(a, 1_000_000, memo=rent_memo("M2", 3600)))).body[
+        "contract_id"
+    ]
     as_rent = p.rpc.pay(a, THOR_HOUR, memo=rent_memo("THOR", 3600))
     refused(p, lambda: rentals.extend(ExtendRequest(cid, 3600, as_rent)), PaymentInvalid, "memo_mismatch")
     for_other = p.rpc.pay(a, THOR_HOUR, memo=extend_memo(other, 3600))  # names another contract
@@ -113,8 +136,9 @@ def test_a_rent_memo_never_pays_an_extend_nor_the_reverse(p, rentals):
 
 def test_an_extension_binds_by_the_contract_wallets_signature(p, rentals):
     a, mallory = new_wallet(), new_wallet()
-    cid = rentals.rent(RentRequest(a, "THOR", 3600, p.rpc.pay(a, THOR_HOUR, memo=rent_memo("THOR", 3600)))
-                       ).body["contract_id"]
+    cid = rentals.rent(RentRequest(a, "THOR", 3600, p.rpc.pay(a, THOR_HOUR, memo=rent_memo("THOR", 3600)))).body[
+        "contract_id"
+    ]
     bare = p.rpc.pay(a, THOR_HOUR)
     refused(p, lambda: rentals.extend(ExtendRequest(cid, 3600, bare)), Unauthorized, "binding")
     refused(p, lambda: rentals.extend(ExtendRequest(cid, 3600, bare), signed_by=mallory), Forbidden, "wallet")
@@ -127,5 +151,6 @@ def test_binding_is_decided_before_the_amount(p, rentals):
     a = new_wallet()
     short = p.rpc.pay(a, THOR_HOUR - 1)
     refused(p, lambda: rentals.rent(RentRequest(a, "THOR", 3600, short)), Unauthorized, "binding")
-    refused(p, lambda: rentals.rent(RentRequest(a, "THOR", 3600, short), signed_by=a), PaymentInvalid,
-            "insufficient_amount")
+    refused(
+        p, lambda: rentals.rent(RentRequest(a, "THOR", 3600, short), signed_by=a), PaymentInvalid, "insufficient_amount"
+    )

@@ -1,6 +1,7 @@
 """Reconciliation, operator refunds of orphan payments, refunds by status and the DLQ redrive
 (issue 9), on the fakes: payments land on the FakeRpc node, refunds on the FakeRefundChain,
 and FakeChainHistory is the treasury's history of both (its funding first)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,15 @@ def work(w: World) -> None:
 def world():
     w = World(refund_min_lamports=5000)
     w.history = FakeChainHistory(w.rpc, w.chain)
-    w.reconciler = Reconciler(history=w.history, ledger=w.c.ledger, claims=w.c.claims, refunds=w.c.refunds,
-                              listing=w.c.refunds, clock=w.clock, settings=w.settings)
+    w.reconciler = Reconciler(
+        history=w.history,
+        ledger=w.c.ledger,
+        claims=w.c.claims,
+        refunds=w.c.refunds,
+        listing=w.c.refunds,
+        clock=w.clock,
+        settings=w.settings,
+    )
     return w
 
 
@@ -130,9 +138,11 @@ def test_a_refund_paid_otherwise_than_recorded_and_an_unbooked_outflow_are_named
     i = next(i for i, t in enumerate(w.history.log) if t.signers == (w.chain.treasury,))
     t = w.history.log[i]
     [paid] = t.transfers
-    w.history.log[i] = replace(t, transfers=(Transfer(paid.source, paid.destination, paid.lamports - 1),),
-                               balances={w.chain.treasury: (t.balances[w.chain.treasury][0],
-                                                            t.balances[w.chain.treasury][1] + 1)})
+    w.history.log[i] = replace(
+        t,
+        transfers=(Transfer(paid.source, paid.destination, paid.lamports - 1),),
+        balances={w.chain.treasury: (t.balances[w.chain.treasury][0], t.balances[w.chain.treasury][1] + 1)},
+    )
     w.history.lamports += 1
     rep = w.reconciler.run(orphan_age_seconds=0)
     assert not rep.ok
@@ -142,8 +152,16 @@ def test_a_refund_paid_otherwise_than_recorded_and_an_unbooked_outflow_are_named
 
     w2 = world()
     busy(w2)
-    out = ChainTx(new_signature(), 0, None, False, (w2.chain.treasury,),
-                  (Transfer(w2.chain.treasury, new_wallet(), 50_000),), (), 5000)
+    out = ChainTx(
+        new_signature(),
+        0,
+        None,
+        False,
+        (w2.chain.treasury,),
+        (Transfer(w2.chain.treasury, new_wallet(), 50_000),),
+        (),
+        5000,
+    )
     w2.history._record(out, payment=False)
     rep2 = w2.reconciler.run()
     assert not rep2.ok and [u.kind for u in rep2.unbooked] == ["unexplained"]

@@ -1,4 +1,5 @@
 """The payer-signed refund of a payment no contract holds (services/refunds.py PaymentRefunds)."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def test_a_payment_one_lamport_short_is_refunded_in_full_to_its_payer():
     assert w.queue.messages == [{"refund_id": f"PAY-{sig}", "contract_id": f"PAY-{sig}", "version": 1}]
     owed = [e for e in w.entries(f"PAY-{sig}") if e.kind == "orphan_payment"]
     assert {(e.account, e.debit_lamports, e.credit_lamports) for e in owed} == {
-        (ledger.TREASURY, PRICE_1H - 1, 0), (ledger.REFUNDS_PAYABLE, 0, PRICE_1H - 1)}
+        (ledger.TREASURY, PRICE_1H - 1, 0),
+        (ledger.REFUNDS_PAYABLE, 0, PRICE_1H - 1),
+    }
 
     work(w)
     [t] = w.chain.transfers

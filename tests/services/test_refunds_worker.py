@@ -1,6 +1,7 @@
 """The refund worker (services/refunds.py RefundWorker + jobs/refunds.py) on fakes: exact
 lamports and memo, idempotent under concurrent deliveries and crashes, one replacement
 for an expired blockhash, outages retried, refusals FAILED and still owed."""
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,24 @@ def test_a_refund_lands_with_the_exact_lamports_and_the_contract_memo():
     assert (t.destination, t.lamports, t.memo, t.err) == (c.wallet, owed, refund_memo(c.contract_id), None)
     assert w.chain.balances[c.wallet] == owed
     after = w.c.contracts.get(c.contract_id)
-    assert (after.refund_status, after.refund_tx, after.refund_fee, after.refund_attempt) == \
-           (R.CONFIRMED, t.signature, REFUND_FEE, 1)
+    assert (after.refund_status, after.refund_tx, after.refund_fee, after.refund_attempt) == (
+        R.CONFIRMED,
+        t.signature,
+        REFUND_FEE,
+        1,
+    )
     assert after.refund_raw is None  # the signed bytes are dropped once it landed
-    kinds = {(e.account, e.debit_lamports, e.credit_lamports) for e in w.entries(c.contract_id)
-             if e.kind in ("refund", "network_fee")}
-    assert kinds == {(ledger.REFUNDS_PAYABLE, owed, 0), (ledger.TREASURY, 0, owed),
-                     (ledger.NETWORK_FEES, REFUND_FEE, 0), (ledger.TREASURY, 0, REFUND_FEE)}
+    kinds = {
+        (e.account, e.debit_lamports, e.credit_lamports)
+        for e in w.entries(c.contract_id)
+        if e.kind in ("refund", "network_fee")
+    }
+    assert kinds == {
+        (ledger.REFUNDS_PAYABLE, owed, 0),
+        (ledger.TREASURY, 0, owed),
+        (ledger.NETWORK_FEES, REFUND_FEE, 0),
+        (ledger.TREASURY, 0, REFUND_FEE),
+    }
     assert ledger.balance(w.entries(c.contract_id), ledger.REFUNDS_PAYABLE) == 0
     assert w.c.contracts.refunds_owed(0, 10**15, 10) + w.c.contracts.refunds_owed(1, 10**15, 10) == []
     # redelivered after it landed: nothing more happens
@@ -61,10 +73,12 @@ def test_five_concurrent_deliveries_give_one_transfer():
     def racing_prepare(refund, blockhash):  # every delivery has read QUEUED before any records
         barrier.wait()
         return prepare(refund, blockhash)
+
     w.chain.prepare = racing_prepare
     results = []
-    threads = [threading.Thread(target=lambda i=i: results.append(deliver(w, c.contract_id, f"m-{i}")))
-               for i in range(5)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(deliver(w, c.contract_id, f"m-{i}"))) for i in range(5)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -83,6 +97,7 @@ def test_a_crash_after_the_broadcast_sends_no_second_transfer():
     def send_then_die(raw):
         send(raw)
         raise RuntimeError("the function was killed right after the broadcast")
+
     w.chain.send = send_then_die
     assert deliver(w, c.contract_id) == ["m-1"]
     assert w.c.contracts.get(c.contract_id).refund_status == R.SENT  # recorded BEFORE the broadcast
@@ -211,8 +226,7 @@ def test_dust_and_unknown_ids_are_done_and_malformed_messages_dropped():
     assert c.refund_status == R.DUST and w.queue.messages == []
     assert deliver(w, c.contract_id) == []
     assert deliver(w, "CTR-doesnotexistdoesnotexist") == []
-    out = handle_records([{"messageId": "x", "body": "not json"}, {"messageId": "y", "body": "[1]"}],
-                         w.c.refund_worker)
+    out = handle_records([{"messageId": "x", "body": "not json"}, {"messageId": "y", "body": "[1]"}], w.c.refund_worker)
     assert out == {"batchItemFailures": []}
     assert w.chain.transfers == []
 
@@ -221,17 +235,18 @@ def test_a_batch_reports_only_the_records_that_must_come_back():
     w = World()
     ok, stuck = w.settled(overpay=50_000), w.settled(overpay=60_000)
     w.chain.refused[stuck.wallet] = "x"
-    records = [{"messageId": "a", "body": json.dumps({"refund_id": ok.contract_id})},
-               {"messageId": "b", "body": json.dumps({"contract_id": ok.contract_id})},  # a duplicate
-               {"messageId": "c", "body": json.dumps({"refund_id": stuck.contract_id})}]
+    records = [
+        {"messageId": "a", "body": json.dumps({"refund_id": ok.contract_id})},
+        {"messageId": "b", "body": json.dumps({"contract_id": ok.contract_id})},  # a duplicate
+        {"messageId": "c", "body": json.dumps({"refund_id": stuck.contract_id})},
+    ]
     out = handle_records(records, w.c.refund_worker)
     assert out == {"batchItemFailures": []}
     assert len(w.chain.transfers) == 1
     # now an outage only for the second refund
     third = w.settled(overpay=70_000)
     w.chain.down = True
-    out = handle_records([{"messageId": "d", "body": json.dumps({"refund_id": third.contract_id})}],
-                         w.c.refund_worker)
+    out = handle_records([{"messageId": "d", "body": json.dumps({"refund_id": third.contract_id})}], w.c.refund_worker)
     assert out == {"batchItemFailures": [{"itemIdentifier": "d"}]}
 
 

@@ -1,4 +1,5 @@
 """The billing sweep (services/sweep.py, jobs/sweep.py) on fakes."""
+
 from __future__ import annotations
 
 import json
@@ -84,6 +85,7 @@ def test_pages_through_a_backlog_larger_than_a_page():
         w.open(seconds=60)
     w.clock.advance(61)
     from dataclasses import replace
+
     sweep = replace(w.c.sweep, page_size=4)
     assert sweep.run().expired == 25
 

@@ -26,8 +26,9 @@ class Samples:
 
     def __call__(self, now_ms: int, earliest_ms: int | None = None, latest_ms: int | None = None) -> list[list]:
         self.asked += 1
-        return [[now_ms - (self.n - 1 - i) * 1000, self.cpu, 2048, Decimal("3.2"), Decimal("0.7")]
-                for i in range(self.n)]
+        return [
+            [now_ms - (self.n - 1 - i) * 1000, self.cpu, 2048, Decimal("3.2"), Decimal("0.7")] for i in range(self.n)
+        ]
 
 
 @pytest.fixture

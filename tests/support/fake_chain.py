@@ -1,6 +1,7 @@
 """The chain fake: getTransaction-shaped transactions (`payment_tx`) served by an in-memory
 node under the real `SolanaRpc` adapter (`FakeRpc`), so every payment decision is
 `chalicelib.domain.payments.decide`'s. Imported through `tests.support.fakes`."""
+
 from __future__ import annotations
 
 import copy
@@ -34,9 +35,18 @@ def _transfer_data(lamports: int) -> str:
     return base58.encode(struct.pack("<IQ", 2, lamports))  # System Program Transfer
 
 
-def payment_tx(signature: str, *, signers: list[str], transfers: list[tuple[str, str, int]],
-               memo: str | None = None, err=None, block_time: int | None, slot: int = 1,
-               version="legacy", extra_signatures: list[str] | None = None) -> dict:
+def payment_tx(
+    signature: str,
+    *,
+    signers: list[str],
+    transfers: list[tuple[str, str, int]],
+    memo: str | None = None,
+    err=None,
+    block_time: int | None,
+    slot: int = 1,
+    version="legacy",
+    extra_signatures: list[str] | None = None,
+) -> dict:
     """A getTransaction result (encoding "json") as a node returns it: `signers` sign (the
     first pays the fee), each (source, destination, lamports) is a System transfer, and
     `memo` (text) a Memo-program instruction signed by the first signer."""
@@ -47,12 +57,24 @@ def payment_tx(signature: str, *, signers: list[str], transfers: list[tuple[str,
                 writable.append(k)
     programs = [SYSTEM_PROGRAM_ID] + ([MEMO_PROGRAM_ID] if memo is not None else [])
     keys = writable + programs
-    instructions = [{"accounts": [keys.index(s), keys.index(d)], "data": _transfer_data(n),
-                     "programIdIndex": keys.index(SYSTEM_PROGRAM_ID), "stackHeight": None}
-                    for s, d, n in transfers]
+    instructions = [
+        {
+            "accounts": [keys.index(s), keys.index(d)],
+            "data": _transfer_data(n),
+            "programIdIndex": keys.index(SYSTEM_PROGRAM_ID),
+            "stackHeight": None,
+        }
+        for s, d, n in transfers
+    ]
     if memo is not None:
-        instructions.append({"accounts": [0], "data": base58.encode(memo.encode()),
-                             "programIdIndex": keys.index(MEMO_PROGRAM_ID), "stackHeight": None})
+        instructions.append(
+            {
+                "accounts": [0],
+                "data": base58.encode(memo.encode()),
+                "programIdIndex": keys.index(MEMO_PROGRAM_ID),
+                "stackHeight": None,
+            }
+        )
     n = len(keys)
     balances = [1_000_000_000] * n
     logs = []
@@ -64,22 +86,39 @@ def payment_tx(signature: str, *, signers: list[str], transfers: list[tuple[str,
             break
         logs.append(f"Program {program} success")
     meta = {
-        "computeUnitsConsumed": 300 * len(instructions), "err": err, "fee": 5000 * len(signers),
-        "innerInstructions": [], "loadedAddresses": {"readonly": [], "writable": []},
-        "logMessages": logs, "postBalances": balances, "postTokenBalances": [], "preBalances": list(balances),
-        "preTokenBalances": [], "rewards": [], "status": {"Ok": None} if err is None else {"Err": err},
+        "computeUnitsConsumed": 300 * len(instructions),
+        "err": err,
+        "fee": 5000 * len(signers),
+        "innerInstructions": [],
+        "loadedAddresses": {"readonly": [], "writable": []},
+        "logMessages": logs,
+        "postBalances": balances,
+        "postTokenBalances": [],
+        "preBalances": list(balances),
+        "preTokenBalances": [],
+        "rewards": [],
+        "status": {"Ok": None} if err is None else {"Err": err},
     }
     message = {
         "accountKeys": keys,
-        "header": {"numReadonlySignedAccounts": 0, "numReadonlyUnsignedAccounts": len(programs),
-                   "numRequiredSignatures": len(signers)},
-        "instructions": instructions, "recentBlockhash": base58.encode(secrets.token_bytes(32)),
+        "header": {
+            "numReadonlySignedAccounts": 0,
+            "numReadonlyUnsignedAccounts": len(programs),
+            "numRequiredSignatures": len(signers),
+        },
+        "instructions": instructions,
+        "recentBlockhash": base58.encode(secrets.token_bytes(32)),
     }
     if version != "legacy":
         message["addressTableLookups"] = []
     sigs = [signature] + (extra_signatures or [new_signature() for _ in signers[1:]])
-    return {"blockTime": block_time, "meta": meta, "slot": slot,
-            "transaction": {"message": message, "signatures": sigs}, "version": version}
+    return {
+        "blockTime": block_time,
+        "meta": meta,
+        "slot": slot,
+        "transaction": {"message": message, "signatures": sigs},
+        "version": version,
+    }
 
 
 @dataclass
@@ -120,14 +159,29 @@ class FakeRpc(SolanaRpc):
         self.landed[sig] = _Landed(tx, commitment)
         return sig
 
-    def pay(self, wallet: str, lamports: int, *, to: str | None = None, memo: str | None = None,
-            signers: list[str] | None = None, err=None, block_time: int | None = None,
-            commitment: str = "confirmed") -> str:
+    def pay(
+        self,
+        wallet: str,
+        lamports: int,
+        *,
+        to: str | None = None,
+        memo: str | None = None,
+        signers: list[str] | None = None,
+        err=None,
+        block_time: int | None = None,
+        commitment: str = "confirmed",
+    ) -> str:
         to = to or self.treasury
         if not to:
             raise ValueError("FakeRpc needs a treasury (FakeRpc(treasury=...)) or pay(..., to=...)")
-        tx = payment_tx(new_signature(), signers=signers or [wallet], transfers=[(wallet, to, lamports)],
-                        memo=memo, err=err, block_time=self.now_s() if block_time is None else block_time)
+        tx = payment_tx(
+            new_signature(),
+            signers=signers or [wallet],
+            transfers=[(wallet, to, lamports)],
+            memo=memo,
+            err=err,
+            block_time=self.now_s() if block_time is None else block_time,
+        )
         return self.land(tx, commitment)
 
     # -- the node ----------------------------------------------------------------
@@ -157,8 +211,13 @@ class FakeRpc(SolanaRpc):
         if landed is None:
             return None
         err = landed.tx["meta"]["err"]
-        return {"confirmationStatus": landed.commitment, "confirmations": 0, "err": err,
-                "slot": landed.tx["slot"], "status": {"Ok": None} if err is None else {"Err": err}}
+        return {
+            "confirmationStatus": landed.commitment,
+            "confirmations": 0,
+            "err": err,
+            "slot": landed.tx["slot"],
+            "status": {"Ok": None} if err is None else {"Err": err},
+        }
 
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
         self.calls += 1
@@ -274,8 +333,13 @@ class FakeRefundChain:
             raise _R.RefundRefused("InvalidRecipient: the wallet is not a public key")
         if refund.wallet == self.treasury:
             raise _R.RefundRefused("InvalidRecipient: the wallet is the treasury")
-        body = {"from": self.treasury, "to": refund.wallet, "lamports": refund.lamports,
-                "memo": _refund_memo(refund.refund_id), "blockhash": blockhash.blockhash}
+        body = {
+            "from": self.treasury,
+            "to": refund.wallet,
+            "lamports": refund.lamports,
+            "memo": _refund_memo(refund.refund_id),
+            "blockhash": blockhash.blockhash,
+        }
         message = _json.dumps(body, sort_keys=True).encode()
         sig = base58.encode(self.signer.sign(message))
         raw = _json.dumps({"signature": sig, **body}, sort_keys=True).encode()
@@ -323,9 +387,16 @@ class FakeRefundChain:
         if t is None:
             return _R.ChainStatus(None, height)
         level = "processed" if self.pending else "finalized"
-        return _R.ChainStatus({"confirmationStatus": level, "confirmations": None, "err": t.err,
-                               "slot": height, "status": {"Ok": None} if t.err is None else {"Err": t.err}},
-                              height)
+        return _R.ChainStatus(
+            {
+                "confirmationStatus": level,
+                "confirmations": None,
+                "err": t.err,
+                "slot": height,
+                "status": {"Ok": None} if t.err is None else {"Err": t.err},
+            },
+            height,
+        )
 
     def fee(self, signature: str) -> int | None:
         self._enter("fee")

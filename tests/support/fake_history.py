@@ -7,6 +7,7 @@ preBalances/postBalances say). The treasury is funded first by a faucet transfer
 `FakeChainHistory(rpc, refund_chain, funding=…)` wraps `rpc.land` and the refund chain's
 sends, so it must be built before anything lands. `down` makes every call Unavailable.
 """
+
 from __future__ import annotations
 
 from chalicelib.domain.errors import Unavailable
@@ -38,17 +39,32 @@ class FakeChainHistory:
             sig = send(tx)
             if sig not in before and sig in refund_chain.landed:
                 t = refund_chain.landed[sig]
-                self._record(ChainTx(sig, 0, rpc.now_s(), t.err is not None, (self.treasury,),
-                                     () if t.err is not None else (Transfer(t.source, t.destination, t.lamports),),
-                                     (t.memo,), t.fee), payment=False)
+                self._record(
+                    ChainTx(
+                        sig,
+                        0,
+                        rpc.now_s(),
+                        t.err is not None,
+                        (self.treasury,),
+                        () if t.err is not None else (Transfer(t.source, t.destination, t.lamports),),
+                        (t.memo,),
+                        t.fee,
+                    ),
+                    payment=False,
+                )
             return sig
 
         rpc.land = landed_payment
         refund_chain._send = landed_refund
         self.faucet = new_wallet()
-        self.funding_signature = rpc.land(payment_tx(new_signature(), signers=[self.faucet],
-                                                     transfers=[(self.faucet, self.treasury, funding)],
-                                                     block_time=rpc.now_s()))
+        self.funding_signature = rpc.land(
+            payment_tx(
+                new_signature(),
+                signers=[self.faucet],
+                transfers=[(self.faucet, self.treasury, funding)],
+                block_time=rpc.now_s(),
+            )
+        )
 
     def _record(self, tx: ChainTx, *, payment: bool) -> None:
         if payment and self.treasury not in {k for t in tx.transfers for k in (t.source, t.destination)}:
@@ -60,8 +76,19 @@ class FakeChainHistory:
         before = self.lamports
         self.lamports += delta
         slot = len(self.log) + 1
-        self.log.append(ChainTx(tx.signature, slot, tx.block_time, tx.failed, tx.signers, tx.transfers, tx.memos,
-                                tx.fee, {self.treasury: (before, self.lamports)}))
+        self.log.append(
+            ChainTx(
+                tx.signature,
+                slot,
+                tx.block_time,
+                tx.failed,
+                tx.signers,
+                tx.transfers,
+                tx.memos,
+                tx.fee,
+                {self.treasury: (before, self.lamports)},
+            )
+        )
 
     def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -80,9 +107,10 @@ class FakeChainHistory:
         txs = list(reversed(self.log)) if address == self.treasury else []
         if before is not None:
             idx = next((i for i, t in enumerate(txs) if t.signature == before), None)
-            txs = [] if idx is None else txs[idx + 1:]
-        return [SignatureInfo(t.signature, t.slot, t.block_time, t.failed, "; ".join(t.memos) or None)
-                for t in txs[:limit]]
+            txs = [] if idx is None else txs[idx + 1 :]
+        return [
+            SignatureInfo(t.signature, t.slot, t.block_time, t.failed, "; ".join(t.memos) or None) for t in txs[:limit]
+        ]
 
     def transaction(self, signature: str) -> ChainTx | None:
         self._enter("transaction")

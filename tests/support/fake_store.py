@@ -1,6 +1,7 @@
 """The storage fakes: one `FakeDatabase` (the five tables as dicts) and a view on it per
 port (contracts, devices, claims, ledger, metrics, transactions). Imported through
 `tests.support.fakes`; see its docstring for what they honour."""
+
 from __future__ import annotations
 
 import base64
@@ -70,8 +71,7 @@ class FakeDatabase:
         self._hooks: dict[str, list[Callable[[], None]]] = {}
 
     # -- hooks -------------------------------------------------------------
-    def fail_next(self, name: str, exc: BaseException | None = None, *, times: int = 1,
-                  after: bool = False) -> None:
+    def fail_next(self, name: str, exc: BaseException | None = None, *, times: int = 1, after: bool = False) -> None:
         for _ in range(times):
             self._faults.setdefault(name, []).append(_Fault(exc or database_unavailable(), after))
 
@@ -110,10 +110,16 @@ class FakeDatabase:
 
     def ports(self) -> dict:
         """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
-        return {"contracts": FakeContractStore(self), "devices": FakeDeviceStore(self),
-                "ledger": FakeLedgerStore(self), "claims": FakeClaimStore(self),
-                "metrics": FakeMetricsStore(self), "tx": FakeTransactions(self),
-                "refunds": FakeRefundStore(self), "book": FakeBookStore(self)}
+        return {
+            "contracts": FakeContractStore(self),
+            "devices": FakeDeviceStore(self),
+            "ledger": FakeLedgerStore(self),
+            "claims": FakeClaimStore(self),
+            "metrics": FakeMetricsStore(self),
+            "tx": FakeTransactions(self),
+            "refunds": FakeRefundStore(self),
+            "book": FakeBookStore(self),
+        }
 
 
 def _op(fn):
@@ -131,6 +137,7 @@ def _op(fn):
         if fault is not None:
             raise fault.exc
         return result
+
     return wrapper
 
 
@@ -196,21 +203,27 @@ class FakeContractStore(_View):
 
     @_op
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
-        return _page(list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token,
-                     "contracts")
+        return _page(list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token, "contracts")
 
     @_op
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
-        hits = [c for c in self._t("contracts").values()
-                if c.status == ACTIVE and shard_of(c.contract_id, self.shards) == shard
-                and c.expires_at_ms <= now_ms]
+        hits = [
+            c
+            for c in self._t("contracts").values()
+            if c.status == ACTIVE and shard_of(c.contract_id, self.shards) == shard and c.expires_at_ms <= now_ms
+        ]
         return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
 
     @_op
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
-        hits = [c for c in self._t("contracts").values()
-                if c.refund_status in (REFUND_QUEUED, REFUND_SENT) and c.ended_at_ms is not None
-                and shard_of(c.contract_id, self.shards) == shard and c.ended_at_ms <= before_ms]
+        hits = [
+            c
+            for c in self._t("contracts").values()
+            if c.refund_status in (REFUND_QUEUED, REFUND_SENT)
+            and c.ended_at_ms is not None
+            and shard_of(c.contract_id, self.shards) == shard
+            and c.ended_at_ms <= before_ms
+        ]
         return sorted(hits, key=lambda c: c.ended_at_ms)[:limit]
 
 
@@ -238,9 +251,16 @@ class FakeDeviceStore(_View):
         old = devices.get(spec["device_id"])
         described = {k: str(spec[k]) for k in _DESCRIPTION}
         if old is None:
-            devices[spec["device_id"]] = Device(spec["device_id"], capacity=int(capacity), leases=0,
-                                                uptime="100.0%", audited=True, key_hash=None,
-                                                last_seen_ms=None, **described)
+            devices[spec["device_id"]] = Device(
+                spec["device_id"],
+                capacity=int(capacity),
+                leases=0,
+                uptime="100.0%",
+                audited=True,
+                key_hash=None,
+                last_seen_ms=None,
+                **described,
+            )
         else:
             devices[old.device_id] = replace(old, capacity=int(capacity), **described)
 
@@ -268,8 +288,9 @@ class FakeClaimStore(_View):
         rec = self._t("claims").get(f"sig#{signature}")
         if rec is None:
             return None
-        return Claim(signature, rec["kind"], rec["contract_id"], rec["wallet"], rec["request"],
-                     jsontext.loads(rec["response"]))
+        return Claim(
+            signature, rec["kind"], rec["contract_id"], rec["wallet"], rec["request"], jsontext.loads(rec["response"])
+        )
 
     def _replay(self, key: str, now_ms: int) -> Replay | None:
         rec = self._t("claims").get(f"idem#{key}")
@@ -288,8 +309,12 @@ class FakeClaimStore(_View):
         seen = self._replay(key, now_ms)  # the condition of the adapter's put: no live record
         if seen is not None:
             return seen
-        self._t("claims")[f"idem#{key}"] = {"kind": IDEM_PENDING, "request": str(body_hash),
-                                            "created_at_ms": now_ms, "expires_at_ms": now_ms + lease_ms}
+        self._t("claims")[f"idem#{key}"] = {
+            "kind": IDEM_PENDING,
+            "request": str(body_hash),
+            "created_at_ms": now_ms,
+            "expires_at_ms": now_ms + lease_ms,
+        }
         return None
 
     def _ours(self, key: str, started_ms: int) -> bool:
@@ -300,9 +325,14 @@ class FakeClaimStore(_View):
     def finish_replay(self, key: str, replay: Replay, started_ms: int, now_ms: int) -> bool:
         if not self._ours(key, started_ms):
             return False
-        self._t("claims")[f"idem#{key}"] = {"kind": IDEM_DONE, "request": str(replay.body_hash),
-                                            "status": int(replay.status), "response": str(replay.response),
-                                            "created_at_ms": now_ms, "expires_at_ms": now_ms + IDEMPOTENCY_TTL_MS}
+        self._t("claims")[f"idem#{key}"] = {
+            "kind": IDEM_DONE,
+            "request": str(replay.body_hash),
+            "status": int(replay.status),
+            "response": str(replay.response),
+            "created_at_ms": now_ms,
+            "expires_at_ms": now_ms + IDEMPOTENCY_TTL_MS,
+        }
         return True
 
     @_op
@@ -317,8 +347,12 @@ class FakeClaimStore(_View):
         hits = claims.get(key, {}).get("hits", 0)
         if hits >= limit:
             return None
-        claims[key] = {"kind": "rate", "hits": hits + 1, "created_at_ms": window_start_ms,
-                       "expires_at_ms": window_start_ms + window_ms}
+        claims[key] = {
+            "kind": "rate",
+            "hits": hits + 1,
+            "created_at_ms": window_start_ms,
+            "expires_at_ms": window_start_ms + window_ms,
+        }
         return hits + 1
 
 
@@ -343,12 +377,16 @@ class FakeLedgerStore(_View):
 class FakeMetricsStore(_View):
     """Batches stored as the adapter stores them (`adapters.metrics.encode_rows` / `pack_rows`,
     the same content-derived key), the device stamp with the adapter's condition."""
+
     port = "metrics"
 
     @_op
     def latest(self, contract_id: str, count: int = 100) -> list[list]:
-        batches = sorted(((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
-                         key=lambda kv: kv[0], reverse=True)
+        batches = sorted(
+            ((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
+            key=lambda kv: kv[0],
+            reverse=True,
+        )
         rows: list[list] = []
         for _, rec in batches:
             rows.extend(unpack_rows(rec["packed"]) if "packed" in rec else jsontext.loads(rec["samples"]))
@@ -401,8 +439,7 @@ class _Tx:
             raise Conflict(sorted(self.failed))
         for table, key, record in self.writes:
             if record is not None:
-                self.db.tables[table][key] = record(self.db.tables[table].get(key)) if callable(record) \
-                    else record
+                self.db.tables[table][key] = record(self.db.tables[table].get(key)) if callable(record) else record
 
 
 def _absent(old) -> bool:
@@ -414,9 +451,14 @@ class FakeTransactions(_View):
 
     @staticmethod
     def _claim(tx: _Tx, claim: Claim, now_ms: int) -> None:
-        rec = {"kind": claim.kind, "contract_id": claim.contract_id, "wallet": claim.wallet,
-               "request": claim.request, "response": jsontext.dumps(claim.response),
-               "created_at_ms": now_ms}
+        rec = {
+            "kind": claim.kind,
+            "contract_id": claim.contract_id,
+            "wallet": claim.wallet,
+            "request": claim.request,
+            "response": jsontext.dumps(claim.response),
+            "created_at_ms": now_ms,
+        }
         tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
 
     @staticmethod
@@ -428,36 +470,58 @@ class FakeTransactions(_View):
     def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
         tx = _Tx(self.db)
         self._claim(tx, claim, now_ms)
-        tx.write("device", "devices", contract.device_id, lambda d: replace(d, leases=d.leases + 1),
-                 lambda d: d is not None and d.leases < d.capacity)
+        tx.write(
+            "device",
+            "devices",
+            contract.device_id,
+            lambda d: replace(d, leases=d.leases + 1),
+            lambda d: d is not None and d.leases < d.capacity,
+        )
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
         self._entries(tx, entries)
         _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
         tx.commit()
 
     @_op
-    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry],
-                      now_ms: int) -> None:
+    def extend_rental(
+        self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry], now_ms: int
+    ) -> None:
         tx = _Tx(self.db)
         self._claim(tx, claim, now_ms)
-        tx.write("contract", "contracts", after.contract_id, after,
-                 lambda c: c is not None and c.version == before.version and c.status == ACTIVE
-                 and c.expires_at_ms > now_ms)
+        tx.write(
+            "contract",
+            "contracts",
+            after.contract_id,
+            after,
+            lambda c: c is not None and c.version == before.version and c.status == ACTIVE and c.expires_at_ms > now_ms,
+        )
         self._entries(tx, entries)
-        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
-                                                 books.contract_contribution(after)))
+        _book(
+            tx, after.contract_id, books.delta(books.contract_contribution(before), books.contract_contribution(after))
+        )
         tx.commit()
 
     @_op
     def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
         tx = _Tx(self.db)
-        tx.write("contract", "contracts", after.contract_id, after,
-                 lambda c: c is not None and c.version == before.version and c.status == ACTIVE)
-        tx.write("device", "devices", before.device_id, lambda d: replace(d, leases=d.leases - 1),
-                 lambda d: d is not None and d.leases > 0)
+        tx.write(
+            "contract",
+            "contracts",
+            after.contract_id,
+            after,
+            lambda c: c is not None and c.version == before.version and c.status == ACTIVE,
+        )
+        tx.write(
+            "device",
+            "devices",
+            before.device_id,
+            lambda d: replace(d, leases=d.leases - 1),
+            lambda d: d is not None and d.leases > 0,
+        )
         self._entries(tx, entries)
-        _book(tx, after.contract_id, books.delta(books.contract_contribution(before),
-                                                 books.contract_contribution(after)))
+        _book(
+            tx, after.contract_id, books.delta(books.contract_contribution(before), books.contract_contribution(after))
+        )
         tx.commit()
 
 
@@ -476,25 +540,36 @@ def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
         for name, value in deltas.items():
             new[name] = new.get(name, 0) + value
         return new
+
     tx.write("book", "book", shard, add, lambda _: True)
 
 
 def _contract_with_refund(c: Contract, r: R.Refund) -> Contract:
-    return replace(c, version=r.version, refund_status=r.status, refund_tx=r.tx_signature,
-                   refund_lvbh=r.last_valid_block_height, refund_attempt=r.attempt, refund_reason=r.reason,
-                   refund_fee=r.fee_lamports, refund_raw=r.raw, refund_confirmed_ms=r.confirmed_at_ms)
+    return replace(
+        c,
+        version=r.version,
+        refund_status=r.status,
+        refund_tx=r.tx_signature,
+        refund_lvbh=r.last_valid_block_height,
+        refund_attempt=r.attempt,
+        refund_reason=r.reason,
+        refund_fee=r.fee_lamports,
+        refund_raw=r.raw,
+        refund_confirmed_ms=r.confirmed_at_ms,
+    )
 
 
 class FakeRefundStore(_View):
     """`ports.RefundStore`: a contract's refund on its contract record, a payment's refund on
     its claim record (kind "refund"); the same conditions as adapters/refunds.py."""
+
     port = "refunds"
 
     def _read(self, refund_id: str) -> R.Refund | None:
         if R.refund_kind(refund_id) == "contract":
             c = self._t("contracts").get(refund_id)
             return None if c is None else R.refund_of(c)
-        rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX):])
+        rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :])
         if rec is None or rec.get("kind") != "refund":
             return None
         return rec["refund"]
@@ -509,16 +584,30 @@ class FakeRefundStore(_View):
             raise ValueError("advance writes the next version of the same refund")
 
         def holds(stored: R.Refund | None) -> bool:
-            return (stored is not None and stored.version == before.version and stored.status == before.status
-                    and stored.tx_signature == before.tx_signature)
+            return (
+                stored is not None
+                and stored.version == before.version
+                and stored.status == before.status
+                and stored.tx_signature == before.tx_signature
+            )
+
         tx = _Tx(self.db)
         if R.refund_kind(before.refund_id) == "contract":
-            tx.write("refund", "contracts", before.refund_id, lambda c: _contract_with_refund(c, after),
-                     lambda c: c is not None and holds(R.refund_of(c)))
+            tx.write(
+                "refund",
+                "contracts",
+                before.refund_id,
+                lambda c: _contract_with_refund(c, after),
+                lambda c: c is not None and holds(R.refund_of(c)),
+            )
         else:
-            tx.write("refund", "claims", "sig#" + before.refund_id[len(R.PAYMENT_PREFIX):],
-                     lambda rec: {**rec, "refund": after},
-                     lambda rec: rec is not None and rec.get("kind") == "refund" and holds(rec["refund"]))
+            tx.write(
+                "refund",
+                "claims",
+                "sig#" + before.refund_id[len(R.PAYMENT_PREFIX) :],
+                lambda rec: {**rec, "refund": after},
+                lambda rec: rec is not None and rec.get("kind") == "refund" and holds(rec["refund"]),
+            )
         FakeTransactions._entries(tx, entries)
         _book(tx, before.refund_id, books.delta(books.refund_contribution(before), books.refund_contribution(after)))
         tx.commit()
@@ -526,14 +615,19 @@ class FakeRefundStore(_View):
     @_op
     def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         tx = _Tx(self.db)
-        rec = {"kind": "refund", "contract_id": refund.refund_id, "wallet": claim.wallet, "request": claim.request,
-               "response": json.dumps(claim.response, separators=(",", ":")), "created_at_ms": now_ms,
-               "refund": refund}
+        rec = {
+            "kind": "refund",
+            "contract_id": refund.refund_id,
+            "wallet": claim.wallet,
+            "request": claim.request,
+            "response": json.dumps(claim.response, separators=(",", ":")),
+            "created_at_ms": now_ms,
+            "refund": refund,
+        }
         tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
         FakeTransactions._entries(tx, entries)
         _book(tx, refund.refund_id, books.delta({}, books.refund_contribution(refund)))
         tx.commit()
-
 
     @_op
     def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
@@ -554,6 +648,7 @@ class FakeRefundStore(_View):
 
 class FakeBookStore(_View):
     """`ports.BookStore`: the counter items of every shard."""
+
     port = "book"
 
     @_op

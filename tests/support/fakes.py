@@ -23,6 +23,7 @@ Import everything from here; the code lives in `fake_store.py` (the tables and
 the storage ports) and `fake_chain.py` (the node), each under 400 lines.
 `FakePorts.build(treasury=..., admin_key=...)` gives every port at once.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -53,10 +54,31 @@ from tests.support.fake_store import (
     database_unavailable,
 )
 
-__all__ = ["MEMO_PROGRAM_ID", "REFUND_FEE", "TABLES", "FakeBookStore", "FakeRefundChain", "FakeRefundStore",
-           "FakeTreasurySigner", "FakeClaimStore", "FakeClock", "FakeContractStore", "FakeDatabase",
-           "FakeDeviceStore", "FakeLedgerStore", "FakeMetricsStore", "FakePorts", "FakeRefundQueue", "FakeRpc",
-           "FakeSecrets", "FakeTransactions", "database_unavailable", "new_signature", "new_wallet", "payment_tx"]
+__all__ = [
+    "MEMO_PROGRAM_ID",
+    "REFUND_FEE",
+    "TABLES",
+    "FakeBookStore",
+    "FakeRefundChain",
+    "FakeRefundStore",
+    "FakeTreasurySigner",
+    "FakeClaimStore",
+    "FakeClock",
+    "FakeContractStore",
+    "FakeDatabase",
+    "FakeDeviceStore",
+    "FakeLedgerStore",
+    "FakeMetricsStore",
+    "FakePorts",
+    "FakeRefundQueue",
+    "FakeRpc",
+    "FakeSecrets",
+    "FakeTransactions",
+    "database_unavailable",
+    "new_signature",
+    "new_wallet",
+    "payment_tx",
+]
 
 
 @dataclass
@@ -96,15 +118,17 @@ class FakeRefundQueue:
         if self.down:
             raise Unavailable("The refund queues did not answer.", reason="queue")
         moved = self.dead_letters[:limit]
-        del self.dead_letters[:len(moved)]
+        del self.dead_letters[: len(moved)]
         self.messages.extend(moved)
         return len(moved)
 
     def depths(self) -> dict:
         if self.down:
             return {"refund_queue": None, "dead_letter_queue": None}
-        return {"refund_queue": {"visible": len(self.messages), "in_flight": len(self.in_flight)},
-                "dead_letter_queue": {"visible": len(self.dead_letters), "in_flight": 0}}
+        return {
+            "refund_queue": {"visible": len(self.messages), "in_flight": len(self.in_flight)},
+            "dead_letter_queue": {"visible": len(self.dead_letters), "in_flight": 0},
+        }
 
 
 class FakeSecrets:
@@ -120,6 +144,7 @@ class FakeSecrets:
 @dataclass
 class FakePorts:
     """Every port faked, sharing one database: `FakePorts.build(treasury=...)`."""
+
     db: FakeDatabase
     clock: FakeClock
     rpc: FakeRpc
@@ -128,8 +153,14 @@ class FakePorts:
     stores: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, *, treasury: str | None = None, admin_key: str | None = None, shards: int = 1,
-              clock: FakeClock | None = None) -> FakePorts:
+    def build(
+        cls,
+        *,
+        treasury: str | None = None,
+        admin_key: str | None = None,
+        shards: int = 1,
+        clock: FakeClock | None = None,
+    ) -> FakePorts:
         db = FakeDatabase(shards)
         clock = clock or FakeClock()
         return cls(db, clock, FakeRpc(treasury, clock), FakeRefundQueue(), FakeSecrets(admin_key), db.ports())

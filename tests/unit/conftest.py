@@ -9,6 +9,7 @@ The blocker raises `NetworkBlocked` (not an OSError, so no adapter mistakes it f
 an outage) and also fails the test at teardown if a connect was attempted, even
 when the code under test swallowed the exception.
 """
+
 from __future__ import annotations
 
 import socket

@@ -1,5 +1,6 @@
 """services/auth.py: the renter signs domain.signing.renter_message (with the body hash
 when there is a body); the operator presents the admin key. On fakes: no sockets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,14 +52,17 @@ def test_a_body_is_bound_by_its_hash():
         auth().renter(creds(kp, renter_message("POST", PATH, TS), TS), "POST", PATH, body)
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"wallet": "not-a-key"}, "X-Wallet"),
-    ({"timestamp": "yesterday"}, "X-Timestamp"),
-    ({"timestamp": "\u00b2"}, "X-Timestamp"),  # a digit to str.isdigit(), not to int()
-    ({"timestamp": str(NOW_MS // 1000 - 301)}, "expired"),
-    ({"timestamp": str(NOW_MS // 1000 + 301)}, "expired"),
-    ({"signature": "x"}, "X-Signature"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"wallet": "not-a-key"}, "X-Wallet"),
+        ({"timestamp": "yesterday"}, "X-Timestamp"),
+        ({"timestamp": "\u00b2"}, "X-Timestamp"),  # a digit to str.isdigit(), not to int()
+        ({"timestamp": str(NOW_MS // 1000 - 301)}, "expired"),
+        ({"timestamp": str(NOW_MS // 1000 + 301)}, "expired"),
+        ({"signature": "x"}, "X-Signature"),
+    ],
+)
 def test_refusals_name_the_check(change, reason):
     kp = Keypair()
     good = creds(kp, renter_message("POST", PATH, TS), TS)
@@ -73,6 +77,7 @@ def test_the_verifier_is_a_port():
     def verify(pubkey, message, signature):
         seen.append(message)
         return True
+
     kp = Keypair()
     auth(verify).renter(RenterCredentials(str(kp.pubkey()), TS, str(kp.sign_message(b"x"))), "POST", PATH, b"{}")
     assert seen == [renter_message("POST", PATH, TS, b"{}")]

@@ -1,4 +1,5 @@
 """Binding a payment to its request (API.md "Binding a payment"), and what decide reads for it."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,7 @@ from chalicelib.domain import binding
 from chalicelib.domain.errors import Forbidden, PaymentInvalid, Unauthorized
 from chalicelib.domain.payments import MEMO_PROGRAM_IDS, SYSTEM_PROGRAM_ID, WRONG_PAYER, decide, memos
 from chalicelib.domain.signing import extend_memo, rent_memo
-from tests.unit.test_payments import (
-    PRICE, SIG, TREASURY, WALLET, base58, check, ix, key, transfer_data, tx_result)
+from tests.unit.test_payments import PRICE, SIG, TREASURY, WALLET, base58, check, ix, key, transfer_data, tx_result
 
 RENT = rent_memo("THOR", 3600)
 CID = "CTR-" + "a" * 22
@@ -36,13 +36,16 @@ def test_neither_is_401_binding(memo_list):
     assert e.value.reason == "binding"
 
 
-@pytest.mark.parametrize("memo", [
-    rent_memo("M2", 60),                # other terms
-    rent_memo("THOR", 3601),
-    extend_memo(CID, 3600),            # an extend memo never pays a rent
-    RENT + " ",                         # not exactly the terms
-    "si64:rent:THOR",
-])
+@pytest.mark.parametrize(
+    "memo",
+    [
+        rent_memo("M2", 60),  # other terms
+        rent_memo("THOR", 3601),
+        extend_memo(CID, 3600),  # an extend memo never pays a rent
+        RENT + " ",  # not exactly the terms
+        "si64:rent:THOR",
+    ],
+)
 def test_other_terms_are_memo_mismatch_even_when_signed(memo):
     for signer in (None, WALLET):
         with pytest.raises(PaymentInvalid) as e:
@@ -78,6 +81,7 @@ def test_only_the_exact_memo_binds_without_signature(text, tier, seconds):
 
 # --- what decide reads from the transaction ---------------------------------------------------
 
+
 def paid(memo_texts=(), signers=(WALLET,), program=MEMO_PROGRAM_IDS[0], inner_memo=None):
     keys = list(signers) + [TREASURY, SYSTEM_PROGRAM_ID, program]
     if WALLET not in keys:
@@ -108,7 +112,9 @@ def test_inner_memos_are_not_terms():
 def test_non_utf8_memo_is_skipped():
     tx = paid()
     keys = tx["transaction"]["message"]["accountKeys"]
-    tx["transaction"]["message"]["instructions"].append(ix(keys.index(MEMO_PROGRAM_IDS[0]), [], base58.encode(b"\xff\xfe")))
+    tx["transaction"]["message"]["instructions"].append(
+        ix(keys.index(MEMO_PROGRAM_IDS[0]), [], base58.encode(b"\xff\xfe"))
+    )
     assert memos(tx) == ()
 
 

@@ -1,4 +1,5 @@
 """adapters/contracts.py: a contract read back equals the one written, every payment included."""
+
 from __future__ import annotations
 
 import secrets
@@ -19,11 +20,25 @@ def sig() -> str:
 
 
 def extended(n: int) -> dc.Contract:
-    c = dc.open_contract(contract_id=dc.new_contract_id(), wallet=keys.encode(bytes(range(32))), tier="ORIN",
-                         device_id="device-orin-001", seconds=3600, received_lamports=4_100_000, sig=sig(), now_ms=T0)
+    c = dc.open_contract(
+        contract_id=dc.new_contract_id(),
+        wallet=keys.encode(bytes(range(32))),
+        tier="ORIN",
+        device_id="device-orin-001",
+        seconds=3600,
+        received_lamports=4_100_000,
+        sig=sig(),
+        now_ms=T0,
+    )
     for i in range(n):
-        c = dc.extend(c, seconds=60 + i, received_lamports=dc.extension_price(c, 60 + i) + i, sig=sig(),
-                      now_ms=T0 + 1000 * (i + 1), max_seconds=720 * 3600)
+        c = dc.extend(
+            c,
+            seconds=60 + i,
+            received_lamports=dc.extension_price(c, 60 + i) + i,
+            sig=sig(),
+            now_ms=T0 + 1000 * (i + 1),
+            max_seconds=720 * 3600,
+        )
     return c
 
 
@@ -54,15 +69,30 @@ def test_items_written_before_packing_still_read():
     item = ca.to_item(c, shards=4)
     p = c.payments[0]
     item.payments_packed = None
-    item.payments = [PaymentMap(sig=p.sig, kind=p.kind, seconds=p.seconds, price_lamports=p.price_lamports,
-                                received_lamports=p.received_lamports, at_ms=p.at_ms)]
+    item.payments = [
+        PaymentMap(
+            sig=p.sig,
+            kind=p.kind,
+            seconds=p.seconds,
+            price_lamports=p.price_lamports,
+            received_lamports=p.received_lamports,
+            at_ms=p.at_ms,
+        )
+    ]
     assert ca.to_domain(ContractItem.from_raw_data(item.serialize())) == c
 
 
-@pytest.mark.parametrize("bad", [
-    {"sig": "s"}, {"sig": keys.encode(b"\x01" * 32)}, {"sig": sig() + " "}, {"kind": "refund"},
-    {"seconds": -1}, {"received_lamports": 2**64},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sig": "s"},
+        {"sig": keys.encode(b"\x01" * 32)},
+        {"sig": sig() + " "},
+        {"kind": "refund"},
+        {"seconds": -1},
+        {"received_lamports": 2**64},
+    ],
+)
 def test_a_payment_that_does_not_fit_is_refused_not_corrupted(bad):
     c = extended(1)
     p = replace(c.payments[-1], **bad)

@@ -4,6 +4,7 @@ open_contract → extend* → finalize, for any tier, any durations within the
 configured bounds (60 s .. 720 h in total), any payment ≥ price and any clock.
 Pure logic: no sockets, no AWS.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,6 +40,7 @@ def sig(n: int) -> str:
 class Lifecycle:
     """Every state of one contract, oldest first: states[0] is the rental, the
     others follow one extension each."""
+
     states: tuple
 
     @property
@@ -53,11 +55,16 @@ def lifecycles(draw, max_extensions: int = 5, max_seconds: int = MAX_SECONDS) ->
     seconds = draw(st.integers(MIN_SECONDS, max_seconds))
     lph = money.TIERS[tier].lamports_per_hour
     c = dc.open_contract(
-        contract_id="CTR-" + draw(st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-                                          min_size=16, max_size=22)),
-        wallet=WALLET, tier=tier, device_id="dev-1", seconds=seconds,
+        contract_id="CTR-"
+        + draw(st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=16, max_size=22)),
+        wallet=WALLET,
+        tier=tier,
+        device_id="dev-1",
+        seconds=seconds,
         received_lamports=money.price_lamports(lph, seconds) + draw(overpay),
-        sig=sig(0), now_ms=created)
+        sig=sig(0),
+        now_ms=created,
+    )
     states = [c]
     now = created
     for i in range(draw(st.integers(0, max_extensions))):
@@ -66,8 +73,14 @@ def lifecycles(draw, max_extensions: int = 5, max_seconds: int = MAX_SECONDS) ->
             break
         extra = draw(st.integers(MIN_SECONDS, room))
         now = draw(st.integers(now, c.expires_at_ms - 1))  # extensions need a live contract
-        c = dc.extend(c, seconds=extra, received_lamports=dc.extension_price(c, extra) + draw(overpay),
-                      sig=sig(i + 1), now_ms=now, max_seconds=max_seconds)
+        c = dc.extend(
+            c,
+            seconds=extra,
+            received_lamports=dc.extension_price(c, extra) + draw(overpay),
+            sig=sig(i + 1),
+            now_ms=now,
+            max_seconds=max_seconds,
+        )
         states.append(c)
     return Lifecycle(tuple(states))
 
@@ -76,23 +89,34 @@ def lifecycles(draw, max_extensions: int = 5, max_seconds: int = MAX_SECONDS) ->
 def settle_times(draw, c: dc.Contract) -> int:
     """Any clock from the start: early, exactly at and around the expiry, long after."""
     d = c.duration_seconds * 1000
-    return draw(st.one_of(
-        st.integers(c.created_at_ms, c.expires_at_ms + d),
-        st.sampled_from([c.created_at_ms, c.created_at_ms + 1, c.expires_at_ms - 1, c.expires_at_ms,
-                         c.expires_at_ms + 1]),
-        st.integers(c.expires_at_ms, c.expires_at_ms + 10**12),
-    ))
+    return draw(
+        st.one_of(
+            st.integers(c.created_at_ms, c.expires_at_ms + d),
+            st.sampled_from(
+                [c.created_at_ms, c.created_at_ms + 1, c.expires_at_ms - 1, c.expires_at_ms, c.expires_at_ms + 1]
+            ),
+            st.integers(c.expires_at_ms, c.expires_at_ms + 10**12),
+        )
+    )
 
 
 # --- open ---------------------------------------------------------------------------------
+
 
 @given(tier_names, st.integers(MIN_SECONDS, MAX_SECONDS), overpay, st.integers(0, 2 * 10**12))
 def test_open_contract(tier, seconds, over, now):
     lph = money.TIERS[tier].lamports_per_hour
     price = math.ceil(Fraction(lph * seconds, 3600))
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier=tier,
-                         device_id="d", seconds=seconds, received_lamports=price + over, sig="s",
-                         now_ms=now)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier=tier,
+        device_id="d",
+        seconds=seconds,
+        received_lamports=price + over,
+        sig="s",
+        now_ms=now,
+    )
     assert c.status == dc.ACTIVE and c.version == 1 and c.refund_status == dc.REFUND_NONE
     assert c.lamports_per_hour == lph
     assert c.price_lamports == price and c.received_lamports == price + over
@@ -106,9 +130,16 @@ def test_open_contract(tier, seconds, over, now):
 def test_open_contract_refuses_underpayment(tier, seconds, short):
     price = money.price_lamports(money.TIERS[tier].lamports_per_hour, seconds)
     with pytest.raises(ValueError):
-        dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier=tier,
-                         device_id="d", seconds=seconds, received_lamports=price - short, sig="s",
-                         now_ms=T0)
+        dc.open_contract(
+            contract_id="CTR-abcdefghijklmnopqrstuv",
+            wallet=WALLET,
+            tier=tier,
+            device_id="d",
+            seconds=seconds,
+            received_lamports=price - short,
+            sig="s",
+            now_ms=T0,
+        )
 
 
 def test_new_contract_ids_are_random_and_url_safe():
@@ -119,6 +150,7 @@ def test_new_contract_ids_are_random_and_url_safe():
 
 
 # --- extend -------------------------------------------------------------------------------
+
 
 @given(lifecycles())
 def test_extend_adds_up(lc):
@@ -135,8 +167,12 @@ def test_extend_adds_up(lc):
         assert after.price_lamports == before.price_lamports + p.price_lamports
         assert after.received_lamports == before.received_lamports + p.received_lamports
         assert p.received_lamports >= p.price_lamports
-        assert (after.wallet, after.tier, after.device_id, after.lamports_per_hour) == \
-               (before.wallet, before.tier, before.device_id, before.lamports_per_hour)
+        assert (after.wallet, after.tier, after.device_id, after.lamports_per_hour) == (
+            before.wallet,
+            before.tier,
+            before.device_id,
+            before.lamports_per_hour,
+        )
     c = lc.last
     assert c.price_lamports == sum(p.price_lamports for p in c.payments)
     assert c.received_lamports == sum(p.received_lamports for p in c.payments)
@@ -152,8 +188,14 @@ def test_extend_at_or_after_expiry_is_refused(lc, late_ms, extra):
     c = lc.last
     assume(c.duration_seconds + extra <= MAX_SECONDS)
     with pytest.raises(ContractNotActive) as exc:
-        dc.extend(c, seconds=extra, received_lamports=10**12, sig="late", now_ms=c.expires_at_ms + late_ms,
-                  max_seconds=MAX_SECONDS)
+        dc.extend(
+            c,
+            seconds=extra,
+            received_lamports=10**12,
+            sig="late",
+            now_ms=c.expires_at_ms + late_ms,
+            max_seconds=MAX_SECONDS,
+        )
     assert status_of(exc.value) == (409, "contract_not_active")
 
 
@@ -163,8 +205,7 @@ def test_extend_of_an_ended_contract_is_refused(lc, data):
     now = data.draw(st.integers(c.created_at_ms, c.expires_at_ms - 1))
     ended = dc.finalize(c, now_ms=now, refund_min_lamports=5_000)
     with pytest.raises(ContractNotActive):
-        dc.extend(ended, seconds=MIN_SECONDS, received_lamports=10**12, sig="x", now_ms=now,
-                  max_seconds=MAX_SECONDS)
+        dc.extend(ended, seconds=MIN_SECONDS, received_lamports=10**12, sig="x", now_ms=now, max_seconds=MAX_SECONDS)
 
 
 @given(lifecycles(), st.integers(1, MAX_SECONDS), st.data())
@@ -182,8 +223,9 @@ def test_extend_up_to_exactly_the_maximum_is_accepted(lc, data):
     c = lc.last
     extra = MAX_SECONDS - c.duration_seconds
     now = data.draw(st.integers(c.created_at_ms, c.expires_at_ms - 1))
-    after = dc.extend(c, seconds=extra, received_lamports=dc.extension_price(c, extra), sig="max",
-                      now_ms=now, max_seconds=MAX_SECONDS)
+    after = dc.extend(
+        c, seconds=extra, received_lamports=dc.extension_price(c, extra), sig="max", now_ms=now, max_seconds=MAX_SECONDS
+    )
     assert after.duration_seconds == MAX_SECONDS
 
 
@@ -194,11 +236,11 @@ def test_extend_refuses_underpayment(lc, short, data):
     price = dc.extension_price(c, MIN_SECONDS)
     now = data.draw(st.integers(c.created_at_ms, c.expires_at_ms - 1))
     with pytest.raises(ValueError):
-        dc.extend(c, seconds=MIN_SECONDS, received_lamports=price - short, sig="x", now_ms=now,
-                  max_seconds=MAX_SECONDS)
+        dc.extend(c, seconds=MIN_SECONDS, received_lamports=price - short, sig="x", now_ms=now, max_seconds=MAX_SECONDS)
 
 
 # --- finalize -----------------------------------------------------------------------------
+
 
 @given(lifecycles(), refund_mins, st.data())
 def test_finalize_settles_the_money(lc, refund_min, data):
@@ -226,10 +268,29 @@ def test_finalize_settles_the_money(lc, refund_min, data):
     else:
         assert e.refund_status == dc.REFUND_DUST
     # nothing else changes
-    assert (e.contract_id, e.wallet, e.tier, e.device_id, e.payments, e.duration_seconds,
-            e.price_lamports, e.received_lamports, e.created_at_ms, e.expires_at_ms) == \
-           (c.contract_id, c.wallet, c.tier, c.device_id, c.payments, c.duration_seconds,
-            c.price_lamports, c.received_lamports, c.created_at_ms, c.expires_at_ms)
+    assert (
+        e.contract_id,
+        e.wallet,
+        e.tier,
+        e.device_id,
+        e.payments,
+        e.duration_seconds,
+        e.price_lamports,
+        e.received_lamports,
+        e.created_at_ms,
+        e.expires_at_ms,
+    ) == (
+        c.contract_id,
+        c.wallet,
+        c.tier,
+        c.device_id,
+        c.payments,
+        c.duration_seconds,
+        c.price_lamports,
+        c.received_lamports,
+        c.created_at_ms,
+        c.expires_at_ms,
+    )
     assert e.refund_tx is None and e.refund_reason is None
 
 
@@ -238,8 +299,9 @@ def test_finalize_at_full_term_uses_exactly_the_price(lc, data):
     """API.md: a contract that ran its whole duration used exactly its price, so an expired
     contract's refund is only what was paid above the price."""
     c = lc.last
-    e = dc.finalize(c, now_ms=data.draw(st.integers(c.expires_at_ms, c.expires_at_ms + 10**9)),
-                    refund_min_lamports=5_000)
+    e = dc.finalize(
+        c, now_ms=data.draw(st.integers(c.expires_at_ms, c.expires_at_ms + 10**9)), refund_min_lamports=5_000
+    )
     assert e.status == dc.EXPIRED
     assert e.used_lamports == e.price_lamports
     assert e.refund_lamports == e.received_lamports - e.price_lamports
@@ -255,7 +317,7 @@ def test_used_is_monotone_in_settle_time(lc, data):
     assert e1.refund_lamports >= e2.refund_lamports
 
 
-@given(lifecycles(max_extensions=1), st.integers(-10**9, 0))
+@given(lifecycles(max_extensions=1), st.integers(-(10**9), 0))
 def test_finalize_with_a_clock_before_the_start_uses_nothing(lc, skew):
     c = lc.last
     e = dc.finalize(c, now_ms=c.created_at_ms + skew, refund_min_lamports=5_000)
@@ -272,38 +334,68 @@ def test_finalize_of_an_ended_contract_is_refused(lc, refund_min, data):
         assert status_of(exc.value) == (409, "contract_not_active")
     for status in (dc.SETTLED, dc.EXPIRED, "SOMETHING"):
         from dataclasses import replace
+
         with pytest.raises(ContractNotActive):
             dc.finalize(replace(c, status=status), now_ms=c.created_at_ms, refund_min_lamports=0)
 
 
 def test_refund_status_threshold_is_inclusive():
     # M2, 1 h, paid 1,000,000; settled after 30 min: used 500,000, refund 500,000.
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2",
-                         device_id="d", seconds=3600, received_lamports=1_000_000, sig="s", now_ms=T0)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier="M2",
+        device_id="d",
+        seconds=3600,
+        received_lamports=1_000_000,
+        sig="s",
+        now_ms=T0,
+    )
     half = T0 + 1_800_000
     assert dc.finalize(c, now_ms=half, refund_min_lamports=500_000).refund_status == dc.REFUND_QUEUED
     assert dc.finalize(c, now_ms=half, refund_min_lamports=500_001).refund_status == dc.REFUND_DUST
     full = dc.finalize(c, now_ms=T0 + 3_600_000, refund_min_lamports=5_000)
-    assert (full.status, full.used_lamports, full.refund_lamports, full.refund_status) == \
-           (dc.EXPIRED, 1_000_000, 0, dc.REFUND_DUST)
+    assert (full.status, full.used_lamports, full.refund_lamports, full.refund_status) == (
+        dc.EXPIRED,
+        1_000_000,
+        0,
+        dc.REFUND_DUST,
+    )
 
 
 def test_worked_example_thor_extended():
     # THOR 35,000,000/h: 90 s costs ceil(875,000) = 875,000; +61 s costs ceil(593,055.5…) = 593,056.
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="THOR",
-                         device_id="d", seconds=90, received_lamports=900_000, sig="a", now_ms=T0)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier="THOR",
+        device_id="d",
+        seconds=90,
+        received_lamports=900_000,
+        sig="a",
+        now_ms=T0,
+    )
     assert c.price_lamports == 875_000
-    c = dc.extend(c, seconds=61, received_lamports=593_056, sig="b", now_ms=T0 + 10_000,
-                  max_seconds=MAX_SECONDS)
-    assert (c.version, c.price_lamports, c.received_lamports, c.expires_at_ms) == \
-           (2, 1_468_056, 1_493_056, T0 + 151_000)
+    c = dc.extend(c, seconds=61, received_lamports=593_056, sig="b", now_ms=T0 + 10_000, max_seconds=MAX_SECONDS)
+    assert (c.version, c.price_lamports, c.received_lamports, c.expires_at_ms) == (
+        2,
+        1_468_056,
+        1_493_056,
+        T0 + 151_000,
+    )
     e = dc.finalize(c, now_ms=T0 + 100_001, refund_min_lamports=5_000)
     # floor(35,000,000 × 100,001 / 3,600,000) = floor(972,231.94…) = 972,231
-    assert (e.status, e.used_lamports, e.refund_lamports, e.refund_status, e.version) == \
-           (dc.SETTLED, 972_231, 520_825, dc.REFUND_QUEUED, 3)
+    assert (e.status, e.used_lamports, e.refund_lamports, e.refund_status, e.version) == (
+        dc.SETTLED,
+        972_231,
+        520_825,
+        dc.REFUND_QUEUED,
+        3,
+    )
 
 
 # --- live figures -------------------------------------------------------------------------
+
 
 @given(lifecycles(), st.data())
 def test_figures_of_an_active_contract(lc, data):
@@ -340,7 +432,7 @@ def test_figures_of_an_ended_contract_are_frozen(lc, data):
         assert f.elapsed_ms == e.ended_at_ms - e.created_at_ms
 
 
-@given(lifecycles(max_extensions=1), st.integers(-10**6, 10**6))
+@given(lifecycles(max_extensions=1), st.integers(-(10**6), 10**6))
 def test_is_live(lc, delta):
     c = lc.last
     now = c.expires_at_ms + delta

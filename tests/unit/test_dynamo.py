@@ -1,4 +1,5 @@
 """adapters/dynamo.py: which DynamoDB failures are outages (503) and which stay bugs (500)."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,9 +31,13 @@ CONNECTION_LEVEL = [
     ConnectionClosedError(endpoint_url=URL),
 ]
 NOT_OUTAGES = [
-    client_error("ValidationException"), client_error("AccessDeniedException"),
-    client_error("UnrecognizedClientException"), client_error("ConditionalCheckFailedException"),
-    client_error("SerializationException"), ParamValidationError(report="bad"), NoCredentialsError(),
+    client_error("ValidationException"),
+    client_error("AccessDeniedException"),
+    client_error("UnrecognizedClientException"),
+    client_error("ConditionalCheckFailedException"),
+    client_error("SerializationException"),
+    ParamValidationError(report="bad"),
+    NoCredentialsError(),
 ]
 
 
@@ -77,6 +82,7 @@ def test_guarded_translates_outages_and_reraises_bugs():
 def test_guarded_refuses_generators():
     """A generator's body runs after the wrapper returned: an outage there would escape as a 500."""
     with pytest.raises(TypeError, match="generator"):
+
         @dynamo.guarded
         def rows():
             yield 1

@@ -1,4 +1,5 @@
 """The layer rules of DESIGN.md, checked on the code itself."""
+
 from __future__ import annotations
 
 import inspect
@@ -17,10 +18,15 @@ HEAVY = ("boto3", "botocore", "pynamodb", "solana", "solders", "chalice")
 
 
 def _loaded_after(imports: str) -> list[str]:
-    code = (f"import sys\n{imports}\n"
-            "print('\\n'.join(sorted(m for m in sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    code = f"import sys\n{imports}\nprint('\\n'.join(sorted(m for m in sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     return out.stdout.split()
 
 
@@ -38,8 +44,11 @@ def test_the_lambda_handler_imports_no_solana_client_and_no_database_driver():
 
 
 def test_every_domain_error_has_a_status_and_code():
-    kinds = [c for _, c in inspect.getmembers(errors, inspect.isclass)
-             if issubclass(c, errors.DomainError) and c is not errors.DomainError]
+    kinds = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, errors.DomainError) and c is not errors.DomainError
+    ]
     assert kinds
     for kind in kinds:
         status, code = http.status_of(kind("x"))
@@ -49,6 +58,9 @@ def test_every_domain_error_has_a_status_and_code():
 
 @pytest.mark.parametrize("needle", ['"si64:', "'si64:", 'f"si64:', "f'si64:"])
 def test_the_signing_strings_are_spelled_once(needle):
-    spelled = [p for p in (ROOT / "chalicelib").rglob("*.py")
-               if needle in p.read_text() and p.relative_to(ROOT).as_posix() != "chalicelib/domain/signing.py"]
+    spelled = [
+        p
+        for p in (ROOT / "chalicelib").rglob("*.py")
+        if needle in p.read_text() and p.relative_to(ROOT).as_posix() != "chalicelib/domain/signing.py"
+    ]
     assert spelled == []

@@ -1,4 +1,5 @@
 """Property tests of the money formulas (API.md "Tiers"; issue 2 item 9)."""
+
 from __future__ import annotations
 
 import json
@@ -52,6 +53,7 @@ def reference_half_up(hours: Decimal) -> int:
 
 # --- usage vs price --------------------------------------------------------------------
 
+
 @given(tiers, seconds, elapsed_ms)
 def test_usage_never_exceeds_price_at_full_duration(tier, secs, t):
     lph_ = tier.lamports_per_hour
@@ -94,6 +96,7 @@ def test_usage_matches_formula(rate, secs, t):
 
 # --- price ---------------------------------------------------------------------------
 
+
 @given(lph, st.integers(0, MAX_SECONDS))
 def test_price_is_exact_ceiling(rate, secs):
     assert price_lamports(rate, secs) == math.ceil(Fraction(rate * secs, 3600))
@@ -129,6 +132,7 @@ def test_price_refuses_negative_duration():
 
 
 # --- duration rounding ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "hours, expected",
@@ -200,6 +204,7 @@ def test_duration_of_long_input_is_exact_and_fast():
 
 # --- to_decimal -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "bad, exc",
     [
@@ -249,6 +254,7 @@ def test_json_numbers_parsed_as_decimal_round_trip():
 
 # --- sol() display ----------------------------------------------------------------------
 
+
 def exact_sol(x: int) -> Decimal:
     return Decimal(x).scaleb(-9)
 
@@ -274,7 +280,7 @@ def test_sol_is_the_exact_decimal_at_any_size(x):
 @example(2**53 - 1)
 def test_sol_on_the_wire_is_a_plain_decimal_a_client_reads_exactly(x):
     text = jsontext.dumps({"v": sol(x)})
-    number = text[len('{"v":'):-1]
+    number = text[len('{"v":') : -1]
     assert "e" not in number.lower() and re.fullmatch(r"-?\d+\.\d+", number), number
     assert json.loads(text, parse_float=Decimal)["v"] == exact_sol(x)
     # no trailing zeros beyond the lamport digits; a whole amount keeps one (1.0)
@@ -282,8 +288,10 @@ def test_sol_on_the_wire_is_a_plain_decimal_a_client_reads_exactly(x):
 
 
 def test_sol_renders_the_smallest_amounts_without_exponent():
-    assert jsontext.dumps([sol(278), sol(1), sol(0), sol(10**9), sol(1_500_000_000)]) == \
-        "[0.000000278,0.000000001,0.0,1.0,1.5]"
+    assert (
+        jsontext.dumps([sol(278), sol(1), sol(0), sol(10**9), sol(1_500_000_000)])
+        == "[0.000000278,0.000000001,0.0,1.0,1.5]"
+    )
 
 
 @given(st.integers(0, 2**70))

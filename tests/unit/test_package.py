@@ -1,4 +1,5 @@
 """infra/package.py post-processing of the chalice-packaged template (no I/O)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -21,8 +22,10 @@ def _template():
                         "RefundWorkerSqsEventSource": {
                             "Type": "SQS",
                             "Properties": {
-                                "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}"
-                                                     ":si64-prod-refunds"},
+                                "Queue": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}"
+                                    ":si64-prod-refunds"
+                                },
                                 "BatchSize": 10,
                             },
                         },
@@ -59,18 +62,24 @@ def test_reserved_env_dropped_and_prefix_default_per_stage():
 def test_idempotent():
     once = package.fix_template(_template(), "prod")
     import copy
+
     assert package.fix_template(copy.deepcopy(once), "prod") == once
 
 
 # ---------------------------------------------------------------- overlays (infra/observability.yaml, infra/edge.yaml)
 
+
 def _packaged():
     return {
         "Parameters": {"Prefix": {"Type": "String", "Default": "si64-prod"}},
         "Resources": {
-            "RestAPI": {"Type": "AWS::Serverless::Api",
-                        "Properties": {"StageName": "api", "DefinitionBody": {"info": {"title": "si64-billing"},
-                                                                              "paths": {"/a": {}}}}},
+            "RestAPI": {
+                "Type": "AWS::Serverless::Api",
+                "Properties": {
+                    "StageName": "api",
+                    "DefinitionBody": {"info": {"title": "si64-billing"}, "paths": {"/a": {}}},
+                },
+            },
             "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {}},
         },
         "Outputs": {"RestAPIId": {"Value": {"Ref": "RestAPI"}}},
@@ -82,9 +91,13 @@ def test_overlay_adds_sections_and_deep_merges_an_existing_resource():
         "Parameters": {"Rate": {"Type": "Number", "Default": 5}},
         "Conditions": {"On": {"Fn::Equals": ["a", "a"]}},
         "Resources": {
-            "RestAPI": {"Properties": {"Name": {"Fn::Sub": "${Prefix}-api"},
-                                       "DefinitionBody": {"info": {"title": {"Fn::Sub": "${Prefix}-api"}}},
-                                       "MethodSettings": [{"ThrottlingRateLimit": {"Ref": "Rate"}}]}},
+            "RestAPI": {
+                "Properties": {
+                    "Name": {"Fn::Sub": "${Prefix}-api"},
+                    "DefinitionBody": {"info": {"title": {"Fn::Sub": "${Prefix}-api"}}},
+                    "MethodSettings": [{"ThrottlingRateLimit": {"Ref": "Rate"}}],
+                }
+            },
             "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
         },
         "Outputs": {"TopicArn": {"Value": {"Ref": "Topic"}}},
@@ -100,6 +113,7 @@ def test_overlay_adds_sections_and_deep_merges_an_existing_resource():
     assert set(t["Outputs"]) == {"RestAPIId", "TopicArn"}
     # merging the same overlay twice is a no-op (package can be re-run on its output)
     import copy
+
     assert package.merge_overlay(copy.deepcopy(t), overlay) == t
 
 
@@ -124,7 +138,10 @@ def test_short_form_tags_become_long_form(tmp_path):
     t = package.load_cfn_yaml(path)
     assert t["Conditions"]["C"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "A"}, ""]}]}
     assert t["Resources"]["R"]["Properties"] == {
-        "A": {"Fn::GetAtt": ["Q", "QueueName"]}, "B": {"Fn::Sub": "${Prefix}-x"}, "C": {"Fn::GetAtt": ["Q", "Arn"]}}
+        "A": {"Fn::GetAtt": ["Q", "QueueName"]},
+        "B": {"Fn::Sub": "${Prefix}-x"},
+        "C": {"Fn::GetAtt": ["Q", "Arn"]},
+    }
 
 
 def test_dashboard_gets_every_function_once_and_stage_default():
@@ -133,10 +150,27 @@ def test_dashboard_gets_every_function_once_and_stage_default():
     t = _packaged()
     t["Parameters"]["StageName"] = {"Type": "String", "Default": "prod"}
     t["Resources"]["Sweep"] = {"Type": "AWS::Serverless::Function", "Properties": {}}
-    t["Resources"]["OperationsDashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
-        "DashboardBody": {"Fn::Sub": json.dumps({"widgets": [
-            {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
-             "properties": {"title": "A", "metrics": [["SI64", "Rents", "Stage", "${StageName}"]]}}]})}}}
+    t["Resources"]["OperationsDashboard"] = {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {
+            "DashboardBody": {
+                "Fn::Sub": json.dumps(
+                    {
+                        "widgets": [
+                            {
+                                "type": "metric",
+                                "x": 0,
+                                "y": 0,
+                                "width": 12,
+                                "height": 6,
+                                "properties": {"title": "A", "metrics": [["SI64", "Rents", "Stage", "${StageName}"]]},
+                            }
+                        ]
+                    }
+                )
+            }
+        },
+    }
     once = package.fix_template(t, "staging")
     assert once["Parameters"]["StageName"]["Default"] == "staging"
     text, variables = once["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
@@ -148,4 +182,5 @@ def test_dashboard_gets_every_function_once_and_stage_default():
     names = {row[3] for row in lam["properties"]["metrics"]}
     assert names == {"${FunctionNameAPIHandler}", "${FunctionNameSweep}"}
     import copy
+
     assert package.fix_template(copy.deepcopy(once), "staging") == once

@@ -1,5 +1,6 @@
 """Payment verification: pure decision over canned JSON-RPC results, and the
 adapter's error translation with urlopen replaced (no sockets)."""
+
 from __future__ import annotations
 
 import io
@@ -98,9 +99,9 @@ def tx_result(
         "recentBlockhash": BLOCKHASH,
     }
     if version != "legacy":
-        message["addressTableLookups"] = [
-            {"accountKey": key(50), "readonlyIndexes": [0], "writableIndexes": [1]}
-        ] if loaded else []
+        message["addressTableLookups"] = (
+            [{"accountKey": key(50), "readonlyIndexes": [0], "writableIndexes": [1]}] if loaded else []
+        )
     return {
         "blockTime": block_time,
         "meta": meta,
@@ -122,8 +123,12 @@ def simple_payment(lamports: int = PRICE, **kw) -> dict:
 
 def check(**kw) -> PaymentCheck:
     base = {
-        "signature": SIG, "wallet": WALLET, "treasury": TREASURY, "min_lamports": PRICE,
-        "max_age_seconds": 86_400, "now_s": NOW,
+        "signature": SIG,
+        "wallet": WALLET,
+        "treasury": TREASURY,
+        "min_lamports": PRICE,
+        "max_age_seconds": 86_400,
+        "now_s": NOW,
     }
     base.update(kw)
     return PaymentCheck(**base)
@@ -141,12 +146,14 @@ def status(level="confirmed", err=None, slot=SLOT) -> dict:
 
 # --- codec sanity: the canned data is what a real client produces -----------------
 
+
 def test_transfer_data_matches_known_encoding():
     # solders.system_program.transfer(lamports=10**9).data in base58
     assert transfer_data(10**9) == "3Bxs3zzLZLuLQEYX"
 
 
 # --- genuine ------------------------------------------------------------------------
+
 
 def test_genuine_payment():
     r = decide(check(), simple_payment(PRICE))
@@ -183,10 +190,15 @@ def test_top_level_and_inner_transfers_are_summed():
     tx = tx_result(
         keys,
         [ix(2, [0, 1], transfer_data(300_000)), ix(3, [0, 1, 2], base58.encode(b"\x07pay"))],
-        inner=[{"index": 1, "instructions": [
-            ix(2, [0, 1], transfer_data(300_000), stack_height=2),
-            ix(2, [0, 1], transfer_data(400_000), stack_height=3),
-        ]}],
+        inner=[
+            {
+                "index": 1,
+                "instructions": [
+                    ix(2, [0, 1], transfer_data(300_000), stack_height=2),
+                    ix(2, [0, 1], transfer_data(400_000), stack_height=3),
+                ],
+            }
+        ],
     )
     assert decide(check(), tx).lamports_received == 1_000_000
     assert decide(check(min_lamports=1_000_001), tx).reason == "insufficient_amount"
@@ -238,6 +250,7 @@ def test_age_exactly_at_limit_is_accepted():
 
 # --- not_found / not_confirmed ------------------------------------------------------
 
+
 def test_not_found_when_no_tx_and_no_status():
     assert decide(check(), None, None) == PaymentResult(False, 0, "not_found", None, None)
 
@@ -268,6 +281,7 @@ def test_null_block_time_is_not_confirmed():
 
 # --- failed_on_chain ----------------------------------------------------------------
 
+
 def test_failed_on_chain():
     err = {"InstructionError": [0, {"Custom": 1}]}  # system program: insufficient funds
     r = decide(check(), simple_payment(err=err))
@@ -280,6 +294,7 @@ def test_failed_on_chain_wins_over_other_problems():
 
 
 # --- wrong_payer --------------------------------------------------------------------
+
 
 def test_wrong_payer_when_wallet_is_not_a_signer():
     # someone else's signed transfer to the treasury presented as the wallet's
@@ -300,6 +315,7 @@ def test_wallet_as_treasury_recipient_is_not_signer():
 
 
 # --- wrong_recipient ----------------------------------------------------------------
+
 
 def test_wrong_recipient():
     keys = [WALLET, STRANGER, SYSTEM_PROGRAM_ID]
@@ -338,6 +354,7 @@ def test_short_system_data_is_not_a_transfer():
 
 
 # --- insufficient_amount ------------------------------------------------------------
+
 
 def test_insufficient_amount():
     r = decide(check(), simple_payment(PRICE - 1))
@@ -396,6 +413,7 @@ def test_balance_deltas_are_ignored():
 
 # --- too_old ------------------------------------------------------------------------
 
+
 def test_too_old():
     r = decide(check(max_age_seconds=29), simple_payment())
     assert r == PaymentResult(False, PRICE, "too_old", BLOCK_TIME, SLOT)
@@ -406,6 +424,7 @@ def test_too_old_with_clock_far_ahead():
 
 
 # --- malformed answers are not decisions --------------------------------------------
+
 
 @pytest.mark.parametrize(
     "mutate",
@@ -432,6 +451,7 @@ def test_malformed_status_raises():
 
 
 # --- adapter, with urlopen replaced -------------------------------------------------
+
 
 class FakeResponse(io.BytesIO):
     def __enter__(self):
@@ -465,6 +485,7 @@ def node(monkeypatch):
         fake = FakeNode(answers)
         monkeypatch.setattr("urllib.request.urlopen", fake)
         return fake
+
     return install
 
 
@@ -528,8 +549,9 @@ def test_adapter_malformed_status_is_unavailable(node):
         rpc().verify_payment(check())
 
 
-@pytest.mark.parametrize("bad", ["", "not-base58-0OIl", key(1), base58.encode(bytes(range(1, 66))), 64, None,
-                                 SIG[:-1] + "0", "1" * 88])
+@pytest.mark.parametrize(
+    "bad", ["", "not-base58-0OIl", key(1), base58.encode(bytes(range(1, 66))), 64, None, SIG[:-1] + "0", "1" * 88]
+)
 def test_adapter_rejects_bad_signature_before_any_call(node, bad):
     fake = node({})
     with pytest.raises(InvalidRequest) as exc:
@@ -543,20 +565,26 @@ def test_health(node):
     assert rpc().health() is True
     node({"getHealth": TimeoutError()})
     assert rpc().health() is False
-    node({"getHealth": lambda doc: json.dumps(
-        {"jsonrpc": "2.0", "error": {"code": -32005, "message": "Node is unhealthy"}, "id": doc["id"]}
-    ).encode()})
+    node(
+        {
+            "getHealth": lambda doc: json.dumps(
+                {"jsonrpc": "2.0", "error": {"code": -32005, "message": "Node is unhealthy"}, "id": doc["id"]}
+            ).encode()
+        }
+    )
     assert rpc().health() is False
 
 
 def test_adapter_imports_nothing_heavy():
     import subprocess
     import sys
+
     code = (
         "import sys, chalicelib.adapters.solana_rpc, chalicelib.domain.payments;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('solana','solders','boto3','botocore','urllib','http')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     import os
+
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

@@ -1,5 +1,6 @@
 """The refund state machine, the chain-answer classifier and the refund postings
 (chalicelib/domain/refunds.py, chalicelib/domain/ledger.py). Pure: no sockets, no AWS."""
+
 from __future__ import annotations
 
 import subprocess
@@ -39,14 +40,21 @@ def queued(lamports=1_000_000, refund_id=CID) -> R.Refund:
 
 
 def status(err=None, level="finalized", slot=7):
-    return {"slot": slot, "confirmations": None, "err": err, "confirmationStatus": level,
-            "status": {"Ok": None} if err is None else {"Err": err}}
+    return {
+        "slot": slot,
+        "confirmations": None,
+        "err": err,
+        "confirmationStatus": level,
+        "status": {"Ok": None} if err is None else {"Err": err},
+    }
 
 
 def test_domain_module_imports_no_chain_or_aws_library():
-    code = ("import sys, chalicelib.domain.refunds, chalicelib.domain.ledger; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'solders', 'solana', 'boto3', 'botocore', 'pynamodb'}))")
+    code = (
+        "import sys, chalicelib.domain.refunds, chalicelib.domain.ledger; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'solders', 'solana', 'boto3', 'botocore', 'pynamodb'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 
@@ -85,7 +93,12 @@ def test_happy_path_queued_sent_confirmed():
     assert (s.status, s.tx_signature, s.last_valid_block_height, s.attempt, s.version) == (R.SENT, SIG, 250, 1, 2)
     c = R.confirm(s, 5000, 1_700_000_000_000)
     assert (c.status, c.fee_lamports, c.confirmed_at_ms, c.version, c.tx_signature) == (
-        R.CONFIRMED, 5000, 1_700_000_000_000, 3, SIG)
+        R.CONFIRMED,
+        5000,
+        1_700_000_000_000,
+        3,
+        SIG,
+    )
     assert r.status == R.QUEUED and s.status == R.SENT  # records are immutable
 
 
@@ -97,8 +110,11 @@ def test_only_one_live_transaction_mark_sent_twice_is_refused():
 
 def test_replacement_only_with_proof_of_expiry():
     s = R.mark_sent(queued(), SIG, 250)
-    for verdict in (R.classify(None, 250, 250), R.classify(status(), 999, 250),
-                    R.classify(status(level="confirmed"), 999, 250)):
+    for verdict in (
+        R.classify(None, 250, 250),
+        R.classify(status(), 999, 250),
+        R.classify(status(level="confirmed"), 999, 250),
+    ):
         with pytest.raises(R.InvalidTransition):
             R.replace_expired(s, verdict, "6" * 88, 400)
     expired = R.classify(None, 251, 250)
@@ -107,8 +123,7 @@ def test_replacement_only_with_proof_of_expiry():
     with pytest.raises(ValueError):
         R.replace_expired(s, expired, SIG, 400)  # the same signature is no replacement
     n = R.replace_expired(s, expired, "6" * 88, 400)
-    assert (n.status, n.tx_signature, n.last_valid_block_height, n.attempt, n.version) == (
-        R.SENT, "6" * 88, 400, 2, 3)
+    assert (n.status, n.tx_signature, n.last_valid_block_height, n.attempt, n.version) == (R.SENT, "6" * 88, 400, 2, 3)
 
 
 def test_fail_and_operator_retry():
@@ -117,8 +132,7 @@ def test_fail_and_operator_retry():
     f = R.fail(R.mark_sent(queued(), SIG, 250), "InsufficientFundsForRent: account 1")
     assert (f.status, f.reason, f.tx_signature) == (R.FAILED, "InsufficientFundsForRent: account 1", SIG)
     q = R.retry(f)
-    assert (q.status, q.reason, q.tx_signature, q.last_valid_block_height, q.attempt) == (R.QUEUED, None, None,
-                                                                                          None, 1)
+    assert (q.status, q.reason, q.tx_signature, q.last_valid_block_height, q.attempt) == (R.QUEUED, None, None, None, 1)
     assert R.mark_sent(q, "6" * 88, 900).attempt == 2
     assert len(R.fail(queued(), "x" * 1000).reason) == R.MAX_REASON_CHARS
 
@@ -127,16 +141,26 @@ def test_fail_and_operator_retry():
 def test_terminal_states_refuse_every_step(terminal):
     r = R.confirm(R.mark_sent(queued(), SIG, 250), 5000, 1) if terminal == "confirmed" else queued(1)
     assert r.is_terminal
-    for step in (lambda: R.mark_sent(r, SIG, 1), lambda: R.confirm(r, 1, 1), lambda: R.fail(r, "x"),
-                 lambda: R.retry(r), lambda: R.replace_expired(r, R.classify(None, 9, 1), SIG, 1)):
+    for step in (
+        lambda: R.mark_sent(r, SIG, 1),
+        lambda: R.confirm(r, 1, 1),
+        lambda: R.fail(r, "x"),
+        lambda: R.retry(r),
+        lambda: R.replace_expired(r, R.classify(None, 9, 1), SIG, 1),
+    ):
         with pytest.raises(R.InvalidTransition):
             step()
     assert R.next_step(r) == R.DONE
 
 
 # one step of a random history: (name, argument)
-steps = st.lists(st.tuples(st.sampled_from(["send", "confirm", "fail", "retry", "expire", "replace", "wait"]),
-                           st.integers(min_value=0, max_value=10**6)), max_size=30)
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["send", "confirm", "fail", "retry", "expire", "replace", "wait"]),
+        st.integers(min_value=0, max_value=10**6),
+    ),
+    max_size=30,
+)
 
 
 @settings(max_examples=300)
@@ -210,8 +234,12 @@ def test_classify_refuses_malformed_status(bad):
         R.classify(None, "1", 250)
 
 
-@given(height=st.integers(0, 10**12), lvbh=st.integers(0, 10**12), landed=st.booleans(),
-       err=st.sampled_from([None, "AccountInUse", {"InsufficientFundsForRent": {"account_index": 1}}]))
+@given(
+    height=st.integers(0, 10**12),
+    lvbh=st.integers(0, 10**12),
+    landed=st.booleans(),
+    err=st.sampled_from([None, "AccountInUse", {"InsufficientFundsForRent": {"account_index": 1}}]),
+)
 def test_classify_never_calls_a_landed_transaction_expired(height, lvbh, landed, err):
     v = R.classify(status(err=err) if landed else None, height, lvbh)
     if landed:
@@ -254,10 +282,18 @@ def test_prepared_transfer_repr_hides_the_bytes():
 def test_paid_postings_balance_and_move_payable_and_fee_out_of_the_treasury(lamports, fee, refund_id, attempts):
     r = R.new_refund(refund_id, WALLET, lamports, min_lamports=1)
     for i in range(attempts):  # replacements before the one that landed
-        r = R.mark_sent(r, f"s{i}", i) if r.status == R.QUEUED else R.replace_expired(
-            r, R.classify(None, i + 1, r.last_valid_block_height), f"s{i}", i + 1)
-    r = R.confirm(R.mark_sent(r, SIG, 10**6) if r.status == R.QUEUED else R.replace_expired(
-        r, R.classify(None, 10**6, r.last_valid_block_height), SIG, 10**6 + 150), fee, 1234)
+        r = (
+            R.mark_sent(r, f"s{i}", i)
+            if r.status == R.QUEUED
+            else R.replace_expired(r, R.classify(None, i + 1, r.last_valid_block_height), f"s{i}", i + 1)
+        )
+    r = R.confirm(
+        R.mark_sent(r, SIG, 10**6)
+        if r.status == R.QUEUED
+        else R.replace_expired(r, R.classify(None, 10**6, r.last_valid_block_height), SIG, 10**6 + 150),
+        fee,
+        1234,
+    )
     entries = refund_paid_postings(r)
     assert balance(entries) == 0
     assert balance(entries, REFUNDS_PAYABLE) == lamports  # the payable is settled (debited)
@@ -282,7 +318,7 @@ def test_paid_ids_do_not_depend_on_version_so_a_second_booking_collides():
     s = R.mark_sent(queued(), SIG, 250)
     a = refund_paid_postings(R.confirm(s, 5000, 1))
     b = refund_paid_postings(R.confirm(R.replace_expired(s, R.classify(None, 251, 250), "7" * 88, 400), 5000, 2))
-    payout = lambda es: [e.entry_id for e in es if e.kind == "refund"]  # noqa: E731
+    payout = lambda es: [e.entry_id for e in es if e.kind == "refund"]
     assert payout(a) == payout(b)  # one payout per refund, ever
 
 

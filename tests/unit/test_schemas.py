@@ -4,6 +4,7 @@ Every refusal is an InvalidRequest (400) whose `reason` names the offending fiel
 (API.md "Errors"); nothing else may escape, whatever the client sends.
 Pure logic: no sockets, no AWS.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,11 +27,17 @@ SIG = base58.encode(bytes(range(100, 164)))
 CID = "CTR-abcdefghijklmnopqrstuv"
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**40), 10**40), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**40), 10**40),
+    st.text(max_size=20),
     st.decimals(allow_nan=False, allow_infinity=False),
 )
-json_values = st.recursive(json_scalars, lambda kids: st.one_of(
-    st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids, max_size=3)), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids, max_size=3)),
+    max_leaves=8,
+)
 
 
 def rent(**changes) -> dict:
@@ -53,30 +60,65 @@ def rent_reason(body) -> str:
 
 # --- parse_json ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    None, b"", "", b" ", b"\n",
-    b"NaN", b"Infinity", b"-Infinity",
-    b"[]", b"[1]", b"1", b"1.5", b'"x"', b"null", b"true", b"false",
-    b"{", b'{"a": 1', b'{"a": 1}}', b"{'a': 1}", b'{"a": 1,}', b"{a: 1}",
-    b'{"a": "\xff"}', b"\xff\xfe", b"\x80{}", b'{"a": "\xed\xa0\x80"}', b"\xc3\x28",
-    '{"a":1}'.encode("utf-16"), '{"a":1}'.encode("utf-32"),
-    b"[" * 65_000, b'{"a":' * 20_000,
-    b"1" * 5_000,
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"",
+        "",
+        b" ",
+        b"\n",
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b"[]",
+        b"[1]",
+        b"1",
+        b"1.5",
+        b'"x"',
+        b"null",
+        b"true",
+        b"false",
+        b"{",
+        b'{"a": 1',
+        b'{"a": 1}}',
+        b"{'a': 1}",
+        b'{"a": 1,}',
+        b"{a: 1}",
+        b'{"a": "\xff"}',
+        b"\xff\xfe",
+        b"\x80{}",
+        b'{"a": "\xed\xa0\x80"}',
+        b"\xc3\x28",
+        '{"a":1}'.encode("utf-16"),
+        '{"a":1}'.encode("utf-32"),
+        b"[" * 65_000,
+        b'{"a":' * 20_000,
+        b"1" * 5_000,
+    ],
+)
 def test_parse_json_refuses(raw):
     assert reason_of(v.parse_json, raw) == "body"
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b'{"a": NaN}', "a"), (b'{"a": Infinity}', "a"), (b'{"a": -Infinity}', "a"),
-    (b'{"duration_hours": [1, NaN]}', "duration_hours[1]"),
-    (b'{"wallet": "x", "duration_hours": Infinity}', "duration_hours"),
-    (b'{"samples": [{"cpu_percent": 1}, {"cpu_percent": 1, "disk_io_mbps": -Infinity}]}',
-     "samples[1].disk_io_mbps"),
-    (b'{"a": {"b": {"c": NaN}}}', "a.b.c"),
-    (b'{"a": NaN, "a": 1}', "body"),  # a duplicate key replaced it: still refused
-    (b"[NaN]", "[0]"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"a": NaN}', "a"),
+        (b'{"a": Infinity}', "a"),
+        (b'{"a": -Infinity}', "a"),
+        (b'{"duration_hours": [1, NaN]}', "duration_hours[1]"),
+        (b'{"wallet": "x", "duration_hours": Infinity}', "duration_hours"),
+        (
+            b'{"samples": [{"cpu_percent": 1}, {"cpu_percent": 1, "disk_io_mbps": -Infinity}]}',
+            "samples[1].disk_io_mbps",
+        ),
+        (b'{"a": {"b": {"c": NaN}}}', "a.b.c"),
+        (b'{"a": NaN, "a": 1}', "body"),  # a duplicate key replaced it: still refused
+        (b"[NaN]", "[0]"),
+    ],
+)
 def test_parse_json_names_the_field_of_nan_and_infinity(raw, reason):
     """NaN / Infinity are not JSON: 400 naming where they are, not "not valid JSON"."""
     with pytest.raises(InvalidRequest) as exc:
@@ -85,8 +127,10 @@ def test_parse_json_names_the_field_of_nan_and_infinity(raw, reason):
     assert "finite" in exc.value.detail and "not valid JSON" not in exc.value.detail
 
 
-@given(st.sampled_from(["NaN", "Infinity", "-Infinity"]), st.lists(st.sampled_from(["a", "b", "c"]), min_size=1,
-                                                                  max_size=4))
+@given(
+    st.sampled_from(["NaN", "Infinity", "-Infinity"]),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4),
+)
 def test_parse_json_non_finite_at_any_depth_names_its_path(constant, path):
     raw = "".join(f'{{"{k}": ' for k in path) + constant + "}" * len(path)
     with pytest.raises(InvalidRequest) as exc:
@@ -94,13 +138,18 @@ def test_parse_json_non_finite_at_any_depth_names_its_path(constant, path):
     assert exc.value.reason == ".".join(path)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (b"{}", {}),
-    (b'{"a": 1, "b": 1.5, "c": -0.0, "d": 1e400, "e": "\xc3\xa9"}',
-     {"a": 1, "b": Decimal("1.5"), "c": Decimal("-0.0"), "d": Decimal("1E+400"), "e": "é"}),
-    ('{"x": [1, {"y": null}]}', {"x": [1, {"y": None}]}),
-    (b'  {"a": true}\n', {"a": True}),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b"{}", {}),
+        (
+            b'{"a": 1, "b": 1.5, "c": -0.0, "d": 1e400, "e": "\xc3\xa9"}',
+            {"a": 1, "b": Decimal("1.5"), "c": Decimal("-0.0"), "d": Decimal("1E+400"), "e": "é"},
+        ),
+        ('{"x": [1, {"y": null}]}', {"x": [1, {"y": None}]}),
+        (b'  {"a": true}\n', {"a": True}),
+    ],
+)
 def test_parse_json_accepts(raw, expected):
     got = v.parse_json(raw)
     assert got == expected
@@ -131,10 +180,12 @@ def test_parse_json_round_trip_never_yields_floats(obj):
         elif isinstance(x, list):
             for y in x:
                 walk(y)
+
     walk(out)
 
 
 # --- rent_request -------------------------------------------------------------------------
+
 
 def test_rent_request_valid():
     r = v.rent_request(rent(), min_seconds=MIN_S, max_hours=MAX_H)
@@ -142,20 +193,30 @@ def test_rent_request_valid():
     assert r.fingerprint() == f"rent|{WALLET}|M2|3600"
 
 
-@pytest.mark.parametrize("hours, seconds", [
-    (Decimal("0.1"), 360), (Decimal("0.10"), 360), (Decimal("1E-1"), 360), (1, 3600), (720, 2_592_000),
-    (Decimal("720"), 2_592_000), (Decimal("720.000"), 2_592_000), (Decimal("0.0166667"), 60),
-    (Decimal("0.01666666"), 60),  # 59.999976 s rounds half-up to 60
-    (Decimal("0.01680556"), 61),  # 60.500016 s
-    (Decimal("0.016805555"), 60),  # 60.499998 s
-    (Decimal("1.5"), 5400),
-    # the limits apply to the rounded seconds (issue 10 item 9)
-    (Decimal("720.0000000001"), 2_592_000), (Decimal("720.0000000000000000000000000000001"), 2_592_000),
-    (Decimal("720.0001"), 2_592_000),  # 2,592,000.36 s
-    (Decimal("720.000138"), 2_592_000),  # 2,592,000.4968 s
-    (Decimal("0.01666653"), 60),  # 59.999508 s
-    (Decimal("0.016527778"), 60),  # 59.5000008 s
-])
+@pytest.mark.parametrize(
+    "hours, seconds",
+    [
+        (Decimal("0.1"), 360),
+        (Decimal("0.10"), 360),
+        (Decimal("1E-1"), 360),
+        (1, 3600),
+        (720, 2_592_000),
+        (Decimal("720"), 2_592_000),
+        (Decimal("720.000"), 2_592_000),
+        (Decimal("0.0166667"), 60),
+        (Decimal("0.01666666"), 60),  # 59.999976 s rounds half-up to 60
+        (Decimal("0.01680556"), 61),  # 60.500016 s
+        (Decimal("0.016805555"), 60),  # 60.499998 s
+        (Decimal("1.5"), 5400),
+        # the limits apply to the rounded seconds (issue 10 item 9)
+        (Decimal("720.0000000001"), 2_592_000),
+        (Decimal("720.0000000000000000000000000000001"), 2_592_000),
+        (Decimal("720.0001"), 2_592_000),  # 2,592,000.36 s
+        (Decimal("720.000138"), 2_592_000),  # 2,592,000.4968 s
+        (Decimal("0.01666653"), 60),  # 59.999508 s
+        (Decimal("0.016527778"), 60),  # 59.5000008 s
+    ],
+)
 def test_rent_request_duration_to_seconds(hours, seconds):
     assert v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds == seconds
 
@@ -174,33 +235,87 @@ def test_rent_request_ignores_unknown_fields_and_accepts_amount():
 
 BAD_PUBKEYS = [
     # missing / wrong type / non-alphabet
-    ..., None, 123, True, [], {}, "", " ", "0" * 32, "O" * 32, "I" * 32, "l" * 32,
-    WALLET + " ", " " + WALLET, WALLET[:-1] + "0",
+    ...,
+    None,
+    123,
+    True,
+    [],
+    {},
+    "",
+    " ",
+    "0" * 32,
+    "O" * 32,
+    "I" * 32,
+    "l" * 32,
+    WALLET + " ",
+    " " + WALLET,
+    WALLET[:-1] + "0",
     base58.encode(bytes(range(1, 32))),  # 31 bytes
     base58.encode(bytes(range(1, 34))),  # 33 bytes
     base58.encode(b"\xff" * 33),  # 45 chars
-    "1" * 31, "1" * 33, "1" * 1000, SIG,
+    "1" * 31,
+    "1" * 33,
+    "1" * 1000,
+    SIG,
 ]
 BAD_SIGNATURES = [
-    ..., None, 1, False, [SIG], "", SIG[:-2], SIG + "1", SIG + "x", "0" + SIG[1:], SIG.lower() + "!",
+    ...,
+    None,
+    1,
+    False,
+    [SIG],
+    "",
+    SIG[:-2],
+    SIG + "1",
+    SIG + "x",
+    "0" + SIG[1:],
+    SIG.lower() + "!",
     base58.encode(bytes(range(100, 163))),  # 63 bytes
     base58.encode(bytes(range(100, 165))),  # 65 bytes
     base58.encode(b"\xff" * 65),  # 89 chars
-    "1" * 63, "1" * 65, "z" * 10_000, WALLET,
+    "1" * 63,
+    "1" * 65,
+    "z" * 10_000,
+    WALLET,
 ]
 BAD_HOURS = [
-    ..., None, "1", "0.1", "", True, False, [], {}, [1], {"h": 1},
-    0, -1, Decimal("0"), Decimal("-0"), Decimal("0E-10"), Decimal("-0.5"), Decimal("-1E+400"),
-    Decimal("1E+400"), Decimal("1E+999999999"), 10**30, 10**300, 721,
+    ...,
+    None,
+    "1",
+    "0.1",
+    "",
+    True,
+    False,
+    [],
+    {},
+    [1],
+    {"h": 1},
+    0,
+    -1,
+    Decimal("0"),
+    Decimal("-0"),
+    Decimal("0E-10"),
+    Decimal("-0.5"),
+    Decimal("-1E+400"),
+    Decimal("1E+400"),
+    Decimal("1E+999999999"),
+    10**30,
+    10**300,
+    721,
     Decimal("720.000139"),  # 2,592,000.5004 s rounds to 2,592,001 s: over 720 h
     Decimal("720.0003"),
     Decimal("0.01"),  # 36 s, below the 60 s minimum
     Decimal("0.016"),  # 57.6 s → 58 s
     Decimal("0.0163"),  # 58.68 s → 59 s
     Decimal("0.016527"),  # 59.4972 s → 59 s
-    Decimal("1E-400"), Decimal("1E-999999999"),
-    Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"),
-    1.0, float("nan"),  # floats never come out of parse_json; refused if they ever do
+    Decimal("1E-400"),
+    Decimal("1E-999999999"),
+    Decimal("NaN"),
+    Decimal("sNaN"),
+    Decimal("Infinity"),
+    Decimal("-Infinity"),
+    1.0,
+    float("nan"),  # floats never come out of parse_json; refused if they ever do
 ]
 
 
@@ -229,29 +344,39 @@ def test_rent_request_bad_amount(value):
     assert rent_reason(rent(amount=value)) == "amount"
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1e400, "tx_signature": "%s"}', "duration_hours"),
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1E-400, "tx_signature": "%s"}', "duration_hours"),
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1000000000000000000000000000000, "tx_signature": "%s"}',
-     "duration_hours"),
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": "1", "tx_signature": "%s"}', "duration_hours"),
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": true, "tx_signature": "%s"}', "duration_hours"),
-    (b'{"wallet": "%s", "tier": "M2", "duration_hours": 0.0, "tx_signature": "%s"}', "duration_hours"),
-    (b'{"wallet": "%s", "tier": "m2", "duration_hours": 1, "tx_signature": "%s"}', "tier"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1e400, "tx_signature": "%s"}', "duration_hours"),
+        (b'{"wallet": "%s", "tier": "M2", "duration_hours": 1E-400, "tx_signature": "%s"}', "duration_hours"),
+        (
+            b'{"wallet": "%s", "tier": "M2", "duration_hours": 1000000000000000000000000000000, "tx_signature": "%s"}',
+            "duration_hours",
+        ),
+        (b'{"wallet": "%s", "tier": "M2", "duration_hours": "1", "tx_signature": "%s"}', "duration_hours"),
+        (b'{"wallet": "%s", "tier": "M2", "duration_hours": true, "tx_signature": "%s"}', "duration_hours"),
+        (b'{"wallet": "%s", "tier": "M2", "duration_hours": 0.0, "tx_signature": "%s"}', "duration_hours"),
+        (b'{"wallet": "%s", "tier": "m2", "duration_hours": 1, "tx_signature": "%s"}', "tier"),
+    ],
+)
 def test_rent_request_from_the_wire(raw, reason):
     body = v.parse_json(raw % (WALLET.encode(), SIG.encode()))
     assert rent_reason(body) == reason
 
 
 def test_rent_request_from_the_wire_tenth_of_an_hour():
-    body = v.parse_json((f'{{"wallet": "{WALLET}", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "{SIG}", '
-                         '"amount": 0.0004, "referrer": "x"}').encode())
+    body = v.parse_json(
+        (
+            f'{{"wallet": "{WALLET}", "tier": "ORIN", "duration_hours": 0.1, "tx_signature": "{SIG}", '
+            '"amount": 0.0004, "referrer": "x"}'
+        ).encode()
+    )
     assert v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H).seconds == 360
 
 
-@given(st.dictionaries(st.sampled_from(["wallet", "tier", "duration_hours", "tx_signature", "amount", "x"]),
-                       json_values))
+@given(
+    st.dictionaries(st.sampled_from(["wallet", "tier", "duration_hours", "tx_signature", "amount", "x"]), json_values)
+)
 def test_rent_request_any_body_is_a_request_or_a_400_naming_a_field(body):
     try:
         r = v.rent_request(body, min_seconds=MIN_S, max_hours=MAX_H)
@@ -270,7 +395,7 @@ def test_rent_request_hours_range(hours):
         x = hours * 3600  # the limits are on the rounded seconds
         assert hours <= 0 or x >= MAX_H * 3600 + Decimal("0.5") or x < MIN_S - Decimal("0.5")
     else:
-        assert 0 < hours and MIN_S <= seconds <= MAX_H * 3600
+        assert hours > 0 and MIN_S <= seconds <= MAX_H * 3600
         assert abs(Decimal(seconds) - hours * 3600) <= Decimal("0.5")
 
 
@@ -288,9 +413,11 @@ def test_duration_limit_is_on_the_rounded_seconds_near_the_maximum(micro_seconds
 
 # --- extend_request -----------------------------------------------------------------------
 
+
 def test_extend_request_valid():
-    r = v.extend_request(CID, {"additional_hours": Decimal("0.1"), "tx_signature": SIG, "x": 1},
-                         min_seconds=MIN_S, max_hours=MAX_H)
+    r = v.extend_request(
+        CID, {"additional_hours": Decimal("0.1"), "tx_signature": SIG, "x": 1}, min_seconds=MIN_S, max_hours=MAX_H
+    )
     assert (r.contract_id, r.seconds, r.tx_signature) == (CID, 360, SIG)
     assert r.fingerprint() == f"extend|{CID}|360"
 
@@ -312,6 +439,7 @@ def test_extend_request_bad_signature(value):
 
 
 # --- metrics_samples ----------------------------------------------------------------------
+
 
 def sample(**changes) -> dict:
     s = {"cpu_percent": Decimal("12.5"), "memory_mb": 2048, "disk_io_mbps": 0, "network_io_mbps": Decimal("0.25")}
@@ -364,58 +492,65 @@ def test_metrics_timestamp_accepted_exactly_within_the_window(ts):
         assert LO <= ts <= HI and rows[0][0] == ts
 
 
-@pytest.mark.parametrize("body, reason", [
-    ({"samples": [sample()] * 121}, "samples"),
-    ({"samples": []}, "samples"),
-    ({"samples": None}, "samples"),
-    ({"samples": {}}, "samples"),
-    ({"samples": sample()}, "samples"),
-    ({"samples": "x"}, "samples"),
-    ({"samples": [1]}, "samples[0]"),
-    ({"samples": [sample(), None]}, "samples[1]"),
-    ({"samples": [sample(), [sample()]]}, "samples[1]"),
-    ({"samples": [sample(), sample(cpu_percent=25_601)]}, "samples[1].cpu_percent"),
-    ({"samples": [sample(memory_mb=-1)]}, "samples[0].memory_mb"),
-    ({"samples": [sample(timestamp_ms=NOW + 300_001)]}, "samples[0].timestamp_ms"),
-    ({"samples": [sample(network_io_mbps=...)]}, "samples[0].network_io_mbps"),
-    ({}, "cpu_percent"),
-    (sample(cpu_percent=Decimal("25600.0001")), "cpu_percent"),
-    (sample(cpu_percent=10**30), "cpu_percent"),
-    (sample(cpu_percent=Decimal("1E+400")), "cpu_percent"),
-    (sample(cpu_percent=-1), "cpu_percent"),
-    (sample(cpu_percent=Decimal("-0.001")), "cpu_percent"),
-    (sample(cpu_percent=True), "cpu_percent"),
-    (sample(cpu_percent="50"), "cpu_percent"),
-    (sample(cpu_percent=None), "cpu_percent"),
-    (sample(cpu_percent=...), "cpu_percent"),
-    (sample(cpu_percent=[50]), "cpu_percent"),
-    (sample(cpu_percent=Decimal("NaN")), "cpu_percent"),
-    (sample(cpu_percent=Decimal("Infinity")), "cpu_percent"),
-    (sample(cpu_percent=50.0), "cpu_percent"),
-    (sample(memory_mb=False), "memory_mb"),
-    (sample(memory_mb=10**12 + 1), "memory_mb"),
-    (sample(disk_io_mbps=Decimal("-1E-30")), "disk_io_mbps"),
-    (sample(disk_io_mbps="1"), "disk_io_mbps"),
-    (sample(network_io_mbps=Decimal("-Infinity")), "network_io_mbps"),
-    (sample(timestamp_ms=NOW + 300_001), "timestamp_ms"),
-    (sample(timestamp_ms=NOW * 1000), "timestamp_ms"),
-    (sample(timestamp_ms=0), "timestamp_ms"),
-    (sample(timestamp_ms=-1), "timestamp_ms"),
-    (sample(timestamp_ms=True), "timestamp_ms"),
-    (sample(timestamp_ms=Decimal(NOW)), "timestamp_ms"),
-    (sample(timestamp_ms=Decimal("1764070000000.5")), "timestamp_ms"),
-    (sample(timestamp_ms=str(NOW)), "timestamp_ms"),
-    (sample(timestamp_ms=None), "timestamp_ms"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"samples": [sample()] * 121}, "samples"),
+        ({"samples": []}, "samples"),
+        ({"samples": None}, "samples"),
+        ({"samples": {}}, "samples"),
+        ({"samples": sample()}, "samples"),
+        ({"samples": "x"}, "samples"),
+        ({"samples": [1]}, "samples[0]"),
+        ({"samples": [sample(), None]}, "samples[1]"),
+        ({"samples": [sample(), [sample()]]}, "samples[1]"),
+        ({"samples": [sample(), sample(cpu_percent=25_601)]}, "samples[1].cpu_percent"),
+        ({"samples": [sample(memory_mb=-1)]}, "samples[0].memory_mb"),
+        ({"samples": [sample(timestamp_ms=NOW + 300_001)]}, "samples[0].timestamp_ms"),
+        ({"samples": [sample(network_io_mbps=...)]}, "samples[0].network_io_mbps"),
+        ({}, "cpu_percent"),
+        (sample(cpu_percent=Decimal("25600.0001")), "cpu_percent"),
+        (sample(cpu_percent=10**30), "cpu_percent"),
+        (sample(cpu_percent=Decimal("1E+400")), "cpu_percent"),
+        (sample(cpu_percent=-1), "cpu_percent"),
+        (sample(cpu_percent=Decimal("-0.001")), "cpu_percent"),
+        (sample(cpu_percent=True), "cpu_percent"),
+        (sample(cpu_percent="50"), "cpu_percent"),
+        (sample(cpu_percent=None), "cpu_percent"),
+        (sample(cpu_percent=...), "cpu_percent"),
+        (sample(cpu_percent=[50]), "cpu_percent"),
+        (sample(cpu_percent=Decimal("NaN")), "cpu_percent"),
+        (sample(cpu_percent=Decimal("Infinity")), "cpu_percent"),
+        (sample(cpu_percent=50.0), "cpu_percent"),
+        (sample(memory_mb=False), "memory_mb"),
+        (sample(memory_mb=10**12 + 1), "memory_mb"),
+        (sample(disk_io_mbps=Decimal("-1E-30")), "disk_io_mbps"),
+        (sample(disk_io_mbps="1"), "disk_io_mbps"),
+        (sample(network_io_mbps=Decimal("-Infinity")), "network_io_mbps"),
+        (sample(timestamp_ms=NOW + 300_001), "timestamp_ms"),
+        (sample(timestamp_ms=NOW * 1000), "timestamp_ms"),
+        (sample(timestamp_ms=0), "timestamp_ms"),
+        (sample(timestamp_ms=-1), "timestamp_ms"),
+        (sample(timestamp_ms=True), "timestamp_ms"),
+        (sample(timestamp_ms=Decimal(NOW)), "timestamp_ms"),
+        (sample(timestamp_ms=Decimal("1764070000000.5")), "timestamp_ms"),
+        (sample(timestamp_ms=str(NOW)), "timestamp_ms"),
+        (sample(timestamp_ms=None), "timestamp_ms"),
+    ],
+)
 def test_metrics_refused(body, reason):
     assert metrics_reason(body) == reason
 
 
-@given(st.one_of(
-    st.dictionaries(st.sampled_from(["cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps",
-                                     "timestamp_ms", "x"]), json_values),
-    st.fixed_dictionaries({"samples": st.lists(json_values, max_size=4)}),
-))
+@given(
+    st.one_of(
+        st.dictionaries(
+            st.sampled_from(["cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps", "timestamp_ms", "x"]),
+            json_values,
+        ),
+        st.fixed_dictionaries({"samples": st.lists(json_values, max_size=4)}),
+    )
+)
 def test_metrics_any_body_is_rows_or_a_400(body):
     try:
         rows = v.metrics_samples(body, *WINDOW)
@@ -430,14 +565,33 @@ def test_metrics_any_body_is_rows_or_a_400(body):
 
 # --- limit, contract_id -------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, expected", [(None, 100), ("", 100), ("1", 1), ("1000", 1000), ("0100", 100),
-                                           ("42", 42)])
+
+@pytest.mark.parametrize("raw, expected", [(None, 100), ("", 100), ("1", 1), ("1000", 1000), ("0100", 100), ("42", 42)])
 def test_limit_accepts(raw, expected):
     assert v.limit(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "1001", "-1", "+5", "1.5", "1e2", " 5", "5 ", "abc", "0x10", "10_0",
-                                 "²", "٣", "１０", "9" * 5_000, "0" * 5_000 + "1"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0",
+        "1001",
+        "-1",
+        "+5",
+        "1.5",
+        "1e2",
+        " 5",
+        "5 ",
+        "abc",
+        "0x10",
+        "10_0",
+        "²",
+        "٣",
+        "１０",
+        "9" * 5_000,
+        "0" * 5_000 + "1",
+    ],
+)
 def test_limit_refuses(raw):
     assert reason_of(v.limit, raw) == "limit"
 
@@ -461,6 +615,7 @@ def test_limit_any_text_is_a_number_in_range_or_a_400(raw):
 
 def test_contract_id_accepts_generated_ids():
     from chalicelib.domain.contracts import new_contract_id
+
     for _ in range(200):
         cid = new_contract_id()
         assert v.contract_id(cid) == cid
@@ -469,14 +624,34 @@ def test_contract_id_accepts_generated_ids():
     assert v.contract_id("CTR-" + "a" * 60) == "CTR-" + "a" * 60
 
 
-@pytest.mark.parametrize("junk", [
-    None, 123, b"CTR-abcdefghijklmnopqrstuv", ["CTR-abcdefghijklmnopqrstuv"], "", "CTR-", "CTR-abc",
-    "CTR-" + "a" * 15, "CTR-" + "a" * 61, "ctr-abcdefghijklmnopqrstuv", "XTR-abcdefghijklmnopqrstuv",
-    " CTR-abcdefghijklmnopqrstuv", "CTR-abcdefghijklmnopqrstuv ", "CTR-abcdefghijklmnopqrstuv\n",
-    "CTR-abcdefgh/jklmnopqrstuv", "CTR-abcdefgh.jklmnopqrstuv", "CTR-abcdefgh%2Fklmnopqrstu",
-    "CTR-abcdefgh#0001#rent#0", "CTR-abcdefghijklmnopqrstu\x00", "../../etc/passwd",
-    "CTR-ééééééééééééééééé", "CTR-" + "٣" * 20, "CTR-" + "ａ" * 20,
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        123,
+        b"CTR-abcdefghijklmnopqrstuv",
+        ["CTR-abcdefghijklmnopqrstuv"],
+        "",
+        "CTR-",
+        "CTR-abc",
+        "CTR-" + "a" * 15,
+        "CTR-" + "a" * 61,
+        "ctr-abcdefghijklmnopqrstuv",
+        "XTR-abcdefghijklmnopqrstuv",
+        " CTR-abcdefghijklmnopqrstuv",
+        "CTR-abcdefghijklmnopqrstuv ",
+        "CTR-abcdefghijklmnopqrstuv\n",
+        "CTR-abcdefgh/jklmnopqrstuv",
+        "CTR-abcdefgh.jklmnopqrstuv",
+        "CTR-abcdefgh%2Fklmnopqrstu",
+        "CTR-abcdefgh#0001#rent#0",
+        "CTR-abcdefghijklmnopqrstu\x00",
+        "../../etc/passwd",
+        "CTR-ééééééééééééééééé",
+        "CTR-" + "٣" * 20,
+        "CTR-" + "ａ" * 20,
+    ],
+)
 def test_contract_id_junk_is_not_found(junk):
     with pytest.raises(NotFound) as exc:
         v.contract_id(junk)

@@ -4,6 +4,7 @@ Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal,
 the JSON text a client reads), and every response carries every field API.md lists.
 Pure logic: no sockets, no AWS.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,25 +24,94 @@ from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
 
 # Field lists copied from /work/shared/API.md, endpoint by endpoint.
-RENT_FIELDS = {"contract_id", "status", "tier", "device_id", "duration_hours", "duration_seconds", "cost_sol",
-               "cost_lamports", "prepaid_sol", "prepaid_lamports", "created_at", "expires_at"}
-CONTRACT_FIELDS = {"contract_id", "wallet", "tier", "device_id", "status", "prepaid_sol", "prepaid_lamports",
-                   "used_sol", "used_lamports", "refund_available", "refund_available_lamports", "duration_hours",
-                   "elapsed_hours", "remaining_seconds", "created_at", "expires_at", "settled_at", "refund",
-                   "created_at_ms", "expires_at_ms", "settled_at_ms"}  # *_ms: issue 10 item 9
+RENT_FIELDS = {
+    "contract_id",
+    "status",
+    "tier",
+    "device_id",
+    "duration_hours",
+    "duration_seconds",
+    "cost_sol",
+    "cost_lamports",
+    "prepaid_sol",
+    "prepaid_lamports",
+    "created_at",
+    "expires_at",
+}
+CONTRACT_FIELDS = {
+    "contract_id",
+    "wallet",
+    "tier",
+    "device_id",
+    "status",
+    "prepaid_sol",
+    "prepaid_lamports",
+    "used_sol",
+    "used_lamports",
+    "refund_available",
+    "refund_available_lamports",
+    "duration_hours",
+    "elapsed_hours",
+    "remaining_seconds",
+    "created_at",
+    "expires_at",
+    "settled_at",
+    "refund",
+    "created_at_ms",
+    "expires_at_ms",
+    "settled_at_ms",
+}  # *_ms: issue 10 item 9
 REFUND_FIELDS = {"status", "lamports", "tx_signature"}
-EXTEND_FIELDS = {"contract_id", "extended_hours", "additional_cost_sol", "additional_cost_lamports",
-                 "new_total_cost", "new_total_cost_lamports", "new_expiration"}
-SETTLE_FIELDS = {"contract_id", "status", "prepaid_sol", "prepaid_lamports", "used_sol", "used_lamports",
-                 "refund_sol", "refund_lamports", "refund_status", "tx_signature",
-                 "created_at_ms", "expires_at_ms", "settled_at_ms"}  # *_ms: issue 10 item 9
-METRICS_FIELDS = {"contract_id", "metrics_recorded", "samples_recorded", "elapsed_hours", "cost_so_far",
-                  "cost_so_far_lamports", "refund_available", "refund_available_lamports"}
+EXTEND_FIELDS = {
+    "contract_id",
+    "extended_hours",
+    "additional_cost_sol",
+    "additional_cost_lamports",
+    "new_total_cost",
+    "new_total_cost_lamports",
+    "new_expiration",
+}
+SETTLE_FIELDS = {
+    "contract_id",
+    "status",
+    "prepaid_sol",
+    "prepaid_lamports",
+    "used_sol",
+    "used_lamports",
+    "refund_sol",
+    "refund_lamports",
+    "refund_status",
+    "tx_signature",
+    "created_at_ms",
+    "expires_at_ms",
+    "settled_at_ms",
+}  # *_ms: issue 10 item 9
+METRICS_FIELDS = {
+    "contract_id",
+    "metrics_recorded",
+    "samples_recorded",
+    "elapsed_hours",
+    "cost_so_far",
+    "cost_so_far_lamports",
+    "refund_available",
+    "refund_available_lamports",
+}
 SAMPLE_FIELDS = {"timestamp_ms", "cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps"}
-ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at",
-                "ref"}
-DEVICE_FIELDS = {"id", "name", "tier", "uri", "address", "region", "ram", "leases", "capacity", "available",
-                 "uptime", "audited"}
+ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at", "ref"}
+DEVICE_FIELDS = {
+    "id",
+    "name",
+    "tier",
+    "uri",
+    "address",
+    "region",
+    "ram",
+    "leases",
+    "capacity",
+    "available",
+    "uptime",
+    "audited",
+}
 
 
 def plain_decimal(number: str) -> Decimal:
@@ -94,11 +164,13 @@ def assert_hours_display(hours, seconds: int) -> None:
 def ended(draw):
     lc = draw(lifecycles())
     c = lc.last
-    return lc, dc.finalize(c, now_ms=max(draw(settle_times(c)), c.payments[-1].at_ms),
-                           refund_min_lamports=draw(refund_mins))
+    return lc, dc.finalize(
+        c, now_ms=max(draw(settle_times(c)), c.payments[-1].at_ms), refund_min_lamports=draw(refund_mins)
+    )
 
 
 # --- rent / extend ------------------------------------------------------------------------
+
 
 @given(lifecycles())
 def test_rent_response(lc):
@@ -108,8 +180,12 @@ def test_rent_response(lc):
         assert set(r) >= RENT_FIELDS
         assert_sol_exact(r, 2)
         p = first.payments[0]
-        assert (r["contract_id"], r["status"], r["tier"], r["device_id"]) == \
-               (c.contract_id, dc.ACTIVE, c.tier, c.device_id)
+        assert (r["contract_id"], r["status"], r["tier"], r["device_id"]) == (
+            c.contract_id,
+            dc.ACTIVE,
+            c.tier,
+            c.device_id,
+        )
         assert r["cost_lamports"] == p.price_lamports == first.price_lamports
         assert r["prepaid_lamports"] == p.received_lamports == first.received_lamports
         assert r["duration_seconds"] == p.seconds
@@ -139,6 +215,7 @@ def test_extend_response(lc):
 
 
 # --- status -------------------------------------------------------------------------------
+
 
 @given(lifecycles(), st.data())
 def test_contract_response_active(lc, data):
@@ -187,25 +264,41 @@ def test_contract_response_ended(pair):
     assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
     assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
     assert r["settled_at"] == e.ended_at_ms // 1000
-    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == \
-        (e.created_at_ms, e.expires_at_ms, e.ended_at_ms)
+    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == (
+        e.created_at_ms,
+        e.expires_at_ms,
+        e.ended_at_ms,
+    )
     assert r["used_lamports"] == reproduce_used(r)
     assert r["refund"]["status"] == e.refund_status and r["refund"]["lamports"] == e.refund_lamports
     assert r["refund"]["tx_signature"] is None
 
 
 def test_contract_response_refund_failed_carries_reason():
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
-                         seconds=3600, received_lamports=1_000_000, sig="s", now_ms=T0)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier="M2",
+        device_id="d",
+        seconds=3600,
+        received_lamports=1_000_000,
+        sig="s",
+        now_ms=T0,
+    )
     e = dc.finalize(c, now_ms=T0 + 60_000, refund_min_lamports=5_000)
     from dataclasses import replace
+
     failed = replace(e, refund_status=dc.REFUND_FAILED, refund_reason="blockhash_expired", refund_tx="tx")
     assert views.contract_response(failed, T0)["refund"] == {
-        "status": dc.REFUND_FAILED, "lamports": e.refund_lamports, "tx_signature": "tx",
-        "reason": "blockhash_expired"}
+        "status": dc.REFUND_FAILED,
+        "lamports": e.refund_lamports,
+        "tx_signature": "tx",
+        "reason": "blockhash_expired",
+    }
 
 
 # --- settle -------------------------------------------------------------------------------
+
 
 @given(ended())
 def test_settle_response(pair):
@@ -218,14 +311,18 @@ def test_settle_response(pair):
     assert r["used_lamports"] == e.used_lamports and r["refund_lamports"] == e.refund_lamports
     assert r["used_lamports"] + r["refund_lamports"] == r["prepaid_lamports"]
     assert r["refund_status"] == e.refund_status and r["tx_signature"] is None
-    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == \
-        (e.created_at_ms, e.expires_at_ms, e.ended_at_ms)
+    assert (r["created_at_ms"], r["expires_at_ms"], r["settled_at_ms"]) == (
+        e.created_at_ms,
+        e.expires_at_ms,
+        e.ended_at_ms,
+    )
     TIER_OF[e.contract_id] = e.tier  # the settle answer has no tier: the client knows it from its rent
     assert r["used_lamports"] == reproduce_used(r)
     assert r["settled_at"] == e.ended_at_ms // 1000
 
 
 # --- metrics ------------------------------------------------------------------------------
+
 
 @given(lifecycles(), st.integers(1, 120), st.data())
 def test_metrics_response(lc, n, data):
@@ -241,29 +338,63 @@ def test_metrics_response(lc, n, data):
 
 def test_sample_entry_and_device_views():
     row = [T0, Decimal("12.5"), 2048, 0, Decimal("0.25")]
-    assert views.sample_view(row) == {"timestamp_ms": T0, "cpu_percent": Decimal("12.5"), "memory_mb": 2048,
-                                      "disk_io_mbps": 0, "network_io_mbps": Decimal("0.25")}
+    assert views.sample_view(row) == {
+        "timestamp_ms": T0,
+        "cpu_percent": Decimal("12.5"),
+        "memory_mb": 2048,
+        "disk_io_mbps": 0,
+        "network_io_mbps": Decimal("0.25"),
+    }
     assert set(views.sample_view(row)) == SAMPLE_FIELDS
 
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
-                         seconds=3600, received_lamports=1_000_000, sig="s", now_ms=T0 + 999)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier="M2",
+        device_id="d",
+        seconds=3600,
+        received_lamports=1_000_000,
+        sig="s",
+        now_ms=T0 + 999,
+    )
     for entry in ledger.payment_postings(c, c.payments[0]):
         v = views.entry_view(entry)
         assert set(v) >= ENTRY_FIELDS and v["created_at"] == (T0 + 999) // 1000
         assert v["ref"] == "s" and type(v["debit_lamports"]) is int and type(v["credit_lamports"]) is int
 
-    d = SimpleNamespace(device_id="m2-1", name="n", tier="M2", uri="u", address="a", region="r", ram="16GB",
-                        leases=1, capacity=4, available=3, uptime="99.8%", audited=True)
+    d = SimpleNamespace(
+        device_id="m2-1",
+        name="n",
+        tier="M2",
+        uri="u",
+        address="a",
+        region="r",
+        ram="16GB",
+        leases=1,
+        capacity=4,
+        available=3,
+        uptime="99.8%",
+        audited=True,
+    )
     assert set(views.device_view(d)) >= DEVICE_FIELDS
 
 
 # --- the SOL display itself ---------------------------------------------------------------
 
+
 @given(st.integers(0, EXACT_SOL_DISPLAY_LIMIT - 1 - 16_667))
 def test_settle_response_sol_exact_over_the_whole_exact_range(lamports):
     """Up to money.EXACT_SOL_DISPLAY_LIMIT (≈ 8.39 million SOL received), the documented exact range."""
-    c = dc.open_contract(contract_id="CTR-abcdefghijklmnopqrstuv", wallet=WALLET, tier="M2", device_id="d",
-                         seconds=60, received_lamports=16_667 + lamports, sig="s", now_ms=T0)
+    c = dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier="M2",
+        device_id="d",
+        seconds=60,
+        received_lamports=16_667 + lamports,
+        sig="s",
+        now_ms=T0,
+    )
     e = dc.finalize(c, now_ms=T0 + 30_000, refund_min_lamports=5_000)
     assert_sol_exact(views.settle_response(e), 3)
     assert_sol_exact(views.contract_response(c, T0 + 1), 3)
@@ -271,12 +402,19 @@ def test_settle_response_sol_exact_over_the_whole_exact_range(lamports):
 
 # --- the wire: chalicelib.jsontext, the one writer of response bodies ---------------------
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**80), 2**80), st.text(max_size=8),
-                     st.decimals(allow_nan=False, allow_infinity=False),
-                     st.floats(allow_nan=False, allow_infinity=False))
-_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(st.text(max_size=5), inner, max_size=4)),
-                       max_leaves=20)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**80), 2**80),
+    st.text(max_size=8),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=20,
+)
 
 
 def _exact(x):
@@ -305,25 +443,38 @@ def test_jsontext_writes_exact_plain_numbers_that_read_back(value):
     assert _exact(back) == _exact(value)
 
 
-@given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
-                    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                            st.dictionaries(st.text(max_size=5), inner, max_size=4)),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+        max_leaves=20,
+    )
+)
 def test_jsontext_equals_json_dumps_without_fractions(value):
     assert jsontext.dumps(value) == json.dumps(value, separators=(",", ":"))
 
 
-@pytest.mark.parametrize("value, text", [
-    (Decimal("2.78E-7"), "0.000000278"), (2.78e-07, "0.000000278"), (1e-06, "0.000001"),
-    (Decimal("2E+3"), "2000"), (1e16, "10000000000000000.0"), (Decimal("0E-9"), "0.0"), (-0.0, "0.0"),
-    (Decimal("-1.50"), "-1.50"), (0.5, "0.5"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (Decimal("2.78E-7"), "0.000000278"),
+        (2.78e-07, "0.000000278"),
+        (1e-06, "0.000001"),
+        (Decimal("2E+3"), "2000"),
+        (1e16, "10000000000000000.0"),
+        (Decimal("0E-9"), "0.0"),
+        (-0.0, "0.0"),
+        (Decimal("-1.50"), "-1.50"),
+        (0.5, "0.5"),
+    ],
+)
 def test_jsontext_numbers(value, text):
     assert jsontext.dumps(value) == text
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), Decimal("NaN"), Decimal("Infinity"),
-                                 Decimal("sNaN")])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), -float("inf"), Decimal("NaN"), Decimal("Infinity"), Decimal("sNaN")]
+)
 def test_jsontext_refuses_non_finite(bad):
     with pytest.raises(ValueError):
         jsontext.dumps({"x": [bad]})
