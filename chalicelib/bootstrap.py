@@ -153,7 +153,14 @@ class Container:
     def sweep(self) -> Sweep:
         from .services.sweep import Sweep
 
-        return Sweep(contracts=self.contracts, tx=self.tx, queue=self.queue, clock=self.clock, settings=self.settings)
+        return Sweep(
+            contracts=self.contracts,
+            tx=self.tx,
+            queue=self.queue,
+            clock=self.clock,
+            settings=self.settings,
+            refund_listing=self.refunds,
+        )
 
     @cached_property
     def rentals(self) -> Rentals:

@@ -303,6 +303,11 @@ class RefundListing(Protocol):
         refunds), and the opaque token of the next page (None after the last). A token this
         store did not issue → InvalidRequest."""
 
+    def payment_refunds_owed(self, before_ms: int, limit: int) -> list[Refund]:
+        """Refunds of payments no contract holds (`PAY-…`) still QUEUED or SENT that were booked
+        at or before `before_ms`, oldest first, at most `limit` (the sweep's outbox recovery for
+        them; contracts' refunds come from ContractStore.refunds_owed)."""
+
 
 class DeadLetters(Protocol):
     def redrive(self, limit: int) -> int:

@@ -175,6 +175,16 @@ class RefundListingRepo:
         out += [_listed_payment_refund(i) for i in it]
         return out, _listing_token(status, "p", it.last_evaluated_key)
 
+    @guarded
+    def payment_refunds_owed(self, before_ms: int, limit: int) -> list[R.Refund]:
+        out: list[tuple[int, R.Refund]] = []
+        for status in (R.QUEUED, R.SENT):  # one Query each on the claims table's sparse index
+            it = ClaimItem.refunds_by_status.query(
+                status, ClaimItem.created_at_ms <= before_ms, scan_index_forward=True, limit=limit, page_size=limit
+            )
+            out += [(int(i.created_at_ms), _listed_payment_refund(i)) for i in it]
+        return [r for _, r in sorted(out, key=lambda x: (x[0], x[1].refund_id))[:limit]]
+
 
 def _listing_token_start_payments(status: str) -> str:
     raw = json.dumps({"s": status, "src": "p"}, separators=(",", ":")).encode()

@@ -23,7 +23,7 @@ from ..domain import ledger
 from ..domain.errors import Conflict, Unavailable
 
 if TYPE_CHECKING:  # types only
-    from ..ports import Clock, ContractStore, RefundQueue, Transactions
+    from ..ports import Clock, ContractStore, RefundListing, RefundQueue, Transactions
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
@@ -59,6 +59,7 @@ class Sweep:
     queue: RefundQueue
     clock: Clock
     settings: Settings
+    refund_listing: RefundListing | None = None  # payment refunds owed (claims index)
     page_size: int = 100
     max_pages: int = 50  # per shard and run: a backlog is worked off over several runs
 
@@ -76,6 +77,10 @@ class Sweep:
                 self._expire_shard(shard, now, report)
             except Unavailable as exc:
                 report.errors.append(f"expire shard {shard}: {exc.detail}")
+        try:
+            self._requeue_payments(now, report)
+        except Unavailable as exc:
+            report.errors.append(f"requeue payment refunds: {exc.detail}")
         return report
 
     def _expire_shard(self, shard: int, now: int, report: SweepReport) -> None:
@@ -116,6 +121,19 @@ class Sweep:
                 report.refunds_queued += 1
             return
         report.errors.append(f"{contract.contract_id}: too many concurrent changes")
+
+    def _requeue_payments(self, now: int, report: SweepReport) -> None:
+        """Refunds of payments no contract holds live on their claims, not in the contracts'
+        refunds-pending index: the same recovery, from the claims' sparse refunds-by-status index."""
+        if self.refund_listing is None:
+            return
+        before = now - self.settings.refund_requeue_seconds * 1000
+        owed = self.refund_listing.payment_refunds_owed(before, self.page_size)
+        report.queries += 2
+        report.items_read += len(owed)
+        for r in owed:
+            if self.queue.send_refund(r.refund_id, r.version):
+                report.refunds_requeued += 1
 
     def _requeue_shard(self, shard: int, now: int, report: SweepReport) -> None:
         before = now - self.settings.refund_requeue_seconds * 1000

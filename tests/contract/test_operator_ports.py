@@ -40,6 +40,24 @@ def _orphan_refund(store, lamports: int, at_ms: int) -> R.Refund:
     return r
 
 
+def test_payment_refunds_owed_are_the_queued_and_sent_ones_booked_before_a_time_oldest_first(store):
+    store.devices.upsert(spec("dev-1"), 10)
+    _settled(store, "dev-1", NOW + 1_000)  # a contract's refund: never listed here
+    p1 = _orphan_refund(store, 900_000, NOW + 500)
+    p2 = _orphan_refund(store, 800_000, NOW + 600)
+    _orphan_refund(store, 10, NOW + 650)  # DUST: nothing owed
+    p3 = _orphan_refund(store, 700_000, NOW + 700)
+    late = _orphan_refund(store, 600_000, NOW + 9_000)  # booked after the cut-off
+    sent = R.mark_sent(store.refunds.get(p2.refund_id), new_signature(), 1_000)
+    store.refunds.advance(store.refunds.get(p2.refund_id), sent, [], NOW + 800)
+    r3 = store.refunds.get(p3.refund_id)
+    store.refunds.advance(r3, R.fail(r3, "InsufficientFundsForRent: account 1"), [], NOW + 800)  # FAILED: an operator's
+    owed = store.refunds.payment_refunds_owed(NOW + 5_000, 10)
+    assert [(r.refund_id, r.status) for r in owed] == [(p1.refund_id, R.QUEUED), (p2.refund_id, R.SENT)]
+    assert [r.refund_id for r in store.refunds.payment_refunds_owed(NOW + 5_000, 1)] == [p1.refund_id]
+    assert late.refund_id in {r.refund_id for r in store.refunds.payment_refunds_owed(NOW + 9_000, 10)}
+
+
 def test_by_status_lists_contract_refunds_then_payment_refunds_newest_first_in_pages(store):
     store.devices.upsert(spec("dev-1"), 10)
     rent(store, new_contract("dev-1"))  # ACTIVE: never listed

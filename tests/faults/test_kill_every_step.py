@@ -254,16 +254,6 @@ def test_killed_while_the_queue_is_down_the_sweep_still_pays_the_refund():
     assert len(w.chain.transfers_to(k.wallet)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gap (not fixed, needs an index): the refund of a payment no contract holds (PAY-…) lives on "
-        "its claim item, which the sweep's refunds-pending index (contracts table) does not cover. "
-        "If its enqueue is lost (queue down, or the process dies after the booking transaction), it "
-        "stays QUEUED until the payer asks again (POST …/refund requeues it); no background job "
-        "recovers it. Fix: a sparse refunds-pending key on the claim item and a sweep query of it."
-    ),
-)
 @pytest.mark.parametrize("how", ["queue_down", "killed"])
 def test_a_payment_refund_whose_enqueue_is_lost_is_recovered_without_the_payer(how):
     w = World()

@@ -645,6 +645,17 @@ class FakeRefundStore(_View):
         page, token = _page(rows, lambda r: (f"{r[0]}{r[1]}", r[2]), limit, token, f"refunds:{status}")
         return [replace(r[3], raw=None, last_valid_block_height=None) for r in page], token
 
+    @_op
+    def payment_refunds_owed(self, before_ms: int, limit: int) -> list[R.Refund]:
+        rows = [
+            (rec["created_at_ms"], rec["refund"].refund_id, rec["refund"])
+            for rec in self._t("claims").values()
+            if rec.get("kind") == "refund"
+            and rec["refund"].status in (R.QUEUED, R.SENT)
+            and rec["created_at_ms"] <= before_ms
+        ]
+        return [replace(r[2], raw=None, last_valid_block_height=None) for r in sorted(rows)[:limit]]
+
 
 class FakeBookStore(_View):
     """`ports.BookStore`: the counter items of every shard."""
