@@ -44,6 +44,26 @@ def test_ledger_page_splits_active_and_completed_with_exact_totals(w, three):
     assert page.size == 3 and page.next_token is None
 
 
+def test_book_totals_are_the_counters_and_leave_live_usage_in_the_rows(w, three):
+    """As bootstrap wires it (with the book's counters, ADR 0006): total_active_value is the
+    prepaid of ACTIVE contracts and total_used the revenue booked by ENDED ones only; the
+    live usage of an ACTIVE contract (A: 4,000,000 so far) is in its row, not in the total.
+    A check that adds the rows' live usage to the book's total sees a "drift" that is not one."""
+    a, b, c = three
+    page = books_module.Books(contracts=w.p.contracts, ledger=w.p.ledger, devices=w.p.devices, queue=w.queue,
+                              rpc=w.rpc, clock=w.clock, settings=w.settings, book=w.p.book).ledger_page(1000, None)
+    assert page.totals_scope == "book"
+    assert page.active[0][1].used_lamports == 4_000_000
+    assert (page.total_active_value, page.total_used, page.total_pending_refunds) == (
+        8_000_000,
+        500_000 + 1_000_000,
+        500_000,
+    )
+    # the same figures from the rows, with the book's meaning: prepaid of ACTIVE, used of ended
+    assert page.total_active_value == sum(k.received_lamports for k, _ in page.active)
+    assert page.total_used == sum(k.used_lamports for k in page.completed)
+
+
 def test_ledger_pages_cover_every_contract_once(w, three):
     seen, token = [], None
     while True:
