@@ -45,10 +45,22 @@ def _all_entries(api, admin_key: str, query: dict, deadline: float) -> list[dict
     return None
 
 
+def _refunds_in_flight(api, admin_key: str) -> int | None:
+    status, ans, _ = api.read("stats", "/api/stats", headers={"X-Admin-Key": admin_key})
+    if status != 200:
+        return None
+    by = ans.get("refunds_by_status") or {}
+    return by.get("QUEUED", 0) + by.get("SENT", 0)
+
+
 def read_books(api, admin_key: str, ledger, budget: float = 120.0) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     deadline = time.monotonic() + budget
+    # the refund worker books payouts in the background: a payout landing between the
+    # per-contract and the per-account reads would show in one view only, so wait for it first
+    while time.monotonic() < deadline - budget / 2 and _refunds_in_flight(api, admin_key):
+        time.sleep(0.5)
     contracts = list(ledger.contracts.values())
 
     def one(c):
