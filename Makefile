@@ -38,7 +38,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local.stack
 
-$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json .chalice/policy-$(STAGE).json infra/resources.yaml infra/observability.yaml infra/edge.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
+$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json $(wildcard .chalice/policy-$(STAGE)*.json) infra/resources.yaml infra/observability.yaml infra/edge.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
 	$(PY) infra/package.py --stage $(STAGE) --out $(BUILD)
 
 package: $(BUILD)/sam.yaml
