@@ -50,8 +50,16 @@ def test_book_totals_are_the_counters_and_leave_live_usage_in_the_rows(w, three)
     live usage of an ACTIVE contract (A: 4,000,000 so far) is in its row, not in the total.
     A check that adds the rows' live usage to the book's total sees a "drift" that is not one."""
     a, b, c = three
-    page = books_module.Books(contracts=w.p.contracts, ledger=w.p.ledger, devices=w.p.devices, queue=w.queue,
-                              rpc=w.rpc, clock=w.clock, settings=w.settings, book=w.p.book).ledger_page(1000, None)
+    page = books_module.Books(
+        contracts=w.p.contracts,
+        ledger=w.p.ledger,
+        devices=w.p.devices,
+        queue=w.queue,
+        rpc=w.rpc,
+        clock=w.clock,
+        settings=w.settings,
+        book=w.p.book,
+    ).ledger_page(1000, None)
     assert page.totals_scope == "book"
     assert page.active[0][1].used_lamports == 4_000_000
     assert (page.total_active_value, page.total_used, page.total_pending_refunds) == (
