@@ -13,8 +13,6 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from chalicelib.bootstrap import Container
-from chalicelib.config import Settings
 from chalicelib.domain import books, ledger, money
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import refunds as R
@@ -23,12 +21,7 @@ from chalicelib.domain.records import hash_device_key
 from chalicelib.domain.signing import extend_memo, refund_memo, rent_memo
 from chalicelib.jobs.refunds import handle_records
 from tests.support.fakes import (
-    FakeClock,
-    FakeDatabase,
-    FakeRefundChain,
-    FakeRefundQueue,
-    FakeRpc,
-    FakeSecrets,
+    FakeWorld,
     new_wallet,
 )
 
@@ -84,7 +77,7 @@ class Message:
     body: str
 
 
-class World:
+class World(FakeWorld):
     """Every port faked, every service built by `Container` as production wires them.
 
     `trace` lists every port call ("tx.open_rental", "chain.send", "rpc.verify_payment",
@@ -92,37 +85,12 @@ class World:
     `kill.index` raise `Killed` (before or after it takes effect)."""
 
     def __init__(self, *, shards: int = 2, capacity: int = 2, devices: dict[str, list[str]] | None = None, **settings):
-        self.chain = FakeRefundChain()
-        self.clock = FakeClock(T0)
-        self.db = FakeDatabase(shards)
-        self.rpc = FakeRpc(self.chain.treasury, self.clock)
-        self.queue = FakeRefundQueue()
-        self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
-        self.c = Container(
-            settings=self.settings,
-            **self.db.ports(),
-            queue=self.queue,
-            rpc=self.rpc,
-            secrets=FakeSecrets("admin"),
-            clock=self.clock,
-            refund_chain=self.chain,
-        )
+        super().__init__(shards=shards, t0=T0, **settings)
         self.capacity = capacity
         self.device_keys: dict[str, str] = {}
         for tier, ids in (devices or {"M2": ["m2-a", "m2-b"], "ORIN": ["orin-a"]}).items():
             for device_id in ids:
-                self.c.devices.upsert(
-                    {
-                        "device_id": device_id,
-                        "name": device_id,
-                        "tier": tier,
-                        "uri": "u",
-                        "address": "a",
-                        "region": "r",
-                        "ram": "16GB",
-                    },
-                    capacity,
-                )
+                self.add_device(device_id, tier, capacity)
                 key = f"dk_{device_id}_" + "k" * 24
                 self.c.devices.set_key_hash(device_id, hash_device_key(key))
                 self.device_keys[device_id] = key

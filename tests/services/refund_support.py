@@ -3,50 +3,21 @@ contracts opened and settled through the real services, and the books' checks.""
 
 from __future__ import annotations
 
-from chalicelib.bootstrap import Container
-from chalicelib.config import Settings
 from chalicelib.domain import books, ledger, money
 from chalicelib.domain import contracts as dc
-from tests.support.fakes import FakeDatabase, FakeRefundChain, FakeSecrets, new_wallet
+from tests.support.fakes import FakeWorld, new_wallet
 
 T0 = 1_764_000_000_000
 M2 = money.TIERS["M2"].lamports_per_hour
 
 
-class World:
+class World(FakeWorld):
     """Every port faked; the refund chain's treasury is the settings' treasury."""
 
     def __init__(self, *, shards: int = 2, capacity: int = 100, devices: int = 2, **settings):
-        from tests.support.fakes import FakeClock, FakeRefundQueue, FakeRpc
-
-        self.chain = FakeRefundChain()
-        self.clock = FakeClock(T0)
-        self.db = FakeDatabase(shards)
-        self.rpc = FakeRpc(self.chain.treasury, self.clock)
-        self.queue = FakeRefundQueue()
-        self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
-        self.c = Container(
-            settings=self.settings,
-            **self.db.ports(),
-            queue=self.queue,
-            rpc=self.rpc,
-            secrets=FakeSecrets("admin"),
-            clock=self.clock,
-            refund_chain=self.chain,
-        )
+        super().__init__(shards=shards, t0=T0, **settings)
         for i in range(devices):
-            self.c.devices.upsert(
-                {
-                    "device_id": f"m2-{i}",
-                    "name": f"m2 {i}",
-                    "tier": "M2",
-                    "uri": "u",
-                    "address": "a",
-                    "region": "r",
-                    "ram": "16GB",
-                },
-                capacity,
-            )
+            self.add_device(f"m2-{i}", "M2", capacity)
 
     def open(self, seconds: int = 3600, overpay: int = 0, wallet: str | None = None) -> dc.Contract:
         """A contract opened through the rental transaction (as rent commits it)."""

@@ -170,3 +170,40 @@ class FakePorts:
         if name in stores:
             return stores[name]
         raise AttributeError(name)
+
+
+class FakeWorld:
+    """Every port faked on one database and wired into a real `bootstrap.Container`, the refund
+    chain's treasury being the settings' treasury: the base of the refund, sweep and fault worlds."""
+
+    def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings):
+        from chalicelib.bootstrap import Container
+        from chalicelib.config import Settings
+
+        self.chain = FakeRefundChain()
+        self.clock = FakeClock(t0)
+        self.db = FakeDatabase(shards)
+        self.rpc = FakeRpc(self.chain.treasury, self.clock)
+        self.queue = FakeRefundQueue()
+        self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
+        self.c = Container(
+            settings=self.settings,
+            **self.db.ports(),
+            queue=self.queue,
+            rpc=self.rpc,
+            secrets=FakeSecrets("admin"),
+            clock=self.clock,
+            refund_chain=self.chain,
+        )
+
+    def add_device(self, device_id: str, tier: str, capacity: int) -> None:
+        spec = {
+            "device_id": device_id,
+            "name": device_id,
+            "tier": tier,
+            "uri": "u",
+            "address": "a",
+            "region": "r",
+            "ram": "16GB",
+        }
+        self.c.devices.upsert(spec, capacity)
