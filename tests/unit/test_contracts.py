@@ -48,6 +48,20 @@ class Lifecycle:
         return self.states[-1]
 
 
+def sample_contract(tier: str = "M2", seconds: int = 3600, received_lamports: int = 1_000_000) -> dc.Contract:
+    """One contract opened at T0 by WALLET on device "d" with the rent payment "s"."""
+    return dc.open_contract(
+        contract_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        tier=tier,
+        device_id="d",
+        seconds=seconds,
+        received_lamports=received_lamports,
+        sig="s",
+        now_ms=T0,
+    )
+
+
 @st.composite
 def lifecycles(draw, max_extensions: int = 5, max_seconds: int = MAX_SECONDS) -> Lifecycle:
     tier = draw(tier_names)
@@ -341,16 +355,7 @@ def test_finalize_of_an_ended_contract_is_refused(lc, refund_min, data):
 
 def test_refund_status_threshold_is_inclusive():
     # M2, 1 h, paid 1,000,000; settled after 30 min: used 500,000, refund 500,000.
-    c = dc.open_contract(
-        contract_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        tier="M2",
-        device_id="d",
-        seconds=3600,
-        received_lamports=1_000_000,
-        sig="s",
-        now_ms=T0,
-    )
+    c = sample_contract("M2", 3600, 1_000_000)
     half = T0 + 1_800_000
     assert dc.finalize(c, now_ms=half, refund_min_lamports=500_000).refund_status == dc.REFUND_QUEUED
     assert dc.finalize(c, now_ms=half, refund_min_lamports=500_001).refund_status == dc.REFUND_DUST

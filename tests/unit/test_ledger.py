@@ -28,7 +28,7 @@ from chalicelib.domain.ledger import (
     payment_postings,
     settlement_postings,
 )
-from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
+from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
 # docs/data-model.md: entry_id = {contract_id}#{version:06d}#{event}#{leg}
 ID_RE = re.compile(r"(?P<cid>CTR-[A-Za-z0-9_-]+)#(?P<version>\d{6})#(?P<kind>[a-z]+)#(?P<leg>\d)")
@@ -148,16 +148,7 @@ def test_payment_postings(books):
 
 
 def test_settlement_of_a_fully_used_contract_has_no_refund_leg():
-    c = dc.open_contract(
-        contract_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        tier="M2",
-        device_id="d",
-        seconds=3600,
-        received_lamports=1_000_000,
-        sig="s",
-        now_ms=T0,
-    )
+    c = sample_contract("M2", 3600, 1_000_000)
     e = dc.finalize(c, now_ms=T0 + 3_600_000, refund_min_lamports=5_000)
     legs = settlement_postings(e)
     assert [(x.account, x.debit_lamports, x.credit_lamports) for x in legs] == [
@@ -171,16 +162,7 @@ def test_settlement_of_a_fully_used_contract_has_no_refund_leg():
 
 
 def test_settlement_at_the_start_books_no_revenue():
-    c = dc.open_contract(
-        contract_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        tier="M2",
-        device_id="d",
-        seconds=3600,
-        received_lamports=1_000_000,
-        sig="s",
-        now_ms=T0,
-    )
+    c = sample_contract("M2", 3600, 1_000_000)
     e = dc.finalize(c, now_ms=T0, refund_min_lamports=5_000)
     legs = settlement_postings(e)
     assert [(x.account, x.debit_lamports, x.credit_lamports, x.entry_id[-10:]) for x in legs] == [
@@ -190,16 +172,7 @@ def test_settlement_at_the_start_books_no_revenue():
 
 
 def test_dust_goes_to_retained_dust():
-    c = dc.open_contract(
-        contract_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        tier="M2",
-        device_id="d",
-        seconds=3600,
-        received_lamports=1_004_999,
-        sig="s",
-        now_ms=T0,
-    )
+    c = sample_contract("M2", 3600, 1_004_999)
     e = dc.finalize(c, now_ms=T0 + 10**9, refund_min_lamports=5_000)
     assert e.refund_status == dc.REFUND_DUST
     assert [(x.account, x.credit_lamports) for x in settlement_postings(e) if x.credit_lamports] == [

@@ -21,7 +21,7 @@ from chalicelib.api import views
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
-from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, settle_times
+from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
 # Field lists copied from /work/shared/API.md, endpoint by endpoint.
 RENT_FIELDS = {
@@ -275,16 +275,7 @@ def test_contract_response_ended(pair):
 
 
 def test_contract_response_refund_failed_carries_reason():
-    c = dc.open_contract(
-        contract_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        tier="M2",
-        device_id="d",
-        seconds=3600,
-        received_lamports=1_000_000,
-        sig="s",
-        now_ms=T0,
-    )
+    c = sample_contract("M2", 3600, 1_000_000)
     e = dc.finalize(c, now_ms=T0 + 60_000, refund_min_lamports=5_000)
     from dataclasses import replace
 
