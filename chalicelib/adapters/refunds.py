@@ -111,7 +111,9 @@ def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
     return "p", {"pk": {"S": doc["id"]}, "refund_status": {"S": status}, "created_at_ms": {"N": str(doc["at"])}}
 
 
-def _listed_contract_refund(i) -> R.Refund:
+def _listed_refund(i, version: int) -> R.Refund:
+    """A refund from an index item of either table (contract or claim: the same refund fields;
+    the record's version is the contract's `version` or the claim's `refund_version`)."""
     return R.Refund(
         refund_id=i.contract_id,
         wallet=i.wallet,
@@ -121,26 +123,18 @@ def _listed_contract_refund(i) -> R.Refund:
         last_valid_block_height=None,
         attempt=_int(i.refund_attempt) or 0,
         reason=i.refund_reason,
-        version=int(i.version),
+        version=int(version),
         fee_lamports=_int(i.refund_fee),
         confirmed_at_ms=_int(i.refund_confirmed_ms),
     )
+
+
+def _listed_contract_refund(i) -> R.Refund:
+    return _listed_refund(i, i.version)
 
 
 def _listed_payment_refund(i) -> R.Refund:
-    return R.Refund(
-        refund_id=i.contract_id,
-        wallet=i.wallet,
-        lamports=int(i.refund_lamports or 0),
-        status=i.refund_status,
-        tx_signature=i.refund_tx,
-        last_valid_block_height=None,
-        attempt=_int(i.refund_attempt) or 0,
-        reason=i.refund_reason,
-        version=int(i.refund_version),
-        fee_lamports=_int(i.refund_fee),
-        confirmed_at_ms=_int(i.refund_confirmed_ms),
-    )
+    return _listed_refund(i, i.refund_version)
 
 
 class RefundListingRepo:
