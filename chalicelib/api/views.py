@@ -211,7 +211,7 @@ def ledger_response(page) -> dict:
             "active_contracts": active,
             "completed_settlements": completed,
             "page_contracts": page.size,
-            "totals_scope": getattr(page, "totals_scope", "page"),
+            "totals_scope": page.totals_scope,
             "next_token": page.next_token,
         },
         total_active_value=page.total_active_value,

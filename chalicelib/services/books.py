@@ -8,20 +8,17 @@ from typing import TYPE_CHECKING
 from ..config import Settings
 from ..domain import books as book_counters
 from ..domain import ledger
-from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Figures
+from ..domain.contracts import ACTIVE, Contract, Figures
 from ..domain.ledger import Entry
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import BookStore, Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
 
-PENDING = (REFUND_QUEUED, REFUND_SENT)
-STATS_PAGE = 1000
-
 
 @dataclass(frozen=True)
 class LedgerPage:
-    """One page of contracts, split into active (with live figures) and completed,
-    with totals over this page only."""
+    """One page of contracts, split into active (with live figures) and completed, with the
+    totals of the whole book (the counters)."""
 
     active: list[tuple[Contract, Figures]]
     completed: list[Contract]
@@ -29,7 +26,7 @@ class LedgerPage:
     total_used: int
     total_pending_refunds: int
     next_token: str | None
-    totals_scope: str = "page"  # "book": the totals are of the whole book (the counters)
+    totals_scope: str = "book"
 
     @property
     def size(self) -> int:
@@ -73,8 +70,8 @@ class Books:
     clock:     now, in Unix milliseconds.
     settings:  `treasury`.
     book:      the whole-book counters (`counters`: one small item per shard, written inside
-               every money transaction; docs/adr/0006). Without it (an old wiring) the
-               figures are computed by reading the whole table, as before issue 8.
+               every money transaction; docs/adr/0006): every total comes from them, never
+               from a read of the contracts table.
     """
 
     contracts: ContractStore
@@ -84,41 +81,30 @@ class Books:
     rpc: PaymentVerifier
     clock: Clock
     settings: Settings
-    book: BookStore | None = None
+    book: BookStore
 
     def totals(self) -> dict[str, int]:
         """The book's counters added up (`domain.books.COUNTERS`)."""
         return book_counters.total(self.book.counters())
 
     def ledger_page(self, limit: int, token: str | None) -> LedgerPage:
-        """One page read; totals are over the contracts of this page."""
+        """One page of contracts (live figures of the ACTIVE ones at now); the totals are the
+        whole book's, from the counters: prepaid of ACTIVE contracts, revenue booked by ended
+        ones, refunds owed (ADR 0006)."""
         now = self.clock()
         contracts, next_token = self.contracts.page(limit, token)
-        active, completed = [], []
-        total_active = total_used = total_pending = 0
-        for k in contracts:
-            if k.status == ACTIVE:
-                f = k.figures(now)
-                total_active += k.received_lamports
-                total_used += f.used_lamports
-                active.append((k, f))
-            else:
-                total_used += k.used_lamports or 0
-                if k.refund_status in PENDING:
-                    total_pending += k.refund_lamports or 0
-                completed.append(k)
-        if self.book is not None:  # whole-book totals from the counters, not from this page
-            t = self.totals()
-            return LedgerPage(
-                active,
-                completed,
-                t["active_prepaid_lamports"],
-                t["revenue_lamports"],
-                sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
-                next_token,
-                "book",
-            )
-        return LedgerPage(active, completed, total_active, total_used, total_pending, next_token)
+        active = [(k, k.figures(now)) for k in contracts if k.status == ACTIVE]
+        completed = [k for k in contracts if k.status != ACTIVE]
+        t = self.totals()
+        return LedgerPage(
+            active,
+            completed,
+            t["active_prepaid_lamports"],
+            t["revenue_lamports"],
+            sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
+            next_token,
+            "book",
+        )
 
     def entries(self, contract_id: str | None, account: str | None, limit: int, token: str | None) -> EntriesPage:
         """Postings of one contract (when `contract_id`) or else of one account, oldest first."""
@@ -137,8 +123,6 @@ class Books:
     def stats(self) -> Stats:
         """Whole-system figures for operators: the book's counters (`shards` items), the device
         inventory, queue depths and RPC reachability — never the contracts table."""
-        if self.book is None:
-            return self._scanned_stats()
         now = self.clock()
         t = self.totals()
         devices = self.devices.all()
@@ -155,46 +139,6 @@ class Books:
             revenue=t["revenue_lamports"],
             pending_refunds=sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
             active_prepaid=t["active_prepaid_lamports"],
-            queues=self.queue.depths(),
-            treasury=self.settings.treasury,
-            rpc_reachable=rpc_ok,
-            at_ms=now,
-        )
-
-    def _scanned_stats(self) -> Stats:
-        """The figures from every contract (O(table)); only without `book`."""
-        now = self.clock()
-        by_status: dict[str, int] = {}
-        refunds: dict[str, int] = {}
-        revenue = pending = active_value = 0
-        token: str | None = None
-        while True:
-            page, token = self.contracts.page(STATS_PAGE, token)
-            for k in page:
-                by_status[k.status] = by_status.get(k.status, 0) + 1
-                if k.status == ACTIVE:
-                    active_value += k.received_lamports
-                    continue
-                refunds[k.refund_status] = refunds.get(k.refund_status, 0) + 1
-                revenue += k.used_lamports or 0
-                if k.refund_status in PENDING:
-                    pending += k.refund_lamports or 0
-            if not token:
-                break
-        devices = self.devices.all()
-        try:
-            rpc_ok = bool(self.rpc.health())
-        except Exception:  # noqa: BLE001 - reported, not raised
-            rpc_ok = False
-        return Stats(
-            contracts_by_status=by_status,
-            device_count=len(devices),
-            slots_leased=sum(d.leases for d in devices),
-            capacity=sum(d.capacity for d in devices),
-            refunds_by_status=refunds,
-            revenue=revenue,
-            pending_refunds=pending,
-            active_prepaid=active_value,
             queues=self.queue.depths(),
             treasury=self.settings.treasury,
             rpc_reachable=rpc_ok,

@@ -175,11 +175,8 @@ def test_only_outages_are_503_other_database_errors_are_bugs(api, monkeypatch, c
     assert body["detail"] != "m" and "Traceback" not in json.dumps(body)
 
 
-def test_stats_survives_many_pages(api, monkeypatch):
-    """stats reads the table page by page (no generator under @guarded)."""
-    from chalicelib.services import books
-
-    monkeypatch.setattr(books, "STATS_PAGE", 1)
+def test_stats_are_the_books_counters_on_dynamodb(api):
+    """stats read the book's counter items, never the contracts table (ADR 0006)."""
     wallet = new_wallet()
     for _ in range(3):
         body = {

@@ -101,6 +101,7 @@ class World:
             rpc=p.rpc,
             clock=p.clock,
             settings=self.settings,
+            book=p.book,
         )
 
     @property
