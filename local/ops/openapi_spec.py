@@ -7,7 +7,7 @@ links to it).
 
 tests/integration/test_openapi.py keeps the document equal to this builder and in step with
 ``app.routes``; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
-The shapes follow API.md and the README's "Decisions beyond API.md".
+The shapes follow docs/api.md, the project's API reference.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ SCHEMAS = {
     "Error": obj(
         {"detail": STR, "code": {"type": "string", "enum": ERROR_CODES}, "reason": nullable(STR)},
         {"request_id": {"type": "string", "description": "present on 5xx answers"}},
-        description='Every error (API.md "Errors"); nothing was written.',
+        description='Every error (docs/api.md "Errors"); nothing was written.',
     ),
     "Health": obj({"status": {"const": "ok"}}),
     "Pricing": obj(
@@ -141,7 +141,8 @@ SCHEMAS = {
             "device_id": STR,
             "duration_hours": NUM,
             "duration_seconds": INT,
-            **with_sol(cost=1),
+            "cost_sol": SOL,
+            "cost_lamports": LAMPORTS,
             "prepaid_sol": SOL,
             "prepaid_lamports": LAMPORTS,
             "created_at": TS,
@@ -186,7 +187,8 @@ SCHEMAS = {
             "contract_id": STR,
             "extended_hours": NUM,
             "extended_seconds": INT,
-            **with_sol(additional_cost=1),
+            "additional_cost_sol": SOL,
+            "additional_cost_lamports": LAMPORTS,
             "prepaid_lamports": LAMPORTS,
             **with_sol(new_total_cost=1),
             "new_expiration": TS,
@@ -882,7 +884,7 @@ def build() -> dict:
             "description": "Prepaid compute rentals paid in SOL. Money is integer lamports in every `_lamports` "
             "field; `_sol` fields are display values derived from them. Every error is "
             "`{detail, code, reason}` (+ `request_id` on 5xx) and writes nothing. The contract "
-            "is API.md; decisions beyond it are in the project README. Every path also answers CORS "
+            "is docs/api.md. Every path also answers CORS "
             "preflights (OPTIONS) for the origins the stage allows (SI64_CORS_ORIGINS; operator "
             "routes SI64_CORS_ADMIN_ORIGINS; device routes never).",
         },
