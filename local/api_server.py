@@ -35,14 +35,14 @@ from chalice.local import ChaliceRequestHandler, RouteMatcher
 from local.procs import ROOT
 
 # The same body as infra/edge.yaml's gateway responses MISSING_AUTHENTICATION_TOKEN and
-# RESOURCE_NOT_FOUND (API.md error shape); tests/e2e/test_hardening_http.py checks they agree.
+# RESOURCE_NOT_FOUND (docs/api.md error shape); tests/e2e/test_hardening_http.py checks they agree.
 NO_ROUTE_STATUS = 404
 NO_ROUTE_BODY = {"detail": "No route for this method and path.", "code": "not_found", "reason": "route"}
 
 
 class NoDelayHandler(ChaliceRequestHandler):
     """ChaliceRequestHandler whose response (headers and body) goes out in one write, unstalled,
-    whose unknown routes and methods answer in the API.md error shape, and whose events carry
+    whose unknown routes and methods answer in the docs/api.md error shape, and whose events carry
     the peer's address as `requestContext.identity.sourceIp` (what API Gateway does; `chalice
     local` writes 127.0.0.1 for every client, so per-IP limits could not tell two clients apart:
     connect from 127.0.0.2, 127.0.0.3, ... to be another client)."""

@@ -12,7 +12,7 @@ and a batch with the leased device's key, reads the contract, extends it by
 Every HTTP request and response is printed on one line each.
 
 Honest by construction: any non-2xx answer (or a failed payment) is printed
-and the demo exits 1; it exits 0 only when every step did what API.md says.
+and the demo exits 1; it exits 0 only when every step did what docs/api.md says.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--contract", help="the contract an --memo extend payment is for")
     s = sub.add_parser("sign", help="print renter headers for METHOD PATH [body] (curl -H format with --curl)")
     s.add_argument("method")
-    s.add_argument("path", help="the route's path as API.md writes it, e.g. /api/rent (no query)")
+    s.add_argument("path", help="the route's path as docs/api.md writes it, e.g. /api/rent (no query)")
     s.add_argument("--body", help="file holding the exact request body, or - for stdin")
     s.add_argument("--curl", action="store_true")
     sub.add_parser("address")

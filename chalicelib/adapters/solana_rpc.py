@@ -2,7 +2,7 @@
 
 Plain JSON-RPC over `urllib.request` (stdlib only) rather than solana-py's
 `AsyncClient`: verification needs two read-only calls whose JSON shapes are
-stable and standard, and DESIGN.md measures cold start — importing
+stable and standard, and `make bench` measures cold start — importing
 `solana.rpc.async_api` costs ~190 ms in a fresh process, and an event loop per
 call (solana-py 0.41 has no sync client) adds more. This module imports
 nothing outside the stdlib and the domain (and urllib only on the first

@@ -1,5 +1,5 @@
 """The HTTP edge shared by every blueprint: body limits, JSON parsing, rate
-limiting, credentials, Idempotency-Key replay, CORS, and errors in the API.md shape.
+limiting, credentials, Idempotency-Key replay, CORS, and errors in the docs/api.md shape.
 
 Route handlers stay thin: `@endpoint(bp, path, methods, auth=…)` hands them a
 `Call` (path params, parsed body, headers, query, container, the authenticated
@@ -62,7 +62,7 @@ class RateLimited(e.DomainError):
         self.retry_after = retry_after
 
 
-# Error class → (HTTP status, stable code) of API.md "Errors". Looked up along the
+# Error class → (HTTP status, stable code) of docs/api.md "Errors". Looked up along the
 # class's MRO, so a subclass answers like its parent unless it is listed itself.
 STATUS: dict[type, tuple[int, str]] = {
     e.InvalidRequest: (400, "invalid_request"),
@@ -259,7 +259,7 @@ def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
 
 
 def _signed_path(call: Call) -> str:
-    """The route's path as API.md writes it, with the path parameters of this request."""
+    """The route's path as docs/api.md writes it, with the path parameters of this request."""
     path = call.route
     for name, value in call.params.items():
         path = path.replace("{" + name + "}", value)

@@ -1,4 +1,4 @@
-"""The JSON shapes of API.md, built from domain objects and service results. Pure Python.
+"""The JSON shapes of docs/api.md, built from domain objects and service results. Pure Python.
 
 Every `*_sol` / legacy SOL field is derived from the integer lamport figure
 beside it (money.sol: an exact Decimal, written as a plain JSON number by
@@ -161,7 +161,7 @@ def entry_view(e) -> dict:
 
 
 def entries_response(page) -> dict:
-    """services.books.EntriesPage → API.md shape."""
+    """services.books.EntriesPage → docs/api.md shape."""
     return {
         "entries": [entry_view(e) for e in page.entries],
         "debit_lamports": page.debit_lamports,
@@ -172,7 +172,7 @@ def entries_response(page) -> dict:
 
 
 def ledger_response(page) -> dict:
-    """services.books.LedgerPage → API.md shape (totals of the page)."""
+    """services.books.LedgerPage → docs/api.md shape (totals of the page)."""
     active = [
         _with_sol(
             {

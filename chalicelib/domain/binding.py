@@ -1,4 +1,4 @@
-"""Binding a payment to the request it pays for (API.md, "Binding a payment"). Pure Python.
+"""Binding a payment to the request it pays for (docs/api.md, "Binding a payment"). Pure Python.
 
 Everything on chain is public: a transfer to the treasury proves that money moved,
 not who may spend it or on what. A rent or an extend is therefore accepted only

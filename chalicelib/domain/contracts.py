@@ -23,7 +23,7 @@ MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extensio
 
 def requested_seconds(hours: Decimal | int, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A requested duration in hours (an exact number) → whole seconds within
-    [min_seconds, max_hours h] (API.md "Tiers"); InvalidRequest naming `name` otherwise.
+    [min_seconds, max_hours h] (docs/api.md "Tiers"); InvalidRequest naming `name` otherwise.
 
     Both limits apply to the rounded seconds, the duration that is priced and served:
     720.0001 h rounds to exactly 2,592,000 s = 720 h and is accepted; 0.01666666 h
@@ -116,7 +116,7 @@ class Contract:
 
 
 def usage(contract: Contract, elapsed_ms: int) -> int:
-    """API.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; a contract
+    """docs/api.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; a contract
     that ran its whole duration used exactly its price (no rounding remainder)."""
     duration_ms = contract.duration_seconds * 1000
     if elapsed_ms >= duration_ms:

@@ -1,7 +1,7 @@
 """Domain errors: what went wrong, in words (`detail`) and which field or check (`reason`).
 
 They carry no HTTP status and no wire code: the edge (`chalicelib/api/http.py`)
-maps each class to the status and stable code of API.md.
+maps each class to the status and stable code of docs/api.md.
 """
 
 from __future__ import annotations

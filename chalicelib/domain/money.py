@@ -1,4 +1,4 @@
-"""Pricing, durations and usage in integer lamports (API.md, "Tiers").
+"""Pricing, durations and usage in integer lamports (docs/api.md, "Tiers").
 
 Pure Python; no float ever touches an amount. Inputs that come from JSON are
 `Decimal` (the API parses numbers with `parse_float=Decimal`) or `int`.

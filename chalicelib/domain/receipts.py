@@ -4,7 +4,7 @@ A receipt is stored with its payment claim (`domain.records.Claim.response`) in
 the same transaction that opens or extends the contract, and a replay of the
 request returns it verbatim, however the contract changed since. So it is
 stored data, written by the service at commit time, and its shape is the
-API.md answer of `POST /api/rent` and `POST /api/contracts/{id}/extend`: the
+docs/api.md answer of `POST /api/rent` and `POST /api/contracts/{id}/extend`: the
 edge sends it as it is. Every `*_sol` figure derives from the lamports beside it.
 """
 

@@ -1,4 +1,4 @@
-"""The exact strings a renter signs (API.md, "Credentials" and "Binding a payment").
+"""The exact strings a renter signs (docs/api.md, "Credentials" and "Binding a payment").
 
 One place for them, used by the server that verifies and by every client
 (`local/`, tests) that signs. Pure Python.
@@ -13,7 +13,7 @@ MEMO_PREFIX = "si64"
 
 def renter_message(method: str, path: str, timestamp: str, body: bytes = b"") -> bytes:
     """`si64:{METHOD} {PATH}:{X-Timestamp}`, plus `:{sha256 hex of the raw body}` when the
-    body is not empty. PATH is the route's path as API.md writes it (no stage, no query)."""
+    body is not empty. PATH is the route's path as docs/api.md writes it (no stage, no query)."""
     text = f"{MEMO_PREFIX}:{method.upper()} {path}:{timestamp}"
     if body:
         text += ":" + hashlib.sha256(body).hexdigest()

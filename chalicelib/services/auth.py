@@ -25,7 +25,7 @@ class Auth:
     secrets:          the operator key check (`is_admin`).
     clock:            now, in Unix milliseconds (the signature window).
     verify_signature: ed25519 check of (base58 pubkey, message, base58 signature) → bool.
-    window_seconds:   how far X-Timestamp may be from now (API.md: ±300 s).
+    window_seconds:   how far X-Timestamp may be from now (docs/api.md: ±300 s).
     devices:          device reads (`get`), for the device-key check of `device`.
     """
 

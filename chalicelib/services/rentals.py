@@ -97,7 +97,7 @@ class Rentals:
     def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
         """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
         one read of the claim tells. This attempt's own receipt there → it did, and this is the
-        first answer; otherwise the 503 stands and, as API.md says, nothing was changed."""
+        first answer; otherwise the 503 stands and, as docs/api.md says, nothing was changed."""
         try:
             claim = self.claims.get_claim(sig)
         except Unavailable:
@@ -129,7 +129,7 @@ class Rentals:
         terms_memo: str,
         signed_by: str | None,
     ) -> tuple[PaymentResult | None, Receipt | None]:
-        """Verify the payment on chain and that it is bound to this request (API.md "Binding a
+        """Verify the payment on chain and that it is bound to this request (docs/api.md "Binding a
         payment"): the payment's memo states exactly these terms, or `signed_by` — the wallet whose
         renter credentials the request carried and that checked out — is the payer."""
         s = self.settings

@@ -1,5 +1,5 @@
 """The billing sweep: ends due ACTIVE contracts at their expiry and re-queues refunds
-that are owed but not moving (the outbox recovery of DESIGN.md).
+that are owed but not moving (the outbox recovery of docs/refunds.md).
 
 Its reads grow with the number of due items, not with the table: per shard it
 pages the sparse `active-by-expiry` index up to now, and the sparse

@@ -107,7 +107,7 @@ def hours_for(seconds: int) -> float:
 
 
 def seconds_of(hours: float) -> int:
-    """What the server makes of `hours` sent as JSON (API.md: round_half_up(hours × 3600))."""
+    """What the server makes of `hours` sent as JSON (docs/api.md: round_half_up(hours × 3600))."""
     return money.duration_seconds(Decimal(repr(hours)))
 
 
@@ -119,7 +119,7 @@ def rent(
     api: Api, w: Wallet, tier: str, hours: float, ledger: Ledger, deadline: float, op: str = "rent"
 ) -> Contract | None:
     """Pay and rent. A 409 no_capacity presents the same payment again until `deadline`; no
-    answer, a 429 or a 503 sends the same request again (API.md: a retry is safe)."""
+    answer, a 429 or a 503 sends the same request again (docs/api.md: a retry is safe)."""
     seconds = seconds_of(hours)
     price = money.price_lamports(money.TIERS[tier].lamports_per_hour, seconds)
     sig = w.pay(price, rent_memo(tier, seconds))

@@ -2,7 +2,7 @@
 
 ``Api(base_url, recorder)`` keeps one ``http.client`` connection per thread (the server,
 Chalice's local server, answers HTTP/1.1 keep-alive). Each call is recorded under an
-operation name: latency, status and the API.md ``code`` of an error body. A request that
+operation name: latency, status and the docs/api.md ``code`` of an error body. A request that
 got no answer (timeout, reset) is recorded with status 0 and code ``transport:<Error>``.
 A keep-alive connection the server closed while idle is re-opened once, before anything
 was answered; nothing else is retried here (the actors decide what to retry).
@@ -143,7 +143,7 @@ class Api:
             parsed = None
         code = parsed.get("code") if status >= 400 and isinstance(parsed, dict) else None
         if status >= 400 and not code:
-            code = "unshaped"  # an error outside the API.md shape
+            code = "unshaped"  # an error outside the docs/api.md shape
         elif status >= 500 and parsed.get("reason"):
             code = f"{code}:{parsed['reason']}"  # which dependency or check: database, contention, ...
         elif status >= 500 and parsed.get("reason"):

@@ -14,7 +14,7 @@ Importable::
 * Never blocks its event loop: psutil reads and HTTP calls run in the default
   thread executor; the loop only schedules.
 * Batches: every ``batch_seconds`` (default 5) the buffered samples are posted
-  as ``{"samples": [...]}`` in chunks of at most 120 (API.md). A backlog after an
+  as ``{"samples": [...]}`` in chunks of at most 120 (docs/api.md). A backlog after an
   outage goes out in consecutive full batches.
 * While the API is unreachable (connection errors, 5xx, 429) the sender retries
   with exponential backoff and full jitter (``Backoff``), and samples keep going
@@ -38,7 +38,7 @@ from typing import Any
 
 from .client import Unreachable, http_json
 
-MAX_BATCH = 120  # API.md: a batch holds at most 120 samples
+MAX_BATCH = 120  # docs/api.md: a batch holds at most 120 samples
 MB = 1_000_000
 
 

@@ -9,7 +9,7 @@
 * ``renter_headers``: the renter's signature of a request (``local.renter.renter_headers``
   over ``chalicelib.domain.signing.renter_message``), exactly what a browser wallet's
   ``signMessage`` produces.
-* Pricing helpers implementing the formulas of API.md exactly (integers only).
+* Pricing helpers implementing the formulas of docs/api.md exactly (integers only).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ LPH = {"M2": 1_000_000, "ORIN": 4_000_000, "M3_ULTRA": 25_000_000, "THOR": 35_00
 _UNSET = object()
 
 
-# ------------------------------------------------------------------ API.md formulas
+# ------------------------------------------------------------------ docs/api.md formulas
 def duration_seconds(hours) -> int:
     """round_half_up(duration_hours × 3600), exact."""
     return int((Decimal(str(hours)) * 3600).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -49,7 +49,7 @@ def usage_lamports(tier: str, t_ms: int, duration_ms: int) -> int:
 
 
 def rent_terms(tier: str, hours) -> str:
-    """The memo that binds a payment to a rental of `tier` for `hours` (API.md "Binding a payment")."""
+    """The memo that binds a payment to a rental of `tier` for `hours` (docs/api.md "Binding a payment")."""
     return signing.rent_memo(tier, duration_seconds(hours))
 
 

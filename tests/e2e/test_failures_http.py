@@ -2,7 +2,7 @@
 real transaction on the local chain, every credential failure, and a table of
 malformed requests across the endpoints.
 
-Each must be a clean 4xx in the API.md error shape ``{detail, code, reason}``
+Each must be a clean 4xx in the docs/api.md error shape ``{detail, code, reason}``
 (never a 5xx) and must write nothing: the operator's views (``/api/stats``,
 ``/api/billing/ledger``), the device leases, the contract, its postings and
 its samples are compared before and after.
@@ -1033,7 +1033,7 @@ def test_malformed_requests_wrote_nothing(api, ctx, baseline):
 
 
 def test_unknown_routes_and_methods_write_nothing(api, ctx):
-    """Outside API.md's routes: whatever the HTTP front answers, it is a 4xx and writes nothing."""
+    """Outside docs/api.md's routes: whatever the HTTP front answers, it is a 4xx and writes nothing."""
     before = world(api, ctx)
     for method, path in (
         ("DELETE", f"/api/contracts/{ctx.c1}"),

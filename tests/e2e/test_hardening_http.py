@@ -1,9 +1,9 @@
-"""Issue 10 over real HTTP against the local stack: the API.md error shape for unknown
+"""Issue 10 over real HTTP against the local stack: the docs/api.md error shape for unknown
 routes and wrong methods, NaN/Infinity naming their field, metric timestamps within the
 contract's lifetime, figures a client can reproduce (the server's milliseconds, SOL as
 plain decimals) and duration limits on the rounded seconds.
 
-Every refusal is a 4xx in the API.md shape that writes nothing (the operator's views and
+Every refusal is a 4xx in the docs/api.md shape that writes nothing (the operator's views and
 the contract's samples are compared before and after).
 """
 
@@ -47,7 +47,7 @@ def assert_error(r, status: int, code: str, reason=None) -> None:
 
 
 def rent(api, payer, treasury, tier: str = "M2", hours=0.1, funds: int = LAMPORTS_PER_SOL):
-    """A rental bound by its payment's memo (API.md "Binding a payment", way 2)."""
+    """A rental bound by its payment's memo (docs/api.md "Binding a payment", way 2)."""
     kp = payer.new_wallet(funds)
     seconds = duration_seconds(hours)
     sig = payer.pay(kp, treasury, price_lamports(tier, hours), memo=signing.rent_memo(tier, seconds))
@@ -187,7 +187,7 @@ def test_status_and_settle_carry_server_milliseconds_and_plain_decimals(api, pay
     done = wire(out)
     assert (done["created_at_ms"], done["expires_at_ms"]) == (status["created_at_ms"], status["expires_at_ms"])
     assert done["settled_at_ms"] >= status["created_at_ms"] + 1200
-    # what a client computes from the answer alone and API.md's formula: the server's used_lamports
+    # what a client computes from the answer alone and docs/api.md's formula: the server's used_lamports
     used = usage_lamports(
         "M2", done["settled_at_ms"] - done["created_at_ms"], done["expires_at_ms"] - done["created_at_ms"]
     )

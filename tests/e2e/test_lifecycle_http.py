@@ -3,7 +3,7 @@
 Payments are real transactions on the local chain sent with the stock solana-py
 AsyncClient; the renter signs settle with its wallet keypair; devices report
 with the keys the stack issued. Nothing is faked. Every lamport figure is
-checked against the formulas of API.md: live figures against bounds computed
+checked against the formulas of docs/api.md: live figures against bounds computed
 from the wall clock around the request (an exact function of elapsed time),
 settled figures exactly, from the contract's own timestamps in the ledger.
 """
@@ -345,7 +345,7 @@ def test_replay_and_reuse_of_a_payment(api, payer, local_stack):
     path = f"/api/contracts/{cid}/settle"
     ts = str(int(time.time()))
 
-    def signed(body: bytes) -> dict:  # API.md "Credentials": a non-empty body signs its sha256 too
+    def signed(body: bytes) -> dict:  # docs/api.md "Credentials": a non-empty body signs its sha256 too
         return {
             "X-Wallet": str(wallet.pubkey()),
             "X-Timestamp": ts,

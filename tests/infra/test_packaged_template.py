@@ -222,7 +222,7 @@ def test_waf_rate_rules_per_ip_above_the_application_limit(template, resources):
     assert scope["NotStatement"]["Statement"]["SizeConstraintStatement"]["FieldToMatch"] == {
         "SingleHeader": {"Name": "x-device-key"}
     }
-    # API.md: 150 requests per 10 s per IP = 4500 per 5-minute WAF window; WAF must sit above it
+    # docs/api.md: 150 requests per 10 s per IP = 4500 per 5-minute WAF window; WAF must sit above it
     app_limit_per_window = 150 * 300 // 10
     params = template["Parameters"]
     assert params["WafIpRateLimit"]["Default"] >= 2 * app_limit_per_window

@@ -32,7 +32,7 @@ NO_DATABASE = {
 
 
 def _requests(api):
-    """(method, route, path, body, headers) for every route of API.md."""
+    """(method, route, path, body, headers) for every route of docs/api.md."""
     if api.c.chain_history is None:  # reconciliation reads the chain first: the fake node's history
         from tests.support.fake_history import FakeChainHistory
         from tests.support.fakes import FakeRefundChain, FakeTreasurySigner

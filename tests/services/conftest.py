@@ -6,7 +6,7 @@ hooks (`FakeDatabase.fail_next / repeat_next / before_next / down`, `FakeRpc.dow
 `FakeRefundQueue.down`) let a test lose a race, see an outage or lose an answer.
 
 Every payment is made with the memo that binds it to its request
-(`domain.signing.rent_memo` / `extend_memo`), as API.md "Binding a payment" asks.
+(`domain.signing.rent_memo` / `extend_memo`), as docs/api.md "Binding a payment" asks.
 """
 
 from __future__ import annotations

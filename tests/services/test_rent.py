@@ -17,7 +17,7 @@ from .conftest import TREASURY, make_world
 NOW_S = 1_764_000_000
 
 
-# --- happy paths: API.md "Tiers", price = ceil(lamports_per_hour × seconds / 3600) --------------
+# --- happy paths: docs/api.md "Tiers", price = ceil(lamports_per_hour × seconds / 3600) --------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Binding a payment to its request (API.md "Binding a payment"), and what decide reads for it."""
+"""Binding a payment to its request (docs/api.md "Binding a payment"), and what decide reads for it."""
 
 from __future__ import annotations
 

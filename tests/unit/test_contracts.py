@@ -269,7 +269,7 @@ def test_finalize_settles_the_money(lc, refund_min, data):
         assert e.status == dc.SETTLED and e.ended_at_ms == now
     else:
         assert e.status == dc.EXPIRED and e.ended_at_ms == c.expires_at_ms
-    # API.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; the whole
+    # docs/api.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; the whole
     # duration uses exactly the price
     t = e.ended_at_ms - c.created_at_ms
     if t >= c.duration_seconds * 1000:
@@ -310,7 +310,7 @@ def test_finalize_settles_the_money(lc, refund_min, data):
 
 @given(lifecycles(), st.data())
 def test_finalize_at_full_term_uses_exactly_the_price(lc, data):
-    """API.md: a contract that ran its whole duration used exactly its price, so an expired
+    """docs/api.md: a contract that ran its whole duration used exactly its price, so an expired
     contract's refund is only what was paid above the price."""
     c = lc.last
     e = dc.finalize(

@@ -1,4 +1,4 @@
-"""The layer rules of DESIGN.md, checked on the code itself."""
+"""The layer rules (README "Layout", docs/adr/0005-ports-and-fakes.md), checked on the code itself."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Request schemas: parsing and validation at the edge (chalicelib/api/schemas.py).
 
 Every refusal is an InvalidRequest (400) whose `reason` names the offending field
-(API.md "Errors"); nothing else may escape, whatever the client sends.
+(docs/api.md "Errors"); nothing else may escape, whatever the client sends.
 Pure logic: no sockets, no AWS.
 """
 

@@ -1,7 +1,7 @@
-"""The JSON shapes of API.md (chalicelib/api/views.py, and the receipts of chalicelib/domain/receipts.py).
+"""The JSON shapes of docs/api.md (chalicelib/api/views.py, and the receipts of chalicelib/domain/receipts.py).
 
 Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
-the JSON text a client reads), and every response carries every field API.md lists.
+the JSON text a client reads), and every response carries every field docs/api.md lists.
 Pure logic: no sockets, no AWS.
 """
 
@@ -23,7 +23,7 @@ from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
-# Field lists copied from /work/shared/API.md, endpoint by endpoint.
+# Field lists of docs/api.md, endpoint by endpoint.
 RENT_FIELDS = {
     "contract_id",
     "status",
@@ -120,7 +120,7 @@ def plain_decimal(number: str) -> Decimal:
     return Decimal(number)
 
 
-# API.md "Conventions": legacy SOL names without the _sol suffix.
+# docs/api.md "Conventions": legacy SOL names without the _sol suffix.
 LEGACY_SOL = {"cost_sol", "prepaid", "used", "refund", "cost_so_far", "refund_available", "new_total_cost"}
 
 
@@ -242,7 +242,7 @@ def test_contract_response_active(lc, data):
 
 
 def reproduce_used(r: dict, now_ms: int | None = None) -> int:
-    """What a client computes from a status or settle answer alone (API.md "Tiers") and the
+    """What a client computes from a status or settle answer alone (docs/api.md "Tiers") and the
     tier's published rate: floor(rate × t / 3,600,000), t the elapsed server ms, while t is below
     the duration; a contract that ran its whole duration used exactly its price (`cost_lamports`)."""
     rate = money.TIERS[r.get("tier") or TIER_OF[r["contract_id"]]].lamports_per_hour

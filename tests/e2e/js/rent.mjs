@@ -1,6 +1,6 @@
 // What a renter's web page does, with a stock @solana/web3.js 1.x and fetch:
 // read /api/pricing, pay the treasury the price with the rental's terms in a Memo
-// instruction (`si64:rent:{tier}:{duration_seconds}`, API.md "Binding a payment": the
+// instruction (`si64:rent:{tier}:{duration_seconds}`, docs/api.md "Binding a payment": the
 // memo binds the payment to this rental, so a wallet that can only sign transactions,
 // not messages, can rent), POST /api/rent with no credentials, read the contract back.
 // argv: API URL, RPC URL, tier, duration_hours. Prints one JSON line.
