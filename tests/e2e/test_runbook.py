@@ -1,7 +1,9 @@
 """docs/runbook.md runs: every `runbook:run` block, in order, against the local stack with the
-stock AWS CLI pointed at the emulator (`aws --endpoint-url …`), and every `runbook:aws-only`
-block fails on the emulator for the reason the runbook gives (so the day moto serves it,
-this test says so).
+stock AWS CLI, each after the runbook's own local set-up block (`runbook:env`: the variables
+from the stack's stack.json, `aws` pointed at the emulator) with the contract, wallet and device
+of the set-up below in place of its placeholders; every `runbook:aws-only` block fails on the
+emulator for the reason the runbook gives (so the day moto serves it, this test says so); the
+deployed stage's set-up (`runbook:stage`) is listed, not run.
 
 Set-up: a contract rented with a real payment and settled (so it has ledger postings and a
 queued refund), its refund message parked in the dead-letter queue as if it had failed 5
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
 STAGE = "local"
-BLOCK = re.compile(r'<!-- runbook:(run|env|aws-only)(?: reason="([^"]*)")? -->\n```sh\n(.*?)```', re.S)
+BLOCK = re.compile(r'<!-- runbook:(run|env|aws-only|stage)(?: reason="([^"]*)")? -->\n```sh\n(.*?)```', re.S)
 # what the emulator answers to each aws-only block: the reason the runbook gives, in its words
 REFUSALS = {
     "filter-log-events": "ResourceNotFoundException",  # no log group: the local stack logs to files
@@ -46,7 +48,10 @@ def blocks(kind: str | None = None) -> list[tuple[str, str, str]]:
 def test_the_runbook_has_its_blocks():
     kinds = [k for k, _, _ in blocks()]
     assert kinds.count("env") == 1 and kinds.count("run") >= 12 and kinds.count("aws-only") == 4
-    assert all(reason for k, reason, _ in blocks("aws-only"))
+    assert kinds.count("stage") == 1 and kinds.index("env") == 0  # the local set-up comes first
+    assert all(reason for k, reason, _ in blocks("aws-only") + blocks("stage"))
+    env = blocks("env")[0][2]
+    assert "STAGE=prod" not in env and "amazonaws.com" not in env and "--endpoint-url" in env
     # every fenced shell block of the runbook is marked (none escapes the test)
     assert RUNBOOK.read_text().count("```sh") == len(blocks())
 
@@ -82,20 +87,12 @@ def world(local_stack, tmp_path_factory):
     sqs = session.client("sqs", endpoint_url=endpoint)
     prefix = local_stack["table_prefix"]
     dlq = sqs.get_queue_url(QueueName=f"{prefix}-refunds-dlq")["QueueUrl"]
-    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"contract_id": cid, "version": 2}))
+    parked = {"refund_id": cid, "contract_id": cid, "version": 2}  # what chalicelib/adapters/queue.py sends
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(parked))
     _create_alarms(session.client("cloudwatch", endpoint_url=endpoint), prefix)
 
     device = r.body["device_id"]
-    variables = {
-        "AWS_REGION": "us-east-1",
-        "STAGE": STAGE,
-        "T": prefix,
-        "API": local_stack["api_url"],
-        "ADMIN_KEY": local_stack["admin_key"],
-        "C": cid,
-        "W": str(wallet.pubkey()),
-        "D": device,
-    }
+    variables = {"C": cid, "W": str(wallet.pubkey()), "D": device}  # the set-up block's placeholders
     workdir = tmp_path_factory.mktemp("runbook")
     return {
         "vars": variables,
@@ -156,8 +153,7 @@ def _run(world, code: str, **extra_vars) -> subprocess.CompletedProcess:
     assert aws, "the AWS CLI (make installs it into .venv/bin/aws)"
     prelude = "\n".join(f"{k}={json.dumps(v)}" for k, v in {**world["vars"], **extra_vars}.items())
     script = (
-        f"set -euo pipefail\nexport AWS_REGION\n{prelude}\n"
-        f'aws() {{ command {aws} --endpoint-url {world["endpoint"]} "$@"; }}\n'
+        f"set -euo pipefail\n{blocks('env')[0][2]}\n{prelude}\n"
         f'si64() {{ command {sys.executable} -m local.ops "$@"; }}\n{code}'
     )
     env = {
@@ -198,7 +194,7 @@ def test_every_run_block_works_on_the_local_stack(world):
     assert by_wallet.split("\t")[:2] == [cid, "SETTLED"]
     assert any(line.startswith(cid) for line in revenue.splitlines())
     assert f"{prefix}-refunds-dlq\t1\t0" in depths
-    assert json.dumps({"contract_id": cid, "version": 2}) in parked
+    assert json.dumps({"refund_id": cid, "contract_id": cid, "version": 2}) in parked
     assert redrive.strip() == f"moved 1 message(s) from {prefix}-refunds-dlq to {prefix}-refunds"
     assert (
         world["sqs"].get_queue_attributes(QueueUrl=world["dlq"], AttributeNames=["ApproximateNumberOfMessages"])[
