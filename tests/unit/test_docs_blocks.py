@@ -25,10 +25,10 @@ FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 MARKER = re.compile(r'<!-- (docs|runbook):([a-z-]+)(?: reason="([^"]+)")? -->\s*$')
 RUN_KINDS = {("docs", "run"), ("runbook", "run"), ("runbook", "env")}
 SHOWN_KINDS = {("docs", "not-run"), ("runbook", "aws-only"), ("runbook", "stage")}
-# pages whose every shell block needs what the local stack does not have
+# pages whose shell blocks no test here runs, as a whole (their owner may mark them block by block)
 NOT_RUN_PAGES = {
-    "deploy.md": "a deployed stage: its blocks package for, provision or read an AWS account (none here; "
-    "tests/infra checks the packaged template)",
+    "deploy.md": "deploying a stage (the deploy page, kept with infra/): its `make package` step is exercised by "
+    "tests/infra, the other blocks need an AWS account (none here)",
 }
 
 
