@@ -13,6 +13,9 @@ def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(
-        cid, call.headers.get("x-device-key"), lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi)
+        cid,
+        call.headers.get("x-device-key"),
+        lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi),
+        device=call.device,
     )
     return views.metrics_response(done.contract, done.samples, done.at_ms)

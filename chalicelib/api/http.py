@@ -33,7 +33,10 @@ from ..domain.records import Replay
 from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
 
 log = logging.getLogger("si64.api")
+# The bodies are JSON whatever the client calls them; any other Content-Type is 415, answered by
+# the edge (`_check_content_type`), so Chalice's own check is turned off with "*/*".
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+ROUTE_CONTENT_TYPES = ["*/*"]
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
@@ -54,6 +57,10 @@ class OriginNotAllowed(e.DomainError):
 
 class PayloadTooLarge(e.DomainError):
     """A body over MAX_BODY_BYTES."""
+
+
+class UnsupportedMediaType(e.DomainError):
+    """A Content-Type the API does not read (it reads JSON, sent as any of CONTENT_TYPES)."""
 
 
 class RateLimited(e.DomainError):
@@ -77,6 +84,7 @@ STATUS: dict[type, tuple[int, str]] = {
     OriginNotAllowed: (403, "forbidden"),
     e.NoCapacity: (409, "no_capacity"),
     PayloadTooLarge: (413, "payload_too_large"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
     RateLimited: (429, "rate_limited"),
     e.Unavailable: (503, "unavailable"),
 }
@@ -86,6 +94,17 @@ INTERNAL = (500, "internal")
 def status_of(err: e.DomainError) -> tuple[int, str]:
     """(status, code) of a domain error; an unmapped class is a bug: 500 internal."""
     return next((STATUS[k] for k in type(err).__mro__ if k in STATUS), INTERNAL)
+
+
+def _check_content_type(headers) -> None:
+    """UnsupportedMediaType unless the Content-Type of a body (absent: JSON) names one of
+    CONTENT_TYPES, parameters such as charset allowed. A GET's body is never read."""
+    given = headers.get("content-type")
+    if given is None:
+        return
+    parts = {p.strip().lower() for p in given.replace(",", ";").split(";")}
+    if parts.isdisjoint(CONTENT_TYPES):
+        raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.", reason="Content-Type")
 
 
 def json_response(status: int, body: Any, headers: dict | None = None) -> Response:
@@ -145,21 +164,24 @@ limiter = RateLimiter()
 _last_fail_open = [0.0]  # monotonic time of the last "limiter unavailable" log line
 
 
-def _rate_subject(c, auth: str | None, headers, ip: str) -> tuple[str, tuple[int, int], str]:
-    """(subject, (limit, window_s), what): a well-formed X-Device-Key on a device route counts
-    against that key (its hash: no read, and nobody without the key can spend its budget);
-    everything else against the client IP."""
-    if auth == "device":
-        from ..services.telemetry import device_of_key
+def _verified_device(c, auth: str | None, headers):
+    """(device, refusal) of a device route: the device whose X-Device-Key verifies (one read
+    of the device; none for a malformed key), else the Unauthorized to answer once the
+    request has been counted against its address."""
+    if auth != "device":
+        return None, None
+    try:
+        return c.auth.device_record(headers.get("x-device-key")), None
+    except e.Unauthorized as err:
+        return None, err
 
-        key = headers.get("x-device-key")
-        try:
-            device_of_key(key)  # the key's shape only (no read): a malformed one counts per IP
-        except e.Unauthorized:
-            pass
-        else:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-            return f"dev:{digest}", c.settings.device_rate_limit, "device"
+
+def _rate_subject(c, device, ip: str) -> tuple[str, tuple[int, int], str]:
+    """(subject, (limit, window_s), what): traffic whose X-Device-Key verified counts against
+    that device (nobody without the key can spend its budget); everything else, forged or
+    malformed keys included, against the client IP."""
+    if device is not None:
+        return f"dev:{device.device_id}", c.settings.device_rate_limit, "device"
     return f"ip:{ip}", c.settings.rate_limit, "address"
 
 
@@ -210,6 +232,8 @@ class Call:
     raw: bytes
     principal: str = ""
     wallet: str | None = None  # the renter whose credentials checked out, if any
+    device: Any = None  # the device whose X-Device-Key verified at the edge, if any
+    device_refusal: e.Unauthorized | None = None  # why the X-Device-Key did not verify
     _body: dict | None = None
 
     @property
@@ -235,8 +259,8 @@ def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
     renter:          X-Wallet/X-Timestamp/X-Signature required, over the raw body's hash.
     renter_optional: the same when any renter header is present (a bad one is 401, never
                      ignored); none at all is an anonymous request (a memo-bound payment).
-    device:          X-Device-Key; fully checked here only when an Idempotency-Key asks for a
-                     replay (the metrics path checks the key in its own single write otherwise).
+    device:          X-Device-Key, verified before the rate limit (`_verified_device`, one read
+                     that the metrics path reuses); a key that did not verify is 401 here.
     admin:           X-Admin-Key.
     """
     h = call.headers
@@ -244,13 +268,9 @@ def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
         call.wallet = c.auth.renter(renter_credentials(h), call.method, _signed_path(call), call.raw)
         call.principal = f"wallet:{call.wallet}"
     elif mode == "device":
-        key = h.get("x-device-key")
-        if h.get("idempotency-key") is not None:
-            call.principal = f"device:{c.auth.device(key)}"
-        else:
-            from ..services.telemetry import device_of_key
-
-            call.principal = f"device:{device_of_key(key)}"
+        if call.device is None:
+            raise call.device_refusal or e.Unauthorized("A valid X-Device-Key header is required.", "X-Device-Key")
+        call.principal = f"device:{call.device.device_id}"
     elif mode == "admin":
         c.auth.admin(h.get("x-admin-key"))
         call.principal = "admin"
@@ -274,11 +294,9 @@ def _idempotency(c, call: Call, handler) -> Response:
     with 409 idempotency_mismatch (another body). A failed request (an error answer, a 5xx,
     an exception) deletes the record: a retry runs again. A crash leaves the record until its
     lease ends (SI64_IDEMPOTENCY_LEASE_SECONDS, above the Lambda timeout); then it may be taken."""
-    key = call.headers.get("idempotency-key")
+    key = _key_of(call)
     if key is None:
         return _shape(handler(call))
-    if not key or len(key) > 255:
-        raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
     body_hash = hashlib.sha256(call.method.encode() + b" " + call.raw).hexdigest()
     scope = f"{call.principal} {call.method} {call.route} {sorted(call.params.items())} {key}"
     scoped = hashlib.sha256(scope.encode()).hexdigest()
@@ -302,6 +320,21 @@ def _idempotency(c, call: Call, handler) -> Response:
     if not stored:  # committed, answered; the key stays in progress until its lease ends
         log.warning("idempotency: the answer of a request was not stored (lease lost or table down)")
     return resp
+
+
+def _idempotent_by_payment(call: Call, handler) -> Response:
+    """A request with no credentials whose payment makes it idempotent (a memo-bound rent or
+    extend): the payment's receipt is its replay, so an Idempotency-Key is checked for shape
+    and never stored (anonymous traffic cannot grow storage)."""
+    _key_of(call)
+    return _shape(handler(call))
+
+
+def _key_of(call: Call) -> str | None:
+    key = call.headers.get("idempotency-key")
+    if key is not None and (not key or len(key) > 255):
+        raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
+    return key
 
 
 def _replayed(seen: Replay, body_hash: str) -> Response:
@@ -437,7 +470,7 @@ def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
         return resp
 
     preflight.__name__ = "preflight_" + "".join(ch if ch.isalnum() else "_" for ch in path)
-    bp.route(path, methods=["OPTIONS"], content_types=CONTENT_TYPES)(preflight)
+    bp.route(path, methods=["OPTIONS"], content_types=ROUTE_CONTENT_TYPES)(preflight)
 
 
 def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
@@ -460,17 +493,23 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
             try:
                 c = bootstrap.container()
                 ip = _source_ip(request)
-                subject, (limit, window), what = _rate_subject(c, auth, request.headers, ip)
+                device, refusal = _verified_device(c, auth, request.headers)
+                subject, (limit, window), what = _rate_subject(c, device, ip)
                 _rate_limit(c, subject, limit, window, what)
+                if request.method == "POST":
+                    _check_content_type(request.headers)
                 raw = request.raw_body or b""
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
                 call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
+                call.device, call.device_refusal = device, refusal
                 _authenticate(c, call, auth, ip)
-                if request.method == "POST":
-                    resp = _idempotency(c, call, fn)
-                else:
+                if request.method != "POST":
                     resp = _shape(fn(call))
+                elif auth == "renter_optional" and call.wallet is None:
+                    resp = _idempotent_by_payment(call, fn)
+                else:
+                    resp = _idempotency(c, call, fn)
             except e.DomainError as err:
                 resp = error_response(err, request_id)
             except Exception:
@@ -490,7 +529,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
 
         view.__name__ = fn.__name__
         logged = observability.observed(path, lambda: bp.current_request)(view)  # one JSON log line a request
-        bp.route(path, methods=list(methods), content_types=CONTENT_TYPES)(logged)
+        bp.route(path, methods=list(methods), content_types=ROUTE_CONTENT_TYPES)(logged)
         key = (id(bp), path)
         first = key not in _cors_routes
         routes = _cors_routes.setdefault(key, {})
