@@ -40,7 +40,9 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.auth import Auth
     from .services.books import Books
     from .services.catalog import Catalog
+    from .services.idempotency import Idempotency
     from .services.operator import Operator
+    from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
     from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
     from .services.rentals import Rentals
@@ -215,6 +217,19 @@ class Container:
             window_seconds=self.settings.signature_window_seconds,
             devices=self.devices,
         )
+
+    @cached_property
+    def rate_limit(self) -> RateLimit:
+        """This function instance's rate limiter (its memory is the instance's first line)."""
+        from .services.ratelimit import RateLimit
+
+        return RateLimit(claims=self.claims, clock=self.clock)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from .services.idempotency import Idempotency
+
+        return Idempotency(claims=self.claims, clock=self.clock)
 
     @cached_property
     def operator(self) -> Operator:

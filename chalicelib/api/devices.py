@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from . import schemas, views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 

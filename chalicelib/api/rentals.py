@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from .. import observability
 from . import schemas, views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from chalicelib.adapters.claims import DONE, PENDING
-from chalicelib.api import http, rentals
+from chalicelib.api import endpoint, errors, rentals
 from chalicelib.domain.errors import Unavailable
 from tests.support.fakes import new_signature
 from tests.support.signing import renter_headers
@@ -42,11 +42,11 @@ def patch_rent(edge, monkeypatch, fn):
     monkeypatch.setitem(edge.c.__dict__, "rentals", _Rentals(real, fn))
 
 
-def _call(edge, body: dict) -> http.Call:
+def _call(edge, body: dict) -> endpoint.Call:
     import json
 
     raw = json.dumps(body).encode()
-    return http.Call(
+    return endpoint.Call(
         edge.c,
         {},
         {"idempotency-key": "order-42", "content-type": "application/json"},
@@ -76,9 +76,9 @@ def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, m
     def go():
         barrier.wait()
         try:
-            r = http._idempotency(edge.c, _call(edge, body), rentals.rent)
+            r = endpoint.run_post(edge.c, _call(edge, body), rentals.rent, "renter")
             answers.append((r.status_code, r.headers.get("Idempotent-Replayed")))
-        except http.IdempotencyInProgress:
+        except errors.IdempotencyInProgress:
             answers.append((409, "in_progress"))
 
     threads = [threading.Thread(target=go) for _ in range(10)]
@@ -92,7 +92,7 @@ def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, m
     assert len(records) == 1 and next(iter(records.values()))["kind"] == DONE
     assert len(edge.p.db.tables["contracts"]) == 1
     # and afterwards every duplicate is the stored answer
-    again = http._idempotency(edge.c, _call(edge, body), rentals.rent)
+    again = endpoint.run_post(edge.c, _call(edge, body), rentals.rent, "renter")
     assert (again.status_code, again.headers["Idempotent-Replayed"]) == (201, "true")
     assert len(executions) == 1
 
