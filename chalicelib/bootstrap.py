@@ -77,11 +77,9 @@ class Container:
     secrets: Secrets
     clock: Clock = wall_clock_ms
     verify_signature: SignatureVerifier = verify_ed25519
-    # --- refunds, sweep, whole-book counters (issue 8) ---
     refunds: RefundStore | None = None
     book: BookStore | None = None
     refund_chain: RefundChain | None = None  # None: built on first use (treasury key read then)
-    # --- reconciliation, operator refunds (issue 9) ---
     chain_history: ChainHistory | None = None  # None: the configured RPC, built on first use
 
     def history(self) -> ChainHistory:
@@ -219,8 +217,7 @@ class Container:
         )
 
     @cached_property
-    def rate_limit(self) -> RateLimit:
-        """This function instance's rate limiter (its memory is the instance's first line)."""
+    def rate_limit(self) -> RateLimit:  # one per function instance: its memory is the instance's window
         from .services.ratelimit import RateLimit
 
         return RateLimit(claims=self.claims, clock=self.clock)
