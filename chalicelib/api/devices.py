@@ -8,7 +8,7 @@ from .endpoint import endpoint
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device")
+@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device", operation="report_metrics")
 def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body

@@ -28,7 +28,7 @@ from ..domain import errors as e
 from ..domain.records import Replay
 from ..services.idempotency import check_key
 from . import cors
-from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response
+from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response, status_of
 from .errors import json_response as json_response
 from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
 
@@ -155,18 +155,22 @@ def run_post(c, call: Call, fn, auth: str | None) -> Response:
 
 
 def _guarded(request, request_id: str, what: str, answer) -> Response:
-    """`answer()`, with a domain error in the error shape and a bug as the 500 body."""
+    """`answer()`, with a domain error in the error shape and a bug as the 500 body; the error's
+    code is handed to the request's log line."""
     try:
         return answer()
     except e.DomainError as err:
+        observability.annotate(code=status_of(err)[1])
         return error_response(err, request_id)
     except Exception:
         log.exception("unhandled error request_id=%s %s %s", request_id, request.method, what)
+        observability.annotate(code="internal")
         return internal_response(request_id)
 
 
 def _request_id(request) -> str:
-    return (request.context or {}).get("requestId") or uuid.uuid4().hex
+    """The id of the request's log line (API Gateway's), which its 5xx body names."""
+    return observability.current_request_id() or (request.context or {}).get("requestId") or uuid.uuid4().hex
 
 
 def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
@@ -187,9 +191,10 @@ def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
     bp.route(path, methods=["OPTIONS"], content_types=ROUTE_CONTENT_TYPES)(preflight)
 
 
-def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
+def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation: str | None = None):
     """Register `fn(call)` on a blueprint with the shared edge behaviour; `auth` is one of
-    AUTH_MODES (see `authenticate`). The path also answers CORS preflights (OPTIONS)."""
+    AUTH_MODES (see `authenticate`); `operation` names it on the request's log line (default:
+    the generic name of method and path). The path also answers CORS preflights (OPTIONS)."""
     if auth not in AUTH_MODES:
         raise ValueError(f"unknown auth mode {auth!r}")
     if "POST" in methods and auth is None:
@@ -224,7 +229,9 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
             return resp
 
         view.__name__ = fn.__name__
-        logged = observability.observed(path, lambda: bp.current_request)(view)  # one JSON log line a request
+        name = operation or observability.operation_of(methods[0].upper(), path)
+        logged = observability.observed(path, lambda: bp.current_request, name)(view)  # one JSON line a request
+        logged.operation = name  # type: ignore[attr-defined]  # what the log line calls it
         bp.route(path, methods=list(methods), content_types=ROUTE_CONTENT_TYPES)(logged)
         routes = bp.__dict__.setdefault("_si64_cors_routes", {})  # path -> {METHOD: exposure}
         first = path not in routes
