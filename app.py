@@ -4,9 +4,11 @@ import logging
 
 from chalice import Chalice
 
+from chalicelib import observability
 from chalicelib.api import devices, operators, public, rentals
 
-app = Chalice(app_name="si64-billing")
+observability.install_json_logging()  # every log line one JSON format, stdlib's included
+app = Chalice(app_name="si64-billing", configure_logs=False)  # its log propagates to the JSON handler
 app.log.setLevel(logging.INFO)
 
 app.register_blueprint(public.bp)
@@ -14,7 +16,7 @@ app.register_blueprint(rentals.bp)
 app.register_blueprint(devices.bp)
 app.register_blueprint(operators.bp)
 
-# --- refunds paid on chain, the billing sweep (issue 8) ---
+# --- refunds paid on chain, the billing sweep ---
 from chalicelib.api import payments  # noqa: E402
 from chalicelib.jobs import refunds as refund_jobs  # noqa: E402
 from chalicelib.jobs import sweep as sweep_jobs  # noqa: E402

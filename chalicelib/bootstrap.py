@@ -40,7 +40,9 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.auth import Auth
     from .services.books import Books
     from .services.catalog import Catalog
+    from .services.idempotency import Idempotency
     from .services.operator import Operator
+    from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
     from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
     from .services.rentals import Rentals
@@ -75,11 +77,9 @@ class Container:
     secrets: Secrets
     clock: Clock = wall_clock_ms
     verify_signature: SignatureVerifier = verify_ed25519
-    # --- refunds, sweep, whole-book counters (issue 8) ---
     refunds: RefundStore | None = None
     book: BookStore | None = None
     refund_chain: RefundChain | None = None  # None: built on first use (treasury key read then)
-    # --- reconciliation, operator refunds (issue 9) ---
     chain_history: ChainHistory | None = None  # None: the configured RPC, built on first use
 
     def history(self) -> ChainHistory:
@@ -215,6 +215,18 @@ class Container:
             window_seconds=self.settings.signature_window_seconds,
             devices=self.devices,
         )
+
+    @cached_property
+    def rate_limit(self) -> RateLimit:  # one per function instance: its memory is the instance's window
+        from .services.ratelimit import RateLimit
+
+        return RateLimit(claims=self.claims, clock=self.clock)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from .services.idempotency import Idempotency
+
+        return Idempotency(claims=self.claims, clock=self.clock)
 
     @cached_property
     def operator(self) -> Operator:

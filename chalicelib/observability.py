@@ -19,9 +19,11 @@ token, password, authorization, seed or private material is written as
 Nothing here raises into the caller: a broken log line must not break a request
 whose money already moved.
 
-Request context: `observed(route, current_request)` wraps a route's view; while it
-runs, `annotate(contract_id=…, outcome=…)` (from a blueprint or a service) adds
-fields to that request's one log line. Outside a request `annotate` does nothing.
+Request context: `observed(route, current_request, operation)` wraps a route's view (the
+endpoint decorator applies it and hands over the operation name and, with `annotate(code=…)`,
+an error's code); while it runs, `annotate(contract_id=…, outcome=…)` adds fields to that
+request's one log line. Outside a request `annotate` does nothing. Stdlib logging goes through
+`JsonLogHandler` (`install_json_logging`, called by app.py): one format for every line.
 """
 
 from __future__ import annotations
@@ -29,27 +31,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
+import re
 import sys
 import time
 import uuid
 from typing import Any
 
-NAMESPACE = "SI64"
-DIMENSIONS = [["Stage"]]
-# every metric the functions write, with its CloudWatch unit (infra/observability.yaml reads them)
-METRICS: dict[str, str] = {
-    "Rents": "Count",
-    "Extensions": "Count",
-    "Settlements": "Count",
-    "Expirations": "Count",
-    "RefundsSent": "Count",
-    "RefundsConfirmed": "Count",
-    "RefundsFailed": "Count",
-    "SweepDue": "Count",
-    "SweepLagSeconds": "Seconds",
-    "Http5xx": "Count",
-}
-UNITS = {"Count", "Seconds", "Milliseconds", "None"}
 REDACTED = "[redacted]"
 _SECRET_WORDS = ("key", "secret", "signature", "token", "password", "authorization", "seed", "private", "credential")
 _SAFE_NAMES = {"idempotency_replayed"}
@@ -100,6 +88,9 @@ def scrub(value: Any, name: str = "") -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return str(value)
+
+
+_DEVICE_KEY_TEXT = re.compile(r"dk_[A-Za-z0-9_-]+")
 
 
 def _write(record: dict) -> None:
@@ -159,19 +150,41 @@ def request_log(
 
 
 def operation_of(method: str, route: str) -> str:
-    """A short stable name of a route: ``POST /api/contracts/{contract_id}/settle`` → ``settle``."""
-    known = {
-        ("POST", "/api/rent"): "rent",
-        ("POST", "/api/contracts/{contract_id}/extend"): "extend",
-        ("POST", "/api/contracts/{contract_id}/settle"): "settle",
-        ("GET", "/api/contracts/{contract_id}"): "contract_status",
-        ("POST", "/api/metrics/{contract_id}"): "report_metrics",
-        ("GET", "/api/contracts/{contract_id}/metrics"): "contract_metrics",
-    }
-    if (method, route) in known:
-        return known[(method, route)]
+    """The generic name of a route an endpoint did not name: ``GET /api/admin/devices`` →
+    ``get_admin_devices`` (the endpoint hands its own name over otherwise)."""
     words = [w for w in route.split("/") if w and w != "api" and not w.startswith("{")]
     return (method.lower() + "_" + "_".join(words)).replace("-", "_").replace(".", "_")
+
+
+class JsonLogHandler(logging.Handler):
+    """Every stdlib log record as one JSON line of the same format as `log_event`
+    (``"event": "log"``, ``logger_name``, ``message``, ``exception``), scrubbed like every line:
+    a device key inside the text is redacted too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = _DEVICE_KEY_TEXT.sub(REDACTED, record.getMessage())
+            fields: dict[str, Any] = {"logger_name": record.name, "message": text}
+            if record.exc_info:
+                trace = logging.Formatter().formatException(record.exc_info)
+                fields["exception"] = _DEVICE_KEY_TEXT.sub(REDACTED, trace)
+            log_event("log", level=record.levelname, **fields)
+        except Exception:  # noqa: BLE001 - a log line never breaks its caller
+            pass
+
+
+def install_json_logging(level: int = logging.INFO) -> None:
+    """Route stdlib logging (the service loggers, Chalice's app log, botocore's warnings)
+    through `JsonLogHandler`, so stdout carries one format. Replaces the Lambda runtime's
+    plain-text root handler; other handlers (a test runner's) are left alone. Idempotent."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if type(h).__name__ == "LambdaLoggerHandler":
+            root.removeHandler(h)
+    if not any(isinstance(h, JsonLogHandler) for h in root.handlers):
+        root.addHandler(JsonLogHandler())
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
 
 
 def annotate(**fields: Any) -> None:
@@ -186,26 +199,14 @@ def current_request_id() -> str | None:
     return None if ctx is None else ctx["request_id"]
 
 
-def _status_code_of(resp: Any) -> tuple[int, str | None, str | None]:
-    """(status, error code, request_id in a 5xx body) of a chalice Response (or anything else)."""
-    status = getattr(resp, "status_code", 200)
-    code = rid = None
-    if status >= 400:
-        body = getattr(resp, "body", None)
-        try:
-            parsed = json.loads(body) if isinstance(body, (str, bytes)) else body
-            if isinstance(parsed, dict):
-                code, rid = parsed.get("code"), parsed.get("request_id")
-        except ValueError:
-            pass
-    return status, code if isinstance(code, str) else None, rid if isinstance(rid, str) else None
-
-
-def observed(route: str, current_request):
+def observed(route: str, current_request, operation: str | None = None):
     """Wrap a route's view so each request writes one log line (and Http5xx on a 5xx).
 
     `current_request()` returns the chalice request (``lambda: bp.current_request``). The
-    request id is API Gateway's (``requestContext.requestId``), or the one a 5xx body names."""
+    request id is API Gateway's (``requestContext.requestId``; `current_request_id()` while the
+    view runs, which the view's error bodies carry). The status is the response's; the view
+    hands over what it knows with `annotate` (``code`` of an error answer, contract, outcome);
+    `operation` is the endpoint's name of the route (its generic name when None)."""
 
     def wrap(view):
         @functools.wraps(view)
@@ -216,26 +217,26 @@ def observed(route: str, current_request):
             rid = ((getattr(request, "context", None) or {}).get("requestId")) or uuid.uuid4().hex
             ctx = {"request_id": rid, "fields": {}}
             token = _current.set(ctx)
-            status, code = 500, "internal"
+            status = 500
             try:
                 resp = view(**params)
-                status, code, body_rid = _status_code_of(resp)
-                if body_rid:
-                    ctx["request_id"] = body_rid
+                status = getattr(resp, "status_code", 200)
                 return resp
             finally:
                 _current.reset(token)
                 try:
                     fields = dict(ctx["fields"])
                     cid = fields.pop("contract_id", None) or params.get("contract_id")
+                    code = fields.pop("code", None) or ("internal" if status >= 500 else None)
                     request_log(
                         request_id=ctx["request_id"],
                         method=method,
                         route=route,
                         status=status,
                         latency_ms=(time.perf_counter() - started) * 1000,
+                        operation=operation,
                         contract_id=cid,
-                        code=code,
+                        code=code if status >= 400 else None,
                         **{k: v for k, v in params.items() if k != "contract_id"},
                         **fields,
                     )
@@ -245,76 +246,6 @@ def observed(route: str, current_request):
         return observed_view
 
     return wrap
-
-
-# ------------------------------------------------------------------ metrics
-def metric_record(
-    name: str,
-    value: float,
-    unit: str | None = None,
-    *,
-    at_ms: int | None = None,
-    stage_name: str | None = None,
-    **properties: Any,
-) -> dict:
-    """The EMF record of one datapoint (what `emit` writes). ValueError for an unknown name or unit."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-    unit = unit or METRICS[name]
-    if unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"metric value must be a number, not {type(value).__name__}")
-    record = {
-        "_aws": {
-            "Timestamp": at_ms if at_ms is not None else _now_ms(),
-            "CloudWatchMetrics": [
-                {"Namespace": NAMESPACE, "Dimensions": DIMENSIONS, "Metrics": [{"Name": name, "Unit": unit}]}
-            ],
-        },
-        "Stage": stage_name or stage(),
-        name: value,
-    }
-    ctx = _current.get()
-    if ctx is not None:
-        record["request_id"] = ctx["request_id"]
-    for k, v in properties.items():
-        if k not in record and v is not None:
-            record[k] = scrub(v, k)
-    return record
-
-
-def emit(name: str, value: float = 1, unit: str | None = None, **properties: Any) -> None:
-    """Write one EMF datapoint of metric `name` (one of METRICS) to stdout. Never raises:
-    a wrong name is a bug reported as an ERROR log line, not a failed request."""
-    try:
-        record = metric_record(name, value, unit, **properties)
-    except ValueError as exc:
-        log_event("metric_rejected", level="ERROR", error=str(exc))
-        return
-    _write(record)
-
-
-def emit_many(metrics: dict[str, float], **properties: Any) -> None:
-    """Several datapoints in ONE EMF record (e.g. a sweep run's SweepDue, Expirations and
-    SweepLagSeconds), each with its unit from METRICS. Unknown names are dropped with an ERROR
-    line; nothing is written for an empty dict. Never raises."""
-    known = {}
-    for name, value in metrics.items():
-        try:
-            metric_record(name, value)  # validates name and value
-            known[name] = value
-        except ValueError as exc:
-            log_event("metric_rejected", level="ERROR", error=str(exc))
-    if not known:
-        return
-    first, *rest = known
-    record = metric_record(first, known[first], **properties)
-    directive = record["_aws"]["CloudWatchMetrics"][0]
-    for name in rest:
-        directive["Metrics"].append({"Name": name, "Unit": METRICS[name]})
-        record[name] = known[name]
-    _write(record)
 
 
 class capture:
@@ -340,3 +271,24 @@ class capture:
     @property
     def records(self) -> list[dict]:
         return [json.loads(x) for x in self.text.splitlines() if x.strip()]
+
+
+# The metrics half (EMF records), re-exported: `observability.emit`, `METRICS`, … as before.
+from .emf import DIMENSIONS, METRICS, NAMESPACE, UNITS, emit, emit_many, metric_record  # noqa: E402
+
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "NAMESPACE",
+    "UNITS",
+    "annotate",
+    "capture",
+    "emit",
+    "emit_many",
+    "install_json_logging",
+    "log_event",
+    "metric_record",
+    "observed",
+    "request_log",
+    "scrub",
+]

@@ -3,16 +3,19 @@
 from chalice import Blueprint
 
 from . import schemas, views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device")
+@endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device", operation="report_metrics")
 def report(call):
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(
-        cid, call.headers.get("x-device-key"), lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi)
+        cid,
+        call.headers.get("x-device-key"),
+        lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi),
+        device=call.device,
     )
     return views.metrics_response(done.contract, done.samples, done.at_ms)

@@ -7,7 +7,7 @@ from chalice import Blueprint
 from .. import observability
 from ..domain.errors import InvalidRequest, NotFound
 from . import schemas, views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 

@@ -11,7 +11,7 @@ from chalice import Blueprint
 
 from ..domain.money import sol
 from . import schemas
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 

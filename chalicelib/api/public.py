@@ -6,7 +6,7 @@ from pathlib import Path
 from chalice import Blueprint, Response
 
 from . import views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 

@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from .. import observability
 from . import schemas, views
-from .http import endpoint
+from .endpoint import endpoint
 
 bp = Blueprint(__name__)
 
@@ -23,20 +23,20 @@ def _limits(call):
     return {"min_seconds": s.min_duration_seconds, "max_hours": s.max_duration_hours}
 
 
-@endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional")
+@endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional", operation="rent")
 def rent(call):
     receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
     _observe("Rents", receipt, tier=receipt.body.get("tier"))
     return (201 if receipt.first else 200), receipt.body
 
 
-@endpoint(bp, "/api/contracts/{contract_id}")
+@endpoint(bp, "/api/contracts/{contract_id}", operation="contract_status")
 def contract(call):
     snap = call.c.rentals.status(schemas.contract_id(call.params["contract_id"]))
     return views.contract_response(snap.contract, snap.at_ms)
 
 
-@endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional")
+@endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional", operation="extend")
 def extend(call):
     cid = schemas.contract_id(call.params["contract_id"])
     receipt = call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet)
@@ -44,13 +44,13 @@ def extend(call):
     return receipt.body
 
 
-@endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter")
+@endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter", operation="settle")
 def settle(call):
     cid = schemas.contract_id(call.params["contract_id"])
     return views.settle_response(call.c.rentals.settle(cid, call.wallet))
 
 
-@endpoint(bp, "/api/contracts/{contract_id}/metrics")
+@endpoint(bp, "/api/contracts/{contract_id}/metrics", operation="contract_metrics")
 def contract_metrics(call):
     cid = schemas.contract_id(call.params["contract_id"])
     return views.samples_response(cid, call.c.telemetry.latest(cid))

@@ -1,6 +1,6 @@
 """Domain errors: what went wrong, in words (`detail`) and which field or check (`reason`).
 
-They carry no HTTP status and no wire code: the edge (`chalicelib/api/http.py`)
+They carry no HTTP status and no wire code: the edge (`chalicelib/api/errors.py`)
 maps each class to the status and stable code of docs/api.md.
 """
 

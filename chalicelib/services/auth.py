@@ -13,6 +13,7 @@ from ..domain.records import hash_device_key
 from ..domain.signing import renter_message
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..domain.devices import Device
     from ..ports import Clock, DeviceStore, Secrets, SignatureVerifier
 
 __all__ = ["Auth", "RenterCredentials"]
@@ -54,13 +55,18 @@ class Auth:
 
     def device(self, key: str | None) -> str:
         """The device whose key this is (one read of the device); Unauthorized otherwise."""
+        return self.device_record(key).device_id
+
+    def device_record(self, key: str | None) -> Device:
+        """The device whose key this is, as read (one read; none for a malformed key);
+        Unauthorized otherwise."""
         from .telemetry import device_of_key
 
         device_id = device_of_key(key)
         device = self.devices.get(device_id) if self.devices is not None else None
         if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
-        return device_id
+        return device
 
     def admin(self, presented: str | None) -> None:
         """Unauthorized unless `presented` is the operator key."""

@@ -17,6 +17,7 @@ from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Un
 from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
+    from ..domain.devices import Device
     from ..ports import Clock, ContractStore, DeviceStore, MetricsStore
 
 log = logging.getLogger("si64.telemetry")
@@ -70,18 +71,27 @@ class Telemetry:
     metrics: MetricsStore
     clock: Clock
 
-    def record(self, contract_id: str, key: str | None, samples: Callable[[int, int, int], list[list]]) -> Recorded:
+    def record(
+        self,
+        contract_id: str,
+        key: str | None,
+        samples: Callable[[int, int, int], list[list]],
+        device: Device | None = None,
+    ) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
         `samples(now_ms, earliest_ms, latest_ms)` turns the report into rows
         `[ts_ms, cpu, mem, disk, net]`, every ts within [earliest_ms, latest_ms] (the edge's
         schema; it raises InvalidRequest). It is called only once the key and the contract
         check out, so a forged key or an ended contract is refused before the body is looked
-        at. A retried report (the same batch) is stored once and answered again.
+        at. A retried report (the same batch) is stored once and answered again. `device` is
+        the device as the edge already read it to verify `key` (its hash is checked again
+        here, without a second read).
         """
         device_id = device_of_key(key)
         key_hash = hash_device_key(key)
-        device = self.devices.get(device_id)
+        if device is None or device.device_id != device_id:
+            device = self.devices.get(device_id)
         if device is None or not device.key_hash or not hmac.compare_digest(device.key_hash, key_hash):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
         contract = self.contracts.get(contract_id)

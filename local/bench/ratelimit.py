@@ -61,7 +61,6 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
 
     from app import app
     from chalicelib import bootstrap
-    from chalicelib.api import http
     from chalicelib.config import Settings
     from local.bench.calls import CallRecorder, item_size, wcu
 
@@ -81,7 +80,6 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
         bootstrap.set_container(c)
         ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
         rec = CallRecorder()
-        saved_limiter = http.limiter
         try:
             with Client(app) as client:
 
@@ -94,7 +92,7 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
                     return ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
                 get()  # warm: clients and connections built (the window's first request)
-                http.limiter = http.RateLimiter()
+                c.__dict__.pop("rate_limit", None)  # a fresh instance (bootstrap builds it)
                 calls, on_ms, units, sizes = Counter(), [], [], []
                 for _ in range(n):  # allowed: the window fills up to its limit (n + 1 with the warm-up)
                     with rec.measure() as m:
@@ -108,15 +106,14 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
                         sizes += w["sizes"]
                 with rec.measure() as known_full:  # the same instance: it knows the window is full
                     st_known, _ = get()
-                http.limiter = http.RateLimiter()  # another instance: learns it with one refused write
+                c.__dict__.pop("rate_limit", None)  # another instance: learns it with one refused write
                 with rec.measure() as new_instance:
                     st_new, _ = get()
                 item = fetch(f"{res.prefix}-claims", {"pk": {"S": new_instance.calls[0].params["Key"]["pk"]["S"]}})
                 c.settings = Settings(**{**c.settings.__dict__, "rate_limit_shared": False})
-                http.limiter = http.RateLimiter()
+                c.__dict__.pop("rate_limit", None)
                 off_ms = [get()[1] for _ in range(n)]
         finally:
-            http.limiter = saved_limiter
             rec.close()
             bootstrap.set_container(None)
 

@@ -33,6 +33,7 @@ ERROR_CODES = [
     "idempotency_in_progress",
     "no_capacity",
     "payload_too_large",
+    "unsupported_media_type",
     "rate_limited",
     "unavailable",
     "internal",
@@ -462,6 +463,7 @@ ERROR_TEXT = {
     409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch`, "
     "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
     413: "Body over 64 KiB (`payload_too_large`)",
+    415: "A Content-Type other than JSON's accepted names (`unsupported_media_type`, reason `Content-Type`)",
     429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
     500: "A bug (`internal`); the body carries `request_id`",
     503: "The chain RPC or the database did not answer (`unavailable`); nothing was changed",
@@ -530,7 +532,7 @@ IDEMPOTENCY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 CONTRACT_ID = path_param("contract_id", "`CTR-` and a random URL-safe id")
-POST_ERRORS = (400, 413)  # every POST: bad JSON / bad field, body too large
+POST_ERRORS = (400, 413, 415)  # every POST: bad JSON / bad field, body too large, not JSON
 RENTER = [{"renterWallet": [], "renterTimestamp": [], "renterSignature": []}]
 RENTER_OPTIONAL = [*RENTER, {}]
 DEVICE = [{"deviceKey": []}]
@@ -758,7 +760,7 @@ PATHS = {
         "post": op(
             "retry_refund",
             "Queue a FAILED refund again (FAILED → QUEUED); any other refund is returned as it is",
-            responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413),
+            responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413, 415),
             tags=["operator"],
             security=ADMIN,
             params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
@@ -787,7 +789,7 @@ PATHS = {
         "post": op(
             "admin_redrive_refunds",
             "Move the refund dead-letter queue's messages back to the refund queue",
-            responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413),
+            responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413, 415),
             tags=["operator"],
             security=ADMIN,
             params=[

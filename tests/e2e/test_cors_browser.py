@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.client import Payer, price_lamports, rent_terms
+from tests.e2e.client import Payer, price_lamports, rent_terms, signed_json
 from tests.fixtures.stack import free_port, start_stack
 
 CHROMIUM_FLAGS = [
@@ -32,18 +32,18 @@ CHROMIUM_FLAGS = [
 ]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>renter</title></head><body><script>
-const API = %(api)s, RENT = %(rent)s;
+const API = %(api)s, RENT = %(rent)s, SIGNED = %(signed)s;
 async function report(result) {
   await fetch("/result", {method: "POST", body: JSON.stringify(result)});
 }
 (async () => {
   const out = {};
   try {
-    const r = await fetch(API + "/api/rent", {method: "POST", body: JSON.stringify(RENT),
-      headers: {"Content-Type": "application/json", "Idempotency-Key": "browser-rent-1"}});
+    const r = await fetch(API + "/api/rent", {method: "POST", body: RENT,
+      headers: {"Content-Type": "application/json", "Idempotency-Key": "browser-rent-1", ...SIGNED}});
     out.rent = {status: r.status, body: await r.json()};
-    const again = await fetch(API + "/api/rent", {method: "POST", body: JSON.stringify(RENT),
-      headers: {"Content-Type": "application/json", "Idempotency-Key": "browser-rent-1"}});
+    const again = await fetch(API + "/api/rent", {method: "POST", body: RENT,
+      headers: {"Content-Type": "application/json", "Idempotency-Key": "browser-rent-1", ...SIGNED}});
     out.replay = {status: again.status, replayed: again.headers.get("Idempotent-Replayed")};
   } catch (e) { out.rent = {error: String(e)}; }
   try {
@@ -113,8 +113,12 @@ def test_a_page_on_another_origin_preflights_and_rents(cors_stack, page_port, tm
     with Payer(info["rpc_url"]) as payer:
         wallet = payer.new_wallet()
         sig = payer.pay(wallet, info["treasury"], price_lamports("M2", 1), memo=rent_terms("M2", 1))
-    rent = {"wallet": str(wallet.pubkey()), "tier": "M2", "duration_hours": 1, "tx_signature": sig}
-    _Page.html = (PAGE % {"api": json.dumps(info["api_url"]), "rent": json.dumps(rent)}).encode()
+    rent = json.dumps({"wallet": str(wallet.pubkey()), "tier": "M2", "duration_hours": 1, "tx_signature": sig})
+    # signed by the wallet (as a page's signMessage would): a request with credentials stores its key
+    signed = signed_json(wallet, "/api/rent", rent)["headers"]
+    _Page.html = (
+        PAGE % {"api": json.dumps(info["api_url"]), "rent": json.dumps(rent), "signed": json.dumps(signed)}
+    ).encode()
     _Page.results = []
     server = ThreadingHTTPServer(("127.0.0.1", page_port), _Page)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -11,7 +11,8 @@ import threading
 import boto3
 import requests
 
-from tests.e2e.client import price_lamports, rent_terms
+from tests.e2e.client import price_lamports, rent_terms, signed_json
+from tests.e2e.edge_support import client_from
 
 
 def _idem_records(info, body_hash: str) -> list[dict]:
@@ -45,7 +46,9 @@ def test_ten_concurrent_identical_rents_execute_once_and_store_one_answer(local_
     wallet = payer.new_wallet()
     sig = payer.pay(wallet, treasury, price_lamports("ORIN", 1), memo=rent_terms("ORIN", 1))
     raw = json.dumps({"wallet": str(wallet.pubkey()), "tier": "ORIN", "duration_hours": 1, "tx_signature": sig})
-    headers = {"Content-Type": "application/json", "Idempotency-Key": f"race-{sig[:16]}"}
+    # signed by its wallet: a request with credentials stores its key (an anonymous one does not)
+    extra = {"Content-Type": "application/json", "Idempotency-Key": f"race-{sig[:16]}"}
+    headers = signed_json(wallet, "/api/rent", raw, **extra)["headers"]
     barrier, answers = threading.Barrier(10), []
 
     def go():
@@ -76,6 +79,33 @@ def test_ten_concurrent_identical_rents_execute_once_and_store_one_answer(local_
     r = requests.post(f"{url}/api/rent", data=raw, headers=headers, timeout=30)
     assert (r.status_code, r.headers.get("Idempotent-Replayed"), r.json()) == (201, "true", executed[0][2])
     other = json.dumps({**json.loads(raw), "duration_hours": 2})
-    r = requests.post(f"{url}/api/rent", data=other, headers=headers, timeout=30)
+    r = requests.post(
+        f"{url}/api/rent", data=other, headers=signed_json(wallet, "/api/rent", other, **extra)["headers"], timeout=30
+    )
     assert (r.status_code, r.json()["code"]) == (409, "idempotency_mismatch")
     assert len(_idem_records(local_stack, body_hash)) == 1
+
+
+def test_a_public_memo_bound_rent_replayed_with_50_fresh_keys_stores_no_key(local_stack, payer):
+    """Anyone may replay a public memo-bound rent: each answer is the payment's receipt, and no
+    Idempotency-Key of a request without credentials is stored."""
+    treasury, url = local_stack["treasury"], local_stack["api_url"]
+    wallet = payer.new_wallet()
+    sig = payer.pay(wallet, treasury, price_lamports("M2", 1), memo=rent_terms("M2", 1))
+    raw = json.dumps({"wallet": str(wallet.pubkey()), "tier": "M2", "duration_hours": 1, "tx_signature": sig})
+    client = client_from("127.0.0.61")
+    first = client.post(f"{url}/api/rent", data=raw, headers={"Content-Type": "application/json"}, timeout=30)
+    assert first.status_code == 201, first.text
+    answers = [
+        client.post(
+            f"{url}/api/rent",
+            data=raw,
+            headers={"Content-Type": "application/json", "Idempotency-Key": f"fresh-{sig[:8]}-{i}"},
+            timeout=30,
+        )
+        for i in range(50)
+    ]
+    assert [(r.status_code, r.json()) for r in answers] == [(200, first.json())] * 50
+    assert all("Idempotent-Replayed" not in r.headers for r in answers)
+    body_hash = hashlib.sha256(b"POST " + raw.encode()).hexdigest()
+    assert _idem_records(local_stack, body_hash) == []

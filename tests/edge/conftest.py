@@ -1,7 +1,7 @@
 """Edge tests: the real app (`chalice.test.Client`) on a container of in-memory fakes, with the
 fleet-wide rate limiter ON (as every stage runs it). Sockets are blocked (tests/unit's `no_network`).
 
-`Edge.instance()` swaps the process-wide per-instance limiter, so one test can play several
+`Edge.instance()` drops the container's per-instance limiter, so one test can play several
 Lambda instances that share one database; `Edge.from_ip(ip)` sends as another client address."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.api import http
 from chalicelib.config import Settings
 from chalicelib.domain.signing import rent_memo
 from tests.support.fakes import FakePorts, new_wallet
@@ -48,7 +47,7 @@ class Edge:
 
     def instance(self) -> None:
         """Another function instance: a fresh per-instance limiter (the database stays)."""
-        http.limiter = http.RateLimiter()
+        self.c.__dict__.pop("rate_limit", None)  # the container builds the next one, as on a cold start
 
     def request(self, method: str, path: str, body=None, headers=None, ip: str | None = None):
         gw = self.client.http._local_gateway
@@ -110,7 +109,6 @@ def edge(monkeypatch):
     )
     c.operator.seed_devices(DEVICES, 2)
     keys = {d["device_id"]: c.operator.issue_device_key(d["device_id"]) for d in DEVICES}
-    monkeypatch.setattr(http, "limiter", http.RateLimiter())
     bootstrap.set_container(c)
     with Client(app) as client:
         yield Edge(p, c, client, device_keys=keys)

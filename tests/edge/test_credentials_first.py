@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import app as application
-from chalicelib.api import http
+from chalicelib.api import endpoint
 
 SIG = "5" * 87
 CID = "CTR-" + "c" * 22
@@ -37,7 +37,7 @@ def test_a_post_without_credentials_cannot_be_registered():
     from chalice import Blueprint
 
     with pytest.raises(ValueError, match="must name its credentials"):
-        http.endpoint(Blueprint("x"), "/api/anything", methods=["POST"])(lambda call: {})
+        endpoint.endpoint(Blueprint("x"), "/api/anything", methods=["POST"])(lambda call: {})
 
 
 @pytest.mark.parametrize("route", [r for r, (_, anonymous) in POSTS.items() if not anonymous])

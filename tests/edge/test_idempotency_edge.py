@@ -7,12 +7,24 @@ import threading
 import time
 
 from chalicelib.adapters.claims import DONE, PENDING
-from chalicelib.api import http, rentals
+from chalicelib.api import endpoint, errors, rentals
 from chalicelib.domain.errors import Unavailable
 from tests.support.fakes import new_signature
 from tests.support.signing import renter_headers
 
 KEY = {"Idempotency-Key": "order-42"}
+
+
+def signed_rent(edge, kp=None) -> tuple[str, dict]:
+    """A rent signed by its wallet, with KEY: a request with credentials, whose key is stored
+    (an anonymous memo-bound rent's key is not: its payment is its idempotency)."""
+    import json
+
+    from solders.keypair import Keypair
+
+    kp = kp or Keypair()
+    raw = json.dumps(edge.rent_body(wallet=str(kp.pubkey())))
+    return raw, {**renter_headers(kp, "POST", "/api/rent", ts=edge.p.clock() // 1000, body=raw), **KEY}
 
 
 class _Rentals:
@@ -30,11 +42,11 @@ def patch_rent(edge, monkeypatch, fn):
     monkeypatch.setitem(edge.c.__dict__, "rentals", _Rentals(real, fn))
 
 
-def _call(edge, body: dict) -> http.Call:
+def _call(edge, body: dict) -> endpoint.Call:
     import json
 
     raw = json.dumps(body).encode()
-    return http.Call(
+    return endpoint.Call(
         edge.c,
         {},
         {"idempotency-key": "order-42", "content-type": "application/json"},
@@ -64,9 +76,9 @@ def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, m
     def go():
         barrier.wait()
         try:
-            r = http._idempotency(edge.c, _call(edge, body), rentals.rent)
+            r = endpoint.run_post(edge.c, _call(edge, body), rentals.rent, "renter")
             answers.append((r.status_code, r.headers.get("Idempotent-Replayed")))
-        except http.IdempotencyInProgress:
+        except errors.IdempotencyInProgress:
             answers.append((409, "in_progress"))
 
     threads = [threading.Thread(target=go) for _ in range(10)]
@@ -80,24 +92,27 @@ def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, m
     assert len(records) == 1 and next(iter(records.values()))["kind"] == DONE
     assert len(edge.p.db.tables["contracts"]) == 1
     # and afterwards every duplicate is the stored answer
-    again = http._idempotency(edge.c, _call(edge, body), rentals.rent)
+    again = endpoint.run_post(edge.c, _call(edge, body), rentals.rent, "renter")
     assert (again.status_code, again.headers["Idempotent-Replayed"]) == (201, "true")
     assert len(executions) == 1
 
 
 def test_same_key_same_body_replays_the_first_answer_another_body_is_a_mismatch(edge):
-    body = edge.rent_body()
-    st, first, h = edge.post("/api/rent", body, KEY)
+    from solders.keypair import Keypair
+
+    kp = Keypair()
+    body, key = signed_rent(edge, kp)
+    st, first, h = edge.post("/api/rent", body, key)
     assert st == 201 and "idempotent-replayed" not in h
-    st2, second, h2 = edge.post("/api/rent", body, KEY)
+    st2, second, h2 = edge.post("/api/rent", body, key)
     assert (st2, second, h2["idempotent-replayed"]) == (201, first, "true")
-    st3, err, _ = edge.post("/api/rent", edge.rent_body(), KEY)
+    st3, err, _ = edge.post("/api/rent", *signed_rent(edge, kp))
     assert (st3, err["code"], err["reason"]) == (409, "idempotency_mismatch", "Idempotency-Key")
     assert len(edge.p.db.tables["contracts"]) == 1
 
 
 def test_a_duplicate_while_the_first_runs_is_409_in_progress_retryable(edge, monkeypatch):
-    body = edge.rent_body()
+    body, KEY = signed_rent(edge)
     seen = {}
     real_rent = edge.c.rentals.rent
 
@@ -144,8 +159,8 @@ def test_a_refusal_is_not_stored_so_the_same_key_may_succeed_later(edge):
 
 
 def test_a_crashed_holder_is_taken_over_once_its_lease_ends(edge):
-    body = edge.rent_body()
-    call = _call(edge, body)
+    call = _call(edge, edge.rent_body())
+    body, KEY = signed_rent(edge)
     # a request took the key and its process died: the in-progress record is all that is left
     scoped_before = set(edge.claims_records("idem#"))
     edge.post("/api/rent", body, KEY)  # learn the scoped key: run once, then make it look crashed
@@ -186,7 +201,7 @@ def test_credentials_are_checked_before_a_replay(edge):
 
 
 def test_an_answer_that_could_not_be_stored_is_still_the_clients_and_the_lease_covers_retries(edge):
-    body = edge.rent_body()
+    body, KEY = signed_rent(edge)
     edge.p.db.fail_next("claims.finish_replay", Unavailable("down", reason="database"))
     st, first, _ = edge.post("/api/rent", body, KEY)
     assert st == 201  # committed and answered, although its record stayed in progress

@@ -137,14 +137,21 @@ def test_ledger_page_and_stats(api):
 
 
 def test_idempotency_key(api):
-    (st, body), req = rent(api, tier="M3_ULTRA")
+    kp = Keypair()  # the extend is signed: a request with credentials stores its key
+    (st, body), req = rent(api, tier="M3_ULTRA", wallet=str(kp.pubkey()))
     cid = body["contract_id"]
     sig = api.c.rpc.pay(req["wallet"], 25_000_000, memo=extend_memo(cid, 3600))
-    h = {"Idempotency-Key": "abc-1"}
-    first = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}, h)
+    path = f"/api/contracts/{cid}/extend"
+
+    def signed(hours) -> dict:
+        raw = json.dumps({"additional_hours": hours, "tx_signature": sig})
+        h = {"Idempotency-Key": "abc-1", **renter_headers(kp, "POST", path, api.c.clock() // 1000, raw)}
+        return {"raw": raw, "headers": h}
+
+    first = api.post(path, **signed(1))
     assert first[0] == 200
-    assert api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 1, "tx_signature": sig}, h) == first
-    st, err = api.post(f"/api/contracts/{cid}/extend", {"additional_hours": 2, "tx_signature": sig}, h)
+    assert api.post(path, **signed(1)) == first
+    st, err = api.post(path, **signed(2))
     assert st == 409 and err["code"] == "idempotency_mismatch"
 
 
@@ -182,10 +189,8 @@ def test_a_bug_is_500_with_request_id_and_no_trace(api, monkeypatch):
 def test_rate_limit_per_source_ip(api, monkeypatch):
     from dataclasses import replace
 
-    from chalicelib.api import http
-
     monkeypatch.setattr(api.c, "settings", replace(api.c.settings, rate_limit=(3, 10)))
-    monkeypatch.setattr(http, "limiter", http.RateLimiter())
+    api.c.__dict__.pop("rate_limit", None)  # a fresh instance's limiter, built by the container
     assert [api.get("/api/pricing")[0] for _ in range(3)] == [200, 200, 200]
     r = api.client.http.get("/api/pricing")
     assert r.status_code == 429 and json.loads(r.body)["code"] == "rate_limited"

@@ -1,5 +1,5 @@
 """The route blueprints emit the business metrics once per committed payment (never for a replay),
-and the request log wrapper (`observability.observed`, which api/http.py's `endpoint` is to apply)
+and the request log wrapper (`observability.observed`, which api/endpoint.py applies)
 writes one line per request with the contract named, around the real views of the app."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_rent_and_extend_emit_once_and_replays_emit_nothing(api):
 
 
 def test_observed_wraps_a_real_view_one_line_naming_the_contract(api, client):
-    # every route is wrapped by api/http.endpoint: no wrapping here
+    # every route is wrapped by api/endpoint.endpoint: no wrapping here
     with observability.capture() as cap:
         (st, body), req = rent(api, tier="M2", hours=1)
         st2, err = api.post("/api/rent", dict(req, tier="THOR"))

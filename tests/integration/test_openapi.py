@@ -24,7 +24,7 @@ def spec() -> dict:
 def app_routes() -> set[tuple[str, str]]:
     from app import app
 
-    # OPTIONS: the CORS preflight every path answers (api/http.py), not an operation of the API
+    # OPTIONS: the CORS preflight every path answers (api/endpoint.py), not an operation of the API
     return {
         (method.upper(), path)
         for path, entries in app.routes.items()
@@ -70,13 +70,13 @@ def test_the_document_is_valid_openapi_3_1():
 
 
 def test_error_shape_and_codes_match_the_edge():
-    from chalicelib.api import http
+    from chalicelib.api import errors as http
 
     doc = spec()
     error = doc["components"]["schemas"]["Error"]
     assert error["required"] == ["detail", "code", "reason"]
     codes = {code for _, code in http.STATUS.values()} | {http.INTERNAL[1]}
-    assert set(error["properties"]["code"]["enum"]) == codes, "error codes of api/http.STATUS vs the spec"
+    assert set(error["properties"]["code"]["enum"]) == codes, "error codes of api/errors.STATUS vs the spec"
     by_status = {}
     for status, code in [*http.STATUS.values(), http.INTERNAL]:
         by_status.setdefault(status, set()).add(code)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from chalicelib.adapters.solana_rpc import SolanaRpc
-from chalicelib.api.http import status_of
+from chalicelib.api.errors import status_of
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import PaymentCheck
 

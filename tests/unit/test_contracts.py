@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from chalicelib.api.http import status_of
+from chalicelib.api.errors import status_of
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import money
 from chalicelib.domain.errors import ContractNotActive, InvalidRequest

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.api import http
+from chalicelib.api import errors as http_errors
 from chalicelib.domain import errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,9 +51,9 @@ def test_every_domain_error_has_a_status_and_code():
     ]
     assert kinds
     for kind in kinds:
-        status, code = http.status_of(kind("x"))
+        status, code = http_errors.status_of(kind("x"))
         assert 400 <= status < 600 and code != "internal", kind
-    assert http.status_of(errors.DomainError("x")) == (500, "internal")
+    assert http_errors.status_of(errors.DomainError("x")) == (500, "internal")
 
 
 @pytest.mark.parametrize("needle", ['"si64:', "'si64:", 'f"si64:', "f'si64:"])

@@ -157,12 +157,21 @@ class FakeResponse:
         self.status_code, self.body = status, json.dumps(body)
 
 
+def operations() -> dict:
+    """(METHOD, route) → the operation name each endpoint hands to its log line."""
+    from app import app
+
+    return {
+        (m, path): e.view_function.operation for path, ms in app.routes.items() for m, e in ms.items() if m != "OPTIONS"
+    }
+
+
 def _view_returning(resp, route="/api/contracts/{contract_id}/settle", ctx=None, **annotations):
     class Req:
         method = "POST"
         context = ctx if ctx is not None else {"requestId": "rid-1"}
 
-    @obs.observed(route, lambda: Req())
+    @obs.observed(route, lambda: Req(), operations()[("POST", route)])
     def view(**params):
         obs.annotate(**annotations)
         return resp
@@ -199,7 +208,9 @@ def test_annotations_name_the_contract_of_a_rent_and_the_outcome():
 def test_error_lines_carry_the_code_and_5xx_emits_http5xx_with_the_body_request_id():
     with obs.capture() as cap:
         _view_returning(
-            FakeResponse(402, {"code": "payment_invalid", "detail": "x", "reason": "not_found"}), route="/api/rent"
+            FakeResponse(402, {"code": "payment_invalid", "detail": "x", "reason": "not_found"}),
+            route="/api/rent",
+            code="payment_invalid",  # the endpoint hands the code over; the body is not re-read
         )()
     (line,) = cap.records
     assert (line["status"], line["outcome"], line["code"], line["level"]) == (
@@ -210,7 +221,10 @@ def test_error_lines_carry_the_code_and_5xx_emits_http5xx_with_the_body_request_
     )
 
     with obs.capture() as cap:
-        _view_returning(FakeResponse(500, {"code": "internal", "request_id": "body-rid"}), ctx={})()
+        # the body's request_id is the line's: the endpoint writes the id of the request's line
+        _view_returning(
+            FakeResponse(500, {"code": "internal", "request_id": "body-rid"}), ctx={"requestId": "body-rid"}
+        )()
     line, metric = cap.records
     assert (line["status"], line["outcome"], line["level"], line["request_id"]) == (500, "error", "ERROR", "body-rid")
     assert metric["Http5xx"] == 1 and metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SI64"
@@ -248,10 +262,11 @@ def test_annotate_outside_a_request_is_a_no_op_and_log_event_shape():
 
 
 def test_operation_names():
-    assert obs.operation_of("POST", "/api/rent") == "rent"
-    assert obs.operation_of("POST", "/api/contracts/{contract_id}/extend") == "extend"
-    assert obs.operation_of("GET", "/api/admin/devices") == "get_admin_devices"
-    assert obs.operation_of("POST", "/api/admin/devices/{device_id}/key") == "post_admin_devices_key"
+    ops = operations()  # named by the endpoints; the generic name where they do not
+    assert ops[("POST", "/api/rent")] == "rent"
+    assert ops[("POST", "/api/contracts/{contract_id}/extend")] == "extend"
+    assert ops[("GET", "/api/admin/devices")] == "get_admin_devices"
+    assert ops[("POST", "/api/admin/devices/{device_id}/key")] == "post_admin_devices_key"
 
 
 # ---------------------------------------------------------------- no secrets

@@ -11,7 +11,7 @@ import urllib.error
 import pytest
 
 from chalicelib.adapters.solana_rpc import SolanaRpc
-from chalicelib.api.http import status_of
+from chalicelib.api.errors import status_of
 from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, Unavailable
 from chalicelib.domain.payments import (

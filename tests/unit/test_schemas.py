@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.api import schemas as v
-from chalicelib.api.http import status_of
+from chalicelib.api.errors import status_of
 from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, NotFound
 

@@ -142,7 +142,7 @@ def sol_pairs(view: dict) -> list[tuple[str, str]]:
 def assert_sol_exact(view: dict, expected_pairs: int) -> None:
     pairs = sol_pairs(view)
     assert len(pairs) == expected_pairs, pairs
-    text = jsontext.dumps(view)  # what the edge sends (api.http.json_response)
+    text = jsontext.dumps(view)  # what the edge sends (api.errors.json_response)
     wire = json.loads(text, parse_float=plain_decimal)  # plain decimals: never 2.78e-07
     for sol_key, lam_key in pairs:
         lamports = view[lam_key]

@@ -1,0 +1,243 @@
+"""The endpoint decorator: the HTTP edge every route shares.
+
+`@endpoint(bp, path, methods, auth=…)` registers `fn(call)` on a blueprint; for each request
+the edge, in this order: verifies a device key (device routes), counts the request (rate
+limit: a verified device against its own window, everything else against the client IP),
+checks a POST's Content-Type and size, checks the route's credentials, then runs `fn` — under
+the Idempotency-Key for a POST with credentials — and shapes what it returns (a dict/list:
+200, or `(status, body)`) into a JSON response with the route's CORS headers.
+
+Credentials are checked BEFORE any Idempotency-Key replay, and every key is scoped to the
+principal that checked out (a wallet, a device, the operator), so a replay never answers
+someone who could not have made the request. A POST with no credentials whose payment makes it
+idempotent (a memo-bound rent or extend) is answered from the payment's receipt: its key is
+never stored. Rate limit, Idempotency-Key and CORS: docs/adr/0009-rate-limit-and-idempotency.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Response
+
+from .. import bootstrap, observability
+from ..domain import errors as e
+from ..domain.records import Replay
+from ..services.idempotency import check_key
+from . import cors
+from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response, status_of
+from .errors import json_response as json_response
+from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
+
+log = logging.getLogger("si64.api")
+# The bodies are JSON whatever the client calls them; any other Content-Type is 415, answered
+# by the edge, so Chalice's own check (which answers in its own shape) is off: "*/*".
+CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream")
+ROUTE_CONTENT_TYPES = ["*/*"]
+RENTER_HEADERS = ("x-wallet", "x-timestamp", "x-signature")
+AUTH_MODES = (None, "renter", "renter_optional", "device", "admin")
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it: `c` is the container (`c.rentals`, `c.auth`, …),
+    `raw` the body as received, `body` the parsed JSON object (parsed on first use)."""
+
+    c: bootstrap.Container
+    params: dict
+    headers: Any
+    query: dict
+    method: str
+    route: str
+    raw: bytes
+    principal: str = ""
+    wallet: str | None = None  # the renter whose credentials checked out, if any
+    device: Any = None  # the device whose X-Device-Key verified at the edge, if any
+    device_refusal: e.Unauthorized | None = None  # why the X-Device-Key did not verify
+    _body: dict | None = None
+
+    @property
+    def body(self) -> dict:
+        if self._body is None:
+            self._body = parse_json(self.raw)
+        return self._body
+
+    def signed_path(self) -> str:
+        """The route's path as the renter signs it, with this request's path parameters."""
+        path = self.route
+        for name, value in self.params.items():
+            path = path.replace("{" + name + "}", value)
+        return path
+
+
+def source_ip(request) -> str:
+    return ((request.context or {}).get("identity") or {}).get("sourceIp") or "unknown"
+
+
+def check_content_type(headers) -> None:
+    """UnsupportedMediaType unless a body's Content-Type (absent: JSON) names one of
+    CONTENT_TYPES, parameters such as charset allowed."""
+    given = headers.get("content-type")
+    if given is not None and {p.strip().lower() for p in given.replace(",", ";").split(";")}.isdisjoint(CONTENT_TYPES):
+        raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.", reason="Content-Type")
+
+
+def verified_device(c, auth: str | None, headers):
+    """(device, refusal) of a device route: the device whose X-Device-Key verifies (one read of
+    the device, none for a malformed key; the metrics path reuses it), or the Unauthorized to
+    answer once the request has been counted against its address."""
+    if auth != "device":
+        return None, None
+    try:
+        return c.auth.device_record(headers.get("x-device-key")), None
+    except e.Unauthorized as err:
+        return None, err
+
+
+def rate_limit(c, device, ip: str) -> None:
+    """A device whose key verified counts against its own window; everything else (forged or
+    malformed keys included) against the client IP."""
+    s = c.settings
+    if device is not None:
+        c.rate_limit.check(f"dev:{device.device_id}", *s.device_rate_limit, "device", s.rate_limit_shared)
+    else:
+        c.rate_limit.check(f"ip:{ip}", *s.rate_limit, "address", s.rate_limit_shared)
+
+
+def authenticate(c, call: Call, mode: str | None, ip: str) -> None:
+    """Check the route's credentials and set `call.principal` (and `call.wallet`).
+
+    renter:          X-Wallet/X-Timestamp/X-Signature required, over the raw body's hash.
+    renter_optional: the same when any renter header is present (a bad one is 401, never
+                     ignored); none at all is an anonymous request (a memo-bound payment).
+    device:          X-Device-Key, verified before the rate limit (`verified_device`).
+    admin:           X-Admin-Key.
+    """
+    h = call.headers
+    if mode in ("renter", "renter_optional") and (mode == "renter" or any(h.get(k) for k in RENTER_HEADERS)):
+        call.wallet = c.auth.renter(renter_credentials(h), call.method, call.signed_path(), call.raw)
+        call.principal = f"wallet:{call.wallet}"
+    elif mode == "device":
+        if call.device is None:
+            raise call.device_refusal or e.Unauthorized("A valid X-Device-Key header is required.", "X-Device-Key")
+        call.principal = f"device:{call.device.device_id}"
+    elif mode == "admin":
+        c.auth.admin(h.get("x-admin-key"))
+        call.principal = "admin"
+    else:
+        call.principal = f"ip:{ip}"
+
+
+def shape(result) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        return json_response(result[0], result[1])
+    return json_response(200, result)
+
+
+def run_post(c, call: Call, fn, auth: str | None) -> Response:
+    """A POST: under its Idempotency-Key when it has credentials; with none (a payment-bound
+    rent or extend), the payment's receipt is its replay and the key is not stored."""
+    key = check_key(call.headers.get("idempotency-key"))
+    if key is None or (auth == "renter_optional" and call.wallet is None):
+        return shape(fn(call))
+    scope = f"{call.principal} {call.method} {call.route} {sorted(call.params.items())} {key}"
+    out = c.idempotency.run(scope, call.raw, call.method, c.settings.idempotency_lease_seconds, lambda: shape(fn(call)))
+    if isinstance(out, Replay):
+        return Response(
+            body=out.response, status_code=out.status, headers={**JSON_HEADERS, "Idempotent-Replayed": "true"}
+        )
+    return out
+
+
+def _guarded(request, request_id: str, what: str, answer) -> Response:
+    """`answer()`, with a domain error in the error shape and a bug as the 500 body; the error's
+    code is handed to the request's log line."""
+    try:
+        return answer()
+    except e.DomainError as err:
+        observability.annotate(code=status_of(err)[1])
+        return error_response(err, request_id)
+    except Exception:
+        log.exception("unhandled error request_id=%s %s %s", request_id, request.method, what)
+        observability.annotate(code="internal")
+        return internal_response(request_id)
+
+
+def _request_id(request) -> str:
+    """The id of the request's log line (API Gateway's), which its 5xx body names."""
+    return observability.current_request_id() or (request.context or {}).get("requestId") or uuid.uuid4().hex
+
+
+def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
+    def preflight(**params):
+        request = bp.current_request
+
+        def answer():
+            c = bootstrap.container()
+            limit, window = c.settings.rate_limit
+            c.rate_limit.check_instance(f"ip:{source_ip(request)}", limit, window, "address")
+            return cors.preflight(c.settings, request.headers, routes)
+
+        resp = _guarded(request, _request_id(request), path, answer)
+        resp.headers["Vary"] = "Origin"  # a refused preflight carries no grant
+        return resp
+
+    preflight.__name__ = "preflight_" + "".join(ch if ch.isalnum() else "_" for ch in path)
+    bp.route(path, methods=["OPTIONS"], content_types=ROUTE_CONTENT_TYPES)(preflight)
+
+
+def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation: str | None = None):
+    """Register `fn(call)` on a blueprint with the shared edge behaviour; `auth` is one of
+    AUTH_MODES (see `authenticate`); `operation` names it on the request's log line (default:
+    the generic name of method and path). The path also answers CORS preflights (OPTIONS)."""
+    if auth not in AUTH_MODES:
+        raise ValueError(f"unknown auth mode {auth!r}")
+    if "POST" in methods and auth is None:
+        # a POST changes something: its credentials must be checked here, before any
+        # Idempotency-Key replay, never left to the handler (which a replay skips)
+        raise ValueError(f"POST {path} must name its credentials (auth=...)")
+
+    def register(fn):
+        def view(**params):
+            request = bp.current_request
+            holder: dict = {}
+
+            def answer():
+                c = holder["c"] = bootstrap.container()
+                ip = source_ip(request)
+                device, refusal = verified_device(c, auth, request.headers)
+                rate_limit(c, device, ip)
+                raw = request.raw_body or b""
+                if request.method == "POST":
+                    check_content_type(request.headers)
+                if len(raw) > MAX_BODY_BYTES:
+                    raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
+                call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
+                call.device, call.device_refusal = device, refusal
+                authenticate(c, call, auth, ip)
+                return run_post(c, call, fn, auth) if request.method == "POST" else shape(fn(call))
+
+            resp = _guarded(request, _request_id(request), path, answer)
+            if "c" in holder:
+                kind = cors.exposure(auth, request.method)
+                resp.headers.update(cors.headers_for(kind, request.headers.get("origin"), holder["c"].settings))
+            return resp
+
+        view.__name__ = fn.__name__
+        name = operation or observability.operation_of(methods[0].upper(), path)
+        logged = observability.observed(path, lambda: bp.current_request, name)(view)  # one JSON line a request
+        logged.operation = name  # type: ignore[attr-defined]  # what the log line calls it
+        bp.route(path, methods=list(methods), content_types=ROUTE_CONTENT_TYPES)(logged)
+        routes = bp.__dict__.setdefault("_si64_cors_routes", {})  # path -> {METHOD: exposure}
+        first = path not in routes
+        routes.setdefault(path, {}).update({m.upper(): cors.exposure(auth, m.upper()) for m in methods})
+        if first:
+            _register_preflight(bp, path, routes[path])
+        return fn
+
+    return register
