@@ -381,16 +381,17 @@ def render(
     return Group(*parts)
 
 
-def make_console(plain: bool, file=None):
-    """A terminal console, or (plain) one that writes no ANSI and strips trailing blanks."""
+def make_console(plain: bool, file=None, width: int | None = None):
+    """A terminal console, or (plain) one that writes no ANSI and strips trailing blanks.
+    ``width``: at least this wide when plain (a table whose ids must never be cut)."""
     import shutil
 
     from rich.console import Console
 
     file = file or sys.stdout
     if plain:
-        width = shutil.get_terminal_size((200, 50)).columns if file.isatty() else 200
-        return _PlainConsole(file, max(width, 120))
+        cols = shutil.get_terminal_size((200, 50)).columns if file.isatty() else 200
+        return _PlainConsole(file, max(cols, 120, width or 0))
     return Console(file=file, highlight=False, emoji=False)
 
 

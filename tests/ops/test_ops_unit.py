@@ -271,6 +271,8 @@ class FakeApi:
                     {},
                 )
             cid = q.get("contract_id")
+            if cid and cid not in {r["contract_id"] for r in self.active + self.done}:
+                return 200, {"entries": [], "next_token": None}, {}  # no such contract: no postings
             if cid:
                 return (
                     200,
@@ -649,3 +651,45 @@ def test_reporter_never_blocks_its_loop_while_posting():
     r = _reporter(slow, sampler=sampler, interval=0.01, batch_seconds=0.02)
     asyncio.run(asyncio.wait_for(r.run(), 10))
     assert during and during[0] >= 10, during  # ~30 samples taken while the post was in flight
+
+
+# ------------------------------------------------------------------ unknown input, alignment
+
+
+def test_unknown_tier_contract_or_account_exits_non_zero_in_one_line(fake_api, capsys, tmp_path):
+    fake_api()
+    base = ["--api", "http://api.test", "--admin-key", "k"]
+    assert cli.main([*base, "devices", "list", "--tier", "FOO"]) == 2
+    err = capsys.readouterr().err
+    assert err == "si64: error: unknown tier 'FOO' (tiers: M2, ORIN)\n", err
+    assert cli.main([*base, "devices", "list", "--tier", "orin", "--json"]) == 0  # a tier in any case
+    assert {d["tier"] for d in json.loads(capsys.readouterr().out)} == {"ORIN"}
+
+    path = tmp_path / "one.csv"
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--contract", "CTR-nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("si64: error: no postings for CTR-nope") and err.count("\n") == 1, err
+    assert not path.exists()  # nothing written
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--account", "tresury"]) == 2
+    assert capsys.readouterr().err.startswith("si64: error: unknown account 'tresury'")
+    cid = "CTR-active0000000000000000"
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--contract", cid]) == 0
+    assert path.read_text().count(cid) >= 2
+
+
+def test_contracts_show_posting_columns_line_up():
+    entries = [
+        {"created_at": 1_800_000_000, "kind": "rent", "account": "treasury", "debit_lamports": 1_000_000},
+        {"created_at": 1_800_000_000, "kind": "rent", "account": "escrow:CTR-" + "x" * 22, "credit_lamports": 1},
+        {"created_at": 1_800_000_100, "kind": "refund_confirmed", "account": "refunds_payable", "debit_lamports": 5},
+        {"created_at": 1_800_000_100, "kind": "settled", "account": "revenue", "credit_lamports": 12, "ref": "sig"},
+    ]
+    lines = cli.posting_lines(entries)
+    assert len(lines) == 4
+    for column in ("treasury", "Dr ", "Cr "):
+        starts = {line.index(column) for line in lines if column in line}
+        assert len(starts) == 1, (column, lines)
+    accounts = {line.index(e["account"]) for line, e in zip(lines, entries, strict=True)}
+    assert len(accounts) == 1, lines
+    ends = {len(line.split("  Cr ")[0]) for line in lines}  # the debit column ends at one place
+    assert len(ends) == 1, lines
