@@ -335,3 +335,46 @@ def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_pat
         (tmp_path / "frame2.txt").write_text(frame2)
     finally:
         subprocess.run(base + ["kill-server"], capture_output=True, timeout=30, check=False)
+
+
+def test_watch_in_a_classic_80x24_terminal_shows_the_contracts(api, payer, local_stack, tmp_path):
+    """A new operator's first look: at 80x24 the summary is compact and the contracts that expire
+    soonest are on screen (the whole summary once filled it and the table showed only "…")."""
+    tmux = _tmux()
+    sock = f"si64-ops-{uuid.uuid4().hex[:8]}"
+    rented = [rent(api, payer, local_stack["treasury"], "M2", hours)[1] for hours in (0.05, 0.2)]
+    env = si64_env(local_stack, TERM="xterm-256color")
+    env.pop("COLUMNS", None)
+    base = [tmux, "-L", sock]
+    cmd = f"{sys.executable} -m local.ops dashboard --watch 1"
+    subprocess.run(
+        base + ["new-session", "-d", "-s", "dash", "-x", "80", "-y", "24", "-c", str(ROOT), cmd],
+        check=True,
+        env=env,
+        timeout=30,
+    )
+
+    def capture() -> str:
+        return subprocess.run(
+            base + ["capture-pane", "-p", "-t", "dash"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+
+    try:
+        deadline, frame = time.monotonic() + 40, ""
+        while time.monotonic() < deadline:
+            frame = capture()
+            if all(c["contract_id"] in frame for c in rented):
+                break
+            time.sleep(0.3)
+        (tmp_path / "frame80x24.txt").write_text(frame)
+        lines = frame.splitlines()
+        assert all(c["contract_id"] in frame for c in rented), frame
+        assert len(lines) <= 24 and max(len(x) for x in lines) <= 80, frame
+        assert "Summary" not in frame and re.search(r"active contracts \d+", frame), frame
+        assert "…" not in frame, frame  # nothing cut short, nothing elided
+        # soonest to expire first: the 3-minute rental above the 12-minute one
+        assert frame.index(rented[0]["contract_id"]) < frame.index(rented[1]["contract_id"]), frame
+        row = next(x for x in lines if rented[0]["contract_id"] in x)
+        assert "M2" in row and re.search(r"\d+m\d\ds\s*$", row), row  # time left, in the frame
+    finally:
+        subprocess.run(base + ["kill-server"], capture_output=True, timeout=30, check=False)
