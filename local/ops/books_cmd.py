@@ -114,17 +114,17 @@ def cmd_list(client: Client, args) -> int:
     cols = ("refund", "status", "SOL", "wallet", "tx", "attempt", "reason")
     widths = [max([len(col)] + [len(line[i]) for line in lines]) for i, col in enumerate(cols)]
     for col, widest in zip(cols, widths, strict=True):
-        ident = col in ("refund", "wallet", "tx")  # ids are never cut nor wrapped
+        whole = plain or col in ("refund", "wallet", "tx", "SOL")  # ids and amounts are never cut nor wrapped
         t.add_column(
             col,
             justify="right" if col in ("SOL", "attempt") else "left",
-            no_wrap=ident,
-            min_width=widest if ident else None,
+            no_wrap=whole,
+            min_width=widest if whole else None,
         )
     for line in lines:
         t.add_row(*line)
-    # plain output is as wide as its ids need, whatever COLUMNS says (a pipe has no width)
-    make_console(plain=plain, width=sum(widths) + 3 * len(cols)).print(t)
+    # plain output is as wide as its cells need, whatever COLUMNS says (a pipe has no width)
+    make_console(plain=plain, width=sum(widths) + 4 * len(cols) + 4).print(t)
     return 0
 
 

@@ -189,11 +189,11 @@ def test_refunds_list_prints_every_id_whole_on_a_narrow_pipe(api, capsys, monkey
         {
             "refund_id": f"PAY-{sig}",
             "status": "FAILED",
-            "lamports": 499_999,
+            "lamports": 12_345_678_901,
             "wallet": "W" * 44,
             "tx_signature": "4" * 87,
             "attempt": 3,
-            "reason": "InsufficientFundsForRent: account 1",
+            "reason": "",
         },
         {
             "refund_id": "CTR-" + "a" * 22,
@@ -211,6 +211,6 @@ def test_refunds_list_prints_every_id_whole_on_a_narrow_pipe(api, capsys, monkey
     assert "…" not in out
     for r in rows:
         assert r["refund_id"] in out and r["wallet"] in out
-    assert rows[0]["tx_signature"] in out
+    assert rows[0]["tx_signature"] in out and "12.345678901" in out
     line = next(x for x in out.splitlines() if sig in x)
     assert line.split()[:2] == [f"PAY-{sig}", "FAILED"]  # one row on one line: `awk '{print $1}'` works

@@ -268,6 +268,17 @@ def test_error_lines_wrong_key_unknown_id_stopped_stack(local_stack, tmp_path):
     assert "stack.json not found" in one_error_line(p) and p.returncode == 2
 
 
+def test_unknown_input_exits_non_zero_in_one_line_over_the_stack(local_stack, tmp_path):
+    p = si64(local_stack, "devices", "list", "--tier", "FOO")
+    assert one_error_line(p).startswith("si64: error: unknown tier 'FOO' (tiers: ") and p.returncode == 2
+    out = tmp_path / "nope.csv"
+    p = si64(local_stack, "ledger", "export", "--csv", str(out), "--contract", "CTR-nope")
+    assert one_error_line(p).startswith("si64: error: no postings for CTR-nope") and p.returncode == 1
+    assert not out.exists()
+    p = si64(local_stack, "refunds", "list", "--status", "CONFIRMED", "--all")
+    assert p.returncode == 0 and "…" not in p.stdout, p.stdout  # whole ids, on a pipe
+
+
 # ------------------------------------------------------------------ live dashboard in tmux
 
 
