@@ -150,27 +150,35 @@ def has_ended(row: dict, now_s: int, now_ms: int | None = None) -> bool:
     return isinstance(row.get("expires_at"), int) and now_s >= row["expires_at"]
 
 
+def _split(s: Snapshot) -> tuple[list[dict], list[dict]]:
+    """(running, ended) rows of the ledger's ACTIVE list, computed once per snapshot."""
+    cached = s.__dict__.get("_split")
+    if cached is None:
+        running, ended_rows = [], []
+        for r in s.active:
+            (ended_rows if has_ended(r, s.server_time, s.server_time_ms) else running).append(r)
+        cached = s.__dict__["_split"] = (running, ended_rows)
+    return cached
+
+
 def live_active(s: Snapshot) -> list[dict]:
     """The ledger's ACTIVE rows that still run."""
-    return [r for r in s.active if not has_ended(r, s.server_time, s.server_time_ms)]
+    return _split(s)[0]
 
 
 def ended_unswept(s: Snapshot) -> list[dict]:
     """ACTIVE rows past their expiry, as the ended contracts they are: EXPIRED at their expiry,
     used = their price and the rest owed back (the ledger's figures), the refund queued by the sweep."""
-    out = []
-    for r in s.active:
-        if has_ended(r, s.server_time, s.server_time_ms):
-            out.append(
-                dict(
-                    r,
-                    status="EXPIRED" if r.get("status") == "ACTIVE" else r.get("status"),
-                    settlement_time=r.get("expires_at"),
-                    refund_status=AWAITING_SWEEP,
-                    refund_tx=None,
-                )
-            )
-    return out
+    return [
+        dict(
+            r,
+            status="EXPIRED" if r.get("status") == "ACTIVE" else r.get("status"),
+            settlement_time=r.get("expires_at"),
+            refund_status=AWAITING_SWEEP,
+            refund_tx=None,
+        )
+        for r in _split(s)[1]
+    ]
 
 
 def summary(s: Snapshot) -> list[tuple[str, str, str]]:
@@ -383,8 +391,8 @@ def _queue_short(stats: dict, name: str) -> str:
 def _active_table(s: Snapshot, shown: list[dict], tbox, narrow: bool):
     from rich.table import Table
 
-    n_live = len(live_active(s))
     live = live_active(s)
+    n_live = len(live)
     at = Table(
         box=tbox,
         title=f"Active contracts · {len(shown)} of {n_live:,} shown, soonest to expire first"
@@ -521,48 +529,61 @@ def render_fit(
     tbox = box.SIMPLE_HEAD
     narrow = width < NARROW
     budget = max(1, height - 1)  # the terminal's last line holds the cursor
+    live = top_active(s, top)
+    recent = last_settlements(s, settlements)
+    makers = {
+        "active": lambda n: _active_table(s, live[:n], tbox, narrow),
+        "settled": lambda n: _settlements_table(s, recent[:n], tbox, narrow, plain=False),
+    }
+    measured: dict[tuple[str, int], tuple] = {}
+
+    def table(kind: str, n: int) -> tuple:
+        """(table of the first n rows, its height in lines), each drawn at most once per frame."""
+        if (kind, n) not in measured:
+            t = makers[kind](n)
+            measured[kind, n] = (t, lines(t))
+        return measured[kind, n]
+
+    def fitted(kind: str, total: int, minimum: int, room: int):
+        """The `kind` table with as many of its `total` rows as fit in `room` lines (the height
+        grows with the rows: a bisection), or None when not even `minimum` rows do."""
+        if table(kind, total)[1] <= room:
+            return table(kind, total)
+        best, lo, hi = None, minimum, total - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if table(kind, mid)[1] <= room:
+                best, lo = table(kind, mid), mid + 1
+            else:
+                hi = mid - 1
+        return best
+
     parts = [_header(s, compact=narrow), *_notes(s, error)]
     used = sum(lines(p) for p in parts)
-    live = top_active(s, top)
     full = _summary_table(s, tbox)
     # the whole summary only when it leaves room for every contract shown and a settlement
-    rest = lines(_active_table(s, live, tbox, narrow)) + lines(
-        _settlements_table(s, last_settlements(s, 1), tbox, narrow, plain=False)
-    )
+    rest = table("active", len(live))[1] + table("settled", min(1, len(recent)))[1]
     summ = full if used + lines(full) + rest <= budget else Group(*map(Text, compact_summary(s)))
     used += lines(summ)
     parts.append(summ)
-
-    def fitted(make, rows: list[dict], minimum: int, reserve: int = 0):
-        """The table with as many of `rows` as fit what is left (None when not even `minimum` do)."""
-        for n in range(len(rows), minimum - 1, -1):
-            table = make(rows[:n])
-            if used + lines(table) + reserve <= budget:
-                return table
-        return None
-
-    active = fitted(lambda rows: _active_table(s, rows, tbox, narrow), live, 0)
+    active = fitted("active", len(live), 0, budget - used)
     if active is None:  # a tiny terminal: one summary line, and the contracts
         parts[-1] = Text(compact_summary(s)[0])
         used = sum(lines(p) for p in parts)
-        active = fitted(lambda rows: _active_table(s, rows, tbox, narrow), live, 0)
-        return Group(*parts, *([active] if active is not None else []))
-    parts.append(active)
-    used += lines(active)
+        active = fitted("active", len(live), 0, budget - used)
+        return Group(*parts, *([active[0]] if active is not None else []))
+    parts.append(active[0])
+    used += active[1]
     devices = _devices_table(s, tbox, narrow)
-    recent = last_settlements(s, settlements)
-
-    def settled(rows):
-        return _settlements_table(s, rows, tbox, narrow, plain=False)
-
+    device_lines = lines(devices)
     # a few settlements and the devices when both fit; else as many settlements as fit
-    last = fitted(settled, recent, min(3, len(recent)), reserve=lines(devices)) or fitted(
-        settled, recent, min(1, len(recent))
+    last = fitted("settled", len(recent), min(3, len(recent)), budget - used - device_lines) or fitted(
+        "settled", len(recent), min(1, len(recent)), budget - used
     )
     if last is not None:
-        parts.append(last)
-        used += lines(last)
-        if used + lines(devices) <= budget:
+        parts.append(last[0])
+        used += last[1]
+        if used + device_lines <= budget:
             parts.append(devices)
     return Group(*parts)
 
