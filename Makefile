@@ -28,6 +28,7 @@ help:
 	@echo "make clean / distclean"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "[make] installing the pinned dependencies into $(VENV) (about 1.5 min the first time; then only when a requirements file changes) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .

@@ -7,7 +7,8 @@ solders only:
 * ``load_or_create_keypair(path)``: a keypair file in solana-keygen format (mode 0600).
 * ``Renter(rpc_url)``: a synchronous facade over one ``AsyncClient`` on a private
   event loop: ``airdrop``, ``top_up``, ``pay`` (a system transfer to the treasury with
-  an optional Memo program instruction, confirmed), ``balance``, ``status``.
+  an optional Memo program instruction, confirmed), ``balance``, ``status``, ``confirmation``,
+  ``transaction`` (a confirmed transaction, jsonParsed).
 * ``renter_headers(kp, method, path, body)``: ``X-Wallet`` / ``X-Timestamp`` /
   ``X-Signature`` over ``chalicelib.domain.signing.renter_message`` (the body's hash
   is part of the message when the body is not empty).
@@ -191,3 +192,21 @@ class Renter:
         from solders.signature import Signature
 
         return self._run(self.client.get_signature_statuses([Signature.from_string(sig)])).value[0]
+
+    def confirmation(self, sig: str) -> str | None:
+        """ "processed", "confirmed" or "finalized" (None when the node does not know the signature)."""
+        status = self.status(sig)
+        if status is None or status.confirmation_status is None:
+            return None
+        return str(status.confirmation_status).rsplit(".", 1)[-1].lower()
+
+    def transaction(self, sig: str) -> dict | None:
+        """The confirmed transaction as the node's `getTransaction` jsonParsed result (a dict), or None."""
+        from solders.signature import Signature
+
+        resp = self._run(
+            self.client.get_transaction(
+                Signature.from_string(sig), "jsonParsed", self.commitment, max_supported_transaction_version=0
+            )
+        )
+        return json.loads(resp.to_json()).get("result")

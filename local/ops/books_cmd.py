@@ -77,12 +77,13 @@ def _non_negative_int(text: str) -> int:
 
 
 def _refund_line(r: dict) -> list[str]:
+    """Every id whole (a refund id is pasted into `refunds retry`, a signature into an explorer)."""
     return [
         r["refund_id"],
         r["status"],
         fmt.sol(r.get("lamports")),
         r.get("wallet") or "-",
-        fmt.short_sig(r.get("tx_signature")),
+        r.get("tx_signature") or "-",
         str(r.get("attempt", 0)),
         r.get("reason") or "",
     ]
@@ -109,11 +110,21 @@ def cmd_list(client: Client, args) -> int:
     plain = not sys.stdout.isatty()
     title = f"{len(rows)} {args.status} refund(s)" + (" (more: --all)" if truncated else "")
     t = Table(title=title, title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
-    for col in ("refund", "status", "SOL", "wallet", "tx", "attempt", "reason"):
-        t.add_column(col, justify="right" if col in ("SOL", "attempt") else "left")
-    for r in rows:
-        t.add_row(*_refund_line(r))
-    make_console(plain=plain).print(t)
+    lines = [_refund_line(r) for r in rows]
+    cols = ("refund", "status", "SOL", "wallet", "tx", "attempt", "reason")
+    widths = [max([len(col)] + [len(line[i]) for line in lines]) for i, col in enumerate(cols)]
+    for col, widest in zip(cols, widths, strict=True):
+        whole = plain or col in ("refund", "wallet", "tx", "SOL")  # ids and amounts are never cut nor wrapped
+        t.add_column(
+            col,
+            justify="right" if col in ("SOL", "attempt") else "left",
+            no_wrap=whole,
+            min_width=widest if whole else None,
+        )
+    for line in lines:
+        t.add_row(*line)
+    # plain output is as wide as its cells need, whatever COLUMNS says (a pipe has no width)
+    make_console(plain=plain, width=sum(widths) + 4 * len(cols) + 4).print(t)
     return 0
 
 

@@ -34,6 +34,12 @@ from .client import Client, ConfigError, OpsError, resolve
 PROG = "si64"
 
 
+class UsageError(OpsError):
+    """An argument the API does not know (a tier, an account): exit status 2, like argparse."""
+
+    exit_code = 2
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -157,8 +163,14 @@ def _device_path(device_id: str, action: str) -> str:
 
 
 def cmd_devices_list(client: Client, args) -> int:
+    tier = None
+    if args.tier:
+        tiers = [t["tier"] for t in client.get("/api/pricing").get("tiers") or []]
+        tier = next((t for t in tiers if t.upper() == args.tier.upper()), None)
+        if tier is None:
+            raise UsageError(f"unknown tier {args.tier!r} (tiers: {', '.join(tiers)})")
     listed = client.get("/api/admin/devices", admin=True)
-    devices = [d for d in listed.get("devices") or [] if not args.tier or d.get("tier") == args.tier]
+    devices = [d for d in listed.get("devices") or [] if not tier or d.get("tier") == tier]
     if args.json:
         print(json.dumps(devices, indent=2))
         return 0
@@ -294,13 +306,31 @@ def cmd_contracts_show(client: Client, args) -> int:
         f"\nledger postings ({len(entries)}; debits {fmt.sol(debit)} = credits {fmt.sol(credit)} SOL"
         f"{'' if debit == credit else '  UNBALANCED'}):"
     )
-    for e in entries:
-        print(
-            f"  {fmt.utc(e.get('created_at'), True)}  {e.get('kind', ''):<10} {e.get('account', ''):<34} "
-            f"Dr {fmt.sol(e.get('debit_lamports') or 0):>14}  Cr {fmt.sol(e.get('credit_lamports') or 0):>14}"
-            f"  {e.get('ref') or ''}"
-        )
+    for line in posting_lines(entries):
+        print(line)
     return 0
+
+
+def posting_lines(entries: list[dict]) -> list[str]:
+    """One aligned line per posting: every column as wide as its widest value."""
+    cells = [
+        (
+            fmt.utc(e.get("created_at"), True),
+            str(e.get("kind") or ""),
+            str(e.get("account") or ""),
+            "Dr " + fmt.sol(e.get("debit_lamports") or 0),
+            "Cr " + fmt.sol(e.get("credit_lamports") or 0),
+            str(e.get("ref") or ""),
+        )
+        for e in entries
+    ]
+    if not cells:
+        return []
+    w = [max(len(c[i]) for c in cells) for i in range(5)]
+    return [
+        f"  {t:<{w[0]}}  {k:<{w[1]}}  {a:<{w[2]}}  {dr:>{w[3]}}  {cr:>{w[4]}}  {ref}".rstrip()
+        for t, k, a, dr, cr, ref in cells
+    ]
 
 
 def cmd_ledger_export(client: Client, args) -> int:
@@ -309,7 +339,15 @@ def cmd_ledger_export(client: Client, args) -> int:
     def progress(msg):
         print(f"{PROG}: {msg}", file=sys.stderr)
 
+    unknown = [a for a in args.account if not export.known_account(a)]
+    if unknown:
+        raise UsageError(
+            f"unknown account {unknown[0]!r} (accounts: {', '.join(export.SHARED_ACCOUNTS)}, escrow:CONTRACT_ID)"
+        )
     rows, complete = export.collect(client, args.contract, tuple(args.account), progress)
+    if args.contract and not any(r.get("contract_id") == args.contract for r in rows):
+        # every contract and payment refund books postings the moment it exists: none means no such id
+        raise OpsError(f"no postings for {args.contract}: no such contract or payment refund; nothing written")
     # A whole export is many reads while the refund worker keeps booking payouts: a payout booked
     # between the `treasury` and the `network_fees` reads shows one leg and not the other. Such an
     # imbalance is the read's, not the ledger's: read again (bounded) before calling it one.

@@ -42,6 +42,11 @@ COLUMNS = (
 )
 
 
+def known_account(name: str) -> bool:
+    """A shared account, or a contract's escrow (``escrow:CTR-…``)."""
+    return name in SHARED_ACCOUNTS or (name.startswith("escrow:") and len(name) > len("escrow:"))
+
+
 def _entries(client: Client, params: dict) -> list[dict]:
     out: list[dict] = []
     for page in client.pages("/api/billing/entries", "entries", params):

@@ -65,6 +65,13 @@ def test_the_readme_walkthrough_runs_as_a_script(local_stack, tmp_path):
     assert [(e["code"], e["reason"]) for e in errors] == [("payment_invalid", "insufficient_amount")], out[-3000:]
     confirmed = [b for b in bodies if b.get("contract_id") and b.get("refund", {}).get("status") == "CONFIRMED"]
     assert confirmed and confirmed[-1]["refund"]["tx_signature"], out[-3000:]  # the refund landed on chain
+    # ... and the wallet reads it from the chain: the refund's memo, and its amount reached the renter
+    [tx] = [b for b in bodies if "transfers" in b]
+    c = confirmed[-1]
+    assert tx["tx_signature"] == c["refund"]["tx_signature"] and tx["memo"] == f"si64:refund:{c['contract_id']}"
+    assert tx["wallet"] == c["wallet"] and tx["wallet_received_lamports"] == c["refund"]["lamports"] > 0
+    [balance] = [b for b in bodies if set(b) == {"wallet", "lamports", "sol"}]
+    assert balance["wallet"] == c["wallet"] and balance["lamports"] > 0
     paid_back = [b for b in bodies if b.get("refund_id", "").startswith("PAY-")]
     assert paid_back[-1]["refund"]["status"] == "CONFIRMED" and paid_back[-1]["refund_lamports"] == 499_999
     assert "TableNames" in out and "si64" in out

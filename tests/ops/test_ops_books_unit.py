@@ -179,3 +179,38 @@ def test_redrive_all_repeats_until_fewer_than_the_limit_moved_and_orphan_prints_
     assert capsys.readouterr().out.strip() == "PAY-SIG9: 0.003210000 SOL back to P, QUEUED (the refund worker sends it)"
     assert cli.main([*ARGS, "refunds", "retry", "CTR-x"]) == 0
     assert capsys.readouterr().out.startswith("CTR-x: queued again; 0.000009000 SOL to W")
+
+
+def test_refunds_list_prints_every_id_whole_on_a_narrow_pipe(api, capsys, monkeypatch):
+    """The ids are pasted into `refunds retry` and an explorer: never cut, even at COLUMNS=80 on a pipe."""
+    monkeypatch.setenv("COLUMNS", "80")
+    sig = "5" * 88
+    rows = [
+        {
+            "refund_id": f"PAY-{sig}",
+            "status": "FAILED",
+            "lamports": 12_345_678_901,
+            "wallet": "W" * 44,
+            "tx_signature": "4" * 87,
+            "attempt": 3,
+            "reason": "",
+        },
+        {
+            "refund_id": "CTR-" + "a" * 22,
+            "status": "FAILED",
+            "lamports": 5_000,
+            "wallet": "V" * 43,
+            "tx_signature": None,
+            "attempt": 1,
+            "reason": "",
+        },
+    ]
+    api({("GET", "/api/admin/refunds"): (200, {"refunds": rows, "next_token": None}, {})})
+    assert cli.main([*ARGS, "refunds", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for r in rows:
+        assert r["refund_id"] in out and r["wallet"] in out
+    assert rows[0]["tx_signature"] in out and "12.345678901" in out
+    line = next(x for x in out.splitlines() if sig in x)
+    assert line.split()[:2] == [f"PAY-{sig}", "FAILED"]  # one row on one line: `awk '{print $1}'` works

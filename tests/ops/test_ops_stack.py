@@ -268,6 +268,17 @@ def test_error_lines_wrong_key_unknown_id_stopped_stack(local_stack, tmp_path):
     assert "stack.json not found" in one_error_line(p) and p.returncode == 2
 
 
+def test_unknown_input_exits_non_zero_in_one_line_over_the_stack(local_stack, tmp_path):
+    p = si64(local_stack, "devices", "list", "--tier", "FOO")
+    assert one_error_line(p).startswith("si64: error: unknown tier 'FOO' (tiers: ") and p.returncode == 2
+    out = tmp_path / "nope.csv"
+    p = si64(local_stack, "ledger", "export", "--csv", str(out), "--contract", "CTR-nope")
+    assert one_error_line(p).startswith("si64: error: no postings for CTR-nope") and p.returncode == 1
+    assert not out.exists()
+    p = si64(local_stack, "refunds", "list", "--status", "CONFIRMED", "--all")
+    assert p.returncode == 0 and "…" not in p.stdout, p.stdout  # whole ids, on a pipe
+
+
 # ------------------------------------------------------------------ live dashboard in tmux
 
 
@@ -283,16 +294,15 @@ def _tmux() -> str:
     return exe
 
 
-def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_path):
+def _tmux_dashboard(local_stack, width: int, height: int, *args: str):
+    """`si64 dashboard --watch 1 ARGS` in a private tmux server's width x height pane: (capture, kill)."""
     tmux = _tmux()
-    sock = f"si64-ops-{uuid.uuid4().hex[:8]}"  # a private tmux server: nothing else is touched
-    _, first, _ = rent(api, payer, local_stack["treasury"], "M2", 0.1)
+    base = [tmux, "-L", f"si64-ops-{uuid.uuid4().hex[:8]}"]  # a private tmux server: nothing else is touched
     env = si64_env(local_stack, TERM="xterm-256color")
     env.pop("COLUMNS", None)
-    cmd = f"{sys.executable} -m local.ops dashboard --watch 1 --top 40"
-    base = [tmux, "-L", sock]
+    cmd = " ".join([sys.executable, "-m", "local.ops", "dashboard", "--watch", "1", *args])
     subprocess.run(
-        base + ["new-session", "-d", "-s", "dash", "-x", "220", "-y", "90", "-c", str(ROOT), cmd],
+        base + ["new-session", "-d", "-s", "dash", "-x", str(width), "-y", str(height), "-c", str(ROOT), cmd],
         check=True,
         env=env,
         timeout=30,
@@ -302,6 +312,16 @@ def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_pat
         return subprocess.run(
             base + ["capture-pane", "-p", "-t", "dash"], capture_output=True, text=True, check=True, timeout=30
         ).stdout
+
+    def kill() -> None:
+        subprocess.run(base + ["kill-server"], capture_output=True, timeout=30, check=False)
+
+    return capture, kill
+
+
+def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_path):
+    _, first, _ = rent(api, payer, local_stack["treasury"], "M2", 0.1)
+    capture, kill = _tmux_dashboard(local_stack, 220, 90, "--top", "40")
 
     def wait_for(pred, what: str, timeout=40) -> str:
         deadline = time.monotonic() + timeout
@@ -334,4 +354,30 @@ def test_watch_updates_in_place_two_tmux_frames(api, payer, local_stack, tmp_pat
         (tmp_path / "frame1.txt").write_text(frame1)
         (tmp_path / "frame2.txt").write_text(frame2)
     finally:
-        subprocess.run(base + ["kill-server"], capture_output=True, timeout=30, check=False)
+        kill()
+
+
+def test_watch_in_a_classic_80x24_terminal_shows_the_contracts(api, payer, local_stack, tmp_path):
+    """A new operator's first look: at 80x24 the summary is compact and the contracts that expire
+    soonest are on screen (the whole summary once filled it and the table showed only "…")."""
+    rented = [rent(api, payer, local_stack["treasury"], "M2", hours)[1] for hours in (0.05, 0.2)]
+    capture, kill = _tmux_dashboard(local_stack, 80, 24)
+    try:
+        deadline, frame = time.monotonic() + 40, ""
+        while time.monotonic() < deadline:
+            frame = capture()
+            if all(c["contract_id"] in frame for c in rented):
+                break
+            time.sleep(0.3)
+        (tmp_path / "frame80x24.txt").write_text(frame)
+        lines = frame.splitlines()
+        assert all(c["contract_id"] in frame for c in rented), frame
+        assert len(lines) <= 24 and max(len(x) for x in lines) <= 80, frame
+        assert "Summary" not in frame and re.search(r"active contracts \d+", frame), frame
+        assert "…" not in frame, frame  # nothing cut short, nothing elided
+        # soonest to expire first: the 3-minute rental above the 12-minute one
+        assert frame.index(rented[0]["contract_id"]) < frame.index(rented[1]["contract_id"]), frame
+        row = next(x for x in lines if rented[0]["contract_id"] in x)
+        assert "M2" in row and re.search(r"\d+m\d\ds\s*$", row), row  # time left, in the frame
+    finally:
+        kill()

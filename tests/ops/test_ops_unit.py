@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import random
+import re
 import threading
 import time
 import urllib.parse
@@ -271,6 +272,8 @@ class FakeApi:
                     {},
                 )
             cid = q.get("contract_id")
+            if cid and cid not in {r["contract_id"] for r in self.active + self.done}:
+                return 200, {"entries": [], "next_token": None}, {}  # no such contract: no postings
             if cid:
                 return (
                     200,
@@ -649,3 +652,122 @@ def test_reporter_never_blocks_its_loop_while_posting():
     r = _reporter(slow, sampler=sampler, interval=0.01, batch_seconds=0.02)
     asyncio.run(asyncio.wait_for(r.run(), 10))
     assert during and during[0] >= 10, during  # ~30 samples taken while the post was in flight
+
+
+# ------------------------------------------------------------------ unknown input, alignment
+
+
+def test_unknown_tier_contract_or_account_exits_non_zero_in_one_line(fake_api, capsys, tmp_path):
+    fake_api()
+    base = ["--api", "http://api.test", "--admin-key", "k"]
+    assert cli.main([*base, "devices", "list", "--tier", "FOO"]) == 2
+    err = capsys.readouterr().err
+    assert err == "si64: error: unknown tier 'FOO' (tiers: M2, ORIN)\n", err
+    assert cli.main([*base, "devices", "list", "--tier", "orin", "--json"]) == 0  # a tier in any case
+    assert {d["tier"] for d in json.loads(capsys.readouterr().out)} == {"ORIN"}
+
+    path = tmp_path / "one.csv"
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--contract", "CTR-nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("si64: error: no postings for CTR-nope") and err.count("\n") == 1, err
+    assert not path.exists()  # nothing written
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--account", "tresury"]) == 2
+    assert capsys.readouterr().err.startswith("si64: error: unknown account 'tresury'")
+    cid = "CTR-active0000000000000000"
+    assert cli.main([*base, "ledger", "export", "--csv", str(path), "--contract", cid]) == 0
+    assert path.read_text().count(cid) >= 2
+
+
+def test_contracts_show_posting_columns_line_up():
+    entries = [
+        {"created_at": 1_800_000_000, "kind": "rent", "account": "treasury", "debit_lamports": 1_000_000},
+        {"created_at": 1_800_000_000, "kind": "rent", "account": "escrow:CTR-" + "x" * 22, "credit_lamports": 1},
+        {"created_at": 1_800_000_100, "kind": "refund_confirmed", "account": "refunds_payable", "debit_lamports": 5},
+        {"created_at": 1_800_000_100, "kind": "settled", "account": "revenue", "credit_lamports": 12, "ref": "sig"},
+    ]
+    lines = cli.posting_lines(entries)
+    assert len(lines) == 4
+    for column in ("treasury", "Dr ", "Cr "):
+        starts = {line.index(column) for line in lines if column in line}
+        assert len(starts) == 1, (column, lines)
+    accounts = {line.index(e["account"]) for line, e in zip(lines, entries, strict=True)}
+    assert len(accounts) == 1, lines
+    ends = {len(line.split("  Cr ")[0]) for line in lines}  # the debit column ends at one place
+    assert len(ends) == 1, lines
+
+
+# ------------------------------------------------------------------ 80x24, contracts past their expiry
+
+
+def _fit_text(snap, width, height, top=15) -> list[str]:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, height=height, color_system=None, force_terminal=False)
+    con.print(db.render_fit(snap, top, 10, width=width, height=height, console=con))
+    return buf.getvalue().splitlines()
+
+
+def test_contract_ends_at_its_expiry_whatever_the_sweep_says():
+    now = 1_800_000_000
+    assert not db.has_ended({"status": "ACTIVE", "expires_at": now + 1}, now)
+    assert db.has_ended({"status": "ACTIVE", "expires_at": now}, now)  # the API's rule: now >= expiry
+    assert db.has_ended({"status": "SETTLED", "expires_at": now + 999}, now)
+    # the server's milliseconds decide when the row has them
+    assert not db.has_ended({"status": "ACTIVE", "expires_at": now, "expires_at_ms": now * 1000 + 500}, now, now * 1000)
+    assert db.has_ended(
+        {"status": "ACTIVE", "expires_at": now, "expires_at_ms": now * 1000 + 500}, now, now * 1000 + 500
+    )
+
+
+def test_a_contract_past_its_expiry_shows_as_ended_before_the_sweep(fake_api):
+    api = fake_api(n_active=3, n_done=2)
+    gone = api.active[1]
+    gone["expires_at"] = api.now - 5  # the sweep has not booked it yet: the ledger still says ACTIVE
+    snap = db.Dashboard(_client()).collect()
+    assert gone["contract_id"] not in [r["contract_id"] for r in db.top_active(snap, 15)]
+    figures = {label: (value, note) for label, value, note in db.summary(snap)}
+    assert figures["active contracts"] == ("2", "settled 2 · expired 0 (+1 awaiting sweep)")
+    latest = db.last_settlements(snap, 1)[0]
+    assert (latest["contract_id"], latest["status"], latest["refund_status"]) == (
+        gone["contract_id"],
+        "EXPIRED",
+        "awaiting sweep",
+    )
+    assert latest["settlement_time"] == gone["expires_at"]
+    out = io.StringIO()
+    db.make_console(plain=True, file=out).print(db.render(snap, plain=True))
+    text = out.getvalue()
+    active_part, rest = text.split("Last settlements")
+    assert gone["contract_id"] not in active_part and gone["contract_id"] in rest and "awaiting sweep" in rest
+    assert "lowest uptime" in text and "uptime (min)" not in text
+    data = db.as_json(snap, 15, 10)
+    assert data["ended_awaiting_sweep"] == 1 and len(data["active"]) == 2
+    # every other frame at 80x24 says it too
+    lines = _fit_text(snap, 80, 24)
+    assert any("active contracts 2 " in x and "+1 awaiting sweep" in x for x in lines), lines
+
+
+@pytest.mark.parametrize("n_active", [0, 3, 40, 1_000])
+def test_80x24_shows_a_compact_summary_and_the_soonest_to_expire(fake_api, n_active):
+    fake_api(n_active=n_active, n_done=30)
+    snap = db.Dashboard(_client()).collect()
+    lines = _fit_text(snap, 80, 24)
+    assert len(lines) <= 23 and max(len(x.rstrip()) for x in lines) <= 80, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "…" not in text and "Summary" not in text  # the compact summary, nothing cut short
+    assert re.search(r"active contracts \d+", text)
+    soonest = [r["contract_id"] for r in db.top_active(snap, 15)]
+    shown = [r for r in soonest if r in text]
+    assert shown == soonest[: len(shown)]  # the soonest first, none skipped
+    assert len(shown) >= min(n_active, 10), text  # at least ten rows of contracts when there are
+    if n_active <= 3:  # room left: the settlements and devices follow
+        assert "Last settlements" in text and "Device slots by tier" in text
+
+
+def test_a_tall_terminal_keeps_the_whole_summary(fake_api):
+    fake_api(n_active=3, n_done=2)
+    snap = db.Dashboard(_client()).collect()
+    text = "\n".join(_fit_text(snap, 200, 90))
+    assert "Summary" in text and "refundable now (active)" in text and "Device slots by tier" in text
+    assert "lowest uptime" in text and "capacity" in text
