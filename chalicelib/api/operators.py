@@ -23,7 +23,8 @@ def ledger(call):
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
 def entries(call):
-    return views.entries_response(call.c.books.entries(*schemas.entries_query(call.query)))
+    query = schemas.entries_query(call.query)
+    return views.entries_response(call.c.books.entries(*query), account=query[1])
 
 
 @endpoint(bp, "/api/stats", auth="admin")

@@ -267,3 +267,12 @@ def expected_refusal(param: Param) -> tuple[int, str]:
     """(status, reason) of the answer to an out-of-bounds value: 400 naming the field; a
     credential that does not parse is a 401 naming its header."""
     return (401 if param.where == "header" else 400), param.name
+
+
+def conforms(schema_name: str, body) -> None:
+    """`body` fits the component schema `schema_name` of the OpenAPI document (jsonschema raises)."""
+    import jsonschema
+
+    doc = load_spec()
+    schema = {**doc["components"]["schemas"][schema_name], "components": doc["components"]}
+    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
