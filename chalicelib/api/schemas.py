@@ -149,8 +149,8 @@ def _first_non_finite(value) -> NonFinite | None:
 
 def parse_json(raw: bytes | str | None) -> dict:
     """The body as a JSON object: numbers as int or Decimal, never float. NaN / Infinity /
-    -Infinity, or a number beyond MAX_NUMBER_CHARS / MAX_PLACES, anywhere (even in an
-    ignored field) → 400 naming that field."""
+    -Infinity, or a number longer than MAX_NUMBER_CHARS as written, anywhere (even in an
+    ignored field) → 400 naming that field, before int() or Decimal() reads it."""
     if raw is None or raw == b"" or raw == "":
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
     seen: list[NonFinite] = []
