@@ -1,5 +1,6 @@
-"""Unbounded numbers over real HTTP on the local stack: the cases of tests/edge/test_numbers_edge.py
-(tests/support/hostile_numbers.py) sent to every parameter of every route of the OpenAPI
+"""Unbounded numbers over real HTTP on the local stack: one of each kind of hostile number
+(tests/support/hostile_numbers.py HTTP_TEXTS; the in-process tests/edge/test_numbers_edge.py
+sends them all, and generated ones) in every parameter of every route of the OpenAPI
 document, the rest of each request valid (a live contract rented with a real payment, its
 device's key, the admin key). No answer is a 5xx; every refusal is in the error shape; a
 numeric parameter out of bounds is a 400 naming the field (X-Timestamp a 401 naming it); and
@@ -53,17 +54,18 @@ def test_hostile_numbers_in_every_parameter_over_http(api, ctx):
     before = api.snapshot()
     sent = 0
     for param in PARAMS:
-        for text in hn.HOSTILE_TEXTS:
-            if sendable(param, text):
-                send(api, param, text, ctx)
-                sent += 1
         if hn.numeric(param):
             status_due, reason_due = hn.expected_refusal(param)
             for text in hn.OUT_OF_BOUNDS:
                 if sendable(param, text):
                     r = send(api, param, text, ctx)
+                    sent += 1
                     assert (r.status, r.body["reason"]) == (status_due, reason_due), f"{param} = {text[:40]!r}: {r}"
-    assert sent > 1000
+        for text in hn.HTTP_TEXTS:
+            if sendable(param, text) and not (hn.numeric(param) and text in hn.OUT_OF_BOUNDS):
+                send(api, param, text, ctx)
+                sent += 1
+    assert sent > 700
     assert api.snapshot() == before
 
 

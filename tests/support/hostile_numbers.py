@@ -78,6 +78,20 @@ OUT_OF_BOUNDS = [
     "-Infinity",
 ]
 
+# over HTTP (each request costs a round trip on the shared stack): one of each kind for every
+# parameter; the numeric ones get OUT_OF_BOUNDS as well
+HTTP_TEXTS = [
+    "9" * 5000,
+    "1." + "0" * 5000,
+    "1E-999999999",
+    "1e400",
+    "-1",
+    "NaN",
+    "\u0661\u0662\u0663",
+    "\uff11\uff12",
+    "\u00b2",
+]
+
 # the numeric parameters (with X-Timestamp on every route that takes renter credentials);
 # a body field is named by the path its 400 must give as `reason`
 NUMERIC = {
