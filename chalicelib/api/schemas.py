@@ -35,7 +35,7 @@ MAX_UNIX_SECONDS = 10**12 - 1  # X-Timestamp: at most 12 digits
 # "-0.30000000000000004" (a double's longest shortest-repr) is 20 characters and 17 places.
 MAX_NUMBER_CHARS = 32
 MAX_PLACES = 24
-_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_INTEGER_TEXT = re.compile(r"[0-9]+")  # every integer parameter from text counts something: no sign
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -83,8 +83,8 @@ def number(
 ) -> int | Decimal:
     """THE check of a number from outside. `value` is a body's int or Decimal (its length
     already bounded by `parse_json`), or with `text=True` the text of a query, path or
-    header parameter, whose length and form (ASCII digits, an optional sign and fraction,
-    no exponent) are checked BEFORE int() or Decimal() sees it. Then: finite, at most
+    header parameter, whose length and form (ASCII digits; for a non-integer an optional
+    sign and fraction; never an exponent) are checked BEFORE int() or Decimal() sees it. Then: finite, at most
     MAX_PLACES decimal places, below 10**MAX_NUMBER_CHARS, within [minimum, maximum];
     `integer`: no fraction at all. InvalidRequest naming `name` otherwise."""
     kind = what or ("an integer" if integer else "a number")

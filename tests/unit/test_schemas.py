@@ -685,3 +685,41 @@ def test_contract_id_any_text(raw):
             continue
         assert out == candidate and out.startswith("CTR-") and 16 <= len(out) - 4 <= 60
         assert all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in out[4:])
+
+
+# --- number: the one bound of every number from outside -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "-0", "-1", "+1", "1e3", "1.0", " 1", "1 ", "1_0", "0x1", "\u0661", "\uff11", "\u00b2", "9" * 33, "NaN"],
+)
+def test_number_text_integers_are_ascii_digits_only(text):
+    assert reason_of(v.number, text, "orphan_age", minimum=0, maximum=10, integer=True, text=True) == "orphan_age"
+
+
+@given(st.integers(0, 10**40))
+def test_number_text_integer_in_range_or_400(n):
+    raw = str(n)
+    if len(raw) <= v.MAX_NUMBER_CHARS and n <= 10**30:
+        assert v.number(raw, "n", minimum=0, maximum=10**30, integer=True, text=True) == n
+    else:
+        assert reason_of(v.number, raw, "n", minimum=0, maximum=10**30, integer=True, text=True) == "n"
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("1E-25"), Decimal("1.0000000000000000000000001"), Decimal("1E+32"), 10**32, Decimal("NaN")]
+)
+def test_number_body_values_beyond_places_or_magnitude_are_400(value):
+    assert reason_of(v.number, value, "memory_mb") == "memory_mb"
+
+
+@pytest.mark.parametrize("value", [Decimal("1E-24"), Decimal("0.30000000000000004"), 10**31, Decimal("-0")])
+def test_number_body_values_within_the_bounds_pass(value):
+    assert v.number(value, "x") == value
+
+
+def test_parse_json_refuses_a_long_number_before_reading_it_naming_its_field():
+    for raw in ('{"a": {"b": [1, %s]}}' % ("9" * 5000), '{"a": {"b": [1, %s]}}' % ("1." + "0" * 5000)):
+        assert reason_of(v.parse_json, raw) == "a.b[1]"
+    assert v.parse_json('{"a": %s}' % ("9" * 32)) == {"a": int("9" * 32)}
