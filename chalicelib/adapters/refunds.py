@@ -98,6 +98,7 @@ def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
             or not doc["id"]
             or isinstance(doc["at"], bool)
             or not isinstance(doc["at"], int)
+            or not 0 <= doc["at"] < 10**15  # a Unix time in ms; never a 38-digit DynamoDB number
         ):
             raise ValueError
     except (ValueError, TypeError, UnicodeDecodeError):

@@ -23,7 +23,8 @@ def ledger(call):
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
 def entries(call):
-    return views.entries_response(call.c.books.entries(*schemas.entries_query(call.query)))
+    query = schemas.entries_query(call.query)
+    return views.entries_response(call.c.books.entries(*query), account=query[1])
 
 
 @endpoint(bp, "/api/stats", auth="admin")
@@ -124,15 +125,6 @@ def refund_view(r) -> dict:
     return out
 
 
-def _int_query(call, name: str, default: int, *, minimum: int = 0, maximum: int = 10**12) -> int:
-    raw = call.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
-        raise InvalidRequest(f"'{name}' must be an integer from {minimum} to {maximum}.", reason=name)
-    return int(raw)
-
-
 @endpoint(bp, "/api/admin/refunds", auth="admin")
 def admin_refunds(call):
     status = call.query.get("status") or "FAILED"
@@ -144,7 +136,7 @@ def admin_refunds(call):
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call):
-    limit = _int_query(call, "limit", 100, minimum=1, maximum=100)
+    limit = schemas.query_integer(call.query, "limit", 100, minimum=1, maximum=100)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
     return {
@@ -216,7 +208,6 @@ def reconcile_response(rep) -> dict:
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
 def admin_reconcile(call):
-    age = _int_query(call, "orphan_age", 3600, maximum=10 * 365 * 86_400)
-    slot = call.query.get("baseline_slot")
-    baseline = None if slot in (None, "") else _int_query(call, "baseline_slot", 0)
+    age = schemas.query_integer(call.query, "orphan_age", 3600, minimum=0, maximum=10 * 365 * 86_400)
+    baseline = schemas.query_integer(call.query, "baseline_slot", None, minimum=0, maximum=10**12)
     return reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))

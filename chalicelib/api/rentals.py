@@ -33,7 +33,7 @@ def rent(call):
 @endpoint(bp, "/api/contracts/{contract_id}", operation="contract_status")
 def contract(call):
     snap = call.c.rentals.status(schemas.contract_id(call.params["contract_id"]))
-    return views.contract_response(snap.contract, snap.at_ms)
+    return views.contract_response(snap.contract, snap.at_ms, call.c.settings.refund_min_lamports)
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional", operation="extend")

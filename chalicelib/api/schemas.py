@@ -6,11 +6,20 @@ cannot name a contract, Unauthorized (401) for missing renter headers. JSON
 numbers arrive as int or Decimal (parsed with parse_float=Decimal); NaN and
 Infinity are refused naming their field. Unknown fields are ignored (documented).
 The rules themselves (duration limits, prices) stay in the domain.
+
+Every number from outside is bounded BEFORE it is converted, by one rule (`number`):
+at most MAX_NUMBER_CHARS characters as written and at most MAX_PLACES decimal places.
+A body's numbers are bounded in length as `parse_json` reads them (its int/float hooks
+see the text), then each field that is used goes through `number` (places, range); a
+query, path or header number goes through `number` on its text. Out of bounds is 400
+naming the field. So no int() meets Python's 4,300-digit limit, no Decimal carries
+thousands of digits into the codecs, and no `1E-999999999` is ever written out in full.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from ..domain import contracts, keys, money
@@ -21,15 +30,93 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 120
 MAX_CPU = 25_600
 MAX_METRIC = 10**12
+MAX_UNIX_SECONDS = 10**12 - 1  # X-Timestamp: at most 12 digits
+# The bounds of every number from outside (body, query, path, header), checked on its text:
+# "-0.30000000000000004" (a double's longest shortest-repr) is 20 characters and 17 places.
+MAX_NUMBER_CHARS = 32
+MAX_PLACES = 24
+_INTEGER_TEXT = re.compile(r"[0-9]+")  # every integer parameter from text counts something: no sign
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class NonFinite:
-    """Where the body spelled NaN, Infinity or -Infinity (Python's json accepts them; JSON does not)."""
+    """Where the body spelled NaN, Infinity or -Infinity (Python's json accepts them; JSON does not),
+    or a number beyond the bounds (`text` is then its first characters)."""
 
-    __slots__ = ("text",)
+    __slots__ = ("text", "why")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, why: str = "must be a finite number ({text} is not JSON)"):
         self.text = text
+        self.why = why
+
+
+_UNBOUNDED = f"must be a number of at most {MAX_NUMBER_CHARS} characters and {MAX_PLACES} decimal places"
+
+
+def _bounded_places(d: Decimal) -> bool:
+    """A finite Decimal within MAX_PLACES decimal places and below 10**MAX_NUMBER_CHARS."""
+    exponent = d.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -MAX_PLACES and d.adjusted() < MAX_NUMBER_CHARS
+
+
+def _json_int(text: str):
+    return int(text) if len(text) <= MAX_NUMBER_CHARS else NonFinite(text[:12] + "…", _UNBOUNDED)
+
+
+def _json_decimal(text: str):
+    if len(text) > MAX_NUMBER_CHARS:
+        return NonFinite(text[:12] + "…", _UNBOUNDED)
+    # at most MAX_NUMBER_CHARS characters: cheap, whatever the exponent; the places and the
+    # magnitude of a field that is used are `number`'s to check
+    return Decimal(text)
+
+
+def number(
+    value,
+    name: str,
+    *,
+    minimum: int | Decimal | None = None,
+    maximum: int | Decimal | None = None,
+    integer: bool = False,
+    what: str | None = None,
+    text: bool = False,
+) -> int | Decimal:
+    """THE check of a number from outside. `value` is a body's int or Decimal (its length
+    already bounded by `parse_json`), or with `text=True` the text of a query, path or
+    header parameter, whose length and form (ASCII digits; for a non-integer an optional
+    sign and fraction; never an exponent) are checked BEFORE int() or Decimal() sees it. Then: finite, at most
+    MAX_PLACES decimal places, below 10**MAX_NUMBER_CHARS, within [minimum, maximum];
+    `integer`: no fraction at all. InvalidRequest naming `name` otherwise."""
+    kind = what or ("an integer" if integer else "a number")
+    if minimum is not None and maximum is not None:
+        kind += f" from {minimum} to {maximum}"
+    elif minimum is not None:
+        kind += f" of at least {minimum}"
+    refused = InvalidRequest(f"'{name}' must be {kind}.", reason=name)
+    if text:
+        pattern = _INTEGER_TEXT if integer else _DECIMAL_TEXT
+        if not isinstance(value, str) or len(value) > MAX_NUMBER_CHARS or not value.isascii():
+            raise refused
+        if not pattern.fullmatch(value):
+            raise refused
+        value = int(value) if integer else Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, Decimal)):
+        raise refused
+    if isinstance(value, Decimal) and not (value.is_finite() and _bounded_places(value)):
+        raise refused
+    if isinstance(value, int) and abs(value) >= 10**MAX_NUMBER_CHARS:
+        raise refused
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise refused
+    return value
+
+
+def query_integer(query: dict, name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
+    """An optional integer query parameter (absent or empty → `default`), through `number`."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    return int(number(raw, name, minimum=minimum, maximum=maximum, integer=True, text=True))
 
 
 def _non_finite_path(value, path: str) -> str | None:
@@ -49,9 +136,21 @@ def _non_finite_path(value, path: str) -> str | None:
     return None
 
 
+def _first_non_finite(value) -> NonFinite | None:
+    if isinstance(value, NonFinite):
+        return value
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for v in children:
+        found = _first_non_finite(v)
+        if found:
+            return found
+    return None
+
+
 def parse_json(raw: bytes | str | None) -> dict:
     """The body as a JSON object: numbers as int or Decimal, never float. NaN / Infinity /
-    -Infinity anywhere (even in an ignored field) → 400 naming that field."""
+    -Infinity, or a number longer than MAX_NUMBER_CHARS as written, anywhere (even in an
+    ignored field) → 400 naming that field, before int() or Decimal() reads it."""
     if raw is None or raw == b"" or raw == "":
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
     seen: list[NonFinite] = []
@@ -60,20 +159,32 @@ def parse_json(raw: bytes | str | None) -> dict:
         seen.append(NonFinite(text))
         return seen[-1]
 
+    def seen_if_refused(value):
+        if isinstance(value, NonFinite):
+            seen.append(value)
+        return value
+
     try:
         if isinstance(raw, (bytes, bytearray)):
             # JSON on the wire is UTF-8 (RFC 8259 §8.1). json.loads(bytes) would also
             # accept UTF-16/32 and surrogates encoded in UTF-8 ("surrogatepass").
             raw = bytes(raw).decode("utf-8-sig")
-        data = json.loads(raw, parse_float=Decimal, parse_constant=constant)
+        data = json.loads(
+            raw,
+            parse_float=lambda t: seen_if_refused(_json_decimal(t)),
+            parse_int=lambda t: seen_if_refused(_json_int(t)),
+            parse_constant=constant,
+        )
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
         raise InvalidRequest("The request body is not valid JSON.", reason="body") from None
     if seen:
         try:
             path = _non_finite_path(data, "") or "body"  # None: a duplicate key replaced it
+            # the value at that path (its own text and rule), else the first one read
+            first = _first_non_finite(data) or seen[0]
         except RecursionError:
-            path = "body"
-        raise InvalidRequest(f"'{path}' must be a finite number ({seen[0].text} is not JSON).", reason=path)
+            path, first = "body", seen[0]
+        raise InvalidRequest(f"'{path}' " + first.why.format(text=first.text) + ".", reason=path)
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", reason="body")
     return data
@@ -105,17 +216,15 @@ def tier(value, name: str = "tier") -> str:
 
 def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A positive number of hours → whole seconds within [min_seconds, max_hours h]."""
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise InvalidRequest(f"'{name}' must be a number of hours.", reason=name)
-    return contracts.requested_seconds(value, name, min_seconds=min_seconds, max_hours=max_hours)
+    d = number(value, name, what="a number of hours")
+    return contracts.requested_seconds(d, name, min_seconds=min_seconds, max_hours=max_hours)
 
 
 def optional_amount(body: dict, name: str = "amount") -> None:
     value = body.get(name)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or Decimal(value) < 0:
-        raise InvalidRequest(f"'{name}' must be a non-negative number of SOL.", reason=name)
+    number(value, name, minimum=0, what="a non-negative number of SOL")
 
 
 def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
@@ -155,22 +264,19 @@ def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
     value = sample.get(name)
     if value is None:
         raise InvalidRequest(f"'{where}{name}' is required.", reason=f"{where}{name}")
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise InvalidRequest(f"'{where}{name}' must be a number.", reason=f"{where}{name}")
-    d = Decimal(value)
-    if not d.is_finite() or d < 0 or d > maximum:
-        raise InvalidRequest(f"'{where}{name}' must be between 0 and {maximum}.", reason=f"{where}{name}")
-    return d
+    return Decimal(number(value, f"{where}{name}", minimum=0, maximum=maximum))
 
 
 def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list:
     if not isinstance(sample, dict):
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
-    ts = sample.get("timestamp_ms", now_ms)
-    if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0:
-        raise InvalidRequest(
-            f"'{where}timestamp_ms' must be a Unix time in milliseconds (an integer).", reason=f"{where}timestamp_ms"
-        )
+    ts = number(
+        sample.get("timestamp_ms", now_ms),
+        f"{where}timestamp_ms",
+        minimum=1,
+        integer=True,
+        what="a Unix time in milliseconds (an integer)",
+    )
     if not earliest_ms <= ts <= latest_ms:
         raise InvalidRequest(
             f"'{where}timestamp_ms' must fall within the contract's lifetime "
@@ -198,13 +304,7 @@ def metrics_samples(body: dict, now_ms: int, earliest_ms: int, latest_ms: int) -
 
 
 def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
-    if raw is None or raw == "":
-        return default
-    # ASCII digits only ("²".isdigit() is True but int("²") fails), and few enough of
-    # them that int() neither fails (4,300-digit limit) nor takes long.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not (1 <= int(raw) <= maximum):
-        raise InvalidRequest(f"'limit' must be an integer from 1 to {maximum}.", reason="limit")
-    return int(raw)
+    return query_integer({"limit": raw}, "limit", default, minimum=1, maximum=maximum)
 
 
 def entries_query(query: dict) -> tuple[str | None, str | None, int, str | None]:
@@ -221,4 +321,8 @@ def renter_credentials(headers) -> RenterCredentials:
     wallet, ts, sig = headers.get("x-wallet"), headers.get("x-timestamp"), headers.get("x-signature")
     if not wallet or not ts or not sig:
         raise Unauthorized("X-Wallet, X-Timestamp and X-Signature are required.", reason="missing")
+    try:  # bounded like every number from outside; a credential that does not parse is a 401
+        number(ts, "X-Timestamp", minimum=0, maximum=MAX_UNIX_SECONDS, integer=True, text=True)
+    except InvalidRequest:
+        raise Unauthorized("X-Timestamp must be Unix seconds (ASCII digits).", reason="X-Timestamp") from None
     return RenterCredentials(wallet, ts, sig)

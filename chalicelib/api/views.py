@@ -9,7 +9,8 @@ receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 from __future__ import annotations
 
 from ..config import Settings
-from ..domain.contracts import ACTIVE, Contract
+from ..domain import ledger
+from ..domain.contracts import ACTIVE, Contract, as_of, booked
 from ..domain.money import Tier, hours_display, sol
 
 
@@ -41,7 +42,10 @@ def refund_view(c: Contract) -> dict:
     return out
 
 
-def contract_response(c: Contract, now_ms: int) -> dict:
+def contract_response(stored: Contract, now_ms: int, refund_min_lamports: int) -> dict:
+    """A contract as it stands at `now_ms` (`domain.contracts.as_of`): one past its expiry is
+    EXPIRED at once, with the figures the sweep will book; `booked` is false until it has."""
+    c = as_of(stored, now_ms, refund_min_lamports)
     f = c.figures(now_ms)
     return {
         "contract_id": c.contract_id,
@@ -65,6 +69,7 @@ def contract_response(c: Contract, now_ms: int) -> dict:
         "settled_at": _s(c.ended_at_ms),
         **_times_ms(c),
         "refund": refund_view(c),
+        "booked": booked(c, stored),
     }
 
 
@@ -80,7 +85,8 @@ def settle_response(c: Contract) -> dict:
         "refund_sol": sol(c.refund_lamports or 0),
         "refund_lamports": c.refund_lamports or 0,
         "refund_status": c.refund_status,
-        "tx_signature": c.refund_tx,
+        "tx_signature": c.refund_tx,  # legacy name (the original clients read it): the REFUND's
+        "refund_tx_signature": c.refund_tx,
         "settled_at": _s(c.ended_at_ms),
         **_times_ms(c),
     }
@@ -160,15 +166,26 @@ def entry_view(e) -> dict:
     }
 
 
-def entries_response(page) -> dict:
-    """services.books.EntriesPage → docs/api.md shape."""
-    return {
+def entries_response(page, account: str | None = None) -> dict:
+    """services.books.EntriesPage → docs/api.md shape. `balance_lamports` (legacy) is debits − credits
+    of the page, so a credit account such as `revenue` shows negative there; with `?account=`
+    the answer also gives the account's own side (`normal_side`) and the page's balance on it
+    (`account_balance_lamports`: revenue earned is positive)."""
+    out = {
         "entries": [entry_view(e) for e in page.entries],
         "debit_lamports": page.debit_lamports,
         "credit_lamports": page.credit_lamports,
         "balance_lamports": page.balance_lamports,
+        "debit_minus_credit_lamports": page.balance_lamports,
         "next_token": page.next_token,
     }
+    if account:
+        side = ledger.normal_side(account)
+        out["account"] = account
+        out["normal_side"] = side
+        net = page.debit_lamports - page.credit_lamports
+        out["account_balance_lamports"] = net if side == "debit" else -net
+    return out
 
 
 def ledger_response(page) -> dict:
@@ -199,6 +216,7 @@ def ledger_response(page) -> dict:
                 "settlement_time": (k.ended_at_ms or 0) // 1000,
                 "refund_status": k.refund_status,
                 "refund_tx": k.refund_tx,
+                "booked": k.contract_id not in page.unbooked,
             },
             prepaid=k.received_lamports,
             used=k.used_lamports or 0,
@@ -222,9 +240,14 @@ def ledger_response(page) -> dict:
 
 def stats_response(st) -> dict:
     """services.books.Stats → the operator's stats shape."""
+    booked = {s: st.contracts_by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")}
+    due = min(st.expired_unbooked, booked["ACTIVE"])
     return _with_sol(
         {
-            "contracts": {s: st.contracts_by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")},
+            # as of now: a contract past its expiry has ended, booked by the sweep or not yet
+            "contracts": {**booked, "ACTIVE": booked["ACTIVE"] - due, "EXPIRED": booked["EXPIRED"] + due},
+            "contracts_booked": booked,
+            "expired_awaiting_sweep": {"count": due, "complete": st.expired_unbooked_complete},
             "devices": {
                 "count": st.device_count,
                 "slots_leased": st.slots_leased,

@@ -4,6 +4,10 @@ ACTIVE --settle (before expiry)--> SETTLED
 ACTIVE --settle/sweep (at or after expiry)--> EXPIRED
 Every change returns a new Contract with version + 1; the repository writes it
 conditionally on the old version, so a lost race never double-applies.
+
+A contract has ended at its expiry, not when the sweep (every minute) books it: every view
+shows `as_of(contract, now)` — one past its expiry already EXPIRED, with exactly the figures
+the sweep will book — and `booked` says whether the books already hold it. A read never writes.
 """
 
 from __future__ import annotations
@@ -160,6 +164,27 @@ def open_contract(
         expires_at_ms=now_ms + seconds * 1000,
         payments=(pay,),
     )
+
+
+def effective_status(contract: Contract, now_ms: int) -> str:
+    """The status at `now_ms`: EXPIRED from the moment an ACTIVE contract reaches its expiry,
+    before the sweep books it; else the stored status."""
+    return EXPIRED if contract.status == ACTIVE and now_ms >= contract.expires_at_ms else contract.status
+
+
+def as_of(contract: Contract, now_ms: int, refund_min_lamports: int) -> Contract:
+    """The contract as it stands at `now_ms`, for display: one past its expiry that the sweep
+    has not ended yet is what the sweep will book (`finalize` at or after the expiry ends it AT
+    its expiry: EXPIRED, usage = exactly its price, the rest owed back — the same figures
+    whenever the sweep runs). Any other contract is returned as stored. Pure: nothing is written."""
+    if effective_status(contract, now_ms) == contract.status:
+        return contract
+    return finalize(contract, now_ms=now_ms, refund_min_lamports=refund_min_lamports)
+
+
+def booked(shown: Contract, stored: Contract) -> bool:
+    """Whether the status and figures shown (`as_of`) are those the books hold already."""
+    return shown.status == stored.status
 
 
 def extension_price(contract: Contract, seconds: int) -> int:

@@ -85,6 +85,13 @@ def settlement_postings(ended: Contract) -> list[Entry]:
     )
 
 
+def normal_side(account: str) -> str:
+    """The side on which `account` grows: "debit" for what the treasury holds (`treasury`) and
+    spends (`network_fees`); "credit" for what it owes or has earned (`escrow:*`,
+    `refunds_payable`, `revenue`, `retained_dust`)."""
+    return "debit" if account in (TREASURY, NETWORK_FEES) else "credit"
+
+
 def balance(entries, account: str | None = None) -> int:
     """Debits minus credits (of one account, or of all: zero when balanced)."""
     return sum(e.debit_lamports - e.credit_lamports for e in entries if account is None or e.account == account)

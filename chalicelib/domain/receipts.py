@@ -34,6 +34,10 @@ def rent_receipt(c: Contract) -> dict:
         "prepaid_lamports": rent.received_lamports,
         "created_at": _s(c.created_at_ms),
         "expires_at": _s(c.created_at_ms + rent.seconds * 1000),
+        # the server's milliseconds, as the status answer gives them: usage runs on these
+        "created_at_ms": c.created_at_ms,
+        "expires_at_ms": c.created_at_ms + rent.seconds * 1000,
+        "payment_tx_signature": rent.sig,
     }
 
 
@@ -46,9 +50,12 @@ def extend_receipt(after: Contract, sig: str) -> dict:
         "extended_seconds": p.seconds,
         "additional_cost_sol": sol(p.price_lamports),
         "additional_cost_lamports": p.price_lamports,
-        "prepaid_lamports": p.received_lamports,
+        "prepaid_lamports": p.received_lamports,  # legacy name: what THIS payment brought
+        "payment_received_lamports": p.received_lamports,
         "new_total_cost": sol(after.price_lamports),
         "new_total_cost_lamports": after.price_lamports,
         "new_expiration": _s(after.expires_at_ms),
+        "new_expiration_ms": after.expires_at_ms,
         "duration_seconds": after.duration_seconds,
+        "payment_tx_signature": p.sig,
     }

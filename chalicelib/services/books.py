@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING
 from ..config import Settings
 from ..domain import books as book_counters
 from ..domain import ledger
-from ..domain.contracts import ACTIVE, Contract, Figures
+from ..domain.contracts import ACTIVE, Contract, Figures, as_of
 from ..domain.ledger import Entry
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import BookStore, Clock, ContractStore, DeviceStore, LedgerStore, PaymentVerifier, RefundQueue
+
+
+DUE_LIMIT = 100  # per shard, for the stats' count of expiries the sweep has not booked yet
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class LedgerPage:
     total_pending_refunds: int
     next_token: str | None
     totals_scope: str = "book"
+    # contracts shown ended (past their expiry) that the sweep has not booked yet
+    unbooked: frozenset[str] = frozenset()
 
     @property
     def size(self) -> int:
@@ -56,6 +61,9 @@ class Stats:
     treasury: str
     rpc_reachable: bool
     at_ms: int
+    # ACTIVE in the books but past their expiry: ended, the sweep books them within a minute
+    expired_unbooked: int = 0
+    expired_unbooked_complete: bool = True  # False: more than DUE_LIMIT per shard, counted to the limit
 
 
 @dataclass(frozen=True)
@@ -88,13 +96,16 @@ class Books:
         return book_counters.total(self.book.counters())
 
     def ledger_page(self, limit: int, token: str | None) -> LedgerPage:
-        """One page of contracts (live figures of the ACTIVE ones at now); the totals are the
+        """One page of contracts (live figures of the live ones at now; one past its expiry is
+        shown ended, as the sweep will book it: `domain.contracts.as_of`); the totals are the
         whole book's, from the counters: prepaid of ACTIVE contracts, revenue booked by ended
         ones, refunds owed (ADR 0006)."""
         now = self.clock()
         contracts, next_token = self.contracts.page(limit, token)
-        active = [(k, k.figures(now)) for k in contracts if k.status == ACTIVE]
-        completed = [k for k in contracts if k.status != ACTIVE]
+        shown = [(k, as_of(k, now, self.settings.refund_min_lamports)) for k in contracts]
+        active = [(k, k.figures(now)) for _, k in shown if k.status == ACTIVE]
+        completed = [k for _, k in shown if k.status != ACTIVE]
+        unbooked = frozenset(k.contract_id for stored, k in shown if k.status != stored.status)
         t = self.totals()
         return LedgerPage(
             active,
@@ -104,6 +115,7 @@ class Books:
             sum(t[f"refunds_{s}_lamports"] for s in book_counters.OWED),
             next_token,
             "book",
+            unbooked,
         )
 
     def entries(self, contract_id: str | None, account: str | None, limit: int, token: str | None) -> EntriesPage:
@@ -120,6 +132,17 @@ class Books:
             next_token,
         )
 
+    def expired_unbooked(self, now_ms: int) -> tuple[int, bool]:
+        """How many ACTIVE contracts are past their expiry and not yet booked by the sweep (the
+        sparse active-by-expiry index: only what is due; one Query per shard, at most DUE_LIMIT
+        each), and whether that count is complete."""
+        n, complete = 0, True
+        for shard in range(self.contracts.shards):
+            due = self.contracts.due(shard, now_ms, DUE_LIMIT)
+            n += len(due)
+            complete = complete and len(due) < DUE_LIMIT
+        return n, complete
+
     def stats(self) -> Stats:
         """Whole-system figures for operators: the book's counters (`shards` items), the device
         inventory, queue depths and RPC reachability — never the contracts table."""
@@ -130,6 +153,7 @@ class Books:
             rpc_ok = bool(self.rpc.health())
         except Exception:  # noqa: BLE001 - reported, not raised
             rpc_ok = False
+        unbooked, complete = self.expired_unbooked(now)
         return Stats(
             contracts_by_status={s: t[f"contracts_{s}"] for s in book_counters.CONTRACT_STATUSES},
             device_count=len(devices),
@@ -143,4 +167,6 @@ class Books:
             treasury=self.settings.treasury,
             rpc_reachable=rpc_ok,
             at_ms=now,
+            expired_unbooked=unbooked,
+            expired_unbooked_complete=complete,
         )

@@ -148,7 +148,13 @@ SCHEMAS = {
             "prepaid_lamports": LAMPORTS,
             "created_at": TS,
             "expires_at": TS,
-        }
+        },
+        {
+            **{k: v for k, v in TIMES_MS.items() if k != "settled_at_ms"},
+            "payment_tx_signature": {"type": "string", "description": "the payment this rent spent"},
+        },
+        description="The `_ms` times and `payment_tx_signature` are absent only from receipts stored before "
+        "they were added (a replay answers the stored receipt).",
     ),
     "Refund": obj(
         {"status": {"enum": REFUND_STATUSES}, "lamports": LAMPORTS, "tx_signature": nullable(STR)},
@@ -176,6 +182,11 @@ SCHEMAS = {
             "settled_at": nullable(TS),
             **TIMES_MS,
             "refund": ref("Refund"),
+            "booked": {
+                "type": "boolean",
+                "description": "false while a contract past its expiry awaits the billing sweep (up to a minute): "
+                "it is shown EXPIRED with exactly the figures the sweep will book",
+            },
         }
     ),
     "ExtendRequest": obj(
@@ -194,7 +205,15 @@ SCHEMAS = {
             **with_sol(new_total_cost=1),
             "new_expiration": TS,
             "duration_seconds": INT,
-        }
+        },
+        {
+            "payment_received_lamports": {
+                **LAMPORTS,
+                "description": "what this extension's payment brought (the legacy `prepaid_lamports`)",
+            },
+            "new_expiration_ms": TS_MS,
+            "payment_tx_signature": {"type": "string", "description": "the payment this extension spent"},
+        },
     ),
     "Settlement": obj(
         {
@@ -208,7 +227,11 @@ SCHEMAS = {
             "refund_sol": SOL,
             "refund_lamports": LAMPORTS,
             "refund_status": {"enum": REFUND_STATUSES},
-            "tx_signature": nullable(STR),
+            "tx_signature": {**nullable(STR), "description": "legacy name of `refund_tx_signature`"},
+            "refund_tx_signature": {
+                **nullable(STR),
+                "description": "the refund's transaction once sent (null before); never the payment's",
+            },
             "settled_at": nullable(TS),
             **TIMES_MS,
         }
@@ -286,6 +309,7 @@ SCHEMAS = {
                         "settlement_time": TS,
                         "refund_status": {"enum": REFUND_STATUSES},
                         "refund_tx": nullable(STR),
+                        "booked": {"type": "boolean", "description": "false: past its expiry, awaiting the sweep"},
                         **with_sol(prepaid=1, used=1, refund=1),
                     }
                 ),
@@ -314,16 +338,37 @@ SCHEMAS = {
             "entries": {"type": "array", "items": ref("Entry")},
             "debit_lamports": LAMPORTS,
             "credit_lamports": LAMPORTS,
-            "balance_lamports": INT,
+            "balance_lamports": {"type": "integer", "description": "legacy: debits − credits of the page"},
+            "debit_minus_credit_lamports": {"type": "integer", "description": "debits − credits of the page"},
             "next_token": nullable(STR),
-        }
+        },
+        {
+            "account": STR,
+            "normal_side": {"enum": ["debit", "credit"], "description": "the side on which the account grows"},
+            "account_balance_lamports": {
+                "type": "integer",
+                "description": "the page's balance on the account's own side (revenue earned is positive)",
+            },
+        },
+        description="With `?account=`, also `account`, `normal_side` and `account_balance_lamports`.",
     ),
     "QueueDepth": nullable(
         obj({"visible": {"type": "integer", "minimum": 0}, "in_flight": {"type": "integer", "minimum": 0}})
     ),
     "Stats": obj(
         {
-            "contracts": obj({s: {"type": "integer", "minimum": 0} for s in STATUSES}),
+            "contracts": obj(
+                {s: {"type": "integer", "minimum": 0} for s in STATUSES},
+                description="as of now: a contract past its expiry counts as EXPIRED before the sweep books it",
+            ),
+            "contracts_booked": obj(
+                {s: {"type": "integer", "minimum": 0} for s in STATUSES}, description="as the books hold them"
+            ),
+            "expired_awaiting_sweep": obj(
+                {"count": {"type": "integer", "minimum": 0}, "complete": BOOL},
+                description="ACTIVE in the books, past their expiry (complete: false when counted only to 100 "
+                "per shard)",
+            ),
             "devices": obj({"count": INT, "slots_leased": INT, "slots_free": INT, "capacity": INT}),
             "refunds_by_status": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
             "queues": obj({"refund_queue": ref("QueueDepth"), "dead_letter_queue": ref("QueueDepth")}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from chalicelib.domain import contracts as dc
@@ -107,13 +109,33 @@ def test_entries_pages_in_order(w, three):
 def test_stats_are_the_whole_book_and_read_no_contract(w, three):
     calls_before = len(w.db.calls)
     s = w.books.stats()
-    assert not any(c.startswith("contracts.") for c in w.db.calls[calls_before:])
+    # only the sparse active-by-expiry index, for what is due: never a page or a scan of contracts
+    assert {c for c in w.db.calls[calls_before:] if c.startswith("contracts.")} <= {"contracts.due"}
+    assert (s.expired_unbooked, s.expired_unbooked_complete) == (0, True)
     assert s.contracts_by_status == {dc.ACTIVE: 1, dc.SETTLED: 1, dc.EXPIRED: 1}
     assert {k: v for k, v in s.refunds_by_status.items() if v} == {dc.REFUND_QUEUED: 1, dc.REFUND_DUST: 1}
     assert (s.revenue, s.pending_refunds, s.active_prepaid) == (1_500_000, 500_000, 8_000_000)
     assert (s.device_count, s.slots_leased, s.capacity) == (5, 1, 10)
     assert s.queues["refund_queue"] == {"visible": 1, "in_flight": 0}
     assert (s.treasury, s.rpc_reachable, s.at_ms) == (TREASURY, True, w.clock())
+
+
+def test_a_contract_past_its_expiry_is_counted_ended_before_the_sweep_books_it(w, three):
+    a, b, c = three
+    w.clock.advance(3600)  # A (2 h) reaches its expiry; no sweep has run
+    s = w.books.stats()
+    assert s.contracts_by_status == {dc.ACTIVE: 1, dc.SETTLED: 1, dc.EXPIRED: 1}  # the books, as booked
+    assert (s.expired_unbooked, s.expired_unbooked_complete) == (1, True)
+    page = w.books.ledger_page(1000, None)
+    assert page.active == [] and page.unbooked == {a.contract_id}
+    shown = {k.contract_id: k for k in page.completed}[a.contract_id]
+    assert (shown.status, shown.used_lamports, shown.ended_at_ms) == (dc.EXPIRED, 8_000_000, a.expires_at_ms)
+    w.clock.advance(45)
+    w.rentals.settle(a.contract_id, a.wallet)  # books it as the sweep would: finalize past the expiry
+    assert w.books.stats().expired_unbooked == 0
+    page = w.books.ledger_page(1000, None)
+    booked = {k.contract_id: k for k in page.completed}[a.contract_id]
+    assert page.unbooked == frozenset() and replace(booked, write_token=None) == replace(shown, write_token=None)
 
 
 def test_stats_report_a_dead_rpc_and_queue_instead_of_failing(w, three):

@@ -49,6 +49,9 @@ def test_extend_adds_time_and_money_at_the_exact_price(w, k):
         "new_total_cost_lamports": 6_000_000,
         "new_expiration": NOW_S + 5400,
         "duration_seconds": 5400,
+        "payment_received_lamports": 2_000_000,
+        "new_expiration_ms": (NOW_S + 5400) * 1000,
+        "payment_tx_signature": req.tx_signature,
     }
     after = w.p.contracts.get(k.contract_id)
     assert (after.version, after.duration_seconds, after.price_lamports, after.received_lamports) == (

@@ -443,3 +443,31 @@ def test_is_live(lc, delta):
     now = c.expires_at_ms + delta
     assert c.is_live(now) == (now < c.expires_at_ms)
     assert not dc.finalize(c, now_ms=c.created_at_ms, refund_min_lamports=0).is_live(c.created_at_ms)
+
+
+# --- the status shown at a given time (as_of): ended at the expiry, before the sweep books it ----
+
+
+@given(lifecycles(), st.data())
+def test_as_of_shows_at_expiry_exactly_what_the_sweep_will_book(lc, data):
+    c = lc.last
+    now = data.draw(settle_times(c))
+    shown = dc.as_of(c, now, 5_000)
+    assert dc.effective_status(c, now) == shown.status
+    if now < c.expires_at_ms:
+        assert shown is c and dc.booked(shown, c)
+        return
+    assert shown.status == dc.EXPIRED and not dc.booked(shown, c)
+    sweep_at = data.draw(st.integers(now, now + 10**9))  # whenever the sweep runs after
+    assert shown == dc.finalize(c, now_ms=sweep_at, refund_min_lamports=5_000)
+    assert shown.ended_at_ms == c.expires_at_ms and shown.used_lamports == c.price_lamports
+    assert shown.refund_lamports == c.received_lamports - c.price_lamports
+    assert c.status == dc.ACTIVE  # nothing changed: a view, not a write
+
+
+@given(lifecycles(), st.data())
+def test_as_of_leaves_an_ended_contract_as_booked(lc, data):
+    c = lc.last
+    e = dc.finalize(c, now_ms=data.draw(settle_times(c)), refund_min_lamports=5_000)
+    for now in (e.ended_at_ms, e.expires_at_ms, e.expires_at_ms + 10**9):
+        assert dc.as_of(e, now, 5_000) is e and dc.effective_status(e, now) == e.status

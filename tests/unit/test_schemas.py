@@ -167,10 +167,28 @@ def test_parse_json_any_bytes_is_an_object_or_a_400(raw):
         raw.decode("utf-8")  # only UTF-8 is JSON on the wire (RFC 8259 §8.1)
 
 
+def _ints(x):
+    if isinstance(x, bool):
+        return
+    if isinstance(x, int):
+        yield x
+    elif isinstance(x, dict):
+        for y in x.values():
+            yield from _ints(y)
+    elif isinstance(x, list):
+        for y in x:
+            yield from _ints(y)
+
+
 @given(st.dictionaries(st.text(max_size=10), json_values, max_size=5))
 def test_parse_json_round_trip_never_yields_floats(obj):
     raw = json.dumps(obj, default=str).encode()
-    out = v.parse_json(raw)
+    try:
+        out = v.parse_json(raw)
+    except InvalidRequest as exc:  # a number longer than the bound (json_scalars reach 41 digits)
+        assert f"at most {v.MAX_NUMBER_CHARS} characters" in exc.detail
+        assert any(len(str(abs(n))) > v.MAX_NUMBER_CHARS - 1 for n in _ints(obj))
+        return
 
     def walk(x):
         assert not isinstance(x, float)
@@ -210,7 +228,7 @@ def test_rent_request_valid():
         (Decimal("1.5"), 5400),
         # the limits apply to the rounded seconds (issue 10 item 9)
         (Decimal("720.0000000001"), 2_592_000),
-        (Decimal("720.0000000000000000000000000000001"), 2_592_000),
+        (Decimal("720.000000000000000000000001"), 2_592_000),  # MAX_PLACES (24) places
         (Decimal("720.0001"), 2_592_000),  # 2,592,000.36 s
         (Decimal("720.000138"), 2_592_000),  # 2,592,000.4968 s
         (Decimal("0.01666653"), 60),  # 59.999508 s
@@ -401,8 +419,8 @@ def test_rent_request_hours_range(hours):
 
 @given(st.integers(MAX_H * 3600 * 10**6 - 10**6, MAX_H * 3600 * 10**6 + 10**6))
 def test_duration_limit_is_on_the_rounded_seconds_near_the_maximum(micro_seconds):
-    hours = Decimal(micro_seconds) / Decimal(3600 * 10**6)
-    exact = Decimal(micro_seconds) / 10**6
+    hours = (Decimal(micro_seconds) / Decimal(3600 * 10**6)).quantize(Decimal(10) ** -v.MAX_PLACES)
+    exact = hours * 3600
     try:
         seconds = v.rent_request(rent(duration_hours=hours), min_seconds=MIN_S, max_hours=MAX_H).seconds
     except InvalidRequest:
@@ -667,3 +685,41 @@ def test_contract_id_any_text(raw):
             continue
         assert out == candidate and out.startswith("CTR-") and 16 <= len(out) - 4 <= 60
         assert all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in out[4:])
+
+
+# --- number: the one bound of every number from outside -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "-0", "-1", "+1", "1e3", "1.0", " 1", "1 ", "1_0", "0x1", "\u0661", "\uff11", "\u00b2", "9" * 33, "NaN"],
+)
+def test_number_text_integers_are_ascii_digits_only(text):
+    assert reason_of(v.number, text, "orphan_age", minimum=0, maximum=10, integer=True, text=True) == "orphan_age"
+
+
+@given(st.integers(0, 10**40))
+def test_number_text_integer_in_range_or_400(n):
+    raw = str(n)
+    if len(raw) <= v.MAX_NUMBER_CHARS and n <= 10**30:
+        assert v.number(raw, "n", minimum=0, maximum=10**30, integer=True, text=True) == n
+    else:
+        assert reason_of(v.number, raw, "n", minimum=0, maximum=10**30, integer=True, text=True) == "n"
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("1E-25"), Decimal("1.0000000000000000000000001"), Decimal("1E+32"), 10**32, Decimal("NaN")]
+)
+def test_number_body_values_beyond_places_or_magnitude_are_400(value):
+    assert reason_of(v.number, value, "memory_mb") == "memory_mb"
+
+
+@pytest.mark.parametrize("value", [Decimal("1E-24"), Decimal("0.30000000000000004"), 10**31, Decimal("-0")])
+def test_number_body_values_within_the_bounds_pass(value):
+    assert v.number(value, "x") == value
+
+
+def test_parse_json_refuses_a_long_number_before_reading_it_naming_its_field():
+    for raw in ('{"a": {"b": [1, %s]}}' % ("9" * 5000), '{"a": {"b": [1, %s]}}' % ("1." + "0" * 5000)):
+        assert reason_of(v.parse_json, raw) == "a.b[1]"
+    assert v.parse_json('{"a": %s}' % ("9" * 32)) == {"a": int("9" * 32)}

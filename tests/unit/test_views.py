@@ -38,6 +38,7 @@ RENT_FIELDS = {
     "created_at",
     "expires_at",
 }
+REFUND_MIN = 5_000  # config.Settings' refund_min_lamports
 CONTRACT_FIELDS = {
     "contract_id",
     "wallet",
@@ -221,10 +222,20 @@ def test_extend_response(lc):
 def test_contract_response_active(lc, data):
     c = lc.last
     now = data.draw(settle_times(c))
-    r = views.contract_response(c, now)
+    r = views.contract_response(c, now, REFUND_MIN)
     assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
     assert_sol_exact(r, 3)
+    if now >= c.expires_at_ms:  # ended at its expiry, before the sweep books it
+        swept = dc.finalize(c, now_ms=now + 60_000, refund_min_lamports=REFUND_MIN)  # what the sweep books
+        assert r["status"] == dc.EXPIRED == swept.status and r["booked"] is False
+        assert r["used_lamports"] == swept.used_lamports == c.price_lamports
+        assert r["refund"] == {"status": swept.refund_status, "lamports": swept.refund_lamports, "tx_signature": None}
+        assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
+        assert r["settled_at_ms"] == swept.ended_at_ms == c.expires_at_ms
+        assert r["used_lamports"] == reproduce_used(r)
+        return
     f = c.figures(now)
+    assert r["booked"] is True
     assert r["status"] == dc.ACTIVE and r["wallet"] == c.wallet
     assert r["prepaid_lamports"] == c.received_lamports
     assert r["used_lamports"] == f.used_lamports
@@ -258,7 +269,8 @@ TIER_OF: dict[str, str] = {}
 @given(ended())
 def test_contract_response_ended(pair):
     _, e = pair
-    r = views.contract_response(e, e.ended_at_ms + 10**7)
+    r = views.contract_response(e, e.ended_at_ms + 10**7, REFUND_MIN)
+    assert r["booked"] is True
     assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
     assert_sol_exact(r, 3)
     assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
@@ -280,7 +292,7 @@ def test_contract_response_refund_failed_carries_reason():
     from dataclasses import replace
 
     failed = replace(e, refund_status=dc.REFUND_FAILED, refund_reason="blockhash_expired", refund_tx="tx")
-    assert views.contract_response(failed, T0)["refund"] == {
+    assert views.contract_response(failed, T0, REFUND_MIN)["refund"] == {
         "status": dc.REFUND_FAILED,
         "lamports": e.refund_lamports,
         "tx_signature": "tx",
@@ -388,7 +400,7 @@ def test_settle_response_sol_exact_over_the_whole_exact_range(lamports):
     )
     e = dc.finalize(c, now_ms=T0 + 30_000, refund_min_lamports=5_000)
     assert_sol_exact(views.settle_response(e), 3)
-    assert_sol_exact(views.contract_response(c, T0 + 1), 3)
+    assert_sol_exact(views.contract_response(c, T0 + 1, REFUND_MIN), 3)
 
 
 # --- the wire: chalicelib.jsontext, the one writer of response bodies ---------------------
