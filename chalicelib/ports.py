@@ -314,3 +314,13 @@ class DeadLetters(Protocol):
         """Move up to `limit` messages of the refund dead-letter queue back to the refund
         queue (receive, send, then delete each one); the number moved. Unavailable when the
         queue does not answer (what moved before stays moved)."""
+
+
+class RefundQueues(RefundQueue, DeadLetters, Protocol):
+    """The refund queue and its dead-letter queue: one adapter (`adapters/queue.py`) serves
+    both ports; the container holds it as this, and hands each service only the port it uses."""
+
+
+class RefundRecords(RefundStore, RefundListing, Protocol):
+    """Refund records and their status index: one adapter (`adapters/refunds.py`) serves both
+    ports; the container holds it as this, and hands each service only the port it uses."""

@@ -159,7 +159,7 @@ def admin_refund_orphan(call):
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
-    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history())
+    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history)
     observability.log_event(
         "orphan_refund_booked",
         operation="refund_orphan",

@@ -59,7 +59,7 @@ class Sweep:
     queue: RefundQueue
     clock: Clock
     settings: Settings
-    refund_listing: RefundListing | None = None  # payment refunds owed (claims index)
+    refund_listing: RefundListing  # payment refunds owed (claims index)
     page_size: int = 100
     max_pages: int = 50  # per shard and run: a backlog is worked off over several runs
 
@@ -125,8 +125,6 @@ class Sweep:
     def _requeue_payments(self, now: int, report: SweepReport) -> None:
         """Refunds of payments no contract holds live on their claims, not in the contracts'
         refunds-pending index: the same recovery, from the claims' sparse refunds-by-status index."""
-        if self.refund_listing is None:
-            return
         before = now - self.settings.refund_requeue_seconds * 1000
         owed = self.refund_listing.payment_refunds_owed(before, self.page_size)
         report.queries += 2
