@@ -12,6 +12,7 @@ import struct
 
 from ..domain import keys
 from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Payment
+from ..domain.storage import shard_of
 from .dynamo import decode_token, encode_token, guarded
 from .models import ContractItem
 
@@ -122,10 +123,6 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         item.refund_shard = shard
         item.refund_due_ms = c.ended_at_ms
     return item
-
-
-def shard_of(contract_id: str, shards: int) -> int:
-    return sum(contract_id.encode()) % max(1, shards)
 
 
 def _int(v):

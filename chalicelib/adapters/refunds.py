@@ -23,7 +23,8 @@ from ..domain.contracts import REFUND_QUEUED, REFUND_SENT
 from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 from ..domain.records import Claim
-from .contracts import shard_of, to_domain
+from ..domain.storage import shard_of
+from .contracts import to_domain
 from .dynamo import guarded
 from .models import BookItem, ClaimItem, ContractItem
 from .transactions import Transactions, _transaction, book_update

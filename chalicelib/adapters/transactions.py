@@ -19,6 +19,7 @@ from ..domain.contracts import ACTIVE, Contract
 from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
 from ..domain.records import Claim
+from ..domain.storage import shard_of
 from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
 from .claims import claim_item
@@ -93,7 +94,7 @@ class Transactions:
 
     def _book(self, tx: _Tx, key: str, deltas: dict[str, int]) -> None:
         """Add `deltas` to the book's counter item of `key`'s shard (domain/books.py)."""
-        book_update(tx, contracts_adapter.shard_of(key, self.shards), deltas)
+        book_update(tx, shard_of(key, self.shards), deltas)
 
     @guarded
     def open_rental(self, claim: Claim, contract: Contract, entries: list[Entry], now_ms: int) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.adapters.claims import DONE, PENDING
 from chalicelib.api import http, rentals
 from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.storage import IDEMPOTENCY_DONE as DONE
+from chalicelib.domain.storage import IDEMPOTENCY_PENDING as PENDING
 from tests.support.fakes import new_signature
 from tests.support.signing import renter_headers
 

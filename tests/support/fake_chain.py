@@ -1,6 +1,7 @@
 """The chain fake: getTransaction-shaped transactions (`payment_tx`) served by an in-memory
-node under the real `SolanaRpc` adapter (`FakeRpc`), so every payment decision is
-`chalicelib.domain.payments.decide`'s. Imported through `tests.support.fakes`."""
+node (`FakeRpc`, a `ports.PaymentVerifier`) that asks the node what the `SolanaRpc` adapter
+asks it, so every payment decision is `chalicelib.domain.payments.decide`'s (tests/contract
+runs both through the same cases). Imported through `tests.support.fakes`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.adapters.solana_rpc import SolanaRpc
 from chalicelib.domain import keys as base58
-from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, PaymentCheck, PaymentResult
+from chalicelib.domain.errors import InvalidRequest, Unavailable
+from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, MalformedRpcResult, PaymentCheck, PaymentResult, decide
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo v2, on every cluster
 
@@ -127,8 +127,10 @@ class _Landed:
     commitment: str = "confirmed"  # "processed": the node knows the signature, not yet at confirmed
 
 
-class FakeRpc(SolanaRpc):
-    """The real `SolanaRpc` adapter over an in-memory node instead of HTTP.
+class FakeRpc:
+    """`ports.PaymentVerifier` over an in-memory JSON-RPC node: the adapter's two reads
+    (getTransaction at `confirmed`, then getSignatureStatuses when it is unknown), decided by
+    `domain.payments.decide`.
 
     `pay(wallet, lamports)` lands a genuine payment (wallet → treasury, signed by the
     wallet) and returns its signature; `land(tx)` lands any transaction built with
@@ -137,7 +139,6 @@ class FakeRpc(SolanaRpc):
     """
 
     def __init__(self, treasury: str | None = None, clock: Callable[[], int] | None = None):
-        super().__init__("http://fake-rpc.invalid", timeout=1)
         self.treasury = treasury
         self.clock = clock
         self.landed: dict[str, _Landed] = {}
@@ -219,9 +220,34 @@ class FakeRpc(SolanaRpc):
             "status": {"Ok": None} if err is None else {"Err": err},
         }
 
+    # -- the port (the reads and errors of adapters/solana_rpc.py) --------------------
+    def get_transaction(self, signature: str, commitment: str = "confirmed") -> dict | None:
+        opts = {"encoding": "json", "commitment": commitment, "maxSupportedTransactionVersion": 0}
+        tx: dict | None = self.call("getTransaction", [signature, opts])
+        return tx
+
+    def get_signature_status(self, signature: str) -> dict | None:
+        status: dict | None = self.call("getSignatureStatuses", [[signature], {"searchTransactionHistory": True}])[
+            "value"
+        ][0]
+        return status
+
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
         self.calls += 1
-        return super().verify_payment(check)
+        if not base58.is_signature(check.signature):
+            raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
+        tx = self.get_transaction(check.signature)
+        status = None if tx is not None else self.get_signature_status(check.signature)
+        try:
+            return decide(check, tx, status)
+        except MalformedRpcResult as exc:
+            raise Unavailable(f"Solana RPC answered a malformed transaction: {exc}", reason="rpc") from exc
+
+    def health(self) -> bool:
+        try:
+            return bool(self.call("getHealth") == "ok")
+        except Unavailable:
+            return False
 
 
 # --------------------------------------------------------------------------

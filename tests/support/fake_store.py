@@ -14,18 +14,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from chalicelib import jsontext
-from chalicelib.adapters.claims import DONE as IDEM_DONE
-from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS, rate_key
-from chalicelib.adapters.claims import PENDING as IDEM_PENDING
-from chalicelib.adapters.contracts import shard_of
-from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain import books
 from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
+from chalicelib.domain.metering import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain.records import Claim, Replay
+from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
+from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
+from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 
@@ -375,7 +374,7 @@ class FakeLedgerStore(_View):
 
 
 class FakeMetricsStore(_View):
-    """Batches stored as the adapter stores them (`adapters.metrics.encode_rows` / `pack_rows`,
+    """Batches stored as the adapter stores them (`domain.metering.encode_rows` / `compress`,
     the same content-derived key), the device stamp with the adapter's condition."""
 
     port = "metrics"
