@@ -57,7 +57,6 @@ class Settings:
     max_duration_hours: int = 720
     refund_min_lamports: int = 5_000
     payment_max_age_seconds: int = 86_400
-    device_capacity: int = 4
     rate_limit: tuple[int, int] = (150, 10)
     # requests / seconds per device key (X-Device-Key traffic counts against its device, not the
     # IP): an unbatched reporter at full capacity sends 4 contracts x 2 samples/s = 80 per 10 s
@@ -132,7 +131,6 @@ class Settings:
             max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
             refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),
             payment_max_age_seconds=_int(env, "SI64_PAYMENT_MAX_AGE_SECONDS", 86_400),
-            device_capacity=_int(env, "SI64_DEVICE_CAPACITY", 4),
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
             device_rate_limit=_rate(env.get("SI64_DEVICE_RATE_LIMIT", "200/10")),
             rate_limit_shared=_flag(env.get("SI64_RATE_LIMIT_SHARED"), True),

@@ -226,7 +226,6 @@ def _source_ip(request) -> str:
 
 RENTER_HEADERS = ("x-wallet", "x-timestamp", "x-signature")
 AUTH_MODES = (None, "renter", "renter_optional", "device", "admin")
-ANONYMOUS_POSTS: frozenset[str] = frozenset()  # none today: every POST names its credentials
 
 
 def _authenticate(c, call: Call, mode: str | None, ip: str) -> None:
@@ -445,7 +444,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
     AUTH_MODES (see `_authenticate`). The path also answers CORS preflights (OPTIONS)."""
     if auth not in AUTH_MODES:
         raise ValueError(f"unknown auth mode {auth!r}")
-    if "POST" in methods and auth is None and path not in ANONYMOUS_POSTS:
+    if "POST" in methods and auth is None:
         # a POST changes something: its credentials must be checked here, before any
         # Idempotency-Key replay, never left to the handler (which a replay skips)
         raise ValueError(f"POST {path} must name its credentials (auth=...)")

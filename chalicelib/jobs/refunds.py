@@ -43,7 +43,7 @@ def refund_id_of(body: str) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
+def handle_records(records: list[dict], worker) -> dict:
     """Lambda SQS records → `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`."""
     from ..domain.errors import Unavailable
 
@@ -87,4 +87,4 @@ def refund_worker(event):
     from .. import bootstrap
 
     c = bootstrap.container()
-    return handle_records([r.to_dict() for r in event], c.refund_worker, c.settings.stage)
+    return handle_records([r.to_dict() for r in event], c.refund_worker)
