@@ -1,4 +1,4 @@
-"""Benchmarks of issue 8 (refunds, sweep, whole-book figures), merged into `.local/bench.json`
+"""Benchmarks of refunds, the sweep and the whole-book figures, merged into `.local/bench.json`
 under "refunds":
 
 * `sweep_items_read`: items DynamoDB read for one sweep run (Query ScannedCount + GetItem),
