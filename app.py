@@ -14,7 +14,7 @@ app.register_blueprint(rentals.bp)
 app.register_blueprint(devices.bp)
 app.register_blueprint(operators.bp)
 
-# --- refunds paid on chain, the billing sweep (issue 8) ---
+# --- refunds paid on chain, the billing sweep ---
 from chalicelib.api import payments  # noqa: E402
 from chalicelib.jobs import refunds as refund_jobs  # noqa: E402
 from chalicelib.jobs import sweep as sweep_jobs  # noqa: E402

@@ -75,7 +75,7 @@ class Settings:
     active_shards: int = 4
     rpc_timeout_seconds: float = 5.0
     signature_window_seconds: int = 300
-    # refunds and the sweep (issue 8)
+    # refunds and the sweep
     refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
     refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
 

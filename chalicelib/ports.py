@@ -203,7 +203,7 @@ class Secrets(Protocol):
         """Constant-time comparison with the operator key; False when none is configured."""
 
 
-# --- refunds paid on chain (issue 8) -----------------------------------------
+# --- refunds paid on chain -----------------------------------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.refunds import Blockhash, ChainStatus, PreparedTransfer, Refund
 
@@ -247,7 +247,7 @@ class RefundChain(Protocol):
         """The chain's block height at the adapter's commitment."""
 
 
-# --- refund records, the book's counters (issue 8) ---------------------------
+# --- refund records, the book's counters ---------------------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.records import Claim as _Claim
 
@@ -275,7 +275,7 @@ class BookStore(Protocol):
         """Every counter item of the book (one per shard; bounded, never the table)."""
 
 
-# --- the books against the chain, operator refunds (issue 9) -----------------
+# --- the books against the chain, operator refunds -----------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.reconcile import ChainTx, SignatureInfo
 

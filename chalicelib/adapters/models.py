@@ -66,7 +66,7 @@ class RefundsPending(GlobalSecondaryIndex):
 
 
 class ContractRefundsByStatus(GlobalSecondaryIndex):
-    """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms); issue 9."""
+    """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms)."""
 
     class Meta:
         index_name = "refunds-by-status"
@@ -114,7 +114,7 @@ class ContractItem(Model):
     refund_reason = UnicodeAttribute(null=True)
     refund_shard = NumberAttribute(null=True)
     refund_due_ms = NumberAttribute(null=True)
-    # the refund's transaction record (issue 8)
+    # the refund's transaction record
     refund_lvbh = NumberAttribute(null=True)
     refund_attempt = NumberAttribute(null=True)
     refund_fee = NumberAttribute(null=True)
@@ -182,7 +182,7 @@ class LedgerItem(Model):
 
 
 class ClaimRefundsByStatus(GlobalSecondaryIndex):
-    """Sparse: only the refund of a payment no contract holds carries refund_status; issue 9."""
+    """Sparse: only the refund of a payment no contract holds carries refund_status."""
 
     class Meta:
         index_name = "refunds-by-status"
@@ -218,7 +218,7 @@ class ClaimItem(Model):
     created_at_ms = NumberAttribute()
     expires_at_ms = NumberAttribute(null=True)
     ttl = NumberAttribute(null=True)
-    # the refund of a payment no contract holds (kind "refund", issue 8)
+    # the refund of a payment no contract holds (kind "refund")
     refund_status = UnicodeAttribute(null=True)
     refund_lamports = NumberAttribute(null=True)
     refund_tx = UnicodeAttribute(null=True)

@@ -79,7 +79,7 @@ class RefundQueue:
                 out[label] = None
         return out
 
-    # -- the operator's redrive (issue 9) -------------------------------------
+    # -- the operator's redrive -------------------------------------
     @property
     def dlq_url(self) -> str:
         if self._dlq_url is None:

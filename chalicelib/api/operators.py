@@ -91,7 +91,7 @@ def admin_device_audited(call):
 
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
 def retry_refund(call):
-    """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
+    """FAILED → QUEUED and queued again; a refund that is not FAILED is returned as is."""
     r = call.c.refund_operations.retry(call.params["refund_id"])
     out = {
         "refund_id": r.refund_id,
@@ -106,7 +106,7 @@ def retry_refund(call):
     return out
 
 
-# --- refunds, the dead-letter queue, orphan payments, reconciliation (issue 9) -------
+# --- refunds, the dead-letter queue, orphan payments, reconciliation -------
 def refund_view(r) -> dict:
     """An operator's view of a refund record (never its signed bytes)."""
     out = {

@@ -1,4 +1,4 @@
-"""Payments that no contract holds: the payer-signed refund (issue 8).
+"""Payments that no contract holds: the payer-signed refund.
 
 POST /api/payments/{tx_signature}/refund — renter credentials of the payer
 (X-Wallet, X-Timestamp, X-Signature over `si64:POST /api/payments/{sig}/refund:{ts}`,

@@ -85,7 +85,7 @@ class Contract:
     refund_status: str = REFUND_NONE
     refund_tx: str | None = None
     refund_reason: str | None = None
-    # the refund's transaction record (issue 8; domain/refunds.py drives it)
+    # the refund's transaction record (domain/refunds.py drives it)
     refund_lvbh: int | None = None
     refund_attempt: int = 0
     refund_fee: int | None = None

@@ -90,7 +90,7 @@ def balance(entries, account: str | None = None) -> int:
     return sum(e.debit_lamports - e.credit_lamports for e in entries if account is None or e.account == account)
 
 
-# --- refunds paid on chain (issue 8) -----------------------------------------
+# --- refunds paid on chain -----------------------------------------
 # Entry ids of a refund do not carry a record version: the payout of a refund is
 # booked once ever (`{refund_id}#refund#paid#{leg}`), the network fee once per
 # transaction that landed (`{refund_id}#refund#fee{attempt:03d}#{leg}`), and the

@@ -1,4 +1,4 @@
-"""Payment verification: pure decision over JSON-RPC results (issue 2, item 8).
+"""Payment verification: pure decision over JSON-RPC results.
 
 No I/O here and no solana/solders import. `decide` reads the standard Solana
 JSON-RPC shapes:

@@ -1,4 +1,4 @@
-"""The books against the chain (issue 9). Pure Python: no solders, no boto3.
+"""The books against the chain. Pure Python: no solders, no boto3.
 
 Every lamport the treasury holds came from, or left by, a transaction in its
 history (`getSignaturesForAddress(treasury)`). The ledger's `treasury` account

@@ -1,4 +1,4 @@
-"""Reconciliation of the books with the chain (issue 9); see `domain/reconcile.py` for the
+"""Reconciliation of the books with the chain; see `domain/reconcile.py` for the
 identity it checks. Read-only: it writes nothing, anywhere.
 
 Reads, in this order (the chain first, so anything booked since is on chain already):

@@ -248,7 +248,7 @@ class PaymentRefunds:
         return PaymentRefund(tx_signature, refund, first=True)
 
     def refund_orphan(self, tx_signature: str, history: ChainHistory) -> PaymentRefund:
-        """An operator refunds an orphan payment to its payer (issue 9): a transfer to the
+        """An operator refunds an orphan payment to its payer: a transfer to the
         treasury that the treasury did not sign, claimed by nothing. The payer is the
         transfer's source, which signed (read from the chain, never from the request); the
         payment is verified for that payer exactly as on the payer-signed path, then claimed
@@ -356,7 +356,7 @@ class RefundOperations:
 
 @dataclass(frozen=True)
 class RefundAdmin:
-    """The operator's view of the refunds (issue 9): a page by status from the sparse
+    """The operator's view of the refunds: a page by status from the sparse
     `refunds-by-status` indexes, and the dead-letter queue moved back to the refund queue.
 
     listing: refunds by status (`by_status`).

@@ -33,7 +33,7 @@ class Store:
     metrics: object
     tx: object
     snapshot: object  # () -> comparable picture of every table
-    refunds: object = None  # ports.RefundStore (issue 8)
+    refunds: object = None  # ports.RefundStore
     book: object = None  # ports.BookStore
 
 

@@ -1,4 +1,4 @@
-"""ports.RefundStore and ports.BookStore (issue 8): one suite over the fakes and the
+"""ports.RefundStore and ports.BookStore: one suite over the fakes and the
 DynamoDB adapters on moto."""
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def _call(edge, body: dict) -> http.Call:
 
 
 def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, monkeypatch):
-    """The race of issue 10 at the edge: 10 threads, one key, one body. The handler is the real
+    """The Idempotency-Key race at the edge: 10 threads, one key, one body. The handler is the real
     rent route on the fakes, slowed so that every duplicate arrives while the first runs."""
     body = edge.rent_body()
     executions, barrier = [], threading.Barrier(10)

@@ -251,7 +251,7 @@ class FakeRpc:
 
 
 # --------------------------------------------------------------------------
-# refunds: the treasury's signer and the chain that lands refund transfers (issue 8)
+# refunds: the treasury's signer and the chain that lands refund transfers
 
 import hashlib as _hashlib  # noqa: E402
 import json as _json  # noqa: E402

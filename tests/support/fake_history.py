@@ -1,4 +1,4 @@
-"""`ports.ChainHistory` over the two chain fakes (issue 9): payments landed on a `FakeRpc`
+"""`ports.ChainHistory` over the two chain fakes: payments landed on a `FakeRpc`
 and refund transfers landed by a `FakeRefundChain` are one history of the treasury, in the
 order they landed, with the treasury's balance before and after each (what a node's
 preBalances/postBalances say). The treasury is funded first by a faucet transfer, as

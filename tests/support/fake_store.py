@@ -525,7 +525,7 @@ class FakeTransactions(_View):
 
 
 # --------------------------------------------------------------------------
-# refunds and the book's counters (issue 8)
+# refunds and the book's counters
 
 
 def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
@@ -630,7 +630,7 @@ class FakeRefundStore(_View):
 
     @_op
     def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
-        """`ports.RefundListing` (issue 9): contract refunds (ended contracts) newest first, then
+        """`ports.RefundListing`: contract refunds (ended contracts) newest first, then
         payment refunds newest first; the adapter's order and page rules."""
         if status not in R.STATUSES:
             raise InvalidRequest(f"Unknown refund status {status[:20]!r}.", reason="status")

@@ -114,7 +114,7 @@ class FakeRefundQueue:
         return True
 
     def redrive(self, limit: int) -> int:
-        """`ports.DeadLetters` (issue 9): move up to `limit` dead letters back, oldest first."""
+        """`ports.DeadLetters`: move up to `limit` dead letters back, oldest first."""
         if self.down:
             raise Unavailable("The refund queues did not answer.", reason="queue")
         moved = self.dead_letters[:limit]
