@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 
-def _int(env: dict, name: str, default: int) -> int:
+def _int(env: dict[str, Any], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -108,7 +109,7 @@ class Settings:
         return f"{self.table_prefix}-refunds-dlq"
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> Settings:
+    def from_env(cls, env: dict[str, Any] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         stage = env.get("SI64_STAGE", "local")
         return cls(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _string
+from typing import Any
 
 
 def number(value: Decimal | float) -> str:
@@ -37,7 +38,7 @@ def number(value: Decimal | float) -> str:
     return text
 
 
-def _write(obj, out: list) -> None:
+def _write(obj, out: list[Any]) -> None:
     if isinstance(obj, str):
         out.append(_string(obj))
     elif obj is None:

@@ -132,7 +132,7 @@ def _int(v):
 class ContractsRepo:
     """ports.ContractStore on DynamoDB."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded

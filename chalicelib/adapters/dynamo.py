@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import logging
+from typing import Any
 
 import botocore.exceptions
 from pynamodb.connection import Connection
@@ -89,13 +90,13 @@ def guarded(fn):
     return wrapper
 
 
-def encode_token(key: dict | None) -> str | None:
+def encode_token(key: dict[str, Any] | None) -> str | None:
     if not key:
         return None
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None, **expected: str | None) -> dict | None:
+def decode_token(token: str | None, **expected: str | None) -> dict[str, Any] | None:
     """The start key of a page, checked against the key schema it must have:
     `expected` names every string key attribute, with the value it must equal (or None)."""
     if not token:
@@ -119,7 +120,7 @@ def decode_token(token: str | None, **expected: str | None) -> dict | None:
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-_tx_connection: tuple[tuple, Connection] | None = None
+_tx_connection: tuple[tuple[Any, ...], Connection] | None = None
 
 
 def transaction_connection() -> Connection:

@@ -11,6 +11,8 @@ format (`samples`: JSON text) are still read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.exceptions import PynamoDBException
 
 from .. import jsontext
@@ -22,7 +24,7 @@ from .models import DeviceItem, MetricsItem
 RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
-def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) -> MetricsItem:
+def batch_item(contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> MetricsItem:
     encoded = encode_rows(rows)
     return MetricsItem(
         contract_id,
@@ -34,7 +36,7 @@ def batch_item(contract_id: str, device_id: str, rows: list[list], now_ms: int) 
     )
 
 
-def item_rows(item: MetricsItem) -> list[list]:
+def item_rows(item: MetricsItem) -> list[list[Any]]:
     if item.packed is not None:
         return unpack_rows(item.packed)
     return jsontext.loads(item.samples)  # written before the packed format: JSON rows
@@ -45,9 +47,9 @@ class MetricsRepo:
     """ports.MetricsStore on DynamoDB."""
 
     @guarded
-    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+    def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         """The newest `count` samples, oldest first (each batch item holds 1..120 samples)."""
-        rows: list[list] = []
+        rows: list[list[Any]] = []
         for item in MetricsItem.query(contract_id, scan_index_forward=False, page_size=count, limit=count):
             rows.extend(item_rows(item))
             if len(rows) >= count:
@@ -56,7 +58,7 @@ class MetricsRepo:
         return rows[-count:]
 
     @guarded
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
         """One PutItem, `attribute_not_exists(batch_key)`: Conflict(["batch"]) when stored before."""
         try:
             batch_item(contract_id, device_id, rows, now_ms).save(condition=MetricsItem.batch_key.does_not_exist())

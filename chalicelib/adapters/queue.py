@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ class RefundQueue:
         endpoint: str | None,
         dlq_url: str | None = None,
         dlq_name: str | None = None,
-    ):
+    ) -> None:
         self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
         self._dlq_url, self._dlq_name = dlq_url, dlq_name
         self._client = None
@@ -59,7 +60,7 @@ class RefundQueue:
             log.exception("refund enqueue failed for %s", contract_id)
             return False
 
-    def depths(self) -> dict:
+    def depths(self) -> dict[str, Any]:
         out = {}
         for label, url, name in (
             ("refund_queue", self._url, self._name),

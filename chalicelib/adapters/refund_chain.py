@@ -68,7 +68,7 @@ class RefundChainRpc:
     height is read to decide that a transaction expired (finalized: never rolled back).
     """
 
-    def __init__(self, rpc: SolanaRpc, signer, *, commitment: str = "finalized"):
+    def __init__(self, rpc: SolanaRpc, signer, *, commitment: str = "finalized") -> None:
         self.rpc = rpc
         self.signer = signer
         self.commitment = commitment

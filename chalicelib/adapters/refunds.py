@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from ..domain import books
 from ..domain import refunds as R
@@ -33,7 +34,7 @@ PENDING = (REFUND_QUEUED, REFUND_SENT)
 _FIELDS = ("refund_tx", "refund_lvbh", "refund_reason", "refund_fee", "refund_raw", "refund_confirmed_ms")
 
 
-def _values(r: R.Refund) -> dict:
+def _values(r: R.Refund) -> dict[str, Any]:
     return {
         "refund_tx": r.tx_signature,
         "refund_lvbh": r.last_valid_block_height,
@@ -67,7 +68,7 @@ def claim_refund(i: ClaimItem) -> R.Refund | None:
     )
 
 
-def _listing_token(status: str, source: str, key: dict | None) -> str | None:
+def _listing_token(status: str, source: str, key: dict[str, Any] | None) -> str | None:
     """The next page's token: the status it lists, the source ("c" contracts, "p" payments)
     and the index position (table key + range value) to continue after."""
     if key is None:
@@ -80,7 +81,7 @@ def _listing_token(status: str, source: str, key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
+def _listing_start(status: str, token: str | None) -> tuple[str, dict[str, Any] | None]:
     if not token:
         return "c", None
     try:
@@ -189,7 +190,7 @@ def _listing_token_start_payments(status: str) -> str:
 class RefundsRepo(RefundListingRepo):
     """ports.RefundStore (and ports.RefundListing) on DynamoDB."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded
@@ -269,11 +270,11 @@ class RefundsRepo(RefundListingRepo):
 class BooksRepo:
     """ports.BookStore: the `shards` counter items, one BatchGetItem."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded
-    def counters(self) -> list[dict]:
+    def counters(self) -> list[dict[str, Any]]:
         keys = [f"book#{n}" for n in range(self.shards)]
         return [
             {name: int(getattr(i, name) or 0) for name in books.COUNTERS}

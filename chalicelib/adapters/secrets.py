@@ -7,7 +7,7 @@ import os
 
 
 class Secrets:
-    def __init__(self, settings):
+    def __init__(self, settings) -> None:
         self._s = settings
         self._admin_key: str | None = None
 

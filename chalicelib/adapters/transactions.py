@@ -35,21 +35,21 @@ class _Tx:
     checks, then puts, then updates (not call order); cancellation reasons come
     back in that order, so roles are kept per kind and joined the same way."""
 
-    def __init__(self, t: TransactWrite):
+    def __init__(self, t: TransactWrite) -> None:
         self.t = t
         self.checks: list[str] = []
         self.puts: list[str] = []
         self.updates: list[str] = []
 
-    def save(self, role, item, condition):
+    def save(self, role, item, condition) -> None:
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
-    def update(self, role, item, actions, condition=None):
+    def update(self, role, item, actions, condition=None) -> None:
         self.t.update(item, actions=actions, condition=condition)
         self.updates.append(role)
 
-    def check(self, role, model, key, condition):
+    def check(self, role, model, key, condition) -> None:
         self.t.condition_check(model, key, condition=condition)
         self.checks.append(role)
 
@@ -84,7 +84,7 @@ def _transaction():
 class Transactions:
     """ports.Transactions on DynamoDB (TransactWriteItems)."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @staticmethod

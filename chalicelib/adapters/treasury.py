@@ -28,11 +28,12 @@ import json
 import logging
 import threading
 from contextlib import contextmanager
+from typing import Any
 
 from chalicelib.domain.errors import Unavailable
 
 KEYPAIR_BYTES = 64
-_cache: dict[tuple, TreasuryKey] = {}
+_cache: dict[tuple[Any, ...], TreasuryKey] = {}
 _lock = threading.Lock()
 
 
@@ -46,7 +47,7 @@ class TreasuryKey:
 
     __slots__ = ("_keypair", "_pubkey")
 
-    def __init__(self, keypair_bytes: bytes):
+    def __init__(self, keypair_bytes: bytes) -> None:
         from solders.keypair import Keypair  # lazy: only the refund function signs
 
         if len(keypair_bytes) != KEYPAIR_BYTES:
@@ -71,7 +72,7 @@ class TreasuryKey:
 
     __str__ = __repr__
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name, value) -> None:
         raise AttributeError("TreasuryKey is immutable")
 
     def __reduce__(self):
@@ -134,7 +135,7 @@ def _client(service: str, region: str | None, endpoint_url: str | None):
     return botocore.session.get_session().create_client(service, region_name=region, endpoint_url=endpoint_url)
 
 
-def _fetch(source: tuple) -> bytes:
+def _fetch(source: tuple[Any, ...]) -> bytes:
     kind, name, region, endpoint_url = source
     if kind == "file":
         try:

@@ -1,6 +1,7 @@
 """Operator routes, behind X-Admin-Key: the books, stats, and the device fleet."""
 
 import re
+from typing import Any
 
 from chalice import Blueprint
 
@@ -39,7 +40,7 @@ def _device_id(call) -> str:
     return device_id
 
 
-def admin_device_view(d) -> dict:
+def admin_device_view(d) -> dict[str, Any]:
     """The public device view plus what only operators see: last report, whether a key is set
     (never the key nor its hash)."""
     return {
@@ -107,7 +108,7 @@ def retry_refund(call):
 
 
 # --- refunds, the dead-letter queue, orphan payments, reconciliation -------
-def refund_view(r) -> dict:
+def refund_view(r) -> dict[str, Any]:
     """An operator's view of a refund record (never its signed bytes)."""
     out = {
         "refund_id": r.refund_id,
@@ -170,7 +171,7 @@ def admin_refund_orphan(call):
     return 201, payment_refund_response(pr)
 
 
-def reconcile_response(rep) -> dict:
+def reconcile_response(rep) -> dict[str, Any]:
     def unbooked(u):
         return {
             "signature": u.signature,

@@ -7,6 +7,8 @@ refund, 200 with the same refund afterwards. GET shows it (no credentials: the
 same figures as the chain shows anyone).
 """
 
+from typing import Any
+
 from chalice import Blueprint
 
 from ..domain.money import sol
@@ -16,7 +18,7 @@ from .http import endpoint
 bp = Blueprint(__name__)
 
 
-def payment_refund_response(pr) -> dict:
+def payment_refund_response(pr) -> dict[str, Any]:
     r = pr.refund
     refund = {"status": r.status, "lamports": r.lamports, "tx_signature": r.tx_signature}
     if r.reason:

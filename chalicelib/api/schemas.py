@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 from ..domain import contracts, keys, money
 from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
@@ -28,7 +29,7 @@ class NonFinite:
 
     __slots__ = ("text",)
 
-    def __init__(self, text: str):
+    def __init__(self, text: str) -> None:
         self.text = text
 
 
@@ -49,7 +50,7 @@ def _non_finite_path(value, path: str) -> str | None:
     return None
 
 
-def parse_json(raw: bytes | str | None) -> dict:
+def parse_json(raw: bytes | str | None) -> dict[str, Any]:
     """The body as a JSON object: numbers as int or Decimal, never float. NaN / Infinity /
     -Infinity anywhere (even in an ignored field) → 400 naming that field."""
     if raw is None or raw == b"" or raw == "":
@@ -79,7 +80,7 @@ def parse_json(raw: bytes | str | None) -> dict:
     return data
 
 
-def _require(body: dict, name: str):
+def _require(body: dict[str, Any], name: str):
     if name not in body or body[name] is None:
         raise InvalidRequest(f"'{name}' is required.", reason=name)
     return body[name]
@@ -110,7 +111,7 @@ def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
     return contracts.requested_seconds(value, name, min_seconds=min_seconds, max_hours=max_hours)
 
 
-def optional_amount(body: dict, name: str = "amount") -> None:
+def optional_amount(body: dict[str, Any], name: str = "amount") -> None:
     value = body.get(name)
     if value is None:
         return
@@ -118,7 +119,7 @@ def optional_amount(body: dict, name: str = "amount") -> None:
         raise InvalidRequest(f"'{name}' must be a non-negative number of SOL.", reason=name)
 
 
-def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
+def rent_request(body: dict[str, Any], *, min_seconds: int, max_hours: int) -> RentRequest:
     wallet = pubkey(_require(body, "wallet"), "wallet")
     t = tier(_require(body, "tier"))
     seconds = hours(_require(body, "duration_hours"), "duration_hours", min_seconds=min_seconds, max_hours=max_hours)
@@ -127,7 +128,7 @@ def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest
     return RentRequest(wallet, t, seconds, sig)
 
 
-def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours: int) -> ExtendRequest:
+def extend_request(contract_id: str, body: dict[str, Any], *, min_seconds: int, max_hours: int) -> ExtendRequest:
     seconds = hours(
         _require(body, "additional_hours"), "additional_hours", min_seconds=min_seconds, max_hours=max_hours
     )
@@ -151,7 +152,7 @@ def contract_id(value: str) -> str:
 SAMPLE_FIELDS = ("cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps")
 
 
-def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
+def _metric(sample: dict[str, Any], name: str, where: str, maximum) -> Decimal:
     value = sample.get(name)
     if value is None:
         raise InvalidRequest(f"'{where}{name}' is required.", reason=f"{where}{name}")
@@ -163,7 +164,7 @@ def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
     return d
 
 
-def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list:
+def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list[Any]:
     if not isinstance(sample, dict):
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
     ts = sample.get("timestamp_ms", now_ms)
@@ -180,7 +181,7 @@ def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -
     return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC) for f in SAMPLE_FIELDS]
 
 
-def metrics_samples(body: dict, now_ms: int, earliest_ms: int, latest_ms: int) -> list[list]:
+def metrics_samples(body: dict[str, Any], now_ms: int, earliest_ms: int, latest_ms: int) -> list[list[Any]]:
     """One sample or {"samples": [...]} (1..120) → rows [ts_ms, cpu, mem, disk, net], oldest first.
     A sample without `timestamp_ms` is dated `now_ms`; every timestamp must lie within
     [earliest_ms, latest_ms] (the contract's lifetime with a clock-skew allowance,
@@ -207,7 +208,7 @@ def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
     return int(raw)
 
 
-def entries_query(query: dict) -> tuple[str | None, str | None, int, str | None]:
+def entries_query(query: dict[str, Any]) -> tuple[str | None, str | None, int, str | None]:
     """`?contract_id=` or `?account=` (exactly one), `limit`, `next_token`."""
     n = limit(query.get("limit"))
     cid, account = query.get("contract_id"), query.get("account")

@@ -8,6 +8,8 @@ receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import Settings
 from ..domain.contracts import ACTIVE, Contract
 from ..domain.money import Tier, hours_display, sol
@@ -17,20 +19,20 @@ def _s(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def _with_sol(d: dict, **amounts: int) -> dict:
+def _with_sol(d: dict[str, Any], **amounts: int) -> dict:
     for name, lamports in amounts.items():
         d[name] = sol(lamports)
         d[f"{name}_lamports"] = lamports
     return d
 
 
-def _times_ms(c: Contract) -> dict:
+def _times_ms(c: Contract) -> dict[str, Any]:
     """The server's own milliseconds: usage runs on them, so with these (and the tier's rate) a
     client reproduces `used_lamports` exactly; the whole-second fields round them down."""
     return {"created_at_ms": c.created_at_ms, "expires_at_ms": c.expires_at_ms, "settled_at_ms": c.ended_at_ms}
 
 
-def refund_view(c: Contract) -> dict:
+def refund_view(c: Contract) -> dict[str, Any]:
     out = {
         "status": c.refund_status,
         "lamports": c.refund_lamports if c.status != ACTIVE else 0,
@@ -41,7 +43,7 @@ def refund_view(c: Contract) -> dict:
     return out
 
 
-def contract_response(c: Contract, now_ms: int) -> dict:
+def contract_response(c: Contract, now_ms: int) -> dict[str, Any]:
     f = c.figures(now_ms)
     return {
         "contract_id": c.contract_id,
@@ -68,7 +70,7 @@ def contract_response(c: Contract, now_ms: int) -> dict:
     }
 
 
-def settle_response(c: Contract) -> dict:
+def settle_response(c: Contract) -> dict[str, Any]:
     return {
         "contract_id": c.contract_id,
         "status": c.status,
@@ -86,7 +88,7 @@ def settle_response(c: Contract) -> dict:
     }
 
 
-def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
+def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict[str, Any]:
     f = c.figures(now_ms)
     return {
         "contract_id": c.contract_id,
@@ -100,16 +102,16 @@ def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
     }
 
 
-def sample_view(row: list) -> dict:
+def sample_view(row: list[Any]) -> dict[str, Any]:
     ts, cpu, mem, disk, net = row
     return {"timestamp_ms": ts, "cpu_percent": cpu, "memory_mb": mem, "disk_io_mbps": disk, "network_io_mbps": net}
 
 
-def samples_response(contract_id: str, rows: list[list]) -> dict:
+def samples_response(contract_id: str, rows: list[list[Any]]) -> dict[str, Any]:
     return {"contract_id": contract_id, "samples": [sample_view(r) for r in rows]}
 
 
-def device_view(d) -> dict:
+def device_view(d) -> dict[str, Any]:
     return {
         "id": d.device_id,
         "name": d.name,
@@ -126,7 +128,7 @@ def device_view(d) -> dict:
     }
 
 
-def pricing_response(s: Settings, tiers: list[Tier]) -> dict:
+def pricing_response(s: Settings, tiers: list[Tier]) -> dict[str, Any]:
     return {
         "treasury": s.treasury,
         "network": s.network,
@@ -146,7 +148,7 @@ def pricing_response(s: Settings, tiers: list[Tier]) -> dict:
     }
 
 
-def entry_view(e) -> dict:
+def entry_view(e) -> dict[str, Any]:
     return {
         "entry_id": e.entry_id,
         "contract_id": e.contract_id,
@@ -160,7 +162,7 @@ def entry_view(e) -> dict:
     }
 
 
-def entries_response(page) -> dict:
+def entries_response(page) -> dict[str, Any]:
     """services.books.EntriesPage → API.md shape."""
     return {
         "entries": [entry_view(e) for e in page.entries],
@@ -171,7 +173,7 @@ def entries_response(page) -> dict:
     }
 
 
-def ledger_response(page) -> dict:
+def ledger_response(page) -> dict[str, Any]:
     """services.books.LedgerPage → API.md shape (totals of the page)."""
     active = [
         _with_sol(
@@ -220,7 +222,7 @@ def ledger_response(page) -> dict:
     )
 
 
-def stats_response(st) -> dict:
+def stats_response(st) -> dict[str, Any]:
     """services.books.Stats → the operator's stats shape."""
     return _with_sol(
         {

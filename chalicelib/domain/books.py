@@ -11,6 +11,8 @@ docs/adr/0006-whole-book-counters.md records the choice and its cost.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED
 
 CONTRACT_STATUSES = (ACTIVE, SETTLED, EXPIRED)
@@ -27,7 +29,7 @@ COUNTERS = (
 )
 
 
-def _refund_part(out: dict, status: str, lamports: int, fee: int | None) -> None:
+def _refund_part(out: dict[str, Any], status: str, lamports: int, fee: int | None) -> None:
     out[f"refunds_{status}_n"] = out.get(f"refunds_{status}_n", 0) + 1
     out[f"refunds_{status}_lamports"] = out.get(f"refunds_{status}_lamports", 0) + lamports
     if status == REFUND_CONFIRMED and fee:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from decimal import Decimal
+from typing import Any
 
 FORMAT = 1  # first byte of a packed batch
 COLUMNS = 4  # cpu, memory, disk, network (after the timestamp)
@@ -57,7 +58,7 @@ def _parts(value) -> tuple[int, int]:
     return (-mantissa if sign else mantissa), exponent
 
 
-def encode_rows(rows: list[list]) -> bytes:
+def encode_rows(rows: list[list[Any]]) -> bytes:
     """Rows [ts_ms, cpu, mem, disk, net] (ts int, values int or finite Decimal) → the
     uncompressed columnar bytes. Deterministic: the same rows give the same bytes."""
     out = bytearray([FORMAT])
@@ -83,12 +84,12 @@ def compress(encoded: bytes) -> bytes:
     return c.compress(encoded) + c.flush()
 
 
-def pack_rows(rows: list[list]) -> bytes:
+def pack_rows(rows: list[list[Any]]) -> bytes:
     """Rows → the stored bytes (columnar, raw DEFLATE)."""
     return compress(encode_rows(rows))
 
 
-def unpack_rows(blob: bytes) -> list[list]:
+def unpack_rows(blob: bytes) -> list[list[Any]]:
     data = zlib.decompress(blob, _WBITS)
     if data[0] != FORMAT:
         raise ValueError(f"unknown metrics batch format {data[0]}")
@@ -111,7 +112,7 @@ def unpack_rows(blob: bytes) -> list[list]:
     return [[t, *(col[i] for col in columns)] for i, t in enumerate(ts)]
 
 
-def batch_key(rows: list[list], encoded: bytes) -> str:
+def batch_key(rows: list[list[Any]], encoded: bytes) -> str:
     """The first timestamp and a digest of the whole batch: a retried report is the same key
     (its `attribute_not_exists` put fails, nothing is stored twice), other samples another."""
     return f"{rows[0][0]:013d}#{hashlib.sha256(encoded).hexdigest()[:16]}"

@@ -23,6 +23,7 @@ operator names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .payments import MalformedRpcResult, Transfer, account_keys, memos, signers, system_transfers
 from .signing import refund_memo
@@ -74,7 +75,7 @@ def _int(value, what: str) -> int:
     return value
 
 
-def summarize(signature: str, tx: dict) -> ChainTx:
+def summarize(signature: str, tx: dict[str, Any]) -> ChainTx:
     """A getTransaction result (encoding "json") → ChainTx; MalformedRpcResult when it is not one."""
     try:
         meta = tx["meta"]
@@ -99,7 +100,7 @@ def summarize(signature: str, tx: dict) -> ChainTx:
         raise MalformedRpcResult(f"malformed getTransaction result: {exc!r}") from exc
 
 
-def signature_info(entry: dict) -> SignatureInfo:
+def signature_info(entry: dict[str, Any]) -> SignatureInfo:
     """One getSignaturesForAddress entry → SignatureInfo."""
     try:
         bt = entry.get("blockTime")
@@ -130,7 +131,7 @@ def inbound(tx: ChainTx, treasury: str) -> dict[str, int]:
 class NotAnOrphan(ValueError):
     """The transaction is not a payment to the treasury that a single payer made."""
 
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 

@@ -25,6 +25,7 @@ The memo on the transfer is `signing.refund_memo(refund_id)`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .contracts import (
     REFUND_CONFIRMED as CONFIRMED,
@@ -64,7 +65,7 @@ class RefundRefused(DomainError):
 
     status, code = 422, "refund_refused"
 
-    def __init__(self, reason: str, err=None):
+    def __init__(self, reason: str, err=None) -> None:
         super().__init__(f"The chain refused the refund transfer: {reason}", reason=reason)
         self.err = err  # the node's JSON error, when there is one
 
@@ -249,7 +250,7 @@ class ChainStatus:
     """Inputs of `classify`: the getSignatureStatuses value of one signature (None when
     the node does not know it) and the block height read BEFORE that status."""
 
-    value: dict | None
+    value: dict[str, Any] | None
     block_height: int
 
 
@@ -266,7 +267,7 @@ class MalformedStatus(ValueError):
 
 
 def classify(
-    value: dict | None, block_height: int, last_valid_block_height: int, *, commitment: str = "finalized"
+    value: dict[str, Any] | None, block_height: int, last_valid_block_height: int, *, commitment: str = "finalized"
 ) -> Verdict:
     """What became of a recorded transaction.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from chalice import Blueprint
 
@@ -43,7 +44,7 @@ def refund_id_of(body: str) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def handle_records(records: list[dict], worker) -> dict:
+def handle_records(records: list[dict[str, Any]], worker) -> dict:
     """Lambda SQS records → `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`."""
     from ..domain.errors import Unavailable
 

@@ -6,6 +6,7 @@ datapoint means the sweep did not run) and a log line."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from chalice import Blueprint, Rate
 
@@ -15,7 +16,7 @@ log = logging.getLogger("si64.sweep")
 bp = Blueprint(__name__)
 
 
-def run_sweep(c) -> dict:
+def run_sweep(c) -> dict[str, Any]:
     report = c.sweep.run()
     observability.emit_many(
         {"SweepDue": report.due, "Expirations": report.expired, "SweepLagSeconds": report.lag_seconds}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain import books as book_counters
@@ -52,7 +52,7 @@ class Stats:
     revenue: int
     pending_refunds: int
     active_prepaid: int
-    queues: dict
+    queues: dict[str, Any]
     treasury: str
     rpc_reachable: bool
     at_ms: int

@@ -17,7 +17,7 @@ A history or a refund list longer than the bounds gives `complete = False`: a mi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain import refunds as R
@@ -58,7 +58,7 @@ class Reconciler:
         notes: list[str] = []
         complete = True
         reads = {"tx": 0}
-        cache: dict = {}
+        cache: dict[str, Any] = {}
 
         def tx_of(sig):
             if sig not in cache:

@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.contracts import Contract
 from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
@@ -70,7 +70,9 @@ class Telemetry:
     metrics: MetricsStore
     clock: Clock
 
-    def record(self, contract_id: str, key: str | None, samples: Callable[[int, int, int], list[list]]) -> Recorded:
+    def record(
+        self, contract_id: str, key: str | None, samples: Callable[[int, int, int], list[list[Any]]]
+    ) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
         `samples(now_ms, earliest_ms, latest_ms)` turns the report into rows
@@ -104,7 +106,7 @@ class Telemetry:
                 log.warning("last-seen stamp of %s not written (database unavailable)", device_id)
         return Recorded(contract, len(rows), now)
 
-    def latest(self, contract_id: str) -> list[list]:
+    def latest(self, contract_id: str) -> list[list[Any]]:
         """The newest ≤ 100 sample rows of a contract, oldest first; NotFound for no contract."""
         rows = self.metrics.latest(contract_id)
         if not rows and self.contracts.get(contract_id) is None:  # only an empty answer needs the check

@@ -11,6 +11,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import InvalidRequest, Unavailable
@@ -46,7 +47,7 @@ def payment_tx(
     slot: int = 1,
     version="legacy",
     extra_signatures: list[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A getTransaction result (encoding "json") as a node returns it: `signers` sign (the
     first pays the fee), each (source, destination, lamports) is a System transfer, and
     `memo` (text) a Memo-program instruction signed by the first signer."""
@@ -123,7 +124,7 @@ def payment_tx(
 
 @dataclass
 class _Landed:
-    tx: dict
+    tx: dict[str, Any]
     commitment: str = "confirmed"  # "processed": the node knows the signature, not yet at confirmed
 
 
@@ -138,7 +139,7 @@ class FakeRpc:
     `calls` counts verify_payment calls; `requests` lists the JSON-RPC methods asked.
     """
 
-    def __init__(self, treasury: str | None = None, clock: Callable[[], int] | None = None):
+    def __init__(self, treasury: str | None = None, clock: Callable[[], int] | None = None) -> None:
         self.treasury = treasury
         self.clock = clock
         self.landed: dict[str, _Landed] = {}
@@ -152,7 +153,7 @@ class FakeRpc:
     def now_s(self) -> int:
         return (self.clock() // 1000) if self.clock is not None else int(time.time())
 
-    def land(self, tx: dict, commitment: str = "confirmed") -> str:
+    def land(self, tx: dict[str, Any], commitment: str = "confirmed") -> str:
         self.slot += 1
         tx = copy.deepcopy(tx)
         tx["slot"] = self.slot
@@ -186,7 +187,7 @@ class FakeRpc:
         return self.land(tx, commitment)
 
     # -- the node ----------------------------------------------------------------
-    def call(self, method: str, params: list | None = None):
+    def call(self, method: str, params: list[Any] | None = None):
         self.requests.append(method)
         if self.down or self.fail_next_calls > 0:
             self.fail_next_calls = max(0, self.fail_next_calls - 1)
@@ -207,7 +208,7 @@ class FakeRpc:
             return {"context": {"slot": self.slot}, "value": [self._status(s) for s in sigs]}
         raise Unavailable(f"fake node: no method {method}", reason="rpc")
 
-    def _status(self, sig: str) -> dict | None:
+    def _status(self, sig: str) -> dict[str, Any] | None:
         landed = self.landed.get(sig)
         if landed is None:
             return None
@@ -221,15 +222,15 @@ class FakeRpc:
         }
 
     # -- the port (the reads and errors of adapters/solana_rpc.py) --------------------
-    def get_transaction(self, signature: str, commitment: str = "confirmed") -> dict | None:
+    def get_transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
         opts = {"encoding": "json", "commitment": commitment, "maxSupportedTransactionVersion": 0}
-        tx: dict | None = self.call("getTransaction", [signature, opts])
+        tx: dict[str, Any] | None = self.call("getTransaction", [signature, opts])
         return tx
 
-    def get_signature_status(self, signature: str) -> dict | None:
-        status: dict | None = self.call("getSignatureStatuses", [[signature], {"searchTransactionHistory": True}])[
-            "value"
-        ][0]
+    def get_signature_status(self, signature: str) -> dict[str, Any] | None:
+        status: dict[str, Any] | None = self.call(
+            "getSignatureStatuses", [[signature], {"searchTransactionHistory": True}]
+        )["value"][0]
         return status
 
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
@@ -268,7 +269,7 @@ class FakeTreasurySigner:
     """`ports.TreasurySigner`: deterministic 64-byte signatures (sha512 of a secret and the
     message), like ed25519 the same message always gets the same signature."""
 
-    def __init__(self, pubkey: str | None = None):
+    def __init__(self, pubkey: str | None = None) -> None:
         self._secret = secrets.token_bytes(32)
         self._pubkey = pubkey or new_wallet()
         self.signed = 0
@@ -309,7 +310,7 @@ class FakeRefundChain:
     (the transfer lands but fails, charging the fee), `fee_unreadable`.
     `transfers` lists what landed; `sent` every accepted send."""
 
-    def __init__(self, signer: FakeTreasurySigner | None = None, treasury_lamports: int = 1_000 * 10**9):
+    def __init__(self, signer: FakeTreasurySigner | None = None, treasury_lamports: int = 1_000 * 10**9) -> None:
         self.signer = signer or FakeTreasurySigner()
         self.height = 1_000
         self.balances: dict[str, int] = {self.signer.pubkey: treasury_lamports}
@@ -376,7 +377,7 @@ class FakeRefundChain:
         with self.lock:
             return self._send(_json.loads(raw))
 
-    def _send(self, tx: dict) -> str:
+    def _send(self, tx: dict[str, Any]) -> str:
         sig = tx["signature"]
         if sig in self.landed:
             return sig  # AlreadyProcessed

@@ -19,7 +19,7 @@ FUNDING = 1_000 * 10**9
 
 
 class FakeChainHistory:
-    def __init__(self, rpc: FakeRpc, refund_chain: FakeRefundChain, funding: int = FUNDING):
+    def __init__(self, rpc: FakeRpc, refund_chain: FakeRefundChain, funding: int = FUNDING) -> None:
         if rpc.treasury != refund_chain.treasury:
             raise ValueError("the payment node and the refund chain must share the treasury")
         self.rpc, self.refunds, self.treasury = rpc, refund_chain, rpc.treasury

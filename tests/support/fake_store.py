@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chalicelib import jsontext
 from chalicelib.domain import books
@@ -59,9 +60,9 @@ class FakeDatabase:
     `calls` lists every "port.method" called, in order.
     """
 
-    def __init__(self, shards: int = 1):
+    def __init__(self, shards: int = 1) -> None:
         self.shards = shards
-        self.tables: dict[str, dict] = {name: {} for name in TABLES}
+        self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.down = False
         self.calls: list[str] = []
@@ -102,12 +103,12 @@ class FakeDatabase:
         return None
 
     # -- inspection ----------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """A deep copy of every table: compare two to prove that nothing was written."""
         with self.lock:
             return copy.deepcopy(self.tables)
 
-    def ports(self) -> dict:
+    def ports(self) -> dict[str, Any]:
         """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
         return {
             "contracts": FakeContractStore(self),
@@ -143,7 +144,7 @@ def _op(fn):
 class _View:
     port = ""
 
-    def __init__(self, db: FakeDatabase):
+    def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.down = False  # this port alone does not answer
 
@@ -151,7 +152,7 @@ class _View:
     def shards(self) -> int:
         return self.db.shards
 
-    def _t(self, name: str) -> dict:
+    def _t(self, name: str) -> dict[str, Any]:
         return self.db.tables[name]
 
 
@@ -159,11 +160,11 @@ class _View:
 # page tokens (opaque to callers; checked like the adapter checks its own)
 
 
-def _encode_token(key: list) -> str:
+def _encode_token(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str | None, scope: str | None = None) -> list | None:
+def _decode_token(token: str | None, scope: str | None = None) -> list[Any] | None:
     if not token:
         return None
     try:
@@ -177,7 +178,7 @@ def _decode_token(token: str | None, scope: str | None = None) -> list | None:
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-def _page(items: list, sort_key, limit: int, token: str | None, scope: str):
+def _page(items: list[Any], sort_key, limit: int, token: str | None, scope: str):
     """Items after the token's position, at most `limit`; like a DynamoDB Query, a full
     page carries a token even when nothing follows (the next page is then empty)."""
     start = _decode_token(token, scope)
@@ -245,7 +246,7 @@ class FakeDeviceStore(_View):
         return list(self._t("devices").values())
 
     @_op
-    def upsert(self, spec: dict, capacity: int) -> None:
+    def upsert(self, spec: dict[str, Any], capacity: int) -> None:
         devices = self._t("devices")
         old = devices.get(spec["device_id"])
         described = {k: str(spec[k]) for k in _DESCRIPTION}
@@ -380,13 +381,13 @@ class FakeMetricsStore(_View):
     port = "metrics"
 
     @_op
-    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+    def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         batches = sorted(
             ((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
             key=lambda kv: kv[0],
             reverse=True,
         )
-        rows: list[list] = []
+        rows: list[list[Any]] = []
         for _, rec in batches:
             rows.extend(unpack_rows(rec["packed"]) if "packed" in rec else jsontext.loads(rec["samples"]))
             if len(rows) >= count:
@@ -395,7 +396,7 @@ class FakeMetricsStore(_View):
         return rows[-count:]
 
     @_op
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
         encoded = encode_rows(rows)  # raises on a value that is not an exact number, like the adapter
         key = (contract_id, batch_key(rows, encoded))
         if key in self._t("metrics"):
@@ -416,7 +417,7 @@ class FakeMetricsStore(_View):
 
 
 class _Tx:
-    def __init__(self, db: FakeDatabase):
+    def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.failed: set[str] = set()
         self.writes: list[tuple[str, object, object]] = []  # (table, key, new record)
@@ -662,5 +663,5 @@ class FakeBookStore(_View):
     port = "book"
 
     @_op
-    def counters(self) -> list[dict]:
+    def counters(self) -> list[dict[str, Any]]:
         return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]
