@@ -8,7 +8,8 @@ import functools
 import inspect
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import botocore.exceptions
 from pynamodb.connection import Connection
@@ -18,6 +19,8 @@ from ..domain.errors import InvalidRequest, Unavailable
 from . import models
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Codes that mean "the database did not answer now, or is not there": 503, retry later.
 UNAVAILABLE_CODES = frozenset(
@@ -69,7 +72,7 @@ def translate(exc: Exception) -> Exception:
     return exc
 
 
-def guarded(fn):
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorator for repository methods: an outage becomes Unavailable, anything else stays.
 
     Only for functions that return: a generator's body runs after the wrapper has
@@ -78,7 +81,7 @@ def guarded(fn):
         raise TypeError(f"@guarded cannot wrap the generator {fn.__qualname__}: return a list instead")
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (PynamoDBException, botocore.exceptions.BotoCoreError) as exc:

@@ -42,10 +42,10 @@ def payment_tx(
     signers: list[str],
     transfers: list[tuple[str, str, int]],
     memo: str | None = None,
-    err=None,
+    err: object = None,
     block_time: int | None,
     slot: int = 1,
-    version="legacy",
+    version: str | int = "legacy",
     extra_signatures: list[str] | None = None,
 ) -> dict[str, Any]:
     """A getTransaction result (encoding "json") as a node returns it: `signers` sign (the
@@ -58,7 +58,7 @@ def payment_tx(
                 writable.append(k)
     programs = [SYSTEM_PROGRAM_ID] + ([MEMO_PROGRAM_ID] if memo is not None else [])
     keys = writable + programs
-    instructions = [
+    instructions: list[dict[str, Any]] = [
         {
             "accounts": [keys.index(s), keys.index(d)],
             "data": _transfer_data(n),
@@ -148,6 +148,7 @@ class FakeRpc:
         self.fail_next_calls = 0
         self.calls = 0
         self.requests: list[str] = []
+        self.on_land: list[Callable[[str], None]] = []  # called with each landed signature
 
     # -- building the chain ----------------------------------------------------
     def now_s(self) -> int:
@@ -157,8 +158,10 @@ class FakeRpc:
         self.slot += 1
         tx = copy.deepcopy(tx)
         tx["slot"] = self.slot
-        sig = tx["transaction"]["signatures"][0]
+        sig: str = tx["transaction"]["signatures"][0]
         self.landed[sig] = _Landed(tx, commitment)
+        for hook in self.on_land:
+            hook(sig)
         return sig
 
     def pay(
@@ -169,7 +172,7 @@ class FakeRpc:
         to: str | None = None,
         memo: str | None = None,
         signers: list[str] | None = None,
-        err=None,
+        err: object = None,
         block_time: int | None = None,
         commitment: str = "confirmed",
     ) -> str:
@@ -187,7 +190,7 @@ class FakeRpc:
         return self.land(tx, commitment)
 
     # -- the node ----------------------------------------------------------------
-    def call(self, method: str, params: list[Any] | None = None):
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
         self.requests.append(method)
         if self.down or self.fail_next_calls > 0:
             self.fail_next_calls = max(0, self.fail_next_calls - 1)
@@ -327,6 +330,7 @@ class FakeRefundChain:
         self.fee_unreadable = False
         self.calls: list[str] = []
         self.on_call: dict[str, Callable[[], None]] = {}  # run once before the next call of a method
+        self.on_land: list[Callable[[RefundTransfer], None]] = []  # called with each transfer that lands
         self.lock = threading.RLock()  # one node: concurrent sends land at most once
 
     @property
@@ -378,7 +382,7 @@ class FakeRefundChain:
             return self._send(_json.loads(raw))
 
     def _send(self, tx: dict[str, Any]) -> str:
-        sig = tx["signature"]
+        sig: str = tx["signature"]
         if sig in self.landed:
             return sig  # AlreadyProcessed
         lvbh = self.blockhashes.get(tx["blockhash"])
@@ -401,6 +405,8 @@ class FakeRefundChain:
         self.landed[sig] = t
         self.transfers.append(t)
         self.height += 1
+        for hook in self.on_land:
+            hook(t)
         return sig
 
     def block_height(self) -> int:

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from chalicelib import jsontext
 from chalicelib.domain import books
@@ -28,6 +28,10 @@ from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_V = TypeVar("_V", bound="_View")
+_I = TypeVar("_I")
 
 # --------------------------------------------------------------------------
 # the shared database and its fault hooks
@@ -62,7 +66,7 @@ class FakeDatabase:
 
     def __init__(self, shards: int = 1) -> None:
         self.shards = shards
-        self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
+        self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.down = False
         self.calls: list[str] = []
@@ -97,7 +101,7 @@ class FakeDatabase:
         faults = self._faults.get(name)
         if faults:
             fault = faults.pop(0)
-            if not fault.after:
+            if not fault.after and fault.exc is not None:
                 raise fault.exc
             return fault
         return None
@@ -122,19 +126,19 @@ class FakeDatabase:
         }
 
 
-def _op(fn):
+def _op(fn: Callable[Concatenate[_V, _P], _T]) -> Callable[Concatenate[_V, _P], _T]:
     """Run a port method under the database lock, after its hooks and faults."""
     name = fn.__name__
 
     @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: _V, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         fault = self.db._enter(self, f"{self.port}.{name}")
         with self.db.lock:
             result = fn(self, *args, **kwargs)
         if fault is not None and fault.repeat:  # the SDK's retry: its outcome is the answer
             with self.db.lock:
                 return fn(self, *args, **kwargs)
-        if fault is not None:
+        if fault is not None and fault.exc is not None:
             raise fault.exc
         return result
 
@@ -152,7 +156,7 @@ class _View:
     def shards(self) -> int:
         return self.db.shards
 
-    def _t(self, name: str) -> dict[str, Any]:
+    def _t(self, name: str) -> dict[Any, Any]:
         return self.db.tables[name]
 
 
@@ -178,7 +182,9 @@ def _decode_token(token: str | None, scope: str | None = None) -> list[Any] | No
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-def _page(items: list[Any], sort_key, limit: int, token: str | None, scope: str):
+def _page(
+    items: list[_I], sort_key: Callable[[_I], tuple[Any, ...]], limit: int, token: str | None, scope: str
+) -> tuple[list[_I], str | None]:
     """Items after the token's position, at most `limit`; like a DynamoDB Query, a full
     page carries a token even when nothing follows (the next page is then empty)."""
     start = _decode_token(token, scope)
@@ -276,8 +282,9 @@ class FakeDeviceStore(_View):
         devices = self._t("devices")
         if device_id not in devices:
             raise Conflict(["device"])
-        devices[device_id] = replace(devices[device_id], audited=bool(audited))
-        return devices[device_id]
+        updated: Device = replace(devices[device_id], audited=bool(audited))
+        devices[device_id] = updated
+        return updated
 
 
 class FakeClaimStore(_View):
@@ -344,7 +351,7 @@ class FakeClaimStore(_View):
     def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
         claims = self._t("claims")
         key = rate_key(subject, window_start_ms)
-        hits = claims.get(key, {}).get("hits", 0)
+        hits: int = claims.get(key, {}).get("hits", 0)
         if hits >= limit:
             return None
         claims[key] = {
@@ -364,12 +371,12 @@ class FakeLedgerStore(_View):
     port = "ledger"
 
     @_op
-    def by_contract(self, contract_id: str, limit: int, token: str | None):
+    def by_contract(self, contract_id: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         entries = [e for (cid, _), e in self._t("ledger").items() if cid == contract_id]
         return _page(entries, lambda e: (e.entry_id, ""), limit, token, f"contract:{contract_id}")
 
     @_op
-    def by_account(self, account: str, limit: int, token: str | None):
+    def by_account(self, account: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         entries = [e for e in self._t("ledger").values() if e.account == account]
         return _page(entries, lambda e: (_account_seq(e), e.contract_id), limit, token, f"account:{account}")
 
@@ -420,10 +427,10 @@ class _Tx:
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.failed: set[str] = set()
-        self.writes: list[tuple[str, object, object]] = []  # (table, key, new record)
+        self.writes: list[tuple[str, Any, Any]] = []  # (table, key, new record)
         self._keys: set[tuple[str, object]] = set()
 
-    def write(self, role: str, table: str, key, record, condition: Callable[[object], bool]) -> None:
+    def write(self, role: str, table: str, key: Any, record: Any, condition: Callable[[Any], bool]) -> None:
         if (table, key) in self._keys:  # DynamoDB refuses two operations on one item
             raise ValueError(f"transaction touches {table} {key!r} twice")
         self._keys.add((table, key))
@@ -431,7 +438,7 @@ class _Tx:
             self.failed.add(role)
         self.writes.append((table, key, record))
 
-    def check(self, role: str, table: str, key, condition: Callable[[object], bool]) -> None:
+    def check(self, role: str, table: str, key: Any, condition: Callable[[Any], bool]) -> None:
         self.write(role, table, key, None, condition)
 
     def commit(self) -> None:
@@ -442,7 +449,7 @@ class _Tx:
                 self.db.tables[table][key] = record(self.db.tables[table].get(key)) if callable(record) else record
 
 
-def _absent(old) -> bool:
+def _absent(old: object) -> bool:
     return old is None
 
 
@@ -535,7 +542,7 @@ def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
         return
     shard = shard_of(key, tx.db.shards)
 
-    def add(old):
+    def add(old: dict[str, int] | None) -> dict[str, int]:
         new = dict(old or {})
         for name, value in deltas.items():
             new[name] = new.get(name, 0) + value
@@ -572,7 +579,8 @@ class FakeRefundStore(_View):
         rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :])
         if rec is None or rec.get("kind") != "refund":
             return None
-        return rec["refund"]
+        refund: R.Refund = rec["refund"]
+        return refund
 
     @_op
     def get(self, refund_id: str) -> R.Refund | None:
@@ -635,10 +643,11 @@ class FakeRefundStore(_View):
         payment refunds newest first; the adapter's order and page rules."""
         if status not in R.STATUSES:
             raise InvalidRequest(f"Unknown refund status {status[:20]!r}.", reason="status")
-        rows = []  # (source rank, -time, id, refund): one sort gives the adapter's order
+        rows: list[tuple[str, str, str, R.Refund]] = []  # (source rank, -time, id, refund): the adapter's order
         for c in self._t("contracts").values():
-            if c.ended_at_ms is not None and c.refund_status == status:
-                rows.append(("0", f"{10**16 - c.ended_at_ms:017d}", c.contract_id, R.refund_of(c)))
+            refund = R.refund_of(c)
+            if c.ended_at_ms is not None and c.refund_status == status and refund is not None:
+                rows.append(("0", f"{10**16 - c.ended_at_ms:017d}", c.contract_id, refund))
         for pk, rec in self._t("claims").items():
             if rec.get("kind") == "refund" and rec["refund"].status == status:
                 rows.append(("1", f"{10**16 - rec['created_at_ms']:017d}", pk, rec["refund"]))
@@ -651,7 +660,7 @@ class FakeRefundStore(_View):
             (rec["created_at_ms"], rec["refund"].refund_id, rec["refund"])
             for rec in self._t("claims").values()
             if rec.get("kind") == "refund"
-            and rec["refund"].status in (R.QUEUED, R.SENT)
+            and rec["refund"].status in (REFUND_QUEUED, REFUND_SENT)
             and rec["created_at_ms"] <= before_ms
         ]
         return [replace(r[2], raw=None, last_valid_block_height=None) for r in sorted(rows)[:limit]]

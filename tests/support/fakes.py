@@ -166,7 +166,7 @@ class FakePorts:
         clock = clock or FakeClock()
         return cls(db, clock, FakeRpc(treasury, clock), FakeRefundQueue(), FakeSecrets(admin_key), db.ports())
 
-    def __getattr__(self, name):  # contracts, devices, ledger, claims, metrics, tx
+    def __getattr__(self, name: str) -> Any:  # contracts, devices, ledger, claims, metrics, tx
         stores = self.__dict__.get("stores") or {}
         if name in stores:
             return stores[name]
@@ -177,7 +177,7 @@ class FakeWorld:
     """Every port faked on one database and wired into a real `bootstrap.Container`, the refund
     chain's treasury being the settings' treasury: the base of the refund, sweep and fault worlds."""
 
-    def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings) -> None:
+    def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings: Any) -> None:
         from chalicelib.bootstrap import Container
         from chalicelib.config import Settings
 
