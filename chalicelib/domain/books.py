@@ -11,9 +11,12 @@ docs/adr/0006-whole-book-counters.md records the choice and its cost.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED
+from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED, Contract
+
+if TYPE_CHECKING:  # types only
+    from .refunds import Refund
 
 CONTRACT_STATUSES = (ACTIVE, SETTLED, EXPIRED)
 REFUND_STATUSES = ("QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST")
@@ -36,7 +39,7 @@ def _refund_part(out: dict[str, Any], status: str, lamports: int, fee: int | Non
         out["refund_fees_lamports"] = out.get("refund_fees_lamports", 0) + fee
 
 
-def contract_contribution(c) -> dict[str, int]:
+def contract_contribution(c: Contract | None) -> dict[str, int]:
     """What one contract adds to the counters (None: nothing)."""
     if c is None:
         return {}
@@ -49,7 +52,7 @@ def contract_contribution(c) -> dict[str, int]:
     return out
 
 
-def refund_contribution(r) -> dict[str, int]:
+def refund_contribution(r: Refund | None) -> dict[str, int]:
     """What one refund record (`domain.refunds.Refund`) adds to the refund counters; for a
     contract's refund this equals the refund part of `contract_contribution`."""
     if r is None:

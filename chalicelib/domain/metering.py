@@ -45,7 +45,7 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _parts(value) -> tuple[int, int]:
+def _parts(value: object) -> tuple[int, int]:
     """(signed integer mantissa, exponent) of an exact number: value = mantissa × 10**exponent."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise TypeError(f"sample value {value!r} is not an exact number")

@@ -61,6 +61,7 @@ the adapter turns it into `Unavailable(reason="rpc")` — never `not_found`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,11 +123,13 @@ class Transfer:
     lamports: int
 
 
-def _fail(reason: str, lamports: int = 0, block_time=None, slot=None, memos=()) -> PaymentResult:
+def _fail(
+    reason: str, lamports: int = 0, block_time: int | None = None, slot: int | None = None, memos: tuple[str, ...] = ()
+) -> PaymentResult:
     return PaymentResult(False, lamports, reason, block_time, slot, memos)
 
 
-def _int_or_none(value):
+def _int_or_none(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -167,7 +170,7 @@ def signers(tx: dict[str, Any]) -> list[str]:
     return list(message["accountKeys"][:n])
 
 
-def _instructions(tx: dict[str, Any]):
+def _instructions(tx: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from tx["transaction"]["message"]["instructions"]
     for group in tx["meta"].get("innerInstructions") or []:
         yield from group["instructions"]
@@ -211,7 +214,7 @@ def memos(tx: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _decide_from_status(status) -> PaymentResult:
+def _decide_from_status(status: object) -> PaymentResult:
     if status is None:
         return _fail(NOT_FOUND)
     if not isinstance(status, dict):
@@ -224,7 +227,7 @@ def _decide_from_status(status) -> PaymentResult:
     return _fail(NOT_CONFIRMED, slot=slot)
 
 
-def decide(check: PaymentCheck, tx: dict[str, Any] | None, status: dict | None = None) -> PaymentResult:
+def decide(check: PaymentCheck, tx: dict[str, Any] | None, status: dict[str, Any] | None = None) -> PaymentResult:
     """Classify a payment; see the module docstring for the order of checks."""
     if tx is None:
         return _decide_from_status(status)

@@ -42,6 +42,8 @@ def rent_receipt(c: Contract) -> dict[str, Any]:
 def extend_receipt(after: Contract, sig: str) -> dict[str, Any]:
     """The answer to the extension paid by `sig`, from the contract right after it."""
     p = after.payment(sig)
+    if p is None:
+        raise ValueError(f"{sig} paid nothing of {after.contract_id}")
     return {
         "contract_id": after.contract_id,
         "extended_hours": hours_display(p.seconds),

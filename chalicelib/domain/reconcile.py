@@ -23,10 +23,13 @@ operator names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .payments import MalformedRpcResult, Transfer, account_keys, memos, signers, system_transfers
 from .signing import refund_memo
+
+if TYPE_CHECKING:  # types only
+    from .refunds import Refund
 
 REFUND_MEMO_PREFIX = refund_memo("")  # the memo of a refund transfer, before its refund id
 
@@ -69,7 +72,7 @@ class ChainTx:
         return None if b is None else b[1]
 
 
-def _int(value, what: str) -> int:
+def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedRpcResult(f"{what} is not an integer")
     return value
@@ -251,7 +254,7 @@ class Report:
         return not self.mismatches
 
 
-def check_refund(refund, tx: ChainTx | None, treasury: str, memo: str) -> RefundCheck:
+def check_refund(refund: Refund, tx: ChainTx | None, treasury: str, memo: str) -> RefundCheck:
     """A CONFIRMED refund (`domain.refunds.Refund`) against its transaction on chain: landed
     without error, a transfer treasury → wallet of exactly its lamports, its memo, its fee."""
     problems = []

@@ -42,6 +42,7 @@ from .contracts import (
 from .contracts import (
     REFUND_SENT as SENT,
 )
+from .contracts import Contract
 from .errors import DomainError
 
 CONTRACT_PREFIX = "CTR-"
@@ -65,7 +66,7 @@ class RefundRefused(DomainError):
 
     status, code = 422, "refund_refused"
 
-    def __init__(self, reason: str, err=None) -> None:
+    def __init__(self, reason: str, err: object = None) -> None:
         super().__init__(f"The chain refused the refund transfer: {reason}", reason=reason)
         self.err = err  # the node's JSON error, when there is one
 
@@ -93,7 +94,7 @@ def refund_kind(refund_id: str) -> str:
     raise ValueError(f"not a refund id: {refund_id!r}")
 
 
-def _lamports(value) -> int:
+def _lamports(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("lamports must be an int")
     if value < 0:
@@ -118,7 +119,7 @@ class Refund:
     # bytes can land at most once, so a pending transaction is pushed again (RESEND)
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         refund_kind(self.refund_id)
         _lamports(self.lamports)
         if self.status not in STATUSES:
@@ -144,7 +145,7 @@ def new_refund(refund_id: str, wallet: str, lamports: int, *, min_lamports: int)
     return Refund(refund_id=refund_id, wallet=wallet, lamports=lamports, status=status)
 
 
-def _next(r: Refund, **changes) -> Refund:
+def _next(r: Refund, **changes: Any) -> Refund:
     return replace(r, version=r.version + 1, **changes)
 
 
@@ -153,7 +154,7 @@ def _require(r: Refund, *allowed: str, step: str) -> None:
         raise InvalidTransition(f"refund {r.refund_id}: cannot {step} from {r.status}", reason="status")
 
 
-def _lvbh(value) -> int:
+def _lvbh(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("last_valid_block_height must be a non-negative int")
     return value
@@ -331,7 +332,7 @@ def next_step(r: Refund, verdict: Verdict | None = None, *, has_raw: bool = Fals
     return RESEND if has_raw else WAIT
 
 
-def describe_err(err) -> str:
+def describe_err(err: object) -> str:
     """A short, stable reason for a transaction error in the node's JSON form:
     `"InsufficientFundsForRent: account 1"`, `"InstructionError: 0 Custom 1"`, `"BlockhashNotFound"`."""
     if isinstance(err, str):
@@ -354,7 +355,7 @@ def describe_err(err) -> str:
 
 
 # ------------------------------------------------------------ a contract's refund
-def refund_of(contract) -> Refund | None:
+def refund_of(contract: Contract) -> Refund | None:
     """The refund record a contract item carries (None while the contract is ACTIVE).
     Its version is the contract's: every step is written on the contract's version."""
     if contract.refund_status not in STATUSES:
