@@ -40,7 +40,7 @@ UNAVAILABLE_CODES = frozenset(
 CONNECTION_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
-def is_conditional_failure(exc: PynamoDBException) -> bool:
+def is_conditional_failure(exc: BaseException) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 

@@ -21,10 +21,10 @@ class RefundQueue:
     ) -> None:
         self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
         self._dlq_url, self._dlq_name = dlq_url, dlq_name
-        self._client = None
+        self._client: Any = None  # botocore's SQS client, built on first use
 
     @property
-    def client(self):
+    def client(self) -> Any:
         if self._client is None:
             import botocore.session
             from botocore.config import Config
@@ -37,8 +37,8 @@ class RefundQueue:
             )
         return self._client
 
-    def _resolve(self, url, name):
-        return url or self.client.get_queue_url(QueueName=name)["QueueUrl"]
+    def _resolve(self, url: str | None, name: str | None) -> str:
+        return url or str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
 
     @property
     def url(self) -> str:
@@ -61,7 +61,7 @@ class RefundQueue:
             return False
 
     def depths(self) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
         for label, url, name in (
             ("refund_queue", self._url, self._name),
             ("dead_letter_queue", self._dlq_url, self._dlq_name),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ..domain import books
@@ -45,7 +46,7 @@ def _values(r: R.Refund) -> dict[str, Any]:
     }
 
 
-def _int(v):
+def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
@@ -113,7 +114,7 @@ def _listing_start(status: str, token: str | None) -> tuple[str, dict[str, Any] 
     return "p", {"pk": {"S": doc["id"]}, "refund_status": {"S": status}, "created_at_ms": {"N": str(doc["at"])}}
 
 
-def _listed_refund(i, version: int) -> R.Refund:
+def _listed_refund(i: ContractItem | ClaimItem, version: float) -> R.Refund:
     """A refund from an index item of either table (contract or claim: the same refund fields;
     the record's version is the contract's `version` or the claim's `refund_version`)."""
     return R.Refund(
@@ -131,11 +132,11 @@ def _listed_refund(i, version: int) -> R.Refund:
     )
 
 
-def _listed_contract_refund(i) -> R.Refund:
+def _listed_contract_refund(i: ContractItem) -> R.Refund:
     return _listed_refund(i, i.version)
 
 
-def _listed_payment_refund(i) -> R.Refund:
+def _listed_payment_refund(i: ClaimItem) -> R.Refund:
     return _listed_refund(i, i.refund_version)
 
 
@@ -161,15 +162,15 @@ class RefundListingRepo:
             if len(out) >= limit:  # the contracts are exhausted exactly here: payments next page
                 return out, _listing_token_start_payments(status)
             source, start = "p", None
-        it = ClaimItem.refunds_by_status.query(
+        pit = ClaimItem.refunds_by_status.query(
             status,
             scan_index_forward=False,
             limit=limit - len(out),
             page_size=limit - len(out),
             last_evaluated_key=start,
         )
-        out += [_listed_payment_refund(i) for i in it]
-        return out, _listing_token(status, "p", it.last_evaluated_key)
+        out += [_listed_payment_refund(i) for i in pit]
+        return out, _listing_token(status, "p", pit.last_evaluated_key)
 
     @guarded
     def payment_refunds_owed(self, before_ms: int, limit: int) -> list[R.Refund]:
@@ -207,7 +208,7 @@ class RefundsRepo(RefundListingRepo):
         return claim_refund(item)
 
     @guarded
-    def advance(self, before: R.Refund, after: R.Refund, entries: list[Entry], now_ms: int) -> None:
+    def advance(self, before: R.Refund, after: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         if before.refund_id != after.refund_id or after.version != before.version + 1:
             raise ValueError("advance writes the next version of the same refund")
         contract = R.refund_kind(before.refund_id) == "contract"
@@ -247,7 +248,7 @@ class RefundsRepo(RefundListingRepo):
             )
 
     @guarded
-    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: list[Entry], now_ms: int) -> None:
+    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         item = ClaimItem(
             f"sig#{claim.signature}",
             kind="refund",

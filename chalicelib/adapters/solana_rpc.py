@@ -44,7 +44,7 @@ class SolanaRpc:
         self.timeout = timeout
 
     # -- JSON-RPC ----------------------------------------------------------
-    def call(self, method: str, params: list[Any] | None = None):
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
         """The `result` of one JSON-RPC call; Unavailable(reason="rpc") on any failure."""
         # imported here: urllib.request pulls in http.client and email (~40-70 ms
         # cold), which only the handlers that verify a payment should pay for
@@ -93,7 +93,7 @@ class SolanaRpc:
         return doc["result"]
 
     # -- queries -----------------------------------------------------------
-    def get_transaction(self, signature: str, commitment: str = "confirmed"):
+    def get_transaction(self, signature: str, commitment: str = "confirmed") -> Any:
         return self.call(
             "getTransaction",
             [
@@ -106,7 +106,7 @@ class SolanaRpc:
             ],
         )
 
-    def get_signature_status(self, signature: str):
+    def get_signature_status(self, signature: str) -> Any:
         result = self.call("getSignatureStatuses", [[signature], {"searchTransactionHistory": True}])
         try:
             value = result["value"]
@@ -134,6 +134,6 @@ class SolanaRpc:
     def health(self) -> bool:
         """True when the node answers getHealth with "ok"; never raises."""
         try:
-            return self.call("getHealth") == "ok"
+            return bool(self.call("getHealth") == "ok")
         except Unavailable:
             return False

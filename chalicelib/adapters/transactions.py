@@ -9,9 +9,14 @@ service can tell a replayed payment from a full device from a lost race.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..domain import books
@@ -41,15 +46,15 @@ class _Tx:
         self.puts: list[str] = []
         self.updates: list[str] = []
 
-    def save(self, role, item, condition) -> None:
+    def save(self, role: str, item: Model, condition: Condition | None) -> None:
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
-    def update(self, role, item, actions, condition=None) -> None:
-        self.t.update(item, actions=actions, condition=condition)
+    def update(self, role: str, item: Model, actions: Sequence[Action], condition: Condition | None = None) -> None:
+        self.t.update(item, actions=list(actions), condition=condition)
         self.updates.append(role)
 
-    def check(self, role, model, key, condition) -> None:
+    def check(self, role: str, model: type[Model], key: Any, condition: Condition) -> None:
         self.t.condition_check(model, key, condition=condition)
         self.checks.append(role)
 
@@ -58,7 +63,7 @@ class _Tx:
 
 
 @contextmanager
-def _transaction():
+def _transaction() -> Iterator[_Tx]:
     t = TransactWrite(connection=transaction_connection())
     tx = _Tx(t)
     try:
@@ -88,7 +93,7 @@ class Transactions:
         self.shards = shards
 
     @staticmethod
-    def _entries(tx: _Tx, entries: list[Entry]) -> None:
+    def _entries(tx: _Tx, entries: Iterable[Entry]) -> None:
         for e in entries:
             tx.save("ledger", ledger_adapter.to_item(e), LedgerItem.entry_id.does_not_exist())
 
@@ -97,7 +102,7 @@ class Transactions:
         book_update(tx, shard_of(key, self.shards), deltas)
 
     @guarded
-    def open_rental(self, claim: Claim, contract: Contract, entries: list[Entry], now_ms: int) -> None:
+    def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
         """Claim the signature, take a device slot, put the contract and its postings."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
@@ -116,7 +121,9 @@ class Transactions:
             self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
 
     @guarded
-    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry], now_ms: int) -> None:
+    def extend_rental(
+        self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry], now_ms: int
+    ) -> None:
         """Claim the signature, replace the contract if still ACTIVE at `before.version`, post."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
@@ -135,7 +142,7 @@ class Transactions:
             )
 
     @guarded
-    def end_rental(self, before: Contract, after: Contract, entries: list[Entry]) -> None:
+    def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
         """Move the contract out of ACTIVE at `before.version`, free its slot, post the settlement."""
         with _transaction() as tx:
             tx.save(

@@ -27,24 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .contracts import (
-    REFUND_CONFIRMED as CONFIRMED,
-)
-from .contracts import (
-    REFUND_DUST as DUST,
-)
-from .contracts import (
-    REFUND_FAILED as FAILED,
-)
-from .contracts import (
-    REFUND_QUEUED as QUEUED,
-)
-from .contracts import (
-    REFUND_SENT as SENT,
-)
-from .contracts import Contract
+from .contracts import REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED, REFUND_QUEUED, REFUND_SENT, Contract
 from .errors import DomainError
 
+# the statuses of a refund are those a contract records (`contracts.REFUND_*`)
+QUEUED, SENT, CONFIRMED, FAILED, DUST = REFUND_QUEUED, REFUND_SENT, REFUND_CONFIRMED, REFUND_FAILED, REFUND_DUST
 CONTRACT_PREFIX = "CTR-"
 PAYMENT_PREFIX = "PAY-"
 STATUSES = (QUEUED, SENT, CONFIRMED, FAILED, DUST)
