@@ -52,6 +52,7 @@ class RefundRefused(DomainError):
     transfer would be refused again: the refund becomes FAILED with `reason`."""
 
     status, code = 422, "refund_refused"
+    reason: str  # always given: the chain's reason
 
     def __init__(self, reason: str, err: object = None) -> None:
         super().__init__(f"The chain refused the refund transfer: {reason}", reason=reason)

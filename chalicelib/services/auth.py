@@ -57,6 +57,7 @@ class Auth:
         from .telemetry import device_of_key
 
         device_id = device_of_key(key)
+        assert key is not None  # device_of_key refused a missing key
         device = self.devices.get(device_id)
         if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")

@@ -9,6 +9,7 @@ from ..config import Settings
 from ..domain import books as book_counters
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, Contract, Figures
+from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
@@ -110,8 +111,10 @@ class Books:
         """Postings of one contract (when `contract_id`) or else of one account, oldest first."""
         if contract_id:
             rows, next_token = self.ledger.by_contract(contract_id, limit, token)
-        else:
+        elif account:
             rows, next_token = self.ledger.by_account(account, limit, token)
+        else:
+            raise InvalidRequest("Name a contract_id or an account.", reason="account")
         return EntriesPage(
             rows,
             sum(e.debit_lamports for e in rows),

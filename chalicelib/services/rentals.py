@@ -170,6 +170,7 @@ class Rentals:
         )
         if replay:
             return replay
+        assert result is not None  # _verify answers a result or a replay
         tried: set[str] = set()
         for _ in range(MAX_RETRIES):
             candidates = sorted(
@@ -248,6 +249,7 @@ class Rentals:
         )
         if replay:
             return replay
+        assert result is not None  # _verify answers a result or a replay
         for _ in range(MAX_RETRIES):
             after = dc.extend(
                 contract,

@@ -82,6 +82,7 @@ class Telemetry:
         at. A retried report (the same batch) is stored once and answered again.
         """
         device_id = device_of_key(key)
+        assert key is not None  # device_of_key refused a missing key
         key_hash = hash_device_key(key)
         device = self.devices.get(device_id)
         if device is None or not device.key_hash or not hmac.compare_digest(device.key_hash, key_hash):
