@@ -3,13 +3,13 @@
 from chalice import Blueprint
 
 from . import schemas, views
-from .http import endpoint
+from .http import Call, endpoint
 
 bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device")
-def report(call):
+def report(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(

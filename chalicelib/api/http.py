@@ -22,10 +22,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalice import Response
+from chalice import Blueprint, Response
 
 from .. import bootstrap, jsontext, observability
 from ..domain import errors as e
@@ -217,6 +218,9 @@ class Call:
         if self._body is None:
             self._body = parse_json(self.raw)
         return self._body
+
+
+Handler = Callable[[Call], object]  # a route's function: what it returns, `_shape` makes a response
 
 
 def _source_ip(request) -> str:
@@ -439,7 +443,9 @@ def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
     bp.route(path, methods=["OPTIONS"], content_types=CONTENT_TYPES)(preflight)
 
 
-def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
+def endpoint(
+    bp: Blueprint, path: str, methods: Sequence[str] = ("GET",), auth: str | None = None
+) -> Callable[[Handler], Handler]:
     """Register `fn(call)` on a blueprint with the shared edge behaviour; `auth` is one of
     AUTH_MODES (see `_authenticate`). The path also answers CORS preflights (OPTIONS)."""
     if auth not in AUTH_MODES:
@@ -449,7 +455,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
         # Idempotency-Key replay, never left to the handler (which a replay skips)
         raise ValueError(f"POST {path} must name its credentials (auth=...)")
 
-    def register(fn):
+    def register(fn: Handler) -> Handler:
         def view(**params):
             request = bp.current_request
             ctx = request.context or {}

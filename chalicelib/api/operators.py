@@ -1,14 +1,19 @@
 """Operator routes, behind X-Admin-Key: the books, stats, and the device fleet."""
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from .. import observability
 from ..domain.errors import InvalidRequest, NotFound
 from . import schemas, views
-from .http import endpoint
+from .http import Call, endpoint
+
+if TYPE_CHECKING:  # types only
+    from ..domain.devices import Device
+    from ..domain.reconcile import Report, Unbooked
+    from ..domain.refunds import Refund
 
 bp = Blueprint(__name__)
 
@@ -17,30 +22,30 @@ _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
-def ledger(call):
+def ledger(call: Call) -> object:
     page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
     return views.ledger_response(page)
 
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
-def entries(call):
+def entries(call: Call) -> object:
     return views.entries_response(call.c.books.entries(*schemas.entries_query(call.query)))
 
 
 @endpoint(bp, "/api/stats", auth="admin")
-def stats(call):
+def stats(call: Call) -> object:
     return views.stats_response(call.c.books.stats())
 
 
 # --- the device fleet -------------------------------------------------------------------
-def _device_id(call) -> str:
-    device_id = call.params["device_id"]
+def _device_id(call: Call) -> str:
+    device_id: str = call.params["device_id"]
     if not _DEVICE_ID.fullmatch(device_id):
         raise NotFound(f"No such device: {device_id[:80]}.", reason="device_id")
     return device_id
 
 
-def admin_device_view(d) -> dict[str, Any]:
+def admin_device_view(d: Device) -> dict[str, Any]:
     """The public device view plus what only operators see: last report, whether a key is set
     (never the key nor its hash)."""
     return {
@@ -52,13 +57,13 @@ def admin_device_view(d) -> dict[str, Any]:
 
 
 @endpoint(bp, "/api/admin/devices", auth="admin")
-def admin_devices(call):
+def admin_devices(call: Call) -> object:
     devices = [admin_device_view(d) for d in call.c.operator.fleet()]
     return {"devices": devices, "count": len(devices), "server_time_ms": call.c.clock()}
 
 
 @endpoint(bp, "/api/admin/devices/{device_id}/key", methods=["POST"], auth="admin")
-def admin_device_key(call):
+def admin_device_key(call: Call) -> object:
     if call.headers.get("idempotency-key") is not None:
         # a replayed answer would have to be stored, and the key must exist only in this response
         raise InvalidRequest(
@@ -78,7 +83,7 @@ def admin_device_key(call):
 
 
 @endpoint(bp, "/api/admin/devices/{device_id}/audited", methods=["POST"], auth="admin")
-def admin_device_audited(call):
+def admin_device_audited(call: Call) -> object:
     device_id = _device_id(call)
     audited = call.body.get("audited")
     if not isinstance(audited, bool):
@@ -91,7 +96,7 @@ def admin_device_audited(call):
 
 
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
-def retry_refund(call):
+def retry_refund(call: Call) -> object:
     """FAILED → QUEUED and queued again; a refund that is not FAILED is returned as is."""
     r = call.c.refund_operations.retry(call.params["refund_id"])
     out = {
@@ -108,7 +113,7 @@ def retry_refund(call):
 
 
 # --- refunds, the dead-letter queue, orphan payments, reconciliation -------
-def refund_view(r) -> dict[str, Any]:
+def refund_view(r: Refund) -> dict[str, Any]:
     """An operator's view of a refund record (never its signed bytes)."""
     out = {
         "refund_id": r.refund_id,
@@ -125,7 +130,7 @@ def refund_view(r) -> dict[str, Any]:
     return out
 
 
-def _int_query(call, name: str, default: int, *, minimum: int = 0, maximum: int = 10**12) -> int:
+def _int_query(call: Call, name: str, default: int, *, minimum: int = 0, maximum: int = 10**12) -> int:
     raw = call.query.get(name)
     if raw is None or raw == "":
         return default
@@ -135,7 +140,7 @@ def _int_query(call, name: str, default: int, *, minimum: int = 0, maximum: int 
 
 
 @endpoint(bp, "/api/admin/refunds", auth="admin")
-def admin_refunds(call):
+def admin_refunds(call: Call) -> object:
     status = call.query.get("status") or "FAILED"
     refunds, token = call.c.refund_admin.list(
         status, schemas.limit(call.query.get("limit")), call.query.get("next_token")
@@ -144,7 +149,7 @@ def admin_refunds(call):
 
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
-def admin_refunds_redrive(call):
+def admin_refunds_redrive(call: Call) -> object:
     limit = _int_query(call, "limit", 100, minimum=1, maximum=100)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
@@ -156,7 +161,7 @@ def admin_refunds_redrive(call):
 
 
 @endpoint(bp, "/api/admin/payments/{tx_signature}/refund", methods=["POST"], auth="admin")
-def admin_refund_orphan(call):
+def admin_refund_orphan(call: Call) -> object:
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
@@ -171,8 +176,8 @@ def admin_refund_orphan(call):
     return 201, payment_refund_response(pr)
 
 
-def reconcile_response(rep) -> dict[str, Any]:
-    def unbooked(u):
+def reconcile_response(rep: Report) -> dict[str, Any]:
+    def unbooked(u: Unbooked) -> dict[str, Any]:
         return {
             "signature": u.signature,
             "kind": u.kind,
@@ -216,7 +221,7 @@ def reconcile_response(rep) -> dict[str, Any]:
 
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
-def admin_reconcile(call):
+def admin_reconcile(call: Call) -> object:
     age = _int_query(call, "orphan_age", 3600, maximum=10 * 365 * 86_400)
     slot = call.query.get("baseline_slot")
     baseline = None if slot in (None, "") else _int_query(call, "baseline_slot", 0)

@@ -11,6 +11,7 @@ The rules themselves (duration limits, prices) stay in the domain.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +34,7 @@ class NonFinite:
         self.text = text
 
 
-def _non_finite_path(value, path: str) -> str | None:
+def _non_finite_path(value: object, path: str) -> str | None:
     """The field path (`samples[3].cpu_percent`) of the first NonFinite in `value`, if any."""
     if isinstance(value, NonFinite):
         return path or "body"
@@ -80,31 +81,31 @@ def parse_json(raw: bytes | str | None) -> dict[str, Any]:
     return data
 
 
-def _require(body: dict[str, Any], name: str):
+def _require(body: dict[str, Any], name: str) -> Any:
     if name not in body or body[name] is None:
         raise InvalidRequest(f"'{name}' is required.", reason=name)
     return body[name]
 
 
-def pubkey(value, name: str) -> str:
+def pubkey(value: object, name: str) -> str:
     if not isinstance(value, str) or not keys.is_pubkey(value):
         raise InvalidRequest(f"'{name}' must be a base58 Solana public key.", reason=name)
     return value
 
 
-def signature(value, name: str = "tx_signature") -> str:
+def signature(value: object, name: str = "tx_signature") -> str:
     if not isinstance(value, str) or not keys.is_signature(value):
         raise InvalidRequest(f"'{name}' must be a base58 transaction signature.", reason=name)
     return value
 
 
-def tier(value, name: str = "tier") -> str:
+def tier(value: object, name: str = "tier") -> str:
     if not isinstance(value, str) or value not in money.TIERS:
         raise InvalidRequest(f"'{name}' must be one of {', '.join(money.TIERS)}.", reason=name)
     return value
 
 
-def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
+def hours(value: object, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A positive number of hours → whole seconds within [min_seconds, max_hours h]."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise InvalidRequest(f"'{name}' must be a number of hours.", reason=name)
@@ -152,7 +153,7 @@ def contract_id(value: str) -> str:
 SAMPLE_FIELDS = ("cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps")
 
 
-def _metric(sample: dict[str, Any], name: str, where: str, maximum) -> Decimal:
+def _metric(sample: dict[str, Any], name: str, where: str, maximum: int | Decimal) -> Decimal:
     value = sample.get(name)
     if value is None:
         raise InvalidRequest(f"'{where}{name}' is required.", reason=f"{where}{name}")
@@ -164,7 +165,7 @@ def _metric(sample: dict[str, Any], name: str, where: str, maximum) -> Decimal:
     return d
 
 
-def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list[Any]:
+def _sample(sample: object, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list[Any]:
     if not isinstance(sample, dict):
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
     ts = sample.get("timestamp_ms", now_ms)
@@ -217,7 +218,7 @@ def entries_query(query: dict[str, Any]) -> tuple[str | None, str | None, int, s
     return cid, account, n, query.get("next_token")
 
 
-def renter_credentials(headers) -> RenterCredentials:
+def renter_credentials(headers: Mapping[str, str]) -> RenterCredentials:
     """X-Wallet, X-Timestamp and X-Signature, all present (checked by services.auth)."""
     wallet, ts, sig = headers.get("x-wallet"), headers.get("x-timestamp"), headers.get("x-signature")
     if not wallet or not ts or not sig:

@@ -8,18 +8,23 @@ receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain.contracts import ACTIVE, Contract
 from ..domain.money import Tier, hours_display, sol
+
+if TYPE_CHECKING:  # types only
+    from ..domain.devices import Device
+    from ..domain.ledger import Entry
+    from ..services.books import EntriesPage, LedgerPage, Stats
 
 
 def _s(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def _with_sol(d: dict[str, Any], **amounts: int) -> dict:
+def _with_sol(d: dict[str, Any], **amounts: int) -> dict[str, Any]:
     for name, lamports in amounts.items():
         d[name] = sol(lamports)
         d[f"{name}_lamports"] = lamports
@@ -111,7 +116,7 @@ def samples_response(contract_id: str, rows: list[list[Any]]) -> dict[str, Any]:
     return {"contract_id": contract_id, "samples": [sample_view(r) for r in rows]}
 
 
-def device_view(d) -> dict[str, Any]:
+def device_view(d: Device) -> dict[str, Any]:
     return {
         "id": d.device_id,
         "name": d.name,
@@ -148,7 +153,7 @@ def pricing_response(s: Settings, tiers: list[Tier]) -> dict[str, Any]:
     }
 
 
-def entry_view(e) -> dict[str, Any]:
+def entry_view(e: Entry) -> dict[str, Any]:
     return {
         "entry_id": e.entry_id,
         "contract_id": e.contract_id,
@@ -162,7 +167,7 @@ def entry_view(e) -> dict[str, Any]:
     }
 
 
-def entries_response(page) -> dict[str, Any]:
+def entries_response(page: EntriesPage) -> dict[str, Any]:
     """services.books.EntriesPage → API.md shape."""
     return {
         "entries": [entry_view(e) for e in page.entries],
@@ -173,7 +178,7 @@ def entries_response(page) -> dict[str, Any]:
     }
 
 
-def ledger_response(page) -> dict[str, Any]:
+def ledger_response(page: LedgerPage) -> dict[str, Any]:
     """services.books.LedgerPage → API.md shape (totals of the page)."""
     active = [
         _with_sol(
@@ -222,7 +227,7 @@ def ledger_response(page) -> dict[str, Any]:
     )
 
 
-def stats_response(st) -> dict[str, Any]:
+def stats_response(st: Stats) -> dict[str, Any]:
     """services.books.Stats → the operator's stats shape."""
     return _with_sol(
         {

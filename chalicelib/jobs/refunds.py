@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from .. import observability
 from ..config import Settings
+
+if TYPE_CHECKING:  # types only
+    from chalice.app import SQSEvent
+
+    from ..services.refunds import RefundWorker
 
 log = logging.getLogger("si64.refunds")
 bp = Blueprint(__name__)
@@ -44,12 +49,12 @@ def refund_id_of(body: str) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def handle_records(records: list[dict[str, Any]], worker) -> dict:
+def handle_records(records: list[dict[str, Any]], worker: RefundWorker) -> dict[str, Any]:
     """Lambda SQS records → `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`."""
     from ..domain.errors import Unavailable
 
     failures: list[str] = []
-    counts: dict[str, int] = {}
+    counts: dict[str, float] = {}
     outcomes: dict[str, bool] = {}  # one refund asked twice in a batch is handled once
     for rec in records:
         mid = rec["messageId"]
@@ -84,7 +89,7 @@ def handle_records(records: list[dict[str, Any]], worker) -> dict:
 
 
 @bp.on_sqs_message(queue=QUEUE, batch_size=BATCH_SIZE)
-def refund_worker(event):
+def refund_worker(event: SQSEvent) -> dict[str, Any]:
     from .. import bootstrap
 
     c = bootstrap.container()

@@ -114,7 +114,7 @@ class Books:
         elif account:
             rows, next_token = self.ledger.by_account(account, limit, token)
         else:
-            raise InvalidRequest("Name a contract_id or an account.", reason="account")
+            raise InvalidRequest("Give exactly one of 'contract_id' or 'account'.", reason="contract_id")
         return EntriesPage(
             rows,
             sum(e.debit_lamports for e in rows),
