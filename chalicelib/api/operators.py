@@ -1,5 +1,7 @@
 """Operator routes, behind X-Admin-Key: the books, stats, and the device fleet."""
 
+from __future__ import annotations
+
 import re
 from typing import TYPE_CHECKING, Any
 

@@ -7,6 +7,8 @@ refund, 200 with the same refund afterwards. GET shows it (no credentials: the
 same figures as the chain shows anyone).
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint

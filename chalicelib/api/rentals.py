@@ -1,5 +1,7 @@
 """Renter routes: rent, contract status, extend, settle, and a contract's samples."""
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
