@@ -214,9 +214,8 @@ def observed(route: str, current_request):
             request = current_request()
             method = getattr(request, "method", "?")
             rid = ((getattr(request, "context", None) or {}).get("requestId")) or uuid.uuid4().hex
-            ctx: dict[str, Any] = {"request_id": rid, "fields": {}}
+            ctx = {"request_id": rid, "fields": {}}
             token = _current.set(ctx)
-            code: str | None
             status, code = 500, "internal"
             try:
                 resp = view(**params)
