@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
 
 from . import money
 from .errors import ContractNotActive, InvalidRequest
@@ -79,7 +78,7 @@ class Contract:
     received_lamports: int
     created_at_ms: int
     expires_at_ms: int
-    payments: tuple[Any, ...] = field(default_factory=tuple)
+    payments: tuple[Payment, ...] = field(default_factory=tuple)
     ended_at_ms: int | None = None
     used_lamports: int | None = None
     refund_lamports: int | None = None
