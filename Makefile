@@ -17,13 +17,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
-	@echo "make test     make lint (ruff, cfn-lint), then the whole pytest suite"
+	@echo "make test     make lint (ruff, mypy, cfn-lint), then the whole pytest suite"
 	@echo "make package  chalice package --stage $(STAGE) merged with infra/resources.yaml into $(BUILD)/"
 	@echo "make bench    calls, latency, write units, sweep work, cold import against a local stack"
 	@echo "make load     ~200 device agents and ~50 renters for ~60 s against a local stack (.local/load.json)"
 	@echo "make soak     the whole-system property test with many more examples (minutes)"
 	@echo "make localstack  deploy the packaged stack to a LocalStack endpoint (AWS_ENDPOINT_URL)"
-	@echo "make lint     ruff check, ruff format --check, cfn-lint (make test runs it first)"
+	@echo "make lint     ruff check, ruff format --check, mypy --strict, cfn-lint (make test runs it first)"
 	@echo "make format   ruff format + ruff check --fix (rewrites files)"
 	@echo "make clean / distclean"
 
@@ -50,6 +50,7 @@ localstack: $(STAMP)
 lint: $(STAMP) $(BUILD)/sam.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint infra/resources.yaml $(BUILD)/sam.yaml
 
 format: $(STAMP)

@@ -12,9 +12,9 @@ uses) and kept: replace a port before the first request, or build a new containe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .config import settings as load_settings
@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         MetricsStore,
         PaymentVerifier,
         RefundChain,
-        RefundQueue,
-        RefundStore,
+        RefundQueues,
+        RefundRecords,
         Secrets,
         SignatureVerifier,
         Transactions,
@@ -72,25 +72,26 @@ class Container:
     claims: ClaimStore
     metrics: MetricsStore
     tx: Transactions
-    queue: RefundQueue
+    queue: RefundQueues
     rpc: PaymentVerifier
     secrets: Secrets
+    refunds: RefundRecords
+    book: BookStore
     clock: Clock = wall_clock_ms
     verify_signature: SignatureVerifier = verify_ed25519
-    refunds: RefundStore | None = None
-    book: BookStore | None = None
-    refund_chain: RefundChain | None = None  # None: built on first use (treasury key read then)
-    chain_history: ChainHistory | None = None  # None: the configured RPC, built on first use
+    # the chain ports are built on first use, like the services (`history`, `chain_for_refunds`);
+    # a port given here (tests) is used instead
+    refund_chain: RefundChain | None = None  # the production one reads the treasury key
+    chain_history: ChainHistory | None = None  # the production one reads the configured RPC
 
+    @cached_property
     def history(self) -> ChainHistory:
-        if self.chain_history is None:
-            from .adapters.chain_history import ChainHistoryRpc
-            from .adapters.solana_rpc import SolanaRpc
+        if self.chain_history is not None:
+            return self.chain_history
+        from .adapters.chain_history import ChainHistoryRpc
+        from .adapters.solana_rpc import SolanaRpc
 
-            self.chain_history = ChainHistoryRpc(
-                SolanaRpc(self.settings.solana_rpc_url, self.settings.rpc_timeout_seconds)
-            )
-        return self.chain_history
+        return ChainHistoryRpc(SolanaRpc(self.settings.solana_rpc_url, self.settings.rpc_timeout_seconds))
 
     @cached_property
     def refund_admin(self) -> RefundAdmin:
@@ -103,7 +104,7 @@ class Container:
         from .services.reconcile import Reconciler
 
         return Reconciler(
-            history=self.history(),
+            history=self.history,
             ledger=self.ledger,
             claims=self.claims,
             refunds=self.refunds,
@@ -112,12 +113,13 @@ class Container:
             settings=self.settings,
         )
 
+    @cached_property
     def chain_for_refunds(self) -> RefundChain:
         """The refund chain port; the production one (and the treasury key) only on first use,
         so a function that never refunds never reads the key."""
-        if self.refund_chain is None:
-            self.refund_chain = production_refund_chain(self.settings)
-        return self.refund_chain
+        if self.refund_chain is not None:
+            return self.refund_chain
+        return production_refund_chain(self.settings)
 
     @cached_property
     def refund_worker(self) -> RefundWorker:
@@ -125,7 +127,7 @@ class Container:
 
         return RefundWorker(
             refunds=self.refunds,
-            chain=self.chain_for_refunds(),
+            chain=self.chain_for_refunds,
             clock=self.clock,
             commitment=self.settings.refund_commitment,
         )
@@ -235,7 +237,7 @@ class Container:
         return Operator(devices=self.devices)
 
 
-def build(s: Settings | None = None, **overrides) -> Container:
+def build(s: Settings | None = None, **overrides: Any) -> Container:
     """The production adapters for `s` (default: from the environment), any of them
     replaced by `overrides` (e.g. `rpc=FakeRpc(), clock=FakeClock()`)."""
     from .adapters import models
@@ -252,24 +254,23 @@ def build(s: Settings | None = None, **overrides) -> Container:
 
     s = s or load_settings()
     models.bind(s.table_prefix, s.region, s.aws_endpoint_url)
-    parts = {
-        "settings": s,
-        "contracts": ContractsRepo(s.active_shards),
-        "devices": DevicesRepo(),
-        "ledger": LedgerRepo(),
-        "claims": ClaimsRepo(),
-        "metrics": MetricsRepo(),
-        "tx": DynamoTransactions(s.active_shards),
-        "queue": SqsRefundQueue(
+    c = Container(
+        settings=s,
+        contracts=ContractsRepo(s.active_shards),
+        devices=DevicesRepo(),
+        ledger=LedgerRepo(),
+        claims=ClaimsRepo(),
+        metrics=MetricsRepo(),
+        tx=DynamoTransactions(s.active_shards),
+        queue=SqsRefundQueue(
             s.refund_queue_url, s.refund_queue_name, s.region, s.aws_endpoint_url, s.refund_dlq_url, s.refund_dlq_name
         ),
-        "rpc": SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
-        "secrets": AdminKey(s),
-        "refunds": RefundsRepo(s.active_shards),
-        "book": BooksRepo(s.active_shards),
-    }
-    parts.update(overrides)
-    return Container(**parts)
+        rpc=SolanaRpc(s.solana_rpc_url, s.rpc_timeout_seconds),
+        secrets=AdminKey(s),
+        refunds=RefundsRepo(s.active_shards),
+        book=BooksRepo(s.active_shards),
+    )
+    return replace(c, **overrides) if overrides else c
 
 
 def production_refund_chain(s: Settings) -> RefundChain:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 
-def _int(env: dict, name: str, default: int) -> int:
+def _int(env: dict[str, Any], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -57,7 +58,6 @@ class Settings:
     max_duration_hours: int = 720
     refund_min_lamports: int = 5_000
     payment_max_age_seconds: int = 86_400
-    device_capacity: int = 4
     rate_limit: tuple[int, int] = (150, 10)
     # requests / seconds per device key (X-Device-Key traffic counts against its device, not the
     # IP): an unbatched reporter at full capacity sends 4 contracts x 2 samples/s = 80 per 10 s
@@ -76,7 +76,7 @@ class Settings:
     active_shards: int = 4
     rpc_timeout_seconds: float = 5.0
     signature_window_seconds: int = 300
-    # refunds and the sweep (issue 8)
+    # refunds and the sweep
     refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
     refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
 
@@ -109,7 +109,7 @@ class Settings:
         return f"{self.table_prefix}-refunds-dlq"
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> Settings:
+    def from_env(cls, env: dict[str, Any] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         stage = env.get("SI64_STAGE", "local")
         return cls(
@@ -132,7 +132,6 @@ class Settings:
             max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
             refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),
             payment_max_age_seconds=_int(env, "SI64_PAYMENT_MAX_AGE_SECONDS", 86_400),
-            device_capacity=_int(env, "SI64_DEVICE_CAPACITY", 4),
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
             device_rate_limit=_rate(env.get("SI64_DEVICE_RATE_LIMIT", "200/10")),
             rate_limit_shared=_flag(env.get("SI64_RATE_LIMIT_SHARED"), True),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _string
+from typing import Any
 
 
 def number(value: Decimal | float) -> str:
@@ -29,7 +30,8 @@ def number(value: Decimal | float) -> str:
     if not d.is_finite():
         raise ValueError(f"{value!r} is not a JSON number")
     if d.is_zero():
-        text = "0" if d.as_tuple().exponent >= 0 else "0.0"
+        exponent = d.as_tuple().exponent  # an int: d is finite
+        text = "0" if isinstance(exponent, int) and exponent >= 0 else "0.0"
     else:
         text = format(d, "f")
     if isinstance(value, float) and "." not in text:
@@ -37,7 +39,7 @@ def number(value: Decimal | float) -> str:
     return text
 
 
-def _write(obj, out: list) -> None:
+def _write(obj: object, out: list[str]) -> None:
     if isinstance(obj, str):
         out.append(_string(obj))
     elif obj is None:
@@ -76,13 +78,13 @@ def _write(obj, out: list) -> None:
         raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def dumps(obj) -> str:
+def dumps(obj: object) -> str:
     """Compact JSON text of `obj`, numbers as plain decimals (see the module's docstring)."""
     out: list[str] = []
     _write(obj, out)
     return "".join(out)
 
 
-def loads(text: str | bytes):
+def loads(text: str | bytes) -> Any:
     """JSON text → Python, fractions and exponents as Decimal (never float)."""
     return json.loads(text, parse_float=Decimal)

@@ -23,7 +23,7 @@ cold start.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.contracts import Contract
@@ -82,7 +82,7 @@ class DeviceStore(Protocol):
     def all(self) -> list[Device]:
         """The whole inventory."""
 
-    def upsert(self, spec: dict, capacity: int) -> None:
+    def upsert(self, spec: dict[str, Any], capacity: int) -> None:
         """Create a device, or update its description and capacity (never its leases)."""
 
     def set_key_hash(self, device_id: str, key_hash: str) -> None:
@@ -142,11 +142,11 @@ class MetricsStore(Protocol):
     Cheap by design (docs/adr/0007-cheap-metering.md): a report is ONE conditional put,
     the stamp at most one conditional update per device per interval."""
 
-    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+    def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first
         (ts an int, each value the exact number that was stored: int or Decimal)."""
 
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
         """Store one batch (rows sorted by ts, 1..120) in one conditional write. Its key is derived
         from its content, so the same rows again raise Conflict(["batch"]) and write nothing (a
         retried report is stored once). Checks nothing else: the caller has read the device and
@@ -182,7 +182,7 @@ class RefundQueue(Protocol):
         """Queue a refund; False (never raises) when the queue did not answer: the refund
         stays owed in the table and the sweep queues it again."""
 
-    def depths(self) -> dict:
+    def depths(self) -> dict[str, Any]:
         """{"refund_queue": {"visible", "in_flight"} | None, "dead_letter_queue": …}."""
 
 
@@ -203,7 +203,7 @@ class Secrets(Protocol):
         """Constant-time comparison with the operator key; False when none is configured."""
 
 
-# --- refunds paid on chain (issue 8) -----------------------------------------
+# --- refunds paid on chain -----------------------------------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.refunds import Blockhash, ChainStatus, PreparedTransfer, Refund
 
@@ -247,7 +247,7 @@ class RefundChain(Protocol):
         """The chain's block height at the adapter's commitment."""
 
 
-# --- refund records, the book's counters (issue 8) ---------------------------
+# --- refund records, the book's counters ---------------------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.records import Claim as _Claim
 
@@ -271,11 +271,11 @@ class RefundStore(Protocol):
 
 
 class BookStore(Protocol):
-    def counters(self) -> list[dict]:
+    def counters(self) -> list[dict[str, Any]]:
         """Every counter item of the book (one per shard; bounded, never the table)."""
 
 
-# --- the books against the chain, operator refunds (issue 9) -----------------
+# --- the books against the chain, operator refunds -----------------
 if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.reconcile import ChainTx, SignatureInfo
 
@@ -314,3 +314,13 @@ class DeadLetters(Protocol):
         """Move up to `limit` messages of the refund dead-letter queue back to the refund
         queue (receive, send, then delete each one); the number moved. Unavailable when the
         queue does not answer (what moved before stays moved)."""
+
+
+class RefundQueues(RefundQueue, DeadLetters, Protocol):
+    """The refund queue and its dead-letter queue: one adapter (`adapters/queue.py`) serves
+    both ports; the container holds it as this, and hands each service only the port it uses."""
+
+
+class RefundRecords(RefundStore, RefundListing, Protocol):
+    """Refund records and their status index: one adapter (`adapters/refunds.py`) serves both
+    ports; the container holds it as this, and hands each service only the port it uses."""

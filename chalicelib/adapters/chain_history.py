@@ -16,7 +16,7 @@ MAX_PAGE = 1000  # getSignaturesForAddress's own maximum
 
 
 class ChainHistoryRpc:
-    def __init__(self, rpc: SolanaRpc, commitment: str = "confirmed"):
+    def __init__(self, rpc: SolanaRpc, commitment: str = "confirmed") -> None:
         self.rpc = rpc
         self.commitment = commitment
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from .. import jsontext
 from ..domain.records import Claim, Replay
+from ..domain.storage import IDEMPOTENCY_DONE as DONE
+from ..domain.storage import IDEMPOTENCY_PENDING as PENDING
+from ..domain.storage import IDEMPOTENCY_TTL_MS, rate_key
 from .dynamo import guarded, is_conditional_failure
 from .models import ClaimItem
 
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-DONE, PENDING = "idempotency", "idempotency-pending"  # `kind` of a finished / an in-progress record
 RATE_WINDOW_GRACE_S = 60  # a window item lives this long past its window (TTL deletes it later)
 
 
@@ -29,10 +30,6 @@ def _replay(i: ClaimItem) -> Replay:
     if i.kind == PENDING:
         return Replay(i.request, 0, "", in_progress=True)
     return Replay(i.request, int(i.status), i.response)
-
-
-def rate_key(subject: str, window_start_ms: int) -> str:
-    return f"rl#{subject}#{window_start_ms}"
 
 
 class ClaimsRepo:

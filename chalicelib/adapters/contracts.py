@@ -9,9 +9,12 @@ as a list of maps: the item's size is the cost of every write to it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+from typing import Any
 
 from ..domain import keys
 from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Payment
+from ..domain.storage import shard_of
 from .dynamo import decode_token, encode_token, guarded
 from .models import ContractItem
 
@@ -21,7 +24,7 @@ KINDS = ("rent", "extend")
 _PAYMENT = struct.Struct("<BIQQQ64s")
 
 
-def pack_payments(payments) -> bytes:
+def pack_payments(payments: Iterable[Payment]) -> bytes:
     """Payments → bytes. ValueError for a payment that does not fit the format
     (an unknown kind, a signature that is not 64 bytes of base58, a negative figure)."""
     out = [bytes([PACK_VERSION])]
@@ -124,18 +127,14 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
     return item
 
 
-def shard_of(contract_id: str, shards: int) -> int:
-    return sum(contract_id.encode()) % max(1, shards)
-
-
-def _int(v):
+def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
 class ContractsRepo:
     """ports.ContractStore on DynamoDB."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded

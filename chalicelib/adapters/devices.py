@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.exceptions import PynamoDBException
 
 from ..domain.devices import Device
@@ -45,7 +47,7 @@ class DevicesRepo:
         return [to_domain(i) for i in DeviceItem.scan()]
 
     @guarded
-    def upsert(self, spec: dict, capacity: int) -> None:
+    def upsert(self, spec: dict[str, Any], capacity: int) -> None:
         """Create a device, or update its description and capacity (never its leases)."""
         try:
             item = DeviceItem.get(spec["device_id"], consistent_read=True)

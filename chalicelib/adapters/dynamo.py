@@ -8,6 +8,8 @@ import functools
 import inspect
 import json
 import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import botocore.exceptions
 from pynamodb.connection import Connection
@@ -17,6 +19,8 @@ from ..domain.errors import InvalidRequest, Unavailable
 from . import models
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Codes that mean "the database did not answer now, or is not there": 503, retry later.
 UNAVAILABLE_CODES = frozenset(
@@ -36,7 +40,7 @@ UNAVAILABLE_CODES = frozenset(
 CONNECTION_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
-def is_conditional_failure(exc: PynamoDBException) -> bool:
+def is_conditional_failure(exc: BaseException) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
@@ -68,7 +72,7 @@ def translate(exc: Exception) -> Exception:
     return exc
 
 
-def guarded(fn):
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorator for repository methods: an outage becomes Unavailable, anything else stays.
 
     Only for functions that return: a generator's body runs after the wrapper has
@@ -77,7 +81,7 @@ def guarded(fn):
         raise TypeError(f"@guarded cannot wrap the generator {fn.__qualname__}: return a list instead")
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (PynamoDBException, botocore.exceptions.BotoCoreError) as exc:
@@ -89,13 +93,13 @@ def guarded(fn):
     return wrapper
 
 
-def encode_token(key: dict | None) -> str | None:
+def encode_token(key: dict[str, Any] | None) -> str | None:
     if not key:
         return None
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None, **expected: str | None) -> dict | None:
+def decode_token(token: str | None, **expected: str | None) -> dict[str, Any] | None:
     """The start key of a page, checked against the key schema it must have:
     `expected` names every string key attribute, with the value it must equal (or None)."""
     if not token:
@@ -119,7 +123,7 @@ def decode_token(token: str | None, **expected: str | None) -> dict | None:
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-_tx_connection: tuple[tuple, Connection] | None = None
+_tx_connection: tuple[tuple[Any, ...], Connection] | None = None
 
 
 def transaction_connection() -> Connection:

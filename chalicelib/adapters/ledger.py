@@ -36,13 +36,13 @@ def to_domain(i: LedgerItem) -> Entry:
 
 class LedgerRepo:
     @guarded
-    def by_contract(self, contract_id: str, limit: int, token: str | None):
+    def by_contract(self, contract_id: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         start = decode_token(token, contract_id=contract_id, entry_id=None)
         it = LedgerItem.query(contract_id, limit=limit, page_size=limit, last_evaluated_key=start, consistent_read=True)
         return [to_domain(i) for i in it], encode_token(it.last_evaluated_key)
 
     @guarded
-    def by_account(self, account: str, limit: int, token: str | None):
+    def by_account(self, account: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         start = decode_token(token, contract_id=None, entry_id=None, account=account, account_seq=None)
         it = LedgerItem.by_account.query(account, limit=limit, page_size=limit, last_evaluated_key=start)
         return [to_domain(i) for i in it], encode_token(it.last_evaluated_key)

@@ -5,6 +5,8 @@ Table names, endpoint and timeouts are bound once per cold start by `bind()`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -26,7 +28,7 @@ class _Meta:
     max_retry_attempts = 2
 
 
-class PaymentMap(MapAttribute):
+class PaymentMap(MapAttribute[str, Any]):
     """Legacy: items written before payments were packed (`ContractItem.payments_packed`)
     hold their rent payment here. Read, never written."""
 
@@ -38,7 +40,7 @@ class PaymentMap(MapAttribute):
     at_ms = NumberAttribute()
 
 
-class ActiveByExpiry(GlobalSecondaryIndex):
+class ActiveByExpiry(GlobalSecondaryIndex["ContractItem"]):
     class Meta:
         index_name = "active-by-expiry"
         projection = AllProjection()
@@ -47,7 +49,7 @@ class ActiveByExpiry(GlobalSecondaryIndex):
     expires_at_ms = NumberAttribute(range_key=True)
 
 
-class ByWallet(GlobalSecondaryIndex):
+class ByWallet(GlobalSecondaryIndex["ContractItem"]):
     class Meta:
         index_name = "by-wallet"
         projection = AllProjection()
@@ -56,7 +58,7 @@ class ByWallet(GlobalSecondaryIndex):
     created_at_ms = NumberAttribute(range_key=True)
 
 
-class RefundsPending(GlobalSecondaryIndex):
+class RefundsPending(GlobalSecondaryIndex["ContractItem"]):
     class Meta:
         index_name = "refunds-pending"
         projection = AllProjection()
@@ -65,8 +67,8 @@ class RefundsPending(GlobalSecondaryIndex):
     refund_due_ms = NumberAttribute(range_key=True)
 
 
-class ContractRefundsByStatus(GlobalSecondaryIndex):
-    """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms); issue 9."""
+class ContractRefundsByStatus(GlobalSecondaryIndex["ContractItem"]):
+    """Sparse: ended contracts only (ACTIVE ones have no ended_at_ms)."""
 
     class Meta:
         index_name = "refunds-by-status"
@@ -114,7 +116,7 @@ class ContractItem(Model):
     refund_reason = UnicodeAttribute(null=True)
     refund_shard = NumberAttribute(null=True)
     refund_due_ms = NumberAttribute(null=True)
-    # the refund's transaction record (issue 8)
+    # the refund's transaction record
     refund_lvbh = NumberAttribute(null=True)
     refund_attempt = NumberAttribute(null=True)
     refund_fee = NumberAttribute(null=True)
@@ -127,7 +129,7 @@ class ContractItem(Model):
     refunds_by_status = ContractRefundsByStatus()
 
 
-class ByTier(GlobalSecondaryIndex):
+class ByTier(GlobalSecondaryIndex["DeviceItem"]):
     class Meta:
         index_name = "by-tier"
         projection = AllProjection()
@@ -156,7 +158,7 @@ class DeviceItem(Model):
     by_tier = ByTier()
 
 
-class ByAccount(GlobalSecondaryIndex):
+class ByAccount(GlobalSecondaryIndex["LedgerItem"]):
     class Meta:
         index_name = "by-account"
         projection = AllProjection()
@@ -181,8 +183,8 @@ class LedgerItem(Model):
     by_account = ByAccount()
 
 
-class ClaimRefundsByStatus(GlobalSecondaryIndex):
-    """Sparse: only the refund of a payment no contract holds carries refund_status; issue 9."""
+class ClaimRefundsByStatus(GlobalSecondaryIndex["ClaimItem"]):
+    """Sparse: only the refund of a payment no contract holds carries refund_status."""
 
     class Meta:
         index_name = "refunds-by-status"
@@ -218,7 +220,7 @@ class ClaimItem(Model):
     created_at_ms = NumberAttribute()
     expires_at_ms = NumberAttribute(null=True)
     ttl = NumberAttribute(null=True)
-    # the refund of a payment no contract holds (kind "refund", issue 8)
+    # the refund of a payment no contract holds (kind "refund")
     refund_status = UnicodeAttribute(null=True)
     refund_lamports = NumberAttribute(null=True)
     refund_tx = UnicodeAttribute(null=True)
@@ -255,7 +257,7 @@ MODELS = {
 }
 
 
-def _book_item():
+def _book_item() -> Any:  # a Model class whose attributes are built from COUNTERS
     """The book's counter items (`book#{shard}`), kept in the claims table (small items that
     guard money moves live there): one NumberAttribute per `domain.books.COUNTERS`."""
     from ..domain.books import COUNTERS

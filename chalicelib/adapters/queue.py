@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +18,13 @@ class RefundQueue:
         endpoint: str | None,
         dlq_url: str | None = None,
         dlq_name: str | None = None,
-    ):
+    ) -> None:
         self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
         self._dlq_url, self._dlq_name = dlq_url, dlq_name
-        self._client = None
+        self._client: Any = None  # botocore's SQS client, built on first use
 
     @property
-    def client(self):
+    def client(self) -> Any:
         if self._client is None:
             import botocore.session
             from botocore.config import Config
@@ -36,8 +37,8 @@ class RefundQueue:
             )
         return self._client
 
-    def _resolve(self, url, name):
-        return url or self.client.get_queue_url(QueueName=name)["QueueUrl"]
+    def _resolve(self, url: str | None, name: str | None) -> str:
+        return url or str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
 
     @property
     def url(self) -> str:
@@ -59,8 +60,8 @@ class RefundQueue:
             log.exception("refund enqueue failed for %s", contract_id)
             return False
 
-    def depths(self) -> dict:
-        out = {}
+    def depths(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for label, url, name in (
             ("refund_queue", self._url, self._name),
             ("dead_letter_queue", self._dlq_url, self._dlq_name),
@@ -79,7 +80,7 @@ class RefundQueue:
                 out[label] = None
         return out
 
-    # -- the operator's redrive (issue 9) -------------------------------------
+    # -- the operator's redrive -------------------------------------
     @property
     def dlq_url(self) -> str:
         if self._dlq_url is None:

@@ -26,6 +26,7 @@ Errors:
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 from chalicelib.domain import keys as base58
 from chalicelib.domain.errors import Unavailable
@@ -43,6 +44,9 @@ from chalicelib.domain.signing import refund_memo
 
 from .solana_rpc import RpcErrorAnswer, SolanaRpc
 
+if TYPE_CHECKING:  # types only
+    from chalicelib.ports import TreasurySigner
+
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
 PREFLIGHT_FAILED = -32002
 SIGNATURE_FAILURE = -32003
@@ -52,12 +56,12 @@ _TREASURY_SHORT = ("InsufficientFundsForFee", "AccountNotFound")
 _SYSTEM_RESULT_WITH_NEGATIVE_LAMPORTS = 1  # SystemError custom code: the source lacks lamports
 
 
-def _treasury_short(err) -> bool:
+def _treasury_short(err: object) -> bool:
     if err in _TREASURY_SHORT:
         return True
     if isinstance(err, dict) and "InstructionError" in err:
         index, ierr = err["InstructionError"]
-        return index == 0 and ierr == {"Custom": _SYSTEM_RESULT_WITH_NEGATIVE_LAMPORTS}
+        return bool(index == 0 and ierr == {"Custom": _SYSTEM_RESULT_WITH_NEGATIVE_LAMPORTS})
     return False
 
 
@@ -68,7 +72,7 @@ class RefundChainRpc:
     height is read to decide that a transaction expired (finalized: never rolled back).
     """
 
-    def __init__(self, rpc: SolanaRpc, signer, *, commitment: str = "finalized"):
+    def __init__(self, rpc: SolanaRpc, signer: TreasurySigner, *, commitment: str = "finalized") -> None:
         self.rpc = rpc
         self.signer = signer
         self.commitment = commitment

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from ..domain import books
 from ..domain import refunds as R
@@ -23,7 +25,8 @@ from ..domain.contracts import REFUND_QUEUED, REFUND_SENT
 from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 from ..domain.records import Claim
-from .contracts import shard_of, to_domain
+from ..domain.storage import shard_of
+from .contracts import to_domain
 from .dynamo import guarded
 from .models import BookItem, ClaimItem, ContractItem
 from .transactions import Transactions, _transaction, book_update
@@ -32,7 +35,7 @@ PENDING = (REFUND_QUEUED, REFUND_SENT)
 _FIELDS = ("refund_tx", "refund_lvbh", "refund_reason", "refund_fee", "refund_raw", "refund_confirmed_ms")
 
 
-def _values(r: R.Refund) -> dict:
+def _values(r: R.Refund) -> dict[str, Any]:
     return {
         "refund_tx": r.tx_signature,
         "refund_lvbh": r.last_valid_block_height,
@@ -43,7 +46,7 @@ def _values(r: R.Refund) -> dict:
     }
 
 
-def _int(v):
+def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
@@ -66,7 +69,7 @@ def claim_refund(i: ClaimItem) -> R.Refund | None:
     )
 
 
-def _listing_token(status: str, source: str, key: dict | None) -> str | None:
+def _listing_token(status: str, source: str, key: dict[str, Any] | None) -> str | None:
     """The next page's token: the status it lists, the source ("c" contracts, "p" payments)
     and the index position (table key + range value) to continue after."""
     if key is None:
@@ -79,7 +82,7 @@ def _listing_token(status: str, source: str, key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
+def _listing_start(status: str, token: str | None) -> tuple[str, dict[str, Any] | None]:
     if not token:
         return "c", None
     try:
@@ -112,7 +115,7 @@ def _listing_start(status: str, token: str | None) -> tuple[str, dict | None]:
     return "p", {"pk": {"S": doc["id"]}, "refund_status": {"S": status}, "created_at_ms": {"N": str(doc["at"])}}
 
 
-def _listed_refund(i, version: int) -> R.Refund:
+def _listed_refund(i: ContractItem | ClaimItem, version: float) -> R.Refund:
     """A refund from an index item of either table (contract or claim: the same refund fields;
     the record's version is the contract's `version` or the claim's `refund_version`)."""
     return R.Refund(
@@ -130,11 +133,11 @@ def _listed_refund(i, version: int) -> R.Refund:
     )
 
 
-def _listed_contract_refund(i) -> R.Refund:
+def _listed_contract_refund(i: ContractItem) -> R.Refund:
     return _listed_refund(i, i.version)
 
 
-def _listed_payment_refund(i) -> R.Refund:
+def _listed_payment_refund(i: ClaimItem) -> R.Refund:
     return _listed_refund(i, i.refund_version)
 
 
@@ -160,15 +163,15 @@ class RefundListingRepo:
             if len(out) >= limit:  # the contracts are exhausted exactly here: payments next page
                 return out, _listing_token_start_payments(status)
             source, start = "p", None
-        it = ClaimItem.refunds_by_status.query(
+        pit = ClaimItem.refunds_by_status.query(
             status,
             scan_index_forward=False,
             limit=limit - len(out),
             page_size=limit - len(out),
             last_evaluated_key=start,
         )
-        out += [_listed_payment_refund(i) for i in it]
-        return out, _listing_token(status, "p", it.last_evaluated_key)
+        out += [_listed_payment_refund(i) for i in pit]
+        return out, _listing_token(status, "p", pit.last_evaluated_key)
 
     @guarded
     def payment_refunds_owed(self, before_ms: int, limit: int) -> list[R.Refund]:
@@ -189,7 +192,7 @@ def _listing_token_start_payments(status: str) -> str:
 class RefundsRepo(RefundListingRepo):
     """ports.RefundStore (and ports.RefundListing) on DynamoDB."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded
@@ -206,7 +209,7 @@ class RefundsRepo(RefundListingRepo):
         return claim_refund(item)
 
     @guarded
-    def advance(self, before: R.Refund, after: R.Refund, entries: list[Entry], now_ms: int) -> None:
+    def advance(self, before: R.Refund, after: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         if before.refund_id != after.refund_id or after.version != before.version + 1:
             raise ValueError("advance writes the next version of the same refund")
         contract = R.refund_kind(before.refund_id) == "contract"
@@ -246,7 +249,7 @@ class RefundsRepo(RefundListingRepo):
             )
 
     @guarded
-    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: list[Entry], now_ms: int) -> None:
+    def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         item = ClaimItem(
             f"sig#{claim.signature}",
             kind="refund",
@@ -269,11 +272,11 @@ class RefundsRepo(RefundListingRepo):
 class BooksRepo:
     """ports.BookStore: the `shards` counter items, one BatchGetItem."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @guarded
-    def counters(self) -> list[dict]:
+    def counters(self) -> list[dict[str, Any]]:
         keys = [f"book#{n}" for n in range(self.shards)]
         return [
             {name: int(getattr(i, name) or 0) for name in books.COUNTERS}

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hmac
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only
+    from ..config import Settings
 
 
 class Secrets:
-    def __init__(self, settings):
+    def __init__(self, settings: Settings) -> None:
         self._s = settings
         self._admin_key: str | None = None
 
@@ -22,7 +26,7 @@ class Secrets:
             elif s.admin_key_parameter:
                 import botocore.session
 
-                ssm = botocore.session.get_session().create_client(
+                ssm: Any = botocore.session.get_session().create_client(
                     "ssm", region_name=s.region, endpoint_url=s.aws_endpoint_url
                 )
                 self._admin_key = ssm.get_parameter(Name=s.admin_key_parameter, WithDecryption=True)["Parameter"][

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
 
 from chalicelib.domain import keys
 from chalicelib.domain.errors import InvalidRequest, Unavailable
@@ -32,18 +33,18 @@ class RpcErrorAnswer(Unavailable):
     """The node answered with a JSON-RPC `error` object (kept in `.error`). Still an
     Unavailable for every caller that does not look closer (e.g. a refused refund)."""
 
-    def __init__(self, detail: str, error: dict):
+    def __init__(self, detail: str, error: dict[str, Any]) -> None:
         super().__init__(detail, reason="rpc")
         self.error = error
 
 
 class SolanaRpc:
-    def __init__(self, url: str, timeout: float = 5.0):
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url
         self.timeout = timeout
 
     # -- JSON-RPC ----------------------------------------------------------
-    def call(self, method: str, params: list | None = None):
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
         """The `result` of one JSON-RPC call; Unavailable(reason="rpc") on any failure."""
         # imported here: urllib.request pulls in http.client and email (~40-70 ms
         # cold), which only the handlers that verify a payment should pay for
@@ -92,7 +93,7 @@ class SolanaRpc:
         return doc["result"]
 
     # -- queries -----------------------------------------------------------
-    def get_transaction(self, signature: str, commitment: str = "confirmed"):
+    def get_transaction(self, signature: str, commitment: str = "confirmed") -> Any:
         return self.call(
             "getTransaction",
             [
@@ -105,7 +106,7 @@ class SolanaRpc:
             ],
         )
 
-    def get_signature_status(self, signature: str):
+    def get_signature_status(self, signature: str) -> Any:
         result = self.call("getSignatureStatuses", [[signature], {"searchTransactionHistory": True}])
         try:
             value = result["value"]
@@ -133,6 +134,6 @@ class SolanaRpc:
     def health(self) -> bool:
         """True when the node answers getHealth with "ok"; never raises."""
         try:
-            return self.call("getHealth") == "ok"
+            return bool(self.call("getHealth") == "ok")
         except Unavailable:
             return False

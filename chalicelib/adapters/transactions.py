@@ -9,9 +9,14 @@ service can tell a replayed payment from a full device from a lost race.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..domain import books
@@ -19,6 +24,7 @@ from ..domain.contracts import ACTIVE, Contract
 from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
 from ..domain.records import Claim
+from ..domain.storage import shard_of
 from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
 from .claims import claim_item
@@ -34,21 +40,21 @@ class _Tx:
     checks, then puts, then updates (not call order); cancellation reasons come
     back in that order, so roles are kept per kind and joined the same way."""
 
-    def __init__(self, t: TransactWrite):
+    def __init__(self, t: TransactWrite) -> None:
         self.t = t
         self.checks: list[str] = []
         self.puts: list[str] = []
         self.updates: list[str] = []
 
-    def save(self, role, item, condition):
+    def save(self, role: str, item: Model, condition: Condition | None) -> None:
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
-    def update(self, role, item, actions, condition=None):
-        self.t.update(item, actions=actions, condition=condition)
+    def update(self, role: str, item: Model, actions: Sequence[Action], condition: Condition | None = None) -> None:
+        self.t.update(item, actions=list(actions), condition=condition)
         self.updates.append(role)
 
-    def check(self, role, model, key, condition):
+    def check(self, role: str, model: type[Model], key: Any, condition: Condition) -> None:
         self.t.condition_check(model, key, condition=condition)
         self.checks.append(role)
 
@@ -57,7 +63,7 @@ class _Tx:
 
 
 @contextmanager
-def _transaction():
+def _transaction() -> Iterator[_Tx]:
     t = TransactWrite(connection=transaction_connection())
     tx = _Tx(t)
     try:
@@ -83,20 +89,20 @@ def _transaction():
 class Transactions:
     """ports.Transactions on DynamoDB (TransactWriteItems)."""
 
-    def __init__(self, shards: int):
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
     @staticmethod
-    def _entries(tx: _Tx, entries: list[Entry]) -> None:
+    def _entries(tx: _Tx, entries: Iterable[Entry]) -> None:
         for e in entries:
             tx.save("ledger", ledger_adapter.to_item(e), LedgerItem.entry_id.does_not_exist())
 
     def _book(self, tx: _Tx, key: str, deltas: dict[str, int]) -> None:
         """Add `deltas` to the book's counter item of `key`'s shard (domain/books.py)."""
-        book_update(tx, contracts_adapter.shard_of(key, self.shards), deltas)
+        book_update(tx, shard_of(key, self.shards), deltas)
 
     @guarded
-    def open_rental(self, claim: Claim, contract: Contract, entries: list[Entry], now_ms: int) -> None:
+    def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
         """Claim the signature, take a device slot, put the contract and its postings."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
@@ -115,7 +121,9 @@ class Transactions:
             self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
 
     @guarded
-    def extend_rental(self, claim: Claim, before: Contract, after: Contract, entries: list[Entry], now_ms: int) -> None:
+    def extend_rental(
+        self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry], now_ms: int
+    ) -> None:
         """Claim the signature, replace the contract if still ACTIVE at `before.version`, post."""
         with _transaction() as tx:
             tx.save("claim", claim_item(claim, now_ms), ClaimItem.pk.does_not_exist())
@@ -134,7 +142,7 @@ class Transactions:
             )
 
     @guarded
-    def end_rental(self, before: Contract, after: Contract, entries: list[Entry]) -> None:
+    def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
         """Move the contract out of ACTIVE at `before.version`, free its slot, post the settlement."""
         with _transaction() as tx:
             tx.save(

@@ -27,12 +27,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.domain.errors import Unavailable
 
+if TYPE_CHECKING:  # types only
+    from solders.keypair import Keypair
+
+    from chalicelib.config import Settings
+
 KEYPAIR_BYTES = 64
-_cache: dict[tuple, TreasuryKey] = {}
+_cache: dict[tuple[Any, ...], TreasuryKey] = {}
 _lock = threading.Lock()
 
 
@@ -45,8 +52,10 @@ class TreasuryKey:
     """An ed25519 keypair that signs the treasury's transactions."""
 
     __slots__ = ("_keypair", "_pubkey")
+    _keypair: Keypair
+    _pubkey: str
 
-    def __init__(self, keypair_bytes: bytes):
+    def __init__(self, keypair_bytes: bytes) -> None:
         from solders.keypair import Keypair  # lazy: only the refund function signs
 
         if len(keypair_bytes) != KEYPAIR_BYTES:
@@ -71,16 +80,16 @@ class TreasuryKey:
 
     __str__ = __repr__
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("TreasuryKey is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("the treasury key cannot be pickled")
 
-    def __copy__(self):
+    def __copy__(self) -> NoReturn:
         raise TypeError("the treasury key cannot be copied")
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: object) -> NoReturn:
         raise TypeError("the treasury key cannot be copied")
 
 
@@ -113,7 +122,7 @@ def parse_keypair(text: str) -> bytes:
 
 
 @contextmanager
-def _quiet_botocore():
+def _quiet_botocore() -> Iterator[None]:
     """Hold botocore's loggers at WARNING so a DEBUG configuration cannot print the secret
     in a response body while it is fetched (cold start is single-threaded)."""
     loggers = [logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")]
@@ -128,13 +137,13 @@ def _quiet_botocore():
             lg.setLevel(level)
 
 
-def _client(service: str, region: str | None, endpoint_url: str | None):
+def _client(service: str, region: str | None, endpoint_url: str | None) -> Any:
     import botocore.session
 
     return botocore.session.get_session().create_client(service, region_name=region, endpoint_url=endpoint_url)
 
 
-def _fetch(source: tuple) -> bytes:
+def _fetch(source: tuple[Any, ...]) -> bytes:
     kind, name, region, endpoint_url = source
     if kind == "file":
         try:
@@ -205,7 +214,7 @@ def load_treasury(
     return key
 
 
-def treasury_from_settings(s) -> TreasuryKey:
+def treasury_from_settings(s: Settings) -> TreasuryKey:
     """`load_treasury` with the names of `config.Settings`."""
     return load_treasury(
         key_file=s.treasury_key_file,

@@ -3,13 +3,13 @@
 from chalice import Blueprint
 
 from . import schemas, views
-from .endpoint import endpoint
+from .endpoint import Call, endpoint
 
 bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device", operation="report_metrics")
-def report(call):
+def report(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(

@@ -1,13 +1,21 @@
 """Operator routes, behind X-Admin-Key: the books, stats, and the device fleet."""
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from .. import observability
 from ..domain.errors import InvalidRequest, NotFound
 from . import schemas, views
-from .endpoint import endpoint
+from .endpoint import Call, endpoint
+
+if TYPE_CHECKING:  # types only
+    from ..domain.devices import Device
+    from ..domain.reconcile import Report, Unbooked
+    from ..domain.refunds import Refund
 
 bp = Blueprint(__name__)
 
@@ -16,31 +24,31 @@ _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
-def ledger(call):
+def ledger(call: Call) -> object:
     page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
     return views.ledger_response(page)
 
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
-def entries(call):
+def entries(call: Call) -> object:
     query = schemas.entries_query(call.query)
     return views.entries_response(call.c.books.entries(*query), account=query[1])
 
 
 @endpoint(bp, "/api/stats", auth="admin")
-def stats(call):
+def stats(call: Call) -> object:
     return views.stats_response(call.c.books.stats())
 
 
 # --- the device fleet -------------------------------------------------------------------
-def _device_id(call) -> str:
-    device_id = call.params["device_id"]
+def _device_id(call: Call) -> str:
+    device_id: str = call.params["device_id"]
     if not _DEVICE_ID.fullmatch(device_id):
         raise NotFound(f"No such device: {device_id[:80]}.", reason="device_id")
     return device_id
 
 
-def admin_device_view(d) -> dict:
+def admin_device_view(d: Device) -> dict[str, Any]:
     """The public device view plus what only operators see: last report, whether a key is set
     (never the key nor its hash)."""
     return {
@@ -52,13 +60,13 @@ def admin_device_view(d) -> dict:
 
 
 @endpoint(bp, "/api/admin/devices", auth="admin")
-def admin_devices(call):
+def admin_devices(call: Call) -> object:
     devices = [admin_device_view(d) for d in call.c.operator.fleet()]
     return {"devices": devices, "count": len(devices), "server_time_ms": call.c.clock()}
 
 
 @endpoint(bp, "/api/admin/devices/{device_id}/key", methods=["POST"], auth="admin")
-def admin_device_key(call):
+def admin_device_key(call: Call) -> object:
     if call.headers.get("idempotency-key") is not None:
         # a replayed answer would have to be stored, and the key must exist only in this response
         raise InvalidRequest(
@@ -78,7 +86,7 @@ def admin_device_key(call):
 
 
 @endpoint(bp, "/api/admin/devices/{device_id}/audited", methods=["POST"], auth="admin")
-def admin_device_audited(call):
+def admin_device_audited(call: Call) -> object:
     device_id = _device_id(call)
     audited = call.body.get("audited")
     if not isinstance(audited, bool):
@@ -91,8 +99,8 @@ def admin_device_audited(call):
 
 
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
-def retry_refund(call):
-    """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
+def retry_refund(call: Call) -> object:
+    """FAILED → QUEUED and queued again; a refund that is not FAILED is returned as is."""
     r = call.c.refund_operations.retry(call.params["refund_id"])
     out = {
         "refund_id": r.refund_id,
@@ -107,8 +115,8 @@ def retry_refund(call):
     return out
 
 
-# --- refunds, the dead-letter queue, orphan payments, reconciliation (issue 9) -------
-def refund_view(r) -> dict:
+# --- refunds, the dead-letter queue, orphan payments, reconciliation -------
+def refund_view(r: Refund) -> dict[str, Any]:
     """An operator's view of a refund record (never its signed bytes)."""
     out = {
         "refund_id": r.refund_id,
@@ -126,7 +134,7 @@ def refund_view(r) -> dict:
 
 
 @endpoint(bp, "/api/admin/refunds", auth="admin")
-def admin_refunds(call):
+def admin_refunds(call: Call) -> object:
     status = call.query.get("status") or "FAILED"
     refunds, token = call.c.refund_admin.list(
         status, schemas.limit(call.query.get("limit")), call.query.get("next_token")
@@ -135,7 +143,7 @@ def admin_refunds(call):
 
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
-def admin_refunds_redrive(call):
+def admin_refunds_redrive(call: Call) -> object:
     limit = schemas.query_integer(call.query, "limit", 100, minimum=1, maximum=100)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
@@ -147,11 +155,11 @@ def admin_refunds_redrive(call):
 
 
 @endpoint(bp, "/api/admin/payments/{tx_signature}/refund", methods=["POST"], auth="admin")
-def admin_refund_orphan(call):
+def admin_refund_orphan(call: Call) -> object:
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
-    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history())
+    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history)
     observability.log_event(
         "orphan_refund_booked",
         operation="refund_orphan",
@@ -162,8 +170,8 @@ def admin_refund_orphan(call):
     return 201, payment_refund_response(pr)
 
 
-def reconcile_response(rep) -> dict:
-    def unbooked(u):
+def reconcile_response(rep: Report) -> dict[str, Any]:
+    def unbooked(u: Unbooked) -> dict[str, Any]:
         return {
             "signature": u.signature,
             "kind": u.kind,
@@ -207,7 +215,7 @@ def reconcile_response(rep) -> dict:
 
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
-def admin_reconcile(call):
+def admin_reconcile(call: Call) -> object:
     age = schemas.query_integer(call.query, "orphan_age", 3600, minimum=0, maximum=10 * 365 * 86_400)
     baseline = schemas.query_integer(call.query, "baseline_slot", None, minimum=0, maximum=10**12)
     return reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))

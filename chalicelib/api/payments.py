@@ -1,4 +1,4 @@
-"""Payments that no contract holds: the payer-signed refund (issue 8).
+"""Payments that no contract holds: the payer-signed refund.
 
 POST /api/payments/{tx_signature}/refund — renter credentials of the payer
 (X-Wallet, X-Timestamp, X-Signature over `si64:POST /api/payments/{sig}/refund:{ts}`,
@@ -7,16 +7,23 @@ refund, 200 with the same refund afterwards. GET shows it (no credentials: the
 same figures as the chain shows anyone).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from chalice import Blueprint
 
 from ..domain.money import sol
 from . import schemas
-from .endpoint import endpoint
+from .endpoint import Call, endpoint
+
+if TYPE_CHECKING:  # types only
+    from ..services.refunds import PaymentRefund
 
 bp = Blueprint(__name__)
 
 
-def payment_refund_response(pr) -> dict:
+def payment_refund_response(pr: PaymentRefund) -> dict[str, Any]:
     r = pr.refund
     refund = {"status": r.status, "lamports": r.lamports, "tx_signature": r.tx_signature}
     if r.reason:
@@ -32,12 +39,13 @@ def payment_refund_response(pr) -> dict:
 
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
-def refund_payment(call):
+def refund_payment(call: Call) -> object:
+    assert call.wallet is not None  # auth="renter": the credentials checked out
     pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"), call.wallet)
     return (201 if pr.first else 200), payment_refund_response(pr)
 
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund")
-def payment_refund(call):
+def payment_refund(call: Call) -> object:
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
     return payment_refund_response(call.c.payment_refunds.status(sig))

@@ -6,24 +6,24 @@ from pathlib import Path
 from chalice import Blueprint, Response
 
 from . import views
-from .endpoint import endpoint
+from .endpoint import Call, endpoint
 
 bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/api/health")
-def health(call):
+def health(call: Call) -> object:
     call.c.catalog.health()
     return {"status": "ok"}
 
 
 @endpoint(bp, "/api/pricing")
-def pricing(call):
+def pricing(call: Call) -> object:
     return views.pricing_response(call.c.settings, call.c.catalog.tiers())
 
 
 @endpoint(bp, "/api/devices/{tier}")
-def devices(call):
+def devices(call: Call) -> object:
     return [views.device_view(d) for d in call.c.catalog.devices_of(call.params["tier"])]
 
 
@@ -34,7 +34,7 @@ def _openapi_text() -> str:
 
 
 @endpoint(bp, "/api/openapi.json")
-def openapi(call):
+def openapi(call: Call) -> object:
     return Response(
         body=_openapi_text(),
         status_code=200,

@@ -1,15 +1,22 @@
 """Renter routes: rent, contract status, extend, settle, and a contract's samples."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from chalice import Blueprint
 
 from .. import observability
 from . import schemas, views
-from .endpoint import endpoint
+from .endpoint import Call, endpoint
+
+if TYPE_CHECKING:  # types only
+    from ..services.rentals import Receipt
 
 bp = Blueprint(__name__)
 
 
-def _observe(metric: str, receipt, **props) -> None:
+def _observe(metric: str, receipt: Receipt, **props: Any) -> None:
     """Name the contract on the request's log line; count a committed payment (not a replay)."""
     observability.annotate(
         contract_id=receipt.body.get("contract_id"), outcome="committed" if receipt.first else "replayed"
@@ -18,26 +25,26 @@ def _observe(metric: str, receipt, **props) -> None:
         observability.emit(metric, 1, contract_id=receipt.body.get("contract_id"), **props)
 
 
-def _limits(call):
+def _limits(call: Call) -> dict[str, int]:
     s = call.c.settings
     return {"min_seconds": s.min_duration_seconds, "max_hours": s.max_duration_hours}
 
 
 @endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional", operation="rent")
-def rent(call):
+def rent(call: Call) -> object:
     receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
     _observe("Rents", receipt, tier=receipt.body.get("tier"))
     return (201 if receipt.first else 200), receipt.body
 
 
 @endpoint(bp, "/api/contracts/{contract_id}", operation="contract_status")
-def contract(call):
+def contract(call: Call) -> object:
     snap = call.c.rentals.status(schemas.contract_id(call.params["contract_id"]))
     return views.contract_response(snap.contract, snap.at_ms, call.c.settings.refund_min_lamports)
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional", operation="extend")
-def extend(call):
+def extend(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
     receipt = call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet)
     _observe("Extensions", receipt)
@@ -45,12 +52,13 @@ def extend(call):
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter", operation="settle")
-def settle(call):
+def settle(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
+    assert call.wallet is not None  # auth="renter": the credentials checked out
     return views.settle_response(call.c.rentals.settle(cid, call.wallet))
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/metrics", operation="contract_metrics")
-def contract_metrics(call):
+def contract_metrics(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
     return views.samples_response(cid, call.c.telemetry.latest(cid))

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from ..domain import contracts, keys, money
 from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
@@ -45,7 +47,7 @@ class NonFinite:
 
     __slots__ = ("text", "why")
 
-    def __init__(self, text: str, why: str = "must be a finite number ({text} is not JSON)"):
+    def __init__(self, text: str, why: str = "must be a finite number ({text} is not JSON)") -> None:
         self.text = text
         self.why = why
 
@@ -119,7 +121,7 @@ def query_integer(query: dict, name: str, default: int | None, *, minimum: int, 
     return int(number(raw, name, minimum=minimum, maximum=maximum, integer=True, text=True))
 
 
-def _non_finite_path(value, path: str) -> str | None:
+def _non_finite_path(value: object, path: str) -> str | None:
     """The field path (`samples[3].cpu_percent`) of the first NonFinite in `value`, if any."""
     if isinstance(value, NonFinite):
         return path or "body"
@@ -136,7 +138,7 @@ def _non_finite_path(value, path: str) -> str | None:
     return None
 
 
-def _first_non_finite(value) -> NonFinite | None:
+def _first_non_finite(value: object) -> NonFinite | None:
     if isinstance(value, NonFinite):
         return value
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
@@ -147,7 +149,7 @@ def _first_non_finite(value) -> NonFinite | None:
     return None
 
 
-def parse_json(raw: bytes | str | None) -> dict:
+def parse_json(raw: bytes | str | None) -> dict[str, Any]:
     """The body as a JSON object: numbers as int or Decimal, never float. NaN / Infinity /
     -Infinity, or a number longer than MAX_NUMBER_CHARS as written, anywhere (even in an
     ignored field) → 400 naming that field, before int() or Decimal() reads it."""
@@ -190,44 +192,44 @@ def parse_json(raw: bytes | str | None) -> dict:
     return data
 
 
-def _require(body: dict, name: str):
+def _require(body: dict[str, Any], name: str) -> Any:
     if name not in body or body[name] is None:
         raise InvalidRequest(f"'{name}' is required.", reason=name)
     return body[name]
 
 
-def pubkey(value, name: str) -> str:
+def pubkey(value: object, name: str) -> str:
     if not isinstance(value, str) or not keys.is_pubkey(value):
         raise InvalidRequest(f"'{name}' must be a base58 Solana public key.", reason=name)
     return value
 
 
-def signature(value, name: str = "tx_signature") -> str:
+def signature(value: object, name: str = "tx_signature") -> str:
     if not isinstance(value, str) or not keys.is_signature(value):
         raise InvalidRequest(f"'{name}' must be a base58 transaction signature.", reason=name)
     return value
 
 
-def tier(value, name: str = "tier") -> str:
+def tier(value: object, name: str = "tier") -> str:
     if not isinstance(value, str) or value not in money.TIERS:
         raise InvalidRequest(f"'{name}' must be one of {', '.join(money.TIERS)}.", reason=name)
     return value
 
 
-def hours(value, name: str, *, min_seconds: int, max_hours: int) -> int:
+def hours(value: object, name: str, *, min_seconds: int, max_hours: int) -> int:
     """A positive number of hours → whole seconds within [min_seconds, max_hours h]."""
     d = number(value, name, what="a number of hours")
     return contracts.requested_seconds(d, name, min_seconds=min_seconds, max_hours=max_hours)
 
 
-def optional_amount(body: dict, name: str = "amount") -> None:
+def optional_amount(body: dict[str, Any], name: str = "amount") -> None:
     value = body.get(name)
     if value is None:
         return
     number(value, name, minimum=0, what="a non-negative number of SOL")
 
 
-def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest:
+def rent_request(body: dict[str, Any], *, min_seconds: int, max_hours: int) -> RentRequest:
     wallet = pubkey(_require(body, "wallet"), "wallet")
     t = tier(_require(body, "tier"))
     seconds = hours(_require(body, "duration_hours"), "duration_hours", min_seconds=min_seconds, max_hours=max_hours)
@@ -236,7 +238,7 @@ def rent_request(body: dict, *, min_seconds: int, max_hours: int) -> RentRequest
     return RentRequest(wallet, t, seconds, sig)
 
 
-def extend_request(contract_id: str, body: dict, *, min_seconds: int, max_hours: int) -> ExtendRequest:
+def extend_request(contract_id: str, body: dict[str, Any], *, min_seconds: int, max_hours: int) -> ExtendRequest:
     seconds = hours(
         _require(body, "additional_hours"), "additional_hours", min_seconds=min_seconds, max_hours=max_hours
     )
@@ -260,14 +262,14 @@ def contract_id(value: str) -> str:
 SAMPLE_FIELDS = ("cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps")
 
 
-def _metric(sample: dict, name: str, where: str, maximum) -> Decimal:
+def _metric(sample: dict[str, Any], name: str, where: str, maximum: int | Decimal) -> Decimal:
     value = sample.get(name)
     if value is None:
         raise InvalidRequest(f"'{where}{name}' is required.", reason=f"{where}{name}")
     return Decimal(number(value, f"{where}{name}", minimum=0, maximum=maximum))
 
 
-def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list:
+def _sample(sample: object, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -> list[Any]:
     if not isinstance(sample, dict):
         raise InvalidRequest(f"'{where or 'body'}' must be a sample object.", reason=where.rstrip(".") or "body")
     ts = number(
@@ -286,7 +288,7 @@ def _sample(sample, where: str, now_ms: int, earliest_ms: int, latest_ms: int) -
     return [ts] + [_metric(sample, f, where, MAX_CPU if f == "cpu_percent" else MAX_METRIC) for f in SAMPLE_FIELDS]
 
 
-def metrics_samples(body: dict, now_ms: int, earliest_ms: int, latest_ms: int) -> list[list]:
+def metrics_samples(body: dict[str, Any], now_ms: int, earliest_ms: int, latest_ms: int) -> list[list[Any]]:
     """One sample or {"samples": [...]} (1..120) → rows [ts_ms, cpu, mem, disk, net], oldest first.
     A sample without `timestamp_ms` is dated `now_ms`; every timestamp must lie within
     [earliest_ms, latest_ms] (the contract's lifetime with a clock-skew allowance,
@@ -307,7 +309,7 @@ def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
     return query_integer({"limit": raw}, "limit", default, minimum=1, maximum=maximum)
 
 
-def entries_query(query: dict) -> tuple[str | None, str | None, int, str | None]:
+def entries_query(query: dict[str, Any]) -> tuple[str | None, str | None, int, str | None]:
     """`?contract_id=` or `?account=` (exactly one), `limit`, `next_token`."""
     n = limit(query.get("limit"))
     cid, account = query.get("contract_id"), query.get("account")
@@ -316,7 +318,7 @@ def entries_query(query: dict) -> tuple[str | None, str | None, int, str | None]
     return cid, account, n, query.get("next_token")
 
 
-def renter_credentials(headers) -> RenterCredentials:
+def renter_credentials(headers: Mapping[str, str]) -> RenterCredentials:
     """X-Wallet, X-Timestamp and X-Signature, all present (checked by services.auth)."""
     wallet, ts, sig = headers.get("x-wallet"), headers.get("x-timestamp"), headers.get("x-signature")
     if not wallet or not ts or not sig:

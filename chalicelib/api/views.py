@@ -8,30 +8,37 @@ receipts (domain/receipts.py): stored with the payment's claim and sent as is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..config import Settings
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, Contract, as_of, booked
 from ..domain.money import Tier, hours_display, sol
+
+if TYPE_CHECKING:  # types only
+    from ..domain.devices import Device
+    from ..domain.ledger import Entry
+    from ..services.books import EntriesPage, LedgerPage, Stats
 
 
 def _s(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def _with_sol(d: dict, **amounts: int) -> dict:
+def _with_sol(d: dict[str, Any], **amounts: int) -> dict[str, Any]:
     for name, lamports in amounts.items():
         d[name] = sol(lamports)
         d[f"{name}_lamports"] = lamports
     return d
 
 
-def _times_ms(c: Contract) -> dict:
+def _times_ms(c: Contract) -> dict[str, Any]:
     """The server's own milliseconds: usage runs on them, so with these (and the tier's rate) a
     client reproduces `used_lamports` exactly; the whole-second fields round them down."""
     return {"created_at_ms": c.created_at_ms, "expires_at_ms": c.expires_at_ms, "settled_at_ms": c.ended_at_ms}
 
 
-def refund_view(c: Contract) -> dict:
+def refund_view(c: Contract) -> dict[str, Any]:
     out = {
         "status": c.refund_status,
         "lamports": c.refund_lamports if c.status != ACTIVE else 0,
@@ -42,7 +49,7 @@ def refund_view(c: Contract) -> dict:
     return out
 
 
-def contract_response(stored: Contract, now_ms: int, refund_min_lamports: int) -> dict:
+def contract_response(stored: Contract, now_ms: int, refund_min_lamports: int) -> dict[str, Any]:
     """A contract as it stands at `now_ms` (`domain.contracts.as_of`): one past its expiry is
     EXPIRED at once, with the figures the sweep will book; `booked` is false until it has."""
     c = as_of(stored, now_ms, refund_min_lamports)
@@ -73,7 +80,7 @@ def contract_response(stored: Contract, now_ms: int, refund_min_lamports: int) -
     }
 
 
-def settle_response(c: Contract) -> dict:
+def settle_response(c: Contract) -> dict[str, Any]:
     return {
         "contract_id": c.contract_id,
         "status": c.status,
@@ -92,7 +99,7 @@ def settle_response(c: Contract) -> dict:
     }
 
 
-def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
+def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict[str, Any]:
     f = c.figures(now_ms)
     return {
         "contract_id": c.contract_id,
@@ -106,16 +113,16 @@ def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict:
     }
 
 
-def sample_view(row: list) -> dict:
+def sample_view(row: list[Any]) -> dict[str, Any]:
     ts, cpu, mem, disk, net = row
     return {"timestamp_ms": ts, "cpu_percent": cpu, "memory_mb": mem, "disk_io_mbps": disk, "network_io_mbps": net}
 
 
-def samples_response(contract_id: str, rows: list[list]) -> dict:
+def samples_response(contract_id: str, rows: list[list[Any]]) -> dict[str, Any]:
     return {"contract_id": contract_id, "samples": [sample_view(r) for r in rows]}
 
 
-def device_view(d) -> dict:
+def device_view(d: Device) -> dict[str, Any]:
     return {
         "id": d.device_id,
         "name": d.name,
@@ -132,7 +139,7 @@ def device_view(d) -> dict:
     }
 
 
-def pricing_response(s: Settings, tiers: list[Tier]) -> dict:
+def pricing_response(s: Settings, tiers: list[Tier]) -> dict[str, Any]:
     return {
         "treasury": s.treasury,
         "network": s.network,
@@ -152,7 +159,7 @@ def pricing_response(s: Settings, tiers: list[Tier]) -> dict:
     }
 
 
-def entry_view(e) -> dict:
+def entry_view(e: Entry) -> dict[str, Any]:
     return {
         "entry_id": e.entry_id,
         "contract_id": e.contract_id,
@@ -166,12 +173,12 @@ def entry_view(e) -> dict:
     }
 
 
-def entries_response(page, account: str | None = None) -> dict:
+def entries_response(page: EntriesPage, account: str | None = None) -> dict[str, Any]:
     """services.books.EntriesPage → docs/api.md shape. `balance_lamports` (legacy) is debits − credits
     of the page, so a credit account such as `revenue` shows negative there; with `?account=`
     the answer also gives the account's own side (`normal_side`) and the page's balance on it
     (`account_balance_lamports`: revenue earned is positive)."""
-    out = {
+    out: dict[str, Any] = {
         "entries": [entry_view(e) for e in page.entries],
         "debit_lamports": page.debit_lamports,
         "credit_lamports": page.credit_lamports,
@@ -188,7 +195,7 @@ def entries_response(page, account: str | None = None) -> dict:
     return out
 
 
-def ledger_response(page) -> dict:
+def ledger_response(page: LedgerPage) -> dict[str, Any]:
     """services.books.LedgerPage → docs/api.md shape (totals of the page)."""
     active = [
         _with_sol(
@@ -238,7 +245,7 @@ def ledger_response(page) -> dict:
     )
 
 
-def stats_response(st) -> dict:
+def stats_response(st: Stats) -> dict[str, Any]:
     """services.books.Stats → the operator's stats shape."""
     booked = {s: st.contracts_by_status.get(s, 0) for s in ("ACTIVE", "SETTLED", "EXPIRED")}
     due = min(st.expired_unbooked, booked["ACTIVE"])

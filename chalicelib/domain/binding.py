@@ -15,18 +15,20 @@ signed request: a renter who wrote terms into a payment meant them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .errors import Forbidden, PaymentInvalid, Unauthorized
 from .signing import MEMO_PREFIX
 
 BY_MEMO, BY_SIGNATURE = "memo", "signature"
 
 
-def terms_in(memos) -> list[str]:
+def terms_in(memos: Iterable[str]) -> list[str]:
     """The memos that state si64 terms (other memos, e.g. a wallet's note, are ignored)."""
     return [m for m in memos if m.startswith(MEMO_PREFIX + ":")]
 
 
-def bind(expected_memo: str, memos, *, payer: str, signed_by: str | None) -> str:
+def bind(expected_memo: str, memos: Iterable[str], *, payer: str, signed_by: str | None) -> str:
     """How the payment is bound to this request (BY_MEMO or BY_SIGNATURE), or why it is not.
 
     `expected_memo` is the memo of exactly this request's terms (domain.signing);

@@ -11,7 +11,12 @@ docs/adr/0006-whole-book-counters.md records the choice and its cost.
 
 from __future__ import annotations
 
-from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED
+from typing import TYPE_CHECKING, Any
+
+from .contracts import ACTIVE, EXPIRED, REFUND_CONFIRMED, SETTLED, Contract
+
+if TYPE_CHECKING:  # types only
+    from .refunds import Refund
 
 CONTRACT_STATUSES = (ACTIVE, SETTLED, EXPIRED)
 REFUND_STATUSES = ("QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST")
@@ -27,14 +32,14 @@ COUNTERS = (
 )
 
 
-def _refund_part(out: dict, status: str, lamports: int, fee: int | None) -> None:
+def _refund_part(out: dict[str, Any], status: str, lamports: int, fee: int | None) -> None:
     out[f"refunds_{status}_n"] = out.get(f"refunds_{status}_n", 0) + 1
     out[f"refunds_{status}_lamports"] = out.get(f"refunds_{status}_lamports", 0) + lamports
     if status == REFUND_CONFIRMED and fee:
         out["refund_fees_lamports"] = out.get("refund_fees_lamports", 0) + fee
 
 
-def contract_contribution(c) -> dict[str, int]:
+def contract_contribution(c: Contract | None) -> dict[str, int]:
     """What one contract adds to the counters (None: nothing)."""
     if c is None:
         return {}
@@ -47,7 +52,7 @@ def contract_contribution(c) -> dict[str, int]:
     return out
 
 
-def refund_contribution(r) -> dict[str, int]:
+def refund_contribution(r: Refund | None) -> dict[str, int]:
     """What one refund record (`domain.refunds.Refund`) adds to the refund counters; for a
     contract's refund this equals the refund part of `contract_contribution`."""
     if r is None:

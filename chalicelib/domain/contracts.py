@@ -82,14 +82,14 @@ class Contract:
     received_lamports: int
     created_at_ms: int
     expires_at_ms: int
-    payments: tuple = field(default_factory=tuple)
+    payments: tuple[Payment, ...] = field(default_factory=tuple)
     ended_at_ms: int | None = None
     used_lamports: int | None = None
     refund_lamports: int | None = None
     refund_status: str = REFUND_NONE
     refund_tx: str | None = None
     refund_reason: str | None = None
-    # the refund's transaction record (issue 8; domain/refunds.py drives it)
+    # the refund's transaction record (domain/refunds.py drives it)
     refund_lvbh: int | None = None
     refund_attempt: int = 0
     refund_fee: int | None = None

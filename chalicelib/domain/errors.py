@@ -6,11 +6,13 @@ maps each class to the status and stable code of docs/api.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DomainError(Exception):
     """A refusal a caller can act on. Subclasses name the kind; the edge maps it."""
 
-    def __init__(self, detail: str, reason: str | None = None):
+    def __init__(self, detail: str, reason: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.reason = reason
@@ -56,7 +58,7 @@ class Conflict(Exception):
     """A conditional write did not apply and wrote nothing. `failed` names the roles
     whose condition failed; `contended` those that collided with a concurrent transaction."""
 
-    def __init__(self, failed=(), contended=()):
+    def __init__(self, failed: Iterable[str] = (), contended: Iterable[str] = ()) -> None:
         super().__init__(f"failed={sorted(failed)} contended={sorted(contended)}")
         self.failed = set(failed)
         self.contended = set(contended)

@@ -28,7 +28,7 @@ def decode(text: str) -> bytes:
     return _b58.b58decode(text)  # ValueError for 0, O, I, l
 
 
-def _is_len(text, size: int, max_chars: int) -> bool:
+def _is_len(text: object, size: int, max_chars: int) -> bool:
     if not isinstance(text, str) or not 1 <= len(text) <= max_chars:
         return False
     try:
@@ -37,11 +37,11 @@ def _is_len(text, size: int, max_chars: int) -> bool:
         return False
 
 
-def is_pubkey(text) -> bool:
+def is_pubkey(text: object) -> bool:
     """True for base58 text of exactly 32 bytes (a Solana public key)."""
     return _is_len(text, 32, PUBKEY_MAX_CHARS)
 
 
-def is_signature(text) -> bool:
+def is_signature(text: object) -> bool:
     """True for base58 text of exactly 64 bytes (an ed25519 / transaction signature)."""
     return _is_len(text, 64, SIGNATURE_MAX_CHARS)

@@ -8,9 +8,14 @@ retried write is a no-op and a double write is impossible.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .contracts import REFUND_QUEUED, Contract, Payment
+from .contracts import REFUND_CONFIRMED, REFUND_QUEUED, Contract, Payment
+
+if TYPE_CHECKING:  # types only
+    from .refunds import Refund
 
 TREASURY, REVENUE, REFUNDS_PAYABLE, RETAINED_DUST = "treasury", "revenue", "refunds_payable", "retained_dust"
 
@@ -68,6 +73,8 @@ def payment_postings(contract: Contract, payment: Payment) -> list[Entry]:
 
 def settlement_postings(ended: Contract) -> list[Entry]:
     """Close the escrow: usage is revenue, the rest is owed back (or retained as dust)."""
+    if ended.ended_at_ms is None:
+        raise ValueError(f"{ended.contract_id} has not ended")
     used, refund = ended.used_lamports or 0, ended.refund_lamports or 0
     owed = REFUNDS_PAYABLE if ended.refund_status == REFUND_QUEUED else RETAINED_DUST
     kind = ended.status.lower()
@@ -92,12 +99,12 @@ def normal_side(account: str) -> str:
     return "debit" if account in (TREASURY, NETWORK_FEES) else "credit"
 
 
-def balance(entries, account: str | None = None) -> int:
+def balance(entries: Iterable[Entry], account: str | None = None) -> int:
     """Debits minus credits (of one account, or of all: zero when balanced)."""
     return sum(e.debit_lamports - e.credit_lamports for e in entries if account is None or e.account == account)
 
 
-# --- refunds paid on chain (issue 8) -----------------------------------------
+# --- refunds paid on chain -----------------------------------------
 # Entry ids of a refund do not carry a record version: the payout of a refund is
 # booked once ever (`{refund_id}#refund#paid#{leg}`), the network fee once per
 # transaction that landed (`{refund_id}#refund#fee{attempt:03d}#{leg}`), and the
@@ -129,16 +136,14 @@ def _refund_legs(
     ]
 
 
-def refund_paid_postings(refund) -> list[Entry]:
+def refund_paid_postings(refund: Refund) -> list[Entry]:
     """A CONFIRMED refund (`domain.refunds.Refund`): the refund owed is paid out of the
     treasury, and the network fee of the transaction that landed is an expense.
 
     debit refunds_payable / credit treasury (lamports); debit network_fees / credit
     treasury (fee). `ref` is the transaction signature.
     """
-    from .refunds import CONFIRMED
-
-    if refund.status != CONFIRMED or refund.fee_lamports is None or refund.confirmed_at_ms is None:
+    if refund.status != REFUND_CONFIRMED or refund.fee_lamports is None or refund.confirmed_at_ms is None:
         raise ValueError("only a confirmed refund with its fee is booked as paid")
     at, sig = refund.confirmed_at_ms, refund.tx_signature
     return _refund_legs(

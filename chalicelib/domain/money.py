@@ -32,7 +32,7 @@ TIERS: dict[str, Tier] = {
 }
 
 
-def to_decimal(value) -> Decimal:
+def to_decimal(value: object) -> Decimal:
     """Exact decimal of a JSON number (int or Decimal); refuses bool/float/str."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise TypeError("not an exact number")
@@ -47,7 +47,7 @@ def to_decimal(value) -> Decimal:
 MAX_HOURS_EXPONENT = 20
 
 
-def duration_seconds(hours) -> int:
+def duration_seconds(hours: object) -> int:
     """round_half_up(hours × 3600), computed exactly.
 
     The product is taken in a decimal context wide enough for every digit of
@@ -110,4 +110,5 @@ def hours_display(seconds: int) -> Decimal:
     without trailing zeros (a whole number keeps one: `1.0`). A Decimal, like `sol`, so a
     receipt stored as JSON text reads back equal to the answer first given."""
     d = (Decimal(seconds) / SECONDS_PER_HOUR).quantize(Decimal("0.000001")).normalize()
-    return d if d.as_tuple().exponent < 0 else d.quantize(Decimal("0.1"))
+    exponent = d.as_tuple().exponent  # an int: d is finite
+    return d if isinstance(exponent, int) and exponent < 0 else d.quantize(Decimal("0.1"))

@@ -1,4 +1,4 @@
-"""Payment verification: pure decision over JSON-RPC results (issue 2, item 8).
+"""Payment verification: pure decision over JSON-RPC results.
 
 No I/O here and no solana/solders import. `decide` reads the standard Solana
 JSON-RPC shapes:
@@ -61,7 +61,9 @@ the adapter turns it into `Unavailable(reason="rpc")` — never `not_found`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .keys import decode as b58decode
 
@@ -121,11 +123,13 @@ class Transfer:
     lamports: int
 
 
-def _fail(reason: str, lamports: int = 0, block_time=None, slot=None, memos=()) -> PaymentResult:
+def _fail(
+    reason: str, lamports: int = 0, block_time: int | None = None, slot: int | None = None, memos: tuple[str, ...] = ()
+) -> PaymentResult:
     return PaymentResult(False, lamports, reason, block_time, slot, memos)
 
 
-def _int_or_none(value):
+def _int_or_none(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -146,7 +150,7 @@ def parse_system_transfer(data: bytes, accounts: list[str]) -> Transfer | None:
     return None
 
 
-def account_keys(tx: dict) -> list[str]:
+def account_keys(tx: dict[str, Any]) -> list[str]:
     """All account keys of a json-encoded transaction: static, then loaded writable, then readonly."""
     message = tx["transaction"]["message"]
     keys = list(message["accountKeys"])
@@ -158,7 +162,7 @@ def account_keys(tx: dict) -> list[str]:
     return keys
 
 
-def signers(tx: dict) -> list[str]:
+def signers(tx: dict[str, Any]) -> list[str]:
     message = tx["transaction"]["message"]
     n = message["header"]["numRequiredSignatures"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -166,13 +170,13 @@ def signers(tx: dict) -> list[str]:
     return list(message["accountKeys"][:n])
 
 
-def _instructions(tx: dict):
+def _instructions(tx: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from tx["transaction"]["message"]["instructions"]
     for group in tx["meta"].get("innerInstructions") or []:
         yield from group["instructions"]
 
 
-def system_transfers(tx: dict) -> list[Transfer]:
+def system_transfers(tx: dict[str, Any]) -> list[Transfer]:
     """Every System Program Transfer / TransferWithSeed, top-level and inner, in order."""
     keys = account_keys(tx)
     out = []
@@ -191,7 +195,7 @@ def system_transfers(tx: dict) -> list[Transfer]:
     return out
 
 
-def memos(tx: dict) -> tuple[str, ...]:
+def memos(tx: dict[str, Any]) -> tuple[str, ...]:
     """The text of every top-level Memo program instruction, in order.
 
     Only top-level instructions count: they are exactly what the signers signed.
@@ -210,7 +214,7 @@ def memos(tx: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _decide_from_status(status) -> PaymentResult:
+def _decide_from_status(status: object) -> PaymentResult:
     if status is None:
         return _fail(NOT_FOUND)
     if not isinstance(status, dict):
@@ -223,7 +227,7 @@ def _decide_from_status(status) -> PaymentResult:
     return _fail(NOT_CONFIRMED, slot=slot)
 
 
-def decide(check: PaymentCheck, tx: dict | None, status: dict | None = None) -> PaymentResult:
+def decide(check: PaymentCheck, tx: dict[str, Any] | None, status: dict[str, Any] | None = None) -> PaymentResult:
     """Classify a payment; see the module docstring for the order of checks."""
     if tx is None:
         return _decide_from_status(status)
@@ -233,7 +237,7 @@ def decide(check: PaymentCheck, tx: dict | None, status: dict | None = None) -> 
         raise MalformedRpcResult(f"malformed getTransaction result: {exc!r}") from exc
 
 
-def _decide_tx(check: PaymentCheck, tx: dict) -> PaymentResult:
+def _decide_tx(check: PaymentCheck, tx: dict[str, Any]) -> PaymentResult:
     if not isinstance(tx, dict):
         raise MalformedRpcResult("transaction is not an object")
     meta = tx["meta"]

@@ -10,6 +10,8 @@ edge sends it as it is. Every `*_sol` figure derives from the lamports beside it
 
 from __future__ import annotations
 
+from typing import Any
+
 from .contracts import Contract
 from .money import hours_display, sol
 
@@ -18,7 +20,7 @@ def _s(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
 
-def rent_receipt(c: Contract) -> dict:
+def rent_receipt(c: Contract) -> dict[str, Any]:
     """The answer to the rent that opened `c` (its first payment)."""
     rent = c.payments[0]
     return {
@@ -41,9 +43,11 @@ def rent_receipt(c: Contract) -> dict:
     }
 
 
-def extend_receipt(after: Contract, sig: str) -> dict:
+def extend_receipt(after: Contract, sig: str) -> dict[str, Any]:
     """The answer to the extension paid by `sig`, from the contract right after it."""
     p = after.payment(sig)
+    if p is None:
+        raise ValueError(f"{sig} paid nothing of {after.contract_id}")
     return {
         "contract_id": after.contract_id,
         "extended_hours": hours_display(p.seconds),

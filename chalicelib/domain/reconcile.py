@@ -1,4 +1,4 @@
-"""The books against the chain (issue 9). Pure Python: no solders, no boto3.
+"""The books against the chain. Pure Python: no solders, no boto3.
 
 Every lamport the treasury holds came from, or left by, a transaction in its
 history (`getSignaturesForAddress(treasury)`). The ledger's `treasury` account
@@ -23,9 +23,13 @@ operator names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .payments import MalformedRpcResult, Transfer, account_keys, memos, signers, system_transfers
 from .signing import refund_memo
+
+if TYPE_CHECKING:  # types only
+    from .refunds import Refund
 
 REFUND_MEMO_PREFIX = refund_memo("")  # the memo of a refund transfer, before its refund id
 
@@ -68,13 +72,13 @@ class ChainTx:
         return None if b is None else b[1]
 
 
-def _int(value, what: str) -> int:
+def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedRpcResult(f"{what} is not an integer")
     return value
 
 
-def summarize(signature: str, tx: dict) -> ChainTx:
+def summarize(signature: str, tx: dict[str, Any]) -> ChainTx:
     """A getTransaction result (encoding "json") → ChainTx; MalformedRpcResult when it is not one."""
     try:
         meta = tx["meta"]
@@ -99,7 +103,7 @@ def summarize(signature: str, tx: dict) -> ChainTx:
         raise MalformedRpcResult(f"malformed getTransaction result: {exc!r}") from exc
 
 
-def signature_info(entry: dict) -> SignatureInfo:
+def signature_info(entry: dict[str, Any]) -> SignatureInfo:
     """One getSignaturesForAddress entry → SignatureInfo."""
     try:
         bt = entry.get("blockTime")
@@ -130,7 +134,7 @@ def inbound(tx: ChainTx, treasury: str) -> dict[str, int]:
 class NotAnOrphan(ValueError):
     """The transaction is not a payment to the treasury that a single payer made."""
 
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
@@ -250,7 +254,7 @@ class Report:
         return not self.mismatches
 
 
-def check_refund(refund, tx: ChainTx | None, treasury: str, memo: str) -> RefundCheck:
+def check_refund(refund: Refund, tx: ChainTx | None, treasury: str, memo: str) -> RefundCheck:
     """A CONFIRMED refund (`domain.refunds.Refund`) against its transaction on chain: landed
     without error, a transfer treasury → wallet of exactly its lamports, its memo, its fee."""
     problems = []

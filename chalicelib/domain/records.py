@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class Claim:
     contract_id: str
     wallet: str
     request: str
-    response: dict
+    response: dict[str, Any]
 
 
 @dataclass(frozen=True)

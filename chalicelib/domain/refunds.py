@@ -25,24 +25,13 @@ The memo on the transfer is `signing.refund_memo(refund_id)`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from .contracts import (
-    REFUND_CONFIRMED as CONFIRMED,
-)
-from .contracts import (
-    REFUND_DUST as DUST,
-)
-from .contracts import (
-    REFUND_FAILED as FAILED,
-)
-from .contracts import (
-    REFUND_QUEUED as QUEUED,
-)
-from .contracts import (
-    REFUND_SENT as SENT,
-)
+from .contracts import REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED, REFUND_QUEUED, REFUND_SENT, Contract
 from .errors import DomainError
 
+# the statuses of a refund are those a contract records (`contracts.REFUND_*`)
+QUEUED, SENT, CONFIRMED, FAILED, DUST = REFUND_QUEUED, REFUND_SENT, REFUND_CONFIRMED, REFUND_FAILED, REFUND_DUST
 CONTRACT_PREFIX = "CTR-"
 PAYMENT_PREFIX = "PAY-"
 STATUSES = (QUEUED, SENT, CONFIRMED, FAILED, DUST)
@@ -63,8 +52,9 @@ class RefundRefused(DomainError):
     transfer would be refused again: the refund becomes FAILED with `reason`."""
 
     status, code = 422, "refund_refused"
+    reason: str  # always given: the chain's reason
 
-    def __init__(self, reason: str, err=None):
+    def __init__(self, reason: str, err: object = None) -> None:
         super().__init__(f"The chain refused the refund transfer: {reason}", reason=reason)
         self.err = err  # the node's JSON error, when there is one
 
@@ -92,7 +82,7 @@ def refund_kind(refund_id: str) -> str:
     raise ValueError(f"not a refund id: {refund_id!r}")
 
 
-def _lamports(value) -> int:
+def _lamports(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("lamports must be an int")
     if value < 0:
@@ -117,7 +107,7 @@ class Refund:
     # bytes can land at most once, so a pending transaction is pushed again (RESEND)
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         refund_kind(self.refund_id)
         _lamports(self.lamports)
         if self.status not in STATUSES:
@@ -143,7 +133,7 @@ def new_refund(refund_id: str, wallet: str, lamports: int, *, min_lamports: int)
     return Refund(refund_id=refund_id, wallet=wallet, lamports=lamports, status=status)
 
 
-def _next(r: Refund, **changes) -> Refund:
+def _next(r: Refund, **changes: Any) -> Refund:
     return replace(r, version=r.version + 1, **changes)
 
 
@@ -152,7 +142,7 @@ def _require(r: Refund, *allowed: str, step: str) -> None:
         raise InvalidTransition(f"refund {r.refund_id}: cannot {step} from {r.status}", reason="status")
 
 
-def _lvbh(value) -> int:
+def _lvbh(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("last_valid_block_height must be a non-negative int")
     return value
@@ -249,7 +239,7 @@ class ChainStatus:
     """Inputs of `classify`: the getSignatureStatuses value of one signature (None when
     the node does not know it) and the block height read BEFORE that status."""
 
-    value: dict | None
+    value: dict[str, Any] | None
     block_height: int
 
 
@@ -266,7 +256,7 @@ class MalformedStatus(ValueError):
 
 
 def classify(
-    value: dict | None, block_height: int, last_valid_block_height: int, *, commitment: str = "finalized"
+    value: dict[str, Any] | None, block_height: int, last_valid_block_height: int, *, commitment: str = "finalized"
 ) -> Verdict:
     """What became of a recorded transaction.
 
@@ -330,7 +320,7 @@ def next_step(r: Refund, verdict: Verdict | None = None, *, has_raw: bool = Fals
     return RESEND if has_raw else WAIT
 
 
-def describe_err(err) -> str:
+def describe_err(err: object) -> str:
     """A short, stable reason for a transaction error in the node's JSON form:
     `"InsufficientFundsForRent: account 1"`, `"InstructionError: 0 Custom 1"`, `"BlockhashNotFound"`."""
     if isinstance(err, str):
@@ -353,7 +343,7 @@ def describe_err(err) -> str:
 
 
 # ------------------------------------------------------------ a contract's refund
-def refund_of(contract) -> Refund | None:
+def refund_of(contract: Contract) -> Refund | None:
     """The refund record a contract item carries (None while the contract is ACTIVE).
     Its version is the contract's: every step is written on the contract's version."""
     if contract.refund_status not in STATUSES:

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from .. import observability
 from ..config import Settings
+
+if TYPE_CHECKING:  # types only
+    from chalice.app import SQSEvent
+
+    from ..services.refunds import RefundWorker
 
 log = logging.getLogger("si64.refunds")
 bp = Blueprint(__name__)
@@ -43,12 +49,12 @@ def refund_id_of(body: str) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
+def handle_records(records: list[dict[str, Any]], worker: RefundWorker) -> dict[str, Any]:
     """Lambda SQS records → `{"batchItemFailures": [{"itemIdentifier": messageId}, …]}`."""
     from ..domain.errors import Unavailable
 
     failures: list[str] = []
-    counts: dict[str, int] = {}
+    counts: dict[str, float] = {}
     outcomes: dict[str, bool] = {}  # one refund asked twice in a batch is handled once
     for rec in records:
         mid = rec["messageId"]
@@ -83,8 +89,8 @@ def handle_records(records: list[dict], worker, stage: str = "local") -> dict:
 
 
 @bp.on_sqs_message(queue=QUEUE, batch_size=BATCH_SIZE)
-def refund_worker(event):
+def refund_worker(event: SQSEvent) -> dict[str, Any]:
     from .. import bootstrap
 
     c = bootstrap.container()
-    return handle_records([r.to_dict() for r in event], c.refund_worker, c.settings.stage)
+    return handle_records([r.to_dict() for r in event], c.refund_worker)

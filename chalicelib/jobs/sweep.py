@@ -6,16 +6,20 @@ datapoint means the sweep did not run) and a log line."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Rate
 
 from .. import observability
 
+if TYPE_CHECKING:  # types only
+    from ..bootstrap import Container
+
 log = logging.getLogger("si64.sweep")
 bp = Blueprint(__name__)
 
 
-def run_sweep(c) -> dict:
+def run_sweep(c: Container) -> dict[str, Any]:
     report = c.sweep.run()
     observability.emit_many(
         {"SweepDue": report.due, "Expirations": report.expired, "SweepLagSeconds": report.lag_seconds}
@@ -36,7 +40,7 @@ def run_sweep(c) -> dict:
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
-def billing_sweep(event):
+def billing_sweep(event: object) -> dict[str, Any]:
     from .. import bootstrap
 
     return run_sweep(bootstrap.container())

@@ -33,8 +33,8 @@ class Auth:
     secrets: Secrets
     clock: Clock
     verify_signature: SignatureVerifier
+    devices: DeviceStore
     window_seconds: int = 300
-    devices: DeviceStore | None = None
 
     def renter(self, creds: RenterCredentials, method: str, path: str, body: bytes = b"") -> str:
         """The wallet that signed `domain.signing.renter_message(method, path, ts, body)`
@@ -63,7 +63,8 @@ class Auth:
         from .telemetry import device_of_key
 
         device_id = device_of_key(key)
-        device = self.devices.get(device_id) if self.devices is not None else None
+        assert key is not None  # device_of_key refused a missing key
+        device = self.devices.get(device_id)
         if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
         return device

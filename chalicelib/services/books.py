@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain import books as book_counters
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, Contract, Figures, as_of
+from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
@@ -57,7 +58,7 @@ class Stats:
     revenue: int
     pending_refunds: int
     active_prepaid: int
-    queues: dict
+    queues: dict[str, Any]
     treasury: str
     rpc_reachable: bool
     at_ms: int
@@ -122,8 +123,10 @@ class Books:
         """Postings of one contract (when `contract_id`) or else of one account, oldest first."""
         if contract_id:
             rows, next_token = self.ledger.by_contract(contract_id, limit, token)
-        else:
+        elif account:
             rows, next_token = self.ledger.by_account(account, limit, token)
+        else:
+            raise InvalidRequest("Give exactly one of 'contract_id' or 'account'.", reason="contract_id")
         return EntriesPage(
             rows,
             sum(e.debit_lamports for e in rows),

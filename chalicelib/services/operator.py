@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain import money
 from ..domain.errors import Conflict, NotFound
@@ -40,7 +40,7 @@ class Operator:
 
     devices: DeviceStore
 
-    def seed_devices(self, devices: list[dict], capacity: int) -> None:
+    def seed_devices(self, devices: list[dict[str, Any]], capacity: int) -> None:
         """Create or update each device spec (`device_id`, `name`, `tier`, `uri`, `address`,
         `region`, `ram`) with `capacity` slots; leases are never touched."""
         for spec in devices:

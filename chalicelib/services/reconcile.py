@@ -1,4 +1,4 @@
-"""Reconciliation of the books with the chain (issue 9); see `domain/reconcile.py` for the
+"""Reconciliation of the books with the chain; see `domain/reconcile.py` for the
 identity it checks. Read-only: it writes nothing, anywhere.
 
 Reads, in this order (the chain first, so anything booked since is on chain already):
@@ -23,7 +23,7 @@ from ..config import Settings
 from ..domain import refunds as R
 from ..domain.errors import Unavailable
 from ..domain.ledger import TREASURY
-from ..domain.reconcile import Report, Unbooked, check_refund, inbound, refund_id_of
+from ..domain.reconcile import ChainTx, Report, Unbooked, check_refund, inbound, refund_id_of
 from ..domain.signing import refund_memo
 
 if TYPE_CHECKING:  # types only
@@ -58,9 +58,9 @@ class Reconciler:
         notes: list[str] = []
         complete = True
         reads = {"tx": 0}
-        cache: dict = {}
+        cache: dict[str, ChainTx | None] = {}
 
-        def tx_of(sig):
+        def tx_of(sig: str) -> ChainTx | None:
             if sig not in cache:
                 reads["tx"] += 1
                 cache[sig] = self.history.transaction(sig)
@@ -89,8 +89,8 @@ class Reconciler:
         # 3. the ledger's treasury account
         entries, token = [], None
         while True:
-            page, token = self.ledger.by_account(TREASURY, PAGE, token)
-            entries += [e for e in page if e.ref not in late]
+            rows, token = self.ledger.by_account(TREASURY, PAGE, token)
+            entries += [e for e in rows if e.ref not in late]
             if not token:
                 break
         booked = {e.ref for e in entries}
@@ -210,8 +210,8 @@ class Reconciler:
         # 5. every CONFIRMED refund is on chain as recorded
         problems, checked, token = [], 0, None
         while True:
-            page, token = self.listing.by_status(R.CONFIRMED, PAGE, token)
-            for r in page:
+            refunds, token = self.listing.by_status(R.CONFIRMED, PAGE, token)
+            for r in refunds:
                 checked += 1
                 if r.tx_signature and r.tx_signature not in on_chain and r.tx_signature not in late and complete:
                     problems.append(check_refund(r, None, treasury, refund_memo(r.refund_id)))
@@ -247,7 +247,7 @@ class Reconciler:
             phantom_refs=phantom,
         )
 
-    def _refund(self, refund_id: str | None):
+    def _refund(self, refund_id: str | None) -> R.Refund | None:
         if not refund_id:
             return None
         try:

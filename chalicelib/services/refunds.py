@@ -12,9 +12,11 @@ transaction per refund that can land, and the next delivery finds it.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from ..config import Settings
 from ..domain import refunds as R
@@ -38,6 +40,24 @@ if TYPE_CHECKING:  # types only
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 8
+_T = TypeVar("_T")
+
+
+def _recorded(value: _T | None, what: str, r: R.Refund) -> _T:
+    """A field the record's status guarantees (a SENT refund has its transaction)."""
+    if value is None:
+        raise ValueError(f"refund {r.refund_id} ({r.status}) has no {what}")
+    return value
+
+
+def _mark_sent(r: R.Refund, p: R.PreparedTransfer) -> R.Refund:
+    return R.mark_sent(r, p.signature, p.last_valid_block_height, p.raw)
+
+
+def _replace_expired(r: R.Refund, verdict: R.Verdict, p: R.PreparedTransfer) -> R.Refund:
+    return R.replace_expired(r, verdict, p.signature, p.last_valid_block_height, p.raw)
+
+
 REFUND_REQUEST = "refund"  # Claim.kind of a payment claimed by its refund
 ANY_AGE_SECONDS = 100 * 365 * 86_400  # a refund of a payment is never too old
 
@@ -82,8 +102,9 @@ class RefundWorker:
             out.status = r.status
             verdict = None
             if r.status == R.SENT:
-                st = self.chain.status(r.tx_signature)
-                verdict = R.classify(st.value, st.block_height, r.last_valid_block_height, commitment=self.commitment)
+                st = self.chain.status(_recorded(r.tx_signature, "transaction", r))
+                lvbh = _recorded(r.last_valid_block_height, "last valid block height", r)
+                verdict = R.classify(st.value, st.block_height, lvbh, commitment=self.commitment)
             step = R.next_step(r, verdict, has_raw=r.raw is not None and not resent)
             if step == R.DONE:
                 out.done = True
@@ -93,27 +114,20 @@ class RefundWorker:
                 return out
             try:
                 if step == R.SEND:
-                    self._send_new(
-                        r, lambda p, r=r: R.mark_sent(r, p.signature, p.last_valid_block_height, p.raw), out, "sent"
-                    )
+                    self._send_new(r, functools.partial(_mark_sent, r), out, "sent")
                 elif step == R.REPLACE:
                     self._send_new(
-                        r,
-                        lambda p, r=r, v=verdict: R.replace_expired(
-                            r, v, p.signature, p.last_valid_block_height, p.raw
-                        ),
-                        out,
-                        "replaced",
+                        r, functools.partial(_replace_expired, r, _recorded(verdict, "verdict", r)), out, "replaced"
                     )
                 elif step == R.RESEND:
                     resent = True
                     try:
-                        self.chain.send(r.raw)
+                        self.chain.send(_recorded(r.raw, "signed bytes", r))
                         out.events.append("resent")
                     except R.RefundRefused as exc:  # it may still land or expire: never fail a live tx here
                         log.warning("refund %s: resend refused (%s); waiting for expiry", refund_id, exc.reason)
                 elif step == R.CONFIRM:
-                    fee = self.chain.fee(r.tx_signature)
+                    fee = self.chain.fee(_recorded(r.tx_signature, "transaction", r))
                     if fee is None:
                         out.note = "fee not readable yet"
                         return out
@@ -121,12 +135,12 @@ class RefundWorker:
                     self.refunds.advance(r, after, refund_paid_postings(after), self.clock())
                     out.events.append("confirmed")
                 elif step == R.FAIL:
-                    fee = self.chain.fee(r.tx_signature)
+                    fee = self.chain.fee(_recorded(r.tx_signature, "transaction", r))
                     if fee is None:
                         out.note = "fee not readable yet"
                         return out
                     now = self.clock()
-                    after = R.fail(r, R.describe_err(verdict.err))
+                    after = R.fail(r, R.describe_err(_recorded(verdict, "verdict", r).err))
                     entries = network_fee_postings(r.refund_id, r.attempt, fee, r.tx_signature, now) if fee else []
                     self.refunds.advance(r, after, entries, now)
                     out.events.append("failed")
@@ -135,7 +149,9 @@ class RefundWorker:
         out.note = out.note or "too many steps"
         return out
 
-    def _send_new(self, r: R.Refund, record, out: Outcome, event: str) -> None:
+    def _send_new(
+        self, r: R.Refund, record: Callable[[R.PreparedTransfer], R.Refund], out: Outcome, event: str
+    ) -> None:
         """Sign a new transaction, record it (conditional write) and only then broadcast it.
         A refusal by the chain makes the refund FAILED with the chain's reason."""
         try:
@@ -216,7 +232,15 @@ class PaymentRefunds:
             lambda claim: self._existing(tx_signature, claim, wallet),
         )
 
-    def _book(self, tx_signature: str, wallet: str, lamports: int, now: int, request: str, on_claimed) -> PaymentRefund:
+    def _book(
+        self,
+        tx_signature: str,
+        wallet: str,
+        lamports: int,
+        now: int,
+        request: str,
+        on_claimed: Callable[[Claim], PaymentRefund],
+    ) -> PaymentRefund:
         """ONE transaction: claim the signature for its refund, store the record, book it; then
         queue it. A claim that won the race meanwhile is answered by `on_claimed(claim)`."""
         refund_id = R.payment_refund_id(tx_signature)
@@ -248,7 +272,7 @@ class PaymentRefunds:
         return PaymentRefund(tx_signature, refund, first=True)
 
     def refund_orphan(self, tx_signature: str, history: ChainHistory) -> PaymentRefund:
-        """An operator refunds an orphan payment to its payer (issue 9): a transfer to the
+        """An operator refunds an orphan payment to its payer: a transfer to the
         treasury that the treasury did not sign, claimed by nothing. The payer is the
         transfer's source, which signed (read from the chain, never from the request); the
         payment is verified for that payer exactly as on the payer-signed path, then claimed
@@ -282,7 +306,7 @@ class PaymentRefunds:
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
 
-        def lost_race(claim):
+        def lost_race(claim: Claim) -> NoReturn:
             raise self._claimed(claim)
 
         return self._book(tx_signature, payer, result.lamports_received, now, f"refund:operator:{payer}", lost_race)
@@ -356,7 +380,7 @@ class RefundOperations:
 
 @dataclass(frozen=True)
 class RefundAdmin:
-    """The operator's view of the refunds (issue 9): a page by status from the sparse
+    """The operator's view of the refunds: a page by status from the sparse
     `refunds-by-status` indexes, and the dead-letter queue moved back to the refund queue.
 
     listing: refunds by status (`by_status`).

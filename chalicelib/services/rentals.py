@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import observability
 from ..config import Settings
@@ -34,7 +34,7 @@ class Receipt:
     """The answer to a paid request: `body` is the receipt (domain.receipts) stored with
     the payment's claim; `first` is True when this request committed it, False for a replay."""
 
-    body: dict
+    body: dict[str, Any]
     first: bool
 
 
@@ -94,7 +94,7 @@ class Rentals:
             return Receipt(claim.response, first=False)
         raise PaymentAlreadyUsed("This transaction signature already paid for something else.", reason="tx_signature")
 
-    def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+    def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
         """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
         one read of the claim tells. This attempt's own receipt there → it did, and this is the
         first answer; otherwise the 503 stands and, as docs/api.md says, nothing was changed."""
@@ -106,7 +106,7 @@ class Rentals:
             return Receipt(claim.response, first=True)
         raise Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
 
-    def _claimed(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+    def _claimed(self, sig: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
         """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry.
 
         A claim holding exactly this attempt's receipt is this request's own write, sent again by
@@ -170,6 +170,7 @@ class Rentals:
         )
         if replay:
             return replay
+        assert result is not None  # _verify answers a result or a replay
         tried: set[str] = set()
         for _ in range(MAX_RETRIES):
             candidates = sorted(
@@ -248,6 +249,7 @@ class Rentals:
         )
         if replay:
             return replay
+        assert result is not None  # _verify answers a result or a replay
         for _ in range(MAX_RETRIES):
             after = dc.extend(
                 contract,

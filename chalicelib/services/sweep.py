@@ -59,7 +59,7 @@ class Sweep:
     queue: RefundQueue
     clock: Clock
     settings: Settings
-    refund_listing: RefundListing | None = None  # payment refunds owed (claims index)
+    refund_listing: RefundListing  # payment refunds owed (claims index)
     page_size: int = 100
     max_pages: int = 50  # per shard and run: a backlog is worked off over several runs
 
@@ -99,7 +99,7 @@ class Sweep:
             if len(due) < self.page_size or not fresh:
                 return
 
-    def _expire(self, contract: dc.Contract, now: int, report: SweepReport) -> None:
+    def _expire(self, contract: dc.Contract | None, now: int, report: SweepReport) -> None:
         for _ in range(MAX_RETRIES):
             if contract is None or contract.status != dc.ACTIVE or contract.expires_at_ms > now:
                 report.lost_races += 1  # settled, expired or extended meanwhile
@@ -120,13 +120,11 @@ class Sweep:
                 self.queue.send_refund(after.contract_id, after.version)
                 report.refunds_queued += 1
             return
-        report.errors.append(f"{contract.contract_id}: too many concurrent changes")
+        report.errors.append(f"{after.contract_id}: too many concurrent changes")  # contract may be None here
 
     def _requeue_payments(self, now: int, report: SweepReport) -> None:
         """Refunds of payments no contract holds live on their claims, not in the contracts'
         refunds-pending index: the same recovery, from the claims' sparse refunds-by-status index."""
-        if self.refund_listing is None:
-            return
         before = now - self.settings.refund_requeue_seconds * 1000
         owed = self.refund_listing.payment_refunds_owed(before, self.page_size)
         report.queries += 2

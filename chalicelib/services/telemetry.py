@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.contracts import Contract
 from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
@@ -89,6 +89,7 @@ class Telemetry:
         here, without a second read).
         """
         device_id = device_of_key(key)
+        assert key is not None  # device_of_key refused a missing key
         key_hash = hash_device_key(key)
         if device is None or device.device_id != device_id:
             device = self.devices.get(device_id)
@@ -114,7 +115,7 @@ class Telemetry:
                 log.warning("last-seen stamp of %s not written (database unavailable)", device_id)
         return Recorded(contract, len(rows), now)
 
-    def latest(self, contract_id: str) -> list[list]:
+    def latest(self, contract_id: str) -> list[list[Any]]:
         """The newest ≤ 100 sample rows of a contract, oldest first; NotFound for no contract."""
         rows = self.metrics.latest(contract_id)
         if not rows and self.contracts.get(contract_id) is None:  # only an empty answer needs the check

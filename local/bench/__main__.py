@@ -10,12 +10,12 @@
 3. Latency (local/bench/latency.py): N sequential requests per endpoint over HTTP to the
    stack's API server, on new connections and on one keep-alive session; p50 / p95 in ms.
 4. Metric writes per 1,000 samples (local/bench/writes.py): single and batch posts, write
-   calls and estimated write units (`wcu_per_1000_samples`, issue 10 targets).
+   calls and estimated write units (`wcu_per_1000_samples`, against `WCU_TARGETS`).
 5. Cold import of each Lambda entry point against `import boto3, pynamodb.models, chalice`
    (local/bench/cold_import.py): `cold_import_ms` and `cold_import_ratio` per entry point.
 
-Writes `.local/bench.json`; exits 1 when an AWS-call target (issue 3) or a write-unit target
-(issue 10) is missed (call counts and item sizes: deterministic, not timings; the cold-import
+Writes `.local/bench.json`; exits 1 when an AWS-call target or a write-unit target
+is missed (call counts and item sizes: deterministic, not timings; the cold-import
 ratio is a timing on a shared machine: reported against its target, never fails the run),
 2 when the bench itself could not run.
 """
@@ -35,7 +35,7 @@ from local.bench.common import CAPACITY, ROOT, SOL, BenchError, Wallet, say
 from local.launch import launch
 from local.stack import SCRUB
 
-KEEP_ALIVE_LIMIT = 1.5  # issue 6: status p50 on a session within 1.5x of its p50 on new connections
+KEEP_ALIVE_LIMIT = 1.5  # status p50 on a session within 1.5x of its p50 on new connections
 
 
 def table(rows, header) -> str:
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
             f"{ka['status_p50_new_connection_ms']} ms on new connections (x{ka['ratio']}, limit x{KEEP_ALIVE_LIMIT}: "
             f"{'ok' if ka['within_limit'] else 'STALLED'})"
         )
-    print("* the bench's own budget, not a target of issue 3: shown, never fails the run")
+    print("* the bench's own budget, not a gated target: shown, never fails the run")
     print("new clients: botocore clients built while serving one warm request (no AWS call, ~0.2 s CPU each)")
     sites = sorted({s for d in result["aws_calls_detail"].values() for s in d["client_created_at"]})
     for s in sites:

@@ -10,7 +10,7 @@ moto's `before-send` hook, so they count under `mock_aws` too).
 Each recorded call keeps its parameters (to estimate write units) and the
 chalicelib frames of its call site (to say where an extra call comes from).
 
-`BUDGETS` are the per-endpoint call targets of issue 3 (`gate=True`: `make
+`BUDGETS` are the per-endpoint call targets (`gate=True`: `make
 bench` fails when one is missed) plus the bench's own budgets for the other
 endpoints (`gate=False`: shown, never fail the run).
 
@@ -217,9 +217,9 @@ METRICS_LIMITS = (
 )
 
 BUDGETS: dict[str, Budget] = {
-    # issue 3, "Benchmark": these fail the run
+    # the gated targets: these fail the run
     "status": Budget("1 read", (Limit("read", READS, 1, 1),)),
-    # issue 10 item 5: one plain conditional PutItem per report (no transaction), the device and
+    # metering: one plain conditional PutItem per report (no transaction), the device and
     # contract read by two strongly consistent GetItems, and the device's last-seen UpdateItem at
     # most once a minute (the bench's first report on a device pays it)
     "metrics": Budget("1 put + 2 gets (+<=1 stamp/min)", METRICS_LIMITS),

@@ -43,7 +43,6 @@ class InProcess:
             network="localnet",
             treasury=info["treasury"],
             admin_key=info["admin_key"],
-            device_capacity=CAPACITY,
             rate_limit=(10**9, 10),
             device_rate_limit=(10**9, 10),
         )

@@ -1,4 +1,4 @@
-"""Benchmarks of issue 8 (refunds, sweep, whole-book figures), merged into `.local/bench.json`
+"""Benchmarks of refunds, the sweep and the whole-book figures, merged into `.local/bench.json`
 under "refunds":
 
 * `sweep_items_read`: items DynamoDB read for one sweep run (Query ScannedCount + GetItem),
@@ -125,10 +125,16 @@ def sweep_items_read() -> dict:
             seeded = time.monotonic() - t0
 
             from chalicelib.adapters.queue import RefundQueue
+            from chalicelib.adapters.refunds import RefundsRepo
 
             queue = RefundQueue(res.queue_url, s.refund_queue_name, "us-east-1", None)
             sweep = Sweep(
-                contracts=ContractsRepo(4), tx=Transactions(4), queue=queue, clock=lambda now=now: now, settings=s
+                contracts=ContractsRepo(4),
+                tx=Transactions(4),
+                queue=queue,
+                clock=lambda now=now: now,
+                settings=s,
+                refund_listing=RefundsRepo(4),
             )
             # the devices hold the leases the seeded contracts took
             from chalicelib.adapters.models import DeviceItem

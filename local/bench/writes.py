@@ -2,7 +2,7 @@
 counting write calls and estimating write units from item sizes (the emulator reports no
 consumed capacity for transactions).
 
-`wcu_per_1000_samples` (issue 10 item 5) gates `make bench`: <= WCU_TARGETS. The bench's
+`wcu_per_1000_samples` gates `make bench`: <= WCU_TARGETS. The bench's
 samples are a steady reporter's (the same values each time); `batch_120_noisy` posts the
 same 1,000 samples with agent-like noise in every value (local/ops/agent.py precision:
 cpu 2 decimals, memory 3, rates 6) to show what varied data costs — shown, not gated."""
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from local.bench.common import SAMPLE, BenchError, Wallet
 from local.bench.inprocess import InProcess
 
-WCU_TARGETS = {"single": 2000, "batch_120": 20}  # issue 10 item 5 (before: ~7,000 and ~129)
+WCU_TARGETS = {"single": 2000, "batch_120": 20}  # before the packed batch: ~7,000 and ~129
 
 
 def noisy_sample(rng: random.Random, i: int) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import urllib.parse
 
-# docs/api.md names these 409s; `idempotency_in_progress` is the retryable one of issue 10 item 2.
+# docs/api.md names these 409s; `idempotency_in_progress` is the retryable one.
 ALLOWED = {
     409: {
         "payment_already_used",

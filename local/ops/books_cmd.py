@@ -1,4 +1,4 @@
-"""`si64 refunds …` and `si64 reconcile` (issue 9): thin clients of the admin routes.
+"""`si64 refunds …` and `si64 reconcile`: thin clients of the admin routes.
 
     refunds list [--status FAILED] [--limit N] [--all] [--json]
     refunds retry REFUND_ID

@@ -33,7 +33,7 @@ class Store:
     metrics: object
     tx: object
     snapshot: object  # () -> comparable picture of every table
-    refunds: object = None  # ports.RefundStore (issue 8)
+    refunds: object = None  # ports.RefundStore
     book: object = None  # ports.BookStore
 
 
@@ -144,10 +144,3 @@ def store(request) -> Store:
     if request.param == "fake":
         return _fake_store()
     return _dynamo_store(request.getfixturevalue("moto_tables"))
-
-
-def known_gap(request, store: Store, *, on: str, reason: str) -> None:
-    """Mark a case the named backend fails TODAY (a gap between a port's documented contract
-    and that implementation). Strict: once the gap is closed the case fails until the mark goes."""
-    if store.name == on:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.records import Replay
+from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS
 
 NOW = 1_764_000_000_000
 LEASE = 60_000

@@ -1,4 +1,4 @@
-"""The ports of issue 9, fakes and real adapters through the same cases:
+"""The operator ports, fakes and real adapters through the same cases:
 RefundListing.by_status (DynamoDB on moto: the sparse refunds-by-status indexes),
 DeadLetters.redrive (SQS on moto) and ChainHistory (the local LiteSVM chain)."""
 

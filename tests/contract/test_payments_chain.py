@@ -124,7 +124,7 @@ def outcome(r: PaymentResult) -> tuple:
 
 
 def memos(r: PaymentResult):
-    return getattr(r, "memos", None)  # read by `decide` once issue 7's binding lands
+    return getattr(r, "memos", None)  # the payment's memos, for the binding checks
 
 
 def test_health(chain):

@@ -1,4 +1,4 @@
-"""ports.RefundStore and ports.BookStore (issue 8): one suite over the fakes and the
+"""ports.RefundStore and ports.BookStore: one suite over the fakes and the
 DynamoDB adapters on moto."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def test_the_counters_add_up_every_record(store):
 
 
 def _shard(c):
-    from chalicelib.adapters.contracts import shard_of
+    from chalicelib.domain.storage import shard_of
     from tests.contract.conftest import SHARDS
 
     return shard_of(c.contract_id, SHARDS)

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.adapters.contracts import shard_of
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger
 from chalicelib.domain.errors import Conflict, InvalidRequest
 from chalicelib.domain.records import Claim
+from chalicelib.domain.storage import shard_of
 from tests.contract.conftest import SHARDS
 from tests.support.fakes import new_signature, new_wallet
 

@@ -1,4 +1,4 @@
-"""Payment binding over HTTP on the local stack (issue 7): every attack found by trying the API
+"""Payment binding over HTTP on the local stack: every attack found by trying the API
 with no credentials is refused and writes nothing; the payer's own requests still work, bound
 either by the terms in the payment's memo or by the payer's signature over the request."""
 

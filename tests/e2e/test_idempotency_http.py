@@ -1,4 +1,4 @@
-"""Idempotency-Key over HTTP on the shared local stack (issue 10, "Must show"): 10 concurrent
+"""Idempotency-Key over HTTP on the shared local stack: 10 concurrent
 identical rents with one key → one execution and one stored answer; every other request is
 either 409 idempotency_in_progress (retryable) or the stored answer replayed."""
 

@@ -1,4 +1,4 @@
-"""The fleet-wide rate limit over HTTP (issue 10, "Must show"): two API processes serve one
+"""The fleet-wide rate limit over HTTP: two API processes serve one
 local stack (one emulator, one claims table). A burst from one address across both hits 429
 after 150 requests in total; two other addresses at 100 each are never limited.
 

@@ -1,4 +1,4 @@
-"""`si64 reconcile` and `si64 refunds …` against a whole local stack of their own (issue 9).
+"""`si64 reconcile` and `si64 refunds …` against a whole local stack of their own.
 
 A busy run — rents (memo-bound), an extension, metrics, settles, an expiry by the sweep, a
 payment refused as short and refunded to its payer — and once the refund worker has paid

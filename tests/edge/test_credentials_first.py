@@ -1,5 +1,5 @@
 """Every POST names its credentials at the edge, and an Idempotency-Key replay is answered only
-after the request's own credentials check out (issue 7, item 3) — on every POST route, including
+after the request's own credentials check out — on every POST route, including
 the ones added later (payment refunds, operator retries)."""
 
 from __future__ import annotations

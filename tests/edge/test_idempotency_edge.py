@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.adapters.claims import DONE, PENDING
 from chalicelib.api import endpoint, errors, rentals
 from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.storage import IDEMPOTENCY_DONE as DONE
+from chalicelib.domain.storage import IDEMPOTENCY_PENDING as PENDING
 from tests.support.fakes import new_signature
 from tests.support.signing import renter_headers
 
@@ -59,7 +60,7 @@ def _call(edge, body: dict) -> endpoint.Call:
 
 
 def test_ten_concurrent_identical_requests_run_once_and_store_one_answer(edge, monkeypatch):
-    """The race of issue 10 at the edge: 10 threads, one key, one body. The handler is the real
+    """The Idempotency-Key race at the edge: 10 threads, one key, one body. The handler is the real
     rent route on the fakes, slowed so that every duplicate arrives while the first runs."""
     body = edge.rent_body()
     executions, barrier = [], threading.Barrier(10)

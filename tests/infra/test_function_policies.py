@@ -1,5 +1,5 @@
 """Per-function least privilege in the packaged prod stage (.chalice/config.json
-`lambda_functions` + .chalice/policy-prod-*.json, issue 8): the internet-facing API
+`lambda_functions` + .chalice/policy-prod-*.json): the internet-facing API
 function can neither read the treasury key nor sign; only the refund worker can; no
 function may rewrite the ledger; the refund queue reports partial batch failures."""
 

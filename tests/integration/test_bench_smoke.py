@@ -1,5 +1,5 @@
 """The call-counting harness of `make bench` (local/bench_calls.py) on moto: it counts known
-operations exactly, names their call sites, and the call budgets of issue 3 hold.
+operations exactly, names their call sites, and the gated call budgets hold.
 
 A correctness test of the harness and of the call budget, not a timing test."""
 
@@ -75,7 +75,7 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
     finally:
         rec.close()
     assert m_rent.counts == Counter({"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1})
-    # issue 10: one PutItem per report, device + contract read, the device stamped once a minute
+    # metering: one PutItem per report, device + contract read, the device stamped once a minute
     assert m_one.counts == Counter({"dynamodb.GetItem": 2, "dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1})
     assert m_batch.counts == Counter({"dynamodb.GetItem": 2, "dynamodb.PutItem": 1})
     assert m_settle.counts == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1})

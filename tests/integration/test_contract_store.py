@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from solders.keypair import Keypair
 
-from chalicelib.adapters.contracts import shard_of
 from chalicelib.domain.signing import extend_memo
+from chalicelib.domain.storage import shard_of
 from tests.support.signing import renter_headers
 
 from .test_lifecycle_moto import rent

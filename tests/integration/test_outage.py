@@ -74,11 +74,11 @@ def _requests(api):
         ("GET", "/api/billing/ledger", "/api/billing/ledger", None, ADMIN),
         ("GET", "/api/billing/entries", f"/api/billing/entries?contract_id={CID}", None, ADMIN),
         ("GET", "/api/stats", "/api/stats", None, ADMIN),
-        # issue 8: refunds of payments no contract holds, operator retry
+        # refunds of payments no contract holds, operator retry
         ("POST", "/api/payments/{tx_signature}/refund", refund_path, None, refund_renter),
         ("GET", "/api/payments/{tx_signature}/refund", refund_path, None, {}),
         ("POST", "/api/refunds/{refund_id}/retry", f"/api/refunds/{CID}/retry", None, ADMIN),
-        # issue 9: the device fleet, the document, operator refunds and reconciliation
+        # the device fleet, the document, operator refunds and reconciliation
         ("GET", "/api/openapi.json", "/api/openapi.json", None, {}),
         ("GET", "/api/admin/devices", "/api/admin/devices", None, ADMIN),
         ("POST", "/api/admin/devices/{device_id}/key", "/api/admin/devices/device-m2-001/key", None, ADMIN),

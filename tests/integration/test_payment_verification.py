@@ -1,4 +1,4 @@
-"""Payment verification against the REAL local chain (issue 2 item 8, "Must show").
+"""Payment verification against the REAL local chain.
 
 A stock solana-py `AsyncClient` airdrops and pays (system transfer + memo),
 exactly as a renter's client would on devnet; `SolanaRpc.verify_payment`

@@ -1,4 +1,4 @@
-"""The operator routes of issue 9 through the Chalice app: DynamoDB and SQS on in-process
+"""The reconciliation and refund operator routes through the Chalice app: DynamoDB and SQS on in-process
 moto, payments and refunds on the real local chain (the `world` of test_refunds_flow)."""
 
 from __future__ import annotations

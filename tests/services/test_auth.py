@@ -13,7 +13,7 @@ from chalicelib.domain.commands import RenterCredentials
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.signing import renter_message
 from chalicelib.services.auth import Auth
-from tests.support.fakes import FakeClock, FakeSecrets
+from tests.support.fakes import FakeClock, FakeDatabase, FakeSecrets
 
 from .conftest import ADMIN_KEY
 
@@ -34,7 +34,12 @@ class Recording:
 
 
 def make(admin_key=ADMIN_KEY, verify=None) -> Auth:
-    return Auth(secrets=FakeSecrets(admin_key), clock=CLOCK, verify_signature=verify or verify_ed25519)
+    return Auth(
+        secrets=FakeSecrets(admin_key),
+        clock=CLOCK,
+        verify_signature=verify or verify_ed25519,
+        devices=FakeDatabase().ports()["devices"],
+    )
 
 
 def signed(kp: Keypair, ts: str = NOW, method="POST", path=PATH, body=b"") -> RenterCredentials:

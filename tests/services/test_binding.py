@@ -1,4 +1,4 @@
-"""Payment binding (issue 7, docs/api.md "Binding a payment") at the service level, on fakes.
+"""Payment binding (docs/api.md "Binding a payment") at the service level, on fakes.
 
 Each attack found by trying the API as an attacker is a case here: anything on chain is public,
 so a transfer to the treasury must not rent (or extend) anything unless its payer bound it to

@@ -1,5 +1,5 @@
-"""Reconciliation, operator refunds of orphan payments, refunds by status and the DLQ redrive
-(issue 9), on the fakes: payments land on the FakeRpc node, refunds on the FakeRefundChain,
+"""Reconciliation, operator refunds of orphan payments, refunds by status and the DLQ redrive,
+on the fakes: payments land on the FakeRpc node, refunds on the FakeRefundChain,
 and FakeChainHistory is the treasury's history of both (its funding first)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.adapters.metrics import batch_key, encode_rows, pack_rows, unpack_rows
+from chalicelib.domain.metering import batch_key, encode_rows, pack_rows, unpack_rows
 
 T0 = 1_764_000_000_000
 values = st.one_of(

@@ -1,5 +1,5 @@
 """services.telemetry on the fakes: who may report, what one report writes and how often the
-device is stamped (issue 10 items 5 and 10; docs/adr/0007-cheap-metering.md)."""
+device is stamped (docs/adr/0007-cheap-metering.md)."""
 
 from __future__ import annotations
 

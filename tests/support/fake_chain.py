@@ -1,6 +1,7 @@
 """The chain fake: getTransaction-shaped transactions (`payment_tx`) served by an in-memory
-node under the real `SolanaRpc` adapter (`FakeRpc`), so every payment decision is
-`chalicelib.domain.payments.decide`'s. Imported through `tests.support.fakes`."""
+node (`FakeRpc`, a `ports.PaymentVerifier`) that asks the node what the `SolanaRpc` adapter
+asks it, so every payment decision is `chalicelib.domain.payments.decide`'s (tests/contract
+runs both through the same cases). Imported through `tests.support.fakes`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from chalicelib.adapters.solana_rpc import SolanaRpc
 from chalicelib.domain import keys as base58
-from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, PaymentCheck, PaymentResult
+from chalicelib.domain.errors import InvalidRequest, Unavailable
+from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, MalformedRpcResult, PaymentCheck, PaymentResult, decide
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo v2, on every cluster
 
@@ -41,12 +42,12 @@ def payment_tx(
     signers: list[str],
     transfers: list[tuple[str, str, int]],
     memo: str | None = None,
-    err=None,
+    err: object = None,
     block_time: int | None,
     slot: int = 1,
-    version="legacy",
+    version: str | int = "legacy",
     extra_signatures: list[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A getTransaction result (encoding "json") as a node returns it: `signers` sign (the
     first pays the fee), each (source, destination, lamports) is a System transfer, and
     `memo` (text) a Memo-program instruction signed by the first signer."""
@@ -57,7 +58,7 @@ def payment_tx(
                 writable.append(k)
     programs = [SYSTEM_PROGRAM_ID] + ([MEMO_PROGRAM_ID] if memo is not None else [])
     keys = writable + programs
-    instructions = [
+    instructions: list[dict[str, Any]] = [
         {
             "accounts": [keys.index(s), keys.index(d)],
             "data": _transfer_data(n),
@@ -123,12 +124,14 @@ def payment_tx(
 
 @dataclass
 class _Landed:
-    tx: dict
+    tx: dict[str, Any]
     commitment: str = "confirmed"  # "processed": the node knows the signature, not yet at confirmed
 
 
-class FakeRpc(SolanaRpc):
-    """The real `SolanaRpc` adapter over an in-memory node instead of HTTP.
+class FakeRpc:
+    """`ports.PaymentVerifier` over an in-memory JSON-RPC node: the adapter's two reads
+    (getTransaction at `confirmed`, then getSignatureStatuses when it is unknown), decided by
+    `domain.payments.decide`.
 
     `pay(wallet, lamports)` lands a genuine payment (wallet → treasury, signed by the
     wallet) and returns its signature; `land(tx)` lands any transaction built with
@@ -136,8 +139,7 @@ class FakeRpc(SolanaRpc):
     `calls` counts verify_payment calls; `requests` lists the JSON-RPC methods asked.
     """
 
-    def __init__(self, treasury: str | None = None, clock: Callable[[], int] | None = None):
-        super().__init__("http://fake-rpc.invalid", timeout=1)
+    def __init__(self, treasury: str | None = None, clock: Callable[[], int] | None = None) -> None:
         self.treasury = treasury
         self.clock = clock
         self.landed: dict[str, _Landed] = {}
@@ -146,17 +148,20 @@ class FakeRpc(SolanaRpc):
         self.fail_next_calls = 0
         self.calls = 0
         self.requests: list[str] = []
+        self.on_land: list[Callable[[str], None]] = []  # called with each landed signature
 
     # -- building the chain ----------------------------------------------------
     def now_s(self) -> int:
         return (self.clock() // 1000) if self.clock is not None else int(time.time())
 
-    def land(self, tx: dict, commitment: str = "confirmed") -> str:
+    def land(self, tx: dict[str, Any], commitment: str = "confirmed") -> str:
         self.slot += 1
         tx = copy.deepcopy(tx)
         tx["slot"] = self.slot
-        sig = tx["transaction"]["signatures"][0]
+        sig: str = tx["transaction"]["signatures"][0]
         self.landed[sig] = _Landed(tx, commitment)
+        for hook in self.on_land:
+            hook(sig)
         return sig
 
     def pay(
@@ -167,7 +172,7 @@ class FakeRpc(SolanaRpc):
         to: str | None = None,
         memo: str | None = None,
         signers: list[str] | None = None,
-        err=None,
+        err: object = None,
         block_time: int | None = None,
         commitment: str = "confirmed",
     ) -> str:
@@ -185,7 +190,7 @@ class FakeRpc(SolanaRpc):
         return self.land(tx, commitment)
 
     # -- the node ----------------------------------------------------------------
-    def call(self, method: str, params: list | None = None):
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
         self.requests.append(method)
         if self.down or self.fail_next_calls > 0:
             self.fail_next_calls = max(0, self.fail_next_calls - 1)
@@ -206,7 +211,7 @@ class FakeRpc(SolanaRpc):
             return {"context": {"slot": self.slot}, "value": [self._status(s) for s in sigs]}
         raise Unavailable(f"fake node: no method {method}", reason="rpc")
 
-    def _status(self, sig: str) -> dict | None:
+    def _status(self, sig: str) -> dict[str, Any] | None:
         landed = self.landed.get(sig)
         if landed is None:
             return None
@@ -219,13 +224,38 @@ class FakeRpc(SolanaRpc):
             "status": {"Ok": None} if err is None else {"Err": err},
         }
 
+    # -- the port (the reads and errors of adapters/solana_rpc.py) --------------------
+    def get_transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
+        opts = {"encoding": "json", "commitment": commitment, "maxSupportedTransactionVersion": 0}
+        tx: dict[str, Any] | None = self.call("getTransaction", [signature, opts])
+        return tx
+
+    def get_signature_status(self, signature: str) -> dict[str, Any] | None:
+        status: dict[str, Any] | None = self.call(
+            "getSignatureStatuses", [[signature], {"searchTransactionHistory": True}]
+        )["value"][0]
+        return status
+
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
         self.calls += 1
-        return super().verify_payment(check)
+        if not base58.is_signature(check.signature):
+            raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
+        tx = self.get_transaction(check.signature)
+        status = None if tx is not None else self.get_signature_status(check.signature)
+        try:
+            return decide(check, tx, status)
+        except MalformedRpcResult as exc:
+            raise Unavailable(f"Solana RPC answered a malformed transaction: {exc}", reason="rpc") from exc
+
+    def health(self) -> bool:
+        try:
+            return bool(self.call("getHealth") == "ok")
+        except Unavailable:
+            return False
 
 
 # --------------------------------------------------------------------------
-# refunds: the treasury's signer and the chain that lands refund transfers (issue 8)
+# refunds: the treasury's signer and the chain that lands refund transfers
 
 import hashlib as _hashlib  # noqa: E402
 import json as _json  # noqa: E402
@@ -242,7 +272,7 @@ class FakeTreasurySigner:
     """`ports.TreasurySigner`: deterministic 64-byte signatures (sha512 of a secret and the
     message), like ed25519 the same message always gets the same signature."""
 
-    def __init__(self, pubkey: str | None = None):
+    def __init__(self, pubkey: str | None = None) -> None:
         self._secret = secrets.token_bytes(32)
         self._pubkey = pubkey or new_wallet()
         self.signed = 0
@@ -283,7 +313,7 @@ class FakeRefundChain:
     (the transfer lands but fails, charging the fee), `fee_unreadable`.
     `transfers` lists what landed; `sent` every accepted send."""
 
-    def __init__(self, signer: FakeTreasurySigner | None = None, treasury_lamports: int = 1_000 * 10**9):
+    def __init__(self, signer: FakeTreasurySigner | None = None, treasury_lamports: int = 1_000 * 10**9) -> None:
         self.signer = signer or FakeTreasurySigner()
         self.height = 1_000
         self.balances: dict[str, int] = {self.signer.pubkey: treasury_lamports}
@@ -300,6 +330,7 @@ class FakeRefundChain:
         self.fee_unreadable = False
         self.calls: list[str] = []
         self.on_call: dict[str, Callable[[], None]] = {}  # run once before the next call of a method
+        self.on_land: list[Callable[[RefundTransfer], None]] = []  # called with each transfer that lands
         self.lock = threading.RLock()  # one node: concurrent sends land at most once
 
     @property
@@ -350,8 +381,8 @@ class FakeRefundChain:
         with self.lock:
             return self._send(_json.loads(raw))
 
-    def _send(self, tx: dict) -> str:
-        sig = tx["signature"]
+    def _send(self, tx: dict[str, Any]) -> str:
+        sig: str = tx["signature"]
         if sig in self.landed:
             return sig  # AlreadyProcessed
         lvbh = self.blockhashes.get(tx["blockhash"])
@@ -374,6 +405,8 @@ class FakeRefundChain:
         self.landed[sig] = t
         self.transfers.append(t)
         self.height += 1
+        for hook in self.on_land:
+            hook(t)
         return sig
 
     def block_height(self) -> int:

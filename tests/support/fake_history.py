@@ -1,11 +1,11 @@
-"""`ports.ChainHistory` over the two chain fakes (issue 9): payments landed on a `FakeRpc`
+"""`ports.ChainHistory` over the two chain fakes: payments landed on a `FakeRpc`
 and refund transfers landed by a `FakeRefundChain` are one history of the treasury, in the
 order they landed, with the treasury's balance before and after each (what a node's
 preBalances/postBalances say). The treasury is funded first by a faucet transfer, as
 `make run` does with an airdrop: its funding is in the history and not in the ledger.
 
-`FakeChainHistory(rpc, refund_chain, funding=…)` wraps `rpc.land` and the refund chain's
-sends, so it must be built before anything lands. `down` makes every call Unavailable.
+`FakeChainHistory(rpc, refund_chain, funding=…)` follows what lands on both (their `on_land`
+hooks), so it must be built before anything lands. `down` makes every call Unavailable.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.payments import Transfer
 from chalicelib.domain.reconcile import ChainTx, SignatureInfo, summarize
-from tests.support.fake_chain import FakeRefundChain, FakeRpc, new_signature, new_wallet, payment_tx
+from tests.support.fake_chain import FakeRefundChain, FakeRpc, RefundTransfer, new_signature, new_wallet, payment_tx
 
 FUNDING = 1_000 * 10**9
 
 
 class FakeChainHistory:
-    def __init__(self, rpc: FakeRpc, refund_chain: FakeRefundChain, funding: int = FUNDING):
+    def __init__(self, rpc: FakeRpc, refund_chain: FakeRefundChain, funding: int = FUNDING) -> None:
         if rpc.treasury != refund_chain.treasury:
             raise ValueError("the payment node and the refund chain must share the treasury")
         self.rpc, self.refunds, self.treasury = rpc, refund_chain, rpc.treasury
@@ -27,35 +27,27 @@ class FakeChainHistory:
         self.lamports = 0
         self.down = False
         self.calls: list[str] = []
-        land, send = rpc.land, refund_chain._send
 
-        def landed_payment(tx, commitment="confirmed"):
-            sig = land(tx, commitment)
+        def landed_payment(sig: str) -> None:
             self._record(summarize(sig, rpc.landed[sig].tx), payment=True)
-            return sig
 
-        def landed_refund(tx):
-            before = set(refund_chain.landed)
-            sig = send(tx)
-            if sig not in before and sig in refund_chain.landed:
-                t = refund_chain.landed[sig]
-                self._record(
-                    ChainTx(
-                        sig,
-                        0,
-                        rpc.now_s(),
-                        t.err is not None,
-                        (self.treasury,),
-                        () if t.err is not None else (Transfer(t.source, t.destination, t.lamports),),
-                        (t.memo,),
-                        t.fee,
-                    ),
-                    payment=False,
-                )
-            return sig
+        def landed_refund(t: RefundTransfer) -> None:
+            self._record(
+                ChainTx(
+                    t.signature,
+                    0,
+                    rpc.now_s(),
+                    t.err is not None,
+                    (self.treasury,),
+                    () if t.err is not None else (Transfer(t.source, t.destination, t.lamports),),
+                    (t.memo,),
+                    t.fee,
+                ),
+                payment=False,
+            )
 
-        rpc.land = landed_payment
-        refund_chain._send = landed_refund
+        rpc.on_land.append(landed_payment)
+        refund_chain.on_land.append(landed_refund)
         self.faucet = new_wallet()
         self.funding_signature = rpc.land(
             payment_tx(

@@ -12,22 +12,26 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from chalicelib import jsontext
-from chalicelib.adapters.claims import DONE as IDEM_DONE
-from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS, rate_key
-from chalicelib.adapters.claims import PENDING as IDEM_PENDING
-from chalicelib.adapters.contracts import shard_of
-from chalicelib.adapters.metrics import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain import books
 from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
+from chalicelib.domain.metering import batch_key, compress, encode_rows, unpack_rows
 from chalicelib.domain.records import Claim, Replay
+from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
+from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
+from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_V = TypeVar("_V", bound="_View")
+_I = TypeVar("_I")
 
 # --------------------------------------------------------------------------
 # the shared database and its fault hooks
@@ -60,9 +64,9 @@ class FakeDatabase:
     `calls` lists every "port.method" called, in order.
     """
 
-    def __init__(self, shards: int = 1):
+    def __init__(self, shards: int = 1) -> None:
         self.shards = shards
-        self.tables: dict[str, dict] = {name: {} for name in TABLES}
+        self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.down = False
         self.calls: list[str] = []
@@ -97,18 +101,18 @@ class FakeDatabase:
         faults = self._faults.get(name)
         if faults:
             fault = faults.pop(0)
-            if not fault.after:
+            if not fault.after and fault.exc is not None:
                 raise fault.exc
             return fault
         return None
 
     # -- inspection ----------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """A deep copy of every table: compare two to prove that nothing was written."""
         with self.lock:
             return copy.deepcopy(self.tables)
 
-    def ports(self) -> dict:
+    def ports(self) -> dict[str, Any]:
         """Every storage port as a view on this database, keyed as `bootstrap.Container` names them."""
         return {
             "contracts": FakeContractStore(self),
@@ -122,19 +126,19 @@ class FakeDatabase:
         }
 
 
-def _op(fn):
+def _op(fn: Callable[Concatenate[_V, _P], _T]) -> Callable[Concatenate[_V, _P], _T]:
     """Run a port method under the database lock, after its hooks and faults."""
     name = fn.__name__
 
     @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: _V, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         fault = self.db._enter(self, f"{self.port}.{name}")
         with self.db.lock:
             result = fn(self, *args, **kwargs)
         if fault is not None and fault.repeat:  # the SDK's retry: its outcome is the answer
             with self.db.lock:
                 return fn(self, *args, **kwargs)
-        if fault is not None:
+        if fault is not None and fault.exc is not None:
             raise fault.exc
         return result
 
@@ -144,7 +148,7 @@ def _op(fn):
 class _View:
     port = ""
 
-    def __init__(self, db: FakeDatabase):
+    def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.down = False  # this port alone does not answer
 
@@ -152,7 +156,7 @@ class _View:
     def shards(self) -> int:
         return self.db.shards
 
-    def _t(self, name: str) -> dict:
+    def _t(self, name: str) -> dict[Any, Any]:
         return self.db.tables[name]
 
 
@@ -160,11 +164,11 @@ class _View:
 # page tokens (opaque to callers; checked like the adapter checks its own)
 
 
-def _encode_token(key: list) -> str:
+def _encode_token(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str | None, scope: str | None = None) -> list | None:
+def _decode_token(token: str | None, scope: str | None = None) -> list[Any] | None:
     if not token:
         return None
     try:
@@ -178,7 +182,9 @@ def _decode_token(token: str | None, scope: str | None = None) -> list | None:
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-def _page(items: list, sort_key, limit: int, token: str | None, scope: str):
+def _page(
+    items: list[_I], sort_key: Callable[[_I], tuple[Any, ...]], limit: int, token: str | None, scope: str
+) -> tuple[list[_I], str | None]:
     """Items after the token's position, at most `limit`; like a DynamoDB Query, a full
     page carries a token even when nothing follows (the next page is then empty)."""
     start = _decode_token(token, scope)
@@ -246,7 +252,7 @@ class FakeDeviceStore(_View):
         return list(self._t("devices").values())
 
     @_op
-    def upsert(self, spec: dict, capacity: int) -> None:
+    def upsert(self, spec: dict[str, Any], capacity: int) -> None:
         devices = self._t("devices")
         old = devices.get(spec["device_id"])
         described = {k: str(spec[k]) for k in _DESCRIPTION}
@@ -276,8 +282,9 @@ class FakeDeviceStore(_View):
         devices = self._t("devices")
         if device_id not in devices:
             raise Conflict(["device"])
-        devices[device_id] = replace(devices[device_id], audited=bool(audited))
-        return devices[device_id]
+        updated: Device = replace(devices[device_id], audited=bool(audited))
+        devices[device_id] = updated
+        return updated
 
 
 class FakeClaimStore(_View):
@@ -344,7 +351,7 @@ class FakeClaimStore(_View):
     def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
         claims = self._t("claims")
         key = rate_key(subject, window_start_ms)
-        hits = claims.get(key, {}).get("hits", 0)
+        hits: int = claims.get(key, {}).get("hits", 0)
         if hits >= limit:
             return None
         claims[key] = {
@@ -364,30 +371,30 @@ class FakeLedgerStore(_View):
     port = "ledger"
 
     @_op
-    def by_contract(self, contract_id: str, limit: int, token: str | None):
+    def by_contract(self, contract_id: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         entries = [e for (cid, _), e in self._t("ledger").items() if cid == contract_id]
         return _page(entries, lambda e: (e.entry_id, ""), limit, token, f"contract:{contract_id}")
 
     @_op
-    def by_account(self, account: str, limit: int, token: str | None):
+    def by_account(self, account: str, limit: int, token: str | None) -> tuple[list[Entry], str | None]:
         entries = [e for e in self._t("ledger").values() if e.account == account]
         return _page(entries, lambda e: (_account_seq(e), e.contract_id), limit, token, f"account:{account}")
 
 
 class FakeMetricsStore(_View):
-    """Batches stored as the adapter stores them (`adapters.metrics.encode_rows` / `pack_rows`,
+    """Batches stored as the adapter stores them (`domain.metering.encode_rows` / `compress`,
     the same content-derived key), the device stamp with the adapter's condition."""
 
     port = "metrics"
 
     @_op
-    def latest(self, contract_id: str, count: int = 100) -> list[list]:
+    def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         batches = sorted(
             ((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
             key=lambda kv: kv[0],
             reverse=True,
         )
-        rows: list[list] = []
+        rows: list[list[Any]] = []
         for _, rec in batches:
             rows.extend(unpack_rows(rec["packed"]) if "packed" in rec else jsontext.loads(rec["samples"]))
             if len(rows) >= count:
@@ -396,7 +403,7 @@ class FakeMetricsStore(_View):
         return rows[-count:]
 
     @_op
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list], now_ms: int) -> None:
+    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
         encoded = encode_rows(rows)  # raises on a value that is not an exact number, like the adapter
         key = (contract_id, batch_key(rows, encoded))
         if key in self._t("metrics"):
@@ -417,13 +424,13 @@ class FakeMetricsStore(_View):
 
 
 class _Tx:
-    def __init__(self, db: FakeDatabase):
+    def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.failed: set[str] = set()
-        self.writes: list[tuple[str, object, object]] = []  # (table, key, new record)
+        self.writes: list[tuple[str, Any, Any]] = []  # (table, key, new record)
         self._keys: set[tuple[str, object]] = set()
 
-    def write(self, role: str, table: str, key, record, condition: Callable[[object], bool]) -> None:
+    def write(self, role: str, table: str, key: Any, record: Any, condition: Callable[[Any], bool]) -> None:
         if (table, key) in self._keys:  # DynamoDB refuses two operations on one item
             raise ValueError(f"transaction touches {table} {key!r} twice")
         self._keys.add((table, key))
@@ -431,7 +438,7 @@ class _Tx:
             self.failed.add(role)
         self.writes.append((table, key, record))
 
-    def check(self, role: str, table: str, key, condition: Callable[[object], bool]) -> None:
+    def check(self, role: str, table: str, key: Any, condition: Callable[[Any], bool]) -> None:
         self.write(role, table, key, None, condition)
 
     def commit(self) -> None:
@@ -442,7 +449,7 @@ class _Tx:
                 self.db.tables[table][key] = record(self.db.tables[table].get(key)) if callable(record) else record
 
 
-def _absent(old) -> bool:
+def _absent(old: object) -> bool:
     return old is None
 
 
@@ -526,7 +533,7 @@ class FakeTransactions(_View):
 
 
 # --------------------------------------------------------------------------
-# refunds and the book's counters (issue 8)
+# refunds and the book's counters
 
 
 def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
@@ -535,7 +542,7 @@ def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
         return
     shard = shard_of(key, tx.db.shards)
 
-    def add(old):
+    def add(old: dict[str, int] | None) -> dict[str, int]:
         new = dict(old or {})
         for name, value in deltas.items():
             new[name] = new.get(name, 0) + value
@@ -572,7 +579,8 @@ class FakeRefundStore(_View):
         rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :])
         if rec is None or rec.get("kind") != "refund":
             return None
-        return rec["refund"]
+        refund: R.Refund = rec["refund"]
+        return refund
 
     @_op
     def get(self, refund_id: str) -> R.Refund | None:
@@ -631,14 +639,15 @@ class FakeRefundStore(_View):
 
     @_op
     def by_status(self, status: str, limit: int, token: str | None) -> tuple[list[R.Refund], str | None]:
-        """`ports.RefundListing` (issue 9): contract refunds (ended contracts) newest first, then
+        """`ports.RefundListing`: contract refunds (ended contracts) newest first, then
         payment refunds newest first; the adapter's order and page rules."""
         if status not in R.STATUSES:
             raise InvalidRequest(f"Unknown refund status {status[:20]!r}.", reason="status")
-        rows = []  # (source rank, -time, id, refund): one sort gives the adapter's order
+        rows: list[tuple[str, str, str, R.Refund]] = []  # (source rank, -time, id, refund): the adapter's order
         for c in self._t("contracts").values():
-            if c.ended_at_ms is not None and c.refund_status == status:
-                rows.append(("0", f"{10**16 - c.ended_at_ms:017d}", c.contract_id, R.refund_of(c)))
+            refund = R.refund_of(c)
+            if c.ended_at_ms is not None and c.refund_status == status and refund is not None:
+                rows.append(("0", f"{10**16 - c.ended_at_ms:017d}", c.contract_id, refund))
         for pk, rec in self._t("claims").items():
             if rec.get("kind") == "refund" and rec["refund"].status == status:
                 rows.append(("1", f"{10**16 - rec['created_at_ms']:017d}", pk, rec["refund"]))
@@ -651,7 +660,7 @@ class FakeRefundStore(_View):
             (rec["created_at_ms"], rec["refund"].refund_id, rec["refund"])
             for rec in self._t("claims").values()
             if rec.get("kind") == "refund"
-            and rec["refund"].status in (R.QUEUED, R.SENT)
+            and rec["refund"].status in (REFUND_QUEUED, REFUND_SENT)
             and rec["created_at_ms"] <= before_ms
         ]
         return [replace(r[2], raw=None, last_valid_block_height=None) for r in sorted(rows)[:limit]]
@@ -663,5 +672,5 @@ class FakeBookStore(_View):
     port = "book"
 
     @_op
-    def counters(self) -> list[dict]:
+    def counters(self) -> list[dict[str, Any]]:
         return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.domain.errors import Unavailable
 from tests.support.fake_chain import (
@@ -99,10 +100,10 @@ class FakeClock:
 class FakeRefundQueue:
     """`messages` holds the queued (contract_id, version) in order; `down` makes sends fail."""
 
-    def __init__(self):
-        self.messages: list[dict] = []
-        self.dead_letters: list[dict] = []
-        self.in_flight: list[dict] = []
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self.in_flight: list[dict[str, Any]] = []
         self.down = False
         self.fail_sends = 0  # the next N sends fail (False), then they succeed again
 
@@ -114,7 +115,7 @@ class FakeRefundQueue:
         return True
 
     def redrive(self, limit: int) -> int:
-        """`ports.DeadLetters` (issue 9): move up to `limit` dead letters back, oldest first."""
+        """`ports.DeadLetters`: move up to `limit` dead letters back, oldest first."""
         if self.down:
             raise Unavailable("The refund queues did not answer.", reason="queue")
         moved = self.dead_letters[:limit]
@@ -122,7 +123,7 @@ class FakeRefundQueue:
         self.messages.extend(moved)
         return len(moved)
 
-    def depths(self) -> dict:
+    def depths(self) -> dict[str, Any]:
         if self.down:
             return {"refund_queue": None, "dead_letter_queue": None}
         return {
@@ -132,7 +133,7 @@ class FakeRefundQueue:
 
 
 class FakeSecrets:
-    def __init__(self, admin_key: str | None = None):
+    def __init__(self, admin_key: str | None = None) -> None:
         self.admin_key = admin_key
 
     def is_admin(self, presented: str | None) -> bool:
@@ -150,7 +151,7 @@ class FakePorts:
     rpc: FakeRpc
     queue: FakeRefundQueue
     secrets: FakeSecrets
-    stores: dict = field(default_factory=dict)
+    stores: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -165,7 +166,7 @@ class FakePorts:
         clock = clock or FakeClock()
         return cls(db, clock, FakeRpc(treasury, clock), FakeRefundQueue(), FakeSecrets(admin_key), db.ports())
 
-    def __getattr__(self, name):  # contracts, devices, ledger, claims, metrics, tx
+    def __getattr__(self, name: str) -> Any:  # contracts, devices, ledger, claims, metrics, tx
         stores = self.__dict__.get("stores") or {}
         if name in stores:
             return stores[name]
@@ -176,7 +177,7 @@ class FakeWorld:
     """Every port faked on one database and wired into a real `bootstrap.Container`, the refund
     chain's treasury being the settings' treasury: the base of the refund, sweep and fault worlds."""
 
-    def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings):
+    def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings: Any) -> None:
         from chalicelib.bootstrap import Container
         from chalicelib.config import Settings
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from solders.keypair import Keypair
 
 from local import renter
 
 
-def renter_headers(kp: Keypair, method: str, path: str, ts: int | None = None, body: bytes | str = b"") -> dict:
+def renter_headers(
+    kp: Keypair, method: str, path: str, ts: int | None = None, body: bytes | str = b""
+) -> dict[str, Any]:
     return renter.renter_headers(kp, method, path, body, ts)

@@ -1,4 +1,4 @@
-"""Property tests of the money formulas (docs/api.md "Tiers"; issue 2 item 9)."""
+"""Property tests of the money formulas (docs/api.md "Tiers")."""
 
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ def test_rent_request_valid():
         (Decimal("0.01680556"), 61),  # 60.500016 s
         (Decimal("0.016805555"), 60),  # 60.499998 s
         (Decimal("1.5"), 5400),
-        # the limits apply to the rounded seconds (issue 10 item 9)
+        # the limits apply to the rounded seconds
         (Decimal("720.0000000001"), 2_592_000),
         (Decimal("720.000000000000000000000001"), 2_592_000),  # MAX_PLACES (24) places
         (Decimal("720.0001"), 2_592_000),  # 2,592,000.36 s

@@ -61,7 +61,7 @@ CONTRACT_FIELDS = {
     "created_at_ms",
     "expires_at_ms",
     "settled_at_ms",
-}  # *_ms: issue 10 item 9
+}  # *_ms: the same times in Unix milliseconds
 REFUND_FIELDS = {"status", "lamports", "tx_signature"}
 EXTEND_FIELDS = {
     "contract_id",
@@ -86,7 +86,7 @@ SETTLE_FIELDS = {
     "created_at_ms",
     "expires_at_ms",
     "settled_at_ms",
-}  # *_ms: issue 10 item 9
+}  # *_ms: the same times in Unix milliseconds
 METRICS_FIELDS = {
     "contract_id",
     "metrics_recorded",
