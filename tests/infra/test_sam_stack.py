@@ -53,7 +53,7 @@ NOT_APPLIED_BY_MOTO = {
 # outputs that refer to what was taken out
 DROPPED_OUTPUTS = {"DashboardName", "ApiWebAclArn"}
 TTL_TABLES = {"ClaimsTable", "MetricsTable"}
-PARAMETERS = {"EnableWaf": "false"}
+PARAMETERS = {"EnableWaf": "false", "TreasuryAddress": "Eqa9gTUK9qJGgXfz4sESv7Qg6L9eB57maFPwGCWgzNn7"}
 
 
 class _NoManagedPolicies:
@@ -275,7 +275,12 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
             assert conf[key] == props[key], (logical, key)
         role_logical = props["Role"]["Fn::GetAtt"][0]
         assert conf["Role"] == iam.get_role(RoleName=stack["physical"][role_logical])["Role"]["Arn"]
-        assert conf["Environment"]["Variables"] == props["Environment"]["Variables"], logical
+        want = {
+            k: stack["params"][v["Ref"]] if isinstance(v, dict) else v
+            for k, v in props["Environment"]["Variables"].items()
+        }
+        assert conf["Environment"]["Variables"] == want, logical
+        assert want["SI64_TREASURY"] == PARAMETERS["TreasuryAddress"]
         # the code is the artifact that was uploaded
         code = lam.get_function(FunctionName=stack["physical"][logical])["Configuration"]
         assert code["CodeSize"] > 0
