@@ -4,8 +4,9 @@ outside the unzipped artifact, with the artifact's directory as the working dire
 
 Like the runtime it puts ``$LAMBDA_TASK_ROOT`` first on ``sys.path``, imports the module named by
 ``$_HANDLER`` once (the cold start, timed), then calls the handler with each event and a context
-object. Reads ``{"events": [[event, ...], ...]}`` on stdin (each inner list is one warm
-invocation after the first); writes one JSON object on stdout. Only the standard library here.
+object. Reads ``{"events": [event, ...]}`` on stdin (the first invocation is the cold one, the
+others warm); writes one JSON object to the file named by ``argv[1]`` (stdout and stderr are
+the function's log, as in Lambda). Only the standard library here.
 """
 
 import importlib
@@ -61,7 +62,8 @@ def main() -> int:
         "sys_path": sys.path,
         "executable": sys.executable,
     }
-    sys.stdout.write(json.dumps(out, default=str))
+    with open(sys.argv[1], "w") as fh:
+        fh.write(json.dumps(out, default=str))
     return 0
 
 
