@@ -24,7 +24,8 @@ or pre/post balances. This module supplies them:
     Statuses, ``getTransaction`` and ``getSignaturesForAddress`` honour the
     requested commitment (default ``finalized``: a fresh transaction is not
     there yet); ``getSlot``/``getBlockHeight``/``getLatestBlockhash`` answer the
-    slot of that commitment. There is still one bank: nothing is rolled back,
+    slot of that commitment, and ``signatureSubscribe`` notifies once its
+    commitment is reached. There is still one bank: nothing is rolled back,
     and balances and accounts show the processed state at every commitment.
 
   Either profile can drop a share of sent transactions (``drop_rate``, as a

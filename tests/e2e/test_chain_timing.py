@@ -181,3 +181,45 @@ def test_cli_takes_the_profile_from_the_environment():
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_signature_subscribe_notifies_at_the_commitment_asked_for(real_chain):
+    import asyncio
+
+    import websockets
+
+    url = real_chain.rpc_url
+    payer, to = funded(real_chain), Keypair().pubkey()
+    sig, _ = send_transfer(url, payer, to, 4_000_000)
+
+    async def scenario():
+        async with websockets.connect(real_chain.ws_url) as ws:
+            subs = {}
+            for i, commitment in enumerate(("processed", "confirmed", "finalized")):
+                await ws.send(
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": i,
+                            "method": "signatureSubscribe",
+                            "params": [sig, {"commitment": commitment}],
+                        }
+                    )
+                )
+            notes = []
+            while len(subs) < 3 or len(notes) < 1:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if "id" in msg:
+                    subs[msg["result"]] = msg["id"]
+                else:
+                    notes.append(msg["params"]["subscription"])
+            assert [subs[n] for n in notes] == [0]  # processed at once; the others wait
+            real_chain.advance_slots(1)
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert subs[msg["params"]["subscription"]] == 1
+            real_chain.advance_slots(31)
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert subs[msg["params"]["subscription"]] == 2
+            assert msg["params"]["result"]["value"] == {"err": None}
+
+    asyncio.run(scenario())
