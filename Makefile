@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test unit bench load soak package localstack lint format clean distclean
+.PHONY: help venv run test unit bench load soak package localstack devnet-smoke lint format clean distclean
 
 help:
 	@echo "make run      start the local stack (API, AWS emulator, Solana chain, event runner)"
@@ -23,6 +23,7 @@ help:
 	@echo "make load     ~200 device agents and ~50 renters for ~60 s against a local stack (.local/load.json)"
 	@echo "make soak     the whole-system property test with many more examples (minutes)"
 	@echo "make localstack  deploy the packaged stack to a LocalStack endpoint (AWS_ENDPOINT_URL)"
+	@echo "make devnet-smoke  rent, extend, settle, refund against a stage on devnet (SI64_API_URL; skipped offline)"
 	@echo "make lint     ruff check, ruff format --check, mypy --strict, cfn-lint (make test runs it first)"
 	@echo "make format   ruff format + ruff check --fix (rewrites files)"
 	@echo "make clean / distclean"
@@ -46,6 +47,9 @@ package: $(BUILD)/sam.yaml
 
 localstack: $(STAMP)
 	$(PY) infra/localstack.py --stage $(STAGE) --build $(BUILD)
+
+devnet-smoke: $(STAMP)
+	$(PY) -m local.devnet_smoke
 
 lint: $(STAMP) $(BUILD)/sam.yaml
 	$(VENV)/bin/ruff check .
@@ -72,6 +76,7 @@ load: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m local.bench
 	$(PY) -m local.bench.refunds
+	$(PY) -m local.bench.chain_timing
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -23,7 +23,10 @@
    * the dashboard gets one widget with invocations, errors, throttles and p99 duration
      of every function chalice packaged (API handler, sweep, refund worker, ...);
    * Lambda-reserved variables (e.g. AWS_DEFAULT_REGION, set by Lambda itself and
-     refused in a function's Environment) are dropped with a warning.
+     refused in a function's Environment) are dropped with a warning;
+   * every function gets ``SI64_TREASURY`` from the ``TreasuryAddress`` parameter (the
+     treasury's public key: payments are checked against it, refunds are paid from it)
+     unless the stage's configuration sets it.
 
 The result is what ``make test`` lints with cfn-lint and what a deploy uses
 (``aws cloudformation package/deploy --template-file build/sam.yaml``).
@@ -234,9 +237,18 @@ def add_function_widget(template: dict) -> None:
     dashboard["Properties"]["DashboardBody"] = {"Fn::Sub": [text, variables] if variables else text}
 
 
+TREASURY_PARAMETER = {
+    "Type": "String",
+    "Default": "",
+    "AllowedPattern": "^$|^[1-9A-HJ-NP-Za-km-z]{32,44}$",
+    "Description": "Treasury public key (base58); empty answers 503 configuration on every payment",
+}
+
+
 def fix_template(template: dict, stage: str) -> dict:
     prefix = f"si64-{stage}"
     params = template.setdefault("Parameters", {})
+    params.setdefault("TreasuryAddress", dict(TREASURY_PARAMETER))
     if "Prefix" in params:
         params["Prefix"]["Default"] = prefix
     if "StageName" in params:
@@ -254,6 +266,8 @@ def fix_template(template: dict, stage: str) -> dict:
                     "(Lambda sets it; move it to the local stage in .chalice/config.json)"
                 )
                 del variables[name]
+            if "Environment" in props:
+                variables.setdefault("SI64_TREASURY", {"Ref": "TreasuryAddress"})
             for event in (props.get("Events") or {}).values():
                 if event.get("Type") != "SQS":
                     continue

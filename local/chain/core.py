@@ -12,10 +12,25 @@ or pre/post balances. This module supplies them:
   height is ``<= h + 150`` (``MAX_PROCESSING_AGE``), exactly the
   ``lastValidBlockHeight`` that ``getLatestBlockhash`` returns. LiteSVM's own
   blockhash check is switched off and this module checks validity itself.
-* **Commitment**: there is one bank, so a transaction that lands is
-  ``finalized`` at once (``confirmations: null``) and every read sees it; a
-  client that waits for ``finalized`` (solana-py's and web3.js's default) is
-  not kept waiting.
+* **Commitment** depends on the timing profile (``TIMING``):
+
+  - ``instant`` (the default): a transaction that lands is ``finalized`` at
+    once (``confirmations: null``); a client that waits for ``finalized``
+    (solana-py's and web3.js's default) is not kept waiting.
+  - ``real`` (``SI64_CHAIN_TIMING=real``): a transaction that lands in slot
+    ``s`` is ``processed`` until slot ``s + 1``, ``confirmed`` from then and
+    ``finalized`` from slot ``s + 32`` (about 13 s at 400 ms slots), as on a
+    cluster where the supermajority votes at once and roots 32 slots later.
+    Statuses, ``getTransaction`` and ``getSignaturesForAddress`` honour the
+    requested commitment (default ``finalized``: a fresh transaction is not
+    there yet); ``getSlot``/``getBlockHeight``/``getLatestBlockhash`` answer the
+    slot of that commitment, and ``signatureSubscribe`` notifies once its
+    commitment is reached. There is still one bank: nothing is rolled back,
+    and balances and accounts show the processed state at every commitment.
+
+  Either profile can drop a share of sent transactions (``drop_rate``, as a
+  congested leader does): preflight runs, the signature is returned and the
+  transaction never lands. Airdrops are never dropped.
 * **Failures**: with preflight, a failing transaction is refused and nothing is
   charged. Without preflight, a transaction that fails while executing
   (``InstructionError``, ``InsufficientFundsForRent`` …) lands with ``meta.err``
@@ -40,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import threading
 import time
 from collections import defaultdict
@@ -63,6 +79,9 @@ from solders.transaction_status import TransactionErrorFieldless
 from .faults import Faults
 
 SLOT_SECONDS = 0.4
+# timing profile -> (slots until confirmed, slots until finalized)
+TIMING = {"instant": (0, 0), "real": (1, 32)}
+COMMITMENTS = ("processed", "confirmed", "finalized")
 MAX_PROCESSING_AGE = 150
 LAMPORTS_PER_SIGNATURE = 5000
 FAUCET_LAMPORTS = 100_000_000 * 10**9  # 100 M SOL
@@ -226,9 +245,20 @@ class Chain:
         slot_seconds: float = SLOT_SECONDS,
         time_fn: Callable[[], float] = time.time,
         monotonic_fn: Callable[[], float] = time.monotonic,
+        timing: str = "instant",
+        drop_rate: float = 0.0,
+        seed: int | None = None,
     ):
+        if timing not in TIMING:
+            raise ValueError(f"unknown timing {timing!r} (one of {', '.join(TIMING)})")
+        if not 0.0 <= drop_rate < 1.0:
+            raise ValueError("drop_rate must be in [0, 1)")
         self.lock = threading.RLock()
         self.slot_seconds = slot_seconds
+        self.timing = timing
+        self.confirm_slots, self.finalize_slots = TIMING[timing]
+        self.drop_rate = drop_rate
+        self._rng = random.Random(seed)
         self._time = time_fn  # Unix time: blockTime, the Clock sysvar
         self._mono = monotonic_fn  # slots never go back, whatever the wall clock does
         self._t0 = time_fn()
@@ -259,6 +289,23 @@ class Chain:
 
     def block_height(self) -> int:
         return self.slot()
+
+    def slot_at(self, commitment: str | None) -> int:
+        """The newest slot at ``commitment`` (``None``: finalized, the node's default)."""
+        lag = {"processed": 0, "confirmed": self.confirm_slots}.get(commitment or "finalized", self.finalize_slots)
+        return max(1, self.slot() - lag)
+
+    def commitment_of(self, record: TxRecord) -> str:
+        """How far the transaction of ``record`` has come: processed, confirmed or finalized."""
+        age = self.slot() - record.slot
+        if age >= self.finalize_slots:
+            return "finalized"
+        return "confirmed" if age >= self.confirm_slots else "processed"
+
+    def reached(self, record: TxRecord, commitment: str | None) -> bool:
+        """Whether ``record`` is visible at ``commitment`` (``None``: finalized)."""
+        want = commitment if commitment in COMMITMENTS else "finalized"
+        return COMMITMENTS.index(self.commitment_of(record)) >= COMMITMENTS.index(want)
 
     def advance_slots(self, n: int) -> int:
         """Jump ``n`` slots ahead (blockhashes older than 150 blocks expire)."""
@@ -295,11 +342,11 @@ class Chain:
         for s in [s for s in self._slot_hash if s < current - 2 * MAX_PROCESSING_AGE]:
             self._hash_slot.pop(self._slot_hash.pop(s), None)
 
-    def latest_blockhash(self) -> tuple[str, int, int]:
-        """(blockhash, lastValidBlockHeight, context slot)."""
+    def latest_blockhash(self, commitment: str | None = "processed") -> tuple[str, int, int]:
+        """(blockhash, lastValidBlockHeight, context slot) of the newest block at ``commitment``."""
         with self.lock:
-            slot = self.slot()
-            return self.blockhash_at(slot), self.block_height() + MAX_PROCESSING_AGE, slot
+            slot = self.slot_at(commitment)
+            return self.blockhash_at(slot), slot + MAX_PROCESSING_AGE, slot
 
     def is_blockhash_valid(self, blockhash: str) -> bool:
         with self.lock:
@@ -430,9 +477,12 @@ class Chain:
                 "accounts": post_accounts,
             }
 
-    def send(self, tx: VersionedTransaction, skip_preflight: bool = False, drop: bool = False) -> str:
+    def send(
+        self, tx: VersionedTransaction, skip_preflight: bool = False, drop: bool = False, may_drop: bool = True
+    ) -> str:
         """sendTransaction semantics (see module doc). Returns the signature or raises RpcError.
-        ``drop``: after preflight, return the signature and never execute the transaction."""
+        ``drop``: after preflight, return the signature and never execute the transaction;
+        ``may_drop``: the ``drop_rate`` applies (False for airdrops)."""
         signature = str(tx.signatures[0])
         with self.lock:
             if not skip_preflight:
@@ -453,6 +503,8 @@ class Chain:
                             "replacementBlockhash": None,
                         },
                     )
+            if not drop and may_drop and self.drop_rate and signature not in self._records:
+                drop = self._rng.random() < self.drop_rate
             if drop:
                 self.faults.note_dropped(signature)
                 return signature
@@ -519,6 +571,6 @@ class Chain:
                 if str(vtx.signatures[0]) not in self._records:
                     break
             try:
-                return self.send(vtx)
+                return self.send(vtx, may_drop=False)
             except RpcError as exc:
                 raise RpcError(-32603, f"Internal error: airdrop failed: {exc.message}", exc.data) from None

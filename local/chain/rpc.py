@@ -240,12 +240,14 @@ class RpcMethods:
 
     # ------------------------------------------------------------ methods
     def get_slot(self, params: list) -> int:
-        self._min_context(_config(params, 0))
-        return self.chain.slot()
+        cfg = _config(params, 0)
+        self._min_context(cfg)
+        return self.chain.slot_at(cfg.get("commitment"))
 
     def get_latest_blockhash(self, params: list) -> dict:
-        self._min_context(_config(params, 0))
-        blockhash, last_valid, slot = self.chain.latest_blockhash()
+        cfg = _config(params, 0)
+        self._min_context(cfg)
+        blockhash, last_valid, slot = self.chain.latest_blockhash(cfg.get("commitment"))
         return self._ctx({"blockhash": blockhash, "lastValidBlockHeight": last_valid}, slot)
 
     def is_blockhash_valid(self, params: list) -> dict:
@@ -355,9 +357,10 @@ class RpcMethods:
         record = self.chain.get_record(signature)
         if record is None:
             return None
+        level = self.chain.commitment_of(record)
         return {
-            "confirmationStatus": "finalized",
-            "confirmations": None,
+            "confirmationStatus": level,
+            "confirmations": None if level == "finalized" else self.chain.slot() - record.slot,
             "err": record.err,
             "slot": record.slot,
             "status": {"Ok": None} if record.err is None else {"Err": record.err},
@@ -380,7 +383,7 @@ class RpcMethods:
         if cfg.get("commitment") == "processed":
             raise RpcError(-32602, "Invalid params: commitment `processed` is not supported for getTransaction")
         record = self.chain.get_record(signature)
-        if record is None:
+        if record is None or not self.chain.reached(record, cfg.get("commitment")):
             return None
         max_version = cfg.get("maxSupportedTransactionVersion")
         return get_transaction_result(record, cfg.get("encoding") or "json", max_version)
@@ -394,7 +397,8 @@ class RpcMethods:
             raise RpcError(-32602, "Invalid limit; max 1000")
         before = cfg.get("before")
         until = cfg.get("until")
-        records = self.chain.signatures_for_address(address)
+        commitment = cfg.get("commitment")
+        records = [r for r in self.chain.signatures_for_address(address) if self.chain.reached(r, commitment)]
         out = []
         started = before is None
         for record in records:
@@ -407,7 +411,7 @@ class RpcMethods:
             out.append(
                 {
                     "blockTime": record.block_time,
-                    "confirmationStatus": "finalized",
+                    "confirmationStatus": self.chain.commitment_of(record),
                     "err": record.err,
                     "memo": record.memo,
                     "signature": record.signature,

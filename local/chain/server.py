@@ -138,7 +138,8 @@ class _PubSub:
         self.chain = chain
         self.loop = loop
         self._next_id = 0
-        self.sig_subs: dict[str, dict[int, Any]] = defaultdict(dict)
+        self.sig_subs: dict[str, dict[int, tuple[Any, str | None]]] = defaultdict(dict)
+        self.sig_waiting: dict[int, Any] = {}  # landed, not yet at the subscription's commitment
         self.account_subs: dict[str, dict[int, tuple[Any, dict]]] = defaultdict(dict)
         self.other_subs: dict[int, Any] = {}
         chain.add_listener(self._from_chain_thread)
@@ -192,8 +193,8 @@ class _PubSub:
         )
 
     def _on_record(self, record: TxRecord) -> None:
-        for sub_id, ws in self.sig_subs.pop(record.signature, {}).items():
-            asyncio.ensure_future(self._safe_send(ws, self._sig_note(sub_id, record)))
+        for sub_id, (ws, commitment) in self.sig_subs.pop(record.signature, {}).items():
+            self._notify_at(sub_id, ws, record, commitment)
         for key in dict.fromkeys(record.keys):
             for sub_id, (ws, cfg) in list(self.account_subs.get(key, {}).items()):
                 asyncio.ensure_future(self._safe_send(ws, self._account_note(sub_id, key, cfg)))
@@ -205,8 +206,24 @@ class _PubSub:
         except Exception:  # noqa: BLE001 - a subscriber that went away
             pass
 
+    def _notify_at(self, sub_id: int, ws, record: TxRecord, commitment: str | None) -> None:
+        """Notify once `record` reached `commitment` (at once on the instant chain); checked
+        every slot meanwhile, until then or until the subscription is dropped."""
+        if self.chain.reached(record, commitment):
+            self.sig_waiting.pop(sub_id, None)
+            asyncio.ensure_future(self._safe_send(ws, self._sig_note(sub_id, record)))
+            return
+        self.sig_waiting[sub_id] = ws
+
+        def again() -> None:
+            if sub_id in self.sig_waiting:
+                self._notify_at(sub_id, ws, record, commitment)
+
+        self.loop.call_later(min(self.chain.slot_seconds, 0.5), again)
+
     def _drop(self, sub_id: int) -> bool:
         found = self.other_subs.pop(sub_id, None) is not None
+        found = self.sig_waiting.pop(sub_id, None) is not None or found
         for table in (self.sig_subs, self.account_subs):
             for key in list(table):
                 if table[key].pop(sub_id, None) is not None:
@@ -242,12 +259,16 @@ class _PubSub:
         try:
             if method == "signatureSubscribe":
                 signature = str(params[0])
+                commitment = params[1].get("commitment") if len(params) > 1 and isinstance(params[1], dict) else None
                 sub_id = self._new_id()
                 record = self.chain.get_record(signature)
-                if record is not None:
-                    after = self._sig_note(sub_id, record)  # already landed: notify at once, one-shot
+                if record is not None and self.chain.reached(record, commitment):
+                    after = self._sig_note(sub_id, record)  # already there: notify at once, one-shot
+                elif record is not None:  # landed, not yet at the commitment asked for
+                    mine.add(sub_id)
+                    self._notify_at(sub_id, ws, record, commitment)
                 else:
-                    self.sig_subs[signature][sub_id] = ws
+                    self.sig_subs[signature][sub_id] = (ws, commitment)
                     mine.add(sub_id)
                 result: Any = sub_id
             elif method == "accountSubscribe":

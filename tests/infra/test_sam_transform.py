@@ -1,9 +1,9 @@
 """What CloudFormation's SAM transform makes of the packaged stage.
 
-Needs aws-sam-translator (not in requirements-dev.txt yet: the test is skipped
-without it). It checks what cfn-lint cannot: that the stage throttle lands on the
-generated AWS::ApiGateway::Stage, that the gateway responses travel inside the
-deployed API definition, and that the WAF association names the generated stage.
+aws-sam-translator is pinned in requirements-dev.txt (never shipped). It checks
+what cfn-lint cannot: that the stage throttle lands on the generated
+AWS::ApiGateway::Stage, that the gateway responses travel inside the deployed API
+definition, and that the WAF association names the generated stage.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
-samtranslator = pytest.importorskip("samtranslator")
 
 
 class _NoManagedPolicies:

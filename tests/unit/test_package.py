@@ -56,7 +56,18 @@ def test_sqs_events_report_batch_item_failures_and_reference_the_queue():
 def test_reserved_env_dropped_and_prefix_default_per_stage():
     t = package.fix_template(_template(), "staging")
     assert t["Parameters"]["Prefix"]["Default"] == "si64-staging"
-    assert t["Resources"]["RefundWorker"]["Properties"]["Environment"]["Variables"] == {"SI64_STAGE": "prod"}
+    assert t["Resources"]["RefundWorker"]["Properties"]["Environment"]["Variables"] == {
+        "SI64_STAGE": "prod",
+        "SI64_TREASURY": {"Ref": "TreasuryAddress"},
+    }
+
+
+def test_treasury_address_is_a_parameter_unless_the_stage_sets_it():
+    t = _template()
+    t["Resources"]["RefundWorker"]["Properties"]["Environment"]["Variables"]["SI64_TREASURY"] = "Treas1"
+    t = package.fix_template(t, "prod")
+    assert t["Parameters"]["TreasuryAddress"]["Default"] == ""
+    assert t["Resources"]["RefundWorker"]["Properties"]["Environment"]["Variables"]["SI64_TREASURY"] == "Treas1"
 
 
 def test_idempotent():
