@@ -239,7 +239,7 @@ def build(s: Settings | None = None, **overrides) -> Container:
     from .adapters.transactions import Transactions as DynamoTransactions
 
     s = s or load_settings()
-    models.bind(s.table_prefix, s.region, s.aws_endpoint_url)
+    models.bind(s.table_prefix, s.region, s.dynamodb_endpoint_url or s.aws_endpoint_url)
     parts = {
         "settings": s,
         "contracts": ContractsRepo(s.active_shards),
