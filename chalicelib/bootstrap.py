@@ -181,7 +181,7 @@ class Container:
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
 
-        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, clock=self.clock)
+        return Telemetry(contracts=self.contracts, metrics=self.metrics, clock=self.clock)
 
     @cached_property
     def books(self) -> Books:

@@ -17,7 +17,7 @@ from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Un
 from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
-    from ..ports import Clock, ContractStore, DeviceStore, MetricsStore
+    from ..ports import Clock, ContractStore, MetricsStore
 
 log = logging.getLogger("si64.telemetry")
 MAX_DEVICE_KEY_CHARS = 256
@@ -57,16 +57,15 @@ class Telemetry:
     """Usage reports of devices and the latest samples of a contract.
 
     contracts: contract reads (`get`, strongly consistent).
-    devices:   device reads (`get`): the key hash and the last-seen stamp.
-    metrics:   the batch write (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
+    metrics:   the device + contract read of a report (`report_context`), the batch write
+               (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
     clock:     now, in Unix milliseconds.
 
-    AWS calls of one report: GetItem contract + GetItem device + PutItem batch, and an
+    AWS calls of one report: one BatchGetItem (device + contract) + PutItem batch, and an
     UpdateItem of the device only when its stamp is LAST_SEEN_EVERY_MS old.
     """
 
     contracts: ContractStore
-    devices: DeviceStore
     metrics: MetricsStore
     clock: Clock
 
@@ -81,10 +80,9 @@ class Telemetry:
         """
         device_id = device_of_key(key)
         key_hash = hash_device_key(key)
-        device = self.devices.get(device_id)
+        device, contract = self.metrics.report_context(device_id, contract_id)
         if device is None or not device.key_hash or not hmac.compare_digest(device.key_hash, key_hash):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
-        contract = self.contracts.get(contract_id)
         if contract is None:
             raise NotFound("No such contract.", reason="contract_id")
         if contract.device_id != device_id:

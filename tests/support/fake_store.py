@@ -381,6 +381,10 @@ class FakeMetricsStore(_View):
     port = "metrics"
 
     @_op
+    def report_context(self, device_id: str, contract_id: str) -> tuple[Device | None, Contract | None]:
+        return self._t("devices").get(device_id), self._t("contracts").get(contract_id)
+
+    @_op
     def latest(self, contract_id: str, count: int = 100) -> list[list]:
         batches = sorted(
             ((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
