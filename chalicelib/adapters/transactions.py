@@ -39,16 +39,28 @@ class _Tx:
         self.checks: list[str] = []
         self.puts: list[str] = []
         self.updates: list[str] = []
+        self.keys: set[tuple] = set()
+
+    def _once(self, table: str, key) -> None:
+        """AWS (and moto) refuse a transaction that names one item twice (ValidationException); DynamoDB
+        Local instead applies the first write and fails the second's condition. Refuse it
+        here, the same way on every engine: it is a bug, never a lost race."""
+        if (table, key) in self.keys:
+            raise ValueError(f"one transaction names the item {key!r} of {table} twice")
+        self.keys.add((table, key))
 
     def save(self, role, item, condition):
+        self._once(item.Meta.table_name, item._get_serialized_keys())
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
     def update(self, role, item, actions, condition=None):
+        self._once(item.Meta.table_name, item._get_serialized_keys())
         self.t.update(item, actions=actions, condition=condition)
         self.updates.append(role)
 
     def check(self, role, model, key, condition):
+        self._once(model.Meta.table_name, model._serialize_keys(key))
         self.t.condition_check(model, key, condition=condition)
         self.checks.append(role)
 
