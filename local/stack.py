@@ -101,6 +101,7 @@ def config_from_env(env: dict) -> dict:
         "api_port": _port(env, "SI64_API_PORT", 8000),
         "prefix": env.get("SI64_TABLE_PREFIX") or f"si64-{stage}",
         "capacity": int(env.get("SI64_DEVICE_CAPACITY") or 4),
+        "api_processes": max(1, int(env.get("SI64_API_PROCESSES") or 1)),
         "timeout": float(env.get("SI64_STACK_TIMEOUT") or 120),
     }
 
@@ -249,7 +250,13 @@ class Stack:
             if self.base_env.get(name):
                 app_env[name] = self.base_env[name]
         env = child_env(self.base_env, cfg, app_env)
-        api = self._start("api", [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])], env)
+        api_argv = [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])]
+        n_api = cfg["api_processes"]
+        apis = [
+            self._start(f"api{i + 1 if i else ''}", api_argv + (["--reuse-port"] if n_api > 1 else []), env)
+            for i in range(n_api)
+        ]
+        api = apis[0]
         # the treasury key's file name goes to the event runner only (it runs the refund function);
         # the API process never gets it, as the API function's role cannot read it in AWS
         events = self._start(
@@ -259,7 +266,7 @@ class Stack:
             lambda: http_status(f"{api_url}/api/health") == 200,
             f"GET {api_url}/api/health to answer 200",
             cfg["timeout"],
-            [api, events],
+            [*apis, events],
         )
 
         info = {
