@@ -256,7 +256,6 @@ class Stack:
             self._start(f"api{i + 1 if i else ''}", api_argv + (["--reuse-port"] if n_api > 1 else []), env)
             for i in range(n_api)
         ]
-        api = apis[0]
         # the treasury key's file name goes to the event runner only (it runs the refund function);
         # the API process never gets it, as the API function's role cannot read it in AWS
         events = self._start(
