@@ -200,7 +200,9 @@ class Stack:
             ddb_child = self._start("dynamodb", ddb_argv, dynamodb_local.child_env(base))
             aws_argv += ["--dynamodb-endpoint", ddb_endpoint]
         else:
-            log("WARNING: SI64_DYNAMODB=moto: DynamoDB on moto, the pure-Python fallback (slower; see docs/adr/0010)")
+            log(
+                "WARNING: SI64_DYNAMODB=moto: DynamoDB on moto, the pure-Python fallback (slower; see docs/adr/0010-dynamodb-local.md)"
+            )
         aws = self._start("aws", aws_argv, dict(base, SI64_AWS_PORT=str(cfg["aws_port"])))
         chain = self._start("chain", [py, "-m", "local.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
 
