@@ -201,7 +201,8 @@ class Stack:
             aws_argv += ["--dynamodb-endpoint", ddb_endpoint]
         else:
             log(
-                "WARNING: SI64_DYNAMODB=moto: DynamoDB on moto, the pure-Python fallback (slower; see docs/adr/0010-dynamodb-local.md)"
+                "WARNING: SI64_DYNAMODB=moto: DynamoDB on moto, the pure-Python fallback "
+                "(slower; docs/adr/0010-dynamodb-local.md)"
             )
         aws = self._start("aws", aws_argv, dict(base, SI64_AWS_PORT=str(cfg["aws_port"])))
         chain = self._start("chain", [py, "-m", "local.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
