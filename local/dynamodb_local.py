@@ -195,6 +195,9 @@ def command(port: int, host: str = "127.0.0.1") -> list[str]:
         "-Xms64m",
         "-Xmx512m",
         "-XX:+UseSerialGC",
+        # C1 only: ~40% less CPU for the same calls than the default tiered C2 (measured on
+        # this 2-core machine), which matters more here than C2's peak speed
+        "-XX:TieredStopAtLevel=1",
         f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
         f"-Dsi64.host={host}",
         "-cp",

@@ -36,6 +36,7 @@ class InProcess:
             stage="local",
             region="us-east-1",
             aws_endpoint_url=info["aws_endpoint"],
+            dynamodb_endpoint_url=info.get("dynamodb_endpoint"),
             table_prefix=prefix or info["table_prefix"],
             refund_queue_url=queue_url or info["refund_queue_url"],
             refund_dlq_url=dlq_url or info["refund_dlq_url"],
@@ -206,7 +207,7 @@ def count_calls(api: InProcess) -> dict:
 
 
 def report_calls(api: InProcess) -> tuple[dict, list, bool]:
-    from local.bench.calls import BUDGETS, fmt_counts
+    from local.bench.calls import BUDGETS, capacity, fmt_counts
 
     rows, aws_calls, detail, ok_all = [], {}, {}, True
     for name in ORDER:
@@ -226,6 +227,7 @@ def report_calls(api: InProcess) -> tuple[dict, list, bool]:
             "ok": ok,
             "problems": problems,
             "call_sites": m.sites(),
+            "consumed_capacity": capacity(m),
         }
         if budget.gate and not ok:
             ok_all = False
