@@ -137,6 +137,15 @@ def main(argv=None) -> int:
                 api = None
                 result["writes_per_1000_samples"] = metric_writes(info, payer, ddb)
                 say(f"metric write cost measured in {time.monotonic() - t0:.1f}s")
+                from local.bench.writes import refund_worker_units
+
+                result["refund_worker_capacity"] = rw = refund_worker_units(info, payer)
+                for step in rw["steps"]:
+                    cu = step["consumed_capacity"]
+                    say(
+                        f"refund worker step {step['events'] or step['note']}: "
+                        f"{cu['read_units']:g} RCU + {cu['write_units']:g} WCU ({step['calls']})"
+                    )
             finally:
                 if api is not None:
                     api.close()

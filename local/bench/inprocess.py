@@ -23,6 +23,7 @@ class InProcess:
         prefix: str | None = None,
         queue_url: str | None = None,
         dlq_url: str | None = None,
+        treasury_key_file: str | None = None,
     ):
         from chalice.test import Client
 
@@ -44,6 +45,7 @@ class InProcess:
             network="localnet",
             treasury=info["treasury"],
             admin_key=info["admin_key"],
+            treasury_key_file=treasury_key_file,
             device_capacity=CAPACITY,
             rate_limit=(10**9, 10),
             device_rate_limit=(10**9, 10),
