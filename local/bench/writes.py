@@ -188,6 +188,14 @@ def refund_worker_units(info: dict, payer: Wallet) -> dict:
                     "note": done.note,
                     "calls": dict(m.counts),
                     "consumed_capacity": capacity(m),
+                    "per_call": [
+                        {
+                            "op": c.op,
+                            "write_units": capacity([c])["write_units"],
+                            "read_units": capacity([c])["read_units"],
+                        }
+                        for c in m.calls
+                    ],
                 }
             )
             if done.done:

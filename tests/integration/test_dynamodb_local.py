@@ -95,6 +95,24 @@ def test_reports_consumed_capacity_of_table_and_indexes(ddb):
 # ---------------------------------------------------------------- differences from AWS
 
 
+def test_difference_transaction_capacity_is_one_item_per_table(ddb):
+    """AWS bills every item of a TransactWriteItems (2 units per KB each: 3 small puts = 6);
+    DynamoDB Local reports one item's units per table (2). `make bench` multiplies by the
+    items per table (local/bench/calls.py `capacity`); a plain or batch write is reported
+    per item, as AWS does."""
+    name = _table(ddb)
+    tx = ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": k}}}} for k in "abc"],
+        ReturnConsumedCapacity="INDEXES",
+    )["ConsumedCapacity"]
+    assert [(c["TableName"], c["CapacityUnits"]) for c in tx] == [(name, 2.0)]
+    batch = ddb.batch_write_item(
+        RequestItems={name: [{"PutRequest": {"Item": {"pk": {"S": k}}}} for k in "def"]},
+        ReturnConsumedCapacity="INDEXES",
+    )["ConsumedCapacity"]
+    assert [(c["TableName"], c["CapacityUnits"]) for c in batch] == [(name, 3.0)]
+
+
 def test_difference_ttl_expired_items_are_read_until_deleted_in_seconds(ddb):
     """Like AWS, an expired item is still there to read until a background pass deletes it, so
     no read takes presence for liveness (the claims adapter compares `expires_at_ms` with the

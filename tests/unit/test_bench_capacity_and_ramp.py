@@ -51,6 +51,32 @@ def test_capacity_sums_table_and_index_units_reads_and_writes_apart():
     assert got["by_table"]["p-devices"] == {"read": 0.5, "write": 0.0, "indexes": {}}
 
 
+def test_a_transaction_counts_every_item_of_a_table_where_dynamodb_local_reports_one():
+    """DynamoDB Local reports one item's units per table of a TransactWriteItems (ADR 0010)."""
+    put = lambda table: {"Put": {"TableName": table, "Item": {}}}
+    call = ApiCall(
+        "dynamodb.TransactWriteItems",
+        {"TransactItems": [put("p-ledger"), put("p-ledger"), put("p-ledger"), put("p-contracts")]},
+        [],
+        [
+            {
+                "TableName": "p-ledger",
+                "CapacityUnits": 4.0,
+                "Table": {"CapacityUnits": 2.0},
+                "GlobalSecondaryIndexes": {"by-account": {"CapacityUnits": 2.0}},
+            },
+            {"TableName": "p-contracts", "CapacityUnits": 2.0, "Table": {"CapacityUnits": 2.0}},
+        ],
+    )
+    got = capacity([call])
+    assert got["write_units"] == 14.0 and got["engine_write_units"] == 6.0
+    assert got["by_table"]["p-ledger"] == {
+        "read": 0.0,
+        "write": 6.0,
+        "indexes": {"by-account": {"read": 0.0, "write": 6.0}},
+    }
+
+
 def _step(p99: float, statuses: list[tuple[str, int, str | None]], failures: int = 0) -> dict:
     return {
         "operations": {
