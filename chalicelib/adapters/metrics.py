@@ -13,13 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
+from pynamodb.constants import BATCH_GET_ITEM
+from pynamodb.exceptions import GetError, PynamoDBException
 
 from .. import jsontext
+from ..domain.contracts import Contract
+from ..domain.devices import Device
 from ..domain.errors import Conflict
 from ..domain.metering import batch_key, compress, encode_rows, unpack_rows
-from .dynamo import guarded, is_conditional_failure
-from .models import DeviceItem, MetricsItem
+from . import contracts as _contracts
+from . import devices as _devices
+from .dynamo import guarded, is_conditional_failure, transaction_connection
+from .models import ContractItem, DeviceItem, MetricsItem
 
 RETENTION_MS = 30 * 24 * 3600 * 1000
 
@@ -45,6 +51,33 @@ def item_rows(item: MetricsItem) -> list[list[Any]]:
 # --- the repository -------------------------------------------------------------------
 class MetricsRepo:
     """ports.MetricsStore on DynamoDB."""
+
+    @guarded
+    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
+        """One BatchGetItem: the device (eventually consistent, as `DeviceStore.get`) and the
+        contract (strongly consistent, as `ContractStore.get`; not asked for when None);
+        unprocessed keys are asked again."""
+        devices, contracts = DeviceItem.Meta.table_name, ContractItem.Meta.table_name
+        request: dict[str, Any] = {devices: {"Keys": [{"device_id": {"S": device_id}}], "ConsistentRead": False}}
+        if contract_id is not None:
+            request[contracts] = {"Keys": [{"contract_id": {"S": contract_id}}], "ConsistentRead": True}
+        found: dict[str, list[Any]] = {devices: [], contracts: []}
+        conn = transaction_connection()
+        for _ in range(8):
+            try:
+                answer = conn.dispatch(BATCH_GET_ITEM, {"RequestItems": request})
+            except BOTOCORE_EXCEPTIONS as exc:  # wrapped as PynamoDB's own calls do: @guarded maps outages
+                raise GetError(f"Failed to batch get a report's device and contract: {exc}", exc) from exc
+            for table, items in answer.get("Responses", {}).items():
+                found[table].extend(items)
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise GetError("BatchGetItem left keys unprocessed after 8 attempts")
+        device = _devices.to_domain(DeviceItem.from_raw_data(found[devices][0])) if found[devices] else None
+        contract = _contracts.to_domain(ContractItem.from_raw_data(found[contracts][0])) if found[contracts] else None
+        return device, contract
 
     @guarded
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:

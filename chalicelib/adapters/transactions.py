@@ -45,16 +45,28 @@ class _Tx:
         self.checks: list[str] = []
         self.puts: list[str] = []
         self.updates: list[str] = []
+        self.keys: set[tuple] = set()
+
+    def _once(self, table: str, key) -> None:
+        """AWS (and moto) refuse a transaction that names one item twice (ValidationException); DynamoDB
+        Local instead applies the first write and fails the second's condition. Refuse it
+        here, the same way on every engine: it is a bug, never a lost race."""
+        if (table, key) in self.keys:
+            raise ValueError(f"one transaction names the item {key!r} of {table} twice")
+        self.keys.add((table, key))
 
     def save(self, role: str, item: Model, condition: Condition | None) -> None:
+        self._once(item.Meta.table_name, item._get_serialized_keys())
         self.t.save(item, condition=condition)
         self.puts.append(role)
 
     def update(self, role: str, item: Model, actions: Sequence[Action], condition: Condition | None = None) -> None:
+        self._once(item.Meta.table_name, item._get_serialized_keys())
         self.t.update(item, actions=list(actions), condition=condition)
         self.updates.append(role)
 
     def check(self, role: str, model: type[Model], key: Any, condition: Condition) -> None:
+        self._once(model.Meta.table_name, model._serialize_keys(key))
         self.t.condition_check(model, key, condition=condition)
         self.checks.append(role)
 

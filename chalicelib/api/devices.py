@@ -16,6 +16,6 @@ def report(call: Call) -> object:
         cid,
         call.headers.get("x-device-key"),
         lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi),
-        device=call.device,
+        context=call.report,
     )
     return views.metrics_response(done.contract, done.samples, done.at_ms)

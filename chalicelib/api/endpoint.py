@@ -30,7 +30,7 @@ from ..services.idempotency import check_key
 from . import cors
 from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response, status_of
 from .errors import json_response as json_response
-from .schemas import MAX_BODY_BYTES, parse_json, renter_credentials
+from .schemas import MAX_BODY_BYTES, contract_id, parse_json, renter_credentials
 
 log = logging.getLogger("si64.api")
 # The bodies are JSON whatever the client calls them; any other Content-Type is 415, answered
@@ -56,6 +56,7 @@ class Call:
     principal: str = ""
     wallet: str | None = None  # the renter whose credentials checked out, if any
     device: Any = None  # the device whose X-Device-Key verified at the edge, if any
+    report: Any = None  # that device and the path's contract, as read with it (services.telemetry.ReportContext)
     device_refusal: e.Unauthorized | None = None  # why the X-Device-Key did not verify
     _body: dict | None = None
 
@@ -85,16 +86,27 @@ def check_content_type(headers) -> None:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.", reason="Content-Type")
 
 
-def verified_device(c, auth: str | None, headers):
-    """(device, refusal) of a device route: the device whose X-Device-Key verifies (one read of
-    the device, none for a malformed key; the metrics path reuses it), or the Unauthorized to
-    answer once the request has been counted against its address."""
+def verified_device(c, auth: str | None, headers, params: dict):
+    """(report, refusal) of a device route: the device whose X-Device-Key verifies and the
+    contract of the path, read together in ONE read (none for a malformed key; the metrics
+    path reuses both), or the Unauthorized to answer once the request has been counted
+    against its address."""
     if auth != "device":
         return None, None
+    key = headers.get("x-device-key")
     try:
-        return c.auth.device_record(headers.get("x-device-key")), None
+        report = c.telemetry.read(key, _contract_param(params))
+        c.auth.key_of(report.device, key)
+        return report, None
     except e.Unauthorized as err:
         return None, err
+
+
+def _contract_param(params: dict) -> str | None:
+    try:
+        return contract_id(params.get("contract_id", ""))
+    except e.NotFound:
+        return None
 
 
 def rate_limit(c, device, ip: str) -> None:
@@ -210,7 +222,8 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation
             def answer():
                 c = holder["c"] = bootstrap.container()
                 ip = source_ip(request)
-                device, refusal = verified_device(c, auth, request.headers)
+                report, refusal = verified_device(c, auth, request.headers, params)
+                device = report.device if report else None
                 rate_limit(c, device, ip)
                 raw = request.raw_body or b""
                 if request.method == "POST":
@@ -218,7 +231,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
                 call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
-                call.device, call.device_refusal = device, refusal
+                call.device, call.report, call.device_refusal = device, report, refusal
                 authenticate(c, call, auth, ip)
                 return run_post(c, call, fn, auth) if request.method == "POST" else shape(fn(call))
 

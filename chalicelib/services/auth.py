@@ -62,10 +62,12 @@ class Auth:
         Unauthorized otherwise."""
         from .telemetry import device_of_key
 
-        device_id = device_of_key(key)
-        assert key is not None  # device_of_key refused a missing key
-        device = self.devices.get(device_id)
-        if not (device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
+        return self.key_of(self.devices.get(device_of_key(key)), key)
+
+    @staticmethod
+    def key_of(device: Device | None, key: str | None) -> Device:
+        """`device` if `key` is its key (no read: the caller read it); Unauthorized otherwise."""
+        if not (key and device and device.key_hash and hmac.compare_digest(device.key_hash, hash_device_key(key))):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
         return device
 

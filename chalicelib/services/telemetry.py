@@ -18,7 +18,7 @@ from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..domain.devices import Device
-    from ..ports import Clock, ContractStore, DeviceStore, MetricsStore
+    from ..ports import Clock, ContractStore, MetricsStore
 
 log = logging.getLogger("si64.telemetry")
 MAX_DEVICE_KEY_CHARS = 256
@@ -54,29 +54,42 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class ReportContext:
+    """A device report's device and contract, as read together."""
+
+    device: Device | None
+    contract: Contract | None
+
+
+@dataclass(frozen=True)
 class Telemetry:
     """Usage reports of devices and the latest samples of a contract.
 
     contracts: contract reads (`get`, strongly consistent).
-    devices:   device reads (`get`): the key hash and the last-seen stamp.
-    metrics:   the batch write (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
+    metrics:   the device + contract read of a report (`report_context`), the batch write
+               (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
     clock:     now, in Unix milliseconds.
 
-    AWS calls of one report: GetItem contract + GetItem device + PutItem batch, and an
+    AWS calls of one report: one BatchGetItem (device + contract) + PutItem batch, and an
     UpdateItem of the device only when its stamp is LAST_SEEN_EVERY_MS old.
     """
 
     contracts: ContractStore
-    devices: DeviceStore
     metrics: MetricsStore
     clock: Clock
+
+    def read(self, key: str | None, contract_id: str | None) -> ReportContext:
+        """The device whose key this is and the contract reported on, in ONE read
+        (`report_context`); Unauthorized for a malformed key, before any read. `contract_id`
+        None (not a contract id) reads the device only."""
+        return ReportContext(*self.metrics.report_context(device_of_key(key), contract_id))
 
     def record(
         self,
         contract_id: str,
         key: str | None,
-        samples: Callable[[int, int, int], list[list]],
-        device: Device | None = None,
+        samples: Callable[[int, int, int], list[list[Any]]],
+        context: ReportContext | None = None,
     ) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
@@ -84,18 +97,18 @@ class Telemetry:
         `[ts_ms, cpu, mem, disk, net]`, every ts within [earliest_ms, latest_ms] (the edge's
         schema; it raises InvalidRequest). It is called only once the key and the contract
         check out, so a forged key or an ended contract is refused before the body is looked
-        at. A retried report (the same batch) is stored once and answered again. `device` is
-        the device as the edge already read it to verify `key` (its hash is checked again
-        here, without a second read).
+        at. A retried report (the same batch) is stored once and answered again. `context` is
+        what the edge already read (`read`) to verify `key` before counting the request: the
+        device's hash is checked again here, without a second read.
         """
         device_id = device_of_key(key)
         assert key is not None  # device_of_key refused a missing key
         key_hash = hash_device_key(key)
-        if device is None or device.device_id != device_id:
-            device = self.devices.get(device_id)
+        if context is None or context.device is None or context.device.device_id != device_id:
+            context = self.read(key, contract_id)
+        device, contract = context.device, context.contract
         if device is None or not device.key_hash or not hmac.compare_digest(device.key_hash, key_hash):
             raise Unauthorized("The device key is not valid.", reason="X-Device-Key")
-        contract = self.contracts.get(contract_id)
         if contract is None:
             raise NotFound("No such contract.", reason="contract_id")
         if contract.device_id != device_id:

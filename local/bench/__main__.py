@@ -100,13 +100,35 @@ def main(argv=None) -> int:
                 part, rows, calls_ok = report_calls(api)
                 result.update(part)
                 result["aws_calls_setup"] = {
-                    "mode": "in-process chalice.test.Client(app) against the stack's AWS emulator (moto server) "
-                    "and local chain; payments are real solana-py transfers (no FakeRpc); the 300 ACTIVE contracts "
-                    "behind the ledger page are seeded by batch writes (see seed_active)",
+                    "mode": "in-process chalice.test.Client(app) against the stack's DynamoDB Local (SQS on the "
+                    "moto server) and local chain; payments are real solana-py transfers (no FakeRpc); "
+                    "the 300 ACTIVE contracts behind the ledger page are seeded by batch writes (see seed_active)",
                     "active_contracts_at_ledger_page": extra["active_at_ledger"],
                     "ledger_page_limit": 100,
                 }
                 say(f"AWS calls counted in {time.monotonic() - t0:.1f}s")
+                result["consumed_capacity"] = {
+                    name: d["consumed_capacity"] for name, d in result["aws_calls_detail"].items()
+                }
+                print("\nDynamoDB capacity units per request, measured (ConsumedCapacity, table + indexes)")
+                print(
+                    table(
+                        [
+                            (
+                                name,
+                                f"{c['read_units']:g}",
+                                f"{c['write_units']:g}",
+                                "; ".join(
+                                    f"{t.split('-')[-1]} r{u['read']:g}/w{u['write']:g}"
+                                    + "".join(f" [{i} w{x['write']:g}]" for i, x in u["indexes"].items() if x["write"])
+                                    for t, u in c["by_table"].items()
+                                ),
+                            )
+                            for name, c in result["consumed_capacity"].items()
+                        ],
+                        ("endpoint", "RCU", "WCU", "by table (read/write) [index writes]"),
+                    )
+                )
                 t0 = time.monotonic()
                 import boto3
 
@@ -115,6 +137,15 @@ def main(argv=None) -> int:
                 api = None
                 result["writes_per_1000_samples"] = metric_writes(info, payer, ddb)
                 say(f"metric write cost measured in {time.monotonic() - t0:.1f}s")
+                from local.bench.writes import refund_worker_units
+
+                result["refund_worker_capacity"] = rw = refund_worker_units(info, payer)
+                for step in rw["steps"]:
+                    cu = step["consumed_capacity"]
+                    say(
+                        f"refund worker step {step['events'] or step['note']}: "
+                        f"{cu['read_units']:g} RCU + {cu['write_units']:g} WCU ({step['calls']})"
+                    )
             finally:
                 if api is not None:
                     api.close()

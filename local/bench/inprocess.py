@@ -23,6 +23,7 @@ class InProcess:
         prefix: str | None = None,
         queue_url: str | None = None,
         dlq_url: str | None = None,
+        treasury_key_file: str | None = None,
     ):
         from chalice.test import Client
 
@@ -36,6 +37,7 @@ class InProcess:
             stage="local",
             region="us-east-1",
             aws_endpoint_url=info["aws_endpoint"],
+            dynamodb_endpoint_url=info.get("dynamodb_endpoint"),
             table_prefix=prefix or info["table_prefix"],
             refund_queue_url=queue_url or info["refund_queue_url"],
             refund_dlq_url=dlq_url or info["refund_dlq_url"],
@@ -43,6 +45,7 @@ class InProcess:
             network="localnet",
             treasury=info["treasury"],
             admin_key=info["admin_key"],
+            treasury_key_file=treasury_key_file,
             rate_limit=(10**9, 10),
             device_rate_limit=(10**9, 10),
         )
@@ -205,7 +208,7 @@ def count_calls(api: InProcess) -> dict:
 
 
 def report_calls(api: InProcess) -> tuple[dict, list, bool]:
-    from local.bench.calls import BUDGETS, fmt_counts
+    from local.bench.calls import BUDGETS, capacity, fmt_counts
 
     rows, aws_calls, detail, ok_all = [], {}, {}, True
     for name in ORDER:
@@ -225,6 +228,7 @@ def report_calls(api: InProcess) -> tuple[dict, list, bool]:
             "ok": ok,
             "problems": problems,
             "call_sites": m.sites(),
+            "consumed_capacity": capacity(m),
         }
         if budget.gate and not ok:
             ok_all = False

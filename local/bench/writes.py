@@ -31,13 +31,18 @@ def noisy_sample(rng: random.Random, i: int) -> dict:
     }
 
 
+def _direct(info: dict) -> str | None:
+    """The stack's DynamoDB Local endpoint (tables are made there through the DynamoDB API), or None on moto."""
+    return info.get("dynamodb_endpoint") if info.get("dynamodb_engine") == "dynamodb-local" else None
+
+
 def metric_writes(info: dict, payer: Wallet, ddb) -> dict:
     """1,000 samples, single and in batches of 120, on fresh tables (prefix si64-bw) of the same
     emulator, so that moto's per-transaction table copies stay small."""
     from local.provision import provision
 
     prefix = "si64-bw"
-    res = provision(prefix, info["aws_endpoint"], "us-east-1")
+    res = provision(prefix, info["aws_endpoint"], "us-east-1", dynamodb_endpoint_url=_direct(info))
     api = InProcess(info, payer, prefix=prefix, queue_url=res.queue_url, dlq_url=res.dlq_url)
     try:
         api.seed_devices()
@@ -145,3 +150,57 @@ def _metric_writes(api: InProcess, ddb, prefix: str) -> dict:
         "(projection ALL). The emulator (moto) reports no ConsumedCapacity for TransactWriteItems."
     )
     return out
+
+
+def refund_worker_units(info: dict, payer: Wallet) -> dict:
+    """Measured capacity units of the refund worker's steps for one settled contract: the
+    worker (services/refunds.py RefundWorker, built as the refund function builds it) run
+    in-process on a prefix of its own, so the stack's event runner never races it; each
+    `handle` call with the events it took (sent, confirmed) and its ConsumedCapacity."""
+    import time
+    from pathlib import Path
+
+    from local.bench.calls import capacity
+    from local.provision import provision
+
+    prefix = "si64-rw"
+    res = provision(prefix, info["aws_endpoint"], "us-east-1", dynamodb_endpoint_url=_direct(info))
+    key_file = str(Path(info["state_dir"]) / "treasury.json")
+    api = InProcess(
+        info, payer, prefix=prefix, queue_url=res.queue_url, dlq_url=res.dlq_url, treasury_key_file=key_file
+    )
+    try:
+        api.seed_devices()
+        cid = api.rent("M2", 1)["contract_id"]
+        path = f"/api/contracts/{cid}/settle"
+        st, out = api.request("POST", path, "", payer.renter_headers("POST", path))
+        if st != 200 or out.get("refund_status") != "QUEUED":
+            raise BenchError(f"settle for the refund worker: {st} {out}")
+        worker = api.container.refund_worker
+        steps = []
+        for _ in range(60):
+            with api.rec.measure() as m:
+                done = worker.handle(cid)
+            steps.append(
+                {
+                    "events": list(done.events),
+                    "status_before": done.status,
+                    "note": done.note,
+                    "calls": dict(m.counts),
+                    "consumed_capacity": capacity(m),
+                    "per_call": [
+                        {
+                            "op": c.op,
+                            "write_units": capacity([c])["write_units"],
+                            "read_units": capacity([c])["read_units"],
+                        }
+                        for c in m.calls
+                    ],
+                }
+            )
+            if done.done:
+                break
+            time.sleep(0.25)
+        return {"contract_id": cid, "steps": steps, "done": bool(steps) and steps[-1]["events"] == [] and done.done}
+    finally:
+        api.close()

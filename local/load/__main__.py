@@ -1,6 +1,10 @@
 """`make load`: device agents and renters against a local stack of its own, for a bounded time.
 
     python -m local.load [--seconds 60] [--agents 200] [--renters 50] [--out .local/load.json]
+    python -m local.load --ramp [--ramp-max 32] [--step-seconds 15] [--api-processes 2]
+
+``--ramp``: the closed-loop search for the ceiling (local/load/ramp.py) instead of the timed
+run below; the stack runs ``--api-processes`` API processes on one port (SO_REUSEPORT).
 
 1. Starts a local stack (``local.launch.launch``: ``python -m local.stack`` on free 127.0.0.1
    ports, state in a temporary directory, a high ``SI64_RATE_LIMIT`` and enough slots per
@@ -68,6 +72,13 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--monitor-every", type=float, default=5.0, help="slot readings period, s (default 5)")
     ap.add_argument("--sweep-seconds", type=int, default=30, help="SI64_SWEEP_SECONDS of the stack (default 30)")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="more stack environment")
+    ap.add_argument("--ramp", action="store_true", help="closed-loop ramp to the ceiling (local/load/ramp.py)")
+    ap.add_argument("--ramp-max", type=int, default=32, help="most renter (and metrics) workers of the ramp")
+    ap.add_argument("--step-seconds", type=float, default=15.0, help="length of each ramp step, s")
+    ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
+    ap.add_argument(
+        "--api-processes", type=int, default=0, help="API processes on one port (default: 2 with --ramp, else 1)"
+    )
     ap.add_argument("--out", default=str(ROOT / ".local" / "load.json"))
     a = ap.parse_args(argv)
     if not (1 <= a.seconds <= 3600 and 1 <= a.agents <= 2000 and 1 <= a.renters <= 500):
@@ -199,8 +210,16 @@ def main(argv=None) -> int:
     from local.launch import launch
     from local.load.checks import evaluate
 
+    if a.ramp:
+        a.agents, a.renters = max(a.ramp_max, 12), a.ramp_max
     capacity = a.capacity or -(-(a.agents + a.renters) // 12) + 2
-    env = {"SI64_DEVICE_CAPACITY": capacity, "SI64_RATE_LIMIT": a.rate_limit, "SI64_SWEEP_SECONDS": a.sweep_seconds}
+    env = {
+        "SI64_DEVICE_CAPACITY": capacity,
+        "SI64_RATE_LIMIT": a.rate_limit,
+        "SI64_DEVICE_RATE_LIMIT": a.rate_limit,
+        "SI64_SWEEP_SECONDS": a.sweep_seconds,
+        "SI64_API_PROCESSES": a.api_processes or (2 if a.ramp else 1),
+    }
     for kv in a.env:
         k, _, v = kv.partition("=")
         env[k] = v
@@ -218,7 +237,12 @@ def main(argv=None) -> int:
     try:
         with launch(state_dir, timeout=150.0, **env) as info:
             say(f"stack up at {info['api_url']} (capacity {capacity}/device, rate limit {a.rate_limit})")
-            drive(a, info, report)
+            if a.ramp:
+                from local.load.ramp import ramp
+
+                ramp(a, info, report, say)
+            else:
+                drive(a, info, report)
         report["checks"] = evaluate(report)
         report["ok"] = all(c["ok"] for c in report["checks"].values())
         code = 0 if report["ok"] else 1
@@ -245,11 +269,22 @@ def print_summary(report: dict, out: Path) -> None:
                 f"p50 {s['p50_ms']} ms  p99 {s['p99_ms']} ms"
             )
         say(f"  statuses: {tp['status_totals']}")
-        g = report["generator"]
+        g = report.get("generator") or {}
         say(
             f"  generator CPU {g['cpu_seconds']} s = {g['share_of_machine']:.0%} of {g['cores']} cores; "
             f"stack {g['stack_cpu_seconds']} s = {g['stack_share_of_machine']:.0%}"
         )
+    best = (report.get("ramp") or {}).get("ceiling")
+    if "ramp" in report:
+        if best:
+            ops = best["operations"]
+            say(
+                f"  ceiling: {best['billing_ops_per_second']} billing ops/s at {best['renters']}+"
+                f"{best['metrics_workers']} workers; "
+                + ", ".join(f"{op} p50 {ops[op]['p50_ms']} / p99 {ops[op]['p99_ms']} ms" for op in sorted(ops))
+            )
+        else:
+            say("  ceiling: no step passed")
     for name, c in (report.get("checks") or {}).items():
         say(f"  {'ok  ' if c['ok'] else 'FAIL'} {name}: {c['detail']}")
     say(f"{'clean' if report.get('ok') else 'NOT clean'}; report: {out}")

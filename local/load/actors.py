@@ -316,12 +316,13 @@ class RenterActor:
         self.rng = random.Random(seed)
         self.cycles = 0
         self.error: str | None = None
+        self.stopped = threading.Event()  # set: no new cycle starts (the ramp's stop)
 
     def run(self, start_at: float, stop_at: float, hard_stop: float) -> None:
         try:
             self.wallet.fund(20 * SOL)
             time.sleep(max(0.0, start_at - time.monotonic()) + self.rng.uniform(0, 2 * self.think))
-            while time.monotonic() < stop_at and self.cycles < self.max_cycles:
+            while time.monotonic() < stop_at and self.cycles < self.max_cycles and not self.stopped.is_set():
                 self.cycle(hard_stop)
                 self.cycles += 1
         except Exception as exc:  # noqa: BLE001 — any crash is reported and fails the run
@@ -331,7 +332,8 @@ class RenterActor:
             self.wallet.close()
 
     def pause(self) -> None:
-        time.sleep(self.rng.uniform(0, 2 * self.think))
+        if self.think > 0:
+            time.sleep(self.rng.uniform(0, 2 * self.think))
 
     def cycle(self, hard_stop: float) -> None:
         api, w, rng = self.api, self.wallet, self.rng

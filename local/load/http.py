@@ -39,6 +39,34 @@ class Recorder:
             if self.window and self.window[0] <= now <= self.window[1]:
                 self.in_window[op] += 1
 
+    def mark(self) -> tuple:
+        """Where the tallies stand now (for `since`): per op the number of latencies, the codes."""
+        with self._lock:
+            return time.monotonic(), {op: len(v) for op, v in self.latencies.items()}, Counter(self.codes)
+
+    def since(self, mark: tuple) -> dict:
+        """Per op, what completed after `mark`: count, rate, p50/p99 ms; and the status counts."""
+        t0, lengths, codes = mark
+        with self._lock:
+            seconds = max(time.monotonic() - t0, 1e-9)
+            lat = {op: v[lengths.get(op, 0) :] for op, v in self.latencies.items()}
+            new_codes = self.codes - codes
+        ops = {
+            op: {
+                "requests": len(v),
+                "per_second": round(len(v) / seconds, 2),
+                "p50_ms": percentile_ms(v, 50),
+                "p99_ms": percentile_ms(v, 99),
+            }
+            for op, v in sorted(lat.items())
+            if v
+        }
+        counts = [
+            {"op": op, "status": st, "code": code or None, "count": n}
+            for (op, st, code), n in sorted(new_codes.items())
+        ]
+        return {"seconds": round(seconds, 2), "operations": ops, "status_counts": counts}
+
     def open_window(self, seconds: float) -> None:
         start = time.monotonic()
         self.window = (start, start + seconds)

@@ -1,12 +1,14 @@
 """Contract tests: every case runs against the in-memory fakes AND the real adapters.
 
 `store` is parametrized over "fake" (tests/support/fakes.py) and "dynamo" (the
-PynamoDB adapters on in-process moto, tables made from infra/resources.yaml by
-local.provision). A case may only use the ports and `store.snapshot()` (every
-item of every table) — nothing backend-specific — so a fake that drifts from
-its adapter fails here.
+PynamoDB adapters on DynamoDB Local -- AWS's own engine, one server per session
+from tests/fixtures/dynamodb.py -- tables made from infra/resources.yaml through the
+DynamoDB API by local.provision). A case may only use the ports and `store.snapshot()`
+(every item of every table) -- nothing backend-specific -- so a fake that drifts from
+its adapter fails here. The SQS ports run on in-process moto (`moto_sqs`).
 
-Run only the fake half with `-m "not moto"`; only the adapters with `-m moto`.
+Run only the fake half with `-m "not dynamodb_local and not moto"`; only DynamoDB with
+`-m dynamodb_local`.
 """
 
 from __future__ import annotations
@@ -37,26 +39,38 @@ class Store:
     book: object = None  # ports.BookStore
 
 
+DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+
+
 @pytest.fixture(scope="module")
-def moto_tables():
-    """In-process moto with the tables of infra/resources.yaml, for one module."""
+def moto_sqs():
+    """In-process moto for one module: an SQS client (the queue adapters are tested here)."""
     from moto import mock_aws
 
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
+        for k, v in DUMMY_AWS.items():
             mp.setenv(k, v)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
             import boto3
 
-            from local.provision import provision
+            yield boto3.client("sqs", region_name=REGION)
 
-            provisioned = provision(prefix=PREFIX, endpoint_url=None, region=REGION)
-            yield provisioned, boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
+
+@pytest.fixture(scope="session")
+def ddb_tables(dynamodb_local):
+    """The tables of infra/resources.yaml on the session's DynamoDB Local: (table names, client)."""
+    import boto3
+
+    from local.provision import client_kwargs, create_tables, expected_resources
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in DUMMY_AWS.items():
+            mp.setenv(k, v)
+        ddb = boto3.client("dynamodb", **client_kwargs(dynamodb_local.endpoint, REGION))
+        tables = expected_resources(PREFIX)["tables"]
+        create_tables(ddb, tables)
+        yield sorted(t["TableName"] for t in tables.values()), ddb, dynamodb_local.endpoint
 
 
 def _key_names(ddb, table: str) -> list[str]:
@@ -73,7 +87,7 @@ def _scan(ddb, table: str) -> list[dict]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _dynamo_store(moto_tables) -> Store:
+def _dynamo_store(ddb_tables) -> Store:
     from chalicelib.adapters import models
     from chalicelib.adapters.claims import ClaimsRepo
     from chalicelib.adapters.contracts import ContractsRepo
@@ -83,13 +97,12 @@ def _dynamo_store(moto_tables) -> Store:
     from chalicelib.adapters.refunds import BooksRepo, RefundsRepo
     from chalicelib.adapters.transactions import Transactions
 
-    provisioned, ddb, _ = moto_tables
-    tables = sorted(provisioned.tables.values())
+    tables, ddb, endpoint = ddb_tables
     for table in tables:  # every case starts from empty tables
         keys = _key_names(ddb, table)
         for item in _scan(ddb, table):
             ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
-    models.bind(PREFIX, REGION, None)
+    models.bind(PREFIX, REGION, endpoint)
 
     def snapshot():
         return {t: sorted((_scan(ddb, t)), key=repr) for t in tables}
@@ -139,8 +152,10 @@ def fakes_need_no_network(request):
         pytest.fail(f"a fake tried to reach the network: {blocker.attempts}", pytrace=False)
 
 
-@pytest.fixture(params=["fake", pytest.param("dynamo", marks=pytest.mark.moto)])
+@pytest.fixture(params=["fake", pytest.param("dynamo", marks=pytest.mark.dynamodb_local)])
 def store(request) -> Store:
     if request.param == "fake":
         return _fake_store()
-    return _dynamo_store(request.getfixturevalue("moto_tables"))
+    for k, v in DUMMY_AWS.items():  # the adapters' botocore session reads these
+        request.getfixturevalue("monkeypatch").setenv(k, v)
+    return _dynamo_store(request.getfixturevalue("ddb_tables"))

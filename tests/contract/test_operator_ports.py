@@ -110,7 +110,7 @@ def dlq(request):
         return (q, q.dead_letters.append, lambda: list(q.messages), lambda: len(q.dead_letters), down)
     from chalicelib.adapters.queue import RefundQueue
 
-    _, _, sqs = request.getfixturevalue("moto_tables")
+    sqs = request.getfixturevalue("moto_sqs")
     name = f"si64-redrive-{uuid.uuid4().hex[:8]}"
     q_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     d_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]

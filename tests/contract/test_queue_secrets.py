@@ -22,7 +22,7 @@ def queues(request):
 
     from chalicelib.adapters.queue import RefundQueue
 
-    _, _, sqs = request.getfixturevalue("moto_tables")
+    sqs = request.getfixturevalue("moto_sqs")
     name = f"si64-contract-{uuid.uuid4().hex[:8]}"  # a fresh pair per case (PurgeQueue is rate-limited)
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.create_queue(QueueName=f"{name}-dlq")

@@ -346,6 +346,28 @@ def test_end_rental_lost_to_an_extension(dev):
 # ---------------------------------------------------------------- metrics
 
 
+@pytest.mark.parametrize("case", ["both", "no_contract", "no_device", "neither"])
+def test_report_context_is_what_the_two_gets_give_and_writes_nothing(dev, case):
+    c = rent(dev, new_contract())
+    device_id = "dev-nope" if case in ("no_device", "neither") else "dev-1"
+    cid = contract_id() if case in ("no_contract", "neither") else c.contract_id
+    snap = dev.snapshot()
+    got = dev.metrics.report_context(device_id, cid)
+    assert got == (dev.devices.get(device_id), dev.contracts.get(cid))
+    assert (got[0] is None) == (device_id == "dev-nope") and (got[1] is None) == (cid != c.contract_id)
+    if got[0] is not None:
+        assert got[0].key_hash == "k1" and got[0].leases == 1
+    assert dev.snapshot() == snap
+
+
+def test_report_context_sees_the_latest_contract_write(dev):
+    """The contract half is strongly consistent: an extension just written is what it reads."""
+    c = rent(dev, new_contract())
+    after = extended(c)
+    extend(dev, c, after)
+    assert dev.metrics.report_context("dev-1", c.contract_id)[1] == after
+
+
 def test_put_batch_stores_rows_exactly(dev):
     c = rent(dev, new_contract())
     assert dev.metrics.latest(c.contract_id) == []

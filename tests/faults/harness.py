@@ -35,7 +35,7 @@ PORT_METHODS = {
     "devices": ("get", "by_tier", "all"),
     "claims": ("get_claim", "get_replay", "begin_replay", "finish_replay", "release_replay", "count_request"),
     "ledger": ("by_contract", "by_account"),
-    "metrics": ("latest", "put_batch", "stamp_device"),
+    "metrics": ("report_context", "latest", "put_batch", "stamp_device"),
     "tx": ("open_rental", "extend_rental", "end_rental"),
     "refunds": ("get", "advance", "open_payment_refund"),
     "book": ("counters",),

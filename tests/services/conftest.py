@@ -88,7 +88,7 @@ class World:
     @property
     def telemetry(self) -> Telemetry:
         p = self.p
-        return Telemetry(contracts=p.contracts, devices=p.devices, metrics=p.metrics, clock=p.clock)
+        return Telemetry(contracts=p.contracts, metrics=p.metrics, clock=p.clock)
 
     @property
     def books(self) -> Books:

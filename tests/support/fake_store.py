@@ -388,6 +388,10 @@ class FakeMetricsStore(_View):
     port = "metrics"
 
     @_op
+    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
+        return self._t("devices").get(device_id), self._t("contracts").get(contract_id) if contract_id else None
+
+    @_op
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         batches = sorted(
             ((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id),
