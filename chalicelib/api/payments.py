@@ -3,8 +3,9 @@
 POST /api/payments/{tx_signature}/refund — renter credentials of the payer
 (X-Wallet, X-Timestamp, X-Signature over `si64:POST /api/payments/{sig}/refund:{ts}`,
 plus the body hash when there is a body). 201 when this request booked the
-refund, 200 with the same refund afterwards. GET shows it (no credentials: the
-same figures as the chain shows anyone).
+refund, 200 with the same refund afterwards. GET `?payer=` shows it (no credentials:
+the same figures as the chain shows anyone). A refund is one payer's share of the
+payment: a co-signed transaction has one per payer (docs/api.md).
 """
 
 from chalice import Blueprint
@@ -40,4 +41,5 @@ def refund_payment(call):
 @endpoint(bp, "/api/payments/{tx_signature}/refund")
 def payment_refund(call):
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
-    return payment_refund_response(call.c.payment_refunds.status(sig))
+    payer = schemas.pubkey(call.query.get("payer"), "payer")
+    return payment_refund_response(call.c.payment_refunds.status(sig, payer))

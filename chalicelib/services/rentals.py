@@ -85,34 +85,35 @@ class Rentals:
             raise NotFound("No such contract.", reason="contract_id")
         return contract
 
-    def _replay(self, sig: str, fingerprint: str) -> Receipt | None:
-        """None while the signature is unclaimed; the first answer for the same request; else 409."""
-        claim = self.claims.get_claim(sig)
+    def _replay(self, sig: str, payer: str, fingerprint: str) -> Receipt | None:
+        """None while `payer`'s share of the signature is unclaimed; the first answer for the same
+        request; else 409. A claim is per signature AND payer: a co-signer's share is not this one."""
+        claim = self.claims.get_claim(sig, payer)
         if claim is None:
             return None
         if claim.request == fingerprint:
             return Receipt(claim.response, first=False)
         raise PaymentAlreadyUsed("This transaction signature already paid for something else.", reason="tx_signature")
 
-    def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+    def _landed_anyway(self, sig: str, payer: str, fingerprint: str, attempt: dict) -> Receipt:
         """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
         one read of the claim tells. This attempt's own receipt there → it did, and this is the
         first answer; otherwise the 503 stands and, as API.md says, nothing was changed."""
         try:
-            claim = self.claims.get_claim(sig)
+            claim = self.claims.get_claim(sig, payer)
         except Unavailable:
             claim = None
         if claim is not None and claim.request == fingerprint and claim.response == attempt:
             return Receipt(claim.response, first=True)
         raise Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
 
-    def _claimed(self, sig: str, fingerprint: str, attempt: dict) -> Receipt:
+    def _claimed(self, sig: str, payer: str, fingerprint: str, attempt: dict) -> Receipt:
         """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry.
 
         A claim holding exactly this attempt's receipt is this request's own write, sent again by
         the SDK after a lost answer (botocore retries a timed-out TransactWriteItems): it is the
         first answer. A rent's receipt names the contract id drawn at random for this attempt."""
-        replay = self._replay(sig, fingerprint)
+        replay = self._replay(sig, payer, fingerprint)
         if replay is None:
             raise _busy()
         if replay.body == attempt:
@@ -151,7 +152,7 @@ class Rentals:
         if result.ok:
             return result, None
         if result.reason == "too_old":  # a retry of a request that succeeded long ago still gets its answer
-            replay = self._replay(sig, fingerprint)
+            replay = self._replay(sig, wallet, fingerprint)
             if replay:
                 return None, replay
         raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
@@ -177,7 +178,7 @@ class Rentals:
                 key=lambda d: (d.leases, d.device_id),
             )
             if not candidates:
-                replay = self._replay(req.tx_signature, fingerprint)
+                replay = self._replay(req.tx_signature, req.wallet, fingerprint)
                 if replay:
                     return replay
                 raise NoCapacity(f"No {req.tier} device has a free slot; the payment was not consumed.", reason="tier")
@@ -198,10 +199,10 @@ class Rentals:
                     self.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]), now)
                     return Receipt(body, first=True)
                 except Unavailable:
-                    return self._landed_anyway(req.tx_signature, fingerprint, body)
+                    return self._landed_anyway(req.tx_signature, req.wallet, fingerprint, body)
                 except Conflict as exc:
                     if "claim" in exc.failed:  # the signature is claimed already
-                        return self._claimed(req.tx_signature, fingerprint, body)
+                        return self._claimed(req.tx_signature, req.wallet, fingerprint, body)
                     if "device" in exc.failed:  # that device filled up meanwhile: next one
                         tried.add(device.device_id)
                         continue
@@ -224,7 +225,7 @@ class Rentals:
         if not contract.is_live(now) or contract.payment(req.tx_signature) is not None:
             # ended, or this very payment already extended it (a retry whose first answer was
             # lost): the first answer, before any check the extended contract would now fail
-            replay = self._replay(req.tx_signature, fingerprint)
+            replay = self._replay(req.tx_signature, contract.wallet, fingerprint)
             if replay:
                 return replay
         # validates status and the maximum duration before any RPC call
@@ -263,10 +264,10 @@ class Rentals:
                 self.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]), now)
                 return Receipt(body, first=True)
             except Unavailable:
-                return self._landed_anyway(req.tx_signature, fingerprint, body)
+                return self._landed_anyway(req.tx_signature, contract.wallet, fingerprint, body)
             except Conflict as exc:
                 if "claim" in exc.failed:
-                    return self._claimed(req.tx_signature, fingerprint, body)
+                    return self._claimed(req.tx_signature, contract.wallet, fingerprint, body)
                 contract = self._load(req.contract_id)  # another change won the race: re-read, re-decide
                 now = self.clock()
         raise _busy()
