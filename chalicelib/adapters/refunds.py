@@ -210,11 +210,7 @@ class RefundsRepo(RefundListingRepo):
             raise ValueError("advance writes the next version of the same refund")
         contract = R.refund_kind(before.refund_id) == "contract"
         model = ContractItem if contract else ClaimItem
-        item = (
-            ContractItem(before.refund_id)
-            if contract
-            else ClaimItem(claim_key(*R.payment_of(before.refund_id)))
-        )
+        item = ContractItem(before.refund_id) if contract else ClaimItem(claim_key(*R.payment_of(before.refund_id)))
         version = ContractItem.version if contract else ClaimItem.refund_version
         actions = [
             version.set(after.version),

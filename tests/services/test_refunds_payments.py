@@ -9,7 +9,7 @@ import pytest
 from chalicelib.domain import ledger, money
 from chalicelib.domain import refunds as R
 from chalicelib.domain.commands import RentRequest
-from chalicelib.domain.errors import Forbidden, PaymentAlreadyUsed, PaymentInvalid, Unavailable
+from chalicelib.domain.errors import PaymentAlreadyUsed, PaymentInvalid, Unavailable
 from chalicelib.domain.signing import refund_memo, rent_memo
 from chalicelib.jobs.refunds import handle_records
 from tests.services.refund_support import M2, World, assert_books_balance
