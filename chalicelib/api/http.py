@@ -78,6 +78,7 @@ STATUS: dict[type, tuple[int, str]] = {
     e.NoCapacity: (409, "no_capacity"),
     PayloadTooLarge: (413, "payload_too_large"),
     RateLimited: (429, "rate_limited"),
+    e.TooManyLookups: (429, "rate_limited"),
     e.Unavailable: (503, "unavailable"),
 }
 INTERNAL = (500, "internal")
@@ -210,6 +211,7 @@ class Call:
     raw: bytes
     principal: str = ""
     wallet: str | None = None  # the renter whose credentials checked out, if any
+    client: str = ""  # who asks: `ip:{source IP}` (services budget what it makes us ask the chain)
     _body: dict | None = None
 
     @property
@@ -466,6 +468,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None):
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
                 call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
+                call.client = f"ip:{ip}"
                 _authenticate(c, call, auth, ip)
                 if request.method == "POST":
                     resp = _idempotency(c, call, fn)

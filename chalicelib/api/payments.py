@@ -34,7 +34,8 @@ def payment_refund_response(pr) -> dict:
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
 def refund_payment(call):
-    pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"), call.wallet)
+    sig = schemas.signature(call.params["tx_signature"], "tx_signature")
+    pr = call.c.payment_refunds.request(sig, call.wallet, client=call.client)
     return (201 if pr.first else 200), payment_refund_response(pr)
 
 

@@ -25,7 +25,9 @@ def _limits(call):
 
 @endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional")
 def rent(call):
-    receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
+    receipt = call.c.rentals.rent(
+        schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet, client=call.client
+    )
     _observe("Rents", receipt, tier=receipt.body.get("tier"))
     return (201 if receipt.first else 200), receipt.body
 
@@ -39,7 +41,9 @@ def contract(call):
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional")
 def extend(call):
     cid = schemas.contract_id(call.params["contract_id"])
-    receipt = call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet)
+    receipt = call.c.rentals.extend(
+        schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet, client=call.client
+    )
     _observe("Extensions", receipt)
     return receipt.body
 

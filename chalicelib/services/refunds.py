@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # types only
         RefundQueue,
         RefundStore,
     )
+    from .payment_checks import PaymentChecks
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 8
@@ -191,8 +192,9 @@ class PaymentRefunds:
     queue: RefundQueue
     clock: Clock
     settings: Settings
+    checks: PaymentChecks | None = None  # the payment-check bounds (services/payment_checks.py)
 
-    def request(self, tx_signature: str, wallet: str) -> PaymentRefund:
+    def request(self, tx_signature: str, wallet: str, client: str | None = None) -> PaymentRefund:
         """Verify that `wallet` signed a payment to the treasury, then claim the signature for
         its refund in the same transaction that books it, and queue it. Asking again returns
         the same refund (and queues it again while it is owed: a lost enqueue is recovered)."""
@@ -203,16 +205,15 @@ class PaymentRefunds:
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
         now = self.clock()
-        result = self.rpc.verify_payment(
-            PaymentCheck(
-                signature=tx_signature,
-                wallet=wallet,
-                treasury=s.treasury,
-                min_lamports=1,
-                max_age_seconds=ANY_AGE_SECONDS,
-                now_s=now // 1000,
-            )
+        check = PaymentCheck(
+            signature=tx_signature,
+            wallet=wallet,
+            treasury=s.treasury,
+            min_lamports=1,
+            max_age_seconds=ANY_AGE_SECONDS,
+            now_s=now // 1000,
         )
+        result = self.checks.verify(self.rpc, check, client) if self.checks else self.rpc.verify_payment(check)
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
         return self._book(

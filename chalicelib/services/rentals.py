@@ -24,6 +24,7 @@ from ..domain.signing import extend_memo, rent_memo
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
+    from .payment_checks import PaymentChecks
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
@@ -67,6 +68,8 @@ class Rentals:
     queue:     refund queue (`send_refund`; a False answer leaves the refund to the sweep).
     clock:     now, in Unix milliseconds.
     settings:  `treasury`, `payment_max_age_seconds`, `max_duration_hours`, `refund_min_lamports`.
+    checks:    the bounds on what one client can make us ask the chain (negative cache, lookup
+               budget; services/payment_checks.py); None: every check goes to `rpc`.
     """
 
     contracts: ContractStore
@@ -77,6 +80,7 @@ class Rentals:
     queue: RefundQueue
     clock: Clock
     settings: Settings
+    checks: PaymentChecks | None = None
 
     # --- helpers ---------------------------------------------------------
     def _load(self, contract_id: str) -> dc.Contract:
@@ -129,6 +133,7 @@ class Rentals:
         fingerprint: str,
         terms_memo: str,
         signed_by: str | None,
+        client: str | None = None,
     ) -> tuple[PaymentResult | None, Receipt | None]:
         """Verify the payment on chain and that it is bound to this request (API.md "Binding a
         payment"): the payment's memo states exactly these terms, or `signed_by` — the wallet whose
@@ -136,16 +141,15 @@ class Rentals:
         s = self.settings
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
-        result = self.rpc.verify_payment(
-            PaymentCheck(
-                signature=sig,
-                wallet=wallet,
-                treasury=s.treasury,
-                min_lamports=min_lamports,
-                max_age_seconds=s.payment_max_age_seconds,
-                now_s=now_ms // 1000,
-            )
+        check = PaymentCheck(
+            signature=sig,
+            wallet=wallet,
+            treasury=s.treasury,
+            min_lamports=min_lamports,
+            max_age_seconds=s.payment_max_age_seconds,
+            now_s=now_ms // 1000,
         )
+        result = self.checks.verify(self.rpc, check, client) if self.checks else self.rpc.verify_payment(check)
         if result.ok or result.reason in _BINDABLE:
             # the transaction is a payment by `wallet` to the treasury: is it bound to this request?
             binding.bind(terms_memo, result.memos, payer=wallet, signed_by=signed_by)
@@ -158,16 +162,17 @@ class Rentals:
         raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
 
     # --- use cases -------------------------------------------------------
-    def rent(self, req: RentRequest, signed_by: str | None = None) -> Receipt:
+    def rent(self, req: RentRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment and its binding, then take a slot on the least-loaded device of the
-        tier with room. `signed_by`: the wallet of the request's checked renter credentials, if any."""
+        tier with room. `signed_by`: the wallet of the request's checked renter credentials, if any;
+        `client`: who asks (its address), for the payment-check budget."""
         if signed_by is not None and signed_by != req.wallet:
             raise Forbidden("X-Wallet must be the wallet that pays (the body's 'wallet').", reason="X-Wallet")
         now = self.clock()
         price = money.price_lamports(money.TIERS[req.tier].lamports_per_hour, req.seconds)
         fingerprint = req.fingerprint()
         result, replay = self._verify(
-            req.tx_signature, req.wallet, price, now, fingerprint, rent_memo(req.tier, req.seconds), signed_by
+            req.tx_signature, req.wallet, price, now, fingerprint, rent_memo(req.tier, req.seconds), signed_by, client
         )
         if replay:
             return replay
@@ -213,7 +218,7 @@ class Rentals:
         contract = self._load(contract_id)
         return Snapshot(contract, self.clock())
 
-    def extend(self, req: ExtendRequest, signed_by: str | None = None) -> Receipt:
+    def extend(self, req: ExtendRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment from the contract's wallet and its binding, then extend at the
         version read. `signed_by`: the wallet of the request's checked renter credentials, if any."""
         max_seconds = self.settings.max_duration_hours * 3600
@@ -246,6 +251,7 @@ class Rentals:
             fingerprint,
             extend_memo(req.contract_id, req.seconds),
             signed_by,
+            client,
         )
         if replay:
             return replay
