@@ -201,6 +201,7 @@ def main(argv=None) -> int:
 
     capacity = a.capacity or -(-(a.agents + a.renters) // 12) + 2
     env = {"SI64_DEVICE_CAPACITY": capacity, "SI64_RATE_LIMIT": a.rate_limit, "SI64_SWEEP_SECONDS": a.sweep_seconds}
+    env["SI64_RPC_LOOKUP_LIMIT"] = a.rate_limit  # ~50 renters share one address here
     for kv in a.env:
         k, _, v = kv.partition("=")
         env[k] = v
