@@ -70,6 +70,7 @@ load: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m local.bench
 	$(PY) -m local.bench.refunds
+	$(PY) -m local.bench.ratelimit --rpc --out .local/bench.json
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis
