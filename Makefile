@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) -m local.bench
 	$(PY) -m local.bench.refunds
 	$(PY) -m local.bench.chain_timing
+	$(PY) -m local.bench.ratelimit --rpc --out .local/bench.json
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

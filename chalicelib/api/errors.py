@@ -59,6 +59,7 @@ STATUS: dict[type, tuple[int, str]] = {
     PayloadTooLarge: (413, "payload_too_large"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     RateLimited: (429, "rate_limited"),
+    e.TooManyLookups: (429, "rate_limited"),
     e.Unavailable: (503, "unavailable"),
 }
 INTERNAL = (500, "internal")
