@@ -75,7 +75,7 @@ class Telemetry:
         self,
         contract_id: str,
         key: str | None,
-        samples: Callable[[int, int, int], list[list]],
+        samples: Callable[[int, int, int], list[list[Any]]],
         device: Device | None = None,
     ) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
