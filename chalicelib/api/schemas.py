@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from ..domain import contracts, keys, money
 from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
@@ -61,11 +61,11 @@ def _bounded_places(d: Decimal) -> bool:
     return isinstance(exponent, int) and exponent >= -MAX_PLACES and d.adjusted() < MAX_NUMBER_CHARS
 
 
-def _json_int(text: str):
+def _json_int(text: str) -> int | NonFinite:
     return int(text) if len(text) <= MAX_NUMBER_CHARS else NonFinite(text[:12] + "…", _UNBOUNDED)
 
 
-def _json_decimal(text: str):
+def _json_decimal(text: str) -> Decimal | NonFinite:
     if len(text) > MAX_NUMBER_CHARS:
         return NonFinite(text[:12] + "…", _UNBOUNDED)
     # at most MAX_NUMBER_CHARS characters: cheap, whatever the exponent; the places and the
@@ -74,7 +74,7 @@ def _json_decimal(text: str):
 
 
 def number(
-    value,
+    value: object,
     name: str,
     *,
     minimum: int | Decimal | None = None,
@@ -113,7 +113,11 @@ def number(
     return value
 
 
-def query_integer(query: dict, name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
+@overload
+def query_integer(query: dict[str, Any], name: str, default: int, *, minimum: int, maximum: int) -> int: ...
+@overload
+def query_integer(query: dict[str, Any], name: str, default: None, *, minimum: int, maximum: int) -> int | None: ...
+def query_integer(query: dict[str, Any], name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
     """An optional integer query parameter (absent or empty → `default`), through `number`."""
     raw = query.get(name)
     if raw is None or raw == "":
@@ -161,7 +165,7 @@ def parse_json(raw: bytes | str | None) -> dict[str, Any]:
         seen.append(NonFinite(text))
         return seen[-1]
 
-    def seen_if_refused(value):
+    def seen_if_refused(value: int | Decimal | NonFinite) -> int | Decimal | NonFinite:
         if isinstance(value, NonFinite):
             seen.append(value)
         return value
