@@ -29,7 +29,7 @@ def test_clear_faults_forgets_pending_faults_and_hooks(w):
 def test_this_suite_runs_with_sockets_blocked(no_network):
     import socket
 
-    from tests.unit.conftest import NetworkBlocked
+    from tests.support.network import NetworkBlocked
 
     with pytest.raises(NetworkBlocked):
         socket.create_connection(("127.0.0.1", 9))
