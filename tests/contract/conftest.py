@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.fakes import FakeDatabase
-from tests.unit.conftest import SocketBlocker
+from tests.support.moto import provisioned_aws
+from tests.support.network import SocketBlocker
 
 SHARDS = 4
 PREFIX = "si64-contract"
@@ -40,23 +41,10 @@ class Store:
 @pytest.fixture(scope="module")
 def moto_tables():
     """In-process moto with the tables of infra/resources.yaml, for one module."""
-    from moto import mock_aws
+    with provisioned_aws(PREFIX, REGION) as provisioned:
+        import boto3
 
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            mp.setenv(k, v)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            import boto3
-
-            from local.provision import provision
-
-            provisioned = provision(prefix=PREFIX, endpoint_url=None, region=REGION)
-            yield provisioned, boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        yield provisioned, boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
 
 
 def _key_names(ddb, table: str) -> list[str]:
