@@ -13,6 +13,8 @@ bp = Blueprint(__name__)
 
 # device ids are what local/seed.py and operators create: no "_" (device keys are dk_<id>_<secret>)
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+REDRIVE_MAX_MESSAGES = 100  # `?limit=` of a redrive: its default and maximum
+ORPHAN_AGE_DEFAULT_SECONDS = 3600
 
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
@@ -136,7 +138,9 @@ def admin_refunds(call):
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call):
-    limit = schemas.query_integer(call.query, "limit", 100, minimum=1, maximum=100)
+    limit = schemas.query_integer(
+        call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES
+    )
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
     return {
@@ -208,6 +212,8 @@ def reconcile_response(rep) -> dict:
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
 def admin_reconcile(call):
-    age = schemas.query_integer(call.query, "orphan_age", 3600, minimum=0, maximum=10 * 365 * 86_400)
+    age = schemas.query_integer(
+        call.query, "orphan_age", ORPHAN_AGE_DEFAULT_SECONDS, minimum=0, maximum=10 * 365 * 86_400
+    )
     baseline = schemas.query_integer(call.query, "baseline_slot", None, minimum=0, maximum=10**12)
     return reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))

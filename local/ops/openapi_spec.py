@@ -17,29 +17,33 @@ import json
 import sys
 from pathlib import Path
 
+from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
+from chalicelib.api import errors, operators, schemas
+from chalicelib.domain import books as book_counters
+from chalicelib.domain import contracts, money, signing
+from chalicelib.domain import refunds as domain_refunds
+from chalicelib.config import Settings
+from chalicelib.services import idempotency, telemetry
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
 
-TIERS = ["M2", "ORIN", "M3_ULTRA", "THOR"]
-ERROR_CODES = [
-    "invalid_request",
-    "unauthorized",
-    "payment_invalid",
-    "forbidden",
-    "not_found",
-    "payment_already_used",
-    "contract_not_active",
-    "idempotency_mismatch",
-    "idempotency_in_progress",
-    "no_capacity",
-    "payload_too_large",
-    "unsupported_media_type",
-    "rate_limited",
-    "unavailable",
-    "internal",
-]
-STATUSES = ["ACTIVE", "SETTLED", "EXPIRED"]
-REFUND_STATUSES = ["NONE", "QUEUED", "SENT", "CONFIRMED", "DUST", "FAILED"]
+# Everything the code decides comes from chalicelib itself: the tiers, the error codes and their
+# statuses, the limits, the strings a renter signs and the statuses a contract or refund can take.
+# What only the document says (descriptions, types of the fields) is written here, and
+# tests/unit/test_views.py checks every view's output against the schemas below.
+TIERS = list(money.TIERS)
+ERROR_STATUS = {code: status for status, code in [*errors.STATUS.values(), errors.INTERNAL]}
+ERROR_CODES = list(ERROR_STATUS)
+STATUSES = list(book_counters.CONTRACT_STATUSES)
+LISTED_REFUND_STATUSES = list(domain_refunds.STATUSES)  # what GET /api/admin/refunds lists
+REFUND_STATUSES = [contracts.REFUND_NONE, *LISTED_REFUND_STATUSES]
+IDEMPOTENCY_HOURS = IDEMPOTENCY_TTL_MS // 3_600_000
+BODY_KIB = schemas.MAX_BODY_BYTES // 1024
+PAGE_LIMIT = f"1 to {schemas.PAGE_MAX} (default {schemas.PAGE_DEFAULT})"
+PAGE_PATTERN = f"^[0-9]{{1,{len(str(schemas.PAGE_MAX))}}}$"
+RENT_MEMO = signing.rent_memo("{tier}", "{duration_seconds}")  # type: ignore[arg-type]
+SIGNED = signing.renter_message("{METHOD}", "{PATH}", "{X-Timestamp}").decode()
 
 # --------------------------------------------------------------------------- schema helpers
 INT = {"type": "integer"}
@@ -238,7 +242,7 @@ SCHEMAS = {
     ),
     "Sample": obj(
         {
-            "cpu_percent": {"type": "number", "minimum": 0, "maximum": 25600},
+            "cpu_percent": {"type": "number", "minimum": 0, "maximum": schemas.MAX_CPU},
             "memory_mb": {"type": "number", "minimum": 0},
             "disk_io_mbps": {"type": "number", "minimum": 0},
             "network_io_mbps": {"type": "number", "minimum": 0},
@@ -249,9 +253,12 @@ SCHEMAS = {
     "MetricsReport": {
         "oneOf": [
             ref("Sample"),
-            obj({"samples": {"type": "array", "minItems": 1, "maxItems": 120, "items": ref("Sample")}}, closed=False),
+            obj(
+                {"samples": {"type": "array", "minItems": 1, "maxItems": schemas.MAX_BATCH, "items": ref("Sample")}},
+                closed=False,
+            ),
         ],
-        "description": "One sample, or a batch of at most 120.",
+        "description": f"One sample, or a batch of at most {schemas.MAX_BATCH}.",
     },
     "MetricsRecorded": obj(
         {
@@ -269,7 +276,7 @@ SCHEMAS = {
             "contract_id": STR,
             "samples": {
                 "type": "array",
-                "maxItems": 100,
+                "maxItems": telemetry.LATEST_SAMPLES,
                 "items": obj(
                     {
                         "timestamp_ms": TS_MS,
@@ -428,7 +435,7 @@ SCHEMAS = {
     ),
     "AdminRefunds": obj(
         {
-            "status": {"enum": ["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"]},
+            "status": {"enum": LISTED_REFUND_STATUSES},
             "refunds": {"type": "array", "items": ref("AdminRefund")},
             "count": INT,
             "next_token": nullable(STR),
@@ -499,24 +506,36 @@ SCHEMAS["AdminDevice"] = obj(
 )
 
 # --------------------------------------------------------------------------- responses
+# What each status of the edge means; `{codes}` is filled with the codes errors.STATUS answers
+# with it, so a code added there appears here (and a status added there needs its line here).
 ERROR_TEXT = {
-    400: "Bad input (`invalid_request`, `reason` names the field); nothing written",
-    401: "Credentials missing, malformed, expired or wrong (`unauthorized`)",
-    402: "The payment does not prove what it must (`payment_invalid`, `reason` says why)",
-    403: "Valid credentials, not for this resource (`forbidden`)",
-    404: "No such contract, tier or device (`not_found`)",
-    409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch`, "
-    "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
-    413: "Body over 64 KiB (`payload_too_large`)",
-    415: "A Content-Type other than JSON's accepted names (`unsupported_media_type`, reason `Content-Type`)",
-    429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
-    500: "A bug (`internal`); the body carries `request_id`",
-    503: "The chain RPC or the database did not answer (`unavailable`); nothing was changed",
+    400: "Bad input ({codes}, `reason` names the field); nothing written",
+    401: "Credentials missing, malformed, expired or wrong ({codes})",
+    402: "The payment does not prove what it must ({codes}, `reason` says why)",
+    403: "Valid credentials, not for this resource ({codes})",
+    404: "No such contract, tier or device ({codes})",
+    409: "Conflict: {codes}; retry `idempotency_in_progress` after `Retry-After`",
+    413: f"Body over {BODY_KIB} KiB ({{codes}})",
+    415: "A Content-Type other than JSON's accepted names ({codes}, reason `Content-Type`)",
+    429: "Rate limited ({codes}); `Retry-After` in seconds",
+    500: "A bug ({codes}); the body carries `request_id`",
+    503: "The chain RPC or the database did not answer ({codes}); nothing was changed",
 }
 
 
+def codes_of(status: int) -> str:
+    names = [f"`{code}`" for code, s in ERROR_STATUS.items() if s == status]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def error_text(status: int) -> str:
+    if status not in ERROR_TEXT:
+        raise KeyError(f"status {status} of chalicelib/api/errors.py has no line in ERROR_TEXT")
+    return ERROR_TEXT[status].format(codes=codes_of(status))
+
+
 def err(status: int) -> dict:
-    out = {"description": ERROR_TEXT[status], "content": {"application/json": {"schema": ref("Error")}}}
+    out = {"description": error_text(status), "content": {"application/json": {"schema": ref("Error")}}}
     if status == 429:
         out["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
     return out
@@ -573,8 +592,9 @@ IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "≤ 255 characters; the same key with the same body returns the first answer for 24 h",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": f"≤ {idempotency.MAX_KEY_CHARS} characters; the same key with the same body returns the first "
+    f"answer for {IDEMPOTENCY_HOURS} h",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_CHARS},
 }
 CONTRACT_ID = path_param("contract_id", "`CTR-` and a random URL-safe id")
 POST_ERRORS = (400, 413, 415)  # every POST: bad JSON / bad field, body too large, not JSON
@@ -648,7 +668,7 @@ PATHS = {
             security=RENTER_OPTIONAL,
             params=[IDEMPOTENCY],
             request=body("RentRequest"),
-            description="The payment must be bound to the request: a memo `si64:rent:{tier}:{duration_seconds}` in "
+            description="The payment must be bound to the request: a memo `" + RENT_MEMO + "` in "
             "the paying transaction, or the renter headers signed by the paying wallet over the body.",
         )
     },
@@ -686,7 +706,7 @@ PATHS = {
     "/api/metrics/{contract_id}": {
         "post": op(
             "report_metrics",
-            "A device reports usage (one sample or a batch of ≤ 120) in one write",
+            f"A device reports usage (one sample or a batch of ≤ {schemas.MAX_BATCH}) in one write",
             responses({"200": ok(ref("MetricsRecorded"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
             tags=["device"],
             security=DEVICE,
@@ -711,7 +731,7 @@ PATHS = {
             tags=["operator"],
             security=ADMIN,
             params=[
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
         )
@@ -726,7 +746,7 @@ PATHS = {
             params=[
                 query_param("contract_id", "exactly one of contract_id and account"),
                 query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
         )
@@ -822,9 +842,9 @@ PATHS = {
                 query_param(
                     "status",
                     "QUEUED, SENT, CONFIRMED, FAILED or DUST (default FAILED)",
-                    enum=["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"],
+                    enum=LISTED_REFUND_STATUSES,
                 ),
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
             description="One or two Query calls on the sparse `refunds-by-status` indexes; never a scan.",
@@ -838,7 +858,11 @@ PATHS = {
             tags=["operator"],
             security=ADMIN,
             params=[
-                query_param("limit", "at most this many messages (1 to 100, default 100)", pattern="^[0-9]{1,3}$"),
+                query_param(
+                    "limit",
+                    "at most this many messages (1 to {R}, default {R})".format(R=operators.REDRIVE_MAX_MESSAGES),
+                    pattern=f"^[0-9]{{1,{len(str(operators.REDRIVE_MAX_MESSAGES))}}}$",
+                ),
                 IDEMPOTENCY,
             ],
             description="Receive (10 at a time), send to the refund queue, then delete from the DLQ: a message is "
@@ -875,7 +899,8 @@ PATHS = {
             params=[
                 query_param(
                     "orphan_age",
-                    "seconds after which an unclaimed transfer is an orphan (default 3600)",
+                    "seconds after which an unclaimed transfer is an orphan "
+                    f"(default {operators.ORPHAN_AGE_DEFAULT_SECONDS})",
                     pattern="^[0-9]{1,10}$",
                 ),
                 query_param(
@@ -910,19 +935,22 @@ SECURITY_SCHEMES = {
         "type": "apiKey",
         "in": "header",
         "name": "X-Timestamp",
-        "description": "Unix seconds, within ±300 s of server time",
+        "description": f"Unix seconds, within ±{Settings.signature_window_seconds} s of server time",
     },
     "renterSignature": {
         "type": "apiKey",
         "in": "header",
         "name": "X-Signature",
-        "description": "base58 ed25519 signature of `si64:{METHOD} {PATH}:{X-Timestamp}` "
+        "description": f"base58 ed25519 signature of `{SIGNED}` "
         "(+ `:{sha256 hex of the raw body}` when the body is not empty)",
     },
 }
 
 
 def build() -> dict:
+    missing = sorted(set(ERROR_STATUS.values()) - set(ERROR_TEXT))
+    if missing:
+        raise KeyError(f"statuses of chalicelib/api/errors.py with no line in ERROR_TEXT: {missing}")
     return {
         "openapi": "3.1.0",
         "info": {
