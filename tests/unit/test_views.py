@@ -1,7 +1,8 @@
 """The JSON shapes of docs/api.md (chalicelib/api/views.py, and the receipts of chalicelib/domain/receipts.py).
 
 Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
-the JSON text a client reads), and every response carries every field docs/api.md lists.
+the JSON text a client reads), and every response conforms to its schema in the API's
+OpenAPI document (tests/support/api_document.py): every field it requires, none it lacks.
 Pure logic: no sockets, no AWS.
 """
 
@@ -21,98 +22,10 @@ from chalicelib.api import views
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
+from tests.support.api_document import assert_conforms
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
-# Field lists of docs/api.md, endpoint by endpoint.
-RENT_FIELDS = {
-    "contract_id",
-    "status",
-    "tier",
-    "device_id",
-    "duration_hours",
-    "duration_seconds",
-    "cost_sol",
-    "cost_lamports",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "created_at",
-    "expires_at",
-}
 REFUND_MIN = 5_000  # config.Settings' refund_min_lamports
-CONTRACT_FIELDS = {
-    "contract_id",
-    "wallet",
-    "tier",
-    "device_id",
-    "status",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "used_sol",
-    "used_lamports",
-    "refund_available",
-    "refund_available_lamports",
-    "duration_hours",
-    "elapsed_hours",
-    "remaining_seconds",
-    "created_at",
-    "expires_at",
-    "settled_at",
-    "refund",
-    "created_at_ms",
-    "expires_at_ms",
-    "settled_at_ms",
-}  # *_ms: issue 10 item 9
-REFUND_FIELDS = {"status", "lamports", "tx_signature"}
-EXTEND_FIELDS = {
-    "contract_id",
-    "extended_hours",
-    "additional_cost_sol",
-    "additional_cost_lamports",
-    "new_total_cost",
-    "new_total_cost_lamports",
-    "new_expiration",
-}
-SETTLE_FIELDS = {
-    "contract_id",
-    "status",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "used_sol",
-    "used_lamports",
-    "refund_sol",
-    "refund_lamports",
-    "refund_status",
-    "tx_signature",
-    "created_at_ms",
-    "expires_at_ms",
-    "settled_at_ms",
-}  # *_ms: issue 10 item 9
-METRICS_FIELDS = {
-    "contract_id",
-    "metrics_recorded",
-    "samples_recorded",
-    "elapsed_hours",
-    "cost_so_far",
-    "cost_so_far_lamports",
-    "refund_available",
-    "refund_available_lamports",
-}
-SAMPLE_FIELDS = {"timestamp_ms", "cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps"}
-ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at", "ref"}
-DEVICE_FIELDS = {
-    "id",
-    "name",
-    "tier",
-    "uri",
-    "address",
-    "region",
-    "ram",
-    "leases",
-    "capacity",
-    "available",
-    "uptime",
-    "audited",
-}
 
 
 def plain_decimal(number: str) -> Decimal:
@@ -178,7 +91,7 @@ def test_rent_response(lc):
     first = lc.states[0]
     for c in lc.states:  # a replay after extensions still answers the rental as it was
         r = receipts.rent_receipt(c)
-        assert set(r) >= RENT_FIELDS
+        assert_conforms(r, "RentReceipt")
         assert_sol_exact(r, 2)
         p = first.payments[0]
         assert (r["contract_id"], r["status"], r["tier"], r["device_id"]) == (
@@ -201,7 +114,7 @@ def test_extend_response(lc):
     for after in lc.states[1:]:
         p = after.payments[-1]
         r = receipts.extend_receipt(after, p.sig)
-        assert set(r) >= EXTEND_FIELDS
+        assert_conforms(r, "ExtendReceipt")
         assert_sol_exact(r, 2)
         assert r["contract_id"] == after.contract_id
         assert r["additional_cost_lamports"] == p.price_lamports
@@ -223,7 +136,7 @@ def test_contract_response_active(lc, data):
     c = lc.last
     now = data.draw(settle_times(c))
     r = views.contract_response(c, now, REFUND_MIN)
-    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_conforms(r, "Contract")
     assert_sol_exact(r, 3)
     if now >= c.expires_at_ms:  # ended at its expiry, before the sweep books it
         swept = dc.finalize(c, now_ms=now + 60_000, refund_min_lamports=REFUND_MIN)  # what the sweep books
@@ -271,7 +184,7 @@ def test_contract_response_ended(pair):
     _, e = pair
     r = views.contract_response(e, e.ended_at_ms + 10**7, REFUND_MIN)
     assert r["booked"] is True
-    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_conforms(r, "Contract")
     assert_sol_exact(r, 3)
     assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
     assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
@@ -307,7 +220,7 @@ def test_contract_response_refund_failed_carries_reason():
 def test_settle_response(pair):
     _, e = pair
     r = views.settle_response(e)
-    assert set(r) >= SETTLE_FIELDS
+    assert_conforms(r, "Settlement")
     assert_sol_exact(r, 3)
     assert r["status"] == e.status in (dc.SETTLED, dc.EXPIRED)
     assert r["prepaid_lamports"] == e.received_lamports
@@ -332,7 +245,7 @@ def test_metrics_response(lc, n, data):
     c = lc.last
     now = data.draw(settle_times(c))
     r = views.metrics_response(c, n, now)
-    assert set(r) >= METRICS_FIELDS
+    assert_conforms(r, "MetricsRecorded")
     assert_sol_exact(r, 2)
     assert r["metrics_recorded"] is True and r["samples_recorded"] == n
     assert r["cost_so_far_lamports"] + r["refund_available_lamports"] == c.received_lamports
@@ -348,7 +261,7 @@ def test_sample_entry_and_device_views():
         "disk_io_mbps": 0,
         "network_io_mbps": Decimal("0.25"),
     }
-    assert set(views.sample_view(row)) == SAMPLE_FIELDS
+    assert_conforms(views.samples_response("CTR-x", [row]), "Samples")
 
     c = dc.open_contract(
         contract_id="CTR-abcdefghijklmnopqrstuv",
@@ -362,7 +275,8 @@ def test_sample_entry_and_device_views():
     )
     for entry in ledger.payment_postings(c, c.payments[0]):
         v = views.entry_view(entry)
-        assert set(v) >= ENTRY_FIELDS and v["created_at"] == (T0 + 999) // 1000
+        assert_conforms(v, "Entry")
+        assert v["created_at"] == (T0 + 999) // 1000
         assert v["ref"] == "s" and type(v["debit_lamports"]) is int and type(v["credit_lamports"]) is int
 
     d = SimpleNamespace(
@@ -379,7 +293,7 @@ def test_sample_entry_and_device_views():
         uptime="99.8%",
         audited=True,
     )
-    assert set(views.device_view(d)) >= DEVICE_FIELDS
+    assert_conforms(views.device_view(d), "Device")
 
 
 # --- the SOL display itself ---------------------------------------------------------------
