@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
-from chalicelib.api import errors, operators, schemas
+from chalicelib.api import errors, operators, schemas, views
 from chalicelib.domain import books as book_counters
 from chalicelib.domain import contracts, money, signing
 from chalicelib.domain import refunds as domain_refunds
@@ -40,6 +40,7 @@ LISTED_REFUND_STATUSES = list(domain_refunds.STATUSES)  # what GET /api/admin/re
 REFUND_STATUSES = [contracts.REFUND_NONE, *LISTED_REFUND_STATUSES]
 IDEMPOTENCY_HOURS = IDEMPOTENCY_TTL_MS // 3_600_000
 BODY_KIB = schemas.MAX_BODY_BYTES // 1024
+MAX_METRIC = schemas.MAX_METRIC
 PAGE_LIMIT = f"1 to {schemas.PAGE_MAX} (default {schemas.PAGE_DEFAULT})"
 PAGE_PATTERN = f"^[0-9]{{1,{len(str(schemas.PAGE_MAX))}}}$"
 RENT_MEMO = signing.rent_memo("{tier}", "{duration_seconds}")  # type: ignore[arg-type]
@@ -241,11 +242,9 @@ SCHEMAS = {
         }
     ),
     "Sample": obj(
-        {
-            "cpu_percent": {"type": "number", "minimum": 0, "maximum": schemas.MAX_CPU},
-            "memory_mb": {"type": "number", "minimum": 0},
-            "disk_io_mbps": {"type": "number", "minimum": 0},
-            "network_io_mbps": {"type": "number", "minimum": 0},
+        {  # the bounds of schemas._sample
+            name: {"type": "number", "minimum": 0, "maximum": schemas.MAX_CPU if name == "cpu_percent" else MAX_METRIC}
+            for name in schemas.SAMPLE_FIELDS
         },
         {"timestamp_ms": TS_MS},
         closed=False,
@@ -277,15 +276,7 @@ SCHEMAS = {
             "samples": {
                 "type": "array",
                 "maxItems": telemetry.LATEST_SAMPLES,
-                "items": obj(
-                    {
-                        "timestamp_ms": TS_MS,
-                        "cpu_percent": NUM,
-                        "memory_mb": NUM,
-                        "disk_io_mbps": NUM,
-                        "network_io_mbps": NUM,
-                    }
-                ),
+                "items": obj({name: TS_MS if name == "timestamp_ms" else NUM for name in views.SAMPLE_VIEW_FIELDS}),
             },
         }
     ),

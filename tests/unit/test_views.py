@@ -2,7 +2,8 @@
 
 Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
 the JSON text a client reads), and every response conforms to its schema in the API's
-OpenAPI document (tests/support/api_document.py): every field it requires, none it lacks.
+OpenAPI document (chalicelib/api/openapi.json, whose objects are closed): every field it
+requires, none it lacks, each of its type.
 Pure logic: no sockets, no AWS.
 """
 
@@ -22,10 +23,15 @@ from chalicelib.api import views
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
-from tests.support.api_document import assert_conforms
+from tests.support.hostile_numbers import conforms
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
 REFUND_MIN = 5_000  # config.Settings' refund_min_lamports
+
+
+def assert_conforms(view: dict, schema_name: str) -> None:
+    """The view, as a client reads it (the JSON text the edge writes), fits the document's schema."""
+    conforms(schema_name, json.loads(jsontext.dumps(view)))
 
 
 def plain_decimal(number: str) -> Decimal:
@@ -279,7 +285,15 @@ def test_sample_entry_and_device_views():
         assert v["created_at"] == (T0 + 999) // 1000
         assert v["ref"] == "s" and type(v["debit_lamports"]) is int and type(v["credit_lamports"]) is int
 
-    d = SimpleNamespace(
+    d = _device()
+    assert_conforms(views.device_view(d), "Device")
+
+
+# --- the operator's and the public views, against the document ---------------------------
+
+
+def _device(**extra):
+    return SimpleNamespace(
         device_id="m2-1",
         name="n",
         tier="M2",
@@ -291,9 +305,109 @@ def test_sample_entry_and_device_views():
         capacity=4,
         available=3,
         uptime="99.8%",
-        audited=True,
+        audited=False,
+        **extra,
     )
-    assert_conforms(views.device_view(d), "Device")
+
+
+def _refund(**changes):
+    base = dict(
+        refund_id="CTR-abcdefghijklmnopqrstuv",
+        wallet=WALLET,
+        status="FAILED",
+        lamports=900_000,
+        tx_signature=None,
+        attempt=2,
+        fee_lamports=None,
+        confirmed_at_ms=None,
+        reason="blockhash_expired",
+    )
+    return SimpleNamespace(**{**base, **changes})
+
+
+def test_pricing_and_books_views_conform():
+    from chalicelib.config import Settings
+    from chalicelib.services import books
+
+    assert_conforms(views.pricing_response(Settings(treasury=WALLET), list(money.TIERS.values())), "Pricing")
+    active = sample_contract()
+    ended = dc.finalize(sample_contract("THOR", 7200, 70_000_000), now_ms=T0 + 60_000, refund_min_lamports=5_000)
+    entries = list(ledger.payment_postings(active, active.payments[0]))
+    page = books.EntriesPage(entries, 1_000_000, 1_000_000, 0, "tok")
+    assert_conforms(views.entries_response(page), "EntriesPage")
+    assert_conforms(views.entries_response(page, account="revenue"), "EntriesPage")
+    ledger_page = books.LedgerPage(
+        active=[(active, active.figures(T0 + 1_000))],
+        completed=[ended],
+        total_active_value=1_000_000,
+        total_used=5,
+        total_pending_refunds=7,
+        next_token=None,
+        unbooked=frozenset({ended.contract_id}),
+    )
+    assert_conforms(views.ledger_response(ledger_page), "LedgerPage")
+    stats = books.Stats(
+        contracts_by_status={dc.ACTIVE: 3, dc.SETTLED: 1},
+        device_count=2,
+        slots_leased=3,
+        capacity=8,
+        refunds_by_status={"QUEUED": 1},
+        revenue=10,
+        pending_refunds=20,
+        active_prepaid=30,
+        queues={"refund_queue": {"visible": 0, "in_flight": 1}, "dead_letter_queue": None},
+        treasury=WALLET,
+        rpc_reachable=True,
+        at_ms=T0,
+        expired_unbooked=1,
+    )
+    assert_conforms(views.stats_response(stats), "Stats")
+
+
+def test_operator_views_conform():
+    from chalicelib.api import operators, payments
+
+    seen = operators.admin_device_view(_device(last_seen_ms=T0, key_hash="h"))
+    assert_conforms(seen, "AdminDevice")
+    assert_conforms(operators.admin_device_view(_device(last_seen_ms=None, key_hash=None)), "AdminDevice")
+    assert_conforms(operators.refund_view(_refund()), "AdminRefund")
+    assert_conforms(operators.refund_view(_refund(refund_id="PAY-x", status="CONFIRMED", reason=None)), "AdminRefund")
+    pr = SimpleNamespace(payment_signature="sig", refund=_refund(refund_id="PAY-x", status="QUEUED"))
+    assert_conforms(payments.payment_refund_response(pr), "PaymentRefund")
+    orphan = SimpleNamespace(
+        signature="sig",
+        kind="orphan",
+        lamports=1_000,
+        slot=7,
+        block_time=None,
+        payer=WALLET,
+        refund_id=None,
+        note="no claim",
+    )
+    report = SimpleNamespace(
+        ok=False,
+        mismatches=["orphan payment sig"],
+        treasury=WALLET,
+        chain_lamports=10,
+        chain_slot=8,
+        baseline_lamports=0,
+        baseline_slot=None,
+        baseline_source="first booked transaction",
+        ledger_lamports=9,
+        unbooked_lamports=1,
+        difference_lamports=0,
+        orphans=[orphan],
+        unbooked=[orphan],
+        refunds_checked=1,
+        refund_problems=[SimpleNamespace(refund_id="CTR-x", tx_signature=None, problems=("missing",))],
+        phantom_refs=[],
+        orphan_age_seconds=3600,
+        complete=True,
+        notes=[],
+        signatures_read=3,
+        transactions_read=2,
+    )
+    assert_conforms(operators.reconcile_response(report), "Reconciliation")
 
 
 # --- the SOL display itself ---------------------------------------------------------------
