@@ -95,7 +95,11 @@ def admin_device_audited(call):
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
 def retry_refund(call):
     """FAILED → QUEUED and queued again (issue 8); a refund that is not FAILED is returned as is."""
-    r = call.c.refund_operations.retry(call.params["refund_id"])
+    return retried_view(call.c.refund_operations.retry(call.params["refund_id"]))
+
+
+def retried_view(r) -> dict:
+    """The answer of a retry: the refund as it now stands."""
     out = {
         "refund_id": r.refund_id,
         "wallet": r.wallet,

@@ -371,6 +371,8 @@ def test_operator_views_conform():
     assert_conforms(seen, "AdminDevice")
     assert_conforms(operators.admin_device_view(_device(last_seen_ms=None, key_hash=None)), "AdminDevice")
     assert_conforms(operators.refund_view(_refund()), "AdminRefund")
+    assert_conforms(operators.retried_view(_refund()), "RefundRetried")
+    assert_conforms(operators.retried_view(_refund(status="QUEUED", reason=None)), "RefundRetried")
     assert_conforms(operators.refund_view(_refund(refund_id="PAY-x", status="CONFIRMED", reason=None)), "AdminRefund")
     pr = SimpleNamespace(payment_signature="sig", refund=_refund(refund_id="PAY-x", status="QUEUED"))
     assert_conforms(payments.payment_refund_response(pr), "PaymentRefund")
