@@ -93,7 +93,9 @@ SCHEMAS = {
     "Error": obj(
         {"detail": STR, "code": {"type": "string", "enum": ERROR_CODES}, "reason": nullable(STR)},
         {"request_id": {"type": "string", "description": "present on 5xx answers"}},
-        description='Every error (docs/api.md "Errors"); nothing was written.',
+        description='Every error (docs/api.md "Errors"); nothing was written. `x-status-of-code`: the HTTP '
+        "status each code is answered with.",
+        **{"x-status-of-code": ERROR_STATUS},
     ),
     "Health": obj({"status": {"const": "ok"}}),
     "Pricing": obj(
@@ -939,6 +941,10 @@ SECURITY_SCHEMES = {
 
 
 def build() -> dict:
+    for code in ERROR_STATUS:
+        statuses = {s for s, c in [*errors.STATUS.values(), errors.INTERNAL] if c == code}
+        if len(statuses) != 1:
+            raise ValueError(f"error code {code!r} is answered with several statuses: {sorted(statuses)}")
     missing = sorted(set(ERROR_STATUS.values()) - set(ERROR_TEXT))
     if missing:
         raise KeyError(f"statuses of chalicelib/api/errors.py with no line in ERROR_TEXT: {missing}")

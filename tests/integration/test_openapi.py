@@ -1,6 +1,9 @@
 """The OpenAPI document (chalicelib/api/openapi.json, linked from docs/openapi.json) is valid, is what
-local/ops/openapi_spec.py builds, names exactly the routes the app serves, and is served at
-GET /api/openapi.json without credentials."""
+local/ops/openapi_spec.py builds from chalicelib's constants, names exactly the routes the app
+serves and the error codes (with their statuses) the edge answers, and is served at
+GET /api/openapi.json without credentials. tests/unit/test_views.py checks the views against it,
+tests/infra/test_packaged_template.py the gateway responses, tests/unit/test_api_reference.py
+docs/api.md."""
 
 from __future__ import annotations
 
@@ -77,6 +80,7 @@ def test_error_shape_and_codes_match_the_edge():
     assert error["required"] == ["detail", "code", "reason"]
     codes = {code for _, code in http.STATUS.values()} | {http.INTERNAL[1]}
     assert set(error["properties"]["code"]["enum"]) == codes, "error codes of api/errors.STATUS vs the spec"
+    assert error["x-status-of-code"] == {code: status for status, code in [*http.STATUS.values(), http.INTERNAL]}
     by_status = {}
     for status, code in [*http.STATUS.values(), http.INTERNAL]:
         by_status.setdefault(status, set()).add(code)
