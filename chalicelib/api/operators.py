@@ -142,9 +142,7 @@ def admin_refunds(call):
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call):
-    limit = schemas.query_integer(
-        call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES
-    )
+    limit = schemas.query_integer(call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
     return {

@@ -5,9 +5,14 @@ links to it).
     python -m local.ops.openapi_spec            # rewrite chalicelib/api/openapi.json
     python -m local.ops.openapi_spec --check    # exit 1 when the file differs from this builder
 
-tests/integration/test_openapi.py keeps the document equal to this builder and in step with
-``app.routes``; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
-The shapes follow docs/api.md, the project's API reference.
+The one source of the API's contract: it takes the tiers, error codes and their statuses,
+limits, signed strings and statuses from chalicelib's own constants, so the document follows
+the code. The file is committed (the Lambda package serves it as it is, and a change of the
+contract shows in review as a diff of it); tests/integration/test_openapi.py keeps it equal to
+this builder and in step with ``app.routes``. The views (tests/unit/test_views.py), the gateway
+responses (tests/infra/test_packaged_template.py) and docs/api.md (tests/unit/test_api_reference.py)
+are checked against it; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
+This is operator tooling: it imports chalicelib, chalicelib never imports it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from pathlib import Path
 
 from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.api import errors, operators, schemas, views
+from chalicelib.config import Settings
 from chalicelib.domain import books as book_counters
 from chalicelib.domain import contracts, money, signing
 from chalicelib.domain import refunds as domain_refunds
-from chalicelib.config import Settings
 from chalicelib.services import idempotency, telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +46,7 @@ REFUND_STATUSES = [contracts.REFUND_NONE, *LISTED_REFUND_STATUSES]
 IDEMPOTENCY_HOURS = IDEMPOTENCY_TTL_MS // 3_600_000
 BODY_KIB = schemas.MAX_BODY_BYTES // 1024
 MAX_METRIC = schemas.MAX_METRIC
+REDRIVE_MAX = operators.REDRIVE_MAX_MESSAGES
 PAGE_LIMIT = f"1 to {schemas.PAGE_MAX} (default {schemas.PAGE_DEFAULT})"
 PAGE_PATTERN = f"^[0-9]{{1,{len(str(schemas.PAGE_MAX))}}}$"
 RENT_MEMO = signing.rent_memo("{tier}", "{duration_seconds}")  # type: ignore[arg-type]
@@ -853,8 +859,8 @@ PATHS = {
             params=[
                 query_param(
                     "limit",
-                    "at most this many messages (1 to {R}, default {R})".format(R=operators.REDRIVE_MAX_MESSAGES),
-                    pattern=f"^[0-9]{{1,{len(str(operators.REDRIVE_MAX_MESSAGES))}}}$",
+                    f"at most this many messages (1 to {REDRIVE_MAX}, default {REDRIVE_MAX})",
+                    pattern=f"^[0-9]{{1,{len(str(REDRIVE_MAX))}}}$",
                 ),
                 IDEMPOTENCY,
             ],

@@ -311,17 +311,17 @@ def _device(**extra):
 
 
 def _refund(**changes):
-    base = dict(
-        refund_id="CTR-abcdefghijklmnopqrstuv",
-        wallet=WALLET,
-        status="FAILED",
-        lamports=900_000,
-        tx_signature=None,
-        attempt=2,
-        fee_lamports=None,
-        confirmed_at_ms=None,
-        reason="blockhash_expired",
-    )
+    base = {
+        "refund_id": "CTR-abcdefghijklmnopqrstuv",
+        "wallet": WALLET,
+        "status": "FAILED",
+        "lamports": 900_000,
+        "tx_signature": None,
+        "attempt": 2,
+        "fee_lamports": None,
+        "confirmed_at_ms": None,
+        "reason": "blockhash_expired",
+    }
     return SimpleNamespace(**{**base, **changes})
 
 
