@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -283,8 +284,15 @@ def expected_refusal(param: Param) -> tuple[int, str]:
 
 def conforms(schema_name: str, body) -> None:
     """`body` fits the component schema `schema_name` of the OpenAPI document (jsonschema raises)."""
+    _validator(schema_name).validate(body)
+
+
+@cache
+def _validator(schema_name: str):
+    """One checked validator per schema (checking the schema itself is the slow part)."""
     import jsonschema
 
     doc = load_spec()
     schema = {**doc["components"]["schemas"][schema_name], "components": doc["components"]}
-    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)

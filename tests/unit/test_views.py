@@ -15,7 +15,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import jsontext
@@ -27,6 +27,11 @@ from tests.support.hostile_numbers import conforms
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
 REFUND_MIN = 5_000  # config.Settings' refund_min_lamports
+
+
+# each example also validates against the document (jsonschema): no per-example deadline, which
+# on a shared machine measures its load, not this code
+NO_DEADLINE = settings(deadline=None)
 
 
 def assert_conforms(view: dict, schema_name: str) -> None:
@@ -92,6 +97,7 @@ def ended(draw):
 # --- rent / extend ------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles())
 def test_rent_response(lc):
     first = lc.states[0]
@@ -115,6 +121,7 @@ def test_rent_response(lc):
         assert all(type(r[k]) is int for k in ("created_at", "expires_at", "duration_seconds"))
 
 
+@NO_DEADLINE
 @given(lifecycles(max_extensions=4))
 def test_extend_response(lc):
     for after in lc.states[1:]:
@@ -137,6 +144,7 @@ def test_extend_response(lc):
 # --- status -------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles(), st.data())
 def test_contract_response_active(lc, data):
     c = lc.last
@@ -185,6 +193,7 @@ def reproduce_used(r: dict, now_ms: int | None = None) -> int:
 TIER_OF: dict[str, str] = {}
 
 
+@NO_DEADLINE
 @given(ended())
 def test_contract_response_ended(pair):
     _, e = pair
@@ -222,6 +231,7 @@ def test_contract_response_refund_failed_carries_reason():
 # --- settle -------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(ended())
 def test_settle_response(pair):
     _, e = pair
@@ -246,6 +256,7 @@ def test_settle_response(pair):
 # --- metrics ------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles(), st.integers(1, 120), st.data())
 def test_metrics_response(lc, n, data):
     c = lc.last
