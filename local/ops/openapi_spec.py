@@ -602,6 +602,39 @@ RENTER_OPTIONAL = [*RENTER, {}]
 DEVICE = [{"deviceKey": []}]
 ADMIN = [{"adminKey": []}]
 PUBLIC: list = []
+SECURITY_OF_AUTH = {  # endpoint(auth=...) → what a client must send
+    None: PUBLIC,
+    "renter": RENTER,
+    "renter_optional": RENTER_OPTIONAL,
+    "device": DEVICE,
+    "admin": ADMIN,
+}
+
+
+def route_auth() -> dict[tuple[str, str], str | None]:
+    """(METHOD, path) → the auth mode its endpoint() checks, for every route the app serves."""
+    from app import app
+
+    return {
+        (method, path): entry.view_function.auth
+        for path, entries in app.routes.items()
+        for method, entry in entries.items()
+        if method != "OPTIONS"
+    }
+
+
+def with_security(paths: dict) -> dict:
+    """PATHS with each operation's security taken from its route's endpoint(auth=...)."""
+    auth = route_auth()
+    out: dict = {}
+    for path, item in paths.items():
+        out[path] = {}
+        for method, operation in item.items():
+            key = (method.upper(), path)
+            if key not in auth:
+                raise KeyError(f"{method.upper()} {path} is in PATHS but the app serves no such route")
+            out[path][method] = {**operation, "security": SECURITY_OF_AUTH[auth[key]]}
+    return out
 
 
 def op(
@@ -610,7 +643,6 @@ def op(
     resp: dict,
     *,
     tags: list[str],
-    security: list | None = None,
     params: list | None = None,
     request: dict | None = None,
     description: str | None = None,
@@ -622,7 +654,7 @@ def op(
         out["parameters"] = params
     if request:
         out["requestBody"] = request
-    out["security"] = PUBLIC if security is None else security
+    out["security"] = PUBLIC  # set by build() from the credentials the route checks
     out["responses"] = resp
     return out
 
@@ -664,7 +696,6 @@ PATHS = {
                 409,
             ),
             tags=["renter"],
-            security=RENTER_OPTIONAL,
             params=[IDEMPOTENCY],
             request=body("RentRequest"),
             description="The payment must be bound to the request: a memo `" + RENT_MEMO + "` in "
@@ -686,7 +717,6 @@ PATHS = {
             "Extend an ACTIVE contract with a bound payment from its wallet",
             responses({"200": ok(ref("ExtendReceipt"), headers=REPLAYED)}, *POST_ERRORS, 401, 402, 403, 404, 409),
             tags=["renter"],
-            security=RENTER_OPTIONAL,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request=body("ExtendRequest"),
         )
@@ -697,7 +727,6 @@ PATHS = {
             "End the contract now and queue its refund (renter-signed)",
             responses({"200": ok(ref("Settlement"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
             tags=["renter"],
-            security=RENTER,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
         )
@@ -708,7 +737,6 @@ PATHS = {
             f"A device reports usage (one sample or a batch of ≤ {schemas.MAX_BATCH}) in one write",
             responses({"200": ok(ref("MetricsRecorded"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
             tags=["device"],
-            security=DEVICE,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request=body("MetricsReport"),
         )
@@ -728,7 +756,6 @@ PATHS = {
             "A page of contracts, active and completed, with the page's totals",
             responses({"200": ok(ref("LedgerPage"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
@@ -741,7 +768,6 @@ PATHS = {
             "Postings of one contract or one account, oldest first",
             responses({"200": ok(ref("EntriesPage"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param("contract_id", "exactly one of contract_id and account"),
                 query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
@@ -756,7 +782,6 @@ PATHS = {
             "System health for operators",
             responses({"200": ok(ref("Stats"))}, 401),
             tags=["operator"],
-            security=ADMIN,
         )
     },
     "/api/admin/devices": {
@@ -765,7 +790,6 @@ PATHS = {
             "Every device: leases, capacity, uptime, audited, last report, key set",
             responses({"200": ok(ref("AdminDevices"))}, 401),
             tags=["operator"],
-            security=ADMIN,
         )
     },
     "/api/admin/devices/{device_id}/key": {
@@ -774,7 +798,6 @@ PATHS = {
             "Issue a new device key (returned once; the old key stops working)",
             responses({"201": ok(ref("IssuedKey"), "Issued")}, 400, 401, 404),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("device_id", "a device of the inventory")],
             description="No body. `Idempotency-Key` is refused (400): the key must exist only in this answer.",
         )
@@ -785,7 +808,6 @@ PATHS = {
             "Mark a device audited or not",
             responses({"200": ok(ref("AdminDevice"), headers=REPLAYED)}, *POST_ERRORS, 401, 404),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("device_id", "a device of the inventory"), IDEMPOTENCY],
             request=body("AuditedRequest"),
         )
@@ -806,7 +828,6 @@ PATHS = {
                 409,
             ),
             tags=["renter"],
-            security=RENTER,
             params=[path_param("tx_signature", "the payment's transaction signature (base58)"), IDEMPOTENCY],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
             description="409 `payment_already_used` when the payment paid for a contract; 402 when it is not a "
@@ -826,7 +847,6 @@ PATHS = {
             "Queue a FAILED refund again (FAILED → QUEUED); any other refund is returned as it is",
             responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413, 415),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
         )
     },
@@ -836,7 +856,6 @@ PATHS = {
             "Refunds in one status, newest first (contract refunds, then payment refunds), paged",
             responses({"200": ok(ref("AdminRefunds"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param(
                     "status",
@@ -855,7 +874,6 @@ PATHS = {
             "Move the refund dead-letter queue's messages back to the refund queue",
             responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413, 415),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param(
                     "limit",
@@ -880,7 +898,6 @@ PATHS = {
                 409,
             ),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("tx_signature", "the orphan payment's transaction signature (base58)"), IDEMPOTENCY],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
             description="The payer is read from the chain (the source of the transfer to the treasury, which "
@@ -894,7 +911,6 @@ PATHS = {
             "The books against the chain: treasury balance, confirmed refunds, orphan payments",
             responses({"200": ok(ref("Reconciliation"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param(
                     "orphan_age",
@@ -968,7 +984,7 @@ def build() -> dict:
         },
         "servers": [{"url": "/", "description": "the API's base URL (the local stack, or a stage's /api root)"}],
         "tags": [{"name": t} for t in ("public", "renter", "device", "operator")],
-        "paths": PATHS,
+        "paths": with_security(PATHS),
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 

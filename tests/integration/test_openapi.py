@@ -98,27 +98,20 @@ def test_error_shape_and_codes_match_the_edge():
                 }, where
 
 
-def test_auth_of_each_operation_is_declared():
+def test_auth_of_each_operation_is_the_credentials_its_route_checks():
     doc = spec()
     sec = {f"{m.upper()} {p}": o["security"] for p, item in doc["paths"].items() for m, o in item.items()}
-    admin = [k for k, v in sec.items() if v == [{"adminKey": []}]]
-    assert sorted(admin) == sorted(
-        [
-            "GET /api/billing/ledger",
-            "GET /api/billing/entries",
-            "GET /api/stats",
-            "GET /api/admin/devices",
-            "POST /api/admin/devices/{device_id}/key",
-            "POST /api/admin/devices/{device_id}/audited",
-            "POST /api/refunds/{refund_id}/retry",
-            "GET /api/admin/refunds",
-            "POST /api/admin/refunds/redrive",
-            "POST /api/admin/payments/{tx_signature}/refund",
-            "GET /api/admin/reconcile",
-        ]
-    )
+    auth = openapi_spec.route_auth()  # endpoint(auth=...) of each route the app serves
+    for (method, path), mode in auth.items():
+        assert sec[f"{method} {path}"] == openapi_spec.SECURITY_OF_AUTH[mode], (method, path, mode)
+    # what the modes mean: the operator's paths, and only they, take the admin key
+    operator = ("/api/admin/", "/api/billing/", "/api/stats", "/api/refunds/")
+    admin = {k for k, v in sec.items() if v == [{"adminKey": []}]}
+    assert admin == {k for k in sec if k.split(" ", 1)[1].startswith(operator)}
+    assert len(admin) >= 11
     assert sec["POST /api/metrics/{contract_id}"] == [{"deviceKey": []}]
     assert sec["GET /api/openapi.json"] == [] and sec["GET /api/health"] == []
+    assert all(sec[k] != [] for k in sec if k.startswith("POST ")), "every POST names its credentials"
 
 
 @pytest.mark.usefixtures("container")
