@@ -264,6 +264,7 @@ def endpoint(
         name = operation or observability.operation_of(methods[0].upper(), path)
         logged = observability.observed(path, lambda: bp.current_request, name)(view)  # one JSON line a request
         logged.operation = name  # type: ignore[attr-defined]  # what the log line calls it
+        logged.auth = auth  # type: ignore[attr-defined]  # the credentials it checks (the OpenAPI security)
         bp.route(path, methods=list(methods), content_types=ROUTE_CONTENT_TYPES)(logged)
         routes = bp.__dict__.setdefault("_si64_cors_routes", {})  # path -> {METHOD: exposure}
         first = path not in routes

@@ -37,6 +37,7 @@ MAX_UNIX_SECONDS = 10**12 - 1  # X-Timestamp: at most 12 digits
 # "-0.30000000000000004" (a double's longest shortest-repr) is 20 characters and 17 places.
 MAX_NUMBER_CHARS = 32
 MAX_PLACES = 24
+PAGE_DEFAULT, PAGE_MAX = 100, 1000  # `?limit=` of a paged read
 _INTEGER_TEXT = re.compile(r"[0-9]+")  # every integer parameter from text counts something: no sign
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -309,7 +310,7 @@ def metrics_samples(body: dict[str, Any], now_ms: int, earliest_ms: int, latest_
     return sorted(rows, key=lambda r: r[0])
 
 
-def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
+def limit(raw: str | None, *, default: int = PAGE_DEFAULT, maximum: int = PAGE_MAX) -> int:
     return query_integer({"limit": raw}, "limit", default, minimum=1, maximum=maximum)
 
 

@@ -49,9 +49,9 @@ AnswerT = TypeVar("AnswerT", bound=Answer)
 
 
 def check_key(key: str | None) -> str | None:
-    """The Idempotency-Key as sent (None: none); InvalidRequest unless 1 to 255 characters."""
+    """The Idempotency-Key as sent (None: none); InvalidRequest unless 1 to MAX_KEY_CHARS characters."""
     if key is not None and (not key or len(key) > MAX_KEY_CHARS):
-        raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
+        raise e.InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters.", reason="Idempotency-Key")
     return key
 
 

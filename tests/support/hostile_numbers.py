@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
@@ -120,6 +121,9 @@ number_texts = st.one_of(
     st.lists(_chars, min_size=1, max_size=40).map("".join),
     st.integers(30, 6000).map(lambda n: "7" * n),
 )
+
+if TYPE_CHECKING:  # types only: jsonschema loads lazily
+    import jsonschema
 
 
 @dataclass(frozen=True)
@@ -298,8 +302,15 @@ def expected_refusal(param: Param) -> tuple[int, str]:
 
 def conforms(schema_name: str, body: object) -> None:
     """`body` fits the component schema `schema_name` of the OpenAPI document (jsonschema raises)."""
+    _validator(schema_name).validate(body)
+
+
+@cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    """One checked validator per schema (checking the schema itself is the slow part)."""
     import jsonschema
 
     doc = load_spec()
     schema = {**doc["components"]["schemas"][schema_name], "components": doc["components"]}
-    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
