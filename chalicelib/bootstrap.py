@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.auth import Auth
     from .services.books import Books
     from .services.catalog import Catalog
+    from .services.fleet import Fleet
     from .services.idempotency import Idempotency
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
@@ -215,6 +216,12 @@ class Container:
         from .services.catalog import Catalog
 
         return Catalog(devices=self.devices, settings=self.settings)
+
+    @cached_property
+    def fleet(self) -> Fleet:  # one per function instance: it holds the last answer (<= 5 s)
+        from .services.fleet import Fleet
+
+        return Fleet(devices=self.devices, clock=self.clock)
 
     @cached_property
     def auth(self) -> Auth:

@@ -120,6 +120,25 @@ SCHEMAS = {
             "payment_max_age_seconds": INT,
         }
     ),
+    "Fleet": obj(
+        {
+            "tiers": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "tier": {"enum": TIERS},
+                        "lamports_per_hour": LAMPORTS,
+                        "sol_per_hour": SOL,
+                        "memory": STR,
+                        "devices": {"type": "integer", "minimum": 0},
+                        "slots": {"type": "integer", "minimum": 0},
+                        "slots_free": {"type": "integer", "minimum": 0},
+                    }
+                ),
+            },
+            "server_time": INT,
+        }
+    ),
     "Device": obj(
         {
             "id": STR,
@@ -668,6 +687,14 @@ PATHS = {
             "pricing",
             "Where and how much to pay: treasury, network, tiers, limits",
             responses({"200": ok(ref("Pricing"))}),
+            tags=["public"],
+        )
+    },
+    "/api/fleet": {
+        "get": op(
+            "fleet",
+            "Per tier: price, devices, slots and free slots (money-free, cached at most 5 s)",
+            responses({"200": ok(ref("Fleet"))}),
             tags=["public"],
         )
     },
