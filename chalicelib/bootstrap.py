@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         LedgerStore,
         MetricsStore,
         PaymentVerifier,
+        QuoteStore,
         RefundChain,
         RefundQueues,
         RefundRecords,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.idempotency import Idempotency
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
+    from .services.quotes import Quotes
     from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
     from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
@@ -85,6 +87,7 @@ class Container:
     # a port given here (tests) is used instead
     refund_chain: RefundChain | None = None  # the production one reads the treasury key
     chain_history: ChainHistory | None = None  # the production one reads the configured RPC
+    quotes: QuoteStore | None = None  # quotes (Solana Pay transfer requests); built by `build`
 
     @cached_property
     def history(self) -> ChainHistory:
@@ -218,6 +221,14 @@ class Container:
         return Catalog(devices=self.devices, settings=self.settings)
 
     @cached_property
+    def quote_service(self) -> Quotes:
+        from .services.quotes import Quotes
+
+        if self.quotes is None:
+            raise RuntimeError("this container has no quote store")
+        return Quotes(quotes=self.quotes, contracts=self.contracts, clock=self.clock, settings=self.settings)
+
+    @cached_property
     def fleet(self) -> Fleet:  # one per function instance: it holds the last answer (<= 5 s)
         from .services.fleet import Fleet
 
@@ -264,6 +275,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
     from .adapters.queue import RefundQueue as SqsRefundQueue
+    from .adapters.quotes import QuotesRepo
     from .adapters.refunds import BooksRepo, RefundsRepo
     from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
@@ -286,6 +298,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         secrets=AdminKey(s),
         refunds=RefundsRepo(s.active_shards),
         book=BooksRepo(s.active_shards),
+        quotes=QuotesRepo(s.active_shards),
     )
     return replace(c, **overrides) if overrides else c
 

@@ -155,6 +155,40 @@ SCHEMAS = {
             "audited": BOOL,
         }
     ),
+    "QuoteRequest": {
+        "oneOf": [
+            obj(
+                {"tier": {"type": "string", "enum": TIERS}, "duration_hours": {"type": "number", "exclusiveMinimum": 0}}
+            ),
+            obj({"contract_id": STR, "additional_hours": {"type": "number", "exclusiveMinimum": 0}}),
+        ],
+        "description": "A rental (tier, duration_hours) or an extension (contract_id, additional_hours).",
+    },
+    "Quote": obj(
+        {
+            "quote_id": STR,
+            "kind": {"enum": ["rent", "extend"]},
+            "tier": {"enum": TIERS},
+            "contract_id": nullable(STR),
+            "duration_seconds": INT,
+            "lamports": LAMPORTS,
+            "sol": SOL,
+            "recipient": STR,
+            "reference": {"type": "string", "description": "base58 key the paying transfer carries (Solana Pay)"},
+            "memo": STR,
+            "expires_at": TS,
+            "solana_pay_url": {"type": "string", "pattern": "^solana:"},
+        }
+    ),
+    "QuoteStatus": obj(
+        {
+            "quote_id": STR,
+            "status": {"enum": ["OPEN", "PAID", "EXPIRED", "REFUSED"]},
+            "contract_id": nullable(STR),
+            "tx_signature": nullable(STR),
+            "reason": nullable(STR),
+        }
+    ),
     "RentRequest": obj(
         {
             "wallet": {"type": "string", "description": "base58 public key of the payer"},
@@ -727,6 +761,24 @@ PATHS = {
             request=body("RentRequest"),
             description="The payment must be bound to the request: a memo `" + RENT_MEMO + "` in "
             "the paying transaction, or the renter headers signed by the paying wallet over the body.",
+        )
+    },
+    "/api/quotes": {
+        "post": op(
+            "create_quote",
+            "A Solana Pay transfer request for a rental or an extension",
+            responses({"201": ok(ref("Quote"), "Quoted")}, *POST_ERRORS, 404, 409),
+            tags=["renter"],
+            request=body("QuoteRequest"),
+        )
+    },
+    "/api/quotes/{quote_id}": {
+        "get": op(
+            "quote_status",
+            "A quote's status: OPEN, PAID, EXPIRED or REFUSED",
+            responses({"200": ok(ref("QuoteStatus"))}, 404),
+            tags=["renter"],
+            params=[path_param("quote_id", "`QTE-` and a random URL-safe id")],
         )
     },
     "/api/contracts/{contract_id}": {

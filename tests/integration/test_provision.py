@@ -43,7 +43,10 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
         "refunds-pending": ["refund_shard", "refund_due_ms"],
         "refunds-by-status": ["refund_status", "ended_at_ms"],
     }
-    assert gsis("claims") == {"refunds-by-status": ["refund_status", "created_at_ms"]}
+    assert gsis("claims") == {
+        "refunds-by-status": ["refund_status", "created_at_ms"],
+        "open-quotes": ["quote_shard", "expires_at_ms"],
+    }
     assert gsis("devices") == {"by-tier": ["tier", "device_id"]}
     assert gsis("ledger") == {"by-account": ["account", "account_seq"]}
 
