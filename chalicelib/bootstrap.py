@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.idempotency import Idempotency
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
+    from .services.quote_watch import QuoteWatcher
     from .services.quotes import Quotes
     from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
@@ -227,6 +228,21 @@ class Container:
         if self.quotes is None:
             raise RuntimeError("this container has no quote store")
         return Quotes(quotes=self.quotes, contracts=self.contracts, clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def quote_watcher(self) -> QuoteWatcher:
+        from .services.quote_watch import QuoteWatcher
+
+        if self.quotes is None:
+            raise RuntimeError("this container has no quote store")
+        return QuoteWatcher(
+            quotes=self.quotes,
+            history=self.history,
+            rentals=self.rentals,
+            clock=self.clock,
+            shards=self.settings.active_shards,
+            treasury=self.settings.treasury,
+        )
 
     @cached_property
     def fleet(self) -> Fleet:  # one per function instance: it holds the last answer (<= 5 s)
