@@ -66,7 +66,7 @@ class Settings:
     # the fleet-wide counter in the claims table (one conditional UpdateItem per request); off:
     # only the per-instance window (ADR 0009). ON in every stage (from_env, SI64_RATE_LIMIT_SHARED);
     # off for containers built by hand in-process (tests, the bench's per-endpoint call counts,
-    # which local/bench/ratelimit.py completes with the limiter's own cost)
+    # which dev/bench/ratelimit.py completes with the limiter's own cost)
     rate_limit_shared: bool = False
     # an in-progress Idempotency-Key record older than this may be taken over (> Lambda timeout)
     idempotency_lease_seconds: int = 60

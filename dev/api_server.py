@@ -1,6 +1,6 @@
 """The HTTP API of `make run`: Chalice's local server, without the keep-alive stall.
 
-    python -m local.api_server [--host 127.0.0.1] [--port 8000] [--stage local]
+    python -m dev.api_server [--host 127.0.0.1] [--port 8000] [--stage local]
 
 Same app, same `.chalice/config.json` stage environment, same route validation and the
 same `LocalGateway` as `chalice local --no-autoreload`, with one difference in the request
@@ -37,7 +37,7 @@ import threading
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
 
-from local.procs import ROOT
+from dev.procs import ROOT
 
 # The same body as infra/edge.yaml's gateway responses MISSING_AUTHENTICATION_TOKEN and
 # RESOURCE_NOT_FOUND (docs/api.md error shape); tests/e2e/test_hardening_http.py checks they agree.
@@ -134,7 +134,7 @@ def create_server(host: str, port: int, stage: str = "local", project_dir: str =
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.api_server", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m dev.api_server", description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--stage", default="local")

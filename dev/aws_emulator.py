@@ -1,7 +1,7 @@
 """Local AWS emulator: moto's server app behind ONE global lock, DynamoDB forwarded.
 
 With ``--dynamodb-endpoint`` (what `make run` uses) every DynamoDB request is forwarded,
-unchanged and without the lock, to DynamoDB Local (local/dynamodb_local.py), so one endpoint
+unchanged and without the lock, to DynamoDB Local (dev/dynamodb_local.py), so one endpoint
 still serves every AWS API a stock client or the AWS CLI calls; moto answers the rest (SQS,
 SSM, CloudFormation). Without it (``SI64_DYNAMODB=moto``) moto serves DynamoDB too.
 
@@ -13,7 +13,7 @@ slow clients never block the accept loop; only moto's work is serialized.
 
 CLI::
 
-    python -m local.aws_emulator --port 4566     # default: $SI64_AWS_PORT or 4566
+    python -m dev.aws_emulator --port 4566     # default: $SI64_AWS_PORT or 4566
 
 prints ``aws emulator ready http://127.0.0.1:<port>`` once it accepts requests
 and runs until SIGINT/SIGTERM. ``--port 0`` picks a free port (the ready line
@@ -217,7 +217,7 @@ class AwsEmulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.aws_emulator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.aws_emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SI64_AWS_PORT") or DEFAULT_PORT))
     parser.add_argument("--dynamodb-endpoint", default=None, help="forward DynamoDB requests here (DynamoDB Local)")

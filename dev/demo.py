@@ -1,11 +1,11 @@
 """A whole rental against `make run`, as a new user would do it by hand.
 
     make run                       # in one terminal
-    .venv/bin/python -m local.demo # in another  (--stack PATH to use another stack.json)
+    .venv/bin/python -m dev.demo # in another  (--stack PATH to use another stack.json)
 
 It reads the stack's ``stack.json``, creates a fresh wallet, airdrops 2 SOL on
 the local chain, pays the treasury the price of 0.1 h of M2 (a system transfer
-with the rent's binding memo, through local/renter.py), rents (the request also
+with the rent's binding memo, through packages/si64/src/si64/renter.py), rents (the request also
 carries the wallet's signed headers over its body), reports one metrics sample
 and a batch with the leased device's key, reads the contract, extends it by
 0.1 h with a second payment and settles it with a request signed by the wallet.
@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from chalicelib.domain import money, signing
-from local.renter import LAMPORTS_PER_SOL, PaymentFailed, Renter, renter_headers
+from si64.renter import LAMPORTS_PER_SOL, PaymentFailed, Renter, renter_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 TIER, HOURS = "M2", "0.1"
@@ -141,7 +141,7 @@ def run(stack: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default=".local/stack.json", help="the stack.json written by `make run`")
     args = parser.parse_args(argv)
     path = Path(args.stack)

@@ -1,6 +1,6 @@
 """`make devnet-smoke`: one rent, extend, settle and refund end to end against a stage on Solana devnet.
 
-    python -m local.devnet_smoke [--api URL] [--rpc URL] [--payer KEYPAIR_JSON] [--tier M2]
+    python -m dev.devnet_smoke [--api URL] [--rpc URL] [--payer KEYPAIR_JSON] [--tier M2]
 
 * ``--api`` (``$SI64_API_URL``): a deployed stage's ``EndpointURL`` without the trailing ``/api/``
   part that the routes carry, or a local API pointed at devnet (``make run`` with
@@ -99,7 +99,7 @@ def wait_for(what: str, fn, timeout: float, every: float = 1.0):
 def smoke(api: str, rpc_url: str, payer_file: str | None, tier: str, seconds: int) -> dict:
     from solders.keypair import Keypair
 
-    from local.renter import Renter, renter_headers
+    from si64.renter import Renter, renter_headers
 
     status, pricing = _http("GET", f"{api}/api/pricing")
     assert status == 200, pricing
@@ -165,7 +165,7 @@ def smoke(api: str, rpc_url: str, payer_file: str | None, tier: str, seconds: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.devnet_smoke", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m dev.devnet_smoke", description=__doc__.splitlines()[0])
     ap.add_argument("--api", default=os.environ.get("SI64_API_URL") or DEFAULT_API)
     ap.add_argument("--rpc", default=os.environ.get("SOLANA_RPC_URL") or DEFAULT_RPC)
     ap.add_argument("--payer", default=os.environ.get("SI64_DEVNET_PAYER") or None)

@@ -16,8 +16,8 @@ It always runs in memory (``-inMemory``) with telemetry off (``-disableTelemetry
 
 CLI::
 
-    python -m local.dynamodb_local --port 4569     # prints "dynamodb local ready http://127.0.0.1:4569"
-    python -m local.dynamodb_local --install       # only install (JRE, jar, launcher)
+    python -m dev.dynamodb_local --port 4569     # prints "dynamodb local ready http://127.0.0.1:4569"
+    python -m dev.dynamodb_local --install       # only install (JRE, jar, launcher)
 
 Programmatic (tests)::
 
@@ -233,7 +233,7 @@ class DynamoDBLocal:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> DynamoDBLocal:
-        from local.procs import free_port, spawn
+        from dev.procs import free_port, spawn
 
         if not self.port:
             self.port = free_port()
@@ -255,7 +255,7 @@ class DynamoDBLocal:
         return self
 
     def stop(self) -> None:
-        from local.procs import stop_group
+        from dev.procs import stop_group
 
         if self.proc is not None:
             stop_group(self.proc)
@@ -296,7 +296,7 @@ def answers(endpoint: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.dynamodb_local", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.dynamodb_local", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("SI64_DYNAMODB_PORT") or DEFAULT_PORT))
     parser.add_argument("--install", action="store_true", help="only install what is missing, then exit")
     args = parser.parse_args(argv)

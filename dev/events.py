@@ -23,9 +23,9 @@ looked up by name on the emulator, and a queue named ``*-refunds`` falls
 back to ``$SI64_REFUND_QUEUE_URL``. Without a handler it logs
 "no handler yet" and idles.
 
-CLI (started by ``python -m local.stack``)::
+CLI (started by ``python -m dev.stack``)::
 
-    python -m local.events          # env: AWS_ENDPOINT_URL, SI64_REFUND_QUEUE_URL, ...
+    python -m dev.events          # env: AWS_ENDPOINT_URL, SI64_REFUND_QUEUE_URL, ...
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ class EventRunner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.events", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.events", description=__doc__.split("\n")[0])
     parser.add_argument("--app-module", default="app")
     parser.add_argument("--sweep-seconds", type=float, default=float(os.environ.get("SI64_SWEEP_SECONDS") or 60))
     args = parser.parse_args(argv)
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     import boto3
 
-    from local.provision import client_kwargs
+    from dev.provision import client_kwargs
 
     sqs = boto3.client("sqs", **client_kwargs(os.environ.get("AWS_ENDPOINT_URL")))
     try:

@@ -1,6 +1,6 @@
 """The one launcher of the local stack for `make bench` and the tests.
 
-``launch(state_dir, **env)`` runs ``python -m local.stack`` (what `make run` runs) as a
+``launch(state_dir, **env)`` runs ``python -m dev.stack`` (what `make run` runs) as a
 subprocess on free 127.0.0.1 ports with ``SI64_STATE_DIR=state_dir``, waits for the
 ``SI64 local stack ready`` line and yields ``stack.json`` as a ``StackInfo``. At exit it
 SIGTERMs the stack and checks that it exited 0, left no process behind and freed every port.
@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from local.procs import StackError, descendants, free_port, pid_alive, port_free, spawn
-from local.stack import EMULATED_AWS, READY_MARK, SCRUB
+from dev.procs import StackError, descendants, free_port, pid_alive, port_free, spawn
+from dev.stack import EMULATED_AWS, READY_MARK, SCRUB
 
 __all__ = ["StackError", "StackInfo", "launch"]
 
@@ -36,7 +36,7 @@ class StackInfo(dict):
 
 @contextlib.contextmanager
 def launch(state_dir: Path | str, timeout: float = 180.0, check_teardown: bool = True, **env_overrides):
-    """`python -m local.stack` as a subprocess on free 127.0.0.1 ports with its state in
+    """`python -m dev.stack` as a subprocess on free 127.0.0.1 ports with its state in
     `state_dir`; yields StackInfo once ready. At exit: SIGTERM, and (check_teardown, after a clean
     run) StackError unless it exited 0, left no process behind and freed every port."""
     state_dir = Path(state_dir)
@@ -53,7 +53,7 @@ def launch(state_dir: Path | str, timeout: float = 180.0, check_teardown: bool =
     env.update(SI64_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
     out_path = state_dir / "stack.out"
     with open(out_path, "wb") as out:
-        proc = spawn([sys.executable, "-m", "local.stack"], env, out)
+        proc = spawn([sys.executable, "-m", "dev.stack"], env, out)
     all_ports = [
         ports["SI64_AWS_PORT"],
         ports["SI64_RPC_PORT"],

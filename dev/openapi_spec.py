@@ -2,8 +2,8 @@
 ``chalicelib/api/openapi.json`` (the file `GET /api/openapi.json` serves; ``docs/openapi.json``
 links to it).
 
-    python -m local.ops.openapi_spec            # rewrite chalicelib/api/openapi.json
-    python -m local.ops.openapi_spec --check    # exit 1 when the file differs from this builder
+    python -m dev.openapi_spec            # rewrite chalicelib/api/openapi.json
+    python -m dev.openapi_spec --check    # exit 1 when the file differs from this builder
 
 tests/integration/test_openapi.py keeps the document equal to this builder and in step with
 ``app.routes``; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
@@ -947,13 +947,13 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m local.ops.openapi_spec", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m dev.openapi_spec", description=__doc__.split("\n")[0])
     p.add_argument("--check", action="store_true", help="exit 1 when the file differs from the builder")
     args = p.parse_args(argv)
     text = render()
     if args.check:
         same = SPEC_PATH.exists() and SPEC_PATH.read_text() == text
-        state = "is up to date" if same else "differs: run python -m local.ops.openapi_spec"
+        state = "is up to date" if same else "differs: run python -m dev.openapi_spec"
         print(f"{SPEC_PATH.relative_to(ROOT)} {state}")
         return 0 if same else 1
     SPEC_PATH.write_text(text)

@@ -1,4 +1,4 @@
-"""Ports, child processes and readiness checks of the local stack (local/stack.py).
+"""Ports, child processes and readiness checks of the local stack (dev/stack.py).
 
 Stdlib only: the stack launcher, the bench and the test fixture import it.
 """

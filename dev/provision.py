@@ -14,7 +14,7 @@ created again; the checks and TTL repair still run and are no-ops.
 
 CLI::
 
-    python -m local.provision --endpoint-url http://127.0.0.1:4566 --prefix si64-local
+    python -m dev.provision --endpoint-url http://127.0.0.1:4566 --prefix si64-local
 
 (``--endpoint-url`` defaults to $AWS_ENDPOINT_URL; ``--prefix`` to
 $SI64_TABLE_PREFIX or si64-$SI64_STAGE or si64-local.) Prints JSON with the
@@ -312,7 +312,7 @@ def _check_queues(sqs, queues: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.provision", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.provision", description=__doc__.split("\n")[0])
     stage = os.environ.get("SI64_STAGE", "local")
     parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"))
     parser.add_argument("--prefix", default=os.environ.get("SI64_TABLE_PREFIX") or f"si64-{stage}")

@@ -14,7 +14,7 @@ Idempotent:
 
 CLI::
 
-    python -m local.seed --endpoint-url http://127.0.0.1:4566 --prefix si64-local
+    python -m dev.seed --endpoint-url http://127.0.0.1:4566 --prefix si64-local
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from local.procs import write_private
-from local.provision import client_kwargs
+from dev.procs import write_private
+from dev.provision import client_kwargs
 
 DEVICES = [
     # id, name, uri, address, region, ram, tier
@@ -105,7 +105,7 @@ def seed(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.seed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.seed", description=__doc__.split("\n")[0])
     stage = os.environ.get("SI64_STAGE", "local")
     parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"))
     parser.add_argument("--prefix", default=os.environ.get("SI64_TABLE_PREFIX") or f"si64-{stage}")

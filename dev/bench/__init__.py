@@ -1,1 +1,1 @@
-"""`make bench` (`python -m local.bench`), split by what it measures: see __main__.py."""
+"""`make bench` (`python -m dev.bench`), split by what it measures: see __main__.py."""

@@ -1,18 +1,18 @@
 """`make bench`: AWS calls per endpoint, HTTP latency, metric write cost, cold import.
 
-    python -m local.bench [--n 50] [--out .local/bench.json] [--no-latency] [--no-import]
+    python -m dev.bench [--n 50] [--out .local/bench.json] [--no-latency] [--no-import]
 
-1. Starts its own local stack (`local.launch.launch`: `python -m local.stack` on free
+1. Starts its own local stack (`dev.launch.launch`: `python -m dev.stack` on free
    127.0.0.1 ports, state in a temporary directory) and stops it at the end whatever happens.
-2. AWS calls (local/bench/inprocess.py): each endpoint served in-process through
+2. AWS calls (dev/bench/inprocess.py): each endpoint served in-process through
    `chalice.test.Client(app)` bound to the stack's emulator and real local chain, every
-   botocore call counted (local/bench/calls.py); the ledger page with 300 ACTIVE contracts.
-3. Latency (local/bench/latency.py): N sequential requests per endpoint over HTTP to the
+   botocore call counted (dev/bench/calls.py); the ledger page with 300 ACTIVE contracts.
+3. Latency (dev/bench/latency.py): N sequential requests per endpoint over HTTP to the
    stack's API server, on new connections and on one keep-alive session; p50 / p95 in ms.
-4. Metric writes per 1,000 samples (local/bench/writes.py): single and batch posts, write
+4. Metric writes per 1,000 samples (dev/bench/writes.py): single and batch posts, write
    calls and estimated write units (`wcu_per_1000_samples`, against `WCU_TARGETS`).
 5. Cold import of each Lambda entry point against `import boto3, pynamodb.models, chalice`
-   (local/bench/cold_import.py): `cold_import_ms` and `cold_import_ratio` per entry point.
+   (dev/bench/cold_import.py): `cold_import_ms` and `cold_import_ratio` per entry point.
 
 Writes `.local/bench.json`; exits 1 when an AWS-call target or a write-unit target
 is missed (call counts and item sizes: deterministic, not timings; the cold-import
@@ -31,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from local.bench.common import CAPACITY, ROOT, SOL, BenchError, Wallet, say
-from local.launch import launch
-from local.stack import SCRUB
+from dev.bench.common import CAPACITY, ROOT, SOL, BenchError, Wallet, say
+from dev.launch import launch
+from dev.stack import SCRUB
 
 KEEP_ALIVE_LIMIT = 1.5  # status p50 on a session within 1.5x of its p50 on new connections
 
@@ -45,7 +45,7 @@ def table(rows, header) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__.split("\n")[0])
     ap.add_argument(
         "--n",
         type=int,
@@ -84,10 +84,10 @@ def main(argv=None) -> int:
             "SI64_SWEEP_SECONDS": "600",
         }
         with launch(state_dir, timeout=150.0, **stack_env) as info:
-            from local.bench.cold_import import cold_import
-            from local.bench.inprocess import InProcess, count_calls, report_calls
-            from local.bench.latency import latency
-            from local.bench.writes import metric_writes
+            from dev.bench.cold_import import cold_import
+            from dev.bench.inprocess import InProcess, count_calls, report_calls
+            from dev.bench.latency import latency
+            from dev.bench.writes import metric_writes
 
             say(f"stack up: api={info['api_url']} aws={info['aws_endpoint']} rpc={info['rpc_url']}")
             payer = Wallet(info["rpc_url"], info["treasury"])
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
                 api = None
                 result["writes_per_1000_samples"] = metric_writes(info, payer, ddb)
                 say(f"metric write cost measured in {time.monotonic() - t0:.1f}s")
-                from local.bench.writes import refund_worker_units
+                from dev.bench.writes import refund_worker_units
 
                 result["refund_worker_capacity"] = rw = refund_worker_units(info, payer)
                 for step in rw["steps"]:
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
                         "n": args.n,
                         "sequential": True,
                         "target": info["api_url"],
-                        "server": "python -m local.api_server of the local stack (Chalice's local server, TCP_NODELAY)",
+                        "server": "python -m dev.api_server of the local stack (Chalice's local server, TCP_NODELAY)",
                         "new_connection": "http.client, one connection per request (connect timed)",
                         "keep_alive": "one requests.Session, its connection opened before timing",
                         "percentile": "nearest rank",
@@ -227,7 +227,7 @@ def main(argv=None) -> int:
         print(f"    client built at: {s}")
     w = result.get("writes_per_1000_samples")
     if w:
-        from local.bench.writes import WCU_TARGETS
+        from dev.bench.writes import WCU_TARGETS
 
         for label in ("single", "batch_120", "batch_120_noisy"):
             x = w[label]

@@ -9,7 +9,7 @@ from the settle answer until `GET /api/contracts/{id}` shows the refund CONFIRME
 finalization accounts for. The seed's target is "settlement 2-5 s"; with `finalized`
 as the refund commitment (`SI64_REFUND_COMMITMENT`) the floor is 32 x 400 ms = 12.8 s.
 
-    python -m local.bench.chain_timing [--out .local/bench.json] [--refunds 5] [--retry-seconds 4]
+    python -m dev.bench.chain_timing [--out .local/bench.json] [--refunds 5] [--retry-seconds 4]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from local.bench.common import ROOT, say
+from dev.bench.common import ROOT, say
 
 FINALIZE_SECONDS = 32 * 0.4
 SEED_TARGET_SECONDS = (2.0, 5.0)
@@ -32,8 +32,8 @@ SEED_TARGET_SECONDS = (2.0, 5.0)
 def settle_to_confirmed(n: int, retry_seconds: int, commitment: str = "finalized") -> dict:
     import requests
 
-    from local.launch import launch
-    from local.renter import Renter, renter_headers
+    from dev.launch import launch
+    from si64.renter import Renter, renter_headers
 
     state = Path(tempfile.mkdtemp(prefix="si64-bench-chain-"))
     env = {
@@ -79,7 +79,7 @@ def settle_to_confirmed(n: int, retry_seconds: int, commitment: str = "finalized
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.bench.chain_timing")
+    ap = argparse.ArgumentParser(prog="python -m dev.bench.chain_timing")
     ap.add_argument("--out", default=str(ROOT / ".local" / "bench.json"))
     ap.add_argument("--refunds", type=int, default=5)
     ap.add_argument("--retry-seconds", type=int, default=4)

@@ -26,8 +26,8 @@ import statistics
 import subprocess
 import sys
 
-from local.bench.common import ROOT, BenchError
-from local.stack import SCRUB
+from dev.bench.common import ROOT, BenchError
+from dev.stack import SCRUB
 
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 TARGET_RATIO = 1.3
@@ -180,7 +180,7 @@ def cold_import(runs: int = 9) -> dict:
         if not (ROOT / ep["requires"]).exists():
             entry[ep["name"]] = {
                 "skipped": f"{ep['requires']} is not in this tree yet; measured once it is "
-                "(local/bench/cold_import.ENTRY_POINTS)"
+                "(dev/bench/cold_import.ENTRY_POINTS)"
             }
             continue
         loaded = [m for m in discover(ep["first_call"], env) if m not in startup and m != "__main__"]
@@ -240,5 +240,5 @@ def lambda_handlers() -> dict:
     return names
 
 
-if __name__ == "__main__":  # python -m local.bench.cold_import: this part of `make bench` alone
+if __name__ == "__main__":  # python -m dev.bench.cold_import: this part of `make bench` alone
     print(json.dumps(cold_import(), indent=2))

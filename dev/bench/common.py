@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from local.renter import Renter, renter_headers
+from si64.renter import Renter, renter_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 BULK_ACTIVE = 300
@@ -33,7 +33,7 @@ def price(tier: str, hours: int) -> int:
 
 
 class Wallet:
-    """One funded keypair paying the treasury through local/renter.py. Each payment carries a
+    """One funded keypair paying the treasury through packages/si64/src/si64/renter.py. Each payment carries a
     counter memo, so every transaction (and signature) is distinct; it is not awaited (the
     local chain has executed it when sendTransaction returns)."""
 

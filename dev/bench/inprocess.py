@@ -1,5 +1,5 @@
 """AWS calls per endpoint, served in-process (`chalice.test.Client(app)`) against the stack's
-emulator and chain, counted by local/bench/calls.py; the 300 ACTIVE contracts behind the
+emulator and chain, counted by dev/bench/calls.py; the 300 ACTIVE contracts behind the
 ledger page are seeded by batch writes (`seed_active`)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local.bench.common import BULK_ACTIVE, CAPACITY, ORDER, ROOT, SAMPLE, BenchError, Wallet, price, say
+from dev.bench.common import BULK_ACTIVE, CAPACITY, ORDER, ROOT, SAMPLE, BenchError, Wallet, price, say
 
 
 class InProcess:
@@ -30,7 +30,7 @@ class InProcess:
         from app import app
         from chalicelib import bootstrap
         from chalicelib.config import Settings
-        from local.bench.calls import CallRecorder
+        from dev.bench.calls import CallRecorder
 
         self.info, self.payer = info, payer
         s = Settings(
@@ -80,8 +80,8 @@ class InProcess:
         return out
 
     def seed_devices(self) -> None:
-        """A fresh prefix: the stack's 12 devices and a key each (as local.seed does)."""
-        from local.seed import device_dicts
+        """A fresh prefix: the stack's 12 devices and a key each (as dev.seed does)."""
+        from dev.seed import device_dicts
 
         self.container.operator.seed_devices(device_dicts(), CAPACITY)
         self.device_keys = {
@@ -208,7 +208,7 @@ def count_calls(api: InProcess) -> dict:
 
 
 def report_calls(api: InProcess) -> tuple[dict, list, bool]:
-    from local.bench.calls import BUDGETS, capacity, fmt_counts
+    from dev.bench.calls import BUDGETS, capacity, fmt_counts
 
     rows, aws_calls, detail, ok_all = [], {}, {}, True
     for name in ORDER:

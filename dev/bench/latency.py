@@ -19,7 +19,7 @@ import urllib.parse
 from collections import Counter
 
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local.bench.common import SAMPLE, BenchError, Wallet, price, say
+from dev.bench.common import SAMPLE, BenchError, Wallet, price, say
 
 MODES = ("new_connection", "keep_alive")
 

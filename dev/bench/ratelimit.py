@@ -1,7 +1,7 @@
 """What the fleet-wide rate limiter adds to a request (ADR 0009): AWS calls, write units,
 item size and local latency, measured on the real app and adapters.
 
-    python -m local.bench.ratelimit [--n 200] [--endpoint URL] [--out .local/bench-ratelimit.json]
+    python -m dev.bench.ratelimit [--n 200] [--endpoint URL] [--out .local/bench-ratelimit.json]
 
 `GET /api/pricing` is served in-process (`chalice.test.Client(app)`) with the shared limiter
 on and off; pricing itself makes no AWS call, so every call counted is the limiter's. Tables
@@ -9,7 +9,7 @@ are made from infra/resources.yaml on in-process moto (default) or on `--endpoin
 stack's emulator, prefix si64-rl). `ratelimit_cost(endpoint=None, n=200)` returns the dict, for
 `make bench` to merge into its report.
 
-Write units are estimated from the stored item's size (local/bench/calls.py `wcu`): DynamoDB
+Write units are estimated from the stored item's size (dev/bench/calls.py `wcu`): DynamoDB
 bills a standard write 1 WCU per started KB, and a write whose condition fails still 1 WCU.
 """
 
@@ -33,7 +33,7 @@ USD_PER_MILLION_WRU = 0.625
 
 @contextlib.contextmanager
 def _tables(endpoint: str | None):
-    from local.provision import provision
+    from dev.provision import provision
 
     env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
     saved = {k: os.environ.get(k) for k in (*env, "AWS_ENDPOINT_URL")}
@@ -62,7 +62,7 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
     from app import app
     from chalicelib import bootstrap
     from chalicelib.config import Settings
-    from local.bench.calls import CallRecorder, item_size, wcu
+    from dev.bench.calls import CallRecorder, item_size, wcu
 
     with _tables(endpoint) as res:
         s = Settings(
@@ -147,7 +147,7 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.bench.ratelimit", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m dev.bench.ratelimit", description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--endpoint", default=None, help="an AWS emulator endpoint (default: in-process moto)")
     ap.add_argument("--out", default=None, help="also write the figures to this JSON file")

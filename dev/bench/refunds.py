@@ -12,7 +12,7 @@ under "refunds":
 * cold import of the refund function (`import chalicelib.jobs.refunds`, its Lambda
   handler module) in fresh interpreters; then with the worker built (adapters, solders).
 
-    python -m local.bench.refunds [--out .local/bench.json] [--refunds 30] [--skip-stack]
+    python -m dev.bench.refunds [--out .local/bench.json] [--refunds 30] [--skip-stack]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from local.bench.common import ROOT, say
+from dev.bench.common import ROOT, say
 
 DUE = 100
 SINGLE_REFUNDS = 5  # settled one at a time for the settle -> CONFIRMED time
@@ -105,9 +105,9 @@ def sweep_items_read() -> dict:
     from chalicelib.adapters.transactions import Transactions
     from chalicelib.config import Settings
     from chalicelib.services.sweep import Sweep
-    from local.bench.calls import CallRecorder, capacity
-    from local.dynamodb_local import DynamoDBLocal
-    from local.provision import client_kwargs, create_tables, expected_resources
+    from dev.bench.calls import CallRecorder, capacity
+    from dev.dynamodb_local import DynamoDBLocal
+    from dev.provision import client_kwargs, create_tables, expected_resources
 
     out = {"engine": "DynamoDB Local (queue: in-process moto)"}
     rec = CallRecorder()
@@ -192,7 +192,7 @@ def stats_calls_at(n: int = 10_000) -> dict:
 
     from chalicelib import bootstrap
     from chalicelib.config import Settings
-    from local.provision import provision
+    from dev.provision import provision
 
     with mock_aws():
         res = provision(prefix="si64-bench", endpoint_url=None, region="us-east-1")
@@ -225,7 +225,7 @@ def stats_calls_at(n: int = 10_000) -> dict:
 def cold_import(runs: int = 5) -> dict:
     """`import chalicelib.jobs.refunds` (the refund function's handler module) in fresh
     interpreters; and with its worker built (adapters, PynamoDB, solders, the key file)."""
-    from local.stack import SCRUB
+    from dev.stack import SCRUB
 
     env = {k: v for k, v in os.environ.items() if k not in (*SCRUB, "AWS_ENDPOINT_URL")}
     env.update(AWS_DEFAULT_REGION="us-east-1", PYTHONDONTWRITEBYTECODE="1")
@@ -273,8 +273,8 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
     """Refunds confirmed per minute, and /api/stats latency at `n_stats` contracts."""
     import requests
 
-    from local.launch import launch
-    from local.renter import Renter, renter_headers
+    from dev.launch import launch
+    from si64.renter import Renter, renter_headers
 
     state = Path(tempfile.mkdtemp(prefix="si64-bench-refunds-"))
     env = {
@@ -396,7 +396,7 @@ def seed_comparison(data: dict) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.bench.refunds")
+    ap = argparse.ArgumentParser(prog="python -m dev.bench.refunds")
     ap.add_argument("--out", default=str(ROOT / ".local" / "bench.json"))
     ap.add_argument("--refunds", type=int, default=30)
     ap.add_argument("--stats-contracts", type=int, default=10_000)

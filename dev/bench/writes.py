@@ -4,7 +4,7 @@ consumed capacity for transactions).
 
 `wcu_per_1000_samples` gates `make bench`: <= WCU_TARGETS. The bench's
 samples are a steady reporter's (the same values each time); `batch_120_noisy` posts the
-same 1,000 samples with agent-like noise in every value (local/ops/agent.py precision:
+same 1,000 samples with agent-like noise in every value (packages/si64/src/si64/agent.py precision:
 cpu 2 decimals, memory 3, rates 6) to show what varied data costs — shown, not gated."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
-from local.bench.common import SAMPLE, BenchError, Wallet
-from local.bench.inprocess import InProcess
+from dev.bench.common import SAMPLE, BenchError, Wallet
+from dev.bench.inprocess import InProcess
 
 WCU_TARGETS = {"single": 2000, "batch_120": 20}  # before the packed batch: ~7,000 and ~129
 
@@ -39,7 +39,7 @@ def _direct(info: dict) -> str | None:
 def metric_writes(info: dict, payer: Wallet, ddb) -> dict:
     """1,000 samples, single and in batches of 120, on fresh tables (prefix si64-bw) of the same
     emulator, so that moto's per-transaction table copies stay small."""
-    from local.provision import provision
+    from dev.provision import provision
 
     prefix = "si64-bw"
     res = provision(prefix, info["aws_endpoint"], "us-east-1", dynamodb_endpoint_url=_direct(info))
@@ -75,7 +75,7 @@ def one_transaction_connection():
 
 
 def _metric_writes(api: InProcess, ddb, prefix: str) -> dict:
-    from local.bench.calls import table_gsis, wcu
+    from dev.bench.calls import table_gsis, wcu
 
     gsis = table_gsis(ddb, [f"{prefix}-{t}" for t in ("contracts", "devices", "ledger", "claims", "metrics")])
 
@@ -160,8 +160,8 @@ def refund_worker_units(info: dict, payer: Wallet) -> dict:
     import time
     from pathlib import Path
 
-    from local.bench.calls import capacity
-    from local.provision import provision
+    from dev.bench.calls import capacity
+    from dev.provision import provision
 
     prefix = "si64-rw"
     res = provision(prefix, info["aws_endpoint"], "us-east-1", dynamodb_endpoint_url=_direct(info))

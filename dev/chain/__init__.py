@@ -1,16 +1,16 @@
 """Local Solana chain: a JSON-RPC + pub/sub front for LiteSVM that stock clients use like devnet.
 
-    python -m local.chain --host 127.0.0.1 --port 8899     # WebSocket on 8900
+    python -m dev.chain --host 127.0.0.1 --port 8899     # WebSocket on 8900
 
 or in-process::
 
-    from local.chain import ChainServer
+    from dev.chain import ChainServer
     server = ChainServer("127.0.0.1", 0).start()
     ...
     server.stop()
 
 Behaviour (slots, blockhash window, commitment, failures, duplicates) is
-described in ``local/chain/core.py``.
+described in ``dev/chain/core.py``.
 """
 
 from .core import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE, Chain, RpcError

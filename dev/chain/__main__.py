@@ -1,4 +1,4 @@
-"""CLI: ``python -m local.chain [--host 127.0.0.1] [--port 8899] [--slot-ms 400] [--timing instant|real]
+"""CLI: ``python -m dev.chain [--host 127.0.0.1] [--port 8899] [--slot-ms 400] [--timing instant|real]
 [--drop-rate 0.1]``.
 
 ``--timing real`` (default ``$SI64_CHAIN_TIMING`` or ``instant``): confirmed one slot and
@@ -24,7 +24,7 @@ from .server import ChainServer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.chain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.chain", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     parser.add_argument(
         "--port",

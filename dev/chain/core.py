@@ -41,7 +41,7 @@ or pre/post balances. This module supplies them:
   real node's error ``Transaction simulation failed: This transaction has
   already been processed`` (``err: "AlreadyProcessed"``); with
   ``skipPreflight`` the signature is returned again and nothing happens.
-* **Test controls** (``local/chain/faults.py``, ``Chain.faults``): dropped
+* **Test controls** (``dev/chain/faults.py``, ``Chain.faults``): dropped
   sends (preflight runs, the signature is returned, the transaction never
   lands) and refused accounts (a transaction writing to one fails with
   ``InsufficientFundsForRent`` for it: refused at preflight, dropped without

@@ -27,7 +27,7 @@ from .core import (
 from .encode import encode_account, get_transaction_result, inner_instructions_json
 from .faults import is_control
 
-log = logging.getLogger("local.chain")
+log = logging.getLogger("dev.chain")
 
 SLOTS_PER_EPOCH = 432_000
 

@@ -23,7 +23,7 @@ from .core import Chain, RpcError, TxRecord
 from .encode import encode_account
 from .rpc import RpcMethods
 
-log = logging.getLogger("local.chain")
+log = logging.getLogger("dev.chain")
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -465,7 +465,7 @@ class ChainServer:
             sock=sock,
             ping_interval=None,
             max_size=2**22,
-            logger=logging.getLogger("local.chain.ws"),
+            logger=logging.getLogger("dev.chain.ws"),
         )
         ready.set()
         try:

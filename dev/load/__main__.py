@@ -1,12 +1,12 @@
 """`make load`: device agents and renters against a local stack of its own, for a bounded time.
 
-    python -m local.load [--seconds 60] [--agents 200] [--renters 50] [--out .local/load.json]
-    python -m local.load --ramp [--ramp-max 32] [--step-seconds 15] [--api-processes 2]
+    python -m dev.load [--seconds 60] [--agents 200] [--renters 50] [--out .local/load.json]
+    python -m dev.load --ramp [--ramp-max 32] [--step-seconds 15] [--api-processes 2]
 
-``--ramp``: the closed-loop search for the ceiling (local/load/ramp.py) instead of the timed
+``--ramp``: the closed-loop search for the ceiling (dev/load/ramp.py) instead of the timed
 run below; the stack runs ``--api-processes`` API processes on one port (SO_REUSEPORT).
 
-1. Starts a local stack (``local.launch.launch``: ``python -m local.stack`` on free 127.0.0.1
+1. Starts a local stack (``dev.launch.launch``: ``python -m dev.stack`` on free 127.0.0.1
    ports, state in a temporary directory, a high ``SI64_RATE_LIMIT`` and enough slots per
    device for every agent's contract and every renter) and stops it at the end.
 2. Set-up: fleet wallets rent one contract per agent (memo-bound payments).
@@ -47,7 +47,7 @@ def say(msg: str) -> None:
 
 
 def parse(argv) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m local.load", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dev.load", description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the drive phase (default 60)")
     ap.add_argument("--agents", type=int, default=200, help="device agents, one contract each (default 200)")
     ap.add_argument("--renters", type=int, default=50, help="renters renting/extending/settling (default 50)")
@@ -72,7 +72,7 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--monitor-every", type=float, default=5.0, help="slot readings period, s (default 5)")
     ap.add_argument("--sweep-seconds", type=int, default=30, help="SI64_SWEEP_SECONDS of the stack (default 30)")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="more stack environment")
-    ap.add_argument("--ramp", action="store_true", help="closed-loop ramp to the ceiling (local/load/ramp.py)")
+    ap.add_argument("--ramp", action="store_true", help="closed-loop ramp to the ceiling (dev/load/ramp.py)")
     ap.add_argument("--ramp-max", type=int, default=32, help="most renter (and metrics) workers of the ramp")
     ap.add_argument("--step-seconds", type=float, default=15.0, help="length of each ramp step, s")
     ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
@@ -87,7 +87,7 @@ def parse(argv) -> argparse.Namespace:
 
 
 def cpu_seconds(pids) -> dict:
-    """CPU seconds (user + system) of each process, by its `-m` module (e.g. local.aws_emulator)."""
+    """CPU seconds (user + system) of each process, by its `-m` module (e.g. dev.aws_emulator)."""
     import psutil
 
     out: dict = {}
@@ -109,9 +109,9 @@ def self_cpu() -> float:
 
 def drive(a, info, report: dict) -> dict:
     from chalicelib.domain import money
-    from local.load import actors, checks
-    from local.load.http import Api, Recorder
-    from local.load.monitor import Monitor
+    from dev.load import actors, checks
+    from dev.load.http import Api, Recorder
+    from dev.load.monitor import Monitor
 
     rec = Recorder()
     api = Api(info["api_url"], rec, timeout=30.0)
@@ -207,8 +207,8 @@ def main(argv=None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    from local.launch import launch
-    from local.load.checks import evaluate
+    from dev.launch import launch
+    from dev.load.checks import evaluate
 
     if a.ramp:
         a.agents, a.renters = max(a.ramp_max, 12), a.ramp_max
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
         with launch(state_dir, timeout=150.0, **env) as info:
             say(f"stack up at {info['api_url']} (capacity {capacity}/device, rate limit {a.rate_limit})")
             if a.ramp:
-                from local.load.ramp import ramp
+                from dev.load.ramp import ramp
 
                 ramp(a, info, report, say)
             else:

@@ -3,11 +3,11 @@ agents, renters and the slot monitor. Every loop is bounded by a deadline and a 
 
 * ``Fleet``: a few operator wallets rent one contract per agent (each payment bound by its
   memo, ``signing.rent_memo``), spread over the tiers in proportion to their devices.
-* ``run_agents``: one ``local.ops.agent.MetricsReporter`` per contract, on one asyncio loop
+* ``run_agents``: one ``si64.agent.MetricsReporter`` per contract, on one asyncio loop
   (its HTTP posts go through a bounded thread pool, one keep-alive connection per thread),
   each with the device key of the device its contract is leased on (``stack.json``). The
   samples are synthetic (no psutil per agent: 200 agents must not load the host).
-* ``RenterActor``: a thread that rents, reads, extends and settles, paying with ``local.renter``
+* ``RenterActor``: a thread that rents, reads, extends and settles, paying with ``si64.renter``
   (memos ``rent_memo`` / ``extend_memo``) and settling with ``renter_headers``.
 """
 
@@ -23,10 +23,10 @@ from decimal import Decimal
 
 from chalicelib.domain import money
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local.load.http import Api
-from local.ops.agent import MetricsReporter
-from local.ops.client import Unreachable
-from local.renter import Renter, renter_headers
+from dev.load.http import Api
+from si64.agent import MetricsReporter
+from si64.client import Unreachable
+from si64.renter import Renter, renter_headers
 
 SOL = 10**9
 NO_CAPACITY_RETRIES = 20  # a 409 no_capacity leaves the payment unconsumed: present it again
@@ -77,7 +77,7 @@ class Ledger:
 
 
 class Wallet:
-    """A funded keypair and its own stock solana-py client (local.renter.Renter)."""
+    """A funded keypair and its own stock solana-py client (si64.renter.Renter)."""
 
     def __init__(self, rpc_url: str, treasury: str, name: str):
         from solders.keypair import Keypair

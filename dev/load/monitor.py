@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from local.load.http import Api
+from dev.load.http import Api
 
 
 class Monitor(threading.Thread):

@@ -1,4 +1,4 @@
-"""`make load` closed-loop ramp (``python -m local.load --ramp``): find the ceiling.
+"""`make load` closed-loop ramp (``python -m dev.load --ramp``): find the ceiling.
 
 Closed loop: every worker sends its next request as soon as the previous one is answered
 (no think time), so the offered load is the number of workers. Each step adds workers and
@@ -64,7 +64,7 @@ def metrics_loop(api, contract_id: str, key: str, batch: int, stop: threading.Ev
 
 
 def step_checks(step: dict) -> dict:
-    from local.load.checks import ALLOWED
+    from dev.load.checks import ALLOWED
 
     counts = step["status_counts"]
     bad5 = sum(c["count"] for c in counts if c["status"] >= 500)
@@ -85,10 +85,10 @@ def ramp(a, info, report: dict, say) -> dict:
     import os
 
     from chalicelib.domain import money
-    from local.load import actors, checks
-    from local.load.__main__ import cpu_seconds, self_cpu
-    from local.load.http import Api, Recorder
-    from local.load.monitor import Monitor
+    from dev.load import actors, checks
+    from dev.load.__main__ import cpu_seconds, self_cpu
+    from dev.load.http import Api, Recorder
+    from dev.load.monitor import Monitor
 
     rec = Recorder()
     api = Api(info["api_url"], rec, timeout=30.0)

@@ -3,10 +3,10 @@
 * ``Api``: a small HTTP JSON client (``requests``) that returns ``Resp`` with the
   status, the parsed JSON body (or None), the raw text and the headers; it can
   send raw bytes for malformed-request tests.
-* ``Payer``: ``local.renter.Renter`` (the one payer of the repo: stock solana-py
+* ``Payer``: ``si64.renter.Renter`` (the one payer of the repo: stock solana-py
   ``AsyncClient``, airdrop, a system transfer to the treasury with a memo, confirmed)
   with the tests' defaults.
-* ``renter_headers``: the renter's signature of a request (``local.renter.renter_headers``
+* ``renter_headers``: the renter's signature of a request (``si64.renter.renter_headers``
   over ``chalicelib.domain.signing.renter_message``), exactly what a browser wallet's
   ``signMessage`` produces.
 * Pricing helpers implementing the formulas of docs/api.md exactly (integers only).
@@ -22,10 +22,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import requests
+from local import renter
 from solders.keypair import Keypair
 
 from chalicelib.domain import signing
-from local import renter
 
 LAMPORTS_PER_SOL = 1_000_000_000
 LPH = {"M2": 1_000_000, "ORIN": 4_000_000, "M3_ULTRA": 25_000_000, "THOR": 35_000_000}
@@ -216,7 +216,7 @@ def random_signature() -> str:
 
 # ------------------------------------------------------------------ chain
 class Payer(renter.Renter):
-    """The repo's payer (local/renter.py) with the tests' defaults: a memo on every payment, and
+    """The repo's payer (packages/si64/src/si64/renter.py) with the tests' defaults: a memo on every payment, and
     a payment that failed on chain is returned, not raised (tests inspect it with `status`)."""
 
     def pay(self, payer: Keypair, to, lamports: int, memo: str | None = "si64 e2e", **kw) -> str:

@@ -1,4 +1,4 @@
-"""Refunds and expiry over HTTP on the whole local stack (`python -m local.stack`): the
+"""Refunds and expiry over HTTP on the whole local stack (`python -m dev.stack`): the
 event runner polls the refund queue into the refund function and runs the billing sweep;
 a stock solana-py client pays; the chain's own records prove what landed.
 

@@ -94,7 +94,7 @@ def aws(monkeypatch):
     }.items():
         monkeypatch.setenv(k, v)
     with mock_aws():
-        from local.provision import provision
+        from dev.provision import provision
 
         yield provision(prefix="si64-faults", endpoint_url=None, region="us-east-1")
 

@@ -1,4 +1,4 @@
-"""Renter request signing, as a browser wallet's signMessage would do it: local/renter.py's."""
+"""Renter request signing, as a browser wallet's signMessage would do it: packages/si64/src/si64/renter.py's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from solders.keypair import Keypair
 
-from local import renter
+from si64 import renter
 
 
 def renter_headers(

@@ -1,4 +1,4 @@
-"""`python -m local.ops ...` is `si64 ...`."""
+"""`python -m si64 ...` is `si64 ...`."""
 
 from .cli import main
 

@@ -2,7 +2,7 @@
 
 Importable::
 
-    from local.ops.agent import MetricsReporter
+    from si64.agent import MetricsReporter
     result = asyncio.run(MetricsReporter(api_url, contract_id, device_key).run())
 
 * Samples CPU %, memory (MB used), disk and network I/O (MB/s, 1 MB = 10^6 bytes)

@@ -1,4 +1,4 @@
-"""`si64`: the SI64 operator CLI (entry point ``local.ops.cli:main``; also ``python -m local.ops``).
+"""`si64`: the SI64 operator CLI (entry point ``si64.cli:main``; also ``python -m si64``).
 
     si64 [--api URL] [--admin-key KEY] COMMAND ...
 
@@ -14,7 +14,7 @@
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
 
 The API and admin key come from --api/--admin-key, else SI64_API_URL/SI64_ADMIN_KEY,
-else $SI64_STATE_DIR/stack.json (default .local/stack.json, written by `make run`).
+else $SI64_STATE_DIR/stack.json (default ./.local/stack.json, written by `make run`).
 Any failure is one line on stderr and a non-zero exit status (2 for usage and
 configuration errors, 1 otherwise); SI64_DEBUG=1 shows tracebacks.
 """

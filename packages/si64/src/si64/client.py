@@ -7,7 +7,7 @@ stderr and exits non-zero, never with a traceback.
 
 Where the API is (first that gives a value wins):
 ``--api`` / ``--admin-key`` flags, ``SI64_API_URL`` / ``SI64_ADMIN_KEY``, then
-``$SI64_STATE_DIR/stack.json`` (default ``.local/stack.json`` of the project),
+``$SI64_STATE_DIR/stack.json`` (default ``./.local/stack.json``, relative to the working directory),
 which ``make run`` writes.
 """
 
@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
 USER_AGENT = "si64-ops/1"
 
 
@@ -68,8 +67,19 @@ class ApiError(OpsError):
 
 # ------------------------------------------------------------------ configuration
 def state_dir(env: dict | None = None) -> Path:
+    """$SI64_STATE_DIR, else ./.local of the working directory (where `make run` writes in a checkout)."""
     env = os.environ if env is None else env
-    return Path(env.get("SI64_STATE_DIR") or ROOT / ".local")
+    return Path(env.get("SI64_STATE_DIR") or ".local")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by its owner only (0600): keys."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def load_stack(env: dict | None = None) -> dict | None:

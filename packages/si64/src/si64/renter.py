@@ -1,6 +1,6 @@
 """The renter's side of SI64, the one way every local client pays and signs.
 
-Used by `python -m local.wallet`, `python -m local.demo`, `make bench`, the stack's
+Used by `python -m si64.wallet`, `python -m dev.demo`, `make bench`, the stack's
 treasury funding and the end-to-end tests. Stock solana-py ``AsyncClient`` and
 solders only:
 
@@ -25,11 +25,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib.domain import signing
-from local.procs import write_private
+import si64_protocol as signing
+
+from .client import write_private
 
 MEMO_PROGRAM = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
-LAMPORTS_PER_SOL = 1_000_000_000
+LAMPORTS_PER_SOL = signing.LAMPORTS_PER_SOL
 
 
 class PaymentFailed(RuntimeError):

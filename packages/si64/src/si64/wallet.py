@@ -1,21 +1,21 @@
-"""Renter tools for trying the API with curl against `make run` (never packaged).
+"""Renter tools for trying the API with curl against `make run` (in the si64 client, not in Lambda).
 
-  python -m local.wallet pay --tier M2 --hours 0.5             # airdrop if needed, pay, print JSON
-  python -m local.wallet pay --tier M2 --hours 1 --memo none   # a bare transfer
-  python -m local.wallet pay --contract CTR-… --hours 1        # an extension (memo extend)
-  python -m local.wallet pay --lamports 1234567                # an exact amount
-  python -m local.wallet sign POST /api/contracts/CTR-…/settle --curl
-  python -m local.wallet sign POST /api/rent --body rent.json --curl   # the body's hash is signed too
-  python -m local.wallet balance [ADDRESS]                     # lamports held (default: this wallet)
-  python -m local.wallet tx SIGNATURE                          # a transaction's memo and transfers
-  python -m local.wallet address
+  python -m si64.wallet pay --tier M2 --hours 0.5             # airdrop if needed, pay, print JSON
+  python -m si64.wallet pay --tier M2 --hours 1 --memo none   # a bare transfer
+  python -m si64.wallet pay --contract CTR-… --hours 1        # an extension (memo extend)
+  python -m si64.wallet pay --lamports 1234567                # an exact amount
+  python -m si64.wallet sign POST /api/contracts/CTR-…/settle --curl
+  python -m si64.wallet sign POST /api/rent --body rent.json --curl   # the body's hash is signed too
+  python -m si64.wallet balance [ADDRESS]                     # lamports held (default: this wallet)
+  python -m si64.wallet tx SIGNATURE                          # a transaction's memo and transfers
+  python -m si64.wallet address
 
 `pay` puts a binding memo in the payment (`--memo rent`: rent of --tier for --hours,
-`--memo extend`: extension of --contract by --hours, as chalicelib/domain/signing.py
+`--memo extend`: extension of --contract by --hours, as si64_protocol
 spells them); `sign` prints the renter headers over METHOD PATH and the raw body.
 Before it pays, `pay` checks with the API what the API would refuse: the duration against
 the published limits, and for --contract that the contract exists, is still running and
-belongs to this wallet. Payments go through local/renter.py (stock solana-py AsyncClient) to
+belongs to this wallet. Payments go through packages/si64/src/si64/renter.py (stock solana-py AsyncClient) to
 the stack's RPC; the wallet keypair is $SI64_STATE_DIR/wallets/<name>.json (solana-keygen
 format). Any failure is one line on stderr and a non-zero exit status (2 for bad arguments);
 SI64_DEBUG=1 shows tracebacks.
@@ -32,12 +32,11 @@ import urllib.parse
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from chalicelib.domain import contracts, money, signing
-from chalicelib.domain.errors import InvalidRequest
-from local.renter import LAMPORTS_PER_SOL, PaymentFailed, Renter, load_or_create_keypair, renter_headers
+import si64_protocol as protocol
+from si64.client import state_dir
+from si64.renter import LAMPORTS_PER_SOL, PaymentFailed, Renter, load_or_create_keypair, renter_headers
 
-ROOT = Path(__file__).resolve().parents[1]
-PROG = "python -m local.wallet"
+PROG = "python -m si64.wallet"
 STACK_HINT = " — is the local stack running? (`make run`)"
 
 
@@ -54,10 +53,6 @@ class UsageError(WalletError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage + message)
         self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("SI64_STATE_DIR") or ROOT / ".local")
 
 
 def load_stack() -> dict:
@@ -88,7 +83,7 @@ def _lamports(text: str) -> int:
 
 # ------------------------------------------------------------------ checks before paying
 def api_client(stack: dict):
-    from local.ops.client import Client, Target
+    from si64.client import Client, Target
 
     return Client(Target(str(stack["api_url"]).rstrip("/"), None, source=str(state_dir() / "stack.json")))
 
@@ -98,10 +93,17 @@ def _limits(pricing: dict) -> dict:
 
 
 def _seconds(hours: Decimal, pricing: dict) -> int:
-    try:
-        return contracts.requested_seconds(hours, "--hours", **_limits(pricing))
-    except InvalidRequest as exc:
-        raise UsageError(f"{exc.detail} Nothing was paid.") from None
+    seconds: int | None = None
+    if hours.is_finite() and hours > 0:
+        try:
+            seconds = protocol.duration_seconds(hours)
+        except ValueError:  # beyond 10**20 hours: far above any maximum
+            seconds = None
+    problem = protocol.duration_problem(seconds, **_limits(pricing))
+    if problem:
+        raise UsageError(f"'--hours' {problem} Nothing was paid.")
+    assert seconds is not None
+    return seconds
 
 
 def _tier_rate(pricing: dict, tier: str) -> int:
@@ -113,7 +115,7 @@ def _tier_rate(pricing: dict, tier: str) -> int:
 
 def plan_payment(args, api, wallet: str) -> tuple[int, str | None]:
     """(lamports, memo) of a `pay` command, after checking with the API what it would refuse."""
-    from local.ops.client import ApiError
+    from si64.client import ApiError
 
     memo_kind = args.memo or ("extend" if args.contract else "rent")
     if memo_kind == "extend" and not args.contract:
@@ -131,7 +133,7 @@ def plan_payment(args, api, wallet: str) -> tuple[int, str | None]:
             if exc.status in (400, 404):
                 raise WalletError(f"no contract {cid} at {api.api_url} ({exc.status}); nothing was paid") from None
             raise
-        if view.get("status") != contracts.ACTIVE or not view.get("remaining_seconds"):
+        if view.get("status") != protocol.ACTIVE or not view.get("remaining_seconds"):
             raise WalletError(
                 f"contract {cid} has ended ({view.get('status')}): it cannot be extended; nothing was paid"
             )
@@ -147,11 +149,11 @@ def plan_payment(args, api, wallet: str) -> tuple[int, str | None]:
         tier = view["tier"]
     lamports = args.lamports
     if lamports is None:
-        lamports = money.price_lamports(_tier_rate(pricing, tier), seconds)
+        lamports = protocol.price_lamports(_tier_rate(pricing, tier), seconds)
     if memo_kind == "rent":
-        return lamports, signing.rent_memo(tier, seconds)
+        return lamports, protocol.rent_memo(tier, seconds)
     if memo_kind == "extend":
-        return lamports, signing.extend_memo(args.contract, seconds)
+        return lamports, protocol.extend_memo(args.contract, seconds)
     return lamports, None
 
 
@@ -209,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pay", help="pay the treasury; prints {wallet, tx_signature, lamports, memo}")
     p.add_argument(
         "--tier",
-        choices=sorted(money.TIERS),
+        choices=protocol.TIER_NAMES,
         help="the tier rented, which sets the price per hour (M2); an extension pays its contract's tier",
     )
     p.add_argument(
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error, already printed in one line (2)
         return exc.code if isinstance(exc.code, int) else 2
-    from local.ops.client import OpsError
+    from si64.client import OpsError
 
     try:
         return run(args)
