@@ -22,10 +22,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import requests
-from local import renter
 from solders.keypair import Keypair
 
 from chalicelib.domain import signing
+from si64 import renter
 
 LAMPORTS_PER_SOL = 1_000_000_000
 LPH = {"M2": 1_000_000, "ORIN": 4_000_000, "M3_ULTRA": 25_000_000, "THOR": 35_000_000}

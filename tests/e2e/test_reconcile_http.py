@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
-from local import renter as local_renter
 
 from chalicelib.domain.signing import extend_memo, rent_memo
+from si64 import renter as local_renter
 from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, renter_headers
 from tests.fixtures.stack import start_stack
 
