@@ -78,6 +78,7 @@ bench: $(STAMP)
 	$(PY) -m dev.bench
 	$(PY) -m dev.bench.refunds
 	$(PY) -m dev.bench.chain_timing
+	$(PY) -m dev.bench.ratelimit --rpc --out .local/bench.json
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.catalog import Catalog
     from .services.idempotency import Idempotency
     from .services.operator import Operator
+    from .services.payment_checks import PaymentChecks
     from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
     from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
@@ -143,7 +144,15 @@ class Container:
             queue=self.queue,
             clock=self.clock,
             settings=self.settings,
+            checks=self.payment_checks,
         )
+
+    @cached_property
+    def payment_checks(self) -> PaymentChecks:
+        """One per instance: its negative cache and lookup windows live in this process."""
+        from .services.payment_checks import PaymentChecks
+
+        return PaymentChecks(claims=self.claims, clock=self.clock, settings=self.settings)
 
     @cached_property
     def refund_operations(self) -> RefundOperations:
@@ -177,6 +186,7 @@ class Container:
             queue=self.queue,
             clock=self.clock,
             settings=self.settings,
+            checks=self.payment_checks,
         )
 
     @cached_property

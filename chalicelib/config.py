@@ -68,6 +68,14 @@ class Settings:
     # off for containers built by hand in-process (tests, the bench's per-endpoint call counts,
     # which dev/bench/ratelimit.py completes with the limiter's own cost)
     rate_limit_shared: bool = False
+    # requests / seconds per client IP that make the backend ask the chain about a payment (a rent,
+    # an extend, a payment refund): each is at most 2 JSON-RPC calls, so 10/10 bounds one
+    # address to 20 RPC calls per 10 s (services/payment_checks.py, ADR 0012). Counted like
+    # rate_limit: per instance, and fleet-wide when rate_limit_shared.
+    rpc_lookup_limit: tuple[int, int] = (10, 10)
+    # a signature the chain does not know (`not_found`) is answered from memory this long,
+    # without asking the chain again
+    unknown_payment_cache_seconds: int = 5
     # an in-progress Idempotency-Key record older than this may be taken over (> Lambda timeout)
     idempotency_lease_seconds: int = 60
     # CORS (ADR 0009): origins allowed on the renter and public POST routes; public GETs
@@ -137,6 +145,8 @@ class Settings:
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
             device_rate_limit=_rate(env.get("SI64_DEVICE_RATE_LIMIT", "200/10")),
             rate_limit_shared=_flag(env.get("SI64_RATE_LIMIT_SHARED"), True),
+            rpc_lookup_limit=_rate(env.get("SI64_RPC_LOOKUP_LIMIT", "10/10")),
+            unknown_payment_cache_seconds=_int(env, "SI64_UNKNOWN_PAYMENT_CACHE_SECONDS", 5),
             idempotency_lease_seconds=_int(env, "SI64_IDEMPOTENCY_LEASE_SECONDS", 60),
             cors_origins=_origins(env.get("SI64_CORS_ORIGINS")),
             cors_admin_origins=_origins(env.get("SI64_CORS_ADMIN_ORIGINS")),

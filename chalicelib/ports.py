@@ -97,7 +97,9 @@ class ClaimStore(Protocol):
     """Payment claims (one per transaction signature), Idempotency-Key records and the
     fleet-wide rate-limit windows, all in the claims table (ADR 0009)."""
 
-    def get_claim(self, signature: str) -> Claim | None: ...
+    def get_claim(self, signature: str, payer: str) -> Claim | None:
+        """The claim of `payer`'s share of the transaction `signature` (one per signature AND
+        payer: a co-signer's transfers are claimed apart), or None."""
 
     def get_replay(self, key: str, now_ms: int) -> Replay | None:
         """The live record of `key`: its stored first answer (for 24 h), or one with

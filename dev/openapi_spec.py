@@ -798,7 +798,10 @@ PATHS = {
             "The refund of an orphan payment, if one was requested",
             responses({"200": ok(ref("PaymentRefund"))}, 400, 404),
             tags=["renter"],
-            params=[path_param("tx_signature", "the payment's transaction signature (base58)")],
+            params=[
+                path_param("tx_signature", "the payment's transaction signature (base58)"),
+                {**query_param("payer", "the payer whose share was refunded (one refund per payer)"), "required": True},
+            ],
         ),
     },
     "/api/refunds/{refund_id}/retry": {
@@ -858,7 +861,11 @@ PATHS = {
             ),
             tags=["operator"],
             security=ADMIN,
-            params=[path_param("tx_signature", "the orphan payment's transaction signature (base58)"), IDEMPOTENCY],
+            params=[
+                path_param("tx_signature", "the orphan payment's transaction signature (base58)"),
+                query_param("payer", "the payer whose share to refund, when several payers' shares are unclaimed"),
+                IDEMPOTENCY,
+            ],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
             description="The payer is read from the chain (the source of the transfer to the treasury, which "
             "signed it; the treasury did not). 409 `payment_already_used` when a contract or a refund already "

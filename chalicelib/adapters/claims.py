@@ -1,10 +1,10 @@
-"""Claims table: payment claims (`sig#…`), Idempotency-Key records (`idem#…`) and the
+"""Claims table: payment claims (`sig#{signature}#{payer}`), Idempotency-Key records (`idem#…`) and the
 fleet-wide rate-limit windows (`rl#…`). ADR 0009 describes the last two."""
 
 from __future__ import annotations
 
 from .. import jsontext
-from ..domain.records import Claim, Replay
+from ..domain.records import Claim, Replay, claim_key
 from ..domain.storage import IDEMPOTENCY_DONE as DONE
 from ..domain.storage import IDEMPOTENCY_PENDING as PENDING
 from ..domain.storage import IDEMPOTENCY_TTL_MS, rate_key
@@ -16,7 +16,7 @@ RATE_WINDOW_GRACE_S = 60  # a window item lives this long past its window (TTL d
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:
     return ClaimItem(
-        f"sig#{c.signature}",
+        claim_key(c.signature, c.wallet),
         kind=c.kind,
         contract_id=c.contract_id,
         wallet=c.wallet,
@@ -34,9 +34,9 @@ def _replay(i: ClaimItem) -> Replay:
 
 class ClaimsRepo:
     @guarded
-    def get_claim(self, signature: str) -> Claim | None:
+    def get_claim(self, signature: str, payer: str) -> Claim | None:
         try:
-            i = ClaimItem.get(f"sig#{signature}", consistent_read=True)
+            i = ClaimItem.get(claim_key(signature, payer), consistent_read=True)
         except ClaimItem.DoesNotExist:
             return None
         return Claim(signature, i.kind, i.contract_id, i.wallet, i.request, jsontext.loads(i.response))

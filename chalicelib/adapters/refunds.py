@@ -4,7 +4,7 @@
 A contract's refund (`CTR-…`) is kept on its contract item (refund_status,
 refund_tx, refund_lvbh, refund_attempt, refund_fee, refund_raw, …; its version
 is the contract's `version`); the refund of a payment that no contract holds
-(`PAY-{sig}`) on that payment's claim item `sig#{sig}` (kind "refund", version
+(`PAY-{sig}-{payer}`) on that payer's claim item `sig#{sig}#{payer}` (kind "refund", version
 in `refund_version`). Every step is ONE TransactWriteItems: an UpdateItem of
 the record conditional on the version, status and transaction it was read
 with, the ledger entries (`attribute_not_exists`) and the ADD of its change to
@@ -24,7 +24,7 @@ from ..domain import refunds as R
 from ..domain.contracts import REFUND_QUEUED, REFUND_SENT
 from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
-from ..domain.records import Claim
+from ..domain.records import Claim, claim_key
 from ..domain.storage import shard_of
 from .contracts import to_domain
 from .dynamo import guarded
@@ -203,7 +203,7 @@ class RefundsRepo(RefundListingRepo):
             except ContractItem.DoesNotExist:
                 return None
         try:
-            item = ClaimItem.get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :], consistent_read=True)
+            item = ClaimItem.get(claim_key(*R.payment_of(refund_id)), consistent_read=True)
         except ClaimItem.DoesNotExist:
             return None
         return claim_refund(item)
@@ -214,11 +214,7 @@ class RefundsRepo(RefundListingRepo):
             raise ValueError("advance writes the next version of the same refund")
         contract = R.refund_kind(before.refund_id) == "contract"
         model = ContractItem if contract else ClaimItem
-        item = (
-            ContractItem(before.refund_id)
-            if contract
-            else ClaimItem("sig#" + before.refund_id[len(R.PAYMENT_PREFIX) :])
-        )
+        item = ContractItem(before.refund_id) if contract else ClaimItem(claim_key(*R.payment_of(before.refund_id)))
         version = ContractItem.version if contract else ClaimItem.refund_version
         actions = [
             version.set(after.version),
@@ -251,7 +247,7 @@ class RefundsRepo(RefundListingRepo):
     @guarded
     def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:
         item = ClaimItem(
-            f"sig#{claim.signature}",
+            claim_key(claim.signature, claim.wallet),
             kind="refund",
             contract_id=refund.refund_id,
             wallet=claim.wallet,

@@ -55,6 +55,7 @@ class Call:
     raw: bytes
     principal: str = ""
     wallet: str | None = None  # the renter whose credentials checked out, if any
+    client: str = ""  # who asks: `ip:{source IP}` (services budget what it makes us ask the chain)
     device: Any = None  # the device whose X-Device-Key verified at the edge, if any
     report: Any = None  # that device and the path's contract, as read with it (services.telemetry.ReportContext)
     device_refusal: e.Unauthorized | None = None  # why the X-Device-Key did not verify
@@ -232,6 +233,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation
                     raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.", reason="body")
                 call = Call(c, params, request.headers, dict(request.query_params or {}), request.method, path, raw)
                 call.device, call.report, call.device_refusal = device, report, refusal
+                call.client = f"ip:{ip}"
                 authenticate(c, call, auth, ip)
                 return run_post(c, call, fn, auth) if request.method == "POST" else shape(fn(call))
 

@@ -61,6 +61,7 @@ STATUS: dict[type, tuple[int, str]] = {
     PayloadTooLarge: (413, codes.PAYLOAD_TOO_LARGE),
     UnsupportedMediaType: (415, codes.UNSUPPORTED_MEDIA_TYPE),
     RateLimited: (429, codes.RATE_LIMITED),
+    e.TooManyLookups: (429, codes.RATE_LIMITED),
     e.Unavailable: (503, codes.UNAVAILABLE),
 }
 INTERNAL = (500, codes.INTERNAL)

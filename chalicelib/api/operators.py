@@ -159,7 +159,9 @@ def admin_refund_orphan(call: Call) -> object:
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
-    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history)
+    payer = call.query.get("payer")
+    payer = None if payer is None else schemas.pubkey(payer, "payer")
+    pr = call.c.payment_refunds.refund_orphan(sig, call.c.history, payer)
     observability.log_event(
         "orphan_refund_booked",
         operation="refund_orphan",

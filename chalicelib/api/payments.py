@@ -3,8 +3,9 @@
 POST /api/payments/{tx_signature}/refund — renter credentials of the payer
 (X-Wallet, X-Timestamp, X-Signature over `si64:POST /api/payments/{sig}/refund:{ts}`,
 plus the body hash when there is a body). 201 when this request booked the
-refund, 200 with the same refund afterwards. GET shows it (no credentials: the
-same figures as the chain shows anyone).
+refund, 200 with the same refund afterwards. GET `?payer=` shows it (no credentials:
+the same figures as the chain shows anyone). A refund is one payer's share of the
+payment: a co-signed transaction has one per payer (docs/api.md).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def payment_refund_response(pr: PaymentRefund) -> dict[str, Any]:
 @endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
 def refund_payment(call: Call) -> object:
     assert call.wallet is not None  # auth="renter": the credentials checked out
-    pr = call.c.payment_refunds.request(schemas.signature(call.params["tx_signature"], "tx_signature"), call.wallet)
+    sig = schemas.signature(call.params["tx_signature"], "tx_signature")
+    pr = call.c.payment_refunds.request(sig, call.wallet, client=call.client)
     return (201 if pr.first else 200), payment_refund_response(pr)
 
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund")
 def payment_refund(call: Call) -> object:
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
-    return payment_refund_response(call.c.payment_refunds.status(sig))
+    payer = schemas.pubkey(call.query.get("payer"), "payer")
+    return payment_refund_response(call.c.payment_refunds.status(sig, payer))

@@ -32,7 +32,9 @@ def _limits(call: Call) -> dict[str, int]:
 
 @endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional", operation="rent")
 def rent(call: Call) -> object:
-    receipt = call.c.rentals.rent(schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet)
+    receipt = call.c.rentals.rent(
+        schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet, client=call.client
+    )
     _observe("Rents", receipt, tier=receipt.body.get("tier"))
     return (201 if receipt.first else 200), receipt.body
 
@@ -46,7 +48,9 @@ def contract(call: Call) -> object:
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional", operation="extend")
 def extend(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
-    receipt = call.c.rentals.extend(schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet)
+    receipt = call.c.rentals.extend(
+        schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet, client=call.client
+    )
     _observe("Extensions", receipt)
     return receipt.body
 

@@ -50,6 +50,15 @@ class NoCapacity(DomainError):
     """No device of the tier has a free slot; the payment was not consumed."""
 
 
+class TooManyLookups(DomainError):
+    """This client used up its budget of requests that make the backend ask the chain
+    (services.payment_checks); `retry_after` seconds until the window ends."""
+
+    def __init__(self, detail: str, reason: str | None = None, *, retry_after: int = 1):
+        super().__init__(detail, reason)
+        self.retry_after = retry_after
+
+
 class Unavailable(DomainError):
     """A dependency (the database, the chain RPC, the configuration) did not answer; nothing changed."""
 

@@ -132,17 +132,18 @@ def inbound(tx: ChainTx, treasury: str) -> dict[str, int]:
 
 
 class NotAnOrphan(ValueError):
-    """The transaction is not a payment to the treasury that a single payer made."""
+    """The transaction is not a payment to the treasury by any signer."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
 
-def orphan_payer(tx: ChainTx, treasury: str) -> tuple[str, int]:
-    """(payer, lamports) of a transfer to the treasury that the treasury did not sign; the
-    payer is the transfer's source, which signed. NotAnOrphan otherwise (reason
-    `failed_on_chain`, `treasury_signed`, `wrong_recipient`, `several_payers`)."""
+def orphan_payers(tx: ChainTx, treasury: str) -> dict[str, int]:
+    """{payer: lamports} of the transfers to the treasury in a transaction the treasury did not
+    sign; each payer is a transfer's source, which signed. A co-signed transaction has several
+    payers, each share that payer's alone. NotAnOrphan otherwise (reason `failed_on_chain`,
+    `treasury_signed`, `wrong_recipient`)."""
     if tx.failed:
         raise NotAnOrphan("failed_on_chain", "The transaction failed on chain: it paid nothing.")
     if treasury in tx.signers:
@@ -150,13 +151,7 @@ def orphan_payer(tx: ChainTx, treasury: str) -> tuple[str, int]:
     paid = inbound(tx, treasury)
     if not paid:
         raise NotAnOrphan("wrong_recipient", "The transaction has no transfer to the treasury from a signer.")
-    if len(paid) > 1:
-        raise NotAnOrphan(
-            "several_payers",
-            "Several signers paid the treasury in this transaction; it cannot be refunded to one payer.",
-        )
-    ((payer, lamports),) = paid.items()
-    return payer, lamports
+    return paid
 
 
 def refund_id_of(memos_: tuple[str, ...]) -> str | None:

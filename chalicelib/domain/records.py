@@ -7,9 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def claim_key(signature: str, payer: str) -> str:
+    """The storage key of a payment claim: one per transaction signature AND payer, so each
+    payer's transfers in a co-signed transaction are claimed (rented, extended or refunded)
+    apart from every other payer's (docs/data-model.md)."""
+    if not signature or not payer:
+        raise ValueError("a claim needs a signature and a payer")
+    return f"sig#{signature}#{payer}"
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A transaction signature and what it paid for (the first response is kept for replays)."""
+    """One payer's share of a transaction (`signature`, `wallet`) and what it paid for (the
+    first response is kept for replays)."""
 
     signature: str
     kind: str

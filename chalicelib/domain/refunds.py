@@ -18,7 +18,8 @@ can never land: the chain's block height is past its last valid block height
 and the signature has no status (`classify` → EXPIRED).
 
 Refund ids: a contract's refund is the contract id (`CTR-…`); the refund of a
-payment that no contract holds is `PAY-{tx_signature}` (`payment_refund_id`).
+payment share that no contract holds is `PAY-{tx_signature}-{payer}` (`payment_refund_id`:
+one per signature and payer; base58 has no `-`).
 The memo on the transfer is `signing.refund_memo(refund_id)`.
 """
 
@@ -66,18 +67,27 @@ class InvalidTransition(DomainError):
     status, code = 409, "invalid_refund_transition"
 
 
-def payment_refund_id(tx_signature: str) -> str:
-    """The refund id of a payment that no contract holds."""
-    if not tx_signature:
-        raise ValueError("empty signature")
-    return PAYMENT_PREFIX + tx_signature
+def payment_refund_id(tx_signature: str, payer: str) -> str:
+    """The refund id of one payer's share of a payment that no contract holds."""
+    if not tx_signature or not payer or "-" in tx_signature or "-" in payer:
+        raise ValueError("a payment refund needs a signature and a payer")
+    return f"{PAYMENT_PREFIX}{tx_signature}-{payer}"
+
+
+def payment_of(refund_id: str) -> tuple[str, str]:
+    """(tx_signature, payer) of a payment refund id; ValueError for any other id."""
+    sig, sep, payer = refund_id[len(PAYMENT_PREFIX) :].partition("-")
+    if not refund_id.startswith(PAYMENT_PREFIX) or not sep or not sig or not payer or "-" in payer:
+        raise ValueError(f"not a payment refund id: {refund_id!r}")
+    return sig, payer
 
 
 def refund_kind(refund_id: str) -> str:
     """`"contract"` or `"payment"`; ValueError for any other id."""
     if refund_id.startswith(CONTRACT_PREFIX) and len(refund_id) > len(CONTRACT_PREFIX):
         return "contract"
-    if refund_id.startswith(PAYMENT_PREFIX) and len(refund_id) > len(PAYMENT_PREFIX):
+    if refund_id.startswith(PAYMENT_PREFIX):
+        payment_of(refund_id)
         return "payment"
     raise ValueError(f"not a refund id: {refund_id!r}")
 

@@ -167,45 +167,46 @@ class Reconciler:
                     )
                 continue
             paid = inbound(t, treasury)
-            if paid:
-                payer = ", ".join(sorted(paid))
-                if self.claims.get_claim(s.signature) is not None:
-                    unbooked.append(
-                        Unbooked(
-                            s.signature,
-                            "claimed_unbooked",
-                            delta,
-                            s.slot,
-                            s.block_time,
-                            payer,
-                            note="claimed but not in the treasury account",
-                        )
-                    )
-                elif s.block_time is not None and now_s - s.block_time >= orphan_age_seconds:
-                    unbooked.append(Unbooked(s.signature, "orphan", delta, s.slot, s.block_time, payer))
-                else:
-                    unbooked.append(
-                        Unbooked(
-                            s.signature,
-                            "recent_payment",
-                            delta,
-                            s.slot,
-                            s.block_time,
-                            payer,
-                            note=f"younger than {orphan_age_seconds} s: may still be rented",
-                        )
-                    )
-            elif delta:
+            unbooked += self._shares(s, paid, now_s, orphan_age_seconds)
+            rest = delta - sum(paid.values())
+            if rest:
                 unbooked.append(
                     Unbooked(
                         s.signature,
                         "unexplained",
-                        delta,
+                        rest,
                         s.slot,
                         s.block_time,
                         note="changes the treasury's balance and is booked nowhere",
                     )
                 )
+
+        # 4b. a booked payment may hold other payers' shares (a co-signed transaction): each
+        # payer's transfers are claimed apart, so a share nobody claimed is not in the ledger.
+        # Only read when the books do not balance (one getTransaction per booked payment).
+        explained = sum(u.lamports for u in unbooked)
+        if chain_lamports - baseline - ledger_lamports - explained:
+            by_ref: dict[str, int] = {}
+            for e in entries:
+                if e.ref:
+                    by_ref[e.ref] = by_ref.get(e.ref, 0) + e.debit_lamports - e.credit_lamports
+            for s in after:
+                if s.signature not in booked or by_ref.get(s.signature, 0) <= 0:
+                    continue
+                if reads["tx"] >= self.max_transactions and s.signature not in cache:
+                    complete = False
+                    notes.append(f"more than {self.max_transactions} transactions to read")
+                    break
+                t = tx_of(s.signature)
+                if t is None:
+                    complete = False
+                    notes.append(f"the node did not return {s.signature}")
+                    continue
+                paid = inbound(t, treasury)
+                if sum(paid.values()) == by_ref[s.signature]:
+                    continue  # every share is booked
+                open_ = {p: n for p, n in paid.items() if self.claims.get_claim(s.signature, p) is None}
+                unbooked += self._shares(s, open_, now_s, orphan_age_seconds, claimed_checked=True)
 
         # 5. every CONFIRMED refund is on chain as recorded
         problems, checked, token = [], 0, None
@@ -246,6 +247,39 @@ class Reconciler:
             notes=notes,
             phantom_refs=phantom,
         )
+
+    def _shares(self, s, paid: dict[str, int], now_s: int, orphan_age_seconds: int, claimed_checked=False):
+        """One Unbooked per payer's share of an inbound transaction the ledger does not book:
+        claimed but unbooked, an orphan (older than the orphan age) or a recent payment."""
+        out = []
+        for payer, lamports in sorted(paid.items()):
+            if not claimed_checked and self.claims.get_claim(s.signature, payer) is not None:
+                out.append(
+                    Unbooked(
+                        s.signature,
+                        "claimed_unbooked",
+                        lamports,
+                        s.slot,
+                        s.block_time,
+                        payer,
+                        note="claimed but not in the treasury account",
+                    )
+                )
+            elif s.block_time is not None and now_s - s.block_time >= orphan_age_seconds:
+                out.append(Unbooked(s.signature, "orphan", lamports, s.slot, s.block_time, payer))
+            else:
+                out.append(
+                    Unbooked(
+                        s.signature,
+                        "recent_payment",
+                        lamports,
+                        s.slot,
+                        s.block_time,
+                        payer,
+                        note=f"younger than {orphan_age_seconds} s: may still be rented",
+                    )
+                )
+        return out
 
     def _refund(self, refund_id: str | None) -> R.Refund | None:
         if not refund_id:

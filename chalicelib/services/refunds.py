@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from ..config import Settings
 from ..domain import refunds as R
-from ..domain.errors import Conflict, Forbidden, NotFound, PaymentAlreadyUsed, PaymentInvalid, Unavailable
+from ..domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PaymentAlreadyUsed,
+    PaymentInvalid,
+    Unavailable,
+)
 from ..domain.ledger import network_fee_postings, orphan_payment_postings, refund_paid_postings
 from ..domain.payments import PaymentCheck
 from ..domain.records import Claim
@@ -37,6 +45,7 @@ if TYPE_CHECKING:  # types only
         RefundQueue,
         RefundStore,
     )
+    from .payment_checks import PaymentChecks
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 8
@@ -199,28 +208,28 @@ class PaymentRefunds:
     queue: RefundQueue
     clock: Clock
     settings: Settings
+    checks: PaymentChecks | None = None  # the payment-check bounds (services/payment_checks.py)
 
-    def request(self, tx_signature: str, wallet: str) -> PaymentRefund:
+    def request(self, tx_signature: str, wallet: str, client: str | None = None) -> PaymentRefund:
         """Verify that `wallet` signed a payment to the treasury, then claim the signature for
         its refund in the same transaction that books it, and queue it. Asking again returns
         the same refund (and queues it again while it is owed: a lost enqueue is recovered)."""
-        claim = self.claims.get_claim(tx_signature)
+        claim = self.claims.get_claim(tx_signature, wallet)
         if claim is not None:
             return self._existing(tx_signature, claim, wallet)
         s = self.settings
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
         now = self.clock()
-        result = self.rpc.verify_payment(
-            PaymentCheck(
-                signature=tx_signature,
-                wallet=wallet,
-                treasury=s.treasury,
-                min_lamports=1,
-                max_age_seconds=ANY_AGE_SECONDS,
-                now_s=now // 1000,
-            )
+        check = PaymentCheck(
+            signature=tx_signature,
+            wallet=wallet,
+            treasury=s.treasury,
+            min_lamports=1,
+            max_age_seconds=ANY_AGE_SECONDS,
+            now_s=now // 1000,
         )
+        result = self.checks.verify(self.rpc, check, client) if self.checks else self.rpc.verify_payment(check)
         if not result.ok:
             raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
         return self._book(
@@ -241,9 +250,9 @@ class PaymentRefunds:
         request: str,
         on_claimed: Callable[[Claim], PaymentRefund],
     ) -> PaymentRefund:
-        """ONE transaction: claim the signature for its refund, store the record, book it; then
-        queue it. A claim that won the race meanwhile is answered by `on_claimed(claim)`."""
-        refund_id = R.payment_refund_id(tx_signature)
+        """ONE transaction: claim `wallet`'s share of the signature for its refund, store the record,
+        book it; then queue it. A claim that won the race meanwhile is answered by `on_claimed(claim)`."""
+        refund_id = R.payment_refund_id(tx_signature, wallet)
         refund = R.new_refund(refund_id, wallet, lamports, min_lamports=self.settings.refund_min_lamports)
         entries = orphan_payment_postings(refund_id, refund.lamports, tx_signature, now, dust=refund.status == R.DUST)
         booked = Claim(
@@ -261,7 +270,7 @@ class PaymentRefunds:
                 raise Unavailable(
                     "Too many concurrent changes; nothing was changed. Retry.", reason="contention"
                 ) from exc
-            claim = self.claims.get_claim(tx_signature)
+            claim = self.claims.get_claim(tx_signature, wallet)
             if claim is None:
                 raise Unavailable(
                     "Too many concurrent changes; nothing was changed. Retry.", reason="contention"
@@ -271,27 +280,52 @@ class PaymentRefunds:
             self.queue.send_refund(refund_id, refund.version)
         return PaymentRefund(tx_signature, refund, first=True)
 
-    def refund_orphan(self, tx_signature: str, history: ChainHistory) -> PaymentRefund:
-        """An operator refunds an orphan payment to its payer: a transfer to the
-        treasury that the treasury did not sign, claimed by nothing. The payer is the
-        transfer's source, which signed (read from the chain, never from the request); the
-        payment is verified for that payer exactly as on the payer-signed path, then claimed
-        for its refund in the same transaction that books it, and queued. A signature that a
-        contract or a refund already holds is 409 `payment_already_used` (nothing written)."""
-        from ..domain.reconcile import NotAnOrphan, orphan_payer
+    def refund_orphan(self, tx_signature: str, history: ChainHistory, payer: str | None = None) -> PaymentRefund:
+        """An operator refunds an orphan payment share to its payer: one payer's transfers to the
+        treasury in a transaction the treasury did not sign, claimed by nothing. The payers are
+        the transfers' sources, which signed (read from the chain, never from the request);
+        `payer` names one when several paid and more than one share is unclaimed. The share is
+        verified for that payer exactly as on the payer-signed path, then claimed for its refund
+        in the same transaction that books it, and queued. A share that a contract or a refund
+        already holds is 409 `payment_already_used` (nothing written); the other payers' shares
+        stay refundable."""
+        from ..domain.reconcile import NotAnOrphan, orphan_payers
 
-        claim = self.claims.get_claim(tx_signature)
-        if claim is not None:
-            raise self._claimed(claim)
+        if payer is not None:
+            claim = self.claims.get_claim(tx_signature, payer)
+            if claim is not None:
+                raise self._claimed(claim)
         if not self.settings.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
         tx = history.transaction(tx_signature)
         if tx is None:
             raise PaymentInvalid("The payment does not prove what it must: not_found.", reason="not_found")
         try:
-            payer, _ = orphan_payer(tx, self.settings.treasury)
+            paid = orphan_payers(tx, self.settings.treasury)
         except NotAnOrphan as exc:
             raise PaymentInvalid(f"Not an orphan payment: {exc}", reason=exc.reason) from None
+        if payer is not None and payer not in paid:
+            raise PaymentInvalid(
+                f"{payer} paid the treasury nothing in this transaction (payers: {', '.join(sorted(paid))}).",
+                reason="wrong_payer",
+            )
+        if payer is None:
+            if len(paid) == 1:
+                (payer,) = paid
+            else:
+                open_ = [p for p in sorted(paid) if self.claims.get_claim(tx_signature, p) is None]
+                if not open_:
+                    raise self._claimed(self.claims.get_claim(tx_signature, sorted(paid)[0]))
+                if len(open_) > 1:
+                    raise InvalidRequest(
+                        f"Several payers' shares of this payment are unclaimed ({', '.join(open_)}); "
+                        "name the one to refund with 'payer'.",
+                        reason="payer",
+                    )
+                (payer,) = open_
+            claim = self.claims.get_claim(tx_signature, payer)
+            if claim is not None:
+                raise self._claimed(claim)
         now = self.clock()
         result = self.rpc.verify_payment(
             PaymentCheck(
@@ -333,9 +367,9 @@ class PaymentRefunds:
             self.queue.send_refund(refund.refund_id, refund.version)
         return PaymentRefund(tx_signature, refund, first=False)
 
-    def status(self, tx_signature: str) -> PaymentRefund:
-        """The refund of a payment (404 when nobody asked for one)."""
-        refund = self.refunds.get(R.payment_refund_id(tx_signature))
+    def status(self, tx_signature: str, payer: str) -> PaymentRefund:
+        """The refund of `payer`'s share of a payment (404 when nobody asked for one)."""
+        refund = self.refunds.get(R.payment_refund_id(tx_signature, payer))
         if refund is None:
             raise NotFound("No refund was requested for this payment.", reason="tx_signature")
         return PaymentRefund(tx_signature, refund, first=False)

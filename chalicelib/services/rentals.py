@@ -17,13 +17,23 @@ from ..config import Settings
 from ..domain import binding, ledger, money, receipts
 from ..domain import contracts as dc
 from ..domain.commands import ExtendRequest, RentRequest
-from ..domain.errors import Conflict, Forbidden, NoCapacity, NotFound, PaymentAlreadyUsed, PaymentInvalid, Unavailable
+from ..domain.errors import (
+    Conflict,
+    Forbidden,
+    NoCapacity,
+    NotFound,
+    PaymentAlreadyUsed,
+    PaymentInvalid,
+    TooManyLookups,
+    Unavailable,
+)
 from ..domain.payments import PaymentCheck, PaymentResult
 from ..domain.records import Claim
 from ..domain.signing import extend_memo, rent_memo
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
+    from .payment_checks import PaymentChecks
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
@@ -67,6 +77,8 @@ class Rentals:
     queue:     refund queue (`send_refund`; a False answer leaves the refund to the sweep).
     clock:     now, in Unix milliseconds.
     settings:  `treasury`, `payment_max_age_seconds`, `max_duration_hours`, `refund_min_lamports`.
+    checks:    the bounds on what one client can make us ask the chain (negative cache, lookup
+               budget; services/payment_checks.py); None: every check goes to `rpc`.
     """
 
     contracts: ContractStore
@@ -77,6 +89,7 @@ class Rentals:
     queue: RefundQueue
     clock: Clock
     settings: Settings
+    checks: PaymentChecks | None = None
 
     # --- helpers ---------------------------------------------------------
     def _load(self, contract_id: str) -> dc.Contract:
@@ -85,34 +98,35 @@ class Rentals:
             raise NotFound("No such contract.", reason="contract_id")
         return contract
 
-    def _replay(self, sig: str, fingerprint: str) -> Receipt | None:
-        """None while the signature is unclaimed; the first answer for the same request; else 409."""
-        claim = self.claims.get_claim(sig)
+    def _replay(self, sig: str, payer: str, fingerprint: str) -> Receipt | None:
+        """None while `payer`'s share of the signature is unclaimed; the first answer for the same
+        request; else 409. A claim is per signature AND payer: a co-signer's share is not this one."""
+        claim = self.claims.get_claim(sig, payer)
         if claim is None:
             return None
         if claim.request == fingerprint:
             return Receipt(claim.response, first=False)
         raise PaymentAlreadyUsed("This transaction signature already paid for something else.", reason="tx_signature")
 
-    def _landed_anyway(self, sig: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
+    def _landed_anyway(self, sig: str, payer: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
         """The transaction got no answer (timeouts after the SDK's retries). It may have landed:
         one read of the claim tells. This attempt's own receipt there → it did, and this is the
         first answer; otherwise the 503 stands and, as docs/api.md says, nothing was changed."""
         try:
-            claim = self.claims.get_claim(sig)
+            claim = self.claims.get_claim(sig, payer)
         except Unavailable:
             claim = None
         if claim is not None and claim.request == fingerprint and claim.response == attempt:
             return Receipt(claim.response, first=True)
         raise Unavailable("The database did not answer; nothing was changed. Retry later.", reason="database")
 
-    def _claimed(self, sig: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
+    def _claimed(self, sig: str, payer: str, fingerprint: str, attempt: dict[str, Any]) -> Receipt:
         """The transaction found the signature claimed: replay, 409, or (claim not yet visible) retry.
 
         A claim holding exactly this attempt's receipt is this request's own write, sent again by
         the SDK after a lost answer (botocore retries a timed-out TransactWriteItems): it is the
         first answer. A rent's receipt names the contract id drawn at random for this attempt."""
-        replay = self._replay(sig, fingerprint)
+        replay = self._replay(sig, payer, fingerprint)
         if replay is None:
             raise _busy()
         if replay.body == attempt:
@@ -128,6 +142,7 @@ class Rentals:
         fingerprint: str,
         terms_memo: str,
         signed_by: str | None,
+        client: str | None = None,
     ) -> tuple[PaymentResult | None, Receipt | None]:
         """Verify the payment on chain and that it is bound to this request (docs/api.md "Binding a
         payment"): the payment's memo states exactly these terms, or `signed_by` — the wallet whose
@@ -135,38 +150,46 @@ class Rentals:
         s = self.settings
         if not s.treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
-        result = self.rpc.verify_payment(
-            PaymentCheck(
-                signature=sig,
-                wallet=wallet,
-                treasury=s.treasury,
-                min_lamports=min_lamports,
-                max_age_seconds=s.payment_max_age_seconds,
-                now_s=now_ms // 1000,
-            )
+        check = PaymentCheck(
+            signature=sig,
+            wallet=wallet,
+            treasury=s.treasury,
+            min_lamports=min_lamports,
+            max_age_seconds=s.payment_max_age_seconds,
+            now_s=now_ms // 1000,
         )
+        try:
+            result = self.checks.verify(self.rpc, check, client) if self.checks else self.rpc.verify_payment(check)
+        except TooManyLookups:
+            # over the address's budget of chain lookups: a payment this request already spent is
+            # still answered from its claim (one read, no lookup); anything else waits its window
+            replay = self._replay(sig, wallet, fingerprint)
+            if replay:
+                return None, replay
+            raise
         if result.ok or result.reason in _BINDABLE:
             # the transaction is a payment by `wallet` to the treasury: is it bound to this request?
             binding.bind(terms_memo, result.memos, payer=wallet, signed_by=signed_by)
         if result.ok:
             return result, None
         if result.reason == "too_old":  # a retry of a request that succeeded long ago still gets its answer
-            replay = self._replay(sig, fingerprint)
+            replay = self._replay(sig, wallet, fingerprint)
             if replay:
                 return None, replay
         raise PaymentInvalid(f"The payment does not prove what it must: {result.reason}.", reason=result.reason)
 
     # --- use cases -------------------------------------------------------
-    def rent(self, req: RentRequest, signed_by: str | None = None) -> Receipt:
+    def rent(self, req: RentRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment and its binding, then take a slot on the least-loaded device of the
-        tier with room. `signed_by`: the wallet of the request's checked renter credentials, if any."""
+        tier with room. `signed_by`: the wallet of the request's checked renter credentials, if any;
+        `client`: who asks (its address), for the payment-check budget."""
         if signed_by is not None and signed_by != req.wallet:
             raise Forbidden("X-Wallet must be the wallet that pays (the body's 'wallet').", reason="X-Wallet")
         now = self.clock()
         price = money.price_lamports(money.TIERS[req.tier].lamports_per_hour, req.seconds)
         fingerprint = req.fingerprint()
         result, replay = self._verify(
-            req.tx_signature, req.wallet, price, now, fingerprint, rent_memo(req.tier, req.seconds), signed_by
+            req.tx_signature, req.wallet, price, now, fingerprint, rent_memo(req.tier, req.seconds), signed_by, client
         )
         if replay:
             return replay
@@ -178,7 +201,7 @@ class Rentals:
                 key=lambda d: (d.leases, d.device_id),
             )
             if not candidates:
-                replay = self._replay(req.tx_signature, fingerprint)
+                replay = self._replay(req.tx_signature, req.wallet, fingerprint)
                 if replay:
                     return replay
                 raise NoCapacity(f"No {req.tier} device has a free slot; the payment was not consumed.", reason="tier")
@@ -199,10 +222,10 @@ class Rentals:
                     self.tx.open_rental(claim, contract, ledger.payment_postings(contract, contract.payments[0]), now)
                     return Receipt(body, first=True)
                 except Unavailable:
-                    return self._landed_anyway(req.tx_signature, fingerprint, body)
+                    return self._landed_anyway(req.tx_signature, req.wallet, fingerprint, body)
                 except Conflict as exc:
                     if "claim" in exc.failed:  # the signature is claimed already
-                        return self._claimed(req.tx_signature, fingerprint, body)
+                        return self._claimed(req.tx_signature, req.wallet, fingerprint, body)
                     if "device" in exc.failed:  # that device filled up meanwhile: next one
                         tried.add(device.device_id)
                         continue
@@ -213,7 +236,7 @@ class Rentals:
         contract = self._load(contract_id)
         return Snapshot(contract, self.clock())
 
-    def extend(self, req: ExtendRequest, signed_by: str | None = None) -> Receipt:
+    def extend(self, req: ExtendRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment from the contract's wallet and its binding, then extend at the
         version read. `signed_by`: the wallet of the request's checked renter credentials, if any."""
         max_seconds = self.settings.max_duration_hours * 3600
@@ -225,7 +248,7 @@ class Rentals:
         if not contract.is_live(now) or contract.payment(req.tx_signature) is not None:
             # ended, or this very payment already extended it (a retry whose first answer was
             # lost): the first answer, before any check the extended contract would now fail
-            replay = self._replay(req.tx_signature, fingerprint)
+            replay = self._replay(req.tx_signature, contract.wallet, fingerprint)
             if replay:
                 return replay
         # validates status and the maximum duration before any RPC call
@@ -246,6 +269,7 @@ class Rentals:
             fingerprint,
             extend_memo(req.contract_id, req.seconds),
             signed_by,
+            client,
         )
         if replay:
             return replay
@@ -265,10 +289,10 @@ class Rentals:
                 self.tx.extend_rental(claim, contract, after, ledger.payment_postings(after, after.payments[-1]), now)
                 return Receipt(body, first=True)
             except Unavailable:
-                return self._landed_anyway(req.tx_signature, fingerprint, body)
+                return self._landed_anyway(req.tx_signature, contract.wallet, fingerprint, body)
             except Conflict as exc:
                 if "claim" in exc.failed:
-                    return self._claimed(req.tx_signature, fingerprint, body)
+                    return self._claimed(req.tx_signature, contract.wallet, fingerprint, body)
                 contract = self._load(req.contract_id)  # another change won the race: re-read, re-decide
                 now = self.clock()
         raise _busy()

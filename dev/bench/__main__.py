@@ -80,6 +80,7 @@ def main(argv=None) -> int:
         stack_env = {
             "SI64_DEVICE_CAPACITY": CAPACITY,
             "SI64_RATE_LIMIT": "1000000/10",
+            "SI64_RPC_LOOKUP_LIMIT": "1000000/10",
             "SI64_DEVICE_RATE_LIMIT": "1000000/10",
             "SI64_SWEEP_SECONDS": "600",
         }

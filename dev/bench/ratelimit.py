@@ -2,6 +2,7 @@
 item size and local latency, measured on the real app and adapters.
 
     python -m dev.bench.ratelimit [--n 200] [--endpoint URL] [--out .local/bench-ratelimit.json]
+    python -m dev.bench.ratelimit --rpc [--out .local/bench.json]   # RPC calls one address can cause
 
 `GET /api/pricing` is served in-process (`chalice.test.Client(app)`) with the shared limiter
 on and off; pricing itself makes no AWS call, so every call counted is the limiter's. Tables
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import statistics
 import sys
@@ -146,15 +148,112 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
     }
 
 
+def rpc_calls_per_address(n: int = 200) -> dict:
+    """RPC calls per 10 s that one address can cause: `n` anonymous rents with random
+    well-formed signatures from one address inside one 10-s window, through the real app and
+    adapters (tables on in-process moto, the shared limiter on, the default request limit),
+    against a node that knows none of the signatures (as for random ones: getTransaction → null,
+    then getSignatureStatuses). Once with the payment-check budget off, once with the default."""
+    import base64
+    import secrets as _secrets
+
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import bootstrap
+    from chalicelib.adapters.solana_rpc import SolanaRpc
+    from chalicelib.api import http
+    from chalicelib.config import Settings
+    from chalicelib.domain.keys import encode as b58encode
+
+    class UnknownSignatures(SolanaRpc):
+        """A node that knows no signature; counts what it is asked."""
+
+        def __init__(self):
+            super().__init__("http://node.invalid", 1)
+            self.asked: Counter = Counter()
+
+        def call(self, method: str, params: list | None = None):
+            self.asked[method] += 1
+            if method == "getSignatureStatuses":
+                return {"context": {"slot": 1}, "value": [None for _ in (params or [[]])[0]]}
+            return None
+
+    budget = Settings().rpc_lookup_limit
+    out: dict = {"requests": n, "window_s": 10, "lookup_budget": f"{budget[0]}/{budget[1]}"}
+    with _tables(None) as res:
+        for k, (label, lookups) in enumerate((("budget_off", (10**9, 10)), ("budget_on", budget))):
+            s = Settings(
+                stage="bench",
+                region=REGION,
+                table_prefix=res.prefix,
+                refund_queue_url=res.queue_url,
+                refund_dlq_url=res.dlq_url,
+                treasury=b58encode(_secrets.token_bytes(32)),
+                rate_limit_shared=True,
+                rpc_lookup_limit=lookups,
+            )
+            t0 = time.time_ns() // 1_000_000
+            frozen = t0 - t0 % 10_000 + (k + 1) * 10_000_000  # a window of its own
+            node = UnknownSignatures()
+            bootstrap.set_container(bootstrap.build(s, rpc=node, clock=lambda f=frozen: f))
+            saved = http.limiter
+            http.limiter = http.RateLimiter()
+            answers: Counter = Counter()
+            quiet = logging.getLogger("si64")
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)  # one request log line each: not the figure
+            headers = {"Content-Type": "application/json"}
+            try:
+                with Client(app) as client:
+                    bad = {
+                        "wallet": b58encode(_secrets.token_bytes(32)),
+                        "tier": "M2",
+                        "duration_hours": 1,
+                        "tx_signature": base64.b64encode(_secrets.token_bytes(64)).decode(),  # not base58
+                    }
+                    r = client.http.post("/api/rent", headers=headers, body=json.dumps(bad))
+                    malformed = {"status": r.status_code, "rpc_calls": sum(node.asked.values())}
+                    for _ in range(n):
+                        body = {
+                            "wallet": b58encode(_secrets.token_bytes(32)),
+                            "tier": "M2",
+                            "duration_hours": 1,
+                            "tx_signature": b58encode(_secrets.token_bytes(64)),
+                        }
+                        r = client.http.post("/api/rent", headers=headers, body=json.dumps(body))
+                        reason = json.loads(r.body).get("reason") if r.body else None
+                        answers[f"{r.status_code} {reason}"] += 1
+            finally:
+                quiet.setLevel(level)
+                http.limiter = saved
+                bootstrap.set_container(None)
+            out[label] = {
+                "answers": dict(answers),
+                "rpc_calls": sum(node.asked.values()),
+                "rpc_by_method": dict(node.asked),
+                "malformed_signature": malformed,
+            }
+    out["rpc_calls_per_10s_one_address"] = out["budget_on"]["rpc_calls"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dev.bench.ratelimit", description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--endpoint", default=None, help="an AWS emulator endpoint (default: in-process moto)")
     ap.add_argument("--out", default=None, help="also write the figures to this JSON file")
+    ap.add_argument(
+        "--rpc",
+        action="store_true",
+        help="only the RPC calls per 10 s one address can cause; merged into --out (e.g. .local/bench.json)",
+    )
     args = ap.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    if args.rpc:
+        return _rpc_main(args)
     out = ratelimit_cost(args.endpoint, args.n)
     text = json.dumps(out, indent=2)
     print(text)
@@ -167,6 +266,25 @@ def main(argv: list[str] | None = None) -> int:
         and out["refused_same_instance"]["calls"] == {}
         and out["refused_new_instance"]["calls"] == {"dynamodb.UpdateItem": 1}
     )
+    return 0 if ok else 1
+
+
+def _rpc_main(args) -> int:
+    out = rpc_calls_per_address(args.n)
+    on, off = out["budget_on"], out["budget_off"]
+    print(
+        f"RPC calls per 10 s that one address can cause ({out['requests']} anonymous rents, random signatures): "
+        f"{on['rpc_calls']} with the payment-check budget {out['lookup_budget']} "
+        f"({off['rpc_calls']} without it); a malformed signature: {on['malformed_signature']['rpc_calls']} calls"
+    )
+    if args.out:
+        path = Path(args.out)
+        report = json.loads(path.read_text()) if path.exists() else {}
+        report["rpc_lookups_per_address"] = out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    limit = int(out["lookup_budget"].split("/")[0])
+    ok = on["rpc_calls"] <= 2 * limit and on["malformed_signature"]["rpc_calls"] == 0
     return 0 if ok else 1
 
 

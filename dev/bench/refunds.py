@@ -280,6 +280,7 @@ def on_stack(n_refunds: int, n_stats: int) -> dict:
     env = {
         "SI64_DEVICE_CAPACITY": "64",
         "SI64_RATE_LIMIT": "1000000/10",
+        "SI64_RPC_LOOKUP_LIMIT": "1000000/10",
         "SI64_DEVICE_RATE_LIMIT": "1000000/10",
         "SI64_SWEEP_SECONDS": "600",
         "SI64_REFUND_RETRY_SECONDS": "1",

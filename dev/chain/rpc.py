@@ -6,7 +6,9 @@ import base64
 import binascii
 import json
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -102,6 +104,8 @@ class RpcMethods:
 
     def __init__(self, chain: Chain):
         self.chain = chain
+        self.calls: Counter[str] = Counter()  # JSON-RPC methods served (controls not counted)
+        self._calls_lock = threading.Lock()
         self.methods: dict[str, Callable[[list], Any]] = {
             "getHealth": lambda p: "ok",
             "getVersion": lambda p: {"solana-core": SOLANA_CORE_VERSION, "feature-set": FEATURE_SET},
@@ -137,6 +141,7 @@ class RpcMethods:
             "si64_refuseAccount": self.refuse_account,
             "si64_clearFaults": self.clear_faults,
             "si64_faults": lambda p: self.chain.faults.describe(),
+            "si64_callCounts": self.call_counts,
         }
 
     # ---------------------------------------------------------- transport
@@ -212,6 +217,9 @@ class RpcMethods:
         if params is None:
             params = []
         handler = self.methods.get(req["method"])
+        if not is_control(req["method"]):
+            with self._calls_lock:
+                self.calls[req["method"]] += 1
         try:
             if handler is None:
                 raise RpcError(-32601, "Method not found")
@@ -225,6 +233,15 @@ class RpcMethods:
             log.exception("local chain: %s failed", req["method"])
             response = {"jsonrpc": "2.0", "error": {"code": -32603, "message": f"Internal error: {exc}"}, "id": req_id}
         return response if has_id else None
+
+    def call_counts(self, params: list) -> dict:
+        """The JSON-RPC requests served so far, by method (test controls excluded);
+        `[true]` also starts the count again from zero."""
+        with self._calls_lock:
+            out = dict(self.calls)
+            if params and params[0] is True:
+                self.calls.clear()
+        return out
 
     # ------------------------------------------------------------ helpers
     def _ctx(self, value: Any, slot: int | None = None) -> dict:

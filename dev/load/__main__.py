@@ -217,6 +217,7 @@ def main(argv=None) -> int:
         "SI64_DEVICE_CAPACITY": capacity,
         "SI64_RATE_LIMIT": a.rate_limit,
         "SI64_DEVICE_RATE_LIMIT": a.rate_limit,
+        "SI64_RPC_LOOKUP_LIMIT": a.rate_limit,  # ~50 renters share one address here
         "SI64_SWEEP_SECONDS": a.sweep_seconds,
         "SI64_API_PROCESSES": a.api_processes or (2 if a.ramp else 1),
     }

@@ -84,7 +84,7 @@ def test_database_down_and_one_port_down(db):
         lambda: s.contracts.get("x"),
         lambda: s.devices.all(),
         lambda: s.ledger.by_account("a", 1, None),
-        lambda: s.claims.get_claim("x"),
+        lambda: s.claims.get_claim("x", "y"),
         lambda: s.metrics.latest("x"),
         lambda: rent(s, new_contract()),
     ):

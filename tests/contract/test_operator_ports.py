@@ -30,7 +30,7 @@ def _settled(store, device: str, at_ms: int, refund_min: int = 5_000) -> dc.Cont
 
 def _orphan_refund(store, lamports: int, at_ms: int) -> R.Refund:
     sig, wallet = new_signature(), new_wallet()
-    r = R.new_refund(R.payment_refund_id(sig), wallet, lamports, min_lamports=5000)
+    r = R.new_refund(R.payment_refund_id(sig, wallet), wallet, lamports, min_lamports=5000)
     store.refunds.open_payment_refund(
         Claim(sig, "refund", r.refund_id, wallet, f"refund:{wallet}", {}),
         r,

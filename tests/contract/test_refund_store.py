@@ -105,24 +105,33 @@ def test_failed_keeps_the_money_owed_and_leaves_the_pending_index(store):
 
 def test_a_payment_refund_claims_the_signature_with_its_booking(store):
     sig, wallet = new_signature(), new_wallet()
-    rid = R.payment_refund_id(sig)
+    rid = R.payment_refund_id(sig, wallet)
     r = R.new_refund(rid, wallet, 12_345, min_lamports=5000)
     claim = Claim(sig, "refund", rid, wallet, f"refund:{wallet}", {"refund_id": rid})
     store.refunds.open_payment_refund(claim, r, ledger.orphan_payment_postings(rid, 12_345, sig, NOW), NOW)
     got = store.refunds.get(rid)
     assert (got.refund_id, got.wallet, got.lamports, got.status, got.version) == (rid, wallet, 12_345, R.QUEUED, 1)
-    held = store.claims.get_claim(sig)
+    held = store.claims.get_claim(sig, wallet)
     assert (held.kind, held.contract_id, held.wallet) == ("refund", rid, wallet)
     before = store.snapshot()
     with pytest.raises(Conflict) as exc:  # a second booking
         store.refunds.open_payment_refund(claim, r, ledger.orphan_payment_postings(rid, 12_345, sig, NOW), NOW)
     assert "claim" in exc.value.failed and store.snapshot() == before
+    # a co-signer's share of the same transaction is claimed apart: its refund books beside it
+    other = new_wallet()
+    rid2 = R.payment_refund_id(sig, other)
+    r2 = R.new_refund(rid2, other, 300_000, min_lamports=5000)
+    claim2 = Claim(sig, "refund", rid2, other, f"refund:{other}", {"refund_id": rid2})
+    store.refunds.open_payment_refund(claim2, r2, ledger.orphan_payment_postings(rid2, 300_000, sig, NOW), NOW)
+    assert store.refunds.get(rid2).wallet == other and store.refunds.get(rid2).lamports == 300_000
+    assert store.claims.get_claim(sig, other).contract_id == rid2
+    assert store.refunds.get(rid).lamports == 12_345  # the first payer's refund is untouched
     s = sent(store, got)
     assert store.refunds.get(rid).status == R.SENT and store.refunds.get(rid).tx_signature == s.tx_signature
     # a signature held by a rental is not a payment refund
     store.devices.upsert(spec("dev-9"), 4)
     c = rent(store, new_contract("dev-9"))
-    assert store.refunds.get(R.payment_refund_id(c.payments[0].sig)) is None
+    assert store.refunds.get(R.payment_refund_id(c.payments[0].sig, c.wallet)) is None
 
 
 def test_the_counters_add_up_every_record(store):
@@ -132,9 +141,9 @@ def test_the_counters_add_up_every_record(store):
     s = sent(store, store.refunds.get(c.contract_id))
     done = R.confirm(s, 5000, NOW)
     store.refunds.advance(s, done, ledger.refund_paid_postings(done), NOW)
-    sig = new_signature()
-    rid = R.payment_refund_id(sig)
-    pr = R.new_refund(rid, new_wallet(), 7_000, min_lamports=5000)
+    sig, payer = new_signature(), new_wallet()
+    rid = R.payment_refund_id(sig, payer)
+    pr = R.new_refund(rid, payer, 7_000, min_lamports=5000)
     store.refunds.open_payment_refund(Claim(sig, "refund", rid, pr.wallet, "r", {}), pr, [], NOW)
     t = books.total(store.book.counters())
     assert len(store.book.counters()) <= 4  # one item per shard at most

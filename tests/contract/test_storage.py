@@ -195,7 +195,7 @@ def test_open_rental_writes_claim_slot_contract_and_entries(dev):
     c = rent(dev, new_contract())
     assert dev.contracts.get(c.contract_id) == c
     assert leases(dev, "dev-1") == 1
-    assert dev.claims.get_claim(c.payments[0].sig) == claim_for(c)
+    assert dev.claims.get_claim(c.payments[0].sig, c.wallet) == claim_for(c)
     entries, _ = dev.ledger.by_contract(c.contract_id, 10, None)
     assert entries == sorted(ledger.payment_postings(c, c.payments[0]), key=lambda e: e.entry_id)
     assert ledger.balance(entries) == 0
@@ -223,16 +223,25 @@ def test_open_rental_replayed_reports_claim_contract_and_ledger(dev):
 
 def test_open_rental_with_a_claimed_signature_writes_nothing(dev):
     first = rent(dev, new_contract())
-    second = new_contract()
+    second = new_contract(wallet=first.wallet)
     before = dev.snapshot()
     assert conflict(rent, dev, second, claim=claim_for(second, sig=first.payments[0].sig)) == {"claim"}
     assert dev.snapshot() == before
     assert dev.contracts.get(second.contract_id) is None and leases(dev, "dev-1") == 1
 
 
+def test_a_claim_is_per_signature_and_payer(dev):
+    first = rent(dev, new_contract())
+    cosigner = new_contract()  # another payer of the same transaction: its share is its own claim
+    rent(dev, cosigner, claim=claim_for(cosigner, sig=first.payments[0].sig))
+    assert dev.claims.get_claim(first.payments[0].sig, first.wallet) == claim_for(first)
+    assert dev.claims.get_claim(first.payments[0].sig, cosigner.wallet).contract_id == cosigner.contract_id
+    assert leases(dev, "dev-1") == 2
+
+
 def test_open_rental_reports_every_failed_role(dev):
     first = rent(dev, new_contract("dev-2"))
-    second = new_contract("dev-2")
+    second = new_contract("dev-2", wallet=first.wallet)
     before = dev.snapshot()
     assert conflict(rent, dev, second, claim=claim_for(second, sig=first.payments[0].sig)) == {"claim", "device"}
     assert dev.snapshot() == before
@@ -262,7 +271,7 @@ def test_extend_rental_replaces_the_contract(dev):
         2 * HOUR_S,
         after.received_lamports,
     )
-    assert dev.claims.get_claim(after.payments[-1].sig).kind == "extend"
+    assert dev.claims.get_claim(after.payments[-1].sig, after.wallet).kind == "extend"
     entries, _ = dev.ledger.by_contract(c.contract_id, 10, None)
     assert len(entries) == 4 and ledger.balance(entries) == 0
 
@@ -468,12 +477,12 @@ def test_metrics_latest_is_the_newest_rows_oldest_first(dev):
 
 
 def test_claim_round_trip(dev):
-    assert dev.claims.get_claim(new_signature()) is None
+    assert dev.claims.get_claim(new_signature(), new_wallet()) is None
     c = rent(dev, new_contract())
-    got = dev.claims.get_claim(c.payments[0].sig)
+    got = dev.claims.get_claim(c.payments[0].sig, c.wallet)
     assert got == claim_for(c)
     got.response["status"] = "tampered"
-    assert dev.claims.get_claim(c.payments[0].sig) == claim_for(c)
+    assert dev.claims.get_claim(c.payments[0].sig, c.wallet) == claim_for(c)
 
 
 # Idempotency-Key records and rate-limit windows: tests/contract/test_edge_records.py

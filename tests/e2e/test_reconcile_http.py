@@ -131,8 +131,8 @@ def busy_run(stack, api, payer) -> None:
 def wait_confirmed(api, refund_id: str, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sig = refund_id[len("PAY-") :]
-        r = api.get(f"/api/payments/{sig}/refund")
+        sig, _, payer = refund_id[len("PAY-") :].partition("-")
+        r = api.get(f"/api/payments/{sig}/refund?payer={payer}")
         if r.status == 200 and r.body["refund"]["status"] == "CONFIRMED":
             return r.body
         time.sleep(0.3)
@@ -162,22 +162,23 @@ def test_reconcile_passes_after_a_busy_run_fails_on_an_outside_transfer_and_pass
 
     done = si64(stack, "refunds", "orphan", orphan)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"PAY-{orphan}: 0.003210000 SOL back to {stranger.pubkey()}, QUEUED")
+    refund_id = f"PAY-{orphan}-{stranger.pubkey()}"
+    assert done.stdout.startswith(f"{refund_id}: 0.003210000 SOL back to {stranger.pubkey()}, QUEUED")
     again = si64(stack, "refunds", "orphan", orphan)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "409 payment_already_used" in again.stderr
-    paid = wait_confirmed(api, f"PAY-{orphan}")
+    paid = wait_confirmed(api, refund_id)
     assert paid["refund"]["lamports"] == 3_210_000
 
     good = si64(stack, "reconcile", "--orphan-age", "0")
     assert good.returncode == 0, good.stdout + good.stderr
     rep = json.loads(si64(stack, "reconcile", "--orphan-age", "0", "--json").stdout)
     assert rep["ok"] and rep["orphans"] == [] and rep["unbooked"] == []
-    entries = api.get(f"/api/billing/entries?contract_id=PAY-{orphan}", admin=True).body
+    entries = api.get(f"/api/billing/entries?contract_id={refund_id}", admin=True).body
     kinds = sorted(e["kind"] for e in entries["entries"])
     assert kinds.count("orphan_payment") == 2 and kinds.count("refund") == 2 and kinds.count("network_fee") == 2
 
     listed = si64(stack, "refunds", "list", "--status", "CONFIRMED", "--all", "--json")
-    assert listed.returncode == 0 and f"PAY-{orphan}" in [r["refund_id"] for r in json.loads(listed.stdout)]
+    assert listed.returncode == 0 and refund_id in [r["refund_id"] for r in json.loads(listed.stdout)]
     failed = si64(stack, "refunds", "list")
     assert failed.returncode == 0 and "0 FAILED refund(s)" in failed.stdout
     moved = si64(stack, "refunds", "redrive-dlq")

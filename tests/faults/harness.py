@@ -297,7 +297,7 @@ def check(w: World) -> None:
 
     # 3. each payment pays once: one claim per signature, naming its one holder
     holders: Counter = Counter()
-    claims = {k[4:]: rec for k, rec in w.db.tables["claims"].items() if k.startswith("sig#")}
+    claims = {k[4:].split("#")[0]: rec for k, rec in w.db.tables["claims"].items() if k.startswith("sig#")}
     for c in contracts:
         for p in c.payments:
             holders[p.sig] += 1

@@ -216,7 +216,7 @@ def test_throttling_inside_a_transaction_is_503_and_the_payment_stays_unclaimed(
     with pytest.raises(Unavailable) as exc:
         c.rentals.rent(req)
     assert exc.value.reason == "database" and tables(c) == before
-    assert c.claims.get_claim(req.tx_signature) is None
+    assert c.claims.get_claim(req.tx_signature, req.wallet) is None
     receipt = c.rentals.rent(req)  # the same payment, once the table answers
     assert receipt.first
     check_books(c)
@@ -276,7 +276,7 @@ def test_a_landed_rent_whose_answer_timed_out_is_replayed_to_the_retry(c):
     req = rent_request(c)
     c.faults.add(Fault("TransactWriteItems", "lost_answer"))
     first = c.rentals.rent(req)  # the claim read after the timeout shows it landed: 201, not 503
-    landed = c.claims.get_claim(req.tx_signature)
+    landed = c.claims.get_claim(req.tx_signature, req.wallet)
     assert first.first and first.body == landed.response
     again = c.rentals.rent(req)
     assert again.body["contract_id"] == landed.contract_id

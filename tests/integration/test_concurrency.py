@@ -70,7 +70,9 @@ def test_more_rents_than_slots(c):
     assert sum(n for n, _ in _leases(c, "M2").values()) == 4
     # the refused payments were not consumed
     assert all(
-        c.claims.get_claim(reqs[i].tx_signature) is None for i, r in enumerate(results) if isinstance(r, DomainError)
+        c.claims.get_claim(reqs[i].tx_signature, reqs[i].wallet) is None
+        for i, r in enumerate(results)
+        if isinstance(r, DomainError)
     )
 
 

@@ -76,7 +76,7 @@ def _requests(api):
         ("GET", "/api/stats", "/api/stats", None, ADMIN),
         # refunds of payments no contract holds, operator retry
         ("POST", "/api/payments/{tx_signature}/refund", refund_path, None, refund_renter),
-        ("GET", "/api/payments/{tx_signature}/refund", refund_path, None, {}),
+        ("GET", "/api/payments/{tx_signature}/refund", f"{refund_path}?payer={kp.pubkey()}", None, {}),
         ("POST", "/api/refunds/{refund_id}/retry", f"/api/refunds/{CID}/retry", None, ADMIN),
         # the device fleet, the document, operator refunds and reconciliation
         ("GET", "/api/openapi.json", "/api/openapi.json", None, {}),

@@ -67,7 +67,7 @@ def test_reconcile_passes_then_names_an_orphan_the_operator_refunds_it_and_it_pa
 
     status, booked = w.request("POST", f"/api/admin/payments/{orphan}/refund")
     assert status == 201, booked
-    assert booked["refund_id"] == f"PAY-{orphan}" and booked["wallet"] == str(stranger.pubkey())
+    assert booked["refund_id"] == f"PAY-{orphan}-{stranger.pubkey()}" and booked["wallet"] == str(stranger.pubkey())
     assert booked["refund"]["status"] == "QUEUED" and booked["refund_lamports"] == 2_345_678
     status, again = w.request("POST", f"/api/admin/payments/{orphan}/refund")
     assert status == 409 and again["code"] == "payment_already_used"
@@ -83,7 +83,7 @@ def test_reconcile_passes_then_names_an_orphan_the_operator_refunds_it_and_it_pa
     w.assert_books()
 
     status, listed = w.request("GET", "/api/admin/refunds?status=CONFIRMED")
-    assert status == 200 and [r["refund_id"] for r in listed["refunds"]] == [rented["contract_id"], f"PAY-{orphan}"]
+    assert status == 200 and [r["refund_id"] for r in listed["refunds"]] == [rented["contract_id"], booked["refund_id"]]
     assert listed["refunds"][1]["kind"] == "payment" and listed["next_token"] is None
     status, failed = w.request("GET", "/api/admin/refunds")  # FAILED by default
     assert status == 200 and failed["status"] == "FAILED" and failed["refunds"] == []

@@ -115,9 +115,9 @@ def test_payment_refund_id_in_the_memo(chain):
     treasury = new_treasury(chain)
     rc = adapter(chain, treasury)
     wallet = funded_wallet(chain)
-    refund = R.new_refund(R.payment_refund_id("4" * 87), wallet, 2_000_000, min_lamports=5000)
+    refund = R.new_refund(R.payment_refund_id("4" * 87, wallet), wallet, 2_000_000, min_lamports=5000)
     _, prepared = send_refund(rc, refund)
-    assert chain.chain.get_record(prepared.signature).memo.endswith(f"si64:refund:PAY-{'4' * 87}")
+    assert chain.chain.get_record(prepared.signature).memo.endswith(f"si64:refund:PAY-{'4' * 87}-{wallet}")
 
 
 def test_resending_the_same_bytes_gives_no_second_transfer(chain):

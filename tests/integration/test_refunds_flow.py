@@ -240,7 +240,7 @@ def test_a_payment_refused_as_one_lamport_short_comes_back_to_its_payer(world):
     path = f"/api/payments/{sig}/refund"
     status, first = w.request("POST", path, None, kp)
     assert status == 201, first
-    assert first["refund_id"] == f"PAY-{sig}" and first["refund"]["status"] == "QUEUED"
+    assert first["refund_id"] == f"PAY-{sig}-{kp.pubkey()}" and first["refund"]["status"] == "QUEUED"
     assert first["refund_lamports"] == price - 1
     assert w.run_refund_worker() == []
     assert w.balance(kp.pubkey()) - before == price - 1  # in full

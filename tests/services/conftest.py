@@ -135,12 +135,12 @@ class World:
             contract.contract_id, seconds, self.pay_extend(contract.wallet, contract.contract_id, seconds, lamports)
         )
 
-    def claim_elsewhere(self, sig: str, fingerprint: str, device_id: str) -> None:
-        """Another request (other terms) claims `sig` first: a contract of its own, written
-        straight through the transaction port as a rival service instance would."""
+    def claim_elsewhere(self, sig: str, fingerprint: str, device_id: str, wallet: str | None = None) -> None:
+        """Another request (other terms) claims `wallet`'s share of `sig` first: a contract of its
+        own, written straight through the transaction port as a rival service instance would."""
         k = dc.open_contract(
             contract_id=dc.new_contract_id(),
-            wallet=new_wallet(),
+            wallet=wallet or new_wallet(),
             tier="M2",
             device_id=device_id,
             seconds=60,

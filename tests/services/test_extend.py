@@ -152,7 +152,7 @@ def test_a_replay_after_the_contract_ended_still_gets_its_answer(w, k):
 
 def test_a_signature_claimed_by_another_request_is_payment_already_used(w, k):
     req = w.extend_request(k, 1800, 2_000_000)
-    w.claim_elsewhere(req.tx_signature, f"rent|{new_wallet()}|M2|60", "dev-m2-a")
+    w.claim_elsewhere(req.tx_signature, f"rent|{k.wallet}|M2|60", "dev-m2-a", k.wallet)
     before = w.db.snapshot()
     with pytest.raises(PaymentAlreadyUsed):
         w.rentals.extend(req)
@@ -182,7 +182,7 @@ def test_a_concurrent_settle_wins_so_the_extension_is_refused_and_the_payment_ke
     w.db.before_next("tx.extend_rental", lambda: w.rentals.settle(k.contract_id, k.wallet))
     with pytest.raises(ContractNotActive):
         w.rentals.extend(req)
-    assert w.p.claims.get_claim(req.tx_signature) is None
+    assert w.p.claims.get_claim(req.tx_signature, k.wallet) is None
     assert w.p.contracts.get(k.contract_id).status == dc.SETTLED
 
 
@@ -203,7 +203,7 @@ def test_a_write_that_landed_but_whose_answer_was_lost_is_found_by_the_retry(w, 
     w.db.fail_next("tx.extend_rental", after=True)
     assert w.rentals.extend(req).first is True  # the claim read after the timeout shows it landed
     again = w.rentals.extend(req)
-    assert again.first is False and again.body == w.p.claims.get_claim(req.tx_signature).response
+    assert again.first is False and again.body == w.p.claims.get_claim(req.tx_signature, k.wallet).response
     assert w.p.contracts.get(k.contract_id).version == 2
 
 
@@ -211,7 +211,7 @@ def test_an_sdk_retry_of_a_landed_extension_answers_the_stored_receipt(w, k):
     req = w.extend_request(k, 1800, 2_000_000)
     w.db.repeat_next("tx.extend_rental")
     receipt = w.rentals.extend(req)
-    assert receipt.body == w.p.claims.get_claim(req.tx_signature).response
+    assert receipt.body == w.p.claims.get_claim(req.tx_signature, k.wallet).response
     assert receipt.body["new_total_cost_lamports"] == 6_000_000
     assert w.p.contracts.get(k.contract_id).version == 2
 

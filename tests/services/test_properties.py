@@ -95,7 +95,7 @@ def _check_books(w):
         assert k.price_lamports == sum(p.price_lamports for p in k.payments)
         assert k.duration_seconds == sum(p.seconds for p in k.payments)
         assert ledger.balance(rows, ledger.TREASURY) == k.received_lamports
-        assert all(w.p.claims.get_claim(p.sig).contract_id == k.contract_id for p in k.payments)
+        assert all(w.p.claims.get_claim(p.sig, k.wallet).contract_id == k.contract_id for p in k.payments)
         if k.status == dc.ACTIVE:
             assert ledger.balance(rows, ledger.escrow(k.contract_id)) == -k.received_lamports
             assert k.contract_id not in queued

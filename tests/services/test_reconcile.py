@@ -96,14 +96,14 @@ def test_a_transfer_outside_the_api_is_an_orphan_then_the_operator_refunds_it_an
     assert rep.difference_lamports == 0  # the balance is explained: the orphan is the unbooked part
 
     pr = w.c.payment_refunds.refund_orphan(sig, w.history)
-    assert pr.first and pr.refund.refund_id == f"PAY-{sig}" and pr.refund.wallet == stranger
+    assert pr.first and pr.refund.refund_id == f"PAY-{sig}-{stranger}" and pr.refund.wallet == stranger
     assert pr.refund.status == R.QUEUED and pr.refund.lamports == 777_777
-    assert w.c.claims.get_claim(sig).request == f"refund:operator:{stranger}"
+    assert w.c.claims.get_claim(sig, stranger).request == f"refund:operator:{stranger}"
     mid = w.reconciler.run(orphan_age_seconds=0)  # booked, queued, not yet paid: already consistent
     assert mid.ok, mid.mismatches
     work(w)
     [t] = w.chain.transfers_to(stranger)
-    assert (t.lamports, t.memo) == (777_777, refund_memo(f"PAY-{sig}"))
+    assert (t.lamports, t.memo) == (777_777, refund_memo(f"PAY-{sig}-{stranger}"))
     after = w.reconciler.run(orphan_age_seconds=0)
     assert after.ok, after.mismatches
     assert after.refunds_checked == 3
@@ -203,13 +203,14 @@ def test_refunds_by_status_pages_and_the_dead_letters_move_back():
     for c in made:
         w.clock.advance(10)
         w.c.rentals.settle(c.contract_id, c.wallet)
-    orphan = w.rpc.pay(new_wallet(), 900_000)
+    payer = new_wallet()
+    orphan = w.rpc.pay(payer, 900_000)
     w.c.payment_refunds.refund_orphan(orphan, w.history)
     admin = RefundAdmin(listing=w.c.refunds, dead_letters=w.queue, max_redrive=2)
     page, token = admin.list(R.QUEUED, 2, None)
     assert [r.refund_id for r in page] == [made[2].contract_id, made[1].contract_id]  # newest first
     rest, token2 = admin.list(R.QUEUED, 2, token)
-    assert [r.refund_id for r in rest] == [made[0].contract_id, f"PAY-{orphan}"]
+    assert [r.refund_id for r in rest] == [made[0].contract_id, f"PAY-{orphan}-{payer}"]
     assert admin.list(R.QUEUED, 2, token2) == ([], None)
     assert admin.list(R.FAILED, 10, None) == ([], None)
     with pytest.raises(InvalidRequest):

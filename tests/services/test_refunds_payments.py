@@ -9,7 +9,7 @@ import pytest
 from chalicelib.domain import ledger, money
 from chalicelib.domain import refunds as R
 from chalicelib.domain.commands import RentRequest
-from chalicelib.domain.errors import Forbidden, PaymentAlreadyUsed, PaymentInvalid, Unavailable
+from chalicelib.domain.errors import PaymentAlreadyUsed, PaymentInvalid, Unavailable
 from chalicelib.domain.signing import refund_memo, rent_memo
 from chalicelib.jobs.refunds import handle_records
 from tests.services.refund_support import M2, World, assert_books_balance
@@ -34,10 +34,10 @@ def test_a_payment_one_lamport_short_is_refunded_in_full_to_its_payer():
     assert refused.value.reason == "insufficient_amount"
 
     pr = w.c.payment_refunds.request(sig, payer)
-    assert pr.first and pr.refund.refund_id == f"PAY-{sig}" and pr.refund.status == R.QUEUED
+    assert pr.first and pr.refund.refund_id == f"PAY-{sig}-{payer}" and pr.refund.status == R.QUEUED
     assert pr.refund.lamports == PRICE_1H - 1
-    assert w.queue.messages == [{"refund_id": f"PAY-{sig}", "contract_id": f"PAY-{sig}", "version": 1}]
-    owed = [e for e in w.entries(f"PAY-{sig}") if e.kind == "orphan_payment"]
+    assert w.queue.messages == [{"refund_id": f"PAY-{sig}-{payer}", "contract_id": f"PAY-{sig}-{payer}", "version": 1}]
+    owed = [e for e in w.entries(f"PAY-{sig}-{payer}") if e.kind == "orphan_payment"]
     assert {(e.account, e.debit_lamports, e.credit_lamports) for e in owed} == {
         (ledger.TREASURY, PRICE_1H - 1, 0),
         (ledger.REFUNDS_PAYABLE, 0, PRICE_1H - 1),
@@ -45,8 +45,8 @@ def test_a_payment_one_lamport_short_is_refunded_in_full_to_its_payer():
 
     work(w)
     [t] = w.chain.transfers
-    assert (t.destination, t.lamports, t.memo) == (payer, PRICE_1H - 1, refund_memo(f"PAY-{sig}"))
-    assert w.c.payment_refunds.status(sig).refund.status == R.CONFIRMED
+    assert (t.destination, t.lamports, t.memo) == (payer, PRICE_1H - 1, refund_memo(f"PAY-{sig}-{payer}"))
+    assert w.c.payment_refunds.status(sig, payer).refund.status == R.CONFIRMED
 
     again = w.c.payment_refunds.request(sig, payer)  # a second request: the same refund
     assert not again.first and again.refund.status == R.CONFIRMED and again.refund.tx_signature == t.signature
@@ -92,8 +92,9 @@ def test_only_the_payer_and_only_a_payment_to_the_treasury():
         w.c.payment_refunds.request(funding, payer)
     assert exc.value.reason == "wrong_payer"
     w.c.payment_refunds.request(sig, payer)
-    with pytest.raises(Forbidden):
-        w.c.payment_refunds.request(sig, other)  # claimed by its payer already
+    with pytest.raises(PaymentInvalid) as exc:
+        w.c.payment_refunds.request(sig, other)  # its own share of that payment: it has none
+    assert exc.value.reason == "wrong_payer"
 
 
 def test_a_dust_payment_is_booked_as_retained_dust_and_never_sent():
@@ -102,7 +103,7 @@ def test_a_dust_payment_is_booked_as_retained_dust_and_never_sent():
     sig = w.rpc.pay(payer, 1)
     pr = w.c.payment_refunds.request(sig, payer)
     assert pr.refund.status == R.DUST and w.queue.messages == []
-    assert ledger.balance(w.entries(f"PAY-{sig}"), ledger.RETAINED_DUST) == -1
+    assert ledger.balance(w.entries(f"PAY-{sig}-{payer}"), ledger.RETAINED_DUST) == -1
     assert_books_balance(w)
 
 
@@ -126,7 +127,7 @@ def test_a_lost_enqueue_is_recovered_by_asking_again():
     assert w.queue.messages == []
     w.c.payment_refunds.request(sig, payer)
     work(w)
-    assert w.c.payment_refunds.status(sig).refund.status == R.CONFIRMED
+    assert w.c.payment_refunds.status(sig, payer).refund.status == R.CONFIRMED
     assert_books_balance(w)
 
 
@@ -136,6 +137,6 @@ def test_two_racing_requests_book_one_refund():
     sig = w.rpc.pay(payer, 10_000)
     w.db.before_next("refunds.open_payment_refund", lambda: w.c.payment_refunds.request(sig, payer))
     pr = w.c.payment_refunds.request(sig, payer)
-    assert not pr.first and pr.refund.refund_id == f"PAY-{sig}"
+    assert not pr.first and pr.refund.refund_id == f"PAY-{sig}-{payer}"
     assert len([e for e in w.all_entries() if e.kind == "orphan_payment"]) == 2  # one booking, two legs
     assert_books_balance(w)

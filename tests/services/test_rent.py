@@ -42,7 +42,7 @@ def test_rent_opens_a_contract_at_the_exact_price(w, tier, seconds, price):
     assert (k.price_lamports, k.received_lamports, k.duration_seconds) == (price, price, seconds)
     assert k.expires_at_ms == w.clock() + seconds * 1000
     assert w.leases() == {k.device_id: 1}
-    claim = w.p.claims.get_claim(req.tx_signature)
+    claim = w.p.claims.get_claim(req.tx_signature, req.wallet)
     assert (claim.contract_id, claim.response, claim.request) == (k.contract_id, body, req.fingerprint())
     rows = w.entries(k.contract_id)
     assert {(e.account, e.debit_lamports, e.credit_lamports, e.ref) for e in rows} == {
@@ -74,7 +74,7 @@ def _refused(w, req: RentRequest, reason: str):
         w.rentals.rent(req)
     assert exc.value.reason == reason
     assert w.db.snapshot() == before
-    assert w.p.claims.get_claim(req.tx_signature) is None
+    assert w.p.claims.get_claim(req.tx_signature, req.wallet) is None
 
 
 def test_refused_not_found(w):
@@ -152,7 +152,7 @@ def test_no_capacity_consumes_nothing_and_the_payment_pays_later():
     with pytest.raises(NoCapacity) as exc:
         w.rentals.rent(req)
     assert exc.value.reason == "tier"
-    assert w.db.snapshot() == before and w.p.claims.get_claim(req.tx_signature) is None
+    assert w.db.snapshot() == before and w.p.claims.get_claim(req.tx_signature, req.wallet) is None
     w.rentals.settle(first[1].contract_id, first[1].wallet)  # a slot frees up
     receipt = w.rentals.rent(req)
     assert receipt.first and receipt.body["device_id"] == first[1].device_id
@@ -189,7 +189,7 @@ def test_a_replay_when_the_tier_is_full_still_gets_its_answer():
 
 def test_a_signature_claimed_by_another_request_is_payment_already_used(w):
     req = w.rent_request("M2", 1800, 500_000)
-    w.claim_elsewhere(req.tx_signature, f"rent|{new_wallet()}|M2|60", "dev-m2-b")
+    w.claim_elsewhere(req.tx_signature, f"rent|{req.wallet}|M2|60", "dev-m2-b", req.wallet)
     before = w.db.snapshot()
     with pytest.raises(PaymentAlreadyUsed) as exc:
         w.rentals.rent(req)
@@ -216,7 +216,7 @@ def test_a_rival_takes_the_last_slot_of_the_tier_so_no_capacity_and_the_payment_
     req = w.rent_request("THOR", 3600, 35_000_000)
     with pytest.raises(NoCapacity):
         w.rentals.rent(req)
-    assert w.p.claims.get_claim(req.tx_signature) is None and w.leases() == {"dev-thor-a": 1}
+    assert w.p.claims.get_claim(req.tx_signature, req.wallet) is None and w.leases() == {"dev-thor-a": 1}
 
 
 def test_the_same_request_racing_itself_makes_one_contract(w):
@@ -231,7 +231,8 @@ def test_the_same_request_racing_itself_makes_one_contract(w):
 def test_another_request_claiming_the_signature_mid_flight_is_payment_already_used(w):
     req = w.rent_request("M2", 1800, 500_000)
     w.db.before_next(
-        "tx.open_rental", lambda: w.claim_elsewhere(req.tx_signature, f"rent|{req.wallet}|M2|60", "dev-m2-b")
+        "tx.open_rental",
+        lambda: w.claim_elsewhere(req.tx_signature, f"rent|{req.wallet}|M2|60", "dev-m2-b", req.wallet),
     )
     with pytest.raises(PaymentAlreadyUsed):
         w.rentals.rent(req)
@@ -260,7 +261,7 @@ def test_a_write_that_landed_but_whose_answer_was_lost_is_found_by_the_retry(w):
     req = w.rent_request("M2", 1800, 500_000)
     w.db.fail_next("tx.open_rental", after=True)
     first = w.rentals.rent(req)  # the claim read after the timeout shows it landed
-    stored = w.p.claims.get_claim(req.tx_signature)
+    stored = w.p.claims.get_claim(req.tx_signature, req.wallet)
     assert first.first is True and first.body == stored.response
     again = w.rentals.rent(req)  # the client's retry
     assert again.first is False and again.body == stored.response
@@ -271,7 +272,7 @@ def test_an_sdk_retry_of_a_landed_rent_answers_the_stored_receipt(w):
     req = w.rent_request("M2", 1800, 500_000)
     w.db.repeat_next("tx.open_rental")  # lands, the answer is lost, botocore sends it again
     receipt = w.rentals.rent(req)
-    assert receipt.body == w.p.claims.get_claim(req.tx_signature).response
+    assert receipt.body == w.p.claims.get_claim(req.tx_signature, req.wallet).response
     assert len(w.db.tables["contracts"]) == 1 and sum(w.leases().values()) == 1
 
 
@@ -320,7 +321,7 @@ def test_a_rent_whose_write_landed_but_timed_out_answers_its_receipt_not_503(w):
     req = w.rent_request("M2", 1800, 500_000)
     w.db.fail_next("tx.open_rental", after=True)  # the write lands, the answer is lost: Unavailable
     receipt = w.rentals.rent(req)
-    assert receipt.first and receipt.body == w.p.claims.get_claim(req.tx_signature).response
+    assert receipt.first and receipt.body == w.p.claims.get_claim(req.tx_signature, req.wallet).response
     assert len(w.db.tables["contracts"]) == 1
 
 

@@ -22,7 +22,7 @@ from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
 from chalicelib.domain.metering import batch_key, compress, encode_rows, unpack_rows
-from chalicelib.domain.records import Claim, Replay
+from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
@@ -291,8 +291,8 @@ class FakeClaimStore(_View):
     port = "claims"
 
     @_op
-    def get_claim(self, signature: str) -> Claim | None:
-        rec = self._t("claims").get(f"sig#{signature}")
+    def get_claim(self, signature: str, payer: str) -> Claim | None:
+        rec = self._t("claims").get(claim_key(signature, payer))
         if rec is None:
             return None
         return Claim(
@@ -470,7 +470,7 @@ class FakeTransactions(_View):
             "response": jsontext.dumps(claim.response),
             "created_at_ms": now_ms,
         }
-        tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
+        tx.write("claim", "claims", claim_key(claim.signature, claim.wallet), rec, _absent)
 
     @staticmethod
     def _entries(tx: _Tx, entries: Iterable[Entry]) -> None:
@@ -580,7 +580,7 @@ class FakeRefundStore(_View):
         if R.refund_kind(refund_id) == "contract":
             c = self._t("contracts").get(refund_id)
             return None if c is None else R.refund_of(c)
-        rec = self._t("claims").get("sig#" + refund_id[len(R.PAYMENT_PREFIX) :])
+        rec = self._t("claims").get(claim_key(*R.payment_of(refund_id)))
         if rec is None or rec.get("kind") != "refund":
             return None
         refund: R.Refund = rec["refund"]
@@ -616,7 +616,7 @@ class FakeRefundStore(_View):
             tx.write(
                 "refund",
                 "claims",
-                "sig#" + before.refund_id[len(R.PAYMENT_PREFIX) :],
+                claim_key(*R.payment_of(before.refund_id)),
                 lambda rec: {**rec, "refund": after},
                 lambda rec: rec is not None and rec.get("kind") == "refund" and holds(rec["refund"]),
             )
@@ -636,7 +636,7 @@ class FakeRefundStore(_View):
             "created_at_ms": now_ms,
             "refund": refund,
         }
-        tx.write("claim", "claims", f"sig#{claim.signature}", rec, _absent)
+        tx.write("claim", "claims", claim_key(claim.signature, claim.wallet), rec, _absent)
         FakeTransactions._entries(tx, entries)
         _book(tx, refund.refund_id, books.delta({}, books.refund_contribution(refund)))
         tx.commit()

@@ -203,6 +203,14 @@ def _valid_body(method: str, path: str, ctx: Context) -> dict | None:
     }.get((method, path))
 
 
+def _valid_query(method: str, path: str, ctx: Context) -> dict[str, str]:
+    """The query parameters a valid request of the route must carry besides the one under test."""
+    return {
+        ("GET", "/api/billing/entries"): {"contract_id": ctx.contract_id},
+        ("GET", "/api/payments/{tx_signature}/refund"): {"payer": ctx.wallet},
+    }.get((method, path), {})
+
+
 def _valid_path(name: str, ctx: Context) -> str:
     return {
         "contract_id": ctx.contract_id,
@@ -240,8 +248,11 @@ def request_for(param: Param, text: str, ctx: Context, *, quoted: bool = False) 
                 _quote(text) if (param.where == "path" and param.name == name) else _valid_path(name, ctx)
             )
     url = param.path.format(**path_values)
+    query = {k: v for k, v in _valid_query(param.method, param.path, ctx).items() if k != param.name}
     if param.where == "query":
-        url += f"?{param.name}={_quote(text)}"
+        query[param.name] = text
+    if query:
+        url += "?" + "&".join(f"{k}={_quote(v)}" for k, v in query.items())
     headers = _valid_headers(param.secured_by, ctx)
     if param.where == "header":
         if param.name in ("X-Wallet", "X-Timestamp", "X-Signature"):  # renter credentials go together

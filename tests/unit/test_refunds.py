@@ -31,7 +31,7 @@ LAMPORTS = st.integers(min_value=1, max_value=2**63 - 1)
 FEES = st.integers(min_value=0, max_value=10**9)
 refund_ids = st.one_of(
     st.from_regex(r"CTR-[A-Za-z0-9_-]{22}", fullmatch=True),
-    st.from_regex(r"[1-9A-HJ-NP-Za-km-z]{87,88}", fullmatch=True).map(R.payment_refund_id),
+    st.from_regex(r"[1-9A-HJ-NP-Za-km-z]{87,88}", fullmatch=True).map(lambda sig: R.payment_refund_id(sig, WALLET)),
 )
 
 
@@ -78,8 +78,11 @@ def test_lamports_are_ints_only(bad):
 
 def test_refund_ids_contract_and_payment():
     assert R.refund_kind(CID) == "contract"
-    assert R.payment_refund_id(SIG) == "PAY-" + SIG and R.refund_kind("PAY-" + SIG) == "payment"
-    for bad in ("", "CTR-", "PAY-", "abc", SIG):
+    rid = R.payment_refund_id(SIG, WALLET)
+    assert rid == f"PAY-{SIG}-{WALLET}" and R.refund_kind(rid) == "payment"
+    assert R.payment_of(rid) == (SIG, WALLET)  # one refund per signature AND payer
+    assert R.payment_refund_id(SIG, "B" * 44) != rid
+    for bad in ("", "CTR-", "PAY-", "abc", SIG, "PAY-" + SIG, f"PAY-{SIG}-", f"PAY--{WALLET}", f"PAY-{SIG}-a-b"):
         with pytest.raises(ValueError):
             R.refund_kind(bad)
     with pytest.raises(ValueError):
@@ -326,7 +329,7 @@ def test_paid_ids_do_not_depend_on_version_so_a_second_booking_collides():
 def test_fee_and_orphan_postings_balance(fee, lamports, attempt):
     fee_entries = network_fee_postings(CID, attempt, fee, SIG, 5)
     assert balance(fee_entries) == 0 and balance(fee_entries, NETWORK_FEES) == fee
-    orphan = orphan_payment_postings(R.payment_refund_id(SIG), lamports, SIG, 5)
+    orphan = orphan_payment_postings(R.payment_refund_id(SIG, WALLET), lamports, SIG, 5)
     assert balance(orphan) == 0
     assert balance(orphan, TREASURY) == lamports and balance(orphan, REFUNDS_PAYABLE) == -lamports
     ids = Counter(e.entry_id for e in fee_entries + orphan)

@@ -3,7 +3,7 @@
     refunds list [--status FAILED] [--limit N] [--all] [--json]
     refunds retry REFUND_ID
     refunds redrive-dlq [--limit N]
-    refunds orphan TX_SIGNATURE
+    refunds orphan TX_SIGNATURE [--payer WALLET]
     reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]
 
 Reconciliation runs on the server (`GET /api/admin/reconcile`): only the backend reads
@@ -49,6 +49,7 @@ def add_parsers(sub, parser_class, positive_int) -> None:
         "orphan", help="refund an orphan payment (a transfer to the treasury no request holds) to its payer"
     )
     orph.add_argument("signature", metavar="TX_SIGNATURE")
+    orph.add_argument("--payer", help="whose share, when several payers' shares of the transaction are unclaimed")
     orph.add_argument("--json", action="store_true")
 
     rc = sub.add_parser("reconcile", help="the books against the chain; exit 1 on any difference")
@@ -147,7 +148,8 @@ def cmd_redrive(client: Client, args) -> int:
 
 
 def cmd_orphan(client: Client, args) -> int:
-    out = client.request("POST", f"/api/admin/payments/{_q(args.signature)}/refund", admin=True)
+    query = f"?payer={_q(args.payer)}" if args.payer else ""
+    out = client.request("POST", f"/api/admin/payments/{_q(args.signature)}/refund{query}", admin=True)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -9,7 +9,7 @@
     contracts show CONTRACT_ID [--json]
     ledger export --csv FILE [--contract ID] [--account ACCOUNT ...]
     refunds list [--status FAILED] [--limit N] [--all] [--json]
-    refunds retry REFUND_ID | redrive-dlq [--limit N] [--all] | orphan TX_SIGNATURE
+    refunds retry REFUND_ID | redrive-dlq [--limit N] [--all] | orphan TX_SIGNATURE [--payer WALLET]
     reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]     (exit 1 on any difference)
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
 

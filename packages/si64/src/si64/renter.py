@@ -186,6 +186,24 @@ class Renter:
             self._confirm(sig, "payment", latest.last_valid_block_height, check)
         return str(sig)
 
+    def pay_together(self, shares: Sequence[tuple], to, memo: str | None = None) -> str:
+        """ONE transaction in which each (keypair, lamports) of `shares` transfers to `to` and
+        signs (a co-signed payment; the first pays the fee and signs the memo); confirmed, its
+        signature."""
+        from solana.rpc.models import TxOpts
+        from solders.transaction import Transaction
+
+        first = shares[0][0]
+        ixs = transfer_instructions(first, to, shares[0][1], memo)
+        for kp, lamports in shares[1:]:
+            ixs += transfer_instructions(kp, to, lamports)
+        latest = self._blockhash(fresh=True)
+        tx = Transaction.new_signed_with_payer(ixs, first.pubkey(), [kp for kp, _ in shares], latest.blockhash)
+        opts = TxOpts(preflight_commitment=self.commitment)
+        sig = self._run(self.client.send_transaction(tx, opts=opts)).value
+        self._confirm(sig, "payment", latest.last_valid_block_height)
+        return str(sig)
+
     def balance(self, pubkey) -> int:
         return self._run(self.client.get_balance(_pubkey(pubkey))).value
 
