@@ -39,7 +39,7 @@ def metric_record(
     at_ms: int | None = None,
     stage_name: str | None = None,
     **properties: Any,
-) -> dict:
+) -> dict[str, Any]:
     """The EMF record of one datapoint (what `emit` writes). ValueError for an unknown name or unit."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")

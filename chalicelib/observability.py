@@ -36,15 +36,16 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 REDACTED = "[redacted]"
 _SECRET_WORDS = ("key", "secret", "signature", "token", "password", "authorization", "seed", "private", "credential")
 _SAFE_NAMES = {"idempotency_replayed"}
 
-_out = None  # None: whatever sys.stdout is at write time; `capture` sets a buffer in tests
+_out: IO[str] | None = None  # None: whatever sys.stdout is at write time; `capture` sets a buffer in tests
 _stage: str | None = None
-_current: contextvars.ContextVar[dict | None] = contextvars.ContextVar("si64_request", default=None)
+_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("si64_request", default=None)
 
 
 def stage() -> str:
@@ -93,7 +94,7 @@ def scrub(value: Any, name: str = "") -> Any:
 _DEVICE_KEY_TEXT = re.compile(r"dk_[A-Za-z0-9_-]+")
 
 
-def _write(record: dict) -> None:
+def _write(record: dict[str, Any]) -> None:
     try:
         out = _out if _out is not None else sys.stdout
         out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
@@ -199,7 +200,9 @@ def current_request_id() -> str | None:
     return None if ctx is None else ctx["request_id"]
 
 
-def observed(route: str, current_request, operation: str | None = None):
+def observed(
+    route: str, current_request: Callable[[], object], operation: str | None = None
+) -> Callable[[Callable[..., object]], Callable[..., object]]:
     """Wrap a route's view so each request writes one log line (and Http5xx on a 5xx).
 
     `current_request()` returns the chalice request (``lambda: bp.current_request``). The
@@ -208,14 +211,14 @@ def observed(route: str, current_request, operation: str | None = None):
     hands over what it knows with `annotate` (``code`` of an error answer, contract, outcome);
     `operation` is the endpoint's name of the route (its generic name when None)."""
 
-    def wrap(view):
+    def wrap(view: Callable[..., object]) -> Callable[..., object]:
         @functools.wraps(view)
-        def observed_view(**params):
+        def observed_view(**params: str) -> object:
             started = time.perf_counter()
             request = current_request()
             method = getattr(request, "method", "?")
             rid = ((getattr(request, "context", None) or {}).get("requestId")) or uuid.uuid4().hex
-            ctx = {"request_id": rid, "fields": {}}
+            ctx: dict[str, Any] = {"request_id": rid, "fields": {}}
             token = _current.set(ctx)
             status = 500
             try:
@@ -260,7 +263,7 @@ class capture:
         _out = self._buf
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         global _out
         _out = self._saved
 
@@ -269,7 +272,7 @@ class capture:
         return self._buf.getvalue()
 
     @property
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.text.splitlines() if x.strip()]
 
 

@@ -5,9 +5,14 @@ links to it).
     python -m dev.openapi_spec            # rewrite chalicelib/api/openapi.json
     python -m dev.openapi_spec --check    # exit 1 when the file differs from this builder
 
-tests/integration/test_openapi.py keeps the document equal to this builder and in step with
-``app.routes``; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
-The shapes follow docs/api.md, the project's API reference.
+The one source of the API's contract: it takes the tiers, error codes and their statuses,
+limits, signed strings and statuses from chalicelib's own constants, so the document follows
+the code. The file is committed (the Lambda package serves it as it is, and a change of the
+contract shows in review as a diff of it); tests/integration/test_openapi.py keeps it equal to
+this builder and in step with ``app.routes``. The views (tests/unit/test_views.py), the gateway
+responses (tests/infra/test_packaged_template.py) and docs/api.md (tests/unit/test_api_reference.py)
+are checked against it; tests/e2e/test_schemathesis.py fuzzes the local stack against it.
+This is operator tooling: it imports chalicelib, chalicelib never imports it.
 """
 
 from __future__ import annotations
@@ -17,29 +22,35 @@ import json
 import sys
 from pathlib import Path
 
+from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
+from chalicelib.api import errors, operators, schemas, views
+from chalicelib.config import Settings
+from chalicelib.domain import books as book_counters
+from chalicelib.domain import contracts, money, signing
+from chalicelib.domain import refunds as domain_refunds
+from chalicelib.services import idempotency, telemetry
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
 
-TIERS = ["M2", "ORIN", "M3_ULTRA", "THOR"]
-ERROR_CODES = [
-    "invalid_request",
-    "unauthorized",
-    "payment_invalid",
-    "forbidden",
-    "not_found",
-    "payment_already_used",
-    "contract_not_active",
-    "idempotency_mismatch",
-    "idempotency_in_progress",
-    "no_capacity",
-    "payload_too_large",
-    "unsupported_media_type",
-    "rate_limited",
-    "unavailable",
-    "internal",
-]
-STATUSES = ["ACTIVE", "SETTLED", "EXPIRED"]
-REFUND_STATUSES = ["NONE", "QUEUED", "SENT", "CONFIRMED", "DUST", "FAILED"]
+# Everything the code decides comes from chalicelib itself: the tiers, the error codes and their
+# statuses, the limits, the strings a renter signs and the statuses a contract or refund can take.
+# What only the document says (descriptions, types of the fields) is written here, and
+# tests/unit/test_views.py checks every view's output against the schemas below.
+TIERS = list(money.TIERS)
+ERROR_STATUS = {code: status for status, code in [*errors.STATUS.values(), errors.INTERNAL]}
+ERROR_CODES = list(ERROR_STATUS)
+STATUSES = list(book_counters.CONTRACT_STATUSES)
+LISTED_REFUND_STATUSES = list(domain_refunds.STATUSES)  # what GET /api/admin/refunds lists
+REFUND_STATUSES = [contracts.REFUND_NONE, *LISTED_REFUND_STATUSES]
+IDEMPOTENCY_HOURS = IDEMPOTENCY_TTL_MS // 3_600_000
+BODY_KIB = schemas.MAX_BODY_BYTES // 1024
+MAX_METRIC = schemas.MAX_METRIC
+REDRIVE_MAX = operators.REDRIVE_MAX_MESSAGES
+PAGE_LIMIT = f"1 to {schemas.PAGE_MAX} (default {schemas.PAGE_DEFAULT})"
+PAGE_PATTERN = f"^[0-9]{{1,{len(str(schemas.PAGE_MAX))}}}$"
+RENT_MEMO = signing.rent_memo("{tier}", "{duration_seconds}")  # type: ignore[arg-type]
+SIGNED = signing.renter_message("{METHOD}", "{PATH}", "{X-Timestamp}").decode()
 
 # --------------------------------------------------------------------------- schema helpers
 INT = {"type": "integer"}
@@ -88,7 +99,9 @@ SCHEMAS = {
     "Error": obj(
         {"detail": STR, "code": {"type": "string", "enum": ERROR_CODES}, "reason": nullable(STR)},
         {"request_id": {"type": "string", "description": "present on 5xx answers"}},
-        description='Every error (docs/api.md "Errors"); nothing was written.',
+        description='Every error (docs/api.md "Errors"); nothing was written. `x-status-of-code`: the HTTP '
+        "status each code is answered with.",
+        **{"x-status-of-code": ERROR_STATUS},
     ),
     "Health": obj({"status": {"const": "ok"}}),
     "Pricing": obj(
@@ -237,11 +250,9 @@ SCHEMAS = {
         }
     ),
     "Sample": obj(
-        {
-            "cpu_percent": {"type": "number", "minimum": 0, "maximum": 25600},
-            "memory_mb": {"type": "number", "minimum": 0},
-            "disk_io_mbps": {"type": "number", "minimum": 0},
-            "network_io_mbps": {"type": "number", "minimum": 0},
+        {  # the bounds of schemas._sample
+            name: {"type": "number", "minimum": 0, "maximum": schemas.MAX_CPU if name == "cpu_percent" else MAX_METRIC}
+            for name in schemas.SAMPLE_FIELDS
         },
         {"timestamp_ms": TS_MS},
         closed=False,
@@ -249,9 +260,12 @@ SCHEMAS = {
     "MetricsReport": {
         "oneOf": [
             ref("Sample"),
-            obj({"samples": {"type": "array", "minItems": 1, "maxItems": 120, "items": ref("Sample")}}, closed=False),
+            obj(
+                {"samples": {"type": "array", "minItems": 1, "maxItems": schemas.MAX_BATCH, "items": ref("Sample")}},
+                closed=False,
+            ),
         ],
-        "description": "One sample, or a batch of at most 120.",
+        "description": f"One sample, or a batch of at most {schemas.MAX_BATCH}.",
     },
     "MetricsRecorded": obj(
         {
@@ -269,16 +283,8 @@ SCHEMAS = {
             "contract_id": STR,
             "samples": {
                 "type": "array",
-                "maxItems": 100,
-                "items": obj(
-                    {
-                        "timestamp_ms": TS_MS,
-                        "cpu_percent": NUM,
-                        "memory_mb": NUM,
-                        "disk_io_mbps": NUM,
-                        "network_io_mbps": NUM,
-                    }
-                ),
+                "maxItems": telemetry.LATEST_SAMPLES,
+                "items": obj({name: TS_MS if name == "timestamp_ms" else NUM for name in views.SAMPLE_VIEW_FIELDS}),
             },
         }
     ),
@@ -428,7 +434,7 @@ SCHEMAS = {
     ),
     "AdminRefunds": obj(
         {
-            "status": {"enum": ["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"]},
+            "status": {"enum": LISTED_REFUND_STATUSES},
             "refunds": {"type": "array", "items": ref("AdminRefund")},
             "count": INT,
             "next_token": nullable(STR),
@@ -499,24 +505,36 @@ SCHEMAS["AdminDevice"] = obj(
 )
 
 # --------------------------------------------------------------------------- responses
+# What each status of the edge means; `{codes}` is filled with the codes errors.STATUS answers
+# with it, so a code added there appears here (and a status added there needs its line here).
 ERROR_TEXT = {
-    400: "Bad input (`invalid_request`, `reason` names the field); nothing written",
-    401: "Credentials missing, malformed, expired or wrong (`unauthorized`)",
-    402: "The payment does not prove what it must (`payment_invalid`, `reason` says why)",
-    403: "Valid credentials, not for this resource (`forbidden`)",
-    404: "No such contract, tier or device (`not_found`)",
-    409: "Conflict: `payment_already_used`, `contract_not_active`, `idempotency_mismatch`, "
-    "`idempotency_in_progress` (retry after `Retry-After`) or `no_capacity`",
-    413: "Body over 64 KiB (`payload_too_large`)",
-    415: "A Content-Type other than JSON's accepted names (`unsupported_media_type`, reason `Content-Type`)",
-    429: "Rate limited (`rate_limited`); `Retry-After` in seconds",
-    500: "A bug (`internal`); the body carries `request_id`",
-    503: "The chain RPC or the database did not answer (`unavailable`); nothing was changed",
+    400: "Bad input ({codes}, `reason` names the field); nothing written",
+    401: "Credentials missing, malformed, expired or wrong ({codes})",
+    402: "The payment does not prove what it must ({codes}, `reason` says why)",
+    403: "Valid credentials, not for this resource ({codes})",
+    404: "No such contract, tier or device ({codes})",
+    409: "Conflict: {codes}; retry `idempotency_in_progress` after `Retry-After`",
+    413: f"Body over {BODY_KIB} KiB ({{codes}})",
+    415: "A Content-Type other than JSON's accepted names ({codes}, reason `Content-Type`)",
+    429: "Rate limited ({codes}); `Retry-After` in seconds",
+    500: "A bug ({codes}); the body carries `request_id`",
+    503: "The chain RPC or the database did not answer ({codes}); nothing was changed",
 }
 
 
+def codes_of(status: int) -> str:
+    names = [f"`{code}`" for code, s in ERROR_STATUS.items() if s == status]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def error_text(status: int) -> str:
+    if status not in ERROR_TEXT:
+        raise KeyError(f"status {status} of chalicelib/api/errors.py has no line in ERROR_TEXT")
+    return ERROR_TEXT[status].format(codes=codes_of(status))
+
+
 def err(status: int) -> dict:
-    out = {"description": ERROR_TEXT[status], "content": {"application/json": {"schema": ref("Error")}}}
+    out = {"description": error_text(status), "content": {"application/json": {"schema": ref("Error")}}}
     if status == 429:
         out["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
     return out
@@ -573,8 +591,9 @@ IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "≤ 255 characters; the same key with the same body returns the first answer for 24 h",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": f"≤ {idempotency.MAX_KEY_CHARS} characters; the same key with the same body returns the first "
+    f"answer for {IDEMPOTENCY_HOURS} h",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_CHARS},
 }
 CONTRACT_ID = path_param("contract_id", "`CTR-` and a random URL-safe id")
 POST_ERRORS = (400, 413, 415)  # every POST: bad JSON / bad field, body too large, not JSON
@@ -583,6 +602,39 @@ RENTER_OPTIONAL = [*RENTER, {}]
 DEVICE = [{"deviceKey": []}]
 ADMIN = [{"adminKey": []}]
 PUBLIC: list = []
+SECURITY_OF_AUTH = {  # endpoint(auth=...) → what a client must send
+    None: PUBLIC,
+    "renter": RENTER,
+    "renter_optional": RENTER_OPTIONAL,
+    "device": DEVICE,
+    "admin": ADMIN,
+}
+
+
+def route_auth() -> dict[tuple[str, str], str | None]:
+    """(METHOD, path) → the auth mode its endpoint() checks, for every route the app serves."""
+    from app import app
+
+    return {
+        (method, path): entry.view_function.auth
+        for path, entries in app.routes.items()
+        for method, entry in entries.items()
+        if method != "OPTIONS"
+    }
+
+
+def with_security(paths: dict) -> dict:
+    """PATHS with each operation's security taken from its route's endpoint(auth=...)."""
+    auth = route_auth()
+    out: dict = {}
+    for path, item in paths.items():
+        out[path] = {}
+        for method, operation in item.items():
+            key = (method.upper(), path)
+            if key not in auth:
+                raise KeyError(f"{method.upper()} {path} is in PATHS but the app serves no such route")
+            out[path][method] = {**operation, "security": SECURITY_OF_AUTH[auth[key]]}
+    return out
 
 
 def op(
@@ -591,7 +643,6 @@ def op(
     resp: dict,
     *,
     tags: list[str],
-    security: list | None = None,
     params: list | None = None,
     request: dict | None = None,
     description: str | None = None,
@@ -603,7 +654,7 @@ def op(
         out["parameters"] = params
     if request:
         out["requestBody"] = request
-    out["security"] = PUBLIC if security is None else security
+    out["security"] = PUBLIC  # set by build() from the credentials the route checks
     out["responses"] = resp
     return out
 
@@ -645,10 +696,9 @@ PATHS = {
                 409,
             ),
             tags=["renter"],
-            security=RENTER_OPTIONAL,
             params=[IDEMPOTENCY],
             request=body("RentRequest"),
-            description="The payment must be bound to the request: a memo `si64:rent:{tier}:{duration_seconds}` in "
+            description="The payment must be bound to the request: a memo `" + RENT_MEMO + "` in "
             "the paying transaction, or the renter headers signed by the paying wallet over the body.",
         )
     },
@@ -667,7 +717,6 @@ PATHS = {
             "Extend an ACTIVE contract with a bound payment from its wallet",
             responses({"200": ok(ref("ExtendReceipt"), headers=REPLAYED)}, *POST_ERRORS, 401, 402, 403, 404, 409),
             tags=["renter"],
-            security=RENTER_OPTIONAL,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request=body("ExtendRequest"),
         )
@@ -678,7 +727,6 @@ PATHS = {
             "End the contract now and queue its refund (renter-signed)",
             responses({"200": ok(ref("Settlement"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
             tags=["renter"],
-            security=RENTER,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
         )
@@ -686,10 +734,9 @@ PATHS = {
     "/api/metrics/{contract_id}": {
         "post": op(
             "report_metrics",
-            "A device reports usage (one sample or a batch of ≤ 120) in one write",
+            f"A device reports usage (one sample or a batch of ≤ {schemas.MAX_BATCH}) in one write",
             responses({"200": ok(ref("MetricsRecorded"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404, 409),
             tags=["device"],
-            security=DEVICE,
             params=[CONTRACT_ID, IDEMPOTENCY],
             request=body("MetricsReport"),
         )
@@ -709,9 +756,8 @@ PATHS = {
             "A page of contracts, active and completed, with the page's totals",
             responses({"200": ok(ref("LedgerPage"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
         )
@@ -722,11 +768,10 @@ PATHS = {
             "Postings of one contract or one account, oldest first",
             responses({"200": ok(ref("EntriesPage"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param("contract_id", "exactly one of contract_id and account"),
                 query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
         )
@@ -737,7 +782,6 @@ PATHS = {
             "System health for operators",
             responses({"200": ok(ref("Stats"))}, 401),
             tags=["operator"],
-            security=ADMIN,
         )
     },
     "/api/admin/devices": {
@@ -746,7 +790,6 @@ PATHS = {
             "Every device: leases, capacity, uptime, audited, last report, key set",
             responses({"200": ok(ref("AdminDevices"))}, 401),
             tags=["operator"],
-            security=ADMIN,
         )
     },
     "/api/admin/devices/{device_id}/key": {
@@ -755,7 +798,6 @@ PATHS = {
             "Issue a new device key (returned once; the old key stops working)",
             responses({"201": ok(ref("IssuedKey"), "Issued")}, 400, 401, 404),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("device_id", "a device of the inventory")],
             description="No body. `Idempotency-Key` is refused (400): the key must exist only in this answer.",
         )
@@ -766,7 +808,6 @@ PATHS = {
             "Mark a device audited or not",
             responses({"200": ok(ref("AdminDevice"), headers=REPLAYED)}, *POST_ERRORS, 401, 404),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("device_id", "a device of the inventory"), IDEMPOTENCY],
             request=body("AuditedRequest"),
         )
@@ -787,7 +828,6 @@ PATHS = {
                 409,
             ),
             tags=["renter"],
-            security=RENTER,
             params=[path_param("tx_signature", "the payment's transaction signature (base58)"), IDEMPOTENCY],
             request={"required": False, "content": {"application/json": {"schema": {}}}},
             description="409 `payment_already_used` when the payment paid for a contract; 402 when it is not a "
@@ -810,7 +850,6 @@ PATHS = {
             "Queue a FAILED refund again (FAILED → QUEUED); any other refund is returned as it is",
             responses({"200": ok(ref("RefundRetried"), headers=REPLAYED)}, 400, 401, 404, 413, 415),
             tags=["operator"],
-            security=ADMIN,
             params=[path_param("refund_id", "a contract id, or the id of an orphan payment's refund"), IDEMPOTENCY],
         )
     },
@@ -820,14 +859,13 @@ PATHS = {
             "Refunds in one status, newest first (contract refunds, then payment refunds), paged",
             responses({"200": ok(ref("AdminRefunds"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param(
                     "status",
                     "QUEUED, SENT, CONFIRMED, FAILED or DUST (default FAILED)",
-                    enum=["QUEUED", "SENT", "CONFIRMED", "FAILED", "DUST"],
+                    enum=LISTED_REFUND_STATUSES,
                 ),
-                query_param("limit", "1 to 1000 (default 100)", pattern="^[0-9]{1,4}$"),
+                query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],
             description="One or two Query calls on the sparse `refunds-by-status` indexes; never a scan.",
@@ -839,9 +877,12 @@ PATHS = {
             "Move the refund dead-letter queue's messages back to the refund queue",
             responses({"200": ok(ref("Redriven"), headers=REPLAYED)}, 400, 401, 413, 415),
             tags=["operator"],
-            security=ADMIN,
             params=[
-                query_param("limit", "at most this many messages (1 to 100, default 100)", pattern="^[0-9]{1,3}$"),
+                query_param(
+                    "limit",
+                    f"at most this many messages (1 to {REDRIVE_MAX}, default {REDRIVE_MAX})",
+                    pattern=f"^[0-9]{{1,{len(str(REDRIVE_MAX))}}}$",
+                ),
                 IDEMPOTENCY,
             ],
             description="Receive (10 at a time), send to the refund queue, then delete from the DLQ: a message is "
@@ -860,7 +901,6 @@ PATHS = {
                 409,
             ),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 path_param("tx_signature", "the orphan payment's transaction signature (base58)"),
                 query_param("payer", "the payer whose share to refund, when several payers' shares are unclaimed"),
@@ -878,11 +918,11 @@ PATHS = {
             "The books against the chain: treasury balance, confirmed refunds, orphan payments",
             responses({"200": ok(ref("Reconciliation"))}, 400, 401),
             tags=["operator"],
-            security=ADMIN,
             params=[
                 query_param(
                     "orphan_age",
-                    "seconds after which an unclaimed transfer is an orphan (default 3600)",
+                    "seconds after which an unclaimed transfer is an orphan "
+                    f"(default {operators.ORPHAN_AGE_DEFAULT_SECONDS})",
                     pattern="^[0-9]{1,10}$",
                 ),
                 query_param(
@@ -917,19 +957,26 @@ SECURITY_SCHEMES = {
         "type": "apiKey",
         "in": "header",
         "name": "X-Timestamp",
-        "description": "Unix seconds, within ±300 s of server time",
+        "description": f"Unix seconds, within ±{Settings.signature_window_seconds} s of server time",
     },
     "renterSignature": {
         "type": "apiKey",
         "in": "header",
         "name": "X-Signature",
-        "description": "base58 ed25519 signature of `si64:{METHOD} {PATH}:{X-Timestamp}` "
+        "description": f"base58 ed25519 signature of `{SIGNED}` "
         "(+ `:{sha256 hex of the raw body}` when the body is not empty)",
     },
 }
 
 
 def build() -> dict:
+    for code in ERROR_STATUS:
+        statuses = {s for s, c in [*errors.STATUS.values(), errors.INTERNAL] if c == code}
+        if len(statuses) != 1:
+            raise ValueError(f"error code {code!r} is answered with several statuses: {sorted(statuses)}")
+    missing = sorted(set(ERROR_STATUS.values()) - set(ERROR_TEXT))
+    if missing:
+        raise KeyError(f"statuses of chalicelib/api/errors.py with no line in ERROR_TEXT: {missing}")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -944,7 +991,7 @@ def build() -> dict:
         },
         "servers": [{"url": "/", "description": "the API's base URL (the local stack, or a stage's /api root)"}],
         "tags": [{"name": t} for t in ("public", "renter", "device", "operator")],
-        "paths": PATHS,
+        "paths": with_security(PATHS),
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 

@@ -45,9 +45,9 @@ class _Tx:
         self.checks: list[str] = []
         self.puts: list[str] = []
         self.updates: list[str] = []
-        self.keys: set[tuple] = set()
+        self.keys: set[tuple[str, object]] = set()
 
-    def _once(self, table: str, key) -> None:
+    def _once(self, table: str, key: object) -> None:
         """AWS (and moto) refuse a transaction that names one item twice (ValidationException); DynamoDB
         Local instead applies the first write and fails the second's condition. Refuse it
         here, the same way on every engine: it is a bug, never a lost race."""

@@ -11,9 +11,15 @@ every endpoint path gets an OPTIONS view (api/endpoint.py) that calls `preflight
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from chalice import Response
 
 from .errors import OriginNotAllowed
+
+if TYPE_CHECKING:  # types only
+    from ..config import Settings
 
 REQUEST_HEADERS = ("content-type", "idempotency-key", "x-wallet", "x-timestamp", "x-signature")
 ADMIN_HEADERS = (*REQUEST_HEADERS, "x-admin-key")
@@ -31,7 +37,7 @@ def exposure(auth: str | None, method: str) -> str:
     return "renter"
 
 
-def allowed_origin(kind: str, origin: str | None, settings) -> str | None:
+def allowed_origin(kind: str, origin: str | None, settings: Settings) -> str | None:
     """The Access-Control-Allow-Origin value for `origin` on a route of this exposure, or None."""
     if not origin or kind == "device":
         return None
@@ -43,7 +49,7 @@ def allowed_origin(kind: str, origin: str | None, settings) -> str | None:
     return origin if origin.rstrip("/") in allowed else None
 
 
-def headers_for(kind: str, origin: str | None, settings) -> dict:
+def headers_for(kind: str, origin: str | None, settings: Settings) -> dict[str, str]:
     """The CORS headers of an answer on a route of this exposure."""
     allow = allowed_origin(kind, origin, settings)
     headers = {} if kind == "public" else {"Vary": "Origin"}
@@ -52,7 +58,7 @@ def headers_for(kind: str, origin: str | None, settings) -> dict:
     return headers
 
 
-def preflight(settings, request_headers, routes: dict[str, str]) -> Response:
+def preflight(settings: Settings, request_headers: Mapping[str, str], routes: dict[str, str]) -> Response:
     """OPTIONS: 204 with the CORS grant when Origin, Access-Control-Request-Method and
     -Headers are allowed for this path (`routes`: METHOD → exposure); OriginNotAllowed (403
     forbidden, reason origin/method/headers) otherwise. Without Origin (not a browser

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalice import Response
 
@@ -31,6 +32,13 @@ from . import cors
 from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response, status_of
 from .errors import json_response as json_response
 from .schemas import MAX_BODY_BYTES, contract_id, parse_json, renter_credentials
+
+if TYPE_CHECKING:  # types only
+    from chalice import Blueprint
+    from chalice.app import Request
+
+    from ..domain.devices import Device
+    from ..services.telemetry import ReportContext
 
 log = logging.getLogger("si64.api")
 # The bodies are JSON whatever the client calls them; any other Content-Type is 415, answered
@@ -47,22 +55,22 @@ class Call:
     `raw` the body as received, `body` the parsed JSON object (parsed on first use)."""
 
     c: bootstrap.Container
-    params: dict
-    headers: Any
-    query: dict
+    params: dict[str, str]
+    headers: Mapping[str, str]
+    query: dict[str, str]
     method: str
     route: str
     raw: bytes
     principal: str = ""
     wallet: str | None = None  # the renter whose credentials checked out, if any
     client: str = ""  # who asks: `ip:{source IP}` (services budget what it makes us ask the chain)
-    device: Any = None  # the device whose X-Device-Key verified at the edge, if any
-    report: Any = None  # that device and the path's contract, as read with it (services.telemetry.ReportContext)
+    device: Device | None = None  # the device whose X-Device-Key verified at the edge, if any
+    report: ReportContext | None = None  # that device and the path's contract, as read with it
     device_refusal: e.Unauthorized | None = None  # why the X-Device-Key did not verify
-    _body: dict | None = None
+    _body: dict[str, Any] | None = None
 
     @property
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         if self._body is None:
             self._body = parse_json(self.raw)
         return self._body
@@ -75,11 +83,15 @@ class Call:
         return path
 
 
-def source_ip(request) -> str:
+# A route's function: what it returns is shaped by `shape` (a dict/list, `(status, body)` or a Response).
+Handler = Callable[[Call], object]
+
+
+def source_ip(request: Request) -> str:
     return ((request.context or {}).get("identity") or {}).get("sourceIp") or "unknown"
 
 
-def check_content_type(headers) -> None:
+def check_content_type(headers: Mapping[str, str]) -> None:
     """UnsupportedMediaType unless a body's Content-Type (absent: JSON) names one of
     CONTENT_TYPES, parameters such as charset allowed."""
     given = headers.get("content-type")
@@ -87,7 +99,9 @@ def check_content_type(headers) -> None:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.", reason="Content-Type")
 
 
-def verified_device(c, auth: str | None, headers, params: dict):
+def verified_device(
+    c: bootstrap.Container, auth: str | None, headers: Mapping[str, str], params: dict[str, str]
+) -> tuple[ReportContext | None, e.Unauthorized | None]:
     """(report, refusal) of a device route: the device whose X-Device-Key verifies and the
     contract of the path, read together in ONE read (none for a malformed key; the metrics
     path reuses both), or the Unauthorized to answer once the request has been counted
@@ -103,14 +117,14 @@ def verified_device(c, auth: str | None, headers, params: dict):
         return None, err
 
 
-def _contract_param(params: dict) -> str | None:
+def _contract_param(params: dict[str, str]) -> str | None:
     try:
         return contract_id(params.get("contract_id", ""))
     except e.NotFound:
         return None
 
 
-def rate_limit(c, device, ip: str) -> None:
+def rate_limit(c: bootstrap.Container, device: Device | None, ip: str) -> None:
     """A device whose key verified counts against its own window; everything else (forged or
     malformed keys included) against the client IP."""
     s = c.settings
@@ -120,7 +134,7 @@ def rate_limit(c, device, ip: str) -> None:
         c.rate_limit.check(f"ip:{ip}", *s.rate_limit, "address", s.rate_limit_shared)
 
 
-def authenticate(c, call: Call, mode: str | None, ip: str) -> None:
+def authenticate(c: bootstrap.Container, call: Call, mode: str | None, ip: str) -> None:
     """Check the route's credentials and set `call.principal` (and `call.wallet`).
 
     renter:          X-Wallet/X-Timestamp/X-Signature required, over the raw body's hash.
@@ -144,7 +158,7 @@ def authenticate(c, call: Call, mode: str | None, ip: str) -> None:
         call.principal = f"ip:{ip}"
 
 
-def shape(result) -> Response:
+def shape(result: object) -> Response:
     if isinstance(result, Response):
         return result
     if isinstance(result, tuple):
@@ -152,7 +166,7 @@ def shape(result) -> Response:
     return json_response(200, result)
 
 
-def run_post(c, call: Call, fn, auth: str | None) -> Response:
+def run_post(c: bootstrap.Container, call: Call, fn: Handler, auth: str | None) -> Response:
     """A POST: under its Idempotency-Key when it has credentials; with none (a payment-bound
     rent or extend), the payment's receipt is its replay and the key is not stored."""
     key = check_key(call.headers.get("idempotency-key"))
@@ -167,7 +181,7 @@ def run_post(c, call: Call, fn, auth: str | None) -> Response:
     return out
 
 
-def _guarded(request, request_id: str, what: str, answer) -> Response:
+def _guarded(request: Request, request_id: str, what: str, answer: Callable[[], Response]) -> Response:
     """`answer()`, with a domain error in the error shape and a bug as the 500 body; the error's
     code is handed to the request's log line."""
     try:
@@ -181,16 +195,16 @@ def _guarded(request, request_id: str, what: str, answer) -> Response:
         return internal_response(request_id)
 
 
-def _request_id(request) -> str:
+def _request_id(request: Request) -> str:
     """The id of the request's log line (API Gateway's), which its 5xx body names."""
     return observability.current_request_id() or (request.context or {}).get("requestId") or uuid.uuid4().hex
 
 
-def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
-    def preflight(**params):
+def _register_preflight(bp: Blueprint, path: str, routes: dict[str, str]) -> None:
+    def preflight(**params: str) -> Response:
         request = bp.current_request
 
-        def answer():
+        def answer() -> Response:
             c = bootstrap.container()
             limit, window = c.settings.rate_limit
             c.rate_limit.check_instance(f"ip:{source_ip(request)}", limit, window, "address")
@@ -204,7 +218,9 @@ def _register_preflight(bp, path: str, routes: dict[str, str]) -> None:
     bp.route(path, methods=["OPTIONS"], content_types=ROUTE_CONTENT_TYPES)(preflight)
 
 
-def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation: str | None = None):
+def endpoint(
+    bp: Blueprint, path: str, methods: Sequence[str] = ("GET",), auth: str | None = None, operation: str | None = None
+) -> Callable[[Handler], Handler]:
     """Register `fn(call)` on a blueprint with the shared edge behaviour; `auth` is one of
     AUTH_MODES (see `authenticate`); `operation` names it on the request's log line (default:
     the generic name of method and path). The path also answers CORS preflights (OPTIONS)."""
@@ -215,18 +231,19 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation
         # Idempotency-Key replay, never left to the handler (which a replay skips)
         raise ValueError(f"POST {path} must name its credentials (auth=...)")
 
-    def register(fn):
-        def view(**params):
+    def register(fn: Handler) -> Handler:
+        def view(**params: str) -> Response:
             request = bp.current_request
-            holder: dict = {}
+            holder: dict[str, bootstrap.Container] = {}
 
-            def answer():
+            def answer() -> Response:
                 c = holder["c"] = bootstrap.container()
                 ip = source_ip(request)
                 report, refusal = verified_device(c, auth, request.headers, params)
                 device = report.device if report else None
                 rate_limit(c, device, ip)
-                raw = request.raw_body or b""
+                # chalice annotates raw_body `str | bytes`; the property always returns bytes
+                raw = cast(bytes, request.raw_body or b"")
                 if request.method == "POST":
                     check_content_type(request.headers)
                 if len(raw) > MAX_BODY_BYTES:
@@ -247,6 +264,7 @@ def endpoint(bp, path: str, methods=("GET",), auth: str | None = None, operation
         name = operation or observability.operation_of(methods[0].upper(), path)
         logged = observability.observed(path, lambda: bp.current_request, name)(view)  # one JSON line a request
         logged.operation = name  # type: ignore[attr-defined]  # what the log line calls it
+        logged.auth = auth  # type: ignore[attr-defined]  # the credentials it checks (the OpenAPI security)
         bp.route(path, methods=list(methods), content_types=ROUTE_CONTENT_TYPES)(logged)
         routes = bp.__dict__.setdefault("_si64_cors_routes", {})  # path -> {METHOD: exposure}
         first = path not in routes

@@ -72,7 +72,7 @@ def status_of(err: e.DomainError) -> tuple[int, str]:
     return next((STATUS[k] for k in type(err).__mro__ if k in STATUS), INTERNAL)
 
 
-def json_response(status: int, body: Any, headers: dict | None = None) -> Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(body=jsontext.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 

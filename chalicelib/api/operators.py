@@ -21,6 +21,8 @@ bp = Blueprint(__name__)
 
 # device ids are what dev/seed.py and operators create: no "_" (device keys are dk_<id>_<secret>)
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+REDRIVE_MAX_MESSAGES = 100  # `?limit=` of a redrive: its default and maximum
+ORPHAN_AGE_DEFAULT_SECONDS = 3600
 
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
@@ -101,8 +103,12 @@ def admin_device_audited(call: Call) -> object:
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
 def retry_refund(call: Call) -> object:
     """FAILED → QUEUED and queued again; a refund that is not FAILED is returned as is."""
-    r = call.c.refund_operations.retry(call.params["refund_id"])
-    out = {
+    return retried_view(call.c.refund_operations.retry(call.params["refund_id"]))
+
+
+def retried_view(r: Refund) -> dict[str, Any]:
+    """The answer of a retry: the refund as it now stands."""
+    out: dict[str, Any] = {
         "refund_id": r.refund_id,
         "wallet": r.wallet,
         "status": r.status,
@@ -144,7 +150,7 @@ def admin_refunds(call: Call) -> object:
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call: Call) -> object:
-    limit = schemas.query_integer(call.query, "limit", 100, minimum=1, maximum=100)
+    limit = schemas.query_integer(call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
     return {
@@ -218,6 +224,8 @@ def reconcile_response(rep: Report) -> dict[str, Any]:
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
 def admin_reconcile(call: Call) -> object:
-    age = schemas.query_integer(call.query, "orphan_age", 3600, minimum=0, maximum=10 * 365 * 86_400)
+    age = schemas.query_integer(
+        call.query, "orphan_age", ORPHAN_AGE_DEFAULT_SECONDS, minimum=0, maximum=10 * 365 * 86_400
+    )
     baseline = schemas.query_integer(call.query, "baseline_slot", None, minimum=0, maximum=10**12)
     return reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))

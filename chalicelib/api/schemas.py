@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from ..domain import contracts, keys, money
 from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
@@ -37,6 +37,7 @@ MAX_UNIX_SECONDS = 10**12 - 1  # X-Timestamp: at most 12 digits
 # "-0.30000000000000004" (a double's longest shortest-repr) is 20 characters and 17 places.
 MAX_NUMBER_CHARS = 32
 MAX_PLACES = 24
+PAGE_DEFAULT, PAGE_MAX = 100, 1000  # `?limit=` of a paged read
 _INTEGER_TEXT = re.compile(r"[0-9]+")  # every integer parameter from text counts something: no sign
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -61,11 +62,11 @@ def _bounded_places(d: Decimal) -> bool:
     return isinstance(exponent, int) and exponent >= -MAX_PLACES and d.adjusted() < MAX_NUMBER_CHARS
 
 
-def _json_int(text: str):
+def _json_int(text: str) -> int | NonFinite:
     return int(text) if len(text) <= MAX_NUMBER_CHARS else NonFinite(text[:12] + "…", _UNBOUNDED)
 
 
-def _json_decimal(text: str):
+def _json_decimal(text: str) -> Decimal | NonFinite:
     if len(text) > MAX_NUMBER_CHARS:
         return NonFinite(text[:12] + "…", _UNBOUNDED)
     # at most MAX_NUMBER_CHARS characters: cheap, whatever the exponent; the places and the
@@ -74,7 +75,7 @@ def _json_decimal(text: str):
 
 
 def number(
-    value,
+    value: object,
     name: str,
     *,
     minimum: int | Decimal | None = None,
@@ -113,7 +114,11 @@ def number(
     return value
 
 
-def query_integer(query: dict, name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
+@overload
+def query_integer(query: dict[str, Any], name: str, default: int, *, minimum: int, maximum: int) -> int: ...
+@overload
+def query_integer(query: dict[str, Any], name: str, default: None, *, minimum: int, maximum: int) -> int | None: ...
+def query_integer(query: dict[str, Any], name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
     """An optional integer query parameter (absent or empty → `default`), through `number`."""
     raw = query.get(name)
     if raw is None or raw == "":
@@ -161,7 +166,7 @@ def parse_json(raw: bytes | str | None) -> dict[str, Any]:
         seen.append(NonFinite(text))
         return seen[-1]
 
-    def seen_if_refused(value):
+    def seen_if_refused(value: int | Decimal | NonFinite) -> int | Decimal | NonFinite:
         if isinstance(value, NonFinite):
             seen.append(value)
         return value
@@ -305,7 +310,7 @@ def metrics_samples(body: dict[str, Any], now_ms: int, earliest_ms: int, latest_
     return sorted(rows, key=lambda r: r[0])
 
 
-def limit(raw: str | None, *, default: int = 100, maximum: int = 1000) -> int:
+def limit(raw: str | None, *, default: int = PAGE_DEFAULT, maximum: int = PAGE_MAX) -> int:
     return query_integer({"limit": raw}, "limit", default, minimum=1, maximum=maximum)
 
 

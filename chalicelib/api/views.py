@@ -14,6 +14,7 @@ from ..config import Settings
 from ..domain import ledger
 from ..domain.contracts import ACTIVE, Contract, as_of, booked
 from ..domain.money import Tier, hours_display, sol
+from .schemas import SAMPLE_FIELDS
 
 if TYPE_CHECKING:  # types only
     from ..domain.devices import Device
@@ -113,9 +114,11 @@ def metrics_response(c: Contract, recorded: int, now_ms: int) -> dict[str, Any]:
     }
 
 
+SAMPLE_VIEW_FIELDS = ("timestamp_ms", *SAMPLE_FIELDS)  # a stored row [ts_ms, cpu, mem, disk, net], named
+
+
 def sample_view(row: list[Any]) -> dict[str, Any]:
-    ts, cpu, mem, disk, net = row
-    return {"timestamp_ms": ts, "cpu_percent": cpu, "memory_mb": mem, "disk_io_mbps": disk, "network_io_mbps": net}
+    return dict(zip(SAMPLE_VIEW_FIELDS, row, strict=True))
 
 
 def samples_response(contract_id: str, rows: list[list[Any]]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..domain import errors as e
 from ..domain.records import Replay
@@ -45,10 +45,13 @@ class Answer(Protocol):
     body: Any
 
 
+AnswerT = TypeVar("AnswerT", bound=Answer)
+
+
 def check_key(key: str | None) -> str | None:
-    """The Idempotency-Key as sent (None: none); InvalidRequest unless 1 to 255 characters."""
+    """The Idempotency-Key as sent (None: none); InvalidRequest unless 1 to MAX_KEY_CHARS characters."""
     if key is not None and (not key or len(key) > MAX_KEY_CHARS):
-        raise e.InvalidRequest("Idempotency-Key must be 1 to 255 characters.", reason="Idempotency-Key")
+        raise e.InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters.", reason="Idempotency-Key")
     return key
 
 
@@ -61,8 +64,8 @@ class Idempotency:
     clock: Clock
 
     def run(
-        self, scope: str, raw: bytes, method: str, lease_seconds: int, run: Callable[[], Answer]
-    ) -> Answer | Replay:
+        self, scope: str, raw: bytes, method: str, lease_seconds: int, run: Callable[[], AnswerT]
+    ) -> AnswerT | Replay:
         """`run()`'s answer, run at most once per `scope` (which names the key); a stored
         Replay when this scope already answered with the same body."""
         body_hash = hashlib.sha256(method.encode() + b" " + raw).hexdigest()

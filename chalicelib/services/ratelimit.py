@@ -54,7 +54,7 @@ class RateLimit:
     claims: ClaimStore
     clock: Clock
     monotonic: Callable[[], float] = time.monotonic
-    _hits: dict[str, deque] = field(default_factory=dict, repr=False)
+    _hits: dict[str, deque[float]] = field(default_factory=dict, repr=False)
     _full: dict[str, int] = field(default_factory=dict, repr=False)  # subject -> start (ms) of a window known full
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_fail_open: float | None = field(default=None, repr=False)

@@ -23,7 +23,7 @@ from ..config import Settings
 from ..domain import refunds as R
 from ..domain.errors import Unavailable
 from ..domain.ledger import TREASURY
-from ..domain.reconcile import ChainTx, Report, Unbooked, check_refund, inbound, refund_id_of
+from ..domain.reconcile import ChainTx, Report, SignatureInfo, Unbooked, check_refund, inbound, refund_id_of
 from ..domain.signing import refund_memo
 
 if TYPE_CHECKING:  # types only
@@ -248,10 +248,12 @@ class Reconciler:
             phantom_refs=phantom,
         )
 
-    def _shares(self, s, paid: dict[str, int], now_s: int, orphan_age_seconds: int, claimed_checked=False):
+    def _shares(
+        self, s: SignatureInfo, paid: dict[str, int], now_s: int, orphan_age_seconds: int, claimed_checked: bool = False
+    ) -> list[Unbooked]:
         """One Unbooked per payer's share of an inbound transaction the ledger does not book:
         claimed but unbooked, an orphan (older than the orphan age) or a recent payment."""
-        out = []
+        out: list[Unbooked] = []
         for payer, lamports in sorted(paid.items()):
             if not claimed_checked and self.claims.get_claim(s.signature, payer) is not None:
                 out.append(

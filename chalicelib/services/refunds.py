@@ -315,7 +315,9 @@ class PaymentRefunds:
             else:
                 open_ = [p for p in sorted(paid) if self.claims.get_claim(tx_signature, p) is None]
                 if not open_:
-                    raise self._claimed(self.claims.get_claim(tx_signature, sorted(paid)[0]))
+                    held = self.claims.get_claim(tx_signature, sorted(paid)[0])
+                    assert held is not None  # every share was just read as claimed
+                    raise self._claimed(held)
                 if len(open_) > 1:
                     raise InvalidRequest(
                         f"Several payers' shares of this payment are unclaimed ({', '.join(open_)}); "

@@ -27,6 +27,7 @@ MAX_DEVICE_KEY_CHARS = 256
 SAMPLE_CLOCK_SKEW_MS = 30_000
 # The device's last-seen stamp is written at most once per this interval (per device).
 LAST_SEEN_EVERY_MS = 60_000
+LATEST_SAMPLES = 100  # how many samples a contract's metrics read shows
 
 
 def device_of_key(key: str | None) -> str:
@@ -129,8 +130,8 @@ class Telemetry:
         return Recorded(contract, len(rows), now)
 
     def latest(self, contract_id: str) -> list[list[Any]]:
-        """The newest ≤ 100 sample rows of a contract, oldest first; NotFound for no contract."""
-        rows = self.metrics.latest(contract_id)
+        """The newest ≤ LATEST_SAMPLES sample rows of a contract, oldest first; NotFound for no contract."""
+        rows = self.metrics.latest(contract_id, LATEST_SAMPLES)
         if not rows and self.contracts.get(contract_id) is None:  # only an empty answer needs the check
             raise NotFound("No such contract.", reason="contract_id")
         return rows

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.fakes import FakeDatabase
-from tests.unit.conftest import SocketBlocker
+from tests.support.moto import in_process_aws
+from tests.support.network import SocketBlocker
 
 SHARDS = 4
 PREFIX = "si64-contract"
@@ -45,16 +46,10 @@ DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_
 @pytest.fixture(scope="module")
 def moto_sqs():
     """In-process moto for one module: an SQS client (the queue adapters are tested here)."""
-    from moto import mock_aws
+    with in_process_aws(REGION):
+        import boto3
 
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in DUMMY_AWS.items():
-            mp.setenv(k, v)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            import boto3
-
-            yield boto3.client("sqs", region_name=REGION)
+        yield boto3.client("sqs", region_name=REGION)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@
 * ``Payer``: ``si64.renter.Renter`` (the one payer of the repo: stock solana-py
   ``AsyncClient``, airdrop, a system transfer to the treasury with a memo, confirmed)
   with the tests' defaults.
-* ``renter_headers``: the renter's signature of a request (``si64.renter.renter_headers``
+* ``settle_headers``: the renter's signature of a settle request (``si64.renter.renter_headers``,
   over ``chalicelib.domain.signing.renter_message``), exactly what a browser wallet's
   ``signMessage`` produces.
 * Pricing helpers implementing the formulas of docs/api.md exactly (integers only).
@@ -190,7 +190,7 @@ class Api:
         }
 
 
-def renter_headers(
+def settle_headers(
     kp: Keypair,
     contract_id: str,
     ts: int | None = None,
@@ -198,7 +198,8 @@ def renter_headers(
     path: str | None = None,
     body: bytes | str = b"",
 ) -> dict:
-    """X-Wallet / X-Timestamp / X-Signature for the settle route of a contract (or `path`)."""
+    """X-Wallet / X-Timestamp / X-Signature (si64.renter's `renter_headers`) for the settle
+    route of a contract (or `path`)."""
     return renter.renter_headers(kp, method, path or f"/api/contracts/{contract_id}/settle", body, ts)
 
 

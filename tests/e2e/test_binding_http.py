@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from .client import LAMPORTS_PER_SOL, extend_terms, price_lamports, rent_terms, renter_headers, signed_json
+from .client import LAMPORTS_PER_SOL, extend_terms, price_lamports, rent_terms, settle_headers, signed_json
 
 pytestmark = pytest.mark.e2e
 
@@ -99,15 +99,15 @@ def test_an_idempotency_replay_needs_the_requests_own_credentials(api, payer, lo
     sig = payer.pay(a, treasury, price_lamports("M2", 0.1), memo=rent_terms("M2", 0.1))
     cid = api.post("/api/rent", rent_body(a.pubkey(), sig, "M2", 0.1)).body["contract_id"]
     key = {"Idempotency-Key": f"binding-{cid}"}
-    done = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**renter_headers(a, cid), **key})
+    done = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**settle_headers(a, cid), **key})
     assert done.status == 200, done
     r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=key)  # no renter headers at all
     assert (r.status, r.body["code"]) == (401, "unauthorized") and "Idempotent-Replayed" not in r.headers, r
     # another wallet's valid signature with the same key gets no replay either
     other = payer.new_wallet(LAMPORTS_PER_SOL // 100)
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**renter_headers(other, cid), **key})
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**settle_headers(other, cid), **key})
     assert (r.status, r.body["code"]) == (403, "forbidden") and "Idempotent-Replayed" not in r.headers, r
-    again = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**renter_headers(a, cid), **key})
+    again = api.post(f"/api/contracts/{cid}/settle", data=b"", headers={**settle_headers(a, cid), **key})
     assert (again.status, again.body) == (200, done.body) and again.headers.get("Idempotent-Replayed") == "true"
 
 
@@ -116,13 +116,13 @@ def test_a_timestamp_that_is_not_ascii_digits_is_401(api, payer, ts):
     """`str.isdigit()` accepts "²": a credential parse error is a 401, never a 500."""
     kp = payer.new_wallet(LAMPORTS_PER_SOL // 100)
     cid = "CTR-" + "y" * 22
-    headers = dict(renter_headers(kp, cid), **{"X-Timestamp": ts.encode("utf-8")})  # raw bytes on the wire
+    headers = dict(settle_headers(kp, cid), **{"X-Timestamp": ts.encode("utf-8")})  # raw bytes on the wire
     for path, body in ((f"/api/contracts/{cid}/settle", b""), ("/api/rent", b'{"wallet": "x"}')):
         r = api.post(path, data=body, headers=headers)
         assert (r.status, r.body["code"], r.body["reason"]) == (401, "unauthorized", "X-Timestamp"), r
 
 
 def settle(api, kp, cid: str) -> None:
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(kp, cid))
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(kp, cid))
     assert r.status == 200, r
     time.sleep(0)  # nothing to wait for: the refund is the worker's

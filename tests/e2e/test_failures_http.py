@@ -25,7 +25,7 @@ from .client import (
     price_lamports,
     random_signature,
     rent_terms,
-    renter_headers,
+    settle_headers,
 )
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ def ctx(api, payer, local_stack):
     c.other_key = c.keys[c.c2_device]
     yield c
     for cid, kp in ((c.c1, c.a), (c.c2, c.b)):  # leave no contract running
-        r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(kp, cid))
+        r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(kp, cid))
         assert r.status == 200 and r.body["status"] == "SETTLED", r
 
 
@@ -139,7 +139,7 @@ def test_payment_reasons_are_402_and_write_nothing(api, payer, ctx):
     r = api.post("/api/rent", rent_body(a.pubkey(), sig))
     assert r.status == 201, r
     settle = api.post(
-        f"/api/contracts/{r.body['contract_id']}/settle", data=b"", headers=renter_headers(a, r.body["contract_id"])
+        f"/api/contracts/{r.body['contract_id']}/settle", data=b"", headers=settle_headers(a, r.body["contract_id"])
     )
     assert settle.status == 200, settle
 
@@ -172,13 +172,13 @@ def test_payment_too_old_is_402(short_age_stack):
 def test_settle_credentials(api, ctx):
     before = world(api, ctx)
     cid, path = ctx.c1, f"/api/contracts/{ctx.c1}/settle"
-    good = renter_headers(ctx.a, cid)
+    good = settle_headers(ctx.a, cid)
     now = int(time.time())
     impostor = Keypair()
     forged = dict(good, **{"X-Signature": str(impostor.sign_message(f"si64:POST {path}:{now}".encode()))})
-    other_path = renter_headers(ctx.a, cid, path=f"/api/contracts/{ctx.c2}/settle")
-    other_method = renter_headers(ctx.a, cid, method="GET")
-    with_stage = renter_headers(ctx.a, cid, path=f"/api{path}")
+    other_path = settle_headers(ctx.a, cid, path=f"/api/contracts/{ctx.c2}/settle")
+    other_method = settle_headers(ctx.a, cid, method="GET")
+    with_stage = settle_headers(ctx.a, cid, path=f"/api{path}")
     tampered_ts = dict(good, **{"X-Timestamp": str(int(good["X-Timestamp"]) + 1)})
     cases = {
         "no headers": {},
@@ -186,10 +186,10 @@ def test_settle_credentials(api, ctx):
         "no X-Timestamp": {k: v for k, v in good.items() if k != "X-Timestamp"},
         "no X-Signature": {k: v for k, v in good.items() if k != "X-Signature"},
         "empty X-Signature": dict(good, **{"X-Signature": ""}),
-        "stale timestamp (301 s)": renter_headers(ctx.a, cid, ts=now - 301),
-        "stale timestamp (1 day)": renter_headers(ctx.a, cid, ts=now - 86_400),
-        "future timestamp (400 s)": renter_headers(ctx.a, cid, ts=now + 400),
-        "timestamp in ms": renter_headers(ctx.a, cid, ts=now * 1000),
+        "stale timestamp (301 s)": settle_headers(ctx.a, cid, ts=now - 301),
+        "stale timestamp (1 day)": settle_headers(ctx.a, cid, ts=now - 86_400),
+        "future timestamp (400 s)": settle_headers(ctx.a, cid, ts=now + 400),
+        "timestamp in ms": settle_headers(ctx.a, cid, ts=now * 1000),
         "non-numeric timestamp": dict(good, **{"X-Timestamp": "yesterday"}),
         "negative timestamp": dict(good, **{"X-Timestamp": f"-{now}"}),
         "signature by another key": forged,
@@ -207,7 +207,7 @@ def test_settle_credentials(api, ctx):
         assert r.status == 401, (name, r)
         assert_error(r, 401, "unauthorized")
     # B's perfectly valid signature, for A's contract
-    r = api.post(path, data=b"", headers=renter_headers(ctx.b, cid))
+    r = api.post(path, data=b"", headers=settle_headers(ctx.b, cid))
     assert_error(r, 403, "forbidden")
     assert world(api, ctx) == before
     assert api.get(f"/api/contracts/{cid}").body["status"] == "ACTIVE"
@@ -1018,7 +1018,7 @@ def test_malformed_request_is_a_clean_4xx(api, ctx, baseline, case):
     elif auth == "idem-long":
         headers["Idempotency-Key"] = "k" * 256
     elif auth and auth.startswith("renter"):
-        headers.update(renter_headers(ctx.a, ctx.c1, path=path.split("?")[0]))
+        headers.update(settle_headers(ctx.a, ctx.c1, path=path.split("?")[0]))
     r = api.request(method, path, data=raw, headers=headers)
     assert 400 <= r.status < 500, r
     assert_error(r, status, code, reason)

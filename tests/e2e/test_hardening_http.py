@@ -19,7 +19,7 @@ import pytest
 
 from chalicelib.domain import signing
 
-from .client import LAMPORTS_PER_SOL, duration_seconds, price_lamports, renter_headers, usage_lamports
+from .client import LAMPORTS_PER_SOL, duration_seconds, price_lamports, settle_headers, usage_lamports
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def rent(api, payer, treasury, tier: str = "M2", hours=0.1, funds: int = LAMPORT
 
 
 def settle(api, kp, cid):
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(kp, cid))
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(kp, cid))
     assert r.status == 200, r
     return r
 
@@ -128,7 +128,7 @@ def live(api, payer, local_stack):
     kp, r = rent(api, payer, local_stack["treasury"], tier="M2", hours=0.1)
     cid, device = r.body["contract_id"], r.body["device_id"]
     yield {"kp": kp, "cid": cid, "key": {"X-Device-Key": local_stack["device_keys"][device]}, "rent": r}
-    api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(kp, cid))
+    api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(kp, cid))
 
 
 def test_metrics_nan_in_a_batch_names_the_sample_field(api, live):

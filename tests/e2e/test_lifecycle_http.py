@@ -28,7 +28,7 @@ from .client import (
     extend_terms,
     price_lamports,
     rent_terms,
-    renter_headers,
+    settle_headers,
     signed_json,
     usage_lamports,
 )
@@ -223,7 +223,7 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     # ---- settle, signed by the wallet
     path = f"/api/contracts/{cid}/settle"
     b = now_ms()
-    r = api.post(path, data=b"", headers=renter_headers(wallet, cid))
+    r = api.post(path, data=b"", headers=settle_headers(wallet, cid))
     a = now_ms()
     assert r.status == 200, r
     st = r.body
@@ -242,7 +242,7 @@ def test_rent_status_metrics_extend_settle(api, payer, local_stack):
     assert st["refund_sol"] == pytest.approx((received - used) / LAMPORTS_PER_SOL)
     assert st["used_sol"] == pytest.approx(used / LAMPORTS_PER_SOL)
 
-    again = api.post(path, data=b"", headers=renter_headers(wallet, cid, ts=int(time.time()) + 1))
+    again = api.post(path, data=b"", headers=settle_headers(wallet, cid, ts=int(time.time()) + 1))
     # settling again changes nothing (the refund worker, in the background, may have moved the
     # refund on meanwhile: QUEUED → SENT → CONFIRMED, with its tx_signature)
     moving = ("refund_status", "tx_signature")
@@ -415,7 +415,7 @@ def test_ledger_pages_cover_every_contract_once(api, payer, local_stack):
         if not token:
             break
     assert seen == every
-    r = api.post(f"/api/contracts/{live}/settle", data=b"", headers=renter_headers(wallet, live))
+    r = api.post(f"/api/contracts/{live}/settle", data=b"", headers=settle_headers(wallet, live))
     assert r.status == 200, r  # its slot is free again for the modules that follow
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from chalicelib.domain.signing import extend_memo, rent_memo
 from si64 import renter as local_renter
-from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, renter_headers
+from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, settle_headers
 from tests.fixtures.stack import start_stack
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +80,7 @@ def rent(api, payer, treasury, tier="M2", hours=0.1, extra=1_000_000):
 
 
 def settle(api, wallet, cid):
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
     assert r.status == 200, r
     return r.body
 

@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 from chalicelib.domain.signing import refund_memo
-from tests.e2e.client import Api, Payer, price_lamports, renter_headers
+from si64.renter import renter_headers
+from tests.e2e.client import Api, Payer, price_lamports, settle_headers
 from tests.fixtures.stack import start_stack
 
 DEADLINE = 30.0
@@ -60,7 +61,7 @@ def rpc(stack, method, params=None):
 def rent(api, payer, stack, kp, hours, lamports):
     sig = payer.pay(kp, stack["treasury"], lamports)
     body = json.dumps({"wallet": str(kp.pubkey()), "tier": "M2", "duration_hours": hours, "tx_signature": sig})
-    r = api.post("/api/rent", data=body, headers=renter_headers(kp, "", path="/api/rent", body=body))
+    r = api.post("/api/rent", data=body, headers=renter_headers(kp, "POST", "/api/rent", body))
     return sig, r
 
 
@@ -92,7 +93,7 @@ def test_settle_and_the_refund_lands_within_seconds(api, payer, stack, treasury0
     assert r.status == 201, r
     cid = r.body["contract_id"]
     before = payer.balance(kp.pubkey())
-    s = api.post(f"/api/contracts/{cid}/settle", headers=renter_headers(kp, cid))
+    s = api.post(f"/api/contracts/{cid}/settle", headers=settle_headers(kp, cid))
     assert s.status == 200 and s.body["refund_status"] == "QUEUED", s
     t0 = time.monotonic()
     got = wait_refund(api, cid)
@@ -126,22 +127,22 @@ def test_a_payment_one_lamport_short_is_refunded_to_its_payer(api, payer, stack)
     assert r.status == 402 and r.body["reason"] == "insufficient_amount", r
     before = payer.balance(kp.pubkey())
     path = f"/api/payments/{sig}/refund"
-    first = api.post(path, headers=renter_headers(kp, "", path=path))
+    first = api.post(path, headers=renter_headers(kp, "POST", path))
     assert first.status == 201 and first.body["refund"]["status"] in ("QUEUED", "SENT", "CONFIRMED"), first
     deadline = time.monotonic() + DEADLINE
     while api.get(f"{path}?payer={kp.pubkey()}").body["refund"]["status"] != "CONFIRMED":
         assert time.monotonic() < deadline
         time.sleep(0.3)
     assert payer.balance(kp.pubkey()) - before == price - 1
-    again = api.post(path, headers=renter_headers(kp, "", path=path))
+    again = api.post(path, headers=renter_headers(kp, "POST", path))
     assert again.status == 200 and again.body["refund"]["status"] == "CONFIRMED"
     body = json.dumps({"wallet": str(kp.pubkey()), "tier": "M2", "duration_hours": 0.001, "tx_signature": sig})
-    later = api.post("/api/rent", data=body, headers=renter_headers(kp, "", path="/api/rent", body=body))
+    later = api.post("/api/rent", data=body, headers=renter_headers(kp, "POST", "/api/rent", body))
     assert later.status in (402, 409), later
     held_sig, held = rent(api, payer, stack, kp, 0.01, price_lamports("M2", 0.01))
     assert held.status == 201, held
     taken = api.post(
-        f"/api/payments/{held_sig}/refund", headers=renter_headers(kp, "", path=f"/api/payments/{held_sig}/refund")
+        f"/api/payments/{held_sig}/refund", headers=renter_headers(kp, "POST", f"/api/payments/{held_sig}/refund")
     )
     assert taken.status == 409 and taken.body["code"] == "payment_already_used", taken
 
@@ -152,7 +153,7 @@ def test_a_refused_recipient_is_failed_with_the_reason_and_still_owed(api, payer
     cid = r.body["contract_id"]
     rpc(stack, "si64_refuseAccount", [str(kp.pubkey()), True])
     try:
-        api.post(f"/api/contracts/{cid}/settle", headers=renter_headers(kp, cid))
+        api.post(f"/api/contracts/{cid}/settle", headers=settle_headers(kp, cid))
         got = wait_refund(api, cid, "FAILED")
     finally:
         rpc(stack, "si64_refuseAccount", [str(kp.pubkey()), False])

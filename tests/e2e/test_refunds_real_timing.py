@@ -14,7 +14,7 @@ import time
 import pytest
 
 from chalicelib.domain.signing import refund_memo
-from tests.e2e.client import Api, Payer, price_lamports, renter_headers
+from tests.e2e.client import Api, Payer, price_lamports, settle_headers
 from tests.e2e.test_refunds_http import memo_of, rent, rpc
 from tests.fixtures.stack import start_stack
 
@@ -68,7 +68,7 @@ def rented_and_settled(api, payer, stack, before_settle=None):
     cid = r.body["contract_id"]
     if before_settle:
         before_settle()
-    s = api.post(f"/api/contracts/{cid}/settle", headers=renter_headers(kp, cid))
+    s = api.post(f"/api/contracts/{cid}/settle", headers=settle_headers(kp, cid))
     assert s.status == 200 and s.body["refund_status"] == "QUEUED", s
     return kp, cid, s.body["refund_lamports"]
 

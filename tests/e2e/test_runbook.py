@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.signing import rent_memo
-from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, renter_headers
+from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, settle_headers
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def world(local_stack, tmp_path_factory):
     )
     assert r.status == 201, r
     cid = r.body["contract_id"]
-    s = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+    s = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
     assert s.status == 200, s
 
     env = {

@@ -1,5 +1,5 @@
 """Edge tests: the real app (`chalice.test.Client`) on a container of in-memory fakes, with the
-fleet-wide rate limiter ON (as every stage runs it). Sockets are blocked (tests/unit's `no_network`).
+fleet-wide rate limiter ON (as every stage runs it). Sockets are blocked (tests/support/network.py's `no_network`).
 
 `Edge.instance()` drops the container's per-instance limiter, so one test can play several
 Lambda instances that share one database; `Edge.from_ip(ip)` sends as another client address."""
@@ -15,7 +15,7 @@ from chalicelib import bootstrap
 from chalicelib.config import Settings
 from chalicelib.domain.signing import rent_memo
 from tests.support.fakes import FakePorts, new_wallet
-from tests.unit.conftest import no_network  # noqa: F401  (autouse: sockets blocked)
+from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)
 
 TREASURY = new_wallet()
 ADMIN_KEY = "admin-key-for-edge-tests-0123456789"
@@ -92,21 +92,7 @@ def edge(monkeypatch):
         device_rate_limit=(200, 10),
         rate_limit_shared=True,
     )
-    c = bootstrap.Container(
-        settings=s,
-        contracts=p.contracts,
-        devices=p.devices,
-        ledger=p.ledger,
-        claims=p.claims,
-        metrics=p.metrics,
-        tx=p.tx,
-        queue=p.queue,
-        rpc=p.rpc,
-        secrets=p.secrets,
-        clock=p.clock,
-        refunds=p.refunds,
-        book=p.book,
-    )
+    c = p.container(s)
     c.operator.seed_devices(DEVICES, 2)
     keys = {d["device_id"]: c.operator.issue_device_key(d["device_id"]) for d in DEVICES}
     bootstrap.set_container(c)

@@ -10,8 +10,8 @@ from chalicelib.api import endpoint, errors, rentals
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as PENDING
+from si64.renter import renter_headers
 from tests.support.fakes import new_signature
-from tests.support.signing import renter_headers
 
 KEY = {"Idempotency-Key": "order-42"}
 

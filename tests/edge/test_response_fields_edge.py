@@ -9,9 +9,9 @@ from __future__ import annotations
 from solders.keypair import Keypair
 
 from chalicelib.domain.signing import extend_memo, rent_memo
+from si64.renter import renter_headers
 from tests.edge.conftest import ADMIN_KEY
 from tests.support.hostile_numbers import conforms
-from tests.support.signing import renter_headers
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 

@@ -2,4 +2,4 @@
 fake cannot represent run on in-process moto (test_dynamodb_moto.py) or against a slow
 JSON-RPC server on 127.0.0.1 (test_rpc_slow.py), which allow what they need themselves."""
 
-from tests.unit.conftest import no_network  # noqa: F401  (autouse: sockets blocked)
+from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)

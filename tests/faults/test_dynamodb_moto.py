@@ -24,6 +24,7 @@ from chalicelib.domain.commands import RentRequest
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.signing import rent_memo
 from tests.support.fakes import FakeRefundChain, new_wallet
+from tests.support.moto import provisioned_aws
 
 pytestmark = pytest.mark.moto
 
@@ -83,20 +84,9 @@ class WireFaults:
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    from moto import mock_aws
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "",
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        from dev.provision import provision
-
-        yield provision(prefix="si64-faults", endpoint_url=None, region="us-east-1")
+def aws():
+    with provisioned_aws("si64-faults") as provisioned:
+        yield provisioned
 
 
 def _sdk_retries(monkeypatch, attempts: int) -> None:

@@ -294,7 +294,7 @@ def test_the_three_functions_answer_real_events_like_lambda(
     runtime_python, bootstrap, task_root, stage, local_stack, record_property
 ):
     from chalicelib.domain import money
-    from tests.e2e.client import Payer, renter_headers
+    from tests.e2e.client import Payer, settle_headers
 
     api_env = function_env("APIHandler", stage, local_stack)
     with Payer(local_stack.rpc_url) as payer:
@@ -341,7 +341,7 @@ def test_the_three_functions_answer_real_events_like_lambda(
             "/api/contracts/{contract_id}/settle",
             {"contract_id": cid},
             None,
-            renter_headers(kp, cid),
+            settle_headers(kp, cid),
         )
         for kp, cid in zip(kps[1:], cids[1:], strict=True)
     ]

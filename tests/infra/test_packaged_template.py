@@ -14,21 +14,9 @@ import yaml
 
 from tests.infra.conftest import ROOT, sub_names
 
-API_MD_CODES = {
-    "invalid_request",
-    "unauthorized",
-    "payment_invalid",
-    "forbidden",
-    "not_found",
-    "payment_already_used",
-    "contract_not_active",
-    "idempotency_mismatch",
-    "no_capacity",
-    "payload_too_large",
-    "rate_limited",
-    "unavailable",
-    "internal",
-}
+# the codes the API answers with and the status of each, from its one OpenAPI document
+_ERROR = json.loads((ROOT / "chalicelib" / "api" / "openapi.json").read_text())["components"]["schemas"]["Error"]
+STATUS_OF_CODE: dict[str, int] = _ERROR["x-status-of-code"]
 SI64_METRICS = (
     "Rents",
     "Extensions",
@@ -282,7 +270,13 @@ def test_gateway_responses_answer_in_the_api_md_shape(resources, rtype):
     body = _render(resp["ResponseTemplates"]["application/json"])
     extra = {"request_id"} if rtype == "DEFAULT_5XX" else set()
     assert set(body) == {"detail", "code", "reason"} | extra
-    assert body["code"] == code and body["code"] in API_MD_CODES
+    assert body["code"] == code and body["code"] in _ERROR["properties"]["code"]["enum"]
+    # the status API Gateway answers with is the one the API answers that code with (DEFAULT_4XX/5XX:
+    # API Gateway's own status, of that class)
+    if status is None:
+        assert str(STATUS_OF_CODE[code])[0] == rtype[len("DEFAULT_")], (rtype, code)
+    else:
+        assert int(status) == STATUS_OF_CODE[code], (rtype, status, code)
     assert isinstance(body["detail"], str) and body["detail"]
     assert body["reason"] is None or isinstance(body["reason"], str)
     headers = (resp.get("ResponseParameters") or {}).get("Headers") or {}

@@ -1,4 +1,4 @@
-"""Integration set-up: in-process moto (`mock_aws`), the real template, fakes for chain and clock.
+"""Integration set-up: in-process moto (tests/support/moto.py), the real template, fakes for chain and clock.
 
 In-process moto is not thread-safe: concurrency tests use the locked emulator
 (`aws_emulator` fixture) instead.
@@ -14,6 +14,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.config import Settings
 from tests.support.fakes import FakeClock, FakeRpc
+from tests.support.moto import provisioned_aws
 
 TEST_DEVICES = [
     {
@@ -33,20 +34,9 @@ ADMIN_KEY = "test-admin-key-0123456789"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    from moto import mock_aws
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "",
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        from dev.provision import provision
-
-        yield provision(prefix="si64-test", endpoint_url=None, region="us-east-1")
+def aws():
+    with provisioned_aws("si64-test") as provisioned:
+        yield provisioned
 
 
 def make_container(provisioned, capacity=2, **overrides):

@@ -8,7 +8,7 @@ from collections import Counter
 from solders.keypair import Keypair
 
 from dev.bench.calls import BUDGETS, ApiCall, CallRecorder, item_size, wcu
-from tests.support.signing import renter_headers
+from si64.renter import renter_headers
 
 from .conftest import ADMIN_KEY
 from .test_lifecycle_moto import rent
@@ -69,7 +69,7 @@ def test_issue_budgets_hold_for_rent_metrics_settle_and_ledger(api):
         (st, _), m_ledger = measured(rec, lambda: api.get("/api/billing/ledger?limit=100", ADMIN))
         assert st == 200
         path = f"/api/contracts/{cid}/settle"
-        hdrs = renter_headers(kp, "POST", path, api.c.clock() // 1000)
+        hdrs = renter_headers(kp, "POST", path, ts=api.c.clock() // 1000)
         (st, settled), m_settle = measured(rec, lambda: api.post(path, raw="", headers=hdrs))
         assert st == 200 and settled["refund_status"] == "QUEUED"
     finally:

@@ -6,7 +6,7 @@ from solders.keypair import Keypair
 
 from chalicelib.domain.signing import extend_memo
 from chalicelib.domain.storage import shard_of
-from tests.support.signing import renter_headers
+from si64.renter import renter_headers
 
 from .test_lifecycle_moto import rent
 
@@ -31,7 +31,7 @@ def test_loading_a_contract_keeps_its_extension_payments(api):
     assert sum(p.received_lamports for p in k.payments) == k.received_lamports
     # the payments survive the settlement write too
     path = f"/api/contracts/{cid}/settle"
-    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, api.c.clock() // 1000))[0] == 200
+    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, ts=api.c.clock() // 1000))[0] == 200
     assert [p.sig for p in api.c.contracts.get(cid).payments] == sigs
 
 
@@ -49,7 +49,7 @@ def test_due_and_refunds_owed_read_the_sparse_indexes(api):
 
     api.c.clock.advance(600)
     path = f"/api/contracts/{one}/settle"
-    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, api.c.clock() // 1000))[0] == 200
+    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, ts=api.c.clock() // 1000))[0] == 200
     s = shard_of(one, shards)
     owed = api.c.contracts.refunds_owed(s, api.c.clock(), 10)
     assert [k.contract_id for k in owed] == [one] and owed[0].refund_status == "QUEUED"

@@ -7,8 +7,8 @@ from solders.keypair import Keypair
 
 from chalicelib.domain import money
 from chalicelib.domain.signing import extend_memo, rent_memo
+from si64.renter import renter_headers
 from tests.support.fakes import new_wallet
-from tests.support.signing import renter_headers
 
 from .conftest import ADMIN_KEY
 
@@ -60,13 +60,13 @@ def test_extend_settle_and_books(api):
     api.c.clock.advance(900)
     path = f"/api/contracts/{cid}/settle"
     now_s = api.c.clock() // 1000
-    st, settled = api.post(path, raw="", headers=renter_headers(kp, "POST", path, now_s))
+    st, settled = api.post(path, raw="", headers=renter_headers(kp, "POST", path, ts=now_s))
     assert st == 200, settled
     assert settled["used_lamports"] == 1_000_000 and settled["refund_lamports"] == 7_100_000
     assert settled["refund_status"] == "QUEUED" and settled["status"] == "SETTLED"
     # settling again changes nothing
     api.c.clock.advance(60)
-    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, api.c.clock() // 1000)) == (200, settled)
+    assert api.post(path, raw="", headers=renter_headers(kp, "POST", path, ts=api.c.clock() // 1000)) == (200, settled)
     st, entries = api.get(f"/api/billing/entries?contract_id={cid}", ADMIN)
     rows = entries["entries"]
     assert sum(r["debit_lamports"] for r in rows) == sum(r["credit_lamports"] for r in rows) == 8_100_000 * 2
@@ -145,7 +145,7 @@ def test_idempotency_key(api):
 
     def signed(hours) -> dict:
         raw = json.dumps({"additional_hours": hours, "tx_signature": sig})
-        h = {"Idempotency-Key": "abc-1", **renter_headers(kp, "POST", path, api.c.clock() // 1000, raw)}
+        h = {"Idempotency-Key": "abc-1", **renter_headers(kp, "POST", path, raw, api.c.clock() // 1000)}
         return {"raw": raw, "headers": h}
 
     first = api.post(path, **signed(1))

@@ -1,6 +1,9 @@
 """The OpenAPI document (chalicelib/api/openapi.json, linked from docs/openapi.json) is valid, is what
-dev/openapi_spec.py builds, names exactly the routes the app serves, and is served at
-GET /api/openapi.json without credentials."""
+dev/openapi_spec.py builds from chalicelib's constants, names exactly the routes the app
+serves and the error codes (with their statuses) the edge answers, and is served at
+GET /api/openapi.json without credentials. tests/unit/test_views.py checks the views against it,
+tests/infra/test_packaged_template.py the gateway responses, tests/unit/test_api_reference.py
+docs/api.md."""
 
 from __future__ import annotations
 
@@ -77,6 +80,7 @@ def test_error_shape_and_codes_match_the_edge():
     assert error["required"] == ["detail", "code", "reason"]
     codes = {code for _, code in http.STATUS.values()} | {http.INTERNAL[1]}
     assert set(error["properties"]["code"]["enum"]) == codes, "error codes of api/errors.STATUS vs the spec"
+    assert error["x-status-of-code"] == {code: status for status, code in [*http.STATUS.values(), http.INTERNAL]}
     by_status = {}
     for status, code in [*http.STATUS.values(), http.INTERNAL]:
         by_status.setdefault(status, set()).add(code)
@@ -94,27 +98,20 @@ def test_error_shape_and_codes_match_the_edge():
                 }, where
 
 
-def test_auth_of_each_operation_is_declared():
+def test_auth_of_each_operation_is_the_credentials_its_route_checks():
     doc = spec()
     sec = {f"{m.upper()} {p}": o["security"] for p, item in doc["paths"].items() for m, o in item.items()}
-    admin = [k for k, v in sec.items() if v == [{"adminKey": []}]]
-    assert sorted(admin) == sorted(
-        [
-            "GET /api/billing/ledger",
-            "GET /api/billing/entries",
-            "GET /api/stats",
-            "GET /api/admin/devices",
-            "POST /api/admin/devices/{device_id}/key",
-            "POST /api/admin/devices/{device_id}/audited",
-            "POST /api/refunds/{refund_id}/retry",
-            "GET /api/admin/refunds",
-            "POST /api/admin/refunds/redrive",
-            "POST /api/admin/payments/{tx_signature}/refund",
-            "GET /api/admin/reconcile",
-        ]
-    )
+    auth = openapi_spec.route_auth()  # endpoint(auth=...) of each route the app serves
+    for (method, path), mode in auth.items():
+        assert sec[f"{method} {path}"] == openapi_spec.SECURITY_OF_AUTH[mode], (method, path, mode)
+    # what the modes mean: the operator's paths, and only they, take the admin key
+    operator = ("/api/admin/", "/api/billing/", "/api/stats", "/api/refunds/")
+    admin = {k for k, v in sec.items() if v == [{"adminKey": []}]}
+    assert admin == {k for k in sec if k.split(" ", 1)[1].startswith(operator)}
+    assert len(admin) >= 11
     assert sec["POST /api/metrics/{contract_id}"] == [{"deviceKey": []}]
     assert sec["GET /api/openapi.json"] == [] and sec["GET /api/health"] == []
+    assert all(sec[k] != [] for k in sec if k.startswith("POST ")), "every POST names its credentials"
 
 
 @pytest.mark.usefixtures("container")

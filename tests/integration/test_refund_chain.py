@@ -29,6 +29,7 @@ from chalicelib.domain import refunds as R
 from chalicelib.domain.contracts import new_contract_id
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.signing import refund_memo
+from tests.support.moto import in_process_aws
 
 SOL = 10**9
 FEE = 5000
@@ -330,18 +331,9 @@ def test_treasury_key_config_errors(tmp_path):
 
 
 @pytest.fixture
-def moto(monkeypatch):
-    from moto import mock_aws
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def moto():
     forget_cached_keys()
-    with mock_aws():
+    with in_process_aws():
         yield
     forget_cached_keys()
 

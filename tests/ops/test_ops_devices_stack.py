@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.signing import rent_memo
-from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, renter_headers
+from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, settle_headers
 from tests.ops.test_ops_stack import one_error_line, si64
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def contract(api, local_stack):
     assert r.status == 201, r
     yield r.body
     cid = r.body["contract_id"]
-    api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+    api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
 
 
 def _listed(local_stack) -> dict:

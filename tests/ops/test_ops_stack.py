@@ -28,7 +28,7 @@ from tests.e2e.client import (
     Payer,
     duration_seconds,
     price_lamports,
-    renter_headers,
+    settle_headers,
 )
 from tests.fixtures.stack import free_port
 
@@ -53,7 +53,7 @@ _RENTED: list[tuple] = []  # (wallet, contract_id): settled when the module ends
 def _settle_leftovers(api):
     yield
     for wallet, cid in _RENTED:
-        api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+        api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
 
 
 def rent(api: Api, payer: Payer, treasury: str, tier: str = "M2", hours=0.1, extra: int = 4_321):
@@ -167,7 +167,7 @@ def test_agent_keeps_metrics_flowing_and_stops_at_settlement(api, payer, local_s
         later = api.get(f"/api/contracts/{cid}/metrics").body["samples"]
         assert later[-1]["timestamp_ms"] > ts[-1]
 
-        r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+        r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
         assert r.status == 200, r
         out, err = proc.communicate(timeout=30)
     finally:
@@ -207,7 +207,7 @@ def test_agent_refuses_a_device_the_contract_is_not_on(api, payer, local_stack):
 def test_contracts_show_and_ledger_export(api, payer, local_stack, tmp_path):
     wallet, contract, paid = rent(api, payer, local_stack["treasury"], "THOR", 0.02)
     cid = contract["contract_id"]
-    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=renter_headers(wallet, cid))
+    r = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
     assert r.status == 200, r
 
     p = si64(local_stack, "contracts", "show", cid)

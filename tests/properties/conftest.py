@@ -1,3 +1,3 @@
 """Whole-system properties on the fakes: socket-free."""
 
-from tests.unit.conftest import no_network  # noqa: F401  (autouse: sockets blocked)
+from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)

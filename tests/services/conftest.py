@@ -1,6 +1,6 @@
 """Service tests: each use case built from the in-memory fakes of tests/support/fakes.py.
 
-No sockets (the autouse `no_network` blocker of tests/unit), no moto, no chain: the
+No sockets (the autouse `no_network` blocker of tests/support/network.py), no moto, no chain: the
 fakes honour the adapters' conditions (tests/contract/ proves it), and their fault
 hooks (`FakeDatabase.fail_next / repeat_next / before_next / down`, `FakeRpc.down`,
 `FakeRefundQueue.down`) let a test lose a race, see an outage or lose an answer.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger
@@ -27,7 +28,7 @@ from chalicelib.services.operator import Operator
 from chalicelib.services.rentals import Rentals
 from chalicelib.services.telemetry import Telemetry
 from tests.support.fakes import FakePorts, new_wallet
-from tests.unit.conftest import no_network  # noqa: F401  (autouse: sockets blocked)
+from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)
 
 TREASURY = new_wallet()
 ADMIN_KEY = "admin-key-for-service-tests"
@@ -50,10 +51,15 @@ def spec(device_id: str, tier: str) -> dict:
 
 @dataclass
 class World:
-    """Every port faked (one database) and every service built on them, as bootstrap wires them."""
+    """Every port faked (one database), plugged into a real `bootstrap.Container` that builds
+    every service on first use, as production builds them."""
 
     p: FakePorts
-    settings: Settings
+    c: Container
+
+    @property
+    def settings(self) -> Settings:
+        return self.c.settings
 
     @property
     def db(self):
@@ -73,44 +79,23 @@ class World:
 
     @property
     def rentals(self) -> Rentals:
-        p = self.p
-        return Rentals(
-            contracts=p.contracts,
-            devices=p.devices,
-            claims=p.claims,
-            tx=p.tx,
-            rpc=p.rpc,
-            queue=p.queue,
-            clock=p.clock,
-            settings=self.settings,
-        )
+        return self.c.rentals
 
     @property
     def telemetry(self) -> Telemetry:
-        p = self.p
-        return Telemetry(contracts=p.contracts, metrics=p.metrics, clock=p.clock)
+        return self.c.telemetry
 
     @property
     def books(self) -> Books:
-        p = self.p
-        return Books(
-            contracts=p.contracts,
-            ledger=p.ledger,
-            devices=p.devices,
-            queue=p.queue,
-            rpc=p.rpc,
-            clock=p.clock,
-            settings=self.settings,
-            book=p.book,
-        )
+        return self.c.books
 
     @property
     def catalog(self) -> Catalog:
-        return Catalog(devices=self.p.devices, settings=self.settings)
+        return self.c.catalog
 
     @property
     def operator(self) -> Operator:
-        return Operator(devices=self.p.devices)
+        return self.c.operator
 
     # -- paying and renting ---------------------------------------------------
     def pay_rent(self, wallet: str, tier: str, seconds: int, lamports: int, **kw) -> str:
@@ -167,7 +152,7 @@ class World:
 
 def make_world(devices: dict[str, list[str]] | None = None, capacity: int = 2, **settings) -> World:
     p = FakePorts.build(treasury=TREASURY, admin_key=ADMIN_KEY)
-    w = World(p, Settings(**{"treasury": TREASURY, **settings}))
+    w = World(p, p.container(Settings(**{"treasury": TREASURY, **settings})))
     for tier, ids in (DEVICES if devices is None else devices).items():
         for device_id in ids:
             p.devices.upsert(spec(device_id, tier), capacity)

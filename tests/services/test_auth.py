@@ -9,11 +9,12 @@ import pytest
 from solders.keypair import Keypair
 
 from chalicelib.adapters.signatures import verify_ed25519
+from chalicelib.config import Settings
 from chalicelib.domain.commands import RenterCredentials
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.signing import renter_message
 from chalicelib.services.auth import Auth
-from tests.support.fakes import FakeClock, FakeDatabase, FakeSecrets
+from tests.support.fakes import FakeClock, FakePorts
 
 from .conftest import ADMIN_KEY
 
@@ -34,12 +35,9 @@ class Recording:
 
 
 def make(admin_key=ADMIN_KEY, verify=None) -> Auth:
-    return Auth(
-        secrets=FakeSecrets(admin_key),
-        clock=CLOCK,
-        verify_signature=verify or verify_ed25519,
-        devices=FakeDatabase().ports()["devices"],
-    )
+    """The container's Auth on fakes (its window from the default settings: ±300 s)."""
+    ports = FakePorts.build(admin_key=admin_key, clock=CLOCK)
+    return ports.container(Settings(), verify_signature=verify or verify_ed25519).auth
 
 
 def signed(kp: Keypair, ts: str = NOW, method="POST", path=PATH, body=b"") -> RenterCredentials:

@@ -13,7 +13,6 @@ from chalicelib.config import Settings
 from chalicelib.domain.commands import ExtendRequest, RentRequest
 from chalicelib.domain.errors import Forbidden, PaymentAlreadyUsed, PaymentInvalid, Unauthorized
 from chalicelib.domain.signing import extend_memo, rent_memo
-from chalicelib.services.rentals import Rentals
 from tests.support.fakes import FakePorts, new_wallet
 
 TREASURY = new_wallet()
@@ -43,16 +42,7 @@ def p():
 
 @pytest.fixture
 def rentals(p):
-    return Rentals(
-        contracts=p.contracts,
-        devices=p.devices,
-        claims=p.claims,
-        tx=p.tx,
-        rpc=p.rpc,
-        queue=p.queue,
-        clock=p.clock,
-        settings=Settings(treasury=TREASURY),
-    )
+    return p.container(Settings(treasury=TREASURY)).rentals
 
 
 def refused(p, fn, error, reason=None):

@@ -17,7 +17,6 @@ from chalicelib.domain.payments import Transfer
 from chalicelib.domain.reconcile import ChainTx
 from chalicelib.domain.signing import extend_memo, refund_memo, rent_memo
 from chalicelib.jobs.refunds import handle_records
-from chalicelib.services.reconcile import Reconciler
 from chalicelib.services.refunds import RefundAdmin
 from tests.services.refund_support import M2, World
 from tests.support.fake_history import FUNDING, FakeChainHistory
@@ -35,15 +34,8 @@ def work(w: World) -> None:
 def world():
     w = World(refund_min_lamports=5000)
     w.history = FakeChainHistory(w.rpc, w.chain)
-    w.reconciler = Reconciler(
-        history=w.history,
-        ledger=w.c.ledger,
-        claims=w.c.claims,
-        refunds=w.c.refunds,
-        listing=w.c.refunds,
-        clock=w.clock,
-        settings=w.settings,
-    )
+    w.c.chain_history = w.history  # plugged in before the container's first use of it
+    w.reconciler = w.c.reconciler
     return w
 
 

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.api import schemas
+from chalicelib.config import Settings
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger
 from chalicelib.domain.errors import ContractNotActive, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable
 from chalicelib.domain.records import Claim, hash_device_key
-from chalicelib.services.telemetry import LAST_SEEN_EVERY_MS, SAMPLE_CLOCK_SKEW_MS, Telemetry, sample_window
+from chalicelib.services.telemetry import LAST_SEEN_EVERY_MS, SAMPLE_CLOCK_SKEW_MS, sample_window
 from tests.support.fakes import FakeClock, FakePorts, new_signature, new_wallet
 
 KEY = "dk_dev-1_" + "s" * 32
@@ -47,7 +48,7 @@ class World:
         self.p.devices.upsert(spec("dev-2"), 4)
         self.p.devices.set_key_hash("dev-1", hash_device_key(KEY))
         self.p.devices.set_key_hash("dev-2", hash_device_key(OTHER_KEY))
-        self.t = Telemetry(contracts=self.p.contracts, metrics=self.p.metrics, clock=self.clock)
+        self.t = self.p.container(Settings()).telemetry
 
     def rent(self, device_id: str = "dev-1", seconds: int = 3600) -> dc.Contract:
         c = dc.open_contract(

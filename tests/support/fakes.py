@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import Unavailable
 from tests.support.fake_chain import (
@@ -54,6 +54,10 @@ from tests.support.fake_store import (
     FakeTransactions,
     database_unavailable,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.bootstrap import Container
+    from chalicelib.config import Settings
 
 __all__ = [
     "MEMO_PROGRAM_ID",
@@ -166,6 +170,22 @@ class FakePorts:
         clock = clock or FakeClock()
         return cls(db, clock, FakeRpc(treasury, clock), FakeRefundQueue(), FakeSecrets(admin_key), db.ports())
 
+    def container(self, settings: Settings, **overrides: Any) -> Container:
+        """These ports plugged into a real `bootstrap.Container` (as `bootstrap.build` plugs in the
+        adapters): its services are built from them on first use, the way production builds them.
+        `overrides` are further Container fields (e.g. `refund_chain=`, `chain_history=`)."""
+        from chalicelib.bootstrap import Container
+
+        return Container(
+            settings=settings,
+            **self.stores,
+            queue=self.queue,
+            rpc=self.rpc,
+            secrets=self.secrets,
+            clock=self.clock,
+            **overrides,
+        )
+
     def __getattr__(self, name: str) -> Any:  # contracts, devices, ledger, claims, metrics, tx
         stores = self.__dict__.get("stores") or {}
         if name in stores:
@@ -178,24 +198,16 @@ class FakeWorld:
     chain's treasury being the settings' treasury: the base of the refund, sweep and fault worlds."""
 
     def __init__(self, *, shards: int = 2, t0: int = 1_764_000_000_000, **settings: Any) -> None:
-        from chalicelib.bootstrap import Container
         from chalicelib.config import Settings
 
         self.chain = FakeRefundChain()
-        self.clock = FakeClock(t0)
-        self.db = FakeDatabase(shards)
-        self.rpc = FakeRpc(self.chain.treasury, self.clock)
-        self.queue = FakeRefundQueue()
+        self.p = FakePorts.build(treasury=self.chain.treasury, admin_key="admin", shards=shards, clock=FakeClock(t0))
+        self.clock = self.p.clock
+        self.db = self.p.db
+        self.rpc = self.p.rpc
+        self.queue = self.p.queue
         self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
-        self.c = Container(
-            settings=self.settings,
-            **self.db.ports(),
-            queue=self.queue,
-            rpc=self.rpc,
-            secrets=FakeSecrets("admin"),
-            clock=self.clock,
-            refund_chain=self.chain,
-        )
+        self.c = self.p.container(self.settings, refund_chain=self.chain)
 
     def add_device(self, device_id: str, tier: str, capacity: int) -> None:
         spec = {

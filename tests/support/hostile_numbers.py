@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
@@ -120,6 +122,9 @@ number_texts = st.one_of(
     st.integers(30, 6000).map(lambda n: "7" * n),
 )
 
+if TYPE_CHECKING:  # types only: jsonschema loads lazily
+    import jsonschema
+
 
 @dataclass(frozen=True)
 class Param:
@@ -133,17 +138,18 @@ class Param:
         return f"{self.method} {self.path} {self.where}:{self.name}"
 
 
-def load_spec() -> dict:
-    return json.loads(SPEC.read_text())
+def load_spec() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(SPEC.read_text())
+    return doc
 
 
-def _resolve(doc: dict, schema: dict) -> dict:
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return schema
 
 
-def _body_fields(doc: dict, schema: dict, prefix: str = "") -> list[str]:
+def _body_fields(doc: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> list[str]:
     schema = _resolve(doc, schema)
     out: list[str] = []
     for alt in schema.get("oneOf", []):
@@ -156,7 +162,7 @@ def _body_fields(doc: dict, schema: dict, prefix: str = "") -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def parameters(doc: dict | None = None) -> list[Param]:
+def parameters(doc: dict[str, Any] | None = None) -> list[Param]:
     doc = doc or load_spec()
     schemes = doc["components"]["securitySchemes"]
     out: list[Param] = []
@@ -193,8 +199,8 @@ class Context:
     signature: str  # a well-formed transaction signature (no payment needs to exist)
 
 
-def _valid_body(method: str, path: str, ctx: Context) -> dict | None:
-    sample = {"cpu_percent": 10, "memory_mb": 100, "disk_io_mbps": 1, "network_io_mbps": 1}
+def _valid_body(method: str, path: str, ctx: Context) -> dict[str, Any] | None:
+    sample: dict[str, Any] = {"cpu_percent": 10, "memory_mb": 100, "disk_io_mbps": 1, "network_io_mbps": 1}
     return {
         ("POST", "/api/rent"): {"wallet": ctx.wallet, "tier": "M2", "duration_hours": 1, "tx_signature": ctx.signature},
         ("POST", "/api/contracts/{contract_id}/extend"): {"additional_hours": 1, "tx_signature": ctx.signature},
@@ -221,7 +227,7 @@ def _valid_path(name: str, ctx: Context) -> str:
     }[name]
 
 
-def _valid_headers(headers: tuple[str, ...], ctx: Context) -> dict:
+def _valid_headers(headers: tuple[str, ...], ctx: Context) -> dict[str, str]:
     values = {
         "X-Admin-Key": ctx.admin_key,
         "X-Device-Key": ctx.device_key,
@@ -238,7 +244,9 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-def request_for(param: Param, text: str, ctx: Context, *, quoted: bool = False) -> tuple[str, str, dict, str | None]:
+def request_for(
+    param: Param, text: str, ctx: Context, *, quoted: bool = False
+) -> tuple[str, str, dict[str, str], str | None]:
     """(method, url path with query, headers, raw body or None) with `text` in `param` only."""
     path_values = {}
     for part in param.path.split("/"):
@@ -292,10 +300,17 @@ def expected_refusal(param: Param) -> tuple[int, str]:
     return (401 if param.where == "header" else 400), param.name
 
 
-def conforms(schema_name: str, body) -> None:
+def conforms(schema_name: str, body: object) -> None:
     """`body` fits the component schema `schema_name` of the OpenAPI document (jsonschema raises)."""
+    _validator(schema_name).validate(body)
+
+
+@cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    """One checked validator per schema (checking the schema itself is the slow part)."""
     import jsonschema
 
     doc = load_spec()
     schema = {**doc["components"]["schemas"][schema_name], "components": doc["components"]}
-    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)

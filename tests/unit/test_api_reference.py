@@ -262,3 +262,34 @@ def test_every_payment_reason_is_documented():
 @pytest.mark.parametrize("code", ["no_capacity", "rate_limited", "internal"])
 def test_the_code_scan_finds_codes_of_each_source(code):
     assert code in emitted_codes()
+
+
+# ------------------------------------------------------------------------------ limits and signed strings
+def _idempotency_max(doc: dict) -> int:
+    params = [p for op in operations(doc).values() for p in op.get("parameters", [])]
+    return next(p["schema"]["maxLength"] for p in params if p["name"] == "Idempotency-Key")
+
+
+def test_the_limits_and_signed_strings_the_page_states_are_the_documents():
+    """The numbers a client must respect and the strings it signs, as the page states them, are
+    the document's (which takes them from chalicelib's constants)."""
+    doc, text = spec(), " ".join(DOC.read_text().split())
+    schemas = doc["components"]["schemas"]
+    cpu = schemas["Sample"]["properties"]["cpu_percent"]["maximum"]
+    batch = schemas["MetricsReport"]["oneOf"][1]["properties"]["samples"]["maxItems"]
+    too_large = re.search(r"over (\d+ KiB)", doc["paths"]["/api/rent"]["post"]["responses"]["413"]["description"])
+    assert too_large, "the 413 answer of the document names its size"
+    page = re.search(r"1 to (\d+) \(default (\d+)\)", str(doc["paths"]["/api/billing/ledger"]["get"]["parameters"]))
+    assert page, "the ledger page's `limit` names its range"
+    stated = {
+        "cpu_percent": f"`cpu_percent` 0–{cpu:,}",
+        "batch": f"a batch holds at most {batch};",
+        "Idempotency-Key": f"(1–{_idempotency_max(doc)} characters)",
+        "body": f"A body over {too_large.group(1)}",
+        "page limit": f"`limit` (default {page.group(2)}, at most {int(page.group(1)):,})",
+    }
+    missing = {what: phrase for what, phrase in stated.items() if phrase not in text}
+    assert not missing, f"docs/api.md does not state these as the document does: {missing}"
+    signed = set(re.findall(r"`(si64:[^`]+)`", json.dumps(doc, ensure_ascii=False)))
+    assert len(signed) >= 2, signed  # the renter's signed message and the rent memo
+    assert not {s for s in signed if f"`{s}`" not in text}, "signed strings of the document missing from the page"

@@ -1,4 +1,4 @@
-"""The unit-test network block (tests/unit/conftest.py) holds, and cannot be swallowed."""
+"""The unit-test network block (tests/support/network.py) holds, and cannot be swallowed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.unit.conftest import NetworkBlocked
+from tests.support.network import NetworkBlocked
 
 
 def test_socket_connect_raises(no_network):

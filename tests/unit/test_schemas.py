@@ -723,3 +723,34 @@ def test_parse_json_refuses_a_long_number_before_reading_it_naming_its_field():
     for raw in ('{"a": {"b": [1, %s]}}' % ("9" * 5000), '{"a": {"b": [1, %s]}}' % ("1." + "0" * 5000)):
         assert reason_of(v.parse_json, raw) == "a.b[1]"
     assert v.parse_json('{"a": %s}' % ("9" * 32)) == {"a": int("9" * 32)}
+
+
+# --- the request fields are the OpenAPI document's ----------------------------------------
+
+
+def _document_schema(name: str) -> dict:
+    from tests.support.hostile_numbers import load_spec
+
+    return load_spec()["components"]["schemas"][name]
+
+
+@pytest.mark.parametrize(
+    "schema_name, body, parse",
+    [
+        ("RentRequest", rent(), lambda b: v.rent_request(b, min_seconds=MIN_S, max_hours=MAX_H)),
+        (
+            "ExtendRequest",
+            {"additional_hours": 1, "tx_signature": SIG},
+            lambda b: v.extend_request(CID, b, min_seconds=MIN_S, max_hours=MAX_H),
+        ),
+        ("Sample", sample(), lambda b: v.metrics_samples(b, *WINDOW)),
+    ],
+)
+def test_a_body_of_the_documents_required_fields_parses_and_each_one_is_required(schema_name, body, parse):
+    """What the parser requires is what the document requires: a body of exactly the document's
+    required fields parses, and without any one of them it is a 400 naming that field."""
+    required = _document_schema(schema_name)["required"]
+    assert set(body) == set(required), f"the document's {schema_name} requires {required}"
+    parse(body)
+    for name in required:
+        assert reason_of(parse, {k: val for k, val in body.items() if k != name}) == name

@@ -1,7 +1,9 @@
 """The JSON shapes of docs/api.md (chalicelib/api/views.py, and the receipts of chalicelib/domain/receipts.py).
 
 Every SOL display field is exactly its lamport figure × 10⁻⁹ (as a decimal, and as
-the JSON text a client reads), and every response carries every field docs/api.md lists.
+the JSON text a client reads), and every response conforms to its schema in the API's
+OpenAPI document (chalicelib/api/openapi.json, whose objects are closed): every field it
+requires, none it lacks, each of its type.
 Pure logic: no sockets, no AWS.
 """
 
@@ -13,7 +15,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import jsontext
@@ -21,98 +23,20 @@ from chalicelib.api import views
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, money, receipts
 from chalicelib.domain.money import EXACT_SOL_DISPLAY_LIMIT
+from tests.support.hostile_numbers import conforms
 from tests.unit.test_contracts import T0, WALLET, lifecycles, refund_mins, sample_contract, settle_times
 
-# Field lists of docs/api.md, endpoint by endpoint.
-RENT_FIELDS = {
-    "contract_id",
-    "status",
-    "tier",
-    "device_id",
-    "duration_hours",
-    "duration_seconds",
-    "cost_sol",
-    "cost_lamports",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "created_at",
-    "expires_at",
-}
 REFUND_MIN = 5_000  # config.Settings' refund_min_lamports
-CONTRACT_FIELDS = {
-    "contract_id",
-    "wallet",
-    "tier",
-    "device_id",
-    "status",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "used_sol",
-    "used_lamports",
-    "refund_available",
-    "refund_available_lamports",
-    "duration_hours",
-    "elapsed_hours",
-    "remaining_seconds",
-    "created_at",
-    "expires_at",
-    "settled_at",
-    "refund",
-    "created_at_ms",
-    "expires_at_ms",
-    "settled_at_ms",
-}  # *_ms: the same times in Unix milliseconds
-REFUND_FIELDS = {"status", "lamports", "tx_signature"}
-EXTEND_FIELDS = {
-    "contract_id",
-    "extended_hours",
-    "additional_cost_sol",
-    "additional_cost_lamports",
-    "new_total_cost",
-    "new_total_cost_lamports",
-    "new_expiration",
-}
-SETTLE_FIELDS = {
-    "contract_id",
-    "status",
-    "prepaid_sol",
-    "prepaid_lamports",
-    "used_sol",
-    "used_lamports",
-    "refund_sol",
-    "refund_lamports",
-    "refund_status",
-    "tx_signature",
-    "created_at_ms",
-    "expires_at_ms",
-    "settled_at_ms",
-}  # *_ms: the same times in Unix milliseconds
-METRICS_FIELDS = {
-    "contract_id",
-    "metrics_recorded",
-    "samples_recorded",
-    "elapsed_hours",
-    "cost_so_far",
-    "cost_so_far_lamports",
-    "refund_available",
-    "refund_available_lamports",
-}
-SAMPLE_FIELDS = {"timestamp_ms", "cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps"}
-ENTRY_FIELDS = {"entry_id", "contract_id", "account", "debit_lamports", "credit_lamports", "kind", "created_at", "ref"}
-DEVICE_FIELDS = {
-    "id",
-    "name",
-    "tier",
-    "uri",
-    "address",
-    "region",
-    "ram",
-    "leases",
-    "capacity",
-    "available",
-    "uptime",
-    "audited",
-}
+
+
+# each example also validates against the document (jsonschema): no per-example deadline, which
+# on a shared machine measures its load, not this code
+NO_DEADLINE = settings(deadline=None)
+
+
+def assert_conforms(view: dict, schema_name: str) -> None:
+    """The view, as a client reads it (the JSON text the edge writes), fits the document's schema."""
+    conforms(schema_name, json.loads(jsontext.dumps(view)))
 
 
 def plain_decimal(number: str) -> Decimal:
@@ -173,12 +97,13 @@ def ended(draw):
 # --- rent / extend ------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles())
 def test_rent_response(lc):
     first = lc.states[0]
     for c in lc.states:  # a replay after extensions still answers the rental as it was
         r = receipts.rent_receipt(c)
-        assert set(r) >= RENT_FIELDS
+        assert_conforms(r, "RentReceipt")
         assert_sol_exact(r, 2)
         p = first.payments[0]
         assert (r["contract_id"], r["status"], r["tier"], r["device_id"]) == (
@@ -196,12 +121,13 @@ def test_rent_response(lc):
         assert all(type(r[k]) is int for k in ("created_at", "expires_at", "duration_seconds"))
 
 
+@NO_DEADLINE
 @given(lifecycles(max_extensions=4))
 def test_extend_response(lc):
     for after in lc.states[1:]:
         p = after.payments[-1]
         r = receipts.extend_receipt(after, p.sig)
-        assert set(r) >= EXTEND_FIELDS
+        assert_conforms(r, "ExtendReceipt")
         assert_sol_exact(r, 2)
         assert r["contract_id"] == after.contract_id
         assert r["additional_cost_lamports"] == p.price_lamports
@@ -218,12 +144,13 @@ def test_extend_response(lc):
 # --- status -------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles(), st.data())
 def test_contract_response_active(lc, data):
     c = lc.last
     now = data.draw(settle_times(c))
     r = views.contract_response(c, now, REFUND_MIN)
-    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_conforms(r, "Contract")
     assert_sol_exact(r, 3)
     if now >= c.expires_at_ms:  # ended at its expiry, before the sweep books it
         swept = dc.finalize(c, now_ms=now + 60_000, refund_min_lamports=REFUND_MIN)  # what the sweep books
@@ -266,12 +193,13 @@ def reproduce_used(r: dict, now_ms: int | None = None) -> int:
 TIER_OF: dict[str, str] = {}
 
 
+@NO_DEADLINE
 @given(ended())
 def test_contract_response_ended(pair):
     _, e = pair
     r = views.contract_response(e, e.ended_at_ms + 10**7, REFUND_MIN)
     assert r["booked"] is True
-    assert set(r) >= CONTRACT_FIELDS and set(r["refund"]) >= REFUND_FIELDS
+    assert_conforms(r, "Contract")
     assert_sol_exact(r, 3)
     assert r["status"] == e.status and r["used_lamports"] == e.used_lamports
     assert r["refund_available_lamports"] == 0 and r["remaining_seconds"] == 0
@@ -303,11 +231,12 @@ def test_contract_response_refund_failed_carries_reason():
 # --- settle -------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(ended())
 def test_settle_response(pair):
     _, e = pair
     r = views.settle_response(e)
-    assert set(r) >= SETTLE_FIELDS
+    assert_conforms(r, "Settlement")
     assert_sol_exact(r, 3)
     assert r["status"] == e.status in (dc.SETTLED, dc.EXPIRED)
     assert r["prepaid_lamports"] == e.received_lamports
@@ -327,12 +256,13 @@ def test_settle_response(pair):
 # --- metrics ------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(lifecycles(), st.integers(1, 120), st.data())
 def test_metrics_response(lc, n, data):
     c = lc.last
     now = data.draw(settle_times(c))
     r = views.metrics_response(c, n, now)
-    assert set(r) >= METRICS_FIELDS
+    assert_conforms(r, "MetricsRecorded")
     assert_sol_exact(r, 2)
     assert r["metrics_recorded"] is True and r["samples_recorded"] == n
     assert r["cost_so_far_lamports"] + r["refund_available_lamports"] == c.received_lamports
@@ -348,7 +278,7 @@ def test_sample_entry_and_device_views():
         "disk_io_mbps": 0,
         "network_io_mbps": Decimal("0.25"),
     }
-    assert set(views.sample_view(row)) == SAMPLE_FIELDS
+    assert_conforms(views.samples_response("CTR-x", [row]), "Samples")
 
     c = dc.open_contract(
         contract_id="CTR-abcdefghijklmnopqrstuv",
@@ -362,10 +292,19 @@ def test_sample_entry_and_device_views():
     )
     for entry in ledger.payment_postings(c, c.payments[0]):
         v = views.entry_view(entry)
-        assert set(v) >= ENTRY_FIELDS and v["created_at"] == (T0 + 999) // 1000
+        assert_conforms(v, "Entry")
+        assert v["created_at"] == (T0 + 999) // 1000
         assert v["ref"] == "s" and type(v["debit_lamports"]) is int and type(v["credit_lamports"]) is int
 
-    d = SimpleNamespace(
+    d = _device()
+    assert_conforms(views.device_view(d), "Device")
+
+
+# --- the operator's and the public views, against the document ---------------------------
+
+
+def _device(**extra):
+    return SimpleNamespace(
         device_id="m2-1",
         name="n",
         tier="M2",
@@ -377,9 +316,111 @@ def test_sample_entry_and_device_views():
         capacity=4,
         available=3,
         uptime="99.8%",
-        audited=True,
+        audited=False,
+        **extra,
     )
-    assert set(views.device_view(d)) >= DEVICE_FIELDS
+
+
+def _refund(**changes):
+    base = {
+        "refund_id": "CTR-abcdefghijklmnopqrstuv",
+        "wallet": WALLET,
+        "status": "FAILED",
+        "lamports": 900_000,
+        "tx_signature": None,
+        "attempt": 2,
+        "fee_lamports": None,
+        "confirmed_at_ms": None,
+        "reason": "blockhash_expired",
+    }
+    return SimpleNamespace(**{**base, **changes})
+
+
+def test_pricing_and_books_views_conform():
+    from chalicelib.config import Settings
+    from chalicelib.services import books
+
+    assert_conforms(views.pricing_response(Settings(treasury=WALLET), list(money.TIERS.values())), "Pricing")
+    active = sample_contract()
+    ended = dc.finalize(sample_contract("THOR", 7200, 70_000_000), now_ms=T0 + 60_000, refund_min_lamports=5_000)
+    entries = list(ledger.payment_postings(active, active.payments[0]))
+    page = books.EntriesPage(entries, 1_000_000, 1_000_000, 0, "tok")
+    assert_conforms(views.entries_response(page), "EntriesPage")
+    assert_conforms(views.entries_response(page, account="revenue"), "EntriesPage")
+    ledger_page = books.LedgerPage(
+        active=[(active, active.figures(T0 + 1_000))],
+        completed=[ended],
+        total_active_value=1_000_000,
+        total_used=5,
+        total_pending_refunds=7,
+        next_token=None,
+        unbooked=frozenset({ended.contract_id}),
+    )
+    assert_conforms(views.ledger_response(ledger_page), "LedgerPage")
+    stats = books.Stats(
+        contracts_by_status={dc.ACTIVE: 3, dc.SETTLED: 1},
+        device_count=2,
+        slots_leased=3,
+        capacity=8,
+        refunds_by_status={"QUEUED": 1},
+        revenue=10,
+        pending_refunds=20,
+        active_prepaid=30,
+        queues={"refund_queue": {"visible": 0, "in_flight": 1}, "dead_letter_queue": None},
+        treasury=WALLET,
+        rpc_reachable=True,
+        at_ms=T0,
+        expired_unbooked=1,
+    )
+    assert_conforms(views.stats_response(stats), "Stats")
+
+
+def test_operator_views_conform():
+    from chalicelib.api import operators, payments
+
+    seen = operators.admin_device_view(_device(last_seen_ms=T0, key_hash="h"))
+    assert_conforms(seen, "AdminDevice")
+    assert_conforms(operators.admin_device_view(_device(last_seen_ms=None, key_hash=None)), "AdminDevice")
+    assert_conforms(operators.refund_view(_refund()), "AdminRefund")
+    assert_conforms(operators.retried_view(_refund()), "RefundRetried")
+    assert_conforms(operators.retried_view(_refund(status="QUEUED", reason=None)), "RefundRetried")
+    assert_conforms(operators.refund_view(_refund(refund_id="PAY-x", status="CONFIRMED", reason=None)), "AdminRefund")
+    pr = SimpleNamespace(payment_signature="sig", refund=_refund(refund_id="PAY-x", status="QUEUED"))
+    assert_conforms(payments.payment_refund_response(pr), "PaymentRefund")
+    orphan = SimpleNamespace(
+        signature="sig",
+        kind="orphan",
+        lamports=1_000,
+        slot=7,
+        block_time=None,
+        payer=WALLET,
+        refund_id=None,
+        note="no claim",
+    )
+    report = SimpleNamespace(
+        ok=False,
+        mismatches=["orphan payment sig"],
+        treasury=WALLET,
+        chain_lamports=10,
+        chain_slot=8,
+        baseline_lamports=0,
+        baseline_slot=None,
+        baseline_source="first booked transaction",
+        ledger_lamports=9,
+        unbooked_lamports=1,
+        difference_lamports=0,
+        orphans=[orphan],
+        unbooked=[orphan],
+        refunds_checked=1,
+        refund_problems=[SimpleNamespace(refund_id="CTR-x", tx_signature=None, problems=("missing",))],
+        phantom_refs=[],
+        orphan_age_seconds=3600,
+        complete=True,
+        notes=[],
+        signatures_read=3,
+        transactions_read=2,
+    )
+    assert_conforms(operators.reconcile_response(report), "Reconciliation")
 
 
 # --- the SOL display itself ---------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -14,18 +15,21 @@ from tests.support.fakes import FakeDatabase, FakePorts, new_wallet
 
 
 @pytest.fixture
-def db():
+def db() -> FakeDatabase:
     db = FakeDatabase(shards=4)
     db.ports()["devices"].upsert(spec("dev-1"), 2)
     return db
 
 
 class _S:  # the shape test_storage's helpers expect
-    def __init__(self, db):
+    def __init__(self, db: FakeDatabase) -> None:
         self.__dict__.update(db.ports())
 
+    def __getattr__(self, name: str) -> Any:  # the ports set above; anything else is missing
+        raise AttributeError(name)
 
-def test_fail_next_raises_once_and_writes_nothing(db):
+
+def test_fail_next_raises_once_and_writes_nothing(db: FakeDatabase) -> None:
     s = _S(db)
     db.fail_next("tx.open_rental")
     before = db.snapshot()
@@ -37,7 +41,7 @@ def test_fail_next_raises_once_and_writes_nothing(db):
     assert db.calls.count("tx.open_rental") == 2
 
 
-def test_fail_next_after_applies_the_write_and_loses_the_answer(db):
+def test_fail_next_after_applies_the_write_and_loses_the_answer(db: FakeDatabase) -> None:
     s = _S(db)
     db.fail_next("tx.open_rental", after=True)
     c = new_contract()
@@ -49,7 +53,7 @@ def test_fail_next_after_applies_the_write_and_loses_the_answer(db):
     assert exc.value.failed == {"claim", "contract", "ledger"}
 
 
-def test_fail_next_with_a_chosen_error_and_times(db):
+def test_fail_next_with_a_chosen_error_and_times(db: FakeDatabase) -> None:
     s = _S(db)
     db.fail_next("contracts.get", Conflict([], contended=["contract"]), times=2)
     for _ in range(2):
@@ -58,7 +62,7 @@ def test_fail_next_with_a_chosen_error_and_times(db):
     assert s.contracts.get("CTR-x") is None
 
 
-def test_before_next_lets_a_concurrent_writer_win(db):
+def test_before_next_lets_a_concurrent_writer_win(db: FakeDatabase) -> None:
     s = _S(db)
     c = rent(s, new_contract())
     rival = extended(c)
@@ -77,7 +81,7 @@ def test_before_next_lets_a_concurrent_writer_win(db):
     assert s.contracts.get(c.contract_id) == rival
 
 
-def test_database_down_and_one_port_down(db):
+def test_database_down_and_one_port_down(db: FakeDatabase) -> None:
     s = _S(db)
     db.down = True
     for call in (
@@ -97,13 +101,13 @@ def test_database_down_and_one_port_down(db):
     assert s.contracts.get("x") is None
 
 
-def test_views_share_one_database(db):
+def test_views_share_one_database(db: FakeDatabase) -> None:
     a, b = _S(db), _S(db)
     c = rent(a, new_contract())
     assert b.contracts.get(c.contract_id) == c and b.devices.get("dev-1").leases == 1
 
 
-def test_callers_cannot_mutate_stored_state(db):
+def test_callers_cannot_mutate_stored_state(db: FakeDatabase) -> None:
     s = _S(db)
     c = rent(s, new_contract())
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -122,7 +126,7 @@ def test_callers_cannot_mutate_stored_state(db):
     assert s.contracts.get(c.contract_id) == c
 
 
-def test_fake_ports_bundle_and_rpc_faults():
+def test_fake_ports_bundle_and_rpc_faults() -> None:
     treasury = new_wallet()
     p = FakePorts.build(treasury=treasury, admin_key="k")
     payer = new_wallet()

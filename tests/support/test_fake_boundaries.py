@@ -15,7 +15,7 @@ SUPPORT = ROOT / "tests" / "support"
 
 
 def _imported_modules(path: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
@@ -24,7 +24,7 @@ def _imported_modules(path: Path) -> list[str]:
     return names
 
 
-def test_no_support_module_names_an_adapter():
+def test_no_support_module_names_an_adapter() -> None:
     found = {
         f"{path.relative_to(ROOT)}: {name}"
         for path in sorted(SUPPORT.glob("*.py"))
@@ -34,7 +34,7 @@ def test_no_support_module_names_an_adapter():
     assert not found, sorted(found)
 
 
-def test_the_check_sees_an_adapter_import(tmp_path):
+def test_the_check_sees_an_adapter_import(tmp_path: Path) -> None:
     """The source check above is not vacuous: it finds each import form."""
     for line in (
         "from chalicelib.adapters.claims import rate_key",
@@ -46,7 +46,7 @@ def test_the_check_sees_an_adapter_import(tmp_path):
         assert any(n.startswith("chalicelib.adapters") for n in _imported_modules(f)), line
 
 
-def test_importing_the_fakes_loads_no_adapter():
+def test_importing_the_fakes_loads_no_adapter() -> None:
     modules = sorted(p.stem for p in SUPPORT.glob("*.py") if p.stem != "__init__")
     assert {"fakes", "fake_store", "fake_chain", "fake_history"} <= set(modules)
     code = (
