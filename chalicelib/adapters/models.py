@@ -288,7 +288,7 @@ class OpenQuotes(GlobalSecondaryIndex["QuoteItem"]):
 
 
 class QuoteItem(Model):
-    """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0014)."""
+    """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0015)."""
 
     class Meta(_Meta):
         pass
