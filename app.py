@@ -26,5 +26,7 @@ app.register_blueprint(refund_jobs.bp)  # refund_worker: SQS si64-{stage}-refund
 app.register_blueprint(sweep_jobs.bp)  # billing_sweep: every minute
 
 from chalicelib.api import quotes  # noqa: E402
+from chalicelib.jobs import quotes as quote_jobs  # noqa: E402
 
 app.register_blueprint(quotes.bp)
+app.register_blueprint(quote_jobs.bp)  # quote_watcher: every minute, ticks every 2 s

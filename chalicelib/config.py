@@ -88,6 +88,10 @@ class Settings:
     # refunds and the sweep
     refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
     refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
+    # quotes: the watcher's function runs ticks every quote_tick_seconds for quote_watch_seconds
+    # (0: one tick per invocation, as the local event runner calls it every ~1.5 s)
+    quote_watch_seconds: float = 50.0
+    quote_tick_seconds: float = 2.0
 
     @property
     def contracts_table(self) -> str:
@@ -154,6 +158,8 @@ class Settings:
             rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
             refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),
             refund_commitment=env.get("SI64_REFUND_COMMITMENT") or "finalized",
+            quote_watch_seconds=float(env.get("SI64_QUOTE_WATCH_SECONDS", "50")),
+            quote_tick_seconds=float(env.get("SI64_QUOTE_TICK_SECONDS", "2")),
         )
 
 

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING
 
 from ..domain import quotes as q
 from ..domain.commands import ExtendRequest, RentRequest
-from ..domain.errors import DomainError, PaymentInvalid, TooManyLookups, Unavailable
+from ..domain.errors import (
+    ContractNotActive,
+    DomainError,
+    NoCapacity,
+    PaymentAlreadyUsed,
+    PaymentInvalid,
+    TooManyLookups,
+    Unavailable,
+)
 from ..domain.payments import NOT_CONFIRMED, NOT_FOUND
 
 if TYPE_CHECKING:  # types only
@@ -33,6 +41,12 @@ LATE_GRACE_MS = 120_000  # how long past its expiry a quote is still looked up (
 OPEN_PER_SHARD = 100  # OPEN quotes read per shard per tick: the bound on lookups per tick
 SIGNATURES_PER_LOOKUP = 10  # a reference normally carries one payment; a few more are tolerated
 _RETRY = (NOT_FOUND, NOT_CONFIRMED)  # the node does not show it at `confirmed` yet: next tick
+# a refusal's `reason` on the quote: the error's own code where its `reason` names only a field
+_REASON_OF: dict[type[DomainError], str] = {
+    ContractNotActive: "contract_not_active",
+    NoCapacity: "no_capacity",
+    PaymentAlreadyUsed: "payment_already_used",
+}
 
 
 @dataclass(frozen=True)
@@ -113,5 +127,6 @@ class QuoteWatcher:
         return "paid", 2
 
     def _refuse(self, quote: q.Quote, sig: str, err: DomainError) -> str:
-        self._close(replace(quote, status=q.REFUSED, tx_signature=sig, reason=err.reason or type(err).__name__))
+        reason = _REASON_OF.get(type(err)) or err.reason or type(err).__name__
+        self._close(replace(quote, status=q.REFUSED, tx_signature=sig, reason=reason))
         return "refused"

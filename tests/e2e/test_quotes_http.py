@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .client import price_lamports
+from .client import price_lamports, settle_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -64,3 +64,47 @@ def test_bad_quote_requests_over_http_are_4xx_in_the_error_shape(api):
         assert r.status == status and r.is_error_shape, r
     r = api.get("/api/quotes/QTE-doesnotexist")
     assert r.status == 404 and r.is_error_shape
+
+
+def wait_closed(api, quote_id: str, timeout: float = 30.0) -> tuple[dict, float]:
+    """Poll the quote until it is no longer OPEN; (its status, seconds waited). The deadline is
+    generous on purpose: speed is measured, not asserted (the watcher ticks every ~1.5 s)."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        body = api.get(f"/api/quotes/{quote_id}").body
+        if body["status"] != "OPEN" or time.monotonic() - start > timeout:
+            return body, time.monotonic() - start
+        time.sleep(0.2)
+
+
+def test_a_stock_solana_pay_transfer_opens_the_contract_with_no_second_request(api, payer, local_stack):
+    quote = api.post("/api/quotes", {"tier": "ORIN", "duration_hours": 0.05}).body
+    wallet = payer.new_wallet()
+    sig = pay_quote(payer, wallet, quote)  # returns once confirmed; nothing else is sent to the API
+    status, waited = wait_closed(api, quote["quote_id"])
+    print(f"quote PAID {waited:.2f} s after confirmation")
+    assert (status["status"], status["tx_signature"]) == ("PAID", sig), status
+    contract = api.get(f"/api/contracts/{status['contract_id']}").body
+    assert (contract["wallet"], contract["tier"], contract["prepaid_lamports"]) == (
+        str(wallet.pubkey()),
+        "ORIN",
+        quote["lamports"],
+    )
+    # an old client posting the same payment gets that contract (a replay), never a second one
+    again = api.post(
+        "/api/rent", {"wallet": str(wallet.pubkey()), "tier": "ORIN", "duration_hours": 0.05, "tx_signature": sig}
+    )
+    assert (again.status, again.body["contract_id"]) == (200, status["contract_id"])
+
+
+def test_a_short_solana_pay_transfer_refuses_the_quote_and_stays_refundable(api, payer, local_stack):
+    quote = api.post("/api/quotes", {"tier": "M2", "duration_hours": 0.1}).body
+    wallet = payer.new_wallet()
+    sig = payer.pay(wallet, quote["recipient"], quote["lamports"] - 1, quote["memo"], references=[quote["reference"]])
+    status, _ = wait_closed(api, quote["quote_id"])
+    assert (status["status"], status["reason"], status["tx_signature"]) == ("REFUSED", "insufficient_amount", sig)
+    path = f"/api/payments/{sig}/refund"  # refused, so unclaimed: its payer gets it back like any refused payment
+    refund = api.post(path, headers=settle_headers(wallet, "", path=path))
+    assert refund.status == 201 and refund.body["refund_lamports"] == quote["lamports"] - 1, refund

@@ -19,6 +19,7 @@ FUNCTIONS = {
     "APIHandler": "app.app",
     "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
     "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+    "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
 }
 
 
@@ -53,7 +54,7 @@ def test_each_function_has_its_own_role(resources):
         props = resources[name]["Properties"]
         assert props["Handler"] == handler
         roles.add(props["Role"]["Fn::GetAtt"][0])
-    assert len(roles) == 3
+    assert len(roles) == len(FUNCTIONS)
 
 
 @pytest.mark.parametrize("action", ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"])
@@ -110,3 +111,18 @@ def test_the_refund_worker_gets_what_its_event_source_needs(resources, template)
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["RefundQueue", "Arn"]}
     [sched] = resources["BillingSweep"]["Properties"]["Events"].values()
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+
+
+def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_keys(resources):
+    watcher = _statements(resources, "QuoteWatcher")
+    claims = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-claims")
+    assert allowed(watcher, "dynamodb:Query", claims + "/index/open-quotes")
+    assert not allowed(watcher, "dynamodb:Query", claims + "/index/refunds-by-status")
+    assert allowed(watcher, "dynamodb:UpdateItem", claims)  # closes a quote
+    for arn, action in ((TREASURY_PARAMETER, "ssm:GetParameter"), (ADMIN_PARAMETER, "ssm:GetParameter")):
+        assert not allowed(watcher, action, arn)
+    assert not allowed(watcher, "secretsmanager:GetSecretValue", TREASURY_SECRET)
+    assert not allowed(watcher, "sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds"))
+    [sched] = resources["QuoteWatcher"]["Properties"]["Events"].values()
+    assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+    assert resources["QuoteWatcher"]["Properties"]["Timeout"] == 60

@@ -44,6 +44,7 @@ UNZIPPED_LIMIT = 250 * 1024 * 1024
 HANDLERS = {
     "APIHandler": "app.app",
     "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+    "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
     "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
 }
 

@@ -267,6 +267,7 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
         "APIHandler": "app.app",
         "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
         "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+        "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
     }
     for logical, res in functions.items():
         props = res["Properties"]
@@ -293,7 +294,11 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
 def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
     perms = of_type(cfn, "AWS::Lambda::Permission")
     principals = {p["Properties"]["FunctionName"]["Ref"]: p["Properties"]["Principal"] for p in perms.values()}
-    assert principals == {"APIHandler": "apigateway.amazonaws.com", "BillingSweep": "events.amazonaws.com"}
+    assert principals == {
+        "APIHandler": "apigateway.amazonaws.com",
+        "BillingSweep": "events.amazonaws.com",
+        "QuoteWatcher": "events.amazonaws.com",
+    }
     lam = stack["client"]("lambda")
     policy = json.loads(lam.get_policy(FunctionName=stack["physical"]["APIHandler"])["Policy"])
     assert [s["Principal"]["Service"] for s in policy["Statement"]] == ["apigateway.amazonaws.com"]

@@ -146,3 +146,36 @@ def test_a_node_outage_leaves_every_quote_open_and_writes_nothing(w):
     assert w.db.snapshot() == before
     w.history.down = False
     assert w.c.quote_watcher.tick().paid == 1
+
+
+def test_one_invocation_ticks_every_two_seconds_until_its_minute_is_up(w):
+    from chalicelib.jobs.quotes import run_quote_watch
+
+    t = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        t[0] += s
+        w.clock.advance(s)
+
+    quote = w.c.quote_service.rent("M2", 600)
+    w.clock.advance(10)
+    pay(w, quote, new_wallet())
+    total = run_quote_watch(w.c, sleep=sleep, monotonic=lambda: t[0])
+    assert total["ticks"] == 25 and set(slept) == {2.0} and sum(slept) == 48.0  # 50 s at 2 s
+    assert total["paid"] == 1 and total["rpc_calls"] == 2  # found on the first tick, never asked again
+
+
+def test_a_payment_for_an_ended_contract_or_a_full_tier_is_refused_with_the_errors_code(w):
+    k = w.rent("M2", 600, 200_000)
+    ext = w.c.quote_service.extend(k.contract_id, 600)
+    w.rentals.settle(k.contract_id, k.wallet)
+    pay(w, ext, k.wallet)
+    thor = [w.c.quote_service.rent("THOR", 600) for _ in range(3)]  # THOR has 2 slots
+    for quote in thor:
+        pay(w, quote, new_wallet())
+    assert w.c.quote_watcher.tick().refused == 2
+    assert w.c.quote_service.get(ext.quote_id).reason == "contract_not_active"
+    assert sorted(w.c.quote_service.get(x.quote_id).status for x in thor) == [q.PAID, q.PAID, q.REFUSED]
+    assert {w.c.quote_service.get(x.quote_id).reason for x in thor} == {None, "no_capacity"}
