@@ -19,7 +19,6 @@ from .schemas import SAMPLE_FIELDS
 if TYPE_CHECKING:  # types only
     from ..domain.devices import Device
     from ..domain.ledger import Entry
-    from ..domain.quotes import Quote
     from ..services.books import EntriesPage, LedgerPage, Stats
     from ..services.fleet import FleetView
 
@@ -180,35 +179,6 @@ def fleet_response(f: FleetView, now_ms: int) -> dict[str, Any]:
             for t in f.tiers
         ],
         "server_time": now_ms // 1000,
-    }
-
-
-def quote_response(k: Quote) -> dict[str, Any]:
-    """A new quote: its terms, price and the Solana Pay transfer request that pays it."""
-    return {
-        "quote_id": k.quote_id,
-        "kind": k.kind,
-        "tier": k.tier,
-        "contract_id": k.contract_id,
-        "duration_seconds": k.seconds,
-        "lamports": k.lamports,
-        "sol": sol(k.lamports),
-        "recipient": k.recipient,
-        "reference": k.reference,
-        "memo": k.memo,
-        "expires_at": k.expires_at_ms // 1000,
-        "solana_pay_url": k.url,
-    }
-
-
-def quote_status_response(k: Quote, now_ms: int) -> dict[str, Any]:
-    """A quote's status as of `now_ms` (an OPEN quote past its expiry is EXPIRED)."""
-    return {
-        "quote_id": k.quote_id,
-        "status": k.status_at(now_ms),
-        "contract_id": k.paid_contract_id or k.contract_id,
-        "tx_signature": k.tx_signature,
-        "reason": k.reason,
     }
 
 
