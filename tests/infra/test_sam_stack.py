@@ -242,7 +242,7 @@ def test_queues_and_the_redrive_policy(stack, cfn):
 def test_each_function_has_its_role_with_the_template_policy(stack, cfn):
     iam = stack["client"]("iam")
     roles = of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == {"ApiHandlerRole", "RefundWorkerRole", "BillingSweepRole"}
+    assert set(roles) == {"ApiHandlerRole", "RefundWorkerRole", "BillingSweepRole", "QuoteWatcherRole"}
     for logical, res in roles.items():
         props = res["Properties"]
         role = iam.get_role(RoleName=stack["physical"][logical])["Role"]
@@ -310,16 +310,24 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
 
 
 def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
+    """One rule per scheduled function (the sweep, the quote watcher), each every minute, each
+    targeting its own function."""
     events, lam = stack["client"]("events"), stack["client"]("lambda")
     rules = of_type(cfn, "AWS::Events::Rule")
-    assert len(rules) == 1
-    ((logical, res),) = rules.items()
-    rule = events.describe_rule(Name=stack["physical"][logical])
-    assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["State"] == "ENABLED"
-    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    sweep_arn = lam.get_function_configuration(FunctionName=stack["physical"]["BillingSweep"])["FunctionArn"]
-    assert [t["Arn"] for t in targets] == [sweep_arn]
+    assert len(rules) == 2
+    targeted = set()
+    for logical, res in rules.items():
+        rule = events.describe_rule(Name=stack["physical"][logical])
+        assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+        assert rule["State"] == "ENABLED"
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert len(targets) == 1
+        targeted.add(targets[0]["Arn"])
+    arns = {
+        lam.get_function_configuration(FunctionName=stack["physical"][f])["FunctionArn"]
+        for f in ("BillingSweep", "QuoteWatcher")
+    }
+    assert targeted == arns
 
 
 def test_the_refund_queue_triggers_the_refund_worker_with_partial_batch_failures(stack, cfn):
