@@ -37,6 +37,7 @@ import threading
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
 
+from local import web_static
 from local.procs import ROOT
 
 # The same body as infra/edge.yaml's gateway responses MISSING_AUTHENTICATION_TOKEN and
@@ -69,6 +70,9 @@ class NoDelayHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]  # this connection's only
+        if web_static.handles(self.command, self.path):  # the renter web app and its dev wallet (local only)
+            web_static.handle(self)
+            return
         if self._has_route():
             super()._generic_handle()
             return
