@@ -43,7 +43,7 @@ MAX_PAY_LAMPORTS = 100_000_000_000  # the dev wallet never pays more than 100 SO
 def handles(method: str, path: str) -> bool:
     """True for the paths this module answers (the page and the development wallet)."""
     path = path.split("?", 1)[0]
-    if method in ("GET", "HEAD") and (path == "/" or path.startswith("/web/") or path.startswith("/dev/wallet")):
+    if method in ("GET", "HEAD") and (path in ("/", "/dev/wallet", "/dev/wallet.js") or path.startswith("/web/")):
         return True
     return method == "POST" and path in ("/dev/wallet/pay", "/dev/wallet/sign")
 
@@ -132,7 +132,9 @@ def pay(recipient: str, lamports: int, memo: str | None, reference: str | None) 
         ixs = transfer_instructions(kp, recipient, lamports, memo)
         if reference:
             t = ixs[0]
-            ixs[0] = Instruction(t.program_id, t.data, [*t.accounts, AccountMeta(Pubkey.from_string(reference), False, False)])
+            ixs[0] = Instruction(
+                t.program_id, t.data, [*t.accounts, AccountMeta(Pubkey.from_string(reference), False, False)]
+            )
         latest = r._blockhash(fresh=True)
         tx = Transaction.new_signed_with_payer(ixs, kp.pubkey(), [kp], latest.blockhash)
         sig = r._run(r.client.send_transaction(tx, opts=TxOpts(preflight_commitment=r.commitment))).value
@@ -182,7 +184,7 @@ def _wallet_route(h: BaseHTTPRequestHandler, path: str) -> None:
         return
     try:
         sig = pay(recipient, lamports, memo, reference)
-    except Exception as exc:  # the local chain refused or did not confirm: say so to the page
+    except Exception as exc:  # noqa: BLE001 - the local chain refused or did not confirm: the page says so
         _error(h, 503, "unavailable", f"The payment did not land: {exc}")
         return
     _json(h, 200, {"tx_signature": sig})

@@ -187,7 +187,7 @@ async function newQuote({ tier, hours, contractId }) {
     const memo = contractId ? `si64:extend:${contractId}:${q.seconds}` : `si64:rent:${tier}:${q.seconds}`;
     const recipient = state.pricing.treasury;
     state.quote = {
-      quote_id: null, kind: contractId ? "extension" : "rental", tier: tierName, contract_id: contractId || null,
+      quote_id: null, kind: contractId ? "extend" : "rent", tier: tierName, contract_id: contractId || null,
       duration_seconds: Number(q.seconds), lamports: Number(q.lamports), sol: sol(q.lamports), recipient,
       reference: null, memo, expires_at: null, hours, local: true,
       solana_pay_url: `solana:${recipient}?amount=${sol(q.lamports)}&label=SI64&memo=${encodeURIComponent(memo)}`,
@@ -205,14 +205,14 @@ function payScreen() {
   const img = h("img", { src: qr.createDataURL(4, 4), alt: `QR code of the Solana Pay request for ${q.sol} SOL`, class: "qr", id: "qr" });
   const payBtn = h("button", { type: "button", id: "pay", "data-flow": q.local ? "memo" : "quote", onclick: () => pay(payBtn) }, "Pay with wallet");
   show(
-    h("h2", {}, q.kind === "extension" ? `Extend ${q.contract_id}` : `Rent ${q.tier}`),
+    h("h2", {}, q.kind === "extend" ? `Extend ${q.contract_id}` : `Rent ${q.tier}`),
     h("dl", { class: "facts" },
       h("dt", {}, "Duration"), h("dd", {}, `${q.duration_seconds} s (${clock(q.duration_seconds)})`),
       h("dt", {}, "Price"), h("dd", { id: "quote-lamports" }, lamportsText(q.lamports)),
       h("dt", {}, "Pay to"), h("dd", { class: "mono" }, q.recipient),
       h("dt", {}, "Memo"), h("dd", { class: "mono" }, q.memo || "—"),
       q.reference ? [h("dt", {}, "Reference"), h("dd", { class: "mono" }, q.reference)] : null,
-      h("dt", {}, "Expires"), h("dd", {}, q.expires_at ? new Date(q.expires_at * 1000).toLocaleString() : "—")),
+      h("dt", {}, "Expires"), h("dd", { id: "quote-expires" }, q.expires_at ? new Date(typeof q.expires_at === "number" ? q.expires_at * 1000 : q.expires_at).toLocaleString() : "—")),
     h("figure", {}, img, h("figcaption", {}, "Scan with a Solana Pay wallet, or ",
       h("a", { href: q.solana_pay_url }, "open the payment request"), ".")),
     payBtn, h("p", { id: "status", class: "status", role: "status" },
@@ -227,8 +227,8 @@ async function pay(btn) {
     const sig = await payWithWallet(q);
     status(`Paid: ${sig}. Opening the contract…`);
     if (!q.local) { await waitForQuote(q); return; }
-    const path = q.kind === "extension" ? `/api/contracts/${q.contract_id}/extend` : "/api/rent";
-    const body = q.kind === "extension" ? `{"additional_hours":${q.hours},"tx_signature":${JSON.stringify(sig)}}`
+    const path = q.kind === "extend" ? `/api/contracts/${q.contract_id}/extend` : "/api/rent";
+    const body = q.kind === "extend" ? `{"additional_hours":${q.hours},"tx_signature":${JSON.stringify(sig)}}`
       : `{"wallet":${JSON.stringify(state.account.address)},"tier":${JSON.stringify(q.tier)},"duration_hours":${q.hours},"tx_signature":${JSON.stringify(sig)}}`;
     const res = await api(path, { method: "POST", body });
     if (!res.ok) throw new Error(problem(res));
