@@ -23,6 +23,9 @@ connections across them), the way Lambda runs concurrent instances of one functi
 socketserver's 5: a burst of new keep-alive connections (``make load``'s agents) otherwise
 overflows the accept queue and some connections are reset.
 
+The renter web app: `/`, `/web/...` and the local development wallet's `/dev/wallet...` are
+answered by local/web_static.py before any route (never part of the Lambda package).
+
 SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
 """
 
