@@ -8,6 +8,7 @@ import { clock, durationSeconds, group, priceLamports, sol } from "./money.js";
 const API = (document.querySelector('meta[name="si64-api"]')?.content || "").replace(/\/$/, "");
 const ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 const POLL_MS = 2000;
+const FLEET_POLL_MS = 5000;
 const view = document.getElementById("view");
 const bar = document.getElementById("wallet-bar");
 const state = { pricing: null, fleet: null, wallets: [], wallet: null, account: null, quote: null, timer: null };
@@ -168,6 +169,13 @@ async function home() {
       h("thead", {}, h("tr", {}, ...["Tier", "Memory", "Price per hour", "Free slots"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows)),
     h("h2", {}, "Rent"), form, h("p", { id: "status", class: "status", role: "status" }));
+  state.timer = setInterval(async () => {  // live free slots (the fleet is cached ≤ 5 s)
+    try { await loadCatalogue(); } catch { return; }
+    for (const t of state.fleet) {
+      const cell = view.querySelector(`td.slots[data-tier="${t.tier}"]`);
+      if (cell) cell.textContent = `${t.slots_free} / ${t.slots}`;
+    }
+  }, FLEET_POLL_MS);
 }
 
 // ---------------------------------------------------------------- quotes and payment

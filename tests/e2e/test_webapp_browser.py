@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 from chalicelib.domain import money
+from tests.e2e.client import Payer, price_lamports, rent_terms
 from tests.e2e.test_cors_browser import _chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +105,34 @@ def test_price_as_you_type_matches_the_server(local_stack, browser):
     page.fill("#hours", "1e3")
     assert (page.text_content("#price") or "").startswith("Enter the hours")
     assert page.is_disabled("#get-quote")
+    page.close()
+
+
+def test_free_slots_are_live(local_stack, browser):
+    """A rent made elsewhere shows in the tiers table without a reload (the page polls)."""
+    api = local_stack["api_url"]
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(api + "/")
+    page.wait_for_selector("td.slots[data-tier=ORIN]")
+    before = page.text_content("td.slots[data-tier=ORIN]")
+
+    def pay() -> tuple[str, str]:  # its own thread: Playwright's sync API holds this thread's event loop
+        with Payer(local_stack["rpc_url"]) as payer:
+            wallet = payer.new_wallet()
+            memo = rent_terms("ORIN", 1)
+            return str(wallet.pubkey()), payer.pay(
+                wallet, local_stack["treasury"], price_lamports("ORIN", 1), memo=memo
+            )
+
+    with ThreadPoolExecutor(1) as pool:
+        address, sig = pool.submit(pay).result(timeout=120)
+    body = {"wallet": address, "tier": "ORIN", "duration_hours": 1, "tx_signature": sig}
+    assert requests.post(f"{api}/api/rent", json=body, timeout=30).status_code == 201
+    devices = requests.get(f"{api}/api/devices/ORIN", timeout=10).json()
+    now = f"{sum(d['available'] for d in devices)} / {sum(d['capacity'] for d in devices)}"
+    assert now != before
+    page.wait_for_function("(now) => document.querySelector('td.slots[data-tier=ORIN]').textContent === now", arg=now)
     page.close()
 
 
