@@ -304,6 +304,7 @@ async function contractScreen(id) {
         h("dt", {}, "Amount"), h("dd", {}, lamportsText(r.lamports || 0)),
         h("dt", {}, "Transaction"), h("dd", { id: "refund-tx", class: "mono" }, r.tx_signature || "—"),
         r.reason ? [h("dt", {}, "Reason"), h("dd", {}, r.reason)] : null));
+    if (r.status === "CONFIRMED") status(`Refund of ${lamportsText(r.lamports)} confirmed on chain.`, "ok");
     priceExtend();
   };
   await tick();
