@@ -117,24 +117,26 @@ def _read_json(h: BaseHTTPRequestHandler) -> dict[str, Any] | None:
 
 
 def pay(recipient: str, lamports: int, memo: str | None, reference: str | None) -> str:
-    """A confirmed transfer from the dev wallet: Solana Pay's layout (the reference a read-only,
-    non-signer account of the transfer instruction; the memo its own instruction)."""
+    """A confirmed transfer from the dev wallet. With a reference, Solana Pay's layout: the memo
+    instruction first (no accounts), then the transfer carrying the reference as a read-only,
+    non-signer account; without one, the transfer then the payer-signed memo (local/renter.py)."""
     from solana.rpc.models import TxOpts
     from solders.instruction import AccountMeta, Instruction
     from solders.pubkey import Pubkey
     from solders.transaction import Transaction
 
-    from local.renter import transfer_instructions
+    from local.renter import MEMO_PROGRAM, transfer_instructions
 
     kp = _keypair()
     with _renter() as r:
         r.top_up(kp.pubkey(), AIRDROP_LAMPORTS, minimum=lamports + 1_000_000)
-        ixs = transfer_instructions(kp, recipient, lamports, memo)
-        if reference:
+        ixs = transfer_instructions(kp, recipient, lamports, None if reference else memo)
+        if reference:  # Solana Pay's layout: the memo first (no accounts), the transfer last with the reference
             t = ixs[0]
-            ixs[0] = Instruction(
-                t.program_id, t.data, [*t.accounts, AccountMeta(Pubkey.from_string(reference), False, False)]
-            )
+            ref = AccountMeta(Pubkey.from_string(reference), False, False)
+            ixs = [Instruction(t.program_id, t.data, [*t.accounts, ref])]
+            if memo:
+                ixs.insert(0, Instruction(Pubkey.from_string(MEMO_PROGRAM), memo.encode(), []))
         latest = r._blockhash(fresh=True)
         tx = Transaction.new_signed_with_payer(ixs, kp.pubkey(), [kp], latest.blockhash)
         sig = r._run(r.client.send_transaction(tx, opts=TxOpts(preflight_commitment=r.commitment))).value

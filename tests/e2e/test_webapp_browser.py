@@ -327,7 +327,7 @@ def test_a_quote_is_paid_with_its_reference(local_stack, browser):
     found = _rpc(rpc, "getSignaturesForAddress", [reference, {"commitment": "confirmed"}])
     assert [s["signature"] for s in found] == [sig]
     tx = _rpc(rpc, "getTransaction", [sig, {"encoding": "jsonParsed", "commitment": "confirmed"}])
-    (transfer, memo_ix) = tx["transaction"]["message"]["instructions"]
+    (memo_ix, transfer) = tx["transaction"]["message"]["instructions"]  # Solana Pay: memo, then transfer
     assert transfer["parsed"]["info"]["lamports"] == 500_000
     assert transfer["parsed"]["info"]["destination"] == local_stack["treasury"]
     keys = {k["pubkey"]: k for k in tx["transaction"]["message"]["accountKeys"]}
