@@ -1,5 +1,5 @@
 """The renter web app in a real browser: Debian's chromium driven by Python Playwright against the
-local stack, with the built-in "SI64 Dev Wallet" (local/web_static.py, local/dev_wallet.js).
+local stack, with the built-in "SI64 Dev Wallet" (dev/web_static.py, dev/dev_wallet.js).
 
 One renter's whole life: tiers and price as you type -> a quote (POST /api/quotes; while the API
 has no quotes, a Solana Pay request bound by its memo and then POST /api/rent) -> pay with the dev

@@ -1,4 +1,4 @@
-"""local/web_static.py without sockets: which paths it takes from the API, the dev wallet's
+"""dev/web_static.py without sockets: which paths it takes from the API, the dev wallet's
 same-origin rule, and the static files it will and will not serve."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from email.message import Message
 
 import pytest
 
-from local import web_static
+from dev import web_static
 
 
 class FakeHandler:
