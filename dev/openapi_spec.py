@@ -30,7 +30,7 @@ from chalicelib.domain import contracts, money, signing
 from chalicelib.domain import refunds as domain_refunds
 from chalicelib.services import idempotency, telemetry
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
 
 # Everything the code decides comes from chalicelib itself: the tiers, the error codes and their
