@@ -289,7 +289,7 @@ def test_the_zip_stays_within_lambda_limits(packaged, task_root, record_property
     assert zipped < ZIPPED_LIMIT and unzipped < UNZIPPED_LIMIT
     names = {p.name for p in task_root.iterdir()}
     assert {"app.py", "chalicelib"} <= names
-    assert not names & {"tests", "local", "infra", "moto", "pytest", "solana", "boto3"}, names
+    assert not names & {"tests", "local", "infra", "web", "moto", "pytest", "solana", "boto3"}, names
 
 
 def test_the_three_functions_answer_real_events_like_lambda(
