@@ -66,6 +66,15 @@ TIMES_MS = {
     "expires_at_ms": {"type": "integer"},
     "settled_at_ms": {"type": ["integer", "null"]},
 }
+COVERAGE = {  # docs/api.md "Proven usage and downtime credit": so far while ACTIVE, final once ended
+    "covered_ms": {"type": "integer", "minimum": 0, "description": "time the device proved it served the contract"},
+    "uncovered_ms": {"type": "integer", "minimum": 0},
+    "credit_lamports": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "downtime credit: elapsed-time usage minus covered-time usage, refunded with the rest",
+    },
+}
 
 
 def nullable(schema: dict) -> dict:
@@ -190,6 +199,7 @@ SCHEMAS = {
             "duration_seconds": INT,
             "elapsed_hours": NUM,
             "remaining_seconds": {"type": "integer", "minimum": 0},
+            **COVERAGE,
             "created_at": TS,
             "expires_at": TS,
             "settled_at": nullable(TS),
@@ -240,6 +250,7 @@ SCHEMAS = {
             "refund_sol": SOL,
             "refund_lamports": LAMPORTS,
             "refund_status": {"enum": REFUND_STATUSES},
+            **COVERAGE,
             "tx_signature": {**nullable(STR), "description": "legacy name of `refund_tx_signature`"},
             "refund_tx_signature": {
                 **nullable(STR),
