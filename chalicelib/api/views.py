@@ -241,6 +241,7 @@ def ledger_response(page: LedgerPage) -> dict[str, Any]:
                 "refund_status": k.refund_status,
                 "refund_tx": k.refund_tx,
                 "booked": k.contract_id not in page.unbooked,
+                "credit_lamports": k.credit_lamports or 0,
             },
             prepaid=k.received_lamports,
             used=k.used_lamports or 0,
@@ -288,4 +289,5 @@ def stats_response(st: Stats) -> dict[str, Any]:
         revenue=st.revenue,
         pending_refunds=st.pending_refunds,
         active_prepaid=st.active_prepaid,
+        downtime_credit=st.downtime_credit,
     )

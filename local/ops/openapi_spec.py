@@ -327,6 +327,7 @@ SCHEMAS = {
                         "refund_status": {"enum": REFUND_STATUSES},
                         "refund_tx": nullable(STR),
                         "booked": {"type": "boolean", "description": "false: past its expiry, awaiting the sweep"},
+                        "credit_lamports": {**COVERAGE["credit_lamports"], "description": "downtime credit"},
                         **with_sol(prepaid=1, used=1, refund=1),
                     }
                 ),
@@ -393,7 +394,7 @@ SCHEMAS = {
             "rpc_reachable": BOOL,
             "server_time": TS,
             "server_time_ms": TS_MS,
-            **with_sol(revenue=1, pending_refunds=1, active_prepaid=1),
+            **with_sol(revenue=1, pending_refunds=1, active_prepaid=1, downtime_credit=1),
         }
     ),
     "AdminDevices": obj(
@@ -781,7 +782,9 @@ PATHS = {
             tags=["operator"],
             params=[
                 query_param("contract_id", "exactly one of contract_id and account"),
-                query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
+                query_param(
+                    "account", "treasury, revenue, refunds_payable, retained_dust, downtime_credit or escrow:{contract}"
+                ),
                 query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],

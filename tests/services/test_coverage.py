@@ -51,6 +51,11 @@ def test_a_device_silent_after_4_s_of_30_s_is_billed_4_s_and_credited_the_rest(c
     owed = sum(x.credit_lamports for x in entries if x.account == ledger.REFUNDS_PAYABLE)
     revenue = sum(x.credit_lamports for x in entries if x.account == ledger.REVENUE)
     assert (owed, revenue) == (e.refund_lamports, used)  # received = used + credit + other refund
+    st = cw.books.stats()
+    assert (st.downtime_credit, st.revenue) == (PRICE_30S - used, used)
+    assert views.stats_response(st)["downtime_credit_lamports"] == PRICE_30S - used
+    page = cw.books.ledger_page(100, None)
+    assert views.ledger_response(page)["completed_settlements"][0]["credit_lamports"] == PRICE_30S - used
 
 
 def test_a_device_that_covered_the_whole_life_bills_exactly_the_price():
