@@ -10,7 +10,7 @@ the union so far, and `covered_end_ms`, where it ends): a report's server time i
 the previous one's (`report_time`), so each new interval can only extend the union at its end and
 `add` is exact without reading any earlier sample. The union's last run is contiguous up to
 `covered_end_ms` and at least as long as any overhang past the contract's end, so clipping the
-total at the end (`covered_until`) is exact too. docs/adr/0013-covered-time.md.
+total at the end (`covered_until`) is exact too. docs/adr/0015-covered-time.md.
 """
 
 from __future__ import annotations

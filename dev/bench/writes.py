@@ -126,7 +126,9 @@ def _metric_writes(api: InProcess, ddb, prefix: str) -> dict:
         puts = [u["sizes"][0] for w, u in zip(writes, units, strict=True) if w.op == "dynamodb.PutItem"]
         contracts_table = f"{prefix}-contracts"
         covers = [
-            u for w, u in zip(writes, units, strict=True) if w.op == "dynamodb.UpdateItem" and w.params.get("TableName") == contracts_table
+            u
+            for w, u in zip(writes, units, strict=True)
+            if w.op == "dynamodb.UpdateItem" and w.params.get("TableName") == contracts_table
         ]
         out[label] = {
             "samples": 1000,

@@ -34,8 +34,7 @@ from chalicelib.domain.commands import ExtendRequest
 from chalicelib.domain.errors import ContractNotActive, DomainError, NoCapacity, Unavailable
 from tests.faults.harness import CHAIN_METHODS, Kill, Killed, World, check, check_settled
 from tests.services.conftest import make_world
-from tests.support.fakes import ALWAYS_COVERED_SECONDS
-from tests.support.fakes import database_unavailable, new_wallet
+from tests.support.fakes import ALWAYS_COVERED_SECONDS, database_unavailable, new_wallet
 
 SOAK = os.environ.get("SI64_SOAK") == "1"
 EXAMPLES = int(os.environ.get("SI64_SOAK_EXAMPLES", "2000")) if SOAK else 100
@@ -386,7 +385,7 @@ def test_books_balance_and_received_is_used_plus_refund(steps, grace):
                 _, i, secs = op
                 k = w.p.contracts.get(rents[i % len(rents)][1]["contract_id"])
                 key = w.operator.issue_device_key(k.device_id)
-                sample = lambda now, lo, hi: [[now, Decimal("12.5"), 1024, 1, 0]]  # noqa: E731
+                sample = lambda now, lo, hi: [[now, Decimal("12.5"), 1024, 1, 0]]
                 w.telemetry.record(k.contract_id, key, sample)
                 w.clock.advance(secs)
         except (NoCapacity, ContractNotActive):

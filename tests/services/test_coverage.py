@@ -137,7 +137,8 @@ def test_a_resent_report_counts_at_its_new_time(cw):
     cw.clock.now_ms += 2_000
     cw.telemetry.record(k.contract_id, key, lambda *_: fixed)  # the same batch: stored once
     got = cw.p.contracts.get(k.contract_id)
-    assert len(cw.db.tables["metrics"]) == 1 and (got.covered_ms, got.covered_end_ms) == (3_000, k.created_at_ms + 5_000)
+    assert len(cw.db.tables["metrics"]) == 1
+    assert (got.covered_ms, got.covered_end_ms) == (3_000, k.created_at_ms + 5_000)
 
 
 def test_a_contract_opened_without_coverage_bills_elapsed_time(cw):

@@ -512,11 +512,13 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: c is not None
-            and c.version == before.version
-            and c.status == ACTIVE
-            and c.expires_at_ms > now_ms
-            and c.covered_end_ms == before.covered_end_ms,
+            lambda c: (
+                c is not None
+                and c.version == before.version
+                and c.status == ACTIVE
+                and c.expires_at_ms > now_ms
+                and c.covered_end_ms == before.covered_end_ms
+            ),
         )
         self._entries(tx, entries)
         _book(
@@ -532,10 +534,12 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: c is not None
-            and c.version == before.version
-            and c.status == ACTIVE
-            and c.covered_end_ms == before.covered_end_ms,
+            lambda c: (
+                c is not None
+                and c.version == before.version
+                and c.status == ACTIVE
+                and c.covered_end_ms == before.covered_end_ms
+            ),
         )
         tx.write(
             "device",
