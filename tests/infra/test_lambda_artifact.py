@@ -97,8 +97,8 @@ def stage(local_stack, template):
         "import json, sys\n"
         "from dev.provision import provision\n"
         "from dev.seed import seed\n"
-        "p, ep, state = sys.argv[1:4]\n"
-        "res = provision(p, ep, 'us-east-1')\n"
+        "p, ep, state, ddb = sys.argv[1:5]\n"
+        "res = provision(p, ep, 'us-east-1', dynamodb_endpoint_url=ddb)\n"
         "s = seed(p, ep, 4, state, 'us-east-1')\n"
         "print(json.dumps({'queue_url': res.queue_url, 'dlq_url': res.dlq_url, 'admin_key': s['admin_key']}))\n"
     )
@@ -106,7 +106,8 @@ def stage(local_stack, template):
     state.mkdir()
     env = dict(os.environ, **local_stack.env)
     out = subprocess.run(
-        [sys.executable, "-c", script, prefix, local_stack.aws_endpoint, str(state)],
+        # the tables go where the stack keeps its own (DynamoDB Local; the emulator forwards to it)
+        [sys.executable, "-c", script, prefix, local_stack.aws_endpoint, str(state), local_stack.dynamodb_endpoint],
         cwd=str(ROOT),
         env=env,
         capture_output=True,
