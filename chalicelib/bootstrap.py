@@ -199,7 +199,12 @@ class Container:
     def telemetry(self) -> Telemetry:
         from .services.telemetry import Telemetry
 
-        return Telemetry(contracts=self.contracts, metrics=self.metrics, clock=self.clock)
+        return Telemetry(
+            contracts=self.contracts,
+            metrics=self.metrics,
+            clock=self.clock,
+            coverage_grace_ms=self.settings.coverage_grace_seconds * 1000,
+        )
 
     @cached_property
     def books(self) -> Books:

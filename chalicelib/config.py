@@ -58,6 +58,7 @@ class Settings:
     min_duration_seconds: int = 60
     max_duration_hours: int = 720
     refund_min_lamports: int = 5_000
+    coverage_grace_seconds: int = 60  # covered time around each device report (domain/coverage.py)
     payment_max_age_seconds: int = 86_400
     rate_limit: tuple[int, int] = (150, 10)
     # requests / seconds per device key (X-Device-Key traffic counts against its device, not the
@@ -145,6 +146,7 @@ class Settings:
             min_duration_seconds=_int(env, "SI64_MIN_DURATION_SECONDS", 60),
             max_duration_hours=_int(env, "SI64_MAX_DURATION_HOURS", 720),
             refund_min_lamports=_int(env, "SI64_REFUND_MIN_LAMPORTS", 5_000),
+            coverage_grace_seconds=_int(env, "SI64_COVERAGE_GRACE_SECONDS", 60),
             payment_max_age_seconds=_int(env, "SI64_PAYMENT_MAX_AGE_SECONDS", 86_400),
             rate_limit=_rate(env.get("SI64_RATE_LIMIT", "150/10")),
             device_rate_limit=_rate(env.get("SI64_DEVICE_RATE_LIMIT", "200/10")),

@@ -159,6 +159,11 @@ class MetricsStore(Protocol):
         retried report is stored once). Checks nothing else: the caller has read the device and
         the contract."""
 
+    def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
+        """Set the contract's covered time (`covered_ms`, `covered_end_ms`) to (`covered_ms`,
+        `end_ms`) in ONE conditional write when it is ACTIVE and its `covered_end_ms` is still
+        `before_end_ms`; its version is kept. False when that condition failed."""
+
     def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
         """Set the device's `last_seen_ms` to `now_ms` only if its key hash is `key_hash` and its
         stamp is absent or at least `every_ms` old (one conditional update). True when written,

@@ -66,6 +66,15 @@ TIMES_MS = {
     "expires_at_ms": {"type": "integer"},
     "settled_at_ms": {"type": ["integer", "null"]},
 }
+COVERAGE = {  # docs/api.md "Proven usage and downtime credit": so far while ACTIVE, final once ended
+    "covered_ms": {"type": "integer", "minimum": 0, "description": "time the device proved it served the contract"},
+    "uncovered_ms": {"type": "integer", "minimum": 0},
+    "credit_lamports": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "downtime credit: elapsed-time usage minus covered-time usage, refunded with the rest",
+    },
+}
 
 
 def nullable(schema: dict) -> dict:
@@ -243,6 +252,7 @@ SCHEMAS = {
             "duration_seconds": INT,
             "elapsed_hours": NUM,
             "remaining_seconds": {"type": "integer", "minimum": 0},
+            **COVERAGE,
             "created_at": TS,
             "expires_at": TS,
             "settled_at": nullable(TS),
@@ -293,6 +303,7 @@ SCHEMAS = {
             "refund_sol": SOL,
             "refund_lamports": LAMPORTS,
             "refund_status": {"enum": REFUND_STATUSES},
+            **COVERAGE,
             "tx_signature": {**nullable(STR), "description": "legacy name of `refund_tx_signature`"},
             "refund_tx_signature": {
                 **nullable(STR),
@@ -369,6 +380,7 @@ SCHEMAS = {
                         "refund_status": {"enum": REFUND_STATUSES},
                         "refund_tx": nullable(STR),
                         "booked": {"type": "boolean", "description": "false: past its expiry, awaiting the sweep"},
+                        "credit_lamports": {**COVERAGE["credit_lamports"], "description": "downtime credit"},
                         **with_sol(prepaid=1, used=1, refund=1),
                     }
                 ),
@@ -435,7 +447,7 @@ SCHEMAS = {
             "rpc_reachable": BOOL,
             "server_time": TS,
             "server_time_ms": TS_MS,
-            **with_sol(revenue=1, pending_refunds=1, active_prepaid=1),
+            **with_sol(revenue=1, pending_refunds=1, active_prepaid=1, downtime_credit=1),
         }
     ),
     "AdminDevices": obj(
@@ -849,7 +861,9 @@ PATHS = {
             tags=["operator"],
             params=[
                 query_param("contract_id", "exactly one of contract_id and account"),
-                query_param("account", "treasury, revenue, refunds_payable, retained_dust or escrow:{contract}"),
+                query_param(
+                    "account", "treasury, revenue, refunds_payable, retained_dust, downtime_credit or escrow:{contract}"
+                ),
                 query_param("limit", PAGE_LIMIT, pattern=PAGE_PATTERN),
                 query_param("next_token", "from the previous page"),
             ],

@@ -87,6 +87,9 @@ def to_domain(item: ContractItem) -> Contract:
         refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
         refund_confirmed_ms=_int(item.refund_confirmed_ms),
         write_token=item.write_token,
+        covered_ms=_int(item.covered_ms),
+        covered_end_ms=_int(item.covered_end_ms),
+        credit_lamports=_int(item.credit_lamports),
     )
 
 
@@ -117,6 +120,9 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         refund_raw=c.refund_raw,
         refund_confirmed_ms=c.refund_confirmed_ms,
         write_token=c.write_token,
+        covered_ms=c.covered_ms,
+        covered_end_ms=c.covered_end_ms,
+        credit_lamports=c.credit_lamports,
     )
     shard = shard_of(c.contract_id, shards)
     if c.status == ACTIVE:  # sparse index: only ACTIVE contracts are in active-by-expiry

@@ -101,6 +101,22 @@ class MetricsRepo:
             raise
 
     @guarded
+    def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
+        """One conditional UpdateItem of the contract: its covered time becomes
+        (`covered_ms`, `end_ms`) when it is ACTIVE and still ends at `before_end_ms`
+        (the version is kept). False when the condition failed."""
+        try:
+            ContractItem(contract_id).update(
+                actions=[ContractItem.covered_ms.set(covered_ms), ContractItem.covered_end_ms.set(end_ms)],
+                condition=(ContractItem.covered_end_ms == before_end_ms) & (ContractItem.status == "ACTIVE"),
+            )
+        except PynamoDBException as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    @guarded
     def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
         """One conditional UpdateItem: last_seen_ms = now_ms when the key hash still matches and
         the stored stamp is absent or at least `every_ms` old. False when it was not due."""

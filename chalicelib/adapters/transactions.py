@@ -144,7 +144,8 @@ class Transactions:
                 contracts_adapter.to_item(after, shards=self.shards),
                 (ContractItem.version == before.version)
                 & (ContractItem.status == ACTIVE)
-                & (ContractItem.expires_at_ms > now_ms),
+                & (ContractItem.expires_at_ms > now_ms)
+                & same_coverage(before),
             )
             self._entries(tx, entries)
             self._book(
@@ -160,7 +161,7 @@ class Transactions:
             tx.save(
                 "contract",
                 contracts_adapter.to_item(after, shards=self.shards),
-                (ContractItem.version == before.version) & (ContractItem.status == ACTIVE),
+                (ContractItem.version == before.version) & (ContractItem.status == ACTIVE) & same_coverage(before),
             )
             tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)], DeviceItem.leases > 0)
             self._entries(tx, entries)
@@ -169,6 +170,14 @@ class Transactions:
                 after.contract_id,
                 books.delta(books.contract_contribution(before), books.contract_contribution(after)),
             )
+
+
+def same_coverage(before: Contract) -> Condition:
+    """The covered time is still what `before` read: a device report between the read and this
+    write (`MetricsRepo.cover`, which keeps the version) makes the writer read again."""
+    if before.covered_end_ms is None:
+        return ContractItem.covered_end_ms.does_not_exist()
+    return ContractItem.covered_end_ms == before.covered_end_ms
 
 
 def book_update(tx: _Tx, shard: int, deltas: dict[str, int]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain import ledger
-from ..domain.contracts import ACTIVE, Contract, as_of, booked
+from ..domain.contracts import ACTIVE, Contract, Figures, as_of, booked
 from ..domain.money import Tier, hours_display, sol
 from .schemas import SAMPLE_FIELDS
 
@@ -73,12 +73,25 @@ def contract_response(stored: Contract, now_ms: int, refund_min_lamports: int) -
         "duration_seconds": c.duration_seconds,
         "elapsed_hours": hours_display(f.elapsed_ms // 1000),
         "remaining_seconds": f.remaining_seconds,
+        **coverage_view(f),
         "created_at": _s(c.created_at_ms),
         "expires_at": _s(c.expires_at_ms),
         "settled_at": _s(c.ended_at_ms),
         **_times_ms(c),
         "refund": refund_view(c),
         "booked": booked(c, stored),
+    }
+
+
+def coverage_view(f: Figures) -> dict[str, int]:
+    """Covered time and downtime credit (docs/api.md "Proven usage and downtime credit"): so far
+    for an ACTIVE contract, final for an ended one. A contract that does not track coverage
+    counts as covered throughout."""
+    covered = f.elapsed_ms if f.covered_ms is None else f.covered_ms
+    return {
+        "covered_ms": covered,
+        "uncovered_ms": f.elapsed_ms - covered,
+        "credit_lamports": f.credit_lamports,
     }
 
 
@@ -94,6 +107,7 @@ def settle_response(c: Contract) -> dict[str, Any]:
         "refund_sol": sol(c.refund_lamports or 0),
         "refund_lamports": c.refund_lamports or 0,
         "refund_status": c.refund_status,
+        **coverage_view(c.figures(c.ended_at_ms or c.created_at_ms)),
         "tx_signature": c.refund_tx,  # legacy name (the original clients read it): the REFUND's
         "refund_tx_signature": c.refund_tx,
         "settled_at": _s(c.ended_at_ms),
@@ -247,6 +261,7 @@ def ledger_response(page: LedgerPage) -> dict[str, Any]:
                 "refund_status": k.refund_status,
                 "refund_tx": k.refund_tx,
                 "booked": k.contract_id not in page.unbooked,
+                "credit_lamports": k.credit_lamports or 0,
             },
             prepaid=k.received_lamports,
             used=k.used_lamports or 0,
@@ -294,4 +309,5 @@ def stats_response(st: Stats) -> dict[str, Any]:
         revenue=st.revenue,
         pending_refunds=st.pending_refunds,
         active_prepaid=st.active_prepaid,
+        downtime_credit=st.downtime_credit,
     )

@@ -26,6 +26,7 @@ COUNTERS = (
     *(f"contracts_{s}" for s in CONTRACT_STATUSES),
     "active_prepaid_lamports",  # received on chain by ACTIVE contracts
     "revenue_lamports",  # usage of ended contracts
+    "downtime_credit_lamports",  # downtime credits of ended contracts (refunded with the rest)
     "refund_fees_lamports",  # network fees of confirmed refunds
     *(f"refunds_{s}_n" for s in REFUND_STATUSES),
     *(f"refunds_{s}_lamports" for s in REFUND_STATUSES),
@@ -48,6 +49,8 @@ def contract_contribution(c: Contract | None) -> dict[str, int]:
         out["active_prepaid_lamports"] = c.received_lamports
     else:
         out["revenue_lamports"] = c.used_lamports or 0
+        if c.credit_lamports:
+            out["downtime_credit_lamports"] = c.credit_lamports
         _refund_part(out, c.refund_status, c.refund_lamports or 0, c.refund_fee)
     return out
 

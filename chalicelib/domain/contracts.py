@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import si64_protocol as p
 
-from . import money
+from . import coverage, money
 from .errors import ContractNotActive, InvalidRequest
 
 ACTIVE, SETTLED, EXPIRED = p.ACTIVE, p.SETTLED, p.EXPIRED
@@ -68,6 +68,8 @@ class Figures:
     used_lamports: int
     refund_available_lamports: int
     remaining_seconds: int
+    covered_ms: int | None = None  # None: a contract that does not track coverage (bills elapsed time)
+    credit_lamports: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,10 @@ class Contract:
     # a random id of the write that produced this version: a writer that reads its own token
     # back after a failed condition knows its write landed (an SDK resend of a landed write)
     write_token: str | None = None
+    # covered time (domain/coverage.py), kept with each device report; None: bills elapsed time
+    covered_ms: int | None = None
+    covered_end_ms: int | None = None
+    credit_lamports: int | None = None  # downtime credit, fixed when the contract ends
 
     # --- reading -------------------------------------------------------
     def is_live(self, now_ms: int) -> bool:
@@ -111,11 +117,21 @@ class Contract:
             end = self.ended_at_ms if self.ended_at_ms is not None else now_ms
             elapsed = max(0, end - self.created_at_ms)
             used = self.used_lamports if self.used_lamports is not None else 0
-            return Figures(elapsed, used, 0, 0)
+            return Figures(elapsed, used, 0, 0, self.covered_until(end), self.credit_lamports or 0)
         elapsed = max(0, now_ms - self.created_at_ms)
-        used = usage(self, elapsed)
+        used, credit = billed(self, now_ms)
         remaining = max(0, (self.expires_at_ms - now_ms + 999) // 1000)
-        return Figures(elapsed, used, self.received_lamports - used, remaining)
+        return Figures(elapsed, used, self.received_lamports - used, remaining, self.covered_until(now_ms), credit)
+
+    def coverage(self) -> coverage.Coverage | None:
+        if self.covered_ms is None or self.covered_end_ms is None:
+            return None
+        return coverage.Coverage(self.covered_ms, self.covered_end_ms)
+
+    def covered_until(self, end_ms: int) -> int | None:
+        """Covered ms of [created, end_ms) (None: a contract that does not track coverage)."""
+        cov = self.coverage()
+        return None if cov is None else coverage.covered_until(cov, end_ms, self.created_at_ms)
 
     def payment(self, sig: str) -> Payment | None:
         return next((p for p in self.payments if p.sig == sig), None)
@@ -128,6 +144,18 @@ def usage(contract: Contract, elapsed_ms: int) -> int:
     if elapsed_ms >= duration_ms:
         return contract.price_lamports
     return money.usage_lamports(contract.lamports_per_hour, elapsed_ms, duration_ms)
+
+
+def billed(contract: Contract, end_ms: int) -> tuple[int, int]:
+    """(usage, downtime credit) of [created, end_ms): usage on covered time — exactly the price
+    when the device covered the whole duration — and the credit = elapsed-time usage − usage.
+    A contract that does not track coverage bills elapsed time, credit 0."""
+    elapsed = usage(contract, max(0, end_ms - contract.created_at_ms))
+    covered = contract.covered_until(end_ms)
+    if covered is None:
+        return elapsed, 0
+    used = usage(contract, covered)
+    return used, elapsed - used
 
 
 def refund_status_for(refund_lamports: int, refund_min_lamports: int) -> str:
@@ -145,12 +173,14 @@ def open_contract(
     received_lamports: int,
     sig: str,
     now_ms: int,
+    coverage_grace_ms: int | None = None,
 ) -> Contract:
     lph = money.TIERS[tier].lamports_per_hour
     price = money.price_lamports(lph, seconds)
     if received_lamports < price:
         raise ValueError("payment below price")
     pay = Payment(sig, "rent", seconds, price, received_lamports, now_ms)
+    cov = None if coverage_grace_ms is None else coverage.start(now_ms, now_ms + seconds * 1000, coverage_grace_ms)
     return Contract(
         contract_id=contract_id,
         wallet=wallet,
@@ -165,6 +195,8 @@ def open_contract(
         created_at_ms=now_ms,
         expires_at_ms=now_ms + seconds * 1000,
         payments=(pay,),
+        covered_ms=None if cov is None else cov.covered_ms,
+        covered_end_ms=None if cov is None else cov.end_ms,
     )
 
 
@@ -226,7 +258,7 @@ def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Co
         raise ContractNotActive("The contract has already ended.", reason="status")
     expired = now_ms >= contract.expires_at_ms
     ended = contract.expires_at_ms if expired else now_ms
-    used = usage(contract, ended - contract.created_at_ms)
+    used, credit = billed(contract, ended)
     refund = contract.received_lamports - used
     return replace(
         contract,
@@ -234,6 +266,7 @@ def finalize(contract: Contract, *, now_ms: int, refund_min_lamports: int) -> Co
         status=EXPIRED if expired else SETTLED,
         ended_at_ms=ended,
         used_lamports=used,
+        credit_lamports=None if contract.coverage() is None else credit,
         refund_lamports=refund,
         refund_status=refund_status_for(refund, refund_min_lamports),
     )

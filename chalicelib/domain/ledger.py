@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # types only
     from .refunds import Refund
 
 TREASURY, REVENUE, REFUNDS_PAYABLE, RETAINED_DUST = "treasury", "revenue", "refunds_payable", "retained_dust"
+DOWNTIME_CREDIT = "downtime_credit"  # downtime credit, refunded with the rest of a settlement
 
 
 def escrow(contract_id: str) -> str:
@@ -87,9 +88,17 @@ def settlement_postings(ended: Contract) -> list[Entry]:
         [
             (escrow(ended.contract_id), ended.received_lamports, 0),
             (REVENUE, 0, used),
-            (owed, 0, refund),
+            *_credit_legs(ended, owed),
+            (owed, 0, refund - (ended.credit_lamports or 0)),
         ],
     )
+
+
+def _credit_legs(ended: Contract, owed: str) -> list[tuple[str, int, int]]:
+    """The downtime credit (docs/api.md "Proven usage and downtime credit") on its own account:
+    credited out of the escrow, then owed back with the rest of the refund. None when 0."""
+    credit = ended.credit_lamports or 0
+    return [(DOWNTIME_CREDIT, 0, credit), (DOWNTIME_CREDIT, credit, 0), (owed, 0, credit)] if credit else []
 
 
 def normal_side(account: str) -> str:

@@ -65,6 +65,7 @@ class Stats:
     # ACTIVE in the books but past their expiry: ended, the sweep books them within a minute
     expired_unbooked: int = 0
     expired_unbooked_complete: bool = True  # False: more than DUE_LIMIT per shard, counted to the limit
+    downtime_credit: int = 0  # downtime credits of ended contracts
 
 
 @dataclass(frozen=True)
@@ -172,4 +173,5 @@ class Books:
             at_ms=now,
             expired_unbooked=unbooked,
             expired_unbooked_complete=complete,
+            downtime_credit=t["downtime_credit_lamports"],
         )

@@ -215,6 +215,7 @@ class Rentals:
                     received_lamports=result.lamports_received,
                     sig=req.tx_signature,
                     now_ms=now,
+                    coverage_grace_ms=self.settings.coverage_grace_seconds * 1000,
                 )
                 body = receipts.rent_receipt(contract)
                 claim = Claim(req.tx_signature, "rent", contract.contract_id, req.wallet, fingerprint, body)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..domain import coverage
 from ..domain.contracts import Contract
 from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
 from ..domain.records import hash_device_key
@@ -28,6 +29,7 @@ SAMPLE_CLOCK_SKEW_MS = 30_000
 # The device's last-seen stamp is written at most once per this interval (per device).
 LAST_SEEN_EVERY_MS = 60_000
 LATEST_SAMPLES = 100  # how many samples a contract's metrics read shows
+COVER_RETRIES = 5
 
 
 def device_of_key(key: str | None) -> str:
@@ -71,13 +73,16 @@ class Telemetry:
                (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
     clock:     now, in Unix milliseconds.
 
-    AWS calls of one report: one BatchGetItem (device + contract) + PutItem batch, and an
-    UpdateItem of the device only when its stamp is LAST_SEEN_EVERY_MS old.
+    AWS calls of one report: one BatchGetItem (device + contract) + PutItem batch + one
+    conditional UpdateItem of the contract's covered time (`cover`; a lost race reads the
+    contract again and retries), and an UpdateItem of the device only when its stamp is
+    LAST_SEEN_EVERY_MS old.
     """
 
     contracts: ContractStore
     metrics: MetricsStore
     clock: Clock
+    coverage_grace_ms: int = 60_000
 
     def read(self, key: str | None, contract_id: str | None) -> ReportContext:
         """The device whose key this is and the contract reported on, in ONE read
@@ -122,12 +127,36 @@ class Telemetry:
             self.metrics.put_batch(contract_id, device_id, rows, now)
         except Conflict:  # the batch already exists: this exact report was stored before (a retry)
             pass
+        self._cover(contract, now)  # a resent report proves the device as much as its first send
         if device.last_seen_ms is None or device.last_seen_ms <= now - LAST_SEEN_EVERY_MS:
             try:
                 self.metrics.stamp_device(device_id, key_hash, now, LAST_SEEN_EVERY_MS)
             except Unavailable:  # the samples are stored; a stale stamp is retried by the next report
                 log.warning("last-seen stamp of %s not written (database unavailable)", device_id)
         return Recorded(contract, len(rows), now)
+
+    def _cover(self, contract: Contract, now: int) -> None:
+        """Add [t − grace, t] to the contract's covered time (domain/coverage.py) in one
+        conditional write; a report racing another reads the contract again and retries. A
+        contract that has ended meanwhile keeps its final figures."""
+        c: Contract | None = contract
+        for _ in range(COVER_RETRIES):
+            if c is None or not c.is_live(now):
+                return
+            cov = c.coverage()
+            if cov is None:  # opened before coverage was tracked: it bills elapsed time
+                return
+            after = coverage.add(
+                cov,
+                coverage.report_time(cov, now),
+                created_ms=c.created_at_ms,
+                expires_ms=c.expires_at_ms,
+                grace_ms=self.coverage_grace_ms,
+            )
+            if after == cov or self.metrics.cover(c.contract_id, cov.end_ms, after.covered_ms, after.end_ms):
+                return
+            c = self.contracts.get(c.contract_id)
+        log.warning("covered time of %s not extended: too many concurrent changes", contract.contract_id)
 
     def latest(self, contract_id: str) -> list[list[Any]]:
         """The newest ≤ LATEST_SAMPLES sample rows of a contract, oldest first; NotFound for no contract."""

@@ -24,6 +24,7 @@ class InProcess:
         queue_url: str | None = None,
         dlq_url: str | None = None,
         treasury_key_file: str | None = None,
+        coverage_grace_seconds: int = 60,
     ):
         from chalice.test import Client
 
@@ -48,6 +49,7 @@ class InProcess:
             treasury_key_file=treasury_key_file,
             rate_limit=(10**9, 10),
             device_rate_limit=(10**9, 10),
+            coverage_grace_seconds=coverage_grace_seconds,
         )
         self.container = bootstrap.build(s)
         bootstrap.set_container(self.container)

@@ -14,7 +14,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.config import Settings
 from chalicelib.domain.signing import rent_memo
-from tests.support.fakes import FakePorts, new_wallet
+from tests.support.fakes import ALWAYS_COVERED_SECONDS, FakePorts, new_wallet
 from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)
 
 TREASURY = new_wallet()
@@ -88,6 +88,7 @@ def edge(monkeypatch):
         stage="test",
         treasury=TREASURY,
         admin_key=ADMIN_KEY,
+        coverage_grace_seconds=ALWAYS_COVERED_SECONDS,
         rate_limit=(150, 10),
         device_rate_limit=(200, 10),
         rate_limit_shared=True,

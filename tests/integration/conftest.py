@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.config import Settings
-from tests.support.fakes import FakeClock, FakeRpc
+from tests.support.fakes import ALWAYS_COVERED_SECONDS, FakeClock, FakeRpc
 from tests.support.moto import provisioned_aws
 
 TEST_DEVICES = [
@@ -43,6 +43,7 @@ def make_container(provisioned, capacity=2, **overrides):
     s = Settings(
         stage="test",
         region="us-east-1",
+        coverage_grace_seconds=ALWAYS_COVERED_SECONDS,
         aws_endpoint_url=overrides.pop("endpoint", None),
         table_prefix=provisioned.prefix,
         refund_queue_url=provisioned.queue_url,

@@ -23,7 +23,7 @@ import os
 from collections import Counter
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -34,7 +34,7 @@ from chalicelib.domain.commands import ExtendRequest
 from chalicelib.domain.errors import ContractNotActive, DomainError, NoCapacity, Unavailable
 from tests.faults.harness import CHAIN_METHODS, Kill, Killed, World, check, check_settled
 from tests.services.conftest import make_world
-from tests.support.fakes import database_unavailable, new_wallet
+from tests.support.fakes import ALWAYS_COVERED_SECONDS, database_unavailable, new_wallet
 
 SOAK = os.environ.get("SI64_SOAK") == "1"
 EXAMPLES = int(os.environ.get("SI64_SOAK_EXAMPLES", "2000")) if SOAK else 100
@@ -330,6 +330,7 @@ service_ops = st.one_of(
     st.tuples(st.just("settle"), service_index, service_lost),
     st.tuples(st.just("replay"), service_index),
     st.tuples(st.just("advance"), st.integers(min_value=1, max_value=3 * 3600)),
+    st.tuples(st.just("report"), service_index, st.integers(min_value=1, max_value=600)),
 )
 
 
@@ -348,9 +349,9 @@ def _with_lost_answer(w, port_method: str, flaky: bool, call):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(service_ops, max_size=25))
-def test_books_balance_and_received_is_used_plus_refund(steps):
-    w = make_world(capacity=1)  # 5 slots: races for capacity are frequent
+@given(st.lists(service_ops, max_size=25), st.sampled_from([ALWAYS_COVERED_SECONDS, 60, 1]))
+def test_books_balance_and_received_is_used_plus_refund(steps, grace):
+    w = make_world(capacity=1, coverage_grace_seconds=grace)  # 5 slots: races for capacity are frequent
     rents, extends = [], []  # (request, first receipt body)
     for op in steps:
         kind = op[0]
@@ -380,6 +381,13 @@ def test_books_balance_and_received_is_used_plus_refund(steps):
                 assert again.first is False and again.body == done[1]
             elif kind == "advance":
                 w.clock.advance(op[1])
+            elif kind == "report" and rents:  # the device reports, then time passes (covered time)
+                _, i, secs = op
+                k = w.p.contracts.get(rents[i % len(rents)][1]["contract_id"])
+                key = w.operator.issue_device_key(k.device_id)
+                sample = lambda now, lo, hi: [[now, Decimal("12.5"), 1024, 1, 0]]
+                w.telemetry.record(k.contract_id, key, sample)
+                w.clock.advance(secs)
         except (NoCapacity, ContractNotActive):
             pass  # refusals a random sequence meets; nothing may have been written (checked below)
     _check_books(w)
@@ -409,5 +417,19 @@ def _check_books(w):
         assert ledger.balance(rows, ledger.REVENUE) == -k.used_lamports
         owed = ledger.REFUNDS_PAYABLE if k.refund_status == dc.REFUND_QUEUED else ledger.RETAINED_DUST
         assert ledger.balance(rows, owed) == -k.refund_lamports
+        # received = used + downtime credit refunded + the rest of the refund (unused time and
+        # overpayment, or dust kept); the credit is what elapsed-time billing would have added
+        credit = k.credit_lamports or 0
+        elapsed_usage = dc.usage(k, k.ended_at_ms - k.created_at_ms)
+        assert k.used_lamports + credit == elapsed_usage
+        assert k.received_lamports == k.used_lamports + credit + (k.refund_lamports - credit)
+        assert k.refund_lamports >= credit >= 0
+        assert sum(e.credit_lamports for e in rows if e.account == ledger.DOWNTIME_CREDIT) == credit
+        assert ledger.balance(rows, ledger.DOWNTIME_CREDIT) == 0
+        event("downtime credit" if credit else "no downtime credit")
+        if k.credit_lamports is not None and k.covered_ms is not None:
+            covered = k.covered_until(k.ended_at_ms)
+            assert covered is not None and 0 <= covered <= k.ended_at_ms - k.created_at_ms
+            assert k.used_lamports == dc.usage(k, covered)
         if k.contract_id in queued:
             assert k.refund_status == dc.REFUND_QUEUED

@@ -27,7 +27,7 @@ from chalicelib.services.catalog import Catalog
 from chalicelib.services.operator import Operator
 from chalicelib.services.rentals import Rentals
 from chalicelib.services.telemetry import Telemetry
-from tests.support.fakes import FakePorts, new_wallet
+from tests.support.fakes import ALWAYS_COVERED_SECONDS, FakePorts, new_wallet
 from tests.support.network import no_network  # noqa: F401  (autouse: sockets blocked)
 
 TREASURY = new_wallet()
@@ -152,6 +152,7 @@ class World:
 
 def make_world(devices: dict[str, list[str]] | None = None, capacity: int = 2, **settings) -> World:
     p = FakePorts.build(treasury=TREASURY, admin_key=ADMIN_KEY)
+    settings = {"coverage_grace_seconds": ALWAYS_COVERED_SECONDS, **settings}
     w = World(p, p.container(Settings(**{"treasury": TREASURY, **settings})))
     for tier, ids in (DEVICES if devices is None else devices).items():
         for device_id in ids:

@@ -417,6 +417,14 @@ class FakeMetricsStore(_View):
         self._t("metrics")[key] = {"device_id": device_id, "n": len(rows), "packed": compress(encoded)}
 
     @_op
+    def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
+        c = self._t("contracts").get(contract_id)
+        if c is None or c.status != ACTIVE or c.covered_end_ms is None or c.covered_end_ms != before_end_ms:
+            return False
+        self._t("contracts")[contract_id] = replace(c, covered_ms=covered_ms, covered_end_ms=end_ms)
+        return True
+
+    @_op
     def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
         d = self._t("devices").get(device_id)
         if d is None or d.key_hash != key_hash or (d.last_seen_ms is not None and d.last_seen_ms > now_ms - every_ms):
@@ -506,7 +514,13 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: c is not None and c.version == before.version and c.status == ACTIVE and c.expires_at_ms > now_ms,
+            lambda c: (
+                c is not None
+                and c.version == before.version
+                and c.status == ACTIVE
+                and c.expires_at_ms > now_ms
+                and c.covered_end_ms == before.covered_end_ms
+            ),
         )
         self._entries(tx, entries)
         _book(
@@ -522,7 +536,12 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: c is not None and c.version == before.version and c.status == ACTIVE,
+            lambda c: (
+                c is not None
+                and c.version == before.version
+                and c.status == ACTIVE
+                and c.covered_end_ms == before.covered_end_ms
+            ),
         )
         tx.write(
             "device",

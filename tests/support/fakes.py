@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 __all__ = [
+    "ALWAYS_COVERED_SECONDS",
     "MEMO_PROGRAM_ID",
     "REFUND_FEE",
     "TABLES",
@@ -84,6 +85,12 @@ __all__ = [
     "new_wallet",
     "payment_tx",
 ]
+
+
+# A coverage grace longer than any contract: the start-up allowance covers the whole life, so a
+# contract bills elapsed time as if its device reported throughout. Worlds use it unless a test
+# of covered time sets a short `coverage_grace_seconds`.
+ALWAYS_COVERED_SECONDS = 10_000_000
 
 
 @dataclass
@@ -206,6 +213,7 @@ class FakeWorld:
         self.db = self.p.db
         self.rpc = self.p.rpc
         self.queue = self.p.queue
+        settings = {"coverage_grace_seconds": ALWAYS_COVERED_SECONDS, **settings}
         self.settings = Settings(treasury=self.chain.treasury, active_shards=shards, **settings)
         self.c = self.p.container(self.settings, refund_chain=self.chain)
 

@@ -200,6 +200,11 @@ def summary(s: Snapshot) -> list[tuple[str, str, str]]:
         ),
         ("settled revenue", fmt.sol(fmt.lamports_of(st, "revenue"), unit=True), "usage of ended contracts"),
         (
+            "downtime credit",
+            fmt.sol(int(st.get("downtime_credit_lamports") or 0), unit=True),
+            "uncovered time refunded",
+        ),
+        (
             "dust retained",
             fmt.sol(s.dust_lamports, unit=True),
             "partial: first pages only" if s.dust_truncated else "refunds below the minimum, kept",
@@ -315,6 +320,7 @@ def as_json(s: Snapshot, top: int, settlements: int) -> dict:
         "active_refundable_lamports": _ints(live_active(s), "refund"),
         "pending_refunds_lamports": fmt.lamports_of(st, "pending_refunds"),
         "revenue_lamports": fmt.lamports_of(st, "revenue"),
+        "downtime_credit_lamports": int(st.get("downtime_credit_lamports") or 0),
         "dust_retained_lamports": s.dust_lamports,
         "partial": s.ledger_truncated or s.dust_truncated,
         "queues": st.get("queues"),
