@@ -24,3 +24,8 @@ from chalicelib.jobs import sweep as sweep_jobs  # noqa: E402
 app.register_blueprint(payments.bp)
 app.register_blueprint(refund_jobs.bp)  # refund_worker: SQS si64-{stage}-refunds
 app.register_blueprint(sweep_jobs.bp)  # billing_sweep: every minute
+
+# --- webhooks ---
+from chalicelib.api import webhooks  # noqa: E402
+
+app.register_blueprint(webhooks.bp)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         Secrets,
         SignatureVerifier,
         Transactions,
+        WebhookStore,
     )
     from .services.auth import Auth
     from .services.books import Books
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.rentals import Rentals
     from .services.sweep import Sweep
     from .services.telemetry import Telemetry
+    from .services.webhooks import Webhooks
 
 
 def wall_clock_ms() -> int:
@@ -84,6 +86,15 @@ class Container:
     # a port given here (tests) is used instead
     refund_chain: RefundChain | None = None  # the production one reads the treasury key
     chain_history: ChainHistory | None = None  # the production one reads the configured RPC
+    webhook_store: WebhookStore | None = None  # built with the others by build(); None: no webhooks
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        from .services.webhooks import Webhooks
+
+        if self.webhook_store is None:
+            raise RuntimeError("this container has no webhook store")
+        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
 
     @cached_property
     def history(self) -> ChainHistory:
@@ -261,6 +272,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
     from .adapters.transactions import Transactions as DynamoTransactions
+    from .adapters.webhooks import WebhooksRepo
 
     s = s or load_settings()
     models.bind(s.table_prefix, s.region, s.dynamodb_endpoint_url or s.aws_endpoint_url)
@@ -279,6 +291,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         secrets=AdminKey(s),
         refunds=RefundsRepo(s.active_shards),
         book=BooksRepo(s.active_shards),
+        webhook_store=WebhooksRepo(),
     )
     return replace(c, **overrides) if overrides else c
 

@@ -88,6 +88,9 @@ class Settings:
     # refunds and the sweep
     refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
     refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
+    # webhooks: http URLs and private/loopback/link-local targets allowed (local stack only;
+    # off in production configuration: https and public addresses only, SSRF)
+    webhook_allow_local: bool = False
 
     @property
     def contracts_table(self) -> str:
@@ -154,6 +157,7 @@ class Settings:
             rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
             refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),
             refund_commitment=env.get("SI64_REFUND_COMMITMENT") or "finalized",
+            webhook_allow_local=_flag(env.get("SI64_WEBHOOK_ALLOW_LOCAL"), False),
         )
 
 

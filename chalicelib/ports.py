@@ -331,3 +331,25 @@ class RefundQueues(RefundQueue, DeadLetters, Protocol):
 class RefundRecords(RefundStore, RefundListing, Protocol):
     """Refund records and their status index: one adapter (`adapters/refunds.py`) serves both
     ports; the container holds it as this, and hands each service only the port it uses."""
+
+
+# --- webhooks --------------------------------------------------------
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .domain.webhooks import Webhook
+
+
+class WebhookStore(Protocol):
+    """Webhook registrations, one small item per owner (`admin` or `wallet:{address}`) holding
+    at most `limit` webhooks: listing an owner's, and finding who to tell of an event (the
+    admin's and the contract wallet's), is one read each."""
+
+    def of(self, owner: str) -> list[Webhook]:
+        """The owner's webhooks (strongly consistent), oldest first; [] when none."""
+
+    def add(self, webhook: Webhook, limit: int) -> None:
+        """Add `webhook` to its owner's list in one conditional write; Conflict(["webhooks"]) and
+        nothing written when the owner already has `limit`. A lost race is retried inside."""
+
+    def remove(self, owner: str, webhook_id: str) -> bool:
+        """Remove one of the owner's webhooks in one conditional write; False (nothing written)
+        when the owner has no such webhook."""

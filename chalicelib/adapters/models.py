@@ -232,6 +232,9 @@ class ClaimItem(Model):
     refund_confirmed_ms = NumberAttribute(null=True)
     refund_version = NumberAttribute(null=True)
     hits = NumberAttribute(null=True)  # requests counted by a rate-limit window item (rl#…)
+    # an owner's webhooks (whk#{owner}, adapters/webhooks.py): packed JSON, and its write version
+    hooks = UnicodeAttribute(null=True)
+    hooks_version = NumberAttribute(null=True)
     refunds_by_status = ClaimRefundsByStatus()
 
 

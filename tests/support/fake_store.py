@@ -26,6 +26,7 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
+from chalicelib.domain.webhooks import Webhook
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -68,6 +69,7 @@ class FakeDatabase:
         self.shards = shards
         self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
+        self.tables["webhooks"] = {}  # owner → tuple of webhooks (the adapter: whk#{owner} in claims)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -123,6 +125,7 @@ class FakeDatabase:
             "tx": FakeTransactions(self),
             "refunds": FakeRefundStore(self),
             "book": FakeBookStore(self),
+            "webhook_store": FakeWebhookStore(self),
         }
 
 
@@ -678,3 +681,29 @@ class FakeBookStore(_View):
     @_op
     def counters(self) -> list[dict[str, Any]]:
         return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]
+
+
+class FakeWebhookStore(_View):
+    """ports.WebhookStore: owner → its webhooks, oldest first."""
+
+    port = "webhooks"
+
+    @_op
+    def of(self, owner: str) -> list[Webhook]:
+        return list(self._t("webhooks").get(owner, ()))
+
+    @_op
+    def add(self, webhook: Webhook, limit: int) -> None:
+        hooks = self._t("webhooks").get(webhook.owner, ())
+        if len(hooks) >= limit:
+            raise Conflict(["webhooks"])
+        self._t("webhooks")[webhook.owner] = (*hooks, webhook)
+
+    @_op
+    def remove(self, owner: str, webhook_id: str) -> bool:
+        hooks = self._t("webhooks").get(owner, ())
+        kept = tuple(w for w in hooks if w.webhook_id != webhook_id)
+        if len(kept) == len(hooks):
+            return False
+        self._t("webhooks")[owner] = kept
+        return True
