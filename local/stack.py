@@ -250,6 +250,7 @@ class Stack:
             "SI64_TREASURY": treasury,
             "SI64_ADMIN_KEY_FILE": str(state_dir / "admin_key"),
             "SI64_NETWORK": "localnet",
+            "SI64_WEBHOOK_ALLOW_LOCAL": "1",  # webhooks may target http and 127.0.0.1 here only
         }
         for name in PASS_THROUGH:
             if self.base_env.get(name):
