@@ -27,5 +27,7 @@ app.register_blueprint(sweep_jobs.bp)  # billing_sweep: every minute
 
 # --- webhooks ---
 from chalicelib.api import webhooks  # noqa: E402
+from chalicelib.jobs import webhooks as webhook_jobs  # noqa: E402
 
 app.register_blueprint(webhooks.bp)
+app.register_blueprint(webhook_jobs.bp)  # webhook_dispatcher (every minute), webhook_delivery (SQS)

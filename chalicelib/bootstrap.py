@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         DeviceStore,
         LedgerStore,
         MetricsStore,
+        Outbox,
         PaymentVerifier,
         RefundChain,
         RefundQueues,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.rentals import Rentals
     from .services.sweep import Sweep
     from .services.telemetry import Telemetry
+    from .services.webhook_delivery import WebhookDelivery, WebhookQueue, WebhookSender
     from .services.webhooks import Webhooks
 
 
@@ -87,6 +89,28 @@ class Container:
     refund_chain: RefundChain | None = None  # the production one reads the treasury key
     chain_history: ChainHistory | None = None  # the production one reads the configured RPC
     webhook_store: WebhookStore | None = None  # built with the others by build(); None: no webhooks
+    outbox: Outbox | None = None  # the events Transactions write; None: nothing reads them
+    webhook_queue: WebhookQueue | None = None  # None: the SQS queue of the settings
+    webhook_sender: WebhookSender | None = None  # None: HTTP(S) from this process
+
+    @cached_property
+    def webhook_delivery(self) -> WebhookDelivery:
+        from .services.webhook_delivery import WebhookDelivery
+
+        if self.outbox is None or self.webhook_store is None:
+            raise RuntimeError("this container has no outbox or webhook store")
+        queue = self.webhook_queue
+        if queue is None:
+            from .adapters.webhook_queue import SqsWebhookQueue
+
+            s = self.settings
+            queue = SqsWebhookQueue(s.webhook_queue_url, s.webhook_queue_name, s.region, s.aws_endpoint_url)
+        sender = self.webhook_sender
+        if sender is None:
+            from .adapters.webhook_http import HttpWebhookSender
+
+            sender = HttpWebhookSender()
+        return WebhookDelivery(self.outbox, self.webhook_store, queue, sender, self.clock, self.settings)
 
     @cached_property
     def webhooks(self) -> Webhooks:
@@ -267,6 +291,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.devices import DevicesRepo
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
+    from .adapters.outbox import OutboxRepo
     from .adapters.queue import RefundQueue as SqsRefundQueue
     from .adapters.refunds import BooksRepo, RefundsRepo
     from .adapters.secrets import Secrets as AdminKey
@@ -292,6 +317,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         refunds=RefundsRepo(s.active_shards),
         book=BooksRepo(s.active_shards),
         webhook_store=WebhooksRepo(),
+        outbox=OutboxRepo(),
     )
     return replace(c, **overrides) if overrides else c
 

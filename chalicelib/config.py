@@ -91,6 +91,8 @@ class Settings:
     # webhooks: http URLs and private/loopback/link-local targets allowed (local stack only;
     # off in production configuration: https and public addresses only, SSRF)
     webhook_allow_local: bool = False
+    webhook_queue_url: str | None = None
+    webhook_retry_base_seconds: int = 30  # a failed delivery comes back after 30 s, 60 s, 120 s, … for 24 h
 
     @property
     def contracts_table(self) -> str:
@@ -115,6 +117,10 @@ class Settings:
     @property
     def refund_queue_name(self) -> str:
         return f"{self.table_prefix}-refunds"
+
+    @property
+    def webhook_queue_name(self) -> str:
+        return f"{self.table_prefix}-webhooks"
 
     @property
     def refund_dlq_name(self) -> str:
@@ -158,6 +164,8 @@ class Settings:
             refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),
             refund_commitment=env.get("SI64_REFUND_COMMITMENT") or "finalized",
             webhook_allow_local=_flag(env.get("SI64_WEBHOOK_ALLOW_LOCAL"), False),
+            webhook_queue_url=env.get("SI64_WEBHOOK_QUEUE_URL") or None,
+            webhook_retry_base_seconds=_int(env, "SI64_WEBHOOK_RETRY_BASE_SECONDS", 30),
         )
 
 

@@ -335,7 +335,7 @@ class RefundRecords(RefundStore, RefundListing, Protocol):
 
 # --- webhooks --------------------------------------------------------
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from .domain.webhooks import Webhook
+    from .domain.webhooks import Event, Webhook
 
 
 class WebhookStore(Protocol):
@@ -353,3 +353,19 @@ class WebhookStore(Protocol):
     def remove(self, owner: str, webhook_id: str) -> bool:
         """Remove one of the owner's webhooks in one conditional write; False (nothing written)
         when the owner has no such webhook."""
+
+
+class Outbox(Protocol):
+    """Webhook events written inside the money transactions (`Transactions` writes them:
+    contract.created with `open_rental`, contract.settled/expired with `end_rental`), read
+    back by a dispatcher from a sparse index: never a scan."""
+
+    def pending(self, shard: int, limit: int) -> list[Event]:
+        """Events of `shard` (domain.webhooks.OUTBOX_SHARDS) not yet dispatched, oldest first."""
+
+    def get(self, event_id: str) -> Event | None:
+        """One event (dispatched or not), or None."""
+
+    def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
+        """Take the event out of the pending index (one conditional update); False when it was
+        not pending (another dispatcher did it, or no such event)."""

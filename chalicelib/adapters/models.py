@@ -206,6 +206,17 @@ class ClaimRefundsByStatus(GlobalSecondaryIndex["ClaimItem"]):
     created_at_ms = NumberAttribute(range_key=True)
 
 
+class Outbox(GlobalSecondaryIndex["ClaimItem"]):
+    """Sparse: only an event not yet dispatched carries outbox_shard (adapters/outbox.py)."""
+
+    class Meta:
+        index_name = "outbox"
+        projection = AllProjection()
+
+    outbox_shard = NumberAttribute(hash_key=True)
+    created_at_ms = NumberAttribute(range_key=True)
+
+
 class ClaimItem(Model):
     class Meta(_Meta):
         pass
@@ -235,6 +246,12 @@ class ClaimItem(Model):
     # an owner's webhooks (whk#{owner}, adapters/webhooks.py): packed JSON, and its write version
     hooks = UnicodeAttribute(null=True)
     hooks_version = NumberAttribute(null=True)
+    # an outbox event (evt#{event_id}, kind "event"): written inside the money transaction
+    event_type = UnicodeAttribute(null=True)
+    event_data = UnicodeAttribute(null=True)
+    outbox_shard = NumberAttribute(null=True)  # removed once dispatched: the item leaves the index
+    dispatched_at_ms = NumberAttribute(null=True)
+    outbox = Outbox()
     refunds_by_status = ClaimRefundsByStatus()
 
 

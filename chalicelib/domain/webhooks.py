@@ -20,10 +20,11 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .contracts import ACTIVE, EXPIRED, SETTLED, Contract
 from .errors import InvalidRequest
 
 EVENTS = (
@@ -183,3 +184,70 @@ def public_view(w: Webhook) -> dict[str, Any]:
         "events": list(w.events),
         "created_at": w.created_at_ms // 1000,
     }
+
+
+# --- the outbox: events written inside the money transaction that causes them ----------------
+OUTBOX_SHARDS = 4  # the sparse outbox index's partitions (a dispatcher reads each)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One outbox event. `event_id` is derived from what caused it (type, contract, version),
+    so a transaction sent twice writes it once and a delivery retried carries the same id."""
+
+    event_id: str
+    event_type: str
+    contract_id: str
+    wallet: str  # whose webhooks hear of it (with the admin's)
+    created_ms: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outbox_shard(self) -> int:
+        return int(hashlib.sha256(self.event_id.encode()).hexdigest()[:8], 16) % OUTBOX_SHARDS
+
+    def body(self) -> dict[str, Any]:
+        return envelope(self.event_id, self.event_type, self.created_ms // 1000, self.data)
+
+
+def event_id(event_type: str, contract_id: str, version: int) -> str:
+    digest = hashlib.sha256(f"{event_type}:{contract_id}:{version}".encode()).hexdigest()
+    return f"evt_{digest[:32]}"
+
+
+def contract_data(c: Contract) -> dict[str, Any]:
+    """What an event says of a contract: lamports as integers, times in Unix milliseconds."""
+    return {
+        "contract_id": c.contract_id,
+        "wallet": c.wallet,
+        "tier": c.tier,
+        "device_id": c.device_id,
+        "status": c.status,
+        "version": c.version,
+        "prepaid_lamports": c.received_lamports,
+        "used_lamports": c.used_lamports,
+        "refund_lamports": c.refund_lamports if c.status != ACTIVE else None,
+        "refund_status": c.refund_status,
+        "created_at_ms": c.created_at_ms,
+        "expires_at_ms": c.expires_at_ms,
+        "ended_at_ms": c.ended_at_ms,
+    }
+
+
+def contract_event(event_type: str, c: Contract, now_ms: int) -> Event:
+    return Event(
+        event_id(event_type, c.contract_id, c.version), event_type, c.contract_id, c.wallet, now_ms, contract_data(c)
+    )
+
+
+def opened_event(c: Contract) -> Event:
+    """contract.created, written with the rent's transaction."""
+    return contract_event("contract.created", c, c.created_at_ms)
+
+
+def ended_event(after: Contract) -> Event:
+    """contract.settled or contract.expired, written with the transaction that ends it."""
+    if after.status not in (SETTLED, EXPIRED):
+        raise ValueError(f"a contract that ended is SETTLED or EXPIRED, not {after.status}")
+    kind = "contract.settled" if after.status == SETTLED else "contract.expired"
+    return contract_event(kind, after, after.ended_at_ms if after.ended_at_ms is not None else after.created_at_ms)

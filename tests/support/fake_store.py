@@ -26,7 +26,7 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
-from chalicelib.domain.webhooks import Webhook
+from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -70,6 +70,7 @@ class FakeDatabase:
         self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.tables["webhooks"] = {}  # owner → tuple of webhooks (the adapter: whk#{owner} in claims)
+        self.tables["outbox"] = {}  # event id → {"event", "pending", "dispatched_at_ms"} (adapter: evt#… in claims)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -126,6 +127,7 @@ class FakeDatabase:
             "refunds": FakeRefundStore(self),
             "book": FakeBookStore(self),
             "webhook_store": FakeWebhookStore(self),
+            "outbox": FakeOutbox(self),
         }
 
 
@@ -494,6 +496,7 @@ class FakeTransactions(_View):
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
         self._entries(tx, entries)
         _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
+        _outbox(tx, opened_event(contract))
         tx.commit()
 
     @_op
@@ -536,11 +539,17 @@ class FakeTransactions(_View):
         _book(
             tx, after.contract_id, books.delta(books.contract_contribution(before), books.contract_contribution(after))
         )
+        _outbox(tx, ended_event(after))
         tx.commit()
 
 
 # --------------------------------------------------------------------------
 # refunds and the book's counters
+
+
+def _outbox(tx: _Tx, e: Event) -> None:
+    """The event, new, in the same transaction (as the adapter's outbox_put)."""
+    tx.write("outbox", "outbox", e.event_id, {"event": e, "pending": True, "dispatched_at_ms": None}, _absent)
 
 
 def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
@@ -706,4 +715,28 @@ class FakeWebhookStore(_View):
         if len(kept) == len(hooks):
             return False
         self._t("webhooks")[owner] = kept
+        return True
+
+
+class FakeOutbox(_View):
+    """ports.Outbox: the events the fake transactions wrote."""
+
+    port = "outbox"
+
+    @_op
+    def pending(self, shard: int, limit: int) -> list[Event]:
+        events = [r["event"] for r in self._t("outbox").values() if r["pending"] and r["event"].outbox_shard == shard]
+        return sorted(events, key=lambda e: e.created_ms)[:limit]
+
+    @_op
+    def get(self, event_id: str) -> Event | None:
+        rec = self._t("outbox").get(event_id)
+        return None if rec is None else rec["event"]
+
+    @_op
+    def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
+        rec = self._t("outbox").get(event_id)
+        if rec is None or not rec["pending"]:
+            return False
+        self._t("outbox")[event_id] = {**rec, "pending": False, "dispatched_at_ms": now_ms}
         return True
