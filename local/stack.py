@@ -59,6 +59,7 @@ PASS_THROUGH = (
     "SI64_REFUND_RETRY_SECONDS",
     "SI64_ACTIVE_SHARDS",
     "SI64_RPC_TIMEOUT_SECONDS",
+    "SI64_WEBHOOK_RETRY_BASE_SECONDS",
 )
 # Never let a user's AWS profile, real credentials or region leak into the
 # children: they talk to the emulator only.
