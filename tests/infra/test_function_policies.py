@@ -110,3 +110,31 @@ def test_the_refund_worker_gets_what_its_event_source_needs(resources, template)
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["RefundQueue", "Arn"]}
     [sched] = resources["BillingSweep"]["Properties"]["Events"].values()
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+
+
+# ------------------------------------------------------------------ webhooks
+WEBHOOK_FUNCTIONS = {
+    "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
+    "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
+}
+CLAIMS = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-claims")
+WEBHOOK_QUEUE = ACCOUNT_ARN.format(service="sqs", resource="si64-prod-webhooks")
+
+
+def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resources):
+    roles = {resources[n]["Properties"]["Role"]["Fn::GetAtt"][0] for n in [*FUNCTIONS, *WEBHOOK_FUNCTIONS]}
+    assert len(roles) == 5
+    for name, handler in WEBHOOK_FUNCTIONS.items():
+        assert resources[name]["Properties"]["Handler"] == handler
+        st = _statements(resources, name)
+        assert allowed(st, "sqs:SendMessage", WEBHOOK_QUEUE)
+        for action, resource in [
+            ("dynamodb:PutItem", LEDGER),
+            ("dynamodb:PutItem", CLAIMS),
+            ("dynamodb:TransactWriteItems", CLAIMS),
+            ("ssm:GetParameter", TREASURY_PARAMETER),
+            ("sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds")),
+        ]:
+            assert not allowed(st, action, resource), (name, action, resource)
+    assert allowed(_statements(resources, "WebhookDispatcher"), "dynamodb:Query", CLAIMS + "/index/outbox")
+    assert allowed(_statements(resources, "WebhookDelivery"), "sqs:ReceiveMessage", WEBHOOK_QUEUE)
