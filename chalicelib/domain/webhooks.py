@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from .contracts import ACTIVE, EXPIRED, SETTLED, Contract
 from .errors import InvalidRequest
+from .refunds import CONFIRMED, FAILED, Refund, refund_kind
 
 EVENTS = (
     "contract.created",
@@ -251,3 +252,24 @@ def ended_event(after: Contract) -> Event:
         raise ValueError(f"a contract that ended is SETTLED or EXPIRED, not {after.status}")
     kind = "contract.settled" if after.status == SETTLED else "contract.expired"
     return contract_event(kind, after, after.ended_at_ms if after.ended_at_ms is not None else after.created_at_ms)
+
+
+def refund_event(before: Refund, after: Refund, now_ms: int) -> Event | None:
+    """refund.confirmed or refund.failed when `after` enters that status (None otherwise),
+    written with the refund's own transaction (RefundStore.advance)."""
+    if after.status == before.status or after.status not in (CONFIRMED, FAILED):
+        return None
+    kind = "refund.confirmed" if after.status == CONFIRMED else "refund.failed"
+    contract_id = after.refund_id if refund_kind(after.refund_id) == "contract" else ""
+    data = {
+        "refund_id": after.refund_id,
+        "contract_id": contract_id or None,
+        "wallet": after.wallet,
+        "lamports": after.lamports,
+        "status": after.status,
+        "tx_signature": after.tx_signature,
+        "fee_lamports": after.fee_lamports,
+        "reason": after.reason,
+        "version": after.version,
+    }
+    return Event(event_id(kind, after.refund_id, after.version), kind, contract_id, after.wallet, now_ms, data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain import contracts as dc
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.webhooks import OUTBOX_SHARDS, ended_event, event_id, opened_event
 from tests.contract.conftest import DUMMY_AWS, _dynamo_store, _fake_store
 from tests.contract.test_storage import NOW, conflict, end, new_contract, rent, spec
@@ -72,3 +73,29 @@ def test_end_rental_writes_settled_or_expired_and_dispatch_takes_it_out_of_the_i
     expired = end(store, c2, c2.expires_at_ms + 1)
     assert expired.status == dc.EXPIRED
     assert ended_event(expired) in pending(outbox)
+
+
+def test_a_refund_entering_failed_or_confirmed_writes_its_event_with_that_transaction(world):
+    from dataclasses import replace
+
+    from chalicelib.domain import refunds as R
+    from chalicelib.domain.webhooks import refund_event
+
+    store, outbox = world
+    c = rent(store, new_contract())
+    ended = end(store, c, NOW + 60_000)
+    queued = R.refund_of(ended)
+    assert queued is not None and queued.status == R.QUEUED
+    failed = replace(queued, status=R.FAILED, reason="recipient refused", version=queued.version + 1)
+    store.refunds.advance(queued, failed, [], NOW + 61_000)
+    event = refund_event(queued, failed, NOW + 61_000)
+    assert event is not None and event.event_type == "refund.failed" and event in pending(outbox)
+    assert event.data["lamports"] == queued.lamports and event.wallet == c.wallet
+
+    before = store.snapshot()
+    with pytest.raises(Conflict):  # a stale advance: nothing written, no event
+        store.refunds.advance(queued, failed, [], NOW + 62_000)
+    assert store.snapshot() == before
+    requeued = replace(failed, status=R.QUEUED, reason=None, version=failed.version + 1)
+    store.refunds.advance(failed, requeued, [], NOW + 63_000)  # no event for QUEUED
+    assert len(pending(outbox)) == 3

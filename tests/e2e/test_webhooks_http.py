@@ -100,6 +100,9 @@ class Receiver:
         self.thread.join(5)
 
 
+EXPECTED = {"contract.created", "contract.settled", "refund.confirmed"}
+
+
 def test_a_receiver_gets_every_event_hmac_verified_and_the_failed_one_again_with_the_same_id(api, payer, local_stack):
     import time
 
@@ -109,7 +112,9 @@ def test_a_receiver_gets_every_event_hmac_verified_and_the_failed_one_again_with
     receiver = Receiver()
     try:
         r = api.post(
-            "/api/webhooks", {"url": receiver.url, "events": ["contract.created", "contract.settled"]}, admin=True
+            "/api/webhooks",
+            {"url": receiver.url, "events": ["contract.created", "contract.settled", "refund.confirmed"]},
+            admin=True,
         )
         assert r.status == 201, r
         secret = r.body["secret"]
@@ -129,18 +134,20 @@ def test_a_receiver_gets_every_event_hmac_verified_and_the_failed_one_again_with
             for body, headers in list(receiver.got):
                 assert verify_signature(secret, headers.get("si64-signature"), body, int(time.time())), headers
                 event = json.loads(body)
-                if event["data"].get("contract_id") == cid:
+                if cid in (event["data"].get("contract_id"), event["data"].get("refund_id")):
                     out.append(event)
             return out
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             events = mine()
-            if {e["type"] for e in events} == {"contract.created", "contract.settled"} and len(events) >= 3:
+            if {e["type"] for e in events} == EXPECTED and len(events) >= 4:
                 break
             time.sleep(0.5)
         events = mine()
-        assert {e["type"] for e in events} == {"contract.created", "contract.settled"}, events
+        assert {e["type"] for e in events} == EXPECTED, events
+        refund = next(e for e in events if e["type"] == "refund.confirmed")
+        assert refund["data"]["refund_id"] == cid and refund["data"]["tx_signature"]
         assert all(set(e) == {"id", "type", "created", "data"} for e in events)
         first = json.loads(receiver.got[0][0])  # answered 500: it came again, same id
         assert [e["id"] for e in events].count(first["id"]) == 2, events

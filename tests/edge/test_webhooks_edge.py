@@ -95,7 +95,7 @@ def test_locally_http_and_loopback_are_allowed(edge):
     assert status == 201, body
 
 
-def test_credentials_are_required_and_a_bad_admin_key_is_not_taken_for_a_renter(edge):
+def test_credentials_are_required_and_a_bad_admin_key_is_401(edge):
     status, err, _ = edge.post("/api/webhooks", {"url": URL, "events": ["refund.failed"]})
     assert status == 401
     status, err, _ = edge.get("/api/webhooks", {"X-Admin-Key": "wrong"})

@@ -26,7 +26,7 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
-from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event
+from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event, refund_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -634,6 +634,9 @@ class FakeRefundStore(_View):
             )
         FakeTransactions._entries(tx, entries)
         _book(tx, before.refund_id, books.delta(books.refund_contribution(before), books.refund_contribution(after)))
+        event = refund_event(before, after, now_ms)
+        if event is not None:
+            _outbox(tx, event)
         tx.commit()
 
     @_op
