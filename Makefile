@@ -28,19 +28,20 @@ help:
 	@echo "make format   ruff format + ruff check --fix (rewrites files)"
 	@echo "make clean / distclean"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml packages/si64/pyproject.toml
 	@echo "[make] installing the pinned dependencies into $(VENV) (about 1.5 min the first time; then only when a requirements file changes) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e packages/si64
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m local.stack
+	$(PY) -m dev.stack
 
-$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json $(wildcard .chalice/policy-$(STAGE)*.json) infra/resources.yaml infra/observability.yaml infra/edge.yaml infra/package.py requirements.txt $(shell find chalicelib -name '*.py' 2>/dev/null)
+$(BUILD)/sam.yaml: $(STAMP) app.py .chalice/config.json $(wildcard .chalice/policy-$(STAGE)*.json) infra/resources.yaml infra/observability.yaml infra/edge.yaml infra/package.py requirements.txt $(wildcard vendor/si64_protocol/*.py) $(shell find chalicelib -name '*.py' 2>/dev/null)
 	$(PY) infra/package.py --stage $(STAGE) --out $(BUILD)
 
 package: $(BUILD)/sam.yaml
@@ -49,7 +50,7 @@ localstack: $(STAMP)
 	$(PY) infra/localstack.py --stage $(STAGE) --build $(BUILD)
 
 devnet-smoke: $(STAMP)
-	$(PY) -m local.devnet_smoke
+	$(PY) -m dev.devnet_smoke
 
 lint: $(STAMP) $(BUILD)/sam.yaml
 	$(VENV)/bin/ruff check .
@@ -71,13 +72,13 @@ soak: $(STAMP)
 	SI64_SOAK=1 $(PY) -m pytest tests/properties -q -p no:cacheprovider
 
 load: $(STAMP)
-	$(PY) -m local.load $(LOAD_ARGS)
+	$(PY) -m dev.load $(LOAD_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m local.bench
-	$(PY) -m local.bench.refunds
-	$(PY) -m local.bench.chain_timing
-	$(PY) -m local.bench.ratelimit --rpc --out .local/bench.json
+	$(PY) -m dev.bench
+	$(PY) -m dev.bench.refunds
+	$(PY) -m dev.bench.chain_timing
+	$(PY) -m dev.bench.ratelimit --rpc --out .local/bench.json
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -45,9 +45,10 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.idempotency import Idempotency
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
+    from .services.payment_refunds import PaymentRefunds
     from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
-    from .services.refunds import PaymentRefunds, RefundAdmin, RefundOperations, RefundWorker
+    from .services.refunds import RefundAdmin, RefundOperations, RefundWorker
     from .services.rentals import Rentals
     from .services.sweep import Sweep
     from .services.telemetry import Telemetry
@@ -170,7 +171,7 @@ class Container:
 
     @cached_property
     def payment_refunds(self) -> PaymentRefunds:
-        from .services.refunds import PaymentRefunds
+        from .services.payment_refunds import PaymentRefunds
 
         return PaymentRefunds(
             refunds=self.refunds,

@@ -66,7 +66,7 @@ class Settings:
     # the fleet-wide counter in the claims table (one conditional UpdateItem per request); off:
     # only the per-instance window (ADR 0009). ON in every stage (from_env, SI64_RATE_LIMIT_SHARED);
     # off for containers built by hand in-process (tests, the bench's per-endpoint call counts,
-    # which local/bench/ratelimit.py completes with the limiter's own cost)
+    # which dev/bench/ratelimit.py completes with the limiter's own cost)
     rate_limit_shared: bool = False
     # requests / seconds per client IP that make the backend ask the chain about a payment (a rent,
     # an extend, a payment refund): each is at most 2 JSON-RPC calls, so 10/10 bounds one

@@ -7,7 +7,7 @@
    (with AWS_DEFAULT_REGION set, which chalice package needs);
 2. merges the overlays infra/observability.yaml (alarms, alarm topic, dashboard)
    and infra/edge.yaml (stage throttle, gateway responses, WAF) into ``<out>/sam.yaml``.
-   They are kept out of infra/resources.yaml because local/provision.py creates
+   They are kept out of infra/resources.yaml because dev/provision.py creates
    that file as a stack on the local emulator, and because they refer to what only
    chalice writes (``RestAPI``, the functions). Parameters, Conditions, Resources
    and Outputs are added; a name already present is an error, except a resource

@@ -4,7 +4,7 @@ Where it comes from — exactly one source, named by configuration; the
 configuration holds a *name*, never the key:
 
 * `SI64_TREASURY_KEY_FILE`: a file path. Locally the stack's
-  `$SI64_STATE_DIR/treasury.json` (`local/stack.py load_or_create_treasury`):
+  `$SI64_STATE_DIR/treasury.json` (`dev/stack.py load_or_create_treasury`):
   a JSON array of the 64 bytes of a Solana keypair (secret ‖ public), the
   format of `solana-keygen`.
 * `SI64_TREASURY_KEY_PARAMETER`: an SSM SecureString parameter name (read

@@ -7,6 +7,8 @@ from typing import Any
 
 from chalice import Response
 
+import si64_protocol as codes
+
 from .. import jsontext
 from ..domain import errors as e
 from ..services.idempotency import IdempotencyInProgress, IdempotencyMismatch
@@ -45,24 +47,24 @@ class UnsupportedMediaType(e.DomainError):
 # Error class → (HTTP status, stable code). Looked up along the class's MRO, so a subclass
 # answers like its parent unless it is listed itself.
 STATUS: dict[type, tuple[int, str]] = {
-    e.InvalidRequest: (400, "invalid_request"),
-    e.Unauthorized: (401, "unauthorized"),
-    e.PaymentInvalid: (402, "payment_invalid"),
-    e.Forbidden: (403, "forbidden"),
-    e.NotFound: (404, "not_found"),
-    e.PaymentAlreadyUsed: (409, "payment_already_used"),
-    e.ContractNotActive: (409, "contract_not_active"),
-    IdempotencyMismatch: (409, "idempotency_mismatch"),
-    IdempotencyInProgress: (409, "idempotency_in_progress"),
-    OriginNotAllowed: (403, "forbidden"),
-    e.NoCapacity: (409, "no_capacity"),
-    PayloadTooLarge: (413, "payload_too_large"),
-    UnsupportedMediaType: (415, "unsupported_media_type"),
-    RateLimited: (429, "rate_limited"),
-    e.TooManyLookups: (429, "rate_limited"),
-    e.Unavailable: (503, "unavailable"),
+    e.InvalidRequest: (400, codes.INVALID_REQUEST),
+    e.Unauthorized: (401, codes.UNAUTHORIZED),
+    e.PaymentInvalid: (402, codes.PAYMENT_INVALID),
+    e.Forbidden: (403, codes.FORBIDDEN),
+    e.NotFound: (404, codes.NOT_FOUND),
+    e.PaymentAlreadyUsed: (409, codes.PAYMENT_ALREADY_USED),
+    e.ContractNotActive: (409, codes.CONTRACT_NOT_ACTIVE),
+    IdempotencyMismatch: (409, codes.IDEMPOTENCY_MISMATCH),
+    IdempotencyInProgress: (409, codes.IDEMPOTENCY_IN_PROGRESS),
+    OriginNotAllowed: (403, codes.FORBIDDEN),
+    e.NoCapacity: (409, codes.NO_CAPACITY),
+    PayloadTooLarge: (413, codes.PAYLOAD_TOO_LARGE),
+    UnsupportedMediaType: (415, codes.UNSUPPORTED_MEDIA_TYPE),
+    RateLimited: (429, codes.RATE_LIMITED),
+    e.TooManyLookups: (429, codes.RATE_LIMITED),
+    e.Unavailable: (503, codes.UNAVAILABLE),
 }
-INTERNAL = (500, "internal")
+INTERNAL = (500, codes.INTERNAL)
 
 
 def status_of(err: e.DomainError) -> tuple[int, str]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # types only
 
 bp = Blueprint(__name__)
 
-# device ids are what local/seed.py and operators create: no "_" (device keys are dk_<id>_<secret>)
+# device ids are what dev/seed.py and operators create: no "_" (device keys are dk_<id>_<secret>)
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 REDRIVE_MAX_MESSAGES = 100  # `?limit=` of a redrive: its default and maximum
 ORPHAN_AGE_DEFAULT_SECONDS = 3600

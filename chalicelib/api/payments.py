@@ -19,7 +19,7 @@ from . import schemas
 from .endpoint import Call, endpoint
 
 if TYPE_CHECKING:  # types only
-    from ..services.refunds import PaymentRefund
+    from ..services.payment_refunds import PaymentRefund
 
 bp = Blueprint(__name__)
 

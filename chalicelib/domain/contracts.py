@@ -16,12 +16,14 @@ import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+import si64_protocol as p
+
 from . import money
 from .errors import ContractNotActive, InvalidRequest
 
-ACTIVE, SETTLED, EXPIRED = "ACTIVE", "SETTLED", "EXPIRED"
-REFUND_NONE, REFUND_QUEUED, REFUND_SENT = "NONE", "QUEUED", "SENT"
-REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED = "CONFIRMED", "DUST", "FAILED"
+ACTIVE, SETTLED, EXPIRED = p.ACTIVE, p.SETTLED, p.EXPIRED
+REFUND_NONE, REFUND_QUEUED, REFUND_SENT = p.REFUND_NONE, p.REFUND_QUEUED, p.REFUND_SENT
+REFUND_CONFIRMED, REFUND_DUST, REFUND_FAILED = p.REFUND_CONFIRMED, p.REFUND_DUST, p.REFUND_FAILED
 MAX_EXTENSIONS = 100  # bounds the contract's version and history; each extension is a paid request
 
 

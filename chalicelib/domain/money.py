@@ -7,11 +7,32 @@ Pure Python; no float ever touches an amount. Inputs that come from JSON are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcontext
+from decimal import Decimal
 
-LAMPORTS_PER_SOL = 1_000_000_000
+# One source with the si64 client: the tier names and the exact price of a duration.
+from si64_protocol import (
+    LAMPORTS_PER_SOL as LAMPORTS_PER_SOL,
+)
+from si64_protocol import (
+    MAX_HOURS_EXPONENT as MAX_HOURS_EXPONENT,
+)
+from si64_protocol import (
+    SECONDS_PER_HOUR as SECONDS_PER_HOUR,
+)
+from si64_protocol import (
+    TIER_NAMES,
+)
+from si64_protocol import (
+    duration_seconds as duration_seconds,
+)
+from si64_protocol import (
+    price_lamports as price_lamports,
+)
+from si64_protocol import (
+    to_decimal as to_decimal,
+)
+
 MS_PER_HOUR = 3_600_000
-SECONDS_PER_HOUR = 3_600
 
 
 @dataclass(frozen=True)
@@ -21,63 +42,16 @@ class Tier:
     memory: str
 
 
+_M2, _ORIN, _M3_ULTRA, _THOR = TIER_NAMES
 TIERS: dict[str, Tier] = {
     t.name: t
     for t in (
-        Tier("M2", 1_000_000, "8-16GB"),
-        Tier("ORIN", 4_000_000, "12GB"),
-        Tier("M3_ULTRA", 25_000_000, "128GB"),
-        Tier("THOR", 35_000_000, "144GB"),
+        Tier(_M2, 1_000_000, "8-16GB"),
+        Tier(_ORIN, 4_000_000, "12GB"),
+        Tier(_M3_ULTRA, 25_000_000, "128GB"),
+        Tier(_THOR, 35_000_000, "144GB"),
     )
 }
-
-
-def to_decimal(value: object) -> Decimal:
-    """Exact decimal of a JSON number (int or Decimal); refuses bool/float/str."""
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise TypeError("not an exact number")
-    d = Decimal(value)
-    if not d.is_finite():
-        raise ValueError("not finite")
-    return d
-
-
-# |hours| beyond 10**MAX_HOURS_EXPONENT is refused (ValueError) before any
-# arithmetic, so a JSON number such as 1E+999999 cannot cost time or memory.
-MAX_HOURS_EXPONENT = 20
-
-
-def duration_seconds(hours: object) -> int:
-    """round_half_up(hours × 3600), computed exactly.
-
-    The product is taken in a decimal context wide enough for every digit of
-    the input: the default 28-digit context would round an input such as
-    0.00013888888888888888888888888888 h (× 3600 = 0.499…968 s) up to 0.5
-    before the half-up rounding, and answer 1 s instead of 0 s.
-    """
-    d = to_decimal(hours)
-    if d.is_zero():
-        return 0
-    if d.adjusted() > MAX_HOURS_EXPONENT:
-        raise ValueError("out of range")
-    if d.adjusted() < -MAX_HOURS_EXPONENT:
-        return 0  # |hours × 3600| < 0.5 s
-    with localcontext() as ctx:
-        ctx.prec = len(d.as_tuple().digits) + MAX_HOURS_EXPONENT + 10
-        try:
-            ctx.traps[Inexact] = True  # the product must be exact; any rounding is a bug
-            product = d * SECONDS_PER_HOUR
-            ctx.traps[Inexact] = False  # ... and now we round, on purpose
-            return int(product.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        except (InvalidOperation, Inexact) as exc:  # pragma: no cover - guarded above
-            raise ValueError("out of range") from exc
-
-
-def price_lamports(lamports_per_hour: int, seconds: int) -> int:
-    """ceil(lamports_per_hour × seconds / 3600)."""
-    if seconds < 0:
-        raise ValueError("negative duration")
-    return -(-(lamports_per_hour * seconds) // SECONDS_PER_HOUR)
 
 
 def usage_lamports(lamports_per_hour: int, elapsed_ms: int, duration_ms: int) -> int:

@@ -1,6 +1,6 @@
 """Operator use cases: the device inventory (seeding, listing), device keys and the audited flag.
 
-Used by local tooling (local/seed.py) and by the admin routes (`/api/admin/devices…`)."""
+Used by local tooling (dev/seed.py) and by the admin routes (`/api/admin/devices…`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `store` is parametrized over "fake" (tests/support/fakes.py) and "dynamo" (the
 PynamoDB adapters on DynamoDB Local -- AWS's own engine, one server per session
 from tests/fixtures/dynamodb.py -- tables made from infra/resources.yaml through the
-DynamoDB API by local.provision). A case may only use the ports and `store.snapshot()`
+DynamoDB API by dev.provision). A case may only use the ports and `store.snapshot()`
 (every item of every table) -- nothing backend-specific -- so a fake that drifts from
 its adapter fails here. The SQS ports run on in-process moto (`moto_sqs`).
 
@@ -57,7 +57,7 @@ def ddb_tables(dynamodb_local):
     """The tables of infra/resources.yaml on the session's DynamoDB Local: (table names, client)."""
     import boto3
 
-    from local.provision import client_kwargs, create_tables, expected_resources
+    from dev.provision import client_kwargs, create_tables, expected_resources
 
     with pytest.MonkeyPatch.context() as mp:
         for k, v in DUMMY_AWS.items():

@@ -3,10 +3,10 @@
 * ``Api``: a small HTTP JSON client (``requests``) that returns ``Resp`` with the
   status, the parsed JSON body (or None), the raw text and the headers; it can
   send raw bytes for malformed-request tests.
-* ``Payer``: ``local.renter.Renter`` (the one payer of the repo: stock solana-py
+* ``Payer``: ``si64.renter.Renter`` (the one payer of the repo: stock solana-py
   ``AsyncClient``, airdrop, a system transfer to the treasury with a memo, confirmed)
   with the tests' defaults.
-* ``settle_headers``: the renter's signature of a settle request (``local.renter.renter_headers``,
+* ``settle_headers``: the renter's signature of a settle request (``si64.renter.renter_headers``,
   over ``chalicelib.domain.signing.renter_message``), exactly what a browser wallet's
   ``signMessage`` produces.
 * Pricing helpers implementing the formulas of docs/api.md exactly (integers only).
@@ -25,7 +25,7 @@ import requests
 from solders.keypair import Keypair
 
 from chalicelib.domain import signing
-from local import renter
+from si64 import renter
 
 LAMPORTS_PER_SOL = 1_000_000_000
 LPH = {"M2": 1_000_000, "ORIN": 4_000_000, "M3_ULTRA": 25_000_000, "THOR": 35_000_000}
@@ -198,7 +198,7 @@ def settle_headers(
     path: str | None = None,
     body: bytes | str = b"",
 ) -> dict:
-    """X-Wallet / X-Timestamp / X-Signature (local.renter's `renter_headers`) for the settle
+    """X-Wallet / X-Timestamp / X-Signature (si64.renter's `renter_headers`) for the settle
     route of a contract (or `path`)."""
     return renter.renter_headers(kp, method, path or f"/api/contracts/{contract_id}/settle", body, ts)
 
@@ -217,7 +217,7 @@ def random_signature() -> str:
 
 # ------------------------------------------------------------------ chain
 class Payer(renter.Renter):
-    """The repo's payer (local/renter.py) with the tests' defaults: a memo on every payment, and
+    """The repo's payer (packages/si64/src/si64/renter.py) with the tests' defaults: a memo on every payment, and
     a payment that failed on chain is returned, not raised (tests inspect it with `status`)."""
 
     def pay(self, payer: Keypair, to, lamports: int, memo: str | None = "si64 e2e", **kw) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import requests
 from requests.adapters import HTTPAdapter
 
-from local.procs import free_port, http_status, spawn, stop_group, wait_until
-from local.stack import EMULATED_AWS, SCRUB
+from dev.procs import free_port, http_status, spawn, stop_group, wait_until
+from dev.stack import EMULATED_AWS, SCRUB
 
 
 class _SourceAddress(HTTPAdapter):
@@ -35,7 +35,7 @@ def client_from(ip: str) -> requests.Session:
 
 
 def api_env(info: dict, **extra) -> dict:
-    """The environment local/stack.py gives its API process, for one more API process."""
+    """The environment dev/stack.py gives its API process, for one more API process."""
     state = Path(info["state_dir"])
     env = {k: v for k, v in os.environ.items() if k not in (*SCRUB, "AWS_ENDPOINT_URL")}
     env.update(EMULATED_AWS, AWS_EC2_METADATA_DISABLED="true", PYTHONUNBUFFERED="1", SI64_STATE_DIR=str(state))
@@ -59,12 +59,12 @@ def api_env(info: dict, **extra) -> dict:
 
 @contextlib.contextmanager
 def second_api(info: dict, log_path: Path, **extra_env):
-    """`python -m local.api_server` on a free port, against the stack's emulator and chain
+    """`python -m dev.api_server` on a free port, against the stack's emulator and chain
     (another function instance: its own memory, the same tables). Yields its base URL."""
     port = free_port()
     with open(log_path, "wb") as out:
         proc = spawn(
-            [sys.executable, "-m", "local.api_server", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "dev.api_server", "--host", "127.0.0.1", "--port", str(port)],
             api_env(info, **extra_env),
             out,
         )

@@ -22,8 +22,8 @@ from solders.message import Message
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from local.chain import Chain, ChainServer
-from local.procs import free_port
+from dev.chain import Chain, ChainServer
+from dev.procs import free_port
 from tests.e2e.test_local_chain import ROOT
 
 pytestmark = pytest.mark.chain
@@ -167,7 +167,7 @@ def test_cli_takes_the_profile_from_the_environment():
     port = free_port(pair=True)
     env = dict(os.environ, SI64_CHAIN_TIMING="real", SI64_CHAIN_DROP_RATE="0.25")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.chain", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "dev.chain", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from chalicelib.domain.signing import rent_memo
-from local import renter as local_renter
+from si64 import renter as local_renter
 from tests.e2e.client import Api, Payer, duration_seconds, price_lamports
 from tests.fixtures.stack import start_stack
 

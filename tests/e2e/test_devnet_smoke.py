@@ -1,4 +1,4 @@
-"""`make devnet-smoke` (local/devnet_smoke.py): skipped with a clear message when the cluster or
+"""`make devnet-smoke` (dev/devnet_smoke.py): skipped with a clear message when the cluster or
 the API cannot be reached (as on this machine: no network but package registries), and the
 whole run — rent, extend, settle, refund checked on chain — against a local stack of its own
 (its chain stands in for devnet; the refund's fee would leave the shared stack's treasury
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from local.procs import free_port
+from dev.procs import free_port
 from tests.fixtures.stack import start_stack
 from tests.infra.conftest import ROOT
 
@@ -26,7 +26,7 @@ def stack(tmp_path_factory):
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "local.devnet_smoke", *args],
+        [sys.executable, "-m", "dev.devnet_smoke", *args],
         cwd=str(ROOT),
         capture_output=True,
         text=True,

@@ -422,7 +422,7 @@ def test_ledger_pages_cover_every_contract_once(api, payer, local_stack):
 def test_demo_runs_clean_against_the_stack(local_stack):
     stack_json = Path(local_stack["state_dir"]) / "stack.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "local.demo", "--stack", str(stack_json)],
+        [sys.executable, "-m", "dev.demo", "--stack", str(stack_json)],
         cwd=str(ROOT),
         capture_output=True,
         text=True,
@@ -446,7 +446,7 @@ def test_demo_fails_loudly_on_a_non_2xx(local_stack, tmp_path):
     path = tmp_path / "stack.json"
     path.write_text(json.dumps(broken))
     proc = subprocess.run(
-        [sys.executable, "-m", "local.demo", "--stack", str(path)],
+        [sys.executable, "-m", "dev.demo", "--stack", str(path)],
         cwd=str(ROOT),
         capture_output=True,
         text=True,

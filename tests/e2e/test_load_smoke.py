@@ -1,7 +1,7 @@
-"""`make load` (python -m local.load) in small: a few seconds, a handful of agents and renters,
+"""`make load` (python -m dev.load) in small: a few seconds, a handful of agents and renters,
 against a stack of its own; the report has its shape; and the checker fails what it must.
 
-The judging tests feed `local.load.checks.evaluate` a report built here: first a clean one
+The judging tests feed `dev.load.checks.evaluate` a report built here: first a clean one
 (every check passes, so the failures below are not vacuous), then one doctored fault each."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local.load.checks import evaluate
+from dev.load.checks import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = ("rent", "status", "extend", "settle", "metrics_batch")
@@ -27,7 +27,7 @@ def test_a_short_run_is_clean_and_reports_its_figures(tmp_path):
     argv = [
         sys.executable,
         "-m",
-        "local.load",
+        "dev.load",
         "--seconds",
         "4",
         "--agents",

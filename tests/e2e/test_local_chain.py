@@ -426,7 +426,7 @@ def _free_port_pair() -> int:
 def test_cli_ready_line_and_sigterm_frees_ports():
     port = _free_port_pair()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.chain", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "dev.chain", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """The README's walk-through ("Try the API with stock clients") is run as a script, exactly as
-written, against a fresh local stack: curl, local.wallet (stock solana-py) and the stock AWS CLI,
+written, against a fresh local stack: curl, si64.wallet (stock solana-py) and the stock AWS CLI,
 both ways of binding a payment. A README that drifts from the API fails here."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local import renter as local_renter
+from si64 import renter as local_renter
 from tests.e2e.client import Api, Payer, duration_seconds, price_lamports, settle_headers
 from tests.fixtures.stack import start_stack
 
@@ -52,7 +52,7 @@ def si64(stack, *args, timeout=90) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SI64_")}
     env.update(SI64_STATE_DIR=stack["state_dir"], PYTHONUNBUFFERED="1", COLUMNS="200")
     done = subprocess.run(
-        [sys.executable, "-m", "local.ops", *args],
+        [sys.executable, "-m", "si64", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

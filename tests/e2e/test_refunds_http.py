@@ -1,4 +1,4 @@
-"""Refunds and expiry over HTTP on the whole local stack (`python -m local.stack`): the
+"""Refunds and expiry over HTTP on the whole local stack (`python -m dev.stack`): the
 event runner polls the refund queue into the refund function and runs the billing sweep;
 a stock solana-py client pays; the chain's own records prove what landed.
 
@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from chalicelib.domain.signing import refund_memo
-from local.renter import renter_headers
+from si64.renter import renter_headers
 from tests.e2e.client import Api, Payer, price_lamports, settle_headers
 from tests.fixtures.stack import start_stack
 

@@ -154,7 +154,7 @@ def _run(world, code: str, **extra_vars) -> subprocess.CompletedProcess:
     prelude = "\n".join(f"{k}={json.dumps(v)}" for k, v in {**world["vars"], **extra_vars}.items())
     script = (
         f"set -euo pipefail\n{blocks('env')[0][2]}\n{prelude}\n"
-        f'si64() {{ command {sys.executable} -m local.ops "$@"; }}\n{code}'
+        f'si64() {{ command {sys.executable} -m si64 "$@"; }}\n{code}'
     )
     env = {
         **os.environ,

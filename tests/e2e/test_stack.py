@@ -90,7 +90,7 @@ def test_api_answers(local_stack):
 
 
 def test_treasury_is_funded(local_stack):
-    from local.stack import rpc_call
+    from dev.stack import rpc_call
 
     balance = rpc_call(local_stack.rpc_url, "getBalance", [local_stack.treasury])["value"]
     assert balance >= 1_000 * 10**9
@@ -147,7 +147,7 @@ def test_busy_port_fails_fast_naming_the_variable(tmp_path):
             SI64_RPC_PORT=str(free_port(pair=True, taken=taken)),
         )
         out = subprocess.run(
-            [sys.executable, "-m", "local.stack"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "dev.stack"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=30
         )
     assert out.returncode == 1
     assert "SI64_API_PORT" in out.stderr and str(port) in out.stderr

@@ -1,4 +1,4 @@
-"""`python -m local.wallet` against the local stack, as a user's shell runs it: it checks before it
+"""`python -m si64.wallet` against the local stack, as a user's shell runs it: it checks before it
 pays (a wallet's balance does not move when it refuses), reads payments back from the chain, and
 fails in one line when the stack is down."""
 
@@ -23,7 +23,7 @@ def wallet(state_dir, *args, name="e2e") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SI64_")}
     env.update(SI64_STATE_DIR=str(state_dir))
     return subprocess.run(
-        [sys.executable, "-m", "local.wallet", "--wallet", name, *args],
+        [sys.executable, "-m", "si64.wallet", "--wallet", name, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

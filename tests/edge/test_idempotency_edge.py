@@ -10,7 +10,7 @@ from chalicelib.api import endpoint, errors, rentals
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as PENDING
-from local.renter import renter_headers
+from si64.renter import renter_headers
 from tests.support.fakes import new_signature
 
 KEY = {"Idempotency-Key": "order-42"}

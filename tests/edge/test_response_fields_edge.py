@@ -9,7 +9,7 @@ from __future__ import annotations
 from solders.keypair import Keypair
 
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local.renter import renter_headers
+from si64.renter import renter_headers
 from tests.edge.conftest import ADMIN_KEY
 from tests.support.hostile_numbers import conforms
 

@@ -95,10 +95,10 @@ def stage(local_stack, template):
     prefix = f"si64-art{uuid.uuid4().hex[:6]}"
     script = (
         "import json, sys\n"
-        "from local.provision import provision\n"
-        "from local.seed import seed\n"
-        "p, ep, state = sys.argv[1:4]\n"
-        "res = provision(p, ep, 'us-east-1')\n"
+        "from dev.provision import provision\n"
+        "from dev.seed import seed\n"
+        "p, ep, state, ddb = sys.argv[1:5]\n"
+        "res = provision(p, ep, 'us-east-1', dynamodb_endpoint_url=ddb)\n"
         "s = seed(p, ep, 4, state, 'us-east-1')\n"
         "print(json.dumps({'queue_url': res.queue_url, 'dlq_url': res.dlq_url, 'admin_key': s['admin_key']}))\n"
     )
@@ -106,7 +106,8 @@ def stage(local_stack, template):
     state.mkdir()
     env = dict(os.environ, **local_stack.env)
     out = subprocess.run(
-        [sys.executable, "-c", script, prefix, local_stack.aws_endpoint, str(state)],
+        # the tables go where the stack keeps its own (DynamoDB Local; the emulator forwards to it)
+        [sys.executable, "-c", script, prefix, local_stack.aws_endpoint, str(state), local_stack.dynamodb_endpoint],
         cwd=str(ROOT),
         env=env,
         capture_output=True,
@@ -419,3 +420,15 @@ def _chain(local_stack, method: str, params: list):
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())["result"]
+
+
+def test_the_zip_carries_si64_protocol_from_its_one_source(packaged):
+    """chalicelib imports si64_protocol; Chalice copies vendor/ (a symlink to packages/si64/src/si64_protocol)
+    into the zip, so the Lambda runs the very file the si64 client installs."""
+    sam, _ = packaged
+    with zipfile.ZipFile(sam.parent / "deployment.zip") as z:
+        names = set(z.namelist())
+        assert "si64_protocol/__init__.py" in names
+        shipped = z.read("si64_protocol/__init__.py")
+    assert shipped == (ROOT / "packages" / "si64" / "src" / "si64_protocol" / "__init__.py").read_bytes()
+    assert not any(n.startswith(("si64/", "dev/", "local/", "vendor/")) for n in names)

@@ -326,8 +326,8 @@ def test_cfn_lint_would_catch_a_broken_guard(packaged, tmp_path):
 
 
 def test_local_provisioning_template_keeps_only_what_the_emulator_creates():
-    """local/provision.py creates infra/resources.yaml on moto; the overlays stay out of it."""
-    from local.provision import TEMPLATE, load_template
+    """dev/provision.py creates infra/resources.yaml on moto; the overlays stay out of it."""
+    from dev.provision import TEMPLATE, load_template
 
     assert Path(TEMPLATE) == ROOT / "infra" / "resources.yaml"
     types = {r["Type"] for r in load_template(TEMPLATE)["Resources"].values()}

@@ -2,7 +2,7 @@
 
 `build/sam.yaml` (infra/package.py) goes through aws-sam-translator's transform into
 plain CloudFormation, and that template is created as a stack on a private AWS emulator
-(`python -m local.aws_emulator`, moto server) with `deployment.zip` in an artifact bucket.
+(`python -m dev.aws_emulator`, moto server) with `deployment.zip` in an artifact bucket.
 Then every table and index, queue and redrive policy, role and inline policy, function
 and environment, schedule and event-source mapping is read back through the service APIs
 and compared with the properties the transformed template gives it.

@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_GRACE_SECONDS = 8.0  # local/procs.py stop_group: SIGKILL after this
+STACK_GRACE_SECONDS = 8.0  # dev/procs.py stop_group: SIGKILL after this
 
 
 def test_sigterm_exits_0_skipping_the_teardown_with_a_long_poll_in_flight(tmp_path):
@@ -26,7 +26,7 @@ def test_sigterm_exits_0_skipping_the_teardown_with_a_long_poll_in_flight(tmp_pa
     code = (
         "import atexit, pathlib, runpy;"
         f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'ran');"
-        "runpy.run_module('local.aws_emulator', run_name='__main__')"
+        "runpy.run_module('dev.aws_emulator', run_name='__main__')"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""The call-counting harness of `make bench` (local/bench_calls.py) on moto: it counts known
+"""The call-counting harness of `make bench` (dev/bench_calls.py) on moto: it counts known
 operations exactly, names their call sites, and the gated call budgets hold.
 
 A correctness test of the harness and of the call budget, not a timing test."""
@@ -7,8 +7,8 @@ from collections import Counter
 
 from solders.keypair import Keypair
 
-from local.bench.calls import BUDGETS, ApiCall, CallRecorder, item_size, wcu
-from local.renter import renter_headers
+from dev.bench.calls import BUDGETS, ApiCall, CallRecorder, item_size, wcu
+from si64.renter import renter_headers
 
 from .conftest import ADMIN_KEY
 from .test_lifecycle_moto import rent

@@ -6,7 +6,7 @@ from solders.keypair import Keypair
 
 from chalicelib.domain.signing import extend_memo
 from chalicelib.domain.storage import shard_of
-from local.renter import renter_headers
+from si64.renter import renter_headers
 
 from .test_lifecycle_moto import rent
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from local.provision import client_kwargs, create_tables, expected_resources, provision
+from dev.provision import client_kwargs, create_tables, expected_resources, provision
 
 pytestmark = pytest.mark.dynamodb_local
 REGION = "us-east-1"
@@ -63,7 +63,7 @@ def test_provision_makes_the_template_tables_with_indexes_and_ttl(ddb):
     prefix = f"si64-p{uuid.uuid4().hex[:6]}"
     tables = expected_resources(prefix)["tables"]
     create_tables(ddb, tables)
-    from local.provision import _check_tables
+    from dev.provision import _check_tables
 
     _check_tables(ddb, tables)  # turns TTL on where the template asks
     for props in tables.values():
@@ -98,7 +98,7 @@ def test_reports_consumed_capacity_of_table_and_indexes(ddb):
 def test_difference_transaction_capacity_is_one_item_per_table(ddb):
     """AWS bills every item of a TransactWriteItems (2 units per KB each: 3 small puts = 6);
     DynamoDB Local reports one item's units per table (2). `make bench` multiplies by the
-    items per table (local/bench/calls.py `capacity`); a plain or batch write is reported
+    items per table (dev/bench/calls.py `capacity`); a plain or batch write is reported
     per item, as AWS does."""
     name = _table(ddb)
     tx = ddb.transact_write_items(
@@ -206,7 +206,7 @@ def test_emulator_forwards_dynamodb_and_keeps_sqs_on_moto(dynamodb_local, monkey
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("AWS_ENDPOINT_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.aws_emulator", "--port", "0", "--dynamodb-endpoint", dynamodb_local.endpoint],
+        [sys.executable, "-m", "dev.aws_emulator", "--port", "0", "--dynamodb-endpoint", dynamodb_local.endpoint],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

@@ -5,7 +5,7 @@ import json
 import pytest
 from chalice import Chalice
 
-from local.events import EventRunner, SqsPoller, find_handlers, schedule_event
+from dev.events import EventRunner, SqsPoller, find_handlers, schedule_event
 
 
 @pytest.fixture

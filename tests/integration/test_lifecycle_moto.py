@@ -7,7 +7,7 @@ from solders.keypair import Keypair
 
 from chalicelib.domain import money
 from chalicelib.domain.signing import extend_memo, rent_memo
-from local.renter import renter_headers
+from si64.renter import renter_headers
 from tests.support.fakes import new_wallet
 
 from .conftest import ADMIN_KEY

@@ -1,5 +1,5 @@
 """The OpenAPI document (chalicelib/api/openapi.json, linked from docs/openapi.json) is valid, is what
-local/ops/openapi_spec.py builds from chalicelib's constants, names exactly the routes the app
+dev/openapi_spec.py builds from chalicelib's constants, names exactly the routes the app
 serves and the error codes (with their statuses) the edge answers, and is served at
 GET /api/openapi.json without credentials. tests/unit/test_views.py checks the views against it,
 tests/infra/test_packaged_template.py the gateway responses, tests/unit/test_api_reference.py
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from local.ops import openapi_spec
+from dev import openapi_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "chalicelib" / "api" / "openapi.json"
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
-FIX = "add it in local/ops/openapi_spec.py (PATHS), then run `python -m local.ops.openapi_spec`"
+FIX = "add it in dev/openapi_spec.py (PATHS), then run `python -m dev.openapi_spec`"
 
 
 def spec() -> dict:
@@ -52,14 +52,14 @@ def test_every_route_is_in_the_spec_and_every_spec_operation_is_a_route():
     )
     assert not stale, (
         "operations in the OpenAPI document that no route serves — remove them from "
-        "local/ops/openapi_spec.py: " + ", ".join(f"{m} {p}" for m, p in stale)
+        "dev/openapi_spec.py: " + ", ".join(f"{m} {p}" for m, p in stale)
     )
     assert len(routes) >= 16
 
 
 def test_the_file_is_what_the_builder_writes_and_docs_links_to_it():
     assert SPEC.read_text() == openapi_spec.render(), (
-        "chalicelib/api/openapi.json is stale: run `python -m local.ops.openapi_spec`"
+        "chalicelib/api/openapi.json is stale: run `python -m dev.openapi_spec`"
     )
     assert (ROOT / "docs" / "openapi.json").resolve() == SPEC.resolve()
 

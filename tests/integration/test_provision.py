@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from local.provision import ProvisionError, expected_resources, provision
+from dev.provision import ProvisionError, expected_resources, provision
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 
@@ -92,7 +92,7 @@ def test_expected_resources_resolve_names():
 def test_seed_is_idempotent(aws_emulator, tmp_path):
     import hashlib
 
-    from local.seed import seed
+    from dev.seed import seed
 
     prefix = f"si64-p{uuid.uuid4().hex[:6]}"
     provision(prefix, aws_emulator.endpoint, "us-east-1")

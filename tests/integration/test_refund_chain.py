@@ -288,7 +288,7 @@ def test_treasury_key_from_the_local_state_file_once(tmp_path, caplog):
     forget_cached_keys()
     kp = Keypair()
     path = tmp_path / "treasury.json"
-    path.write_text(json.dumps(list(bytes(kp))))  # local/stack.py load_or_create_treasury's format
+    path.write_text(json.dumps(list(bytes(kp))))  # dev/stack.py load_or_create_treasury's format
     caplog.set_level(logging.DEBUG)
     key = load_treasury(key_file=str(path), expected_pubkey=str(kp.pubkey()))
     assert key.pubkey == str(kp.pubkey())

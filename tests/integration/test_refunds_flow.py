@@ -18,7 +18,7 @@ from chalicelib.adapters.treasury import forget_cached_keys
 from chalicelib.config import Settings
 from chalicelib.domain import ledger, money
 from chalicelib.domain.signing import refund_memo
-from local.renter import Renter, renter_headers
+from si64.renter import Renter, renter_headers
 from tests.integration.conftest import ADMIN_KEY, TEST_DEVICES
 from tests.support.fakes import FakeClock
 
@@ -94,7 +94,7 @@ class World:
         msgs = sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
             "Messages", []
         )
-        from local.events import sqs_record
+        from dev.events import sqs_record
 
         arn = sqs.get_queue_attributes(QueueUrl=self.aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

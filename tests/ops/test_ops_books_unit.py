@@ -8,8 +8,8 @@ import urllib.parse
 
 import pytest
 
-from local.ops import cli
-from local.ops import client as cl
+from si64 import cli
+from si64 import client as cl
 
 ARGS = ["--api", "http://api.test", "--admin-key", "k"]
 

@@ -2,7 +2,7 @@
 
 Contracts are rented the way a client does it (solana-py payment bound by its
 memo, POST /api/rent) and settled with the wallet's signature; the CLI runs as
-a subprocess (`python -m local.ops`) reading the stack's stack.json through
+a subprocess (`python -m si64`) reading the stack's stack.json through
 SI64_STATE_DIR, exactly as an operator's shell would.
 """
 
@@ -77,7 +77,7 @@ def si64_env(local_stack, **extra) -> dict:
 
 def si64(local_stack, *args, env=None, timeout=60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "local.ops", *args],
+        [sys.executable, "-m", "si64", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -134,7 +134,7 @@ def test_agent_keeps_metrics_flowing_and_stops_at_settlement(api, payer, local_s
     wallet, contract, _ = rent(api, payer, local_stack["treasury"], "M2", 0.1)
     cid, device = contract["contract_id"], contract["device_id"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.ops", "agent", "--device", device, "--contract", cid, "--batch-seconds", "1"],
+        [sys.executable, "-m", "si64", "agent", "--device", device, "--contract", cid, "--batch-seconds", "1"],
         cwd=ROOT,
         env=si64_env(local_stack),
         stdout=subprocess.PIPE,
@@ -300,7 +300,7 @@ def _tmux_dashboard(local_stack, width: int, height: int, *args: str):
     base = [tmux, "-L", f"si64-ops-{uuid.uuid4().hex[:8]}"]  # a private tmux server: nothing else is touched
     env = si64_env(local_stack, TERM="xterm-256color")
     env.pop("COLUMNS", None)
-    cmd = " ".join([sys.executable, "-m", "local.ops", "dashboard", "--watch", "1", *args])
+    cmd = " ".join([sys.executable, "-m", "si64", "dashboard", "--watch", "1", *args])
     subprocess.run(
         base + ["new-session", "-d", "-s", "dash", "-x", str(width), "-y", str(height), "-c", str(ROOT), cmd],
         check=True,

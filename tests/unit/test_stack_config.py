@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.procs import StackError
-from local.stack import config_from_env
+from dev.procs import StackError
+from dev.stack import config_from_env
 
 
 def test_dynamodb_local_is_the_default_with_its_own_port():

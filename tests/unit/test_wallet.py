@@ -1,4 +1,4 @@
-"""`python -m local.wallet` without a stack: one-line failures, and every check made before paying.
+"""`python -m si64.wallet` without a stack: one-line failures, and every check made before paying.
 
 The API is a fake behind `wallet.api_client`; the chain is a recorder in place of `Renter` that
 fails the test if the wallet would have paid."""
@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.domain import signing
-from local import wallet as w
-from local.ops.client import ApiError
+from si64 import wallet as w
+from si64.client import ApiError
 
 PRICING = {
     "treasury": "T",

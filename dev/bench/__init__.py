@@ -1,0 +1,1 @@
+"""`make bench` (`python -m dev.bench`), split by what it measures: see __main__.py."""

@@ -1,0 +1,205 @@
+"""`make load` closed-loop ramp (``python -m dev.load --ramp``): find the ceiling.
+
+Closed loop: every worker sends its next request as soon as the previous one is answered
+(no think time), so the offered load is the number of workers. Each step adds workers and
+holds for ``--step-seconds``:
+
+* renter workers (``RenterActor`` with no pause): rent -> status -> extend -> settle, paying on
+  the local chain, again and again;
+* metrics workers: a batch of ``--ramp-batch`` samples for one fleet contract, with its
+  device's key, again and again.
+
+After each step: billing operations per second (rent + extend + settle + metrics batches
+answered 2xx in the step, divided by its length), p50/p99 of each operation, and the step's
+own checks (no 5xx, every request answered, only the named 409/429, no unexpected answer to
+an actor). The ramp stops at the first step whose p99 (any billing operation or status)
+passes 1 s or whose checks fail, or after the last step. Then the fleet is settled and the
+whole run is judged by the same checks as a timed run (books, slots, actors).
+
+The ceiling reported is the last step that passed, provided the whole-run checks passed too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+BILLING = ("rent", "extend", "settle", "metrics_batch")
+P99_LIMIT_MS = 1000.0
+
+
+def levels(max_workers: int, first: int = 2) -> list[tuple[int, int]]:
+    """(renter workers, metrics workers) per step: 2+2, 4+4, 6+6, 8+8, then +4 each."""
+    out, n = [], first
+    while n <= max_workers:
+        out.append((n, n))
+        n += 2 if n < 8 else 4
+    return out
+
+
+def metrics_loop(api, contract_id: str, key: str, batch: int, stop: threading.Event, ledger) -> None:
+    import random
+
+    rng = random.Random(contract_id)
+    path = f"/api/metrics/{contract_id}"
+    headers = {"X-Device-Key": key}
+    while not stop.is_set():
+        now = int(time.time() * 1000)
+        body = {
+            "samples": [
+                {
+                    "timestamp_ms": now - 10 * i,
+                    "cpu_percent": round(rng.uniform(0, 100), 1),
+                    "memory_mb": rng.randint(512, 8192),
+                    "disk_io_mbps": round(rng.uniform(0, 50), 2),
+                    "network_io_mbps": round(rng.uniform(0, 20), 2),
+                }
+                for i in range(batch)
+            ]
+        }
+        status, ans, _ = api.call("metrics_batch", "POST", path, body, headers)
+        if status == 0 or status >= 400 and status != 429:
+            ledger.fail(f"metrics {contract_id}: {status} {ans if isinstance(ans, dict) else ''}")
+            time.sleep(0.2)
+
+
+def step_checks(step: dict) -> dict:
+    from dev.load.checks import ALLOWED
+
+    counts = step["status_counts"]
+    bad5 = sum(c["count"] for c in counts if c["status"] >= 500)
+    lost = sum(c["count"] for c in counts if c["status"] == 0)
+    odd = [c for c in counts if 400 <= c["status"] < 500 and c["code"] not in ALLOWED.get(c["status"], ())]
+    ops = step["operations"]
+    worst = max((ops[op]["p99_ms"] or 0.0 for op in (*BILLING, "status") if op in ops), default=0.0)
+    return {
+        "no_5xx": bad5 == 0,
+        "every_request_answered": lost == 0,
+        "only_named_409_429": not odd,
+        "actors_clean": step.get("new_failures", 0) == 0,
+        "p99_under_1s": worst <= P99_LIMIT_MS,
+    }
+
+
+def ramp(a, info, report: dict, say) -> dict:
+    import os
+
+    from chalicelib.domain import money
+    from dev.load import actors, checks
+    from dev.load.__main__ import cpu_seconds, self_cpu
+    from dev.load.http import Api, Recorder
+    from dev.load.monitor import Monitor
+
+    rec = Recorder()
+    api = Api(info["api_url"], rec, timeout=30.0)
+    ledger = actors.Ledger()
+    monitor = Monitor(api, list(money.TIERS), every=a.monitor_every)
+    start = monitor.read("start")
+    device_tiers = [r["tier"] for r in start if "device_id" in r]
+    plan = levels(a.ramp_max)
+    total = len(plan) * a.step_seconds + 60
+    fleet = actors.Fleet(api, info, ledger)
+    fleet.rent_all(device_tiers, a.agents, total, budget=180.0)
+    say(f"{len(fleet.contracts)} fleet contracts; ramp {plan} x {a.step_seconds:.0f} s")
+    stop = threading.Event()
+    renters: list = []
+    threads: list[threading.Thread] = []
+    monitor.start()
+    stack_pids = set(info["started_pids"])
+    cpu0, procs0, wall0 = self_cpu(), cpu_seconds(stack_pids), time.monotonic()
+    steps, best = [], None
+    far = time.monotonic() + 10 * total
+    for renter_n, metrics_n in plan:
+        while len(renters) < renter_n:
+            i = len(renters)
+            r = actors.RenterActor(api, info, ledger, f"ramp{i}", device_tiers, seed=i, think=0.0)
+            renters.append(r)
+            th = threading.Thread(target=r.run, args=(time.monotonic(), far, far), daemon=True, name=f"renter-{i}")
+            th.start()
+            threads.append(th)
+        while sum(1 for t in threads if t.name.startswith("metrics")) < metrics_n:
+            k = sum(1 for t in threads if t.name.startswith("metrics"))
+            _, c = fleet.contracts[k % len(fleet.contracts)]
+            th = threading.Thread(
+                target=metrics_loop,
+                args=(api, c.contract_id, info["device_keys"][c.device_id], a.ramp_batch, stop, ledger),
+                daemon=True,
+                name=f"metrics-{k}",
+            )
+            th.start()
+            threads.append(th)
+        time.sleep(3.0)  # new workers fund wallets and connect before the step is measured
+        failures0 = len(ledger.failures)
+        mark = rec.mark()
+        time.sleep(a.step_seconds)
+        step = rec.since(mark)
+        step["new_failures"] = len(ledger.failures) - failures0
+        ok2xx = sum(c["count"] for c in step["status_counts"] if c["op"] in BILLING and 200 <= c["status"] < 300)
+        step.update(
+            renters=renter_n,
+            metrics_workers=metrics_n,
+            billing_ops=ok2xx,
+            billing_ops_per_second=round(ok2xx / step["seconds"], 1),
+        )
+        step["checks"] = step_checks(step)
+        step["ok"] = all(step["checks"].values())
+        steps.append(step)
+        ops = step["operations"]
+        say(
+            f"step {renter_n}+{metrics_n} workers: {step['billing_ops_per_second']} billing ops/s; "
+            + ", ".join(
+                f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}" for op in (*BILLING, "status") if op in ops
+            )
+            + ("" if step["ok"] else f"; FAILED {[k for k, v in step['checks'].items() if not v]}")
+        )
+        if not step["ok"]:
+            break
+        best = step
+    cpu1, procs1, wall1 = self_cpu(), cpu_seconds(stack_pids), time.monotonic()
+    by_proc = {k: round(v - procs0.get(k, 0.0), 2) for k, v in sorted(procs1.items())}
+    ncpu = os.cpu_count() or 1
+    report["generator"] = {
+        "cpu_seconds": round(cpu1 - cpu0, 2),
+        "stack_cpu_seconds": round(sum(by_proc.values()), 2),
+        "stack_cpu_seconds_by_process": by_proc,
+        "wall_seconds": round(wall1 - wall0, 2),
+        "cores": ncpu,
+        "share_of_machine": round((cpu1 - cpu0) / ((wall1 - wall0) * ncpu), 3),
+        "stack_share_of_machine": round(sum(by_proc.values()) / ((wall1 - wall0) * ncpu), 3),
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
+    }
+    stop.set()
+    for r in renters:
+        r.stopped.set()
+    for th in threads:
+        th.join(timeout=90)
+    monitor.stop()
+    fleet.settle_all(budget=180.0)
+    fleet.close()
+    monitor.read("end")
+    books = checks.read_books(api, info["admin_key"], ledger)
+    window = sum(s["seconds"] for s in steps)
+    summary = rec.summary(window)
+    summary["operations"] = {
+        op: dict(v, in_window=v["requests"]) for op, v in summary["operations"].items()
+    }  # the whole ramp is the window
+    api.close()
+    report.update(
+        throughput=summary,
+        ramp={"steps": steps, "ceiling": best, "stopped_by": None if steps[-1]["ok"] else steps[-1]["checks"]},
+        observations={
+            "slot_readings": monitor.readings,
+            "books": books,
+            "actors": {
+                "agents": {"agents": 0, "fatal": [], "ended_by": {}},
+                "fleet_contracts": len(fleet.contracts),
+                "renter_cycles": sum(r.cycles for r in renters),
+                "renter_errors": [r.error for r in renters if r.error],
+                "renters_still_running": sum(th.is_alive() for th in threads),
+                "orphan_payments": ledger.orphans,
+                "contracts": len(ledger.contracts),
+                "failures": ledger.failures,
+            },
+        },
+    )
+    return report
