@@ -215,8 +215,9 @@ from .refund_ports import (  # noqa: E402, I001
     RefundStore as RefundStore,
     TreasurySigner as TreasurySigner,
 )
+
 # the webhook side (chalicelib/webhook_ports.py)
-from .webhook_ports import (  # noqa: E402, I001
+from .webhook_ports import (  # noqa: E402
     Outbox as Outbox,
     WebhookStore as WebhookStore,
 )
