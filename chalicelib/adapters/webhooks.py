@@ -1,7 +1,7 @@
 """ports.WebhookStore in the claims table: one item per owner (`whk#{owner}`), its webhooks as
 packed JSON under a write version, so a list is one GetItem and each change one conditional
 PutItem. The secrets are stored (a delivery needs them to sign) and never returned by the API
-after registration (docs/adr/0014-webhooks.md)."""
+after registration (docs/adr/0015-webhooks.md)."""
 
 from __future__ import annotations
 
