@@ -231,7 +231,7 @@ class Stack:
         seeded = seed(cfg["prefix"], ddb_endpoint or aws_endpoint, cfg["capacity"], state_dir, "us-east-1")
         log(
             f"emulator up ({'DynamoDB Local' if ddb_endpoint else 'moto'} for DynamoDB), {len(res.tables)} tables"
-            f" + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded"
+            f" + 4 queues provisioned, {len(seeded['device_keys'])} devices seeded"
         )
 
         wait_until(lambda: rpc_call(rpc_url, "getHealth") == "ok", f"the local chain on {rpc_url}", 60, [chain])
