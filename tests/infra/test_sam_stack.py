@@ -216,7 +216,7 @@ def test_every_table_and_index_exists_with_the_template_properties(stack, cfn):
 def test_queues_and_the_redrive_policy(stack, cfn):
     sqs = stack["client"]("sqs")
     queues = of_type(cfn, "AWS::SQS::Queue")
-    assert set(queues) == {"RefundQueue", "RefundDeadLetterQueue"}
+    assert set(queues) == {"RefundQueue", "RefundDeadLetterQueue", "WebhookQueue", "WebhookDeadLetterQueue"}
     attrs = {}
     for logical, res in queues.items():
         props = res["Properties"]
