@@ -242,7 +242,13 @@ def test_queues_and_the_redrive_policy(stack, cfn):
 def test_each_function_has_its_role_with_the_template_policy(stack, cfn):
     iam = stack["client"]("iam")
     roles = of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == {"ApiHandlerRole", "RefundWorkerRole", "BillingSweepRole"}
+    assert set(roles) == {
+        "ApiHandlerRole",
+        "RefundWorkerRole",
+        "BillingSweepRole",
+        "WebhookDispatcherRole",
+        "WebhookDeliveryRole",
+    }
     for logical, res in roles.items():
         props = res["Properties"]
         role = iam.get_role(RoleName=stack["physical"][logical])["Role"]
@@ -267,6 +273,8 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
         "APIHandler": "app.app",
         "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
         "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+        "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
+        "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
     }
     for logical, res in functions.items():
         props = res["Properties"]
@@ -293,7 +301,11 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
 def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
     perms = of_type(cfn, "AWS::Lambda::Permission")
     principals = {p["Properties"]["FunctionName"]["Ref"]: p["Properties"]["Principal"] for p in perms.values()}
-    assert principals == {"APIHandler": "apigateway.amazonaws.com", "BillingSweep": "events.amazonaws.com"}
+    assert principals == {
+        "APIHandler": "apigateway.amazonaws.com",
+        "BillingSweep": "events.amazonaws.com",
+        "WebhookDispatcher": "events.amazonaws.com",
+    }
     lam = stack["client"]("lambda")
     policy = json.loads(lam.get_policy(FunctionName=stack["physical"]["APIHandler"])["Policy"])
     assert [s["Principal"]["Service"] for s in policy["Statement"]] == ["apigateway.amazonaws.com"]
@@ -307,6 +319,8 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
 def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
     events, lam = stack["client"]("events"), stack["client"]("lambda")
     rules = of_type(cfn, "AWS::Events::Rule")
+    assert len(rules) == 2  # the sweep's and the webhook dispatcher's
+    rules = {k: r for k, r in rules.items() if k.startswith("BillingSweep")}
     assert len(rules) == 1
     ((logical, res),) = rules.items()
     rule = events.describe_rule(Name=stack["physical"][logical])
@@ -320,6 +334,8 @@ def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
 def test_the_refund_queue_triggers_the_refund_worker_with_partial_batch_failures(stack, cfn):
     lam, sqs = stack["client"]("lambda"), stack["client"]("sqs")
     mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2  # the refund queue's and the webhook queue's
+    mappings = {k: m for k, m in mappings.items() if k.startswith("RefundWorker")}
     assert len(mappings) == 1
     ((logical, res),) = mappings.items()
     props = res["Properties"]
