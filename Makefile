@@ -56,7 +56,7 @@ lint: $(STAMP) $(BUILD)/sam.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/cfn-lint infra/resources.yaml $(BUILD)/sam.yaml
+	$(VENV)/bin/cfn-lint infra/resources.yaml infra/web.yaml $(BUILD)/sam.yaml
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -31,3 +31,8 @@ from chalicelib.jobs import webhooks as webhook_jobs  # noqa: E402
 
 app.register_blueprint(webhooks.bp)
 app.register_blueprint(webhook_jobs.bp)  # webhook_dispatcher (every minute), webhook_delivery (SQS)
+from chalicelib.api import quotes  # noqa: E402
+from chalicelib.jobs import quotes as quote_jobs  # noqa: E402
+
+app.register_blueprint(quotes.bp)
+app.register_blueprint(quote_jobs.bp)  # quote_watcher: every minute, ticks every 2 s

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         MetricsStore,
         Outbox,
         PaymentVerifier,
+        QuoteStore,
         RefundChain,
         RefundQueues,
         RefundRecords,
@@ -42,10 +43,13 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.auth import Auth
     from .services.books import Books
     from .services.catalog import Catalog
+    from .services.fleet import Fleet
     from .services.idempotency import Idempotency
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
     from .services.payment_refunds import PaymentRefunds
+    from .services.quote_watch import QuoteWatcher
+    from .services.quotes import Quotes
     from .services.ratelimit import RateLimit
     from .services.reconcile import Reconciler
     from .services.refunds import RefundAdmin, RefundOperations, RefundWorker
@@ -120,6 +124,8 @@ class Container:
         if self.webhook_store is None:
             raise RuntimeError("this container has no webhook store")
         return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
+
+    quotes: QuoteStore | None = None  # quotes (Solana Pay transfer requests); built by `build`
 
     @cached_property
     def history(self) -> ChainHistory:
@@ -253,6 +259,35 @@ class Container:
         return Catalog(devices=self.devices, settings=self.settings)
 
     @cached_property
+    def quote_service(self) -> Quotes:
+        from .services.quotes import Quotes
+
+        if self.quotes is None:
+            raise RuntimeError("this container has no quote store")
+        return Quotes(quotes=self.quotes, contracts=self.contracts, clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def quote_watcher(self) -> QuoteWatcher:
+        from .services.quote_watch import QuoteWatcher
+
+        if self.quotes is None:
+            raise RuntimeError("this container has no quote store")
+        return QuoteWatcher(
+            quotes=self.quotes,
+            history=self.history,
+            rentals=self.rentals,
+            clock=self.clock,
+            shards=self.settings.active_shards,
+            treasury=self.settings.treasury,
+        )
+
+    @cached_property
+    def fleet(self) -> Fleet:  # one per function instance: it holds the last answer (<= 5 s)
+        from .services.fleet import Fleet
+
+        return Fleet(devices=self.devices, clock=self.clock)
+
+    @cached_property
     def auth(self) -> Auth:
         from .services.auth import Auth
 
@@ -294,6 +329,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.metrics import MetricsRepo
     from .adapters.outbox import OutboxRepo
     from .adapters.queue import RefundQueue as SqsRefundQueue
+    from .adapters.quotes import QuotesRepo
     from .adapters.refunds import BooksRepo, RefundsRepo
     from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
@@ -319,6 +355,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         book=BooksRepo(s.active_shards),
         webhook_store=WebhooksRepo(),
         outbox=OutboxRepo(),
+        quotes=QuotesRepo(s.active_shards),
     )
     return replace(c, **overrides) if overrides else c
 

@@ -23,6 +23,9 @@ connections across them), the way Lambda runs concurrent instances of one functi
 socketserver's 5: a burst of new keep-alive connections (``make load``'s agents) otherwise
 overflows the accept queue and some connections are reset.
 
+The renter web app: `/`, `/web/...` and the local development wallet's `/dev/wallet...` are
+answered by dev/web_static.py before any route (never part of the Lambda package).
+
 SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
 """
 
@@ -37,6 +40,7 @@ import threading
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
 
+from dev import web_static
 from dev.procs import ROOT
 
 # The same body as infra/edge.yaml's gateway responses MISSING_AUTHENTICATION_TOKEN and
@@ -69,6 +73,9 @@ class NoDelayHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]  # this connection's only
+        if web_static.handles(self.command, self.path):  # the renter web app and its dev wallet (local only)
+            web_static.handle(self)
+            return
         if self._has_route():
             super()._generic_handle()
             return

@@ -31,7 +31,7 @@ from chalicelib.domain import refunds as domain_refunds
 from chalicelib.domain import webhooks as domain_webhooks
 from chalicelib.services import idempotency, telemetry
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
 
 # Everything the code decides comes from chalicelib itself: the tiers, the error codes and their
@@ -121,6 +121,25 @@ SCHEMAS = {
             "payment_max_age_seconds": INT,
         }
     ),
+    "Fleet": obj(
+        {
+            "tiers": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "tier": {"enum": TIERS},
+                        "lamports_per_hour": LAMPORTS,
+                        "sol_per_hour": SOL,
+                        "memory": STR,
+                        "devices": {"type": "integer", "minimum": 0},
+                        "slots": {"type": "integer", "minimum": 0},
+                        "slots_free": {"type": "integer", "minimum": 0},
+                    }
+                ),
+            },
+            "server_time": INT,
+        }
+    ),
     "Device": obj(
         {
             "id": STR,
@@ -135,6 +154,40 @@ SCHEMAS = {
             "available": {"type": "integer", "minimum": 0},
             "uptime": {"type": "string", "pattern": "%$", "examples": ["99.8%"]},
             "audited": BOOL,
+        }
+    ),
+    "QuoteRequest": {
+        "oneOf": [
+            obj(
+                {"tier": {"type": "string", "enum": TIERS}, "duration_hours": {"type": "number", "exclusiveMinimum": 0}}
+            ),
+            obj({"contract_id": STR, "additional_hours": {"type": "number", "exclusiveMinimum": 0}}),
+        ],
+        "description": "A rental (tier, duration_hours) or an extension (contract_id, additional_hours).",
+    },
+    "Quote": obj(
+        {
+            "quote_id": STR,
+            "kind": {"enum": ["rent", "extend"]},
+            "tier": {"enum": TIERS},
+            "contract_id": nullable(STR),
+            "duration_seconds": INT,
+            "lamports": LAMPORTS,
+            "sol": SOL,
+            "recipient": STR,
+            "reference": {"type": "string", "description": "base58 key the paying transfer carries (Solana Pay)"},
+            "memo": STR,
+            "expires_at": TS,
+            "solana_pay_url": {"type": "string", "pattern": "^solana:"},
+        }
+    ),
+    "QuoteStatus": obj(
+        {
+            "quote_id": STR,
+            "status": {"enum": ["OPEN", "PAID", "EXPIRED", "REFUSED"]},
+            "contract_id": nullable(STR),
+            "tx_signature": nullable(STR),
+            "reason": nullable(STR),
         }
     ),
     "RentRequest": obj(
@@ -673,6 +726,14 @@ PATHS = {
             tags=["public"],
         )
     },
+    "/api/fleet": {
+        "get": op(
+            "fleet",
+            "Per tier: price, devices, slots and free slots (money-free, cached at most 5 s)",
+            responses({"200": ok(ref("Fleet"))}),
+            tags=["public"],
+        )
+    },
     "/api/devices/{tier}": {
         "get": op(
             "devices_of_tier",
@@ -702,6 +763,24 @@ PATHS = {
             request=body("RentRequest"),
             description="The payment must be bound to the request: a memo `" + RENT_MEMO + "` in "
             "the paying transaction, or the renter headers signed by the paying wallet over the body.",
+        )
+    },
+    "/api/quotes": {
+        "post": op(
+            "create_quote",
+            "A Solana Pay transfer request for a rental or an extension",
+            responses({"201": ok(ref("Quote"), "Quoted")}, *POST_ERRORS, 404, 409),
+            tags=["renter"],
+            request=body("QuoteRequest"),
+        )
+    },
+    "/api/quotes/{quote_id}": {
+        "get": op(
+            "quote_status",
+            "A quote's status: OPEN, PAID, EXPIRED or REFUSED",
+            responses({"200": ok(ref("QuoteStatus"))}, 404),
+            tags=["renter"],
+            params=[path_param("quote_id", "`QTE-` and a random URL-safe id")],
         )
     },
     "/api/contracts/{contract_id}": {

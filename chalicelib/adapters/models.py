@@ -294,7 +294,46 @@ def _book_item() -> Any:  # a Model class whose attributes are built from COUNTE
 
 
 BookItem = _book_item()
-TABLE_OF = {BookItem: "claims"}  # models that share another model's table
+
+
+class OpenQuotes(GlobalSecondaryIndex["QuoteItem"]):
+    """Sparse: only an OPEN quote carries quote_shard; the watcher reads its unexpired ones."""
+
+    class Meta:
+        index_name = "open-quotes"
+        projection = AllProjection()
+
+    quote_shard = NumberAttribute(hash_key=True)
+    expires_at_ms = NumberAttribute(range_key=True)
+
+
+class QuoteItem(Model):
+    """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0015)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "quote"
+    quote_kind = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    contract_id = UnicodeAttribute(null=True)
+    seconds = NumberAttribute()
+    lamports = NumberAttribute()
+    recipient = UnicodeAttribute()
+    reference = UnicodeAttribute()
+    created_at_ms = NumberAttribute()
+    expires_at_ms = NumberAttribute()
+    quote_status = UnicodeAttribute()
+    quote_shard = NumberAttribute(null=True)
+    paid_contract_id = UnicodeAttribute(null=True)
+    tx_signature = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    ttl = NumberAttribute()
+    open_quotes = OpenQuotes()
+
+
+TABLE_OF = {BookItem: "claims", QuoteItem: "claims"}  # models that share another model's table
 
 
 def bind(prefix: str, region: str, host: str | None) -> None:

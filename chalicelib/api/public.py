@@ -5,10 +5,13 @@ from pathlib import Path
 
 from chalice import Blueprint, Response
 
+from ..services.fleet import FLEET_MAX_AGE_MS
 from . import views
 from .endpoint import Call, endpoint
+from .errors import json_response
 
 bp = Blueprint(__name__)
+FLEET_CACHE = f"public, max-age={FLEET_MAX_AGE_MS // 1000}"
 
 
 @endpoint(bp, "/api/health")
@@ -20,6 +23,12 @@ def health(call: Call) -> object:
 @endpoint(bp, "/api/pricing")
 def pricing(call: Call) -> object:
     return views.pricing_response(call.c.settings, call.c.catalog.tiers())
+
+
+@endpoint(bp, "/api/fleet")
+def fleet(call: Call) -> object:
+    body = views.fleet_response(call.c.fleet.view(), call.c.clock())
+    return json_response(200, body, {"Cache-Control": FLEET_CACHE})
 
 
 @endpoint(bp, "/api/devices/{tier}")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # types only
     from ..domain.devices import Device
     from ..domain.ledger import Entry
     from ..services.books import EntriesPage, LedgerPage, Stats
+    from ..services.fleet import FleetView
 
 
 def _s(ms: int | None) -> int | None:
@@ -159,6 +160,25 @@ def pricing_response(s: Settings, tiers: list[Tier]) -> dict[str, Any]:
         "max_duration_hours": s.max_duration_hours,
         "refund_min_lamports": s.refund_min_lamports,
         "payment_max_age_seconds": s.payment_max_age_seconds,
+    }
+
+
+def fleet_response(f: FleetView, now_ms: int) -> dict[str, Any]:
+    """services.fleet.FleetView → the public fleet shape: prices, devices and slots, no money moved."""
+    return {
+        "tiers": [
+            {
+                "tier": t.tier.name,
+                "lamports_per_hour": t.tier.lamports_per_hour,
+                "sol_per_hour": sol(t.tier.lamports_per_hour),
+                "memory": t.tier.memory,
+                "devices": t.devices,
+                "slots": t.slots,
+                "slots_free": t.slots_free,
+            }
+            for t in f.tiers
+        ],
+        "server_time": now_ms // 1000,
     }
 
 

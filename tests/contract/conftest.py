@@ -38,6 +38,7 @@ class Store:
     snapshot: object  # () -> comparable picture of every table
     refunds: object = None  # ports.RefundStore
     book: object = None  # ports.BookStore
+    quotes: object = None  # ports.QuoteStore
 
 
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
@@ -89,6 +90,7 @@ def _dynamo_store(ddb_tables) -> Store:
     from chalicelib.adapters.devices import DevicesRepo
     from chalicelib.adapters.ledger import LedgerRepo
     from chalicelib.adapters.metrics import MetricsRepo
+    from chalicelib.adapters.quotes import QuotesRepo
     from chalicelib.adapters.refunds import BooksRepo, RefundsRepo
     from chalicelib.adapters.transactions import Transactions
 
@@ -113,6 +115,7 @@ def _dynamo_store(ddb_tables) -> Store:
         snapshot,
         RefundsRepo(SHARDS),
         BooksRepo(SHARDS),
+        QuotesRepo(SHARDS),
     )
 
 
@@ -130,6 +133,7 @@ def _fake_store() -> Store:
         db.snapshot,
         p["refunds"],
         p["book"],
+        p["quotes"],
     )
 
 

@@ -79,7 +79,7 @@ def edge_no_route_body() -> dict:
     "method, path",
     [
         ("GET", "/api/nope"),
-        ("GET", "/"),
+        ("GET", "/nope"),  # "/" is the renter web app on the local stack (dev/web_static.py)
         ("POST", "/api/nope"),
         ("GET", "/api/contracts"),
         ("GET", "/api/contracts/CTR-aaaaaaaaaaaaaaaaaaaa/metrics/extra"),

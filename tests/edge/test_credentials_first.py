@@ -21,6 +21,7 @@ POSTS = {
     "/api/payments/{tx_signature}/refund": (f"/api/payments/{SIG}/refund", False),
     "/api/refunds/{refund_id}/retry": (f"/api/refunds/{CID}/retry", False),
     "/api/webhooks": (None, False),
+    "/api/quotes": (None, True),  # anyone may ask for a quote: it moves no money
 }
 
 

@@ -19,6 +19,7 @@ FUNCTIONS = {
     "APIHandler": "app.app",
     "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
     "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+    "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
 }
 
 
@@ -53,7 +54,7 @@ def test_each_function_has_its_own_role(resources):
         props = resources[name]["Properties"]
         assert props["Handler"] == handler
         roles.add(props["Role"]["Fn::GetAtt"][0])
-    assert len(roles) == 3
+    assert len(roles) == len(FUNCTIONS)
 
 
 @pytest.mark.parametrize("action", ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"])
@@ -123,7 +124,7 @@ WEBHOOK_QUEUE = ACCOUNT_ARN.format(service="sqs", resource="si64-prod-webhooks")
 
 def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resources):
     roles = {resources[n]["Properties"]["Role"]["Fn::GetAtt"][0] for n in [*FUNCTIONS, *WEBHOOK_FUNCTIONS]}
-    assert len(roles) == 5
+    assert len(roles) == len(FUNCTIONS) + 2  # the others' and the two webhook functions'
     for name, handler in WEBHOOK_FUNCTIONS.items():
         assert resources[name]["Properties"]["Handler"] == handler
         st = _statements(resources, name)
@@ -138,3 +139,18 @@ def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resou
             assert not allowed(st, action, resource), (name, action, resource)
     assert allowed(_statements(resources, "WebhookDispatcher"), "dynamodb:Query", CLAIMS + "/index/outbox")
     assert allowed(_statements(resources, "WebhookDelivery"), "sqs:ReceiveMessage", WEBHOOK_QUEUE)
+
+
+def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_keys(resources):
+    watcher = _statements(resources, "QuoteWatcher")
+    claims = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-claims")
+    assert allowed(watcher, "dynamodb:Query", claims + "/index/open-quotes")
+    assert not allowed(watcher, "dynamodb:Query", claims + "/index/refunds-by-status")
+    assert allowed(watcher, "dynamodb:UpdateItem", claims)  # closes a quote
+    for arn, action in ((TREASURY_PARAMETER, "ssm:GetParameter"), (ADMIN_PARAMETER, "ssm:GetParameter")):
+        assert not allowed(watcher, action, arn)
+    assert not allowed(watcher, "secretsmanager:GetSecretValue", TREASURY_SECRET)
+    assert not allowed(watcher, "sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds"))
+    [sched] = resources["QuoteWatcher"]["Properties"]["Events"].values()
+    assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+    assert resources["QuoteWatcher"]["Properties"]["Timeout"] == 60

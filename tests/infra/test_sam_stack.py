@@ -246,6 +246,7 @@ def test_each_function_has_its_role_with_the_template_policy(stack, cfn):
         "ApiHandlerRole",
         "RefundWorkerRole",
         "BillingSweepRole",
+        "QuoteWatcherRole",
         "WebhookDispatcherRole",
         "WebhookDeliveryRole",
     }
@@ -275,6 +276,7 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
         "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
         "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
         "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
+        "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
     }
     for logical, res in functions.items():
         props = res["Properties"]
@@ -305,6 +307,7 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
         "APIHandler": "apigateway.amazonaws.com",
         "BillingSweep": "events.amazonaws.com",
         "WebhookDispatcher": "events.amazonaws.com",
+        "QuoteWatcher": "events.amazonaws.com",
     }
     lam = stack["client"]("lambda")
     policy = json.loads(lam.get_policy(FunctionName=stack["physical"]["APIHandler"])["Policy"])
@@ -317,18 +320,24 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
 
 
 def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
+    """One rule per scheduled function (the sweep, the quote watcher, the webhook dispatcher), each every minute, each
+    targeting its own function."""
     events, lam = stack["client"]("events"), stack["client"]("lambda")
     rules = of_type(cfn, "AWS::Events::Rule")
-    assert len(rules) == 2  # the sweep's and the webhook dispatcher's
-    rules = {k: r for k, r in rules.items() if k.startswith("BillingSweep")}
-    assert len(rules) == 1
-    ((logical, res),) = rules.items()
-    rule = events.describe_rule(Name=stack["physical"][logical])
-    assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["State"] == "ENABLED"
-    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    sweep_arn = lam.get_function_configuration(FunctionName=stack["physical"]["BillingSweep"])["FunctionArn"]
-    assert [t["Arn"] for t in targets] == [sweep_arn]
+    assert len(rules) == 3
+    targeted = set()
+    for logical, res in rules.items():
+        rule = events.describe_rule(Name=stack["physical"][logical])
+        assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+        assert rule["State"] == "ENABLED"
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert len(targets) == 1
+        targeted.add(targets[0]["Arn"])
+    arns = {
+        lam.get_function_configuration(FunctionName=stack["physical"][f])["FunctionArn"]
+        for f in ("BillingSweep", "QuoteWatcher", "WebhookDispatcher")
+    }
+    assert targeted == arns
 
 
 def test_the_refund_queue_triggers_the_refund_worker_with_partial_batch_failures(stack, cfn):

@@ -46,6 +46,7 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
     assert gsis("claims") == {
         "refunds-by-status": ["refund_status", "created_at_ms"],
         "outbox": ["outbox_shard", "created_at_ms"],
+        "open-quotes": ["quote_shard", "expires_at_ms"],
     }
     assert gsis("devices") == {"by-tier": ["tier", "device_id"]}
     assert gsis("ledger") == {"by-account": ["account", "account_seq"]}

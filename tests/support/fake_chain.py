@@ -47,6 +47,7 @@ def payment_tx(
     slot: int = 1,
     version: str | int = "legacy",
     extra_signatures: list[str] | None = None,
+    references: list[str] | None = None,
 ) -> dict[str, Any]:
     """A getTransaction result (encoding "json") as a node returns it: `signers` sign (the
     first pays the fee), each (source, destination, lamports) is a System transfer, and
@@ -57,10 +58,11 @@ def payment_tx(
             if k not in writable:
                 writable.append(k)
     programs = [SYSTEM_PROGRAM_ID] + ([MEMO_PROGRAM_ID] if memo is not None else [])
-    keys = writable + programs
+    refs = list(references or [])  # Solana Pay references: read-only non-signers of the transfers
+    keys = writable + refs + programs
     instructions: list[dict[str, Any]] = [
         {
-            "accounts": [keys.index(s), keys.index(d)],
+            "accounts": [keys.index(s), keys.index(d), *(keys.index(r) for r in refs)],
             "data": _transfer_data(n),
             "programIdIndex": keys.index(SYSTEM_PROGRAM_ID),
             "stackHeight": None,
@@ -104,7 +106,7 @@ def payment_tx(
         "accountKeys": keys,
         "header": {
             "numReadonlySignedAccounts": 0,
-            "numReadonlyUnsignedAccounts": len(programs),
+            "numReadonlyUnsignedAccounts": len(refs) + len(programs),
             "numRequiredSignatures": len(signers),
         },
         "instructions": instructions,
@@ -175,6 +177,7 @@ class FakeRpc:
         err: object = None,
         block_time: int | None = None,
         commitment: str = "confirmed",
+        references: list[str] | None = None,
     ) -> str:
         to = to or self.treasury
         if not to:
@@ -186,6 +189,7 @@ class FakeRpc:
             memo=memo,
             err=err,
             block_time=self.now_s() if block_time is None else block_time,
+            references=references,
         )
         return self.land(tx, commitment)
 

@@ -10,6 +10,8 @@ hooks), so it must be built before anything lands. `down` makes every call Unava
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.payments import Transfer
 from chalicelib.domain.reconcile import ChainTx, SignatureInfo, summarize
@@ -27,9 +29,15 @@ class FakeChainHistory:
         self.lamports = 0
         self.down = False
         self.calls: list[str] = []
+        self.others: dict[str, list[ChainTx]] = {}  # the payments touching each other address, oldest first
 
         def landed_payment(sig: str) -> None:
-            self._record(summarize(sig, rpc.landed[sig].tx), payment=True)
+            raw = rpc.landed[sig].tx
+            tx = summarize(sig, raw)
+            for key in raw["transaction"]["message"]["accountKeys"]:
+                if key != self.treasury:  # any other address (a payer, a Solana Pay reference)
+                    self.others.setdefault(key, []).append(replace(tx, slot=raw["slot"]))
+            self._record(tx, payment=True)
 
         def landed_refund(t: RefundTransfer) -> None:
             self._record(
@@ -96,7 +104,7 @@ class FakeChainHistory:
 
     def signatures(self, address: str, before: str | None, limit: int) -> list[SignatureInfo]:
         self._enter("signatures")
-        txs = list(reversed(self.log)) if address == self.treasury else []
+        txs = list(reversed(self.log if address == self.treasury else self.others.get(address, [])))
         if before is not None:
             idx = next((i for i, t in enumerate(txs) if t.signature == before), None)
             txs = [] if idx is None else txs[idx + 1 :]
@@ -106,4 +114,5 @@ class FakeChainHistory:
 
     def transaction(self, signature: str) -> ChainTx | None:
         self._enter("transaction")
-        return next((t for t in self.log if t.signature == signature), None)
+        found = next((t for t in self.log if t.signature == signature), None)
+        return found or next((t for ts in self.others.values() for t in ts if t.signature == signature), None)

@@ -22,6 +22,7 @@ from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
 from chalicelib.domain.metering import batch_key, compress, encode_rows, unpack_rows
+from chalicelib.domain.quotes import OPEN, Quote
 from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
@@ -128,6 +129,7 @@ class FakeDatabase:
             "book": FakeBookStore(self),
             "webhook_store": FakeWebhookStore(self),
             "outbox": FakeOutbox(self),
+            "quotes": FakeQuoteStore(self),
         }
 
 
@@ -742,4 +744,45 @@ class FakeOutbox(_View):
         if rec is None or not rec["pending"]:
             return False
         self._t("outbox")[event_id] = {**rec, "pending": False, "dispatched_at_ms": now_ms}
+        return True
+
+
+class FakeQuoteStore(_View):
+    """Quotes as `quote#{id}` records of the claims table; `open_quotes` reads the OPEN ones of a
+    shard (the adapter's sparse index), soonest expiry first."""
+
+    port = "quotes"
+
+    @_op
+    def put_quote(self, quote: Quote, ttl_ms: int) -> None:
+        key = f"quote#{quote.quote_id}"
+        if key in self._t("claims"):
+            raise Conflict(["quote"])
+        self._t("claims")[key] = {
+            "kind": "quote",
+            "quote": replace(quote, status=OPEN),
+            "shard": shard_of(quote.quote_id, self.shards),
+            "ttl": (quote.expires_at_ms + ttl_ms) // 1000,
+        }
+
+    @_op
+    def get_quote(self, quote_id: str) -> Quote | None:
+        rec = self._t("claims").get(f"quote#{quote_id}")
+        return None if rec is None else rec["quote"]
+
+    @_op
+    def open_quotes(self, shard: int, now_ms: int, limit: int) -> list[Quote]:
+        found = [
+            r["quote"]
+            for k, r in self._t("claims").items()
+            if k.startswith("quote#") and r["shard"] == shard and r["quote"].expires_at_ms > now_ms
+        ]
+        return sorted(found, key=lambda q: (q.expires_at_ms, q.quote_id))[:limit]
+
+    @_op
+    def close_quote(self, quote: Quote) -> bool:
+        rec = self._t("claims").get(f"quote#{quote.quote_id}")
+        if rec is None or rec["quote"].status != OPEN:
+            return False
+        self._t("claims")[f"quote#{quote.quote_id}"] = {**rec, "quote": quote, "shard": None}
         return True

@@ -63,14 +63,26 @@ def _pubkey(value):
     return Pubkey.from_string(value) if isinstance(value, str) else value
 
 
-def transfer_instructions(payer, to, lamports: int, memo: str | Sequence[str] | None = None) -> list:
+def transfer_instructions(
+    payer, to, lamports: int, memo: str | Sequence[str] | None = None, references: Sequence[str] = ()
+) -> list:
     """A system transfer payer -> `to`, plus a Memo program instruction signed by the payer for
-    each memo text (a binding memo, and e.g. a note that makes repeated payments distinct)."""
+    each memo text (a binding memo, and e.g. a note that makes repeated payments distinct).
+
+    With `references` (a quote's Solana Pay reference keys) it is a Solana Pay transfer as
+    wallets build it: each memo first, with no accounts, then the transfer, last, carrying each
+    reference as a read-only, non-signer account."""
     from solders.instruction import AccountMeta, Instruction
     from solders.system_program import TransferParams, transfer
 
-    ixs = [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=_pubkey(to), lamports=lamports))]
-    for text in [memo] if isinstance(memo, str) else memo or ():
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=_pubkey(to), lamports=lamports))
+    texts = [memo] if isinstance(memo, str) else list(memo or ())
+    if references:
+        refs = [AccountMeta(_pubkey(r), False, False) for r in references]
+        memos = [Instruction(_pubkey(MEMO_PROGRAM), t.encode(), []) for t in texts]
+        return [*memos, Instruction(ix.program_id, ix.data, [*ix.accounts, *refs])]
+    ixs = [ix]
+    for text in texts:
         ixs.append(Instruction(_pubkey(MEMO_PROGRAM), text.encode(), [AccountMeta(payer.pubkey(), True, True)]))
     return ixs
 
@@ -160,15 +172,17 @@ class Renter:
         skip_preflight: bool = False,
         confirm: bool = True,
         check: bool = True,
+        references: Sequence[str] = (),
     ) -> str:
-        """Transfer `lamports` from `payer` to `to` (with `memo` when given); the signature.
+        """Transfer `lamports` from `payer` to `to` (with `memo` when given; with `references`, as
+        a Solana Pay transfer: see `transfer_instructions`); the signature.
 
         confirm: wait until the transaction is confirmed; check: raise PaymentFailed when it
         failed on chain (a test that sends a failing transaction on purpose passes False)."""
         from solana.rpc.models import TxOpts
         from solders.transaction import Transaction
 
-        ixs = transfer_instructions(payer, to, lamports, memo)
+        ixs = transfer_instructions(payer, to, lamports, memo, references)
         latest = self._blockhash()
         deadline = time.monotonic() + 5.0
         while True:
