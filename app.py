@@ -25,6 +25,12 @@ app.register_blueprint(payments.bp)
 app.register_blueprint(refund_jobs.bp)  # refund_worker: SQS si64-{stage}-refunds
 app.register_blueprint(sweep_jobs.bp)  # billing_sweep: every minute
 
+# --- webhooks ---
+from chalicelib.api import webhooks  # noqa: E402
+from chalicelib.jobs import webhooks as webhook_jobs  # noqa: E402
+
+app.register_blueprint(webhooks.bp)
+app.register_blueprint(webhook_jobs.bp)  # webhook_dispatcher (every minute), webhook_delivery (SQS)
 from chalicelib.api import quotes  # noqa: E402
 from chalicelib.jobs import quotes as quote_jobs  # noqa: E402
 

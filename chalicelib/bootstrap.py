@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         DeviceStore,
         LedgerStore,
         MetricsStore,
+        Outbox,
         PaymentVerifier,
         QuoteStore,
         RefundChain,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         Secrets,
         SignatureVerifier,
         Transactions,
+        WebhookStore,
     )
     from .services.auth import Auth
     from .services.books import Books
@@ -54,6 +56,8 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.rentals import Rentals
     from .services.sweep import Sweep
     from .services.telemetry import Telemetry
+    from .services.webhook_delivery import WebhookDelivery, WebhookQueue, WebhookSender
+    from .services.webhooks import Webhooks
 
 
 def wall_clock_ms() -> int:
@@ -89,6 +93,38 @@ class Container:
     # a port given here (tests) is used instead
     refund_chain: RefundChain | None = None  # the production one reads the treasury key
     chain_history: ChainHistory | None = None  # the production one reads the configured RPC
+    webhook_store: WebhookStore | None = None  # built with the others by build(); None: no webhooks
+    outbox: Outbox | None = None  # the events Transactions write; None: nothing reads them
+    webhook_queue: WebhookQueue | None = None  # None: the SQS queue of the settings
+    webhook_sender: WebhookSender | None = None  # None: HTTP(S) from this process
+
+    @cached_property
+    def webhook_delivery(self) -> WebhookDelivery:
+        from .services.webhook_delivery import WebhookDelivery
+
+        if self.outbox is None or self.webhook_store is None:
+            raise RuntimeError("this container has no outbox or webhook store")
+        queue = self.webhook_queue
+        if queue is None:
+            from .adapters.webhook_queue import SqsWebhookQueue
+
+            s = self.settings
+            queue = SqsWebhookQueue(s.webhook_queue_url, s.webhook_queue_name, s.region, s.aws_endpoint_url)
+        sender = self.webhook_sender
+        if sender is None:
+            from .adapters.webhook_http import HttpWebhookSender
+
+            sender = HttpWebhookSender()
+        return WebhookDelivery(self.outbox, self.webhook_store, queue, sender, self.clock, self.settings)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        from .services.webhooks import Webhooks
+
+        if self.webhook_store is None:
+            raise RuntimeError("this container has no webhook store")
+        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
+
     quotes: QuoteStore | None = None  # quotes (Solana Pay transfer requests); built by `build`
 
     @cached_property
@@ -296,12 +332,14 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters.devices import DevicesRepo
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
+    from .adapters.outbox import OutboxRepo
     from .adapters.queue import RefundQueue as SqsRefundQueue
     from .adapters.quotes import QuotesRepo
     from .adapters.refunds import BooksRepo, RefundsRepo
     from .adapters.secrets import Secrets as AdminKey
     from .adapters.solana_rpc import SolanaRpc
     from .adapters.transactions import Transactions as DynamoTransactions
+    from .adapters.webhooks import WebhooksRepo
 
     s = s or load_settings()
     models.bind(s.table_prefix, s.region, s.dynamodb_endpoint_url or s.aws_endpoint_url)
@@ -320,6 +358,8 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         secrets=AdminKey(s),
         refunds=RefundsRepo(s.active_shards),
         book=BooksRepo(s.active_shards),
+        webhook_store=WebhooksRepo(),
+        outbox=OutboxRepo(),
         quotes=QuotesRepo(s.active_shards),
     )
     return replace(c, **overrides) if overrides else c

@@ -89,6 +89,11 @@ class Settings:
     # refunds and the sweep
     refund_requeue_seconds: int = 120  # an owed refund this long without progress is queued again
     refund_commitment: str = "finalized"  # a refund counts as landed at this commitment
+    # webhooks: http URLs and private/loopback/link-local targets allowed (local stack only;
+    # off in production configuration: https and public addresses only, SSRF)
+    webhook_allow_local: bool = False
+    webhook_queue_url: str | None = None
+    webhook_retry_base_seconds: int = 30  # a failed delivery comes back after 30 s, 60 s, 120 s, … for 24 h
     # quotes: the watcher's function runs ticks every quote_tick_seconds for quote_watch_seconds
     # (0: one tick per invocation, as the local event runner calls it every ~1.5 s)
     quote_watch_seconds: float = 50.0
@@ -117,6 +122,10 @@ class Settings:
     @property
     def refund_queue_name(self) -> str:
         return f"{self.table_prefix}-refunds"
+
+    @property
+    def webhook_queue_name(self) -> str:
+        return f"{self.table_prefix}-webhooks"
 
     @property
     def refund_dlq_name(self) -> str:
@@ -160,6 +169,9 @@ class Settings:
             rpc_timeout_seconds=float(env.get("SI64_RPC_TIMEOUT_SECONDS", "5")),
             refund_requeue_seconds=_int(env, "SI64_REFUND_REQUEUE_SECONDS", 120),
             refund_commitment=env.get("SI64_REFUND_COMMITMENT") or "finalized",
+            webhook_allow_local=_flag(env.get("SI64_WEBHOOK_ALLOW_LOCAL"), False),
+            webhook_queue_url=env.get("SI64_WEBHOOK_QUEUE_URL") or None,
+            webhook_retry_base_seconds=_int(env, "SI64_WEBHOOK_RETRY_BASE_SECONDS", 30),
             quote_watch_seconds=float(env.get("SI64_QUOTE_WATCH_SECONDS", "50")),
             quote_tick_seconds=float(env.get("SI64_QUOTE_TICK_SECONDS", "2")),
         )

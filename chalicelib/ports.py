@@ -220,4 +220,10 @@ from .refund_ports import (  # noqa: E402, I001
     RefundStore as RefundStore,
     TreasurySigner as TreasurySigner,
 )
+
+# the webhook side (chalicelib/webhook_ports.py)
+from .webhook_ports import (  # noqa: E402
+    Outbox as Outbox,
+    WebhookStore as WebhookStore,
+)
 from .quote_ports import QuoteStore as QuoteStore  # noqa: E402  (quotes: docs/adr/0015)

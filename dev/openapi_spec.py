@@ -28,6 +28,7 @@ from chalicelib.config import Settings
 from chalicelib.domain import books as book_counters
 from chalicelib.domain import contracts, money, signing
 from chalicelib.domain import refunds as domain_refunds
+from chalicelib.domain import webhooks as domain_webhooks
 from chalicelib.services import idempotency, telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -673,6 +674,7 @@ SECURITY_OF_AUTH = {  # endpoint(auth=...) → what a client must send
     "renter_optional": RENTER_OPTIONAL,
     "device": DEVICE,
     "admin": ADMIN,
+    "renter_or_admin": [*RENTER, *ADMIN],
 }
 
 
@@ -1030,6 +1032,62 @@ PATHS = {
     "/api/openapi.json": {
         "get": op("openapi", "This document", responses({"200": ok(ref("OpenApiDocument"))}), tags=["public"])
     },
+}
+
+# --------------------------------------------------------------------------- webhooks
+WEBHOOK_EVENTS = list(domain_webhooks.EVENTS)
+_WEBHOOK = {
+    "webhook_id": {"type": "string", "pattern": "^WH-"},
+    "url": {"type": "string", "maxLength": domain_webhooks.MAX_URL_CHARS},
+    "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+    "created_at": TS,
+}
+SCHEMAS["WebhookRequest"] = obj(
+    {
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": domain_webhooks.MAX_URL_CHARS,
+            "description": "https and a public host in production (SSRF); http and any address locally",
+        },
+        "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+    }
+)
+SCHEMAS["Webhook"] = obj(_WEBHOOK, description="A webhook as listed: never its secret.")
+SCHEMAS["WebhookRegistered"] = obj(
+    {
+        **_WEBHOOK,
+        "secret": {"type": "string", "pattern": "^whsec_", "description": "shown once: signs every delivery"},
+        "detail": STR,
+    }
+)
+SCHEMAS["Webhooks"] = obj({"webhooks": {"type": "array", "items": ref("Webhook")}, "count": INT})
+SCHEMAS["WebhookDeleted"] = obj({"webhook_id": STR, "deleted": BOOL})
+PATHS["/api/webhooks"] = {
+    "post": op(
+        "register_webhook",
+        "Register a webhook (renter: the wallet's contracts; admin: every event); the secret is shown once",
+        responses({"201": ok(ref("WebhookRegistered"), "Registered")}, *POST_ERRORS, 401),
+        tags=["renter"],
+        request=body("WebhookRequest"),
+        description=f"At most {domain_webhooks.MAX_WEBHOOKS_PER_OWNER} per owner. `Idempotency-Key` is refused "
+        "(400): the secret must exist only in this answer.",
+    ),
+    "get": op(
+        "list_webhooks",
+        "The caller's webhooks, oldest first (never a secret)",
+        responses({"200": ok(ref("Webhooks"))}, 401),
+        tags=["renter"],
+    ),
+}
+PATHS["/api/webhooks/{webhook_id}"] = {
+    "delete": op(
+        "delete_webhook",
+        "Delete one of the caller's webhooks",
+        responses({"200": ok(ref("WebhookDeleted"))}, 401, 404),
+        tags=["renter"],
+        params=[path_param("webhook_id", "`WH-` and a random URL-safe id")],
+    )
 }
 
 SECURITY_SCHEMES = {

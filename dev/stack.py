@@ -59,6 +59,7 @@ PASS_THROUGH = (
     "SI64_REFUND_RETRY_SECONDS",
     "SI64_ACTIVE_SHARDS",
     "SI64_RPC_TIMEOUT_SECONDS",
+    "SI64_WEBHOOK_RETRY_BASE_SECONDS",
 )
 # Never let a user's AWS profile, real credentials or region leak into the
 # children: they talk to the emulator only.
@@ -230,7 +231,7 @@ class Stack:
         seeded = seed(cfg["prefix"], ddb_endpoint or aws_endpoint, cfg["capacity"], state_dir, "us-east-1")
         log(
             f"emulator up ({'DynamoDB Local' if ddb_endpoint else 'moto'} for DynamoDB), {len(res.tables)} tables"
-            f" + 2 queues provisioned, {len(seeded['device_keys'])} devices seeded"
+            f" + 4 queues provisioned, {len(seeded['device_keys'])} devices seeded"
         )
 
         wait_until(lambda: rpc_call(rpc_url, "getHealth") == "ok", f"the local chain on {rpc_url}", 60, [chain])
@@ -250,6 +251,7 @@ class Stack:
             "SI64_TREASURY": treasury,
             "SI64_ADMIN_KEY_FILE": str(state_dir / "admin_key"),
             "SI64_NETWORK": "localnet",
+            "SI64_WEBHOOK_ALLOW_LOCAL": "1",  # webhooks may target http and 127.0.0.1 here only
         }
         for name in PASS_THROUGH:
             if self.base_env.get(name):

@@ -209,6 +209,17 @@ class ClaimRefundsByStatus(GlobalSecondaryIndex["ClaimItem"]):
     created_at_ms = NumberAttribute(range_key=True)
 
 
+class Outbox(GlobalSecondaryIndex["ClaimItem"]):
+    """Sparse: only an event not yet dispatched carries outbox_shard (adapters/outbox.py)."""
+
+    class Meta:
+        index_name = "outbox"
+        projection = AllProjection()
+
+    outbox_shard = NumberAttribute(hash_key=True)
+    created_at_ms = NumberAttribute(range_key=True)
+
+
 class ClaimItem(Model):
     class Meta(_Meta):
         pass
@@ -235,6 +246,15 @@ class ClaimItem(Model):
     refund_confirmed_ms = NumberAttribute(null=True)
     refund_version = NumberAttribute(null=True)
     hits = NumberAttribute(null=True)  # requests counted by a rate-limit window item (rl#…)
+    # an owner's webhooks (whk#{owner}, adapters/webhooks.py): packed JSON, and its write version
+    hooks = UnicodeAttribute(null=True)
+    hooks_version = NumberAttribute(null=True)
+    # an outbox event (evt#{event_id}, kind "event"): written inside the money transaction
+    event_type = UnicodeAttribute(null=True)
+    event_data = UnicodeAttribute(null=True)
+    outbox_shard = NumberAttribute(null=True)  # removed once dispatched: the item leaves the index
+    dispatched_at_ms = NumberAttribute(null=True)
+    outbox = Outbox()
     refunds_by_status = ClaimRefundsByStatus()
 
 

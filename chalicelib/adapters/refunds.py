@@ -26,9 +26,11 @@ from ..domain.errors import InvalidRequest
 from ..domain.ledger import Entry
 from ..domain.records import Claim, claim_key
 from ..domain.storage import shard_of
+from ..domain.webhooks import refund_event
 from .contracts import to_domain
 from .dynamo import guarded
 from .models import BookItem, ClaimItem, ContractItem
+from .outbox import outbox_put
 from .transactions import Transactions, _transaction, book_update
 
 PENDING = (REFUND_QUEUED, REFUND_SENT)
@@ -243,6 +245,9 @@ class RefundsRepo(RefundListingRepo):
                 shard_of(before.refund_id, self.shards),
                 books.delta(books.refund_contribution(before), books.refund_contribution(after)),
             )
+            event = refund_event(before, after, now_ms)
+            if event is not None:
+                outbox_put(tx, event)
 
     @guarded
     def open_payment_refund(self, claim: Claim, refund: R.Refund, entries: Iterable[Entry], now_ms: int) -> None:

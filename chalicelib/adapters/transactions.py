@@ -25,11 +25,13 @@ from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
 from ..domain.records import Claim
 from ..domain.storage import shard_of
+from ..domain.webhooks import ended_event, opened_event
 from . import contracts as contracts_adapter
 from . import ledger as ledger_adapter
 from .claims import claim_item
 from .dynamo import cancellation_codes, guarded, transaction_connection
 from .models import BookItem, ClaimItem, ContractItem, DeviceItem, LedgerItem
+from .outbox import outbox_put
 
 # Cancellation reasons that mean "try again later", not "your condition failed".
 THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -131,6 +133,7 @@ class Transactions:
             )
             self._entries(tx, entries)
             self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
+            outbox_put(tx, opened_event(contract))
 
     @guarded
     def extend_rental(
@@ -170,6 +173,7 @@ class Transactions:
                 after.contract_id,
                 books.delta(books.contract_contribution(before), books.contract_contribution(after)),
             )
+            outbox_put(tx, ended_event(after))
 
 
 def same_coverage(before: Contract) -> Condition:

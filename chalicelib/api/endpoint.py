@@ -46,7 +46,7 @@ log = logging.getLogger("si64.api")
 CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream")
 ROUTE_CONTENT_TYPES = ["*/*"]
 RENTER_HEADERS = ("x-wallet", "x-timestamp", "x-signature")
-AUTH_MODES = (None, "renter", "renter_optional", "device", "admin")
+AUTH_MODES = (None, "renter", "renter_optional", "device", "admin", "renter_or_admin")
 
 
 @dataclass
@@ -142,8 +142,12 @@ def authenticate(c: bootstrap.Container, call: Call, mode: str | None, ip: str) 
                      ignored); none at all is an anonymous request (a memo-bound payment).
     device:          X-Device-Key, verified before the rate limit (`verified_device`).
     admin:           X-Admin-Key.
+    renter_or_admin: the renter's signature when any renter header is present (a bad one is
+                     401, never ignored), else X-Admin-Key.
     """
     h = call.headers
+    if mode == "renter_or_admin":
+        mode = "renter" if any(h.get(k) for k in RENTER_HEADERS) else "admin"
     if mode in ("renter", "renter_optional") and (mode == "renter" or any(h.get(k) for k in RENTER_HEADERS)):
         call.wallet = c.auth.renter(renter_credentials(h), call.method, call.signed_path(), call.raw)
         call.principal = f"wallet:{call.wallet}"

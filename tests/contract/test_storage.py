@@ -214,10 +214,10 @@ def test_open_rental_on_an_unknown_device(dev):
     assert dev.snapshot() == before
 
 
-def test_open_rental_replayed_reports_claim_contract_and_ledger(dev):
+def test_open_rental_replayed_reports_claim_contract_ledger_and_outbox(dev):
     c = rent(dev, new_contract())
     before = dev.snapshot()
-    assert conflict(rent, dev, c) == {"claim", "contract", "ledger"}
+    assert conflict(rent, dev, c) == {"claim", "contract", "ledger", "outbox"}
     assert dev.snapshot() == before and leases(dev, "dev-1") == 1
 
 
@@ -328,11 +328,11 @@ def test_end_rental_settles_frees_the_slot_and_posts(dev):
     assert ledger.balance(entries) == 0 and {e.kind for e in entries} == {"rent", "settled"}
 
 
-def test_end_rental_twice_reports_contract_device_and_ledger(dev):
+def test_end_rental_twice_reports_contract_device_ledger_and_outbox(dev):
     c = rent(dev, new_contract())
     end(dev, c, NOW + 1000)
     snap = dev.snapshot()
-    assert conflict(end, dev, c, NOW + 2000) == {"contract", "device", "ledger"}
+    assert conflict(end, dev, c, NOW + 2000) == {"contract", "device", "ledger", "outbox"}
     assert dev.snapshot() == snap
 
 

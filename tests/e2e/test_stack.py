@@ -100,7 +100,8 @@ def test_stock_aws_cli_sees_tables_and_queues(local_stack):
     tables = aws(local_stack, "dynamodb", "list-tables")["TableNames"]
     assert sorted(tables) == sorted(f"si64-local-{t}" for t in TABLES)
     queues = aws(local_stack, "sqs", "list-queues")["QueueUrls"]
-    assert sorted(queues) == sorted([local_stack.refund_queue_url, local_stack.refund_dlq_url])
+    webhooks = [q.replace("-refunds", "-webhooks") for q in (local_stack.refund_queue_url, local_stack.refund_dlq_url)]
+    assert sorted(queues) == sorted([local_stack.refund_queue_url, local_stack.refund_dlq_url, *webhooks])
     attrs = aws(
         local_stack,
         "sqs",

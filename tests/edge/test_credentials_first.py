@@ -20,6 +20,7 @@ POSTS = {
     "/api/metrics/{contract_id}": (f"/api/metrics/{CID}", False),
     "/api/payments/{tx_signature}/refund": (f"/api/payments/{SIG}/refund", False),
     "/api/refunds/{refund_id}/retry": (f"/api/refunds/{CID}/retry", False),
+    "/api/webhooks": (None, False),
     "/api/quotes": (None, True),  # anyone may ask for a quote: it moves no money
 }
 

@@ -113,6 +113,34 @@ def test_the_refund_worker_gets_what_its_event_source_needs(resources, template)
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
 
 
+# ------------------------------------------------------------------ webhooks
+WEBHOOK_FUNCTIONS = {
+    "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
+    "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
+}
+CLAIMS = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-claims")
+WEBHOOK_QUEUE = ACCOUNT_ARN.format(service="sqs", resource="si64-prod-webhooks")
+
+
+def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resources):
+    roles = {resources[n]["Properties"]["Role"]["Fn::GetAtt"][0] for n in [*FUNCTIONS, *WEBHOOK_FUNCTIONS]}
+    assert len(roles) == len(FUNCTIONS) + 2  # the others' and the two webhook functions'
+    for name, handler in WEBHOOK_FUNCTIONS.items():
+        assert resources[name]["Properties"]["Handler"] == handler
+        st = _statements(resources, name)
+        assert allowed(st, "sqs:SendMessage", WEBHOOK_QUEUE)
+        for action, resource in [
+            ("dynamodb:PutItem", LEDGER),
+            ("dynamodb:PutItem", CLAIMS),
+            ("dynamodb:TransactWriteItems", CLAIMS),
+            ("ssm:GetParameter", TREASURY_PARAMETER),
+            ("sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds")),
+        ]:
+            assert not allowed(st, action, resource), (name, action, resource)
+    assert allowed(_statements(resources, "WebhookDispatcher"), "dynamodb:Query", CLAIMS + "/index/outbox")
+    assert allowed(_statements(resources, "WebhookDelivery"), "sqs:ReceiveMessage", WEBHOOK_QUEUE)
+
+
 def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_keys(resources):
     watcher = _statements(resources, "QuoteWatcher")
     claims = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-claims")

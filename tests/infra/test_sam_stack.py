@@ -216,7 +216,7 @@ def test_every_table_and_index_exists_with_the_template_properties(stack, cfn):
 def test_queues_and_the_redrive_policy(stack, cfn):
     sqs = stack["client"]("sqs")
     queues = of_type(cfn, "AWS::SQS::Queue")
-    assert set(queues) == {"RefundQueue", "RefundDeadLetterQueue"}
+    assert set(queues) == {"RefundQueue", "RefundDeadLetterQueue", "WebhookQueue", "WebhookDeadLetterQueue"}
     attrs = {}
     for logical, res in queues.items():
         props = res["Properties"]
@@ -242,7 +242,14 @@ def test_queues_and_the_redrive_policy(stack, cfn):
 def test_each_function_has_its_role_with_the_template_policy(stack, cfn):
     iam = stack["client"]("iam")
     roles = of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == {"ApiHandlerRole", "RefundWorkerRole", "BillingSweepRole", "QuoteWatcherRole"}
+    assert set(roles) == {
+        "ApiHandlerRole",
+        "RefundWorkerRole",
+        "BillingSweepRole",
+        "QuoteWatcherRole",
+        "WebhookDispatcherRole",
+        "WebhookDeliveryRole",
+    }
     for logical, res in roles.items():
         props = res["Properties"]
         role = iam.get_role(RoleName=stack["physical"][logical])["Role"]
@@ -267,6 +274,8 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
         "APIHandler": "app.app",
         "RefundWorker": "chalicelib.jobs.refunds.refund_worker",
         "BillingSweep": "chalicelib.jobs.sweep.billing_sweep",
+        "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
+        "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
         "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
     }
     for logical, res in functions.items():
@@ -297,6 +306,7 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
     assert principals == {
         "APIHandler": "apigateway.amazonaws.com",
         "BillingSweep": "events.amazonaws.com",
+        "WebhookDispatcher": "events.amazonaws.com",
         "QuoteWatcher": "events.amazonaws.com",
     }
     lam = stack["client"]("lambda")
@@ -310,11 +320,11 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
 
 
 def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
-    """One rule per scheduled function (the sweep, the quote watcher), each every minute, each
+    """One rule per scheduled function (the sweep, the quote watcher, the webhook dispatcher), each every minute, each
     targeting its own function."""
     events, lam = stack["client"]("events"), stack["client"]("lambda")
     rules = of_type(cfn, "AWS::Events::Rule")
-    assert len(rules) == 2
+    assert len(rules) == 3
     targeted = set()
     for logical, res in rules.items():
         rule = events.describe_rule(Name=stack["physical"][logical])
@@ -325,7 +335,7 @@ def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
         targeted.add(targets[0]["Arn"])
     arns = {
         lam.get_function_configuration(FunctionName=stack["physical"][f])["FunctionArn"]
-        for f in ("BillingSweep", "QuoteWatcher")
+        for f in ("BillingSweep", "QuoteWatcher", "WebhookDispatcher")
     }
     assert targeted == arns
 
@@ -333,6 +343,8 @@ def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
 def test_the_refund_queue_triggers_the_refund_worker_with_partial_batch_failures(stack, cfn):
     lam, sqs = stack["client"]("lambda"), stack["client"]("sqs")
     mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2  # the refund queue's and the webhook queue's
+    mappings = {k: m for k, m in mappings.items() if k.startswith("RefundWorker")}
     assert len(mappings) == 1
     ((logical, res),) = mappings.items()
     props = res["Properties"]

@@ -102,12 +102,15 @@ def _requests(api):
             ADMIN,
         ),
         ("GET", "/api/admin/reconcile", "/api/admin/reconcile", None, ADMIN),
+        ("POST", "/api/webhooks", "/api/webhooks", {"url": "https://h.example/x", "events": ["refund.failed"]}, ADMIN),
+        ("GET", "/api/webhooks", "/api/webhooks", None, ADMIN),
+        ("DELETE", "/api/webhooks/{webhook_id}", "/api/webhooks/WH-none", None, ADMIN),
     ]
 
 
 def _send(api, method, path, body, headers):
-    if method == "GET":
-        r = api.client.http.get(path, headers=headers)
+    if method in ("GET", "DELETE"):
+        r = api.client.http.request(method, path, headers=headers)
     else:
         r = api.client.http.post(
             path, body="" if body is None else json.dumps(body), headers={"Content-Type": "application/json", **headers}

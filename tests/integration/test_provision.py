@@ -45,6 +45,7 @@ def test_provision_is_idempotent_and_complete(aws_emulator):
     }
     assert gsis("claims") == {
         "refunds-by-status": ["refund_status", "created_at_ms"],
+        "outbox": ["outbox_shard", "created_at_ms"],
         "open-quotes": ["quote_shard", "expires_at_ms"],
     }
     assert gsis("devices") == {"by-tier": ["tier", "device_id"]}
@@ -89,7 +90,12 @@ def test_missing_gsi_is_an_error(aws_emulator):
 def test_expected_resources_resolve_names():
     res = expected_resources("si64-x")
     assert {p["TableName"] for p in res["tables"].values()} == {f"si64-x-{t}" for t in TABLES}
-    assert {p["QueueName"] for p in res["queues"].values()} == {"si64-x-refunds", "si64-x-refunds-dlq"}
+    assert {p["QueueName"] for p in res["queues"].values()} == {
+        "si64-x-refunds",
+        "si64-x-refunds-dlq",
+        "si64-x-webhooks",
+        "si64-x-webhooks-dlq",
+    }
 
 
 def test_seed_is_idempotent(aws_emulator, tmp_path):

@@ -27,6 +27,7 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
+from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event, refund_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -69,6 +70,8 @@ class FakeDatabase:
         self.shards = shards
         self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
+        self.tables["webhooks"] = {}  # owner → tuple of webhooks (the adapter: whk#{owner} in claims)
+        self.tables["outbox"] = {}  # event id → {"event", "pending", "dispatched_at_ms"} (adapter: evt#… in claims)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -124,6 +127,8 @@ class FakeDatabase:
             "tx": FakeTransactions(self),
             "refunds": FakeRefundStore(self),
             "book": FakeBookStore(self),
+            "webhook_store": FakeWebhookStore(self),
+            "outbox": FakeOutbox(self),
             "quotes": FakeQuoteStore(self),
         }
 
@@ -501,6 +506,7 @@ class FakeTransactions(_View):
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
         self._entries(tx, entries)
         _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
+        _outbox(tx, opened_event(contract))
         tx.commit()
 
     @_op
@@ -554,11 +560,17 @@ class FakeTransactions(_View):
         _book(
             tx, after.contract_id, books.delta(books.contract_contribution(before), books.contract_contribution(after))
         )
+        _outbox(tx, ended_event(after))
         tx.commit()
 
 
 # --------------------------------------------------------------------------
 # refunds and the book's counters
+
+
+def _outbox(tx: _Tx, e: Event) -> None:
+    """The event, new, in the same transaction (as the adapter's outbox_put)."""
+    tx.write("outbox", "outbox", e.event_id, {"event": e, "pending": True, "dispatched_at_ms": None}, _absent)
 
 
 def _book(tx: _Tx, key: str, deltas: dict[str, int]) -> None:
@@ -643,6 +655,9 @@ class FakeRefundStore(_View):
             )
         FakeTransactions._entries(tx, entries)
         _book(tx, before.refund_id, books.delta(books.refund_contribution(before), books.refund_contribution(after)))
+        event = refund_event(before, after, now_ms)
+        if event is not None:
+            _outbox(tx, event)
         tx.commit()
 
     @_op
@@ -699,6 +714,56 @@ class FakeBookStore(_View):
     @_op
     def counters(self) -> list[dict[str, Any]]:
         return [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]
+
+
+class FakeWebhookStore(_View):
+    """ports.WebhookStore: owner → its webhooks, oldest first."""
+
+    port = "webhooks"
+
+    @_op
+    def of(self, owner: str) -> list[Webhook]:
+        return list(self._t("webhooks").get(owner, ()))
+
+    @_op
+    def add(self, webhook: Webhook, limit: int) -> None:
+        hooks = self._t("webhooks").get(webhook.owner, ())
+        if len(hooks) >= limit:
+            raise Conflict(["webhooks"])
+        self._t("webhooks")[webhook.owner] = (*hooks, webhook)
+
+    @_op
+    def remove(self, owner: str, webhook_id: str) -> bool:
+        hooks = self._t("webhooks").get(owner, ())
+        kept = tuple(w for w in hooks if w.webhook_id != webhook_id)
+        if len(kept) == len(hooks):
+            return False
+        self._t("webhooks")[owner] = kept
+        return True
+
+
+class FakeOutbox(_View):
+    """ports.Outbox: the events the fake transactions wrote."""
+
+    port = "outbox"
+
+    @_op
+    def pending(self, shard: int, limit: int) -> list[Event]:
+        events = [r["event"] for r in self._t("outbox").values() if r["pending"] and r["event"].outbox_shard == shard]
+        return sorted(events, key=lambda e: e.created_ms)[:limit]
+
+    @_op
+    def get(self, event_id: str) -> Event | None:
+        rec = self._t("outbox").get(event_id)
+        return None if rec is None else rec["event"]
+
+    @_op
+    def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
+        rec = self._t("outbox").get(event_id)
+        if rec is None or not rec["pending"]:
+            return False
+        self._t("outbox")[event_id] = {**rec, "pending": False, "dispatched_at_ms": now_ms}
+        return True
 
 
 class FakeQuoteStore(_View):

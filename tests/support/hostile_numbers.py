@@ -206,6 +206,7 @@ def _valid_body(method: str, path: str, ctx: Context) -> dict[str, Any] | None:
         ("POST", "/api/contracts/{contract_id}/extend"): {"additional_hours": 1, "tx_signature": ctx.signature},
         ("POST", "/api/metrics/{contract_id}"): sample,
         ("POST", "/api/admin/devices/{device_id}/audited"): {"audited": True},
+        ("POST", "/api/webhooks"): {"url": "https://hooks.example.com/x", "events": ["contract.settled"]},
     }.get((method, path))
 
 
@@ -224,6 +225,7 @@ def _valid_path(name: str, ctx: Context) -> str:
         "device_id": ctx.device_id,
         "tx_signature": ctx.signature,
         "tier": "M2",
+        "webhook_id": "WH-none",
     }[name]
 
 

@@ -20,7 +20,7 @@ def test_repeat_next_lands_the_call_then_answers_what_the_resent_call_meets(w: W
     w.db.repeat_next("tx.open_rental")
     with pytest.raises(Conflict) as exc:
         w.claim_elsewhere(req.tx_signature, "rent|x|M2|60", "dev-m2-a")
-    assert exc.value.failed == {"claim", "contract", "ledger"}  # the resend meets the first's writes
+    assert exc.value.failed == {"claim", "contract", "ledger", "outbox"}  # the resend meets the first's writes
     assert len(w.db.tables["contracts"]) == 1 and w.leases() == {"dev-m2-a": 1}
     assert w.db.calls.count("tx.open_rental") == 1  # one call from the caller's side
     w.claim_elsewhere(w.rent_request("M2", 600, 166_667).tx_signature, "rent|y|M2|60", "dev-m2-b")  # once only

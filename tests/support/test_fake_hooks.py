@@ -50,7 +50,7 @@ def test_fail_next_after_applies_the_write_and_loses_the_answer(db: FakeDatabase
     assert s.contracts.get(c.contract_id) == c  # it landed: a retry must find it
     with pytest.raises(Conflict) as exc:
         rent(s, c)
-    assert exc.value.failed == {"claim", "contract", "ledger"}
+    assert exc.value.failed == {"claim", "contract", "ledger", "outbox"}
 
 
 def test_fail_next_with_a_chosen_error_and_times(db: FakeDatabase) -> None:

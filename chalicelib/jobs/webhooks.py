@@ -1,0 +1,46 @@
+"""Webhook jobs, thin: the dispatcher (`webhook_dispatcher`, every minute: outbox → queue) and
+the delivery function (`webhook_delivery`, SQS si64-{stage}-webhooks). services/webhook_delivery.py
+does the work. A delivery that fails is queued again by the service with its backoff, so the
+record itself succeeds; only an unanswered queue leaves it to SQS's own redelivery."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from chalice import Blueprint, Rate
+
+from ..config import Settings
+
+if TYPE_CHECKING:  # types only
+    from chalice.app import SQSEvent
+
+log = logging.getLogger("si64.webhooks")
+bp = Blueprint(__name__)
+QUEUE = Settings.from_env().webhook_queue_name  # si64-{stage}-webhooks
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
+def webhook_dispatcher(event: object) -> dict[str, Any]:
+    from .. import bootstrap
+
+    report = bootstrap.container().webhook_delivery.dispatch()
+    summary = {"events": report.events, "deliveries": report.deliveries, "unsent": report.unsent}
+    (log.warning if report.unsent else log.info)("webhook dispatch %s", summary)
+    return summary
+
+
+@bp.on_sqs_message(queue=QUEUE, batch_size=10)
+def webhook_delivery(event: SQSEvent) -> dict[str, Any]:
+    from .. import bootstrap
+
+    delivery = bootstrap.container().webhook_delivery
+    failures = []
+    for record in event:
+        try:
+            delivery.deliver(json.loads(record.body))
+        except Exception:
+            log.exception("webhook delivery failed; SQS delivers the record again")
+            failures.append({"itemIdentifier": record.to_dict().get("messageId")})
+    return {"batchItemFailures": failures}
