@@ -226,4 +226,4 @@ from .webhook_ports import (  # noqa: E402
     Outbox as Outbox,
     WebhookStore as WebhookStore,
 )
-from .quote_ports import QuoteStore as QuoteStore  # noqa: E402  (quotes: docs/adr/0015)
+from .quote_ports import QuoteStore as QuoteStore  # noqa: E402  (quotes: docs/adr/0015-quotes.md)

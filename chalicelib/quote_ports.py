@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
 class QuoteStore(Protocol):
     """Quotes in the claims table (`quote#{id}`, with a TTL), OPEN ones in a sparse index by
-    shard and expiry (docs/adr/0015)."""
+    shard and expiry (docs/adr/0015-quotes.md)."""
 
     def put_quote(self, quote: Quote, ttl_ms: int) -> None:
         """Store a new OPEN quote (one conditional put: Conflict(["quote"]) when its id is taken);

@@ -311,7 +311,7 @@ class OpenQuotes(GlobalSecondaryIndex["QuoteItem"]):
 
 
 class QuoteItem(Model):
-    """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0015)."""
+    """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0015-quotes.md)."""
 
     class Meta(_Meta):
         pass

@@ -1,7 +1,7 @@
 """The quote watcher: a scheduled function (`quote_watcher`, every minute), thin.
 services/quote_watch.py does the work. EventBridge fires at most once a minute, so one
 invocation runs ticks every `quote_tick_seconds` (2 s) for `quote_watch_seconds` (50 s; the
-function's timeout is 60 s): a payment is found within ~2 s of confirmation (docs/adr/0015).
+function's timeout is 60 s): a payment is found within ~2 s of confirmation (docs/adr/0015-quotes.md).
 Locally `SI64_QUOTE_WATCH_SECONDS=0` makes each call one tick, and the event runner calls it
 every ~1.5 s."""
 

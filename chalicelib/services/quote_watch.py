@@ -1,5 +1,5 @@
 """The quote watcher: finds the payments of OPEN quotes by their Solana Pay reference and opens
-(or extends) the contract with no further request (docs/adr/0015).
+(or extends) the contract with no further request (docs/adr/0015-quotes.md).
 
 Each tick reads, per shard, the OPEN quotes from the sparse `open-quotes` index (no scan) and
 asks `getSignaturesForAddress(reference)` ONCE per quote, then `getTransaction` only for a
