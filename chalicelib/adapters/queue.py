@@ -9,18 +9,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-class RefundQueue:
-    def __init__(
-        self,
-        queue_url: str | None,
-        queue_name: str,
-        region: str,
-        endpoint: str | None,
-        dlq_url: str | None = None,
-        dlq_name: str | None = None,
-    ) -> None:
+class SqsQueue:
+    """One SQS queue by URL, or by name resolved once: botocore's client built on first use."""
+
+    def __init__(self, queue_url: str | None, queue_name: str, region: str, endpoint: str | None) -> None:
         self._url, self._name, self._region, self._endpoint = queue_url, queue_name, region, endpoint
-        self._dlq_url, self._dlq_name = dlq_url, dlq_name
         self._client: Any = None  # botocore's SQS client, built on first use
 
     @property
@@ -45,6 +38,20 @@ class RefundQueue:
         if self._url is None:
             self._url = self._resolve(None, self._name)
         return self._url
+
+
+class RefundQueue(SqsQueue):
+    def __init__(
+        self,
+        queue_url: str | None,
+        queue_name: str,
+        region: str,
+        endpoint: str | None,
+        dlq_url: str | None = None,
+        dlq_name: str | None = None,
+    ) -> None:
+        super().__init__(queue_url, queue_name, region, endpoint)
+        self._dlq_url, self._dlq_name = dlq_url, dlq_name
 
     def send_refund(self, contract_id: str, version: int) -> bool:
         """Queue a refund (`contract_id` is the refund id: a contract id, or `PAY-{sig}`).
