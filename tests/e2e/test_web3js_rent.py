@@ -15,13 +15,14 @@ import pytest
 from tests.e2e.test_local_chain import JS_DIR, _ensure_node_modules
 
 
-def test_web3js_pays_and_rents_over_http(local_stack):
+def run_script(script: str, *args: str) -> dict:
+    """Run one of tests/e2e/js's scripts with Node.js; its last stdout line, as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the @solana/web3.js end-to-end test needs Node.js 18+")
     _ensure_node_modules()
     proc = subprocess.run(
-        [node, "rent.mjs", local_stack.api_url, local_stack.rpc_url, "ORIN", "0.25"],
+        [node, script, *args],
         cwd=JS_DIR,
         capture_output=True,
         text=True,
@@ -29,7 +30,11 @@ def test_web3js_pays_and_rents_over_http(local_stack):
         env={**os.environ, "NODE_NO_WARNINGS": "1"},
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_web3js_pays_and_rents_over_http(local_stack):
+    out = run_script("rent.mjs", local_stack.api_url, local_stack.rpc_url, "ORIN", "0.25")
     assert out["seconds"] == "900" and out["price"] == "1000000"
     rent, replay, contract = out["rent"], out["replay"], out["contract"]
     assert rent["status"] == 201, rent
@@ -46,20 +51,7 @@ def test_a_stock_solana_pay_flow_with_web3js_opens_the_contract_with_no_second_r
     """The wallet reads only the quote's `solana_pay_url`, pays it the way @solana/pay builds a
     transfer (memo, then the transfer with the reference as a read-only key), and never calls
     the API again: the quote watcher finds the payment by its reference and opens the contract."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: the @solana/web3.js end-to-end test needs Node.js 18+")
-    _ensure_node_modules()
-    proc = subprocess.run(
-        [node, "quote.mjs", local_stack.api_url, local_stack.rpc_url, "M2", "0.25"],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_NO_WARNINGS": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_script("quote.mjs", local_stack.api_url, local_stack.rpc_url, "M2", "0.25")
     quote, status, contract = out["quote"], out["status"], out["contract"]
     assert out["lamports"] == str(quote["lamports"])  # the URL's amount is the quote's, exactly
     assert status["status"] == 200 and status["body"]["status"] == "PAID", status
