@@ -21,9 +21,8 @@ import itertools
 import json
 from typing import Any
 
-from chalicelib.domain import keys
-from chalicelib.domain.errors import InvalidRequest, Unavailable
-from chalicelib.domain.payments import MalformedRpcResult, PaymentCheck, PaymentResult, decide
+from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.payments import PaymentCheck, PaymentResult, verify
 
 _MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _ids = itertools.count(1)
@@ -122,14 +121,7 @@ class SolanaRpc:
         getSignatureStatuses is asked only when getTransaction returns null, to
         tell a processed-but-not-yet-confirmed transaction from an unknown one.
         """
-        if not keys.is_signature(check.signature):
-            raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
-        tx = self.get_transaction(check.signature)
-        status = None if tx is not None else self.get_signature_status(check.signature)
-        try:
-            return decide(check, tx, status)
-        except MalformedRpcResult as exc:
-            raise Unavailable(f"Solana RPC answered a malformed transaction: {exc}", reason="rpc") from exc
+        return verify(check, self.get_transaction, self.get_signature_status)
 
     def health(self) -> bool:
         """True when the node answers getHealth with "ok"; never raises."""

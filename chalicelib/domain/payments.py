@@ -61,11 +61,13 @@ the adapter turns it into `Unavailable(reason="rpc")` — never `not_found`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import InvalidRequest, Unavailable
 from .keys import decode as b58decode
+from .keys import is_signature
 
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
 # SPL Memo v2 and v1: a memo instruction's data is its UTF-8 text.
@@ -270,3 +272,22 @@ def _decide_tx(check: PaymentCheck, tx: dict[str, Any]) -> PaymentResult:
     if check.now_s - block_time > check.max_age_seconds:
         return _fail(TOO_OLD, received, block_time, slot, notes)
     return PaymentResult(True, received, None, block_time, slot, notes)
+
+
+def verify(
+    check: PaymentCheck,
+    get_transaction: Callable[[str], dict[str, Any] | None],
+    get_signature_status: Callable[[str], dict[str, Any] | None],
+) -> PaymentResult:
+    """Ask a node about `check.signature` and decide: the transaction at `confirmed`, and its
+    signature status only when the node has no transaction (a processed-but-not-confirmed
+    payment is told from an unknown one). A malformed signature is refused before any call
+    (InvalidRequest); a malformed answer is the node's fault (Unavailable)."""
+    if not is_signature(check.signature):
+        raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
+    tx = get_transaction(check.signature)
+    status = None if tx is not None else get_signature_status(check.signature)
+    try:
+        return decide(check, tx, status)
+    except MalformedRpcResult as exc:
+        raise Unavailable(f"Solana RPC answered a malformed transaction: {exc}", reason="rpc") from exc

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import keys as base58
-from chalicelib.domain.errors import InvalidRequest, Unavailable
-from chalicelib.domain.payments import SYSTEM_PROGRAM_ID, MalformedRpcResult, PaymentCheck, PaymentResult, decide
+from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.payments import (
+    SYSTEM_PROGRAM_ID,
+    PaymentCheck,
+    PaymentResult,
+    verify,
+)
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo v2, on every cluster
 
@@ -242,14 +247,7 @@ class FakeRpc:
 
     def verify_payment(self, check: PaymentCheck) -> PaymentResult:
         self.calls += 1
-        if not base58.is_signature(check.signature):
-            raise InvalidRequest("tx_signature is not a base58 transaction signature", reason="tx_signature")
-        tx = self.get_transaction(check.signature)
-        status = None if tx is not None else self.get_signature_status(check.signature)
-        try:
-            return decide(check, tx, status)
-        except MalformedRpcResult as exc:
-            raise Unavailable(f"Solana RPC answered a malformed transaction: {exc}", reason="rpc") from exc
+        return verify(check, self.get_transaction, self.get_signature_status)
 
     def health(self) -> bool:
         try:
