@@ -138,10 +138,14 @@ def test_a_receiver_gets_every_event_hmac_verified_and_the_failed_one_again_with
                     out.append(event)
             return out
 
+        def ids() -> list[str]:  # every delivery the receiver got, this contract's or not (shared stack)
+            return [json.loads(body)["id"] for body, _ in list(receiver.got)]
+
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             events = mine()
-            if {e["type"] for e in events} == EXPECTED and len(events) >= 4:
+            failed_again = bool(receiver.got) and ids().count(json.loads(receiver.got[0][0])["id"]) >= 2
+            if {e["type"] for e in events} == EXPECTED and len(events) >= 3 and failed_again:
                 break
             time.sleep(0.5)
         events = mine()
@@ -149,7 +153,9 @@ def test_a_receiver_gets_every_event_hmac_verified_and_the_failed_one_again_with
         refund = next(e for e in events if e["type"] == "refund.confirmed")
         assert refund["data"]["refund_id"] == cid and refund["data"]["tx_signature"]
         assert all(set(e) == {"id", "type", "created", "data"} for e in events)
-        first = json.loads(receiver.got[0][0])  # answered 500: it came again, same id
-        assert [e["id"] for e in events].count(first["id"]) == 2, events
+        # the first delivery (this contract's or, on a shared stack, another's) was answered 500:
+        # it came again, same id
+        first = json.loads(receiver.got[0][0])
+        assert ids().count(first["id"]) == 2, ids()
     finally:
         receiver.close()
