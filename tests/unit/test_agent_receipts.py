@@ -90,7 +90,9 @@ class ReceiptApi:
 
 
 def _msg_hash(r: dict[str, Any]) -> str:
-    return message_sha256(receipt_message(CID, r["seq"], r["from_ms"], r["to_ms"], r["samples_sha256"], r["prev_sha256"]))
+    return message_sha256(
+        receipt_message(CID, r["seq"], r["from_ms"], r["to_ms"], r["samples_sha256"], r["prev_sha256"])
+    )
 
 
 def _reporter(transport: Any, chain: ReceiptChain | None, **kw: Any) -> ag.MetricsReporter:
@@ -185,7 +187,11 @@ def test_a_restarted_agent_resends_its_pending_receipt_then_continues_the_chain(
 def test_a_refused_batch_gives_its_seq_to_the_next_batch(tmp_path: Path) -> None:
     kp = Keypair()
     api = ReceiptApi(kp.pubkey(), stop_after=2)
-    bad = (400, {"code": "invalid_request", "detail": "bad sample", "reason": "samples[0]"}, {})
+    bad: tuple[int, dict[str, str], dict[str, str]] = (
+        400,
+        {"code": "invalid_request", "detail": "bad sample", "reason": "samples[0]"},
+        {},
+    )
     api.fault = lambda n, body: bad if n == 1 else None
     result = _run(_reporter(api, ReceiptChain(CID, kp, tmp_path / "c.json")))
     assert result.rejected >= 1 and api.posts[0]["receipt"]["seq"] == 0 == api.posts[1]["receipt"]["seq"]
