@@ -14,7 +14,7 @@ contract's status and the device's ed25519 public key, it verifies
    whose signature verified. ``slack`` allows for the time between a batch's last sample (the
    device's clock) and its arrival (the server's clock, at which the server counts it).
 
-What it cannot prove is said in docs/cli.md "verify-coverage".
+What it does not prove: docs/operations.md "Verifying covered time".
 """
 
 from __future__ import annotations
