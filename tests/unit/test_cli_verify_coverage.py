@@ -283,3 +283,22 @@ def test_devices_set_key_posts_the_key_to_the_admin_route(fake: FakeApi, capsys:
     with pytest.raises(SystemExit) as bad:
         _si64("devices", "set-key", DEVICE, "not-a-key")
     assert bad.value.code == 2 and len(fake.calls) == 1  # refused before any request
+
+
+def test_a_key_the_device_held_before_verifies_its_receipts_but_one_contract_has_one_key() -> None:
+    kp, coverage, contract = _world()
+    rotated = check(CID, coverage, contract, str(Keypair().pubkey()), previous=[str(kp.pubkey())], grace_ms=GRACE)
+    assert rotated.ok and rotated.signatures_ok == 4
+    a, b = Keypair(), Keypair()
+    chain = ReceiptChain(CID, a)
+    mixed = []
+    for n, to in enumerate((25_000, 30_000, 35_000, 40_000)):
+        chain.keypair = a if n < 2 else b
+        mixed.append(chain.sign([{"timestamp_ms": C + to - 4_500}, {"timestamp_ms": C + to}]).receipt)
+        chain.acknowledged()
+    v = check(
+        CID, dict(coverage, receipts=mixed), contract, str(b.pubkey()), previous=[str(a.pubkey())], grace_ms=GRACE
+    )
+    assert v.signatures_ok == 4 and v.problems == [
+        f"the receipts are signed with 2 different keys: {', '.join(sorted([str(a.pubkey()), str(b.pubkey())]))}"
+    ]

@@ -102,7 +102,7 @@ def check_agent_key(client: Client, view: dict[str, Any], chain: ReceiptChain | 
     if chain is None:
         return
     device = view.get("device_id")
-    published = published_pubkey(client, view.get("tier"), device)
+    published, _ = published_keys(client, view.get("tier"), device)
     if published is None:
         log(
             f"the API publishes no signing key for {device}: register it "
@@ -146,17 +146,19 @@ def _renter_keypair(wallet: str) -> Any:
         raise ConfigError(f"cannot read the wallet {path}: {exc}") from None
 
 
-def published_pubkey(client: Client, tier: str | None, device_id: str | None) -> str | None:
-    """The device's signing key as the API publishes it (`GET /api/devices/{tier}`), or None."""
+def published_keys(client: Client, tier: str | None, device_id: str | None) -> tuple[str | None, list[str]]:
+    """The device's signing key as the API publishes it (`GET /api/devices/{tier}`: `pubkey`, or
+    None) and the keys it held before (`previous_pubkeys`)."""
     if not tier or not device_id:
-        return None
+        return None, []
     listed = client.get(f"/api/devices/{urllib.parse.quote(tier, safe='')}")
     devices = listed.get("devices") if isinstance(listed, dict) else listed
     for d in devices or []:
         if isinstance(d, dict) and d.get("id") == device_id:
-            key = d.get("pubkey")
-            return key if isinstance(key, str) and key else None
-    return None
+            key, before = d.get("pubkey"), d.get("previous_pubkeys")
+            previous = [k for k in before if isinstance(k, str)] if isinstance(before, list) else []
+            return (key if isinstance(key, str) and key else None), previous
+    return None, []
 
 
 def cmd_verify(client: Client, args: argparse.Namespace) -> int:
@@ -172,17 +174,18 @@ def cmd_verify(client: Client, args: argparse.Namespace) -> int:
         f"/api/contracts/{urllib.parse.quote(cid, safe='')}/coverage",
         headers=renter_headers(kp, "GET", path + "/coverage"),
     )
-    published = published_pubkey(client, contract.get("tier"), contract.get("device_id"))
+    published, previous = published_keys(client, contract.get("tier"), contract.get("device_id"))
     pubkey = args.pubkey or published
     verdict = check(
         cid,
         coverage if isinstance(coverage, dict) else {},
         contract if isinstance(contract, dict) else {},
         pubkey,
+        previous=() if args.pubkey else previous,  # a pinned key is the only one trusted
         grace_ms=round(args.grace_seconds * 1000),
         slack_ms=round(args.slack_seconds * 1000),
     )
-    if args.pubkey and published and published != args.pubkey:
+    if args.pubkey and args.pubkey != published and args.pubkey not in previous:
         verdict.problems.append(f"the API publishes another key for {verdict.device_id}: {published}")
     if args.json:
         print(json.dumps(verdict.as_json(), indent=2))

@@ -4,7 +4,8 @@
 contract's status and the device's ed25519 public key, it verifies
 
 1. every receipt's signature (solders) over ``si64_protocol.receipts.receipt_message`` for THIS
-   contract (a tampered field or another contract's receipt fails here);
+   contract (a tampered field or another contract's receipt fails here), with the device's key
+   (or one it held before, ``previous``: a contract's receipts are all signed with one key);
 2. the chain (``chain_problem``): ``seq`` from 0 with no gap, each ``prev_sha256`` the hash of
    the previous receipt's message (a missing, reordered or inserted receipt fails here);
 3. the operator's figures against each other: the gaps lie inside the contract's life, in order,
@@ -200,6 +201,7 @@ def check(
     contract: dict[str, Any],
     pubkey: str | None,
     *,
+    previous: list[str] | tuple[str, ...] = (),
     grace_ms: int = 60_000,
     slack_ms: int = 10_000,
 ) -> Verdict:
@@ -208,6 +210,7 @@ def check(
     if contract.get("contract_id") not in (None, contract_id):
         v.problems.append(f"the status answered is of contract {contract.get('contract_id')}, not {contract_id}")
     key = _parse_pubkey(pubkey)
+    keys = [k for k in [key, *(_parse_pubkey(p) for p in previous)] if k is not None]
     if key is None:
         v.problems.append(
             f"device {v.device_id} has no valid published signing key ({pubkey!r}): no receipt can be checked"
@@ -218,6 +221,7 @@ def check(
         receipts = []
     v.receipts = len(receipts)
     good: list[dict[str, Any]] = []
+    signers: set[str] = set()
     shaped = True
     for i, r in enumerate(receipts):
         problem = _receipt_shape(i, r)
@@ -225,14 +229,18 @@ def check(
             v.problems.append(problem)
             shaped = False
             continue
-        if key is not None and signature_ok(key, contract_id, r):
+        signer = next((k for k in keys if signature_ok(k, contract_id, r)), None)
+        if signer is not None:
             v.signatures_ok += 1
+            signers.add(str(signer))
             good.append(r)
         elif key is not None:
             v.problems.append(
                 f"receipt {i} (seq {r['seq']}): the signature does not verify with the device's key over "
                 f"this contract's receipt (a field was changed, or it is another contract's receipt)"
             )
+    if len(signers) > 1:
+        v.problems.append(f"the receipts are signed with {len(signers)} different keys: {', '.join(sorted(signers))}")
     if shaped:
         problem = chain_problem(contract_id, receipts)
         if problem:
