@@ -92,6 +92,11 @@ class DeviceStore(Protocol):
         """Set the device's `audited` flag (nothing else) and return the device as stored;
         Conflict(["device"]) for an unknown device."""
 
+    def set_pubkey(self, device_id: str, pubkey: str, before: str | None) -> Device:
+        """Set the device's receipt key to `pubkey` in ONE conditional write, keeping `before` (when
+        not None) at the end of `previous_pubkeys`; the device as stored. Conflict(["device"]) and
+        nothing written unless the device exists, leases nothing and still holds `before`."""
+
 
 class ClaimStore(Protocol):
     """Payment claims (one per transaction signature), Idempotency-Key records and the

@@ -163,6 +163,16 @@ SCHEMAS = {
             "available": {"type": "integer", "minimum": 0},
             "uptime": {"type": "string", "pattern": "%$", "examples": ["99.8%"]},
             "audited": BOOL,
+            "pubkey": {
+                **nullable(STR),
+                "description": "The ed25519 public key (base58) that signs this device's usage receipts; "
+                "null: the device sends none.",
+            },
+            "previous_pubkeys": {
+                "type": "array",
+                "items": STR,
+                "description": "Keys that signed its receipts before `pubkey`, oldest first.",
+            },
         }
     ),
     "QuoteRequest": {

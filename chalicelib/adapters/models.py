@@ -158,6 +158,8 @@ class DeviceItem(Model):
     audited = BooleanAttribute(default=True)
     key_hash = UnicodeAttribute(null=True)
     last_seen_ms = NumberAttribute(null=True)
+    pubkey = UnicodeAttribute(null=True)  # ed25519, base58: signs the device's usage receipts
+    previous_pubkeys = ListAttribute(of=UnicodeAttribute, null=True)
     by_tier = ByTier()
 
 

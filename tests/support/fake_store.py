@@ -285,6 +285,16 @@ class FakeDeviceStore(_View):
         devices[device_id] = replace(devices[device_id], key_hash=key_hash)
 
     @_op
+    def set_pubkey(self, device_id: str, pubkey: str, before: str | None) -> Device:
+        d = self._t("devices").get(device_id)
+        if d is None or d.leases != 0 or d.pubkey != before:
+            raise Conflict(["device"])
+        kept = d.previous_pubkeys + (before,) if before is not None else d.previous_pubkeys
+        updated: Device = replace(d, pubkey=pubkey, previous_pubkeys=kept)
+        self._t("devices")[device_id] = updated
+        return updated
+
+    @_op
     def set_audited(self, device_id: str, audited: bool) -> Device:
         devices = self._t("devices")
         if device_id not in devices:
