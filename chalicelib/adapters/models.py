@@ -271,6 +271,8 @@ class MetricsItem(Model):
     packed = BinaryAttribute(null=True, legacy_encoding=False)  # adapters/metrics.pack_rows (columnar, DEFLATE)
     samples = UnicodeAttribute(null=True)  # legacy, read only: JSON rows [ts_ms, cpu, mem, disk, net]
     ttl = NumberAttribute(null=True)
+    at_ms = NumberAttribute(null=True)  # the server time the batch counted at (its covered interval ends there)
+    receipt = UnicodeAttribute(null=True)  # a device-signed receipt (JSON: domain.usage_receipts.to_view)
 
 
 MODELS = {

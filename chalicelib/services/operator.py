@@ -80,9 +80,7 @@ class Operator:
             if d.pubkey == pubkey:
                 return d
             if d.leases > 0:
-                raise Forbidden(
-                    "A device's receipt key is set only while it leases no contract.", reason="leases"
-                )
+                raise Forbidden("A device's receipt key is set only while it leases no contract.", reason="leases")
             try:
                 return self.devices.set_pubkey(device_id, pubkey, d.pubkey)
             except Conflict:
