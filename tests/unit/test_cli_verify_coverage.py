@@ -177,6 +177,16 @@ def test_the_run_time_must_match_the_contracts_life() -> None:
     assert problems == ["covered + uncovered = 60000 ms, but the contract ran 61000 ms"]
 
 
+def test_the_answer_must_be_of_this_contract_and_device_and_a_different_grace_is_noted() -> None:
+    kp, coverage, contract = _world()
+    v = _check(dict(coverage, contract_id="CTR-y", device_id="M2-09", grace_ms=60_000), contract, kp)
+    assert v.problems == [
+        "the coverage answer is for contract_id CTR-y, not CTR-x",
+        f"the coverage answer is for device_id M2-09, not {DEVICE}",
+    ]
+    assert "the API says its grace is 60000 ms; checked with 10000 ms (--grace-seconds)" in v.notes
+
+
 def test_no_key_no_verdict() -> None:
     _, coverage, contract = _world()
     v = check(CID, coverage, contract, None, grace_ms=GRACE, slack_ms=SLACK)

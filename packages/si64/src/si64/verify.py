@@ -209,6 +209,13 @@ def check(
     v = Verdict(contract_id, contract.get("device_id"), pubkey, grace_ms=grace_ms, slack_ms=slack_ms)
     if contract.get("contract_id") not in (None, contract_id):
         v.problems.append(f"the status answered is of contract {contract.get('contract_id')}, not {contract_id}")
+    for name in ("contract_id", "device_id"):
+        said, expected = coverage.get(name), contract_id if name == "contract_id" else v.device_id
+        if said is not None and said != expected:
+            v.problems.append(f"the coverage answer is for {name} {said}, not {expected}")
+    said_grace = coverage.get("grace_ms")
+    if _int(said_grace) is not None and said_grace != grace_ms:
+        v.notes.append(f"the API says its grace is {said_grace} ms; checked with {grace_ms} ms (--grace-seconds)")
     key = _parse_pubkey(pubkey)
     keys = [k for k in [key, *(_parse_pubkey(p) for p in previous)] if k is not None]
     if key is None:
