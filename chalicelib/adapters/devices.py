@@ -28,7 +28,7 @@ def to_domain(i: DeviceItem) -> Device:
         i.key_hash,
         None if i.last_seen_ms is None else int(i.last_seen_ms),
         i.pubkey,
-        tuple(i.previous_pubkeys or ()),
+        tuple(str(k) for k in i.previous_pubkeys or ()),
     )
 
 

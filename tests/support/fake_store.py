@@ -274,7 +274,12 @@ class FakeDeviceStore(_View):
                 audited=True,
                 key_hash=None,
                 last_seen_ms=None,
-                **described,
+                name=described["name"],
+                tier=described["tier"],
+                uri=described["uri"],
+                address=described["address"],
+                region=described["region"],
+                ram=described["ram"],
             )
         else:
             devices[old.device_id] = replace(old, capacity=int(capacity), **described)
