@@ -233,3 +233,12 @@ def test_devices_keygen_prints_the_public_key_once_created(
     assert cli.main(["devices", "keygen", "THOR-01"]) == 0
     out2, err2 = capsys.readouterr()
     assert out2 == out and "existing key" in err2
+
+
+def test_an_unsigned_agent_of_a_keyed_device_is_told_to_sign() -> None:
+    api = ReceiptApi(Keypair().pubkey())
+    result = _run(_reporter(api, None))
+    assert result.reason == "fatal" and result.exit_code == 1
+    assert "401 unauthorized: no receipt (this device has a registered signing key: run the agent with --sign)" in (
+        result.message
+    )

@@ -257,7 +257,9 @@ class MetricsReporter:
                 fatal=True,
             )
         if status in (401, 403, 404):
-            raise AgentStop(f"{status} {code or ''}: {detail}".replace("  ", " "), fatal=True)
+            hint = " (this device has a registered signing key: run the agent with --sign)"
+            hint = hint if status == 401 and reason == "receipt" and self.chain is None else ""
+            raise AgentStop(f"{status} {code or ''}: {detail}{hint}".replace("  ", " "), fatal=True)
         if status in (400, 413):
             raise _Refused(f"{status} {code}: {detail}")
         retry_after = None
