@@ -111,7 +111,7 @@ def _reporter(transport: Any, chain: ReceiptChain | None, **kw: Any) -> ag.Metri
 
 
 def _run(r: ag.MetricsReporter) -> ag.Result:
-    return asyncio.run(asyncio.wait_for(r.run(), 10))
+    return asyncio.run(asyncio.wait_for(r.run(), 60))
 
 
 def test_signed_batches_form_one_chain_from_seq_0_over_the_samples_sent(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_a_restarted_agent_resends_its_pending_receipt_then_continues_the_chain(
         r.stop()  # the agent dies with seq 2 pending
         await task
 
-    asyncio.run(asyncio.wait_for(first_run(), 10))
+    asyncio.run(asyncio.wait_for(first_run(), 60))
     pending = json.loads(state.read_text())["pending"]
     assert pending["receipt"] == api.stored[2]
     api.fault, api.stop_after = None, 4
