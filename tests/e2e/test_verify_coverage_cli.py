@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from solders.keypair import Keypair
 
+from si64.renter import renter_headers
 from si64_protocol.receipts import receipt_message
 from tests.fixtures.stack import start_stack
 
@@ -64,8 +65,9 @@ def si64(stack: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def run_agent(stack: dict[str, Any], device: str, cid: str, seconds: float) -> str:
-    """The device agent with --sign for `seconds`, then SIGTERM (it flushes and exits 0); its output."""
+def run_agent(stack: dict[str, Any], device: str, cid: str, until: Callable[[], bool]) -> str:
+    """The device agent with --sign until `until()` (polled, at most 60 s), then SIGTERM (it flushes
+    and exits 0); its output."""
     args = ["agent", "--device", device, "--contract", cid, "--sign", "--interval", "0.2", "--batch-seconds", "1"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "si64", *args],
@@ -76,7 +78,9 @@ def run_agent(stack: dict[str, Any], device: str, cid: str, seconds: float) -> s
         text=True,
     )
     try:
-        time.sleep(seconds)
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.25)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -111,8 +115,14 @@ def settled(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     wallet_file = tmp_path_factory.mktemp("renter") / "wallet.json"
     wallet_file.write_text(json.dumps(list(bytes(wallet))))
 
-    first = run_agent(stack, device, cid, 4.0)
-    second = run_agent(stack, device, cid, 3.0)  # a restarted agent continues the chain
+    def receipts() -> int:
+        path = f"/api/contracts/{cid}/coverage"
+        r = api.get(path, headers=renter_headers(wallet, "GET", path))
+        assert r.status == 200, r
+        return len(r.body["receipts"])
+
+    first = run_agent(stack, device, cid, lambda: receipts() >= 3)
+    second = run_agent(stack, device, cid, lambda: receipts() >= 6)  # a restarted agent continues the chain
     time.sleep(GRACE_S + 4)  # silence: a gap
     s = api.post(f"/api/contracts/{cid}/settle", data=b"", headers=settle_headers(wallet, cid))
     assert s.status == 200, s
