@@ -181,9 +181,11 @@ def test_the_answer_must_be_of_this_contract_and_device_and_a_different_grace_is
     kp, coverage, contract = _world()
     v = _check(dict(coverage, contract_id="CTR-y", device_id="M2-09", grace_ms=60_000), contract, kp)
     assert v.problems == [
-        "the coverage answer is for contract_id CTR-y, not CTR-x",
-        f"the coverage answer is for device_id M2-09, not {DEVICE}",
+        "the coverage answer says contract_id CTR-y, the contract CTR-x",
+        f"the coverage answer says device_id M2-09, the contract {DEVICE}",
     ]
+    earlier = _check(dict(coverage, created_at_ms=C - 1, expires_at_ms=C + 300_000), contract, kp)
+    assert earlier.problems == [f"the coverage answer says created_at_ms {C - 1}, the contract {C}"]
     assert "the API says its grace is 60000 ms; checked with 10000 ms (--grace-seconds)" in v.notes
 
 

@@ -209,10 +209,10 @@ def check(
     v = Verdict(contract_id, contract.get("device_id"), pubkey, grace_ms=grace_ms, slack_ms=slack_ms)
     if contract.get("contract_id") not in (None, contract_id):
         v.problems.append(f"the status answered is of contract {contract.get('contract_id')}, not {contract_id}")
-    for name in ("contract_id", "device_id"):
-        said, expected = coverage.get(name), contract_id if name == "contract_id" else v.device_id
+    for name in ("contract_id", "device_id", "created_at_ms", "expires_at_ms"):
+        said, expected = coverage.get(name), contract_id if name == "contract_id" else contract.get(name)
         if said is not None and said != expected:
-            v.problems.append(f"the coverage answer is for {name} {said}, not {expected}")
+            v.problems.append(f"the coverage answer says {name} {said}, the contract {expected}")
     said_grace = coverage.get("grace_ms")
     if _int(said_grace) is not None and said_grace != grace_ms:
         v.notes.append(f"the API says its grace is {said_grace} ms; checked with {grace_ms} ms (--grace-seconds)")
