@@ -272,3 +272,13 @@ def test_coverage_is_for_the_renter_or_the_admin_only(edge, keys):
     assert edge.get(path, {"X-Admin-Key": "wrong"})[0] == 401
     assert edge.get(path, ADMIN)[0] == 200
     assert edge.get("/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/coverage", ADMIN)[0] == 404
+
+
+def test_a_signed_batch_on_an_unknown_or_ended_contract_is_refused_before_its_receipt(edge, keys):
+    r = Rented(edge, keys)
+    body = r.dev.batch(r.samples())
+    unknown = "CTR-AAAAAAAAAAAAAAAAAAAAAA"
+    status, err, _ = edge.post(f"/api/metrics/{unknown}", body, r.key)
+    assert (status, err["code"]) == (404, "not_found")
+    assert edge.post(f"/api/contracts/{r.cid}/settle", b"", renter_sign(edge, r.renter, r.cid))[0] == 200
+    refused(r, body, 409, "contract_not_active", "status")
