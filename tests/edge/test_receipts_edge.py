@@ -16,6 +16,7 @@ from chalicelib.domain.signing import renter_message
 from si64_protocol.receipts import chain_problem
 from tests.edge.conftest import ADMIN_KEY
 from tests.support.device_receipts import SigningDevice, sample, verifies
+from tests.support.hostile_numbers import conforms
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 M2 = ("dev-m2-1", "dev-m2-2")
@@ -137,6 +138,10 @@ def test_signed_batches_are_stored_and_the_coverage_proves_them_with_the_publish
     status_view = edge.get(f"/api/contracts/{r.cid}")[1]
     assert (cov["covered_ms"], cov["uncovered_ms"]) == (status_view["covered_ms"], status_view["uncovered_ms"])
     assert cov["device_id"] == r.device_id and cov["status"] == "ACTIVE"
+    conforms("Coverage", cov)  # every field as the OpenAPI document describes it
+    status, device, _ = register(edge, r.device_id, published)  # the same key while leased: unchanged
+    assert status == 200
+    conforms("AdminDevice", device)
 
 
 def test_a_replay_is_answered_stored_once_and_not_counted_again(edge, keys):
@@ -267,3 +272,13 @@ def test_coverage_is_for_the_renter_or_the_admin_only(edge, keys):
     assert edge.get(path, {"X-Admin-Key": "wrong"})[0] == 401
     assert edge.get(path, ADMIN)[0] == 200
     assert edge.get("/api/contracts/CTR-AAAAAAAAAAAAAAAAAAAAAA/coverage", ADMIN)[0] == 404
+
+
+def test_a_signed_batch_on_an_unknown_or_ended_contract_is_refused_before_its_receipt(edge, keys):
+    r = Rented(edge, keys)
+    body = r.dev.batch(r.samples())
+    unknown = "CTR-AAAAAAAAAAAAAAAAAAAAAA"
+    status, err, _ = edge.post(f"/api/metrics/{unknown}", body, r.key)
+    assert (status, err["code"]) == (404, "not_found")
+    assert edge.post(f"/api/contracts/{r.cid}/settle", b"", renter_sign(edge, r.renter, r.cid))[0] == 200
+    refused(r, body, 409, "contract_not_active", "status")

@@ -52,3 +52,16 @@ def test_signed_batch_is_none_without_a_receipt_and_hashes_the_samples_as_sent()
     assert signed_batch(parse_json(json.dumps({"samples": sent}).encode())) is None
     got = signed_batch(parse_json(json.dumps({"samples": sent, "receipt": receipt}).encode()))
     assert got is not None and got.samples_sha256 == samples_sha256(sent) and got.receipt.seq == 0
+
+
+def test_the_edge_reads_the_receipt_seq_of_a_body_as_a_hint_only():
+    from chalicelib.api.endpoint import receipt_seq
+
+    def raw(receipt) -> bytes:
+        return json.dumps({"samples": [], "receipt": receipt}).encode()
+
+    assert receipt_seq(raw({"seq": 7})) == 7
+    for hint_none in ({"seq": 0}, {"seq": True}, {"seq": "3"}, {"seq": 10**10}, {"seq": -1}, {}, "x", None):
+        assert receipt_seq(raw(hint_none)) is None, hint_none
+    assert receipt_seq(b'{"receipt": {"seq": 2}') is None  # not JSON: the handler answers 400
+    assert receipt_seq(b'{"samples": []}') is None
