@@ -381,6 +381,7 @@ SCHEMAS = {
     "Coverage": obj(
         {
             "contract_id": STR,
+            "tier": {"enum": TIERS, "description": "the device's key is published in GET /api/devices/{tier}"},
             "device_id": STR,
             "status": {"enum": STATUSES},
             "created_at_ms": TS_MS,

@@ -69,6 +69,7 @@ def contract_coverage(call: Call) -> object:
     c = proof.contract
     return {
         "contract_id": c.contract_id,
+        "tier": c.tier,
         "device_id": c.device_id,
         "status": c.status,
         "created_at_ms": c.created_at_ms,

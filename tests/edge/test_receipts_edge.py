@@ -137,7 +137,7 @@ def test_signed_batches_are_stored_and_the_coverage_proves_them_with_the_publish
     assert chain_problem(r.cid, cov["receipts"]) is None
     status_view = edge.get(f"/api/contracts/{r.cid}")[1]
     assert (cov["covered_ms"], cov["uncovered_ms"]) == (status_view["covered_ms"], status_view["uncovered_ms"])
-    assert cov["device_id"] == r.device_id and cov["status"] == "ACTIVE"
+    assert (cov["tier"], cov["device_id"], cov["status"]) == ("M2", r.device_id, "ACTIVE")
     conforms("Coverage", cov)  # every field as the OpenAPI document describes it
     status, device, _ = register(edge, r.device_id, published)  # the same key while leased: unchanged
     assert status == 200
