@@ -336,7 +336,22 @@ class QuoteItem(Model):
     open_quotes = OpenQuotes()
 
 
-TABLE_OF = {BookItem: "claims", QuoteItem: "claims"}  # models that share another model's table
+class CoverageItem(Model):
+    """A contract's covered time (domain/coverage.py), kept in the metrics table (no index) under
+    the reserved sort key `domain.metering.COVERAGE_KEY` (adapters/coverage.py)."""
+
+    class Meta(_Meta):
+        pass
+
+    contract_id = UnicodeAttribute(hash_key=True)
+    batch_key = UnicodeAttribute(range_key=True)
+    covered_ms = NumberAttribute(null=True)
+    covered_end_ms = NumberAttribute(null=True)
+    closed = BooleanAttribute(null=True)  # set by the transaction that ends the contract
+    ttl = NumberAttribute(null=True)
+
+
+TABLE_OF = {BookItem: "claims", QuoteItem: "claims", CoverageItem: "metrics"}  # models that share another's table
 
 
 def bind(prefix: str, region: str, host: str | None) -> None:
