@@ -239,7 +239,8 @@ def main(argv=None) -> int:
                 f"1,000 samples as {label:15}: {x['requests']:4} requests, {x['write_calls']:4} write calls "
                 f"({x['device_stamps']} device stamps), {x['items_written']:4} items, {x['measured']['wcu']:g} WCU "
                 f"measured (~{x['wcu_total']} estimated: {x['wcu_table']} table + {x['wcu_gsi']} index), "
-                f"{x['read_calls']} reads; batch item {x['batch_item_bytes']['max']} B max"
+                f"{x['read_calls']} reads ({x['measured']['rcu']:g} RCU); "
+                f"batch item {x['batch_item_bytes']['max']} B max"
                 + (f"; target <= {target}: {'ok' if gated <= target else 'MISSED'}" if target else " (info)")
             )
             print(
