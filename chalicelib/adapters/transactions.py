@@ -3,7 +3,7 @@ either every item is written or none is, and each carries the condition that
 makes a replay or a lost race a no-op (docs/data-model.md).
 
 A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
-whose condition failed (`claim`, `device`, `contract`, `ledger`), so a
+whose condition failed (`claim`, `device`, `contract`, `coverage`, `ledger`), so a
 service can tell a replayed payment from a full device from a lost race.
 """
 
