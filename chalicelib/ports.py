@@ -11,7 +11,7 @@ Rules every implementation honours (the fakes included):
   wire data.
 * A conditional write that does not apply raises `domain.errors.Conflict`
   naming the roles whose condition failed (`claim`, `device`, `contract`,
-  `batch`, `ledger`, `refund`), and writes nothing at all (transactions are
+  `coverage`, `batch`, `ledger`, `refund`), and writes nothing at all (transactions are
   all-or-nothing).
 * A dependency that does not answer raises `domain.errors.Unavailable`
   (503); any other exception is a bug (500).
@@ -58,7 +58,9 @@ class ContractStore(Protocol):
     shards: int
 
     def get(self, contract_id: str) -> Contract | None:
-        """Strongly consistent read; None when there is no such contract."""
+        """Strongly consistent read; None when there is no such contract. An ACTIVE contract's
+        covered time is the one its device reports keep (`MetricsStore.cover`), read with it;
+        `page` and `due` give it too."""
 
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
         """A page of at most `limit` contracts (any order) and the opaque token of the next
@@ -154,9 +156,10 @@ class MetricsStore(Protocol):
         self, device_id: str, contract_id: str | None, receipt_seq: int | None = None
     ) -> tuple[Device | None, Contract | None, StoredReceipt | None]:
         """What a report is checked against, in ONE read: the device as `DeviceStore.get` gives it,
-        the contract as `ContractStore.get` gives it (strongly consistent) and, when `receipt_seq`
-        is given, the contract's receipt of that seq as `receipt` gives it; None for any that does
-        not exist (neither contract nor receipt is read when `contract_id` is None)."""
+        the contract as `ContractStore.get` gives it (strongly consistent, its covered time
+        included) and, when `receipt_seq` is given, the contract's receipt of that seq as `receipt`
+        gives it; None for any that does not exist (neither contract nor receipt is read when
+        `contract_id` is None)."""
 
     def receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
         """The accepted receipt `seq` of a contract (strongly consistent), or None."""
@@ -179,9 +182,12 @@ class MetricsStore(Protocol):
         the device and the contract and checked the receipt."""
 
     def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
-        """Set the contract's covered time (`covered_ms`, `covered_end_ms`) to (`covered_ms`,
-        `end_ms`) in ONE conditional write when it is ACTIVE and its `covered_end_ms` is still
-        `before_end_ms`; its version is kept. False when that condition failed."""
+        """Set the covered time of a live contract (read by the caller) to (`covered_ms`,
+        `end_ms`) in ONE conditional write of a small item kept apart from the contract, in no
+        index (docs/adr/0016-covered-time.md): when its end is still `before_end_ms` and the
+        contract has not been ended since (`end_rental` closes the item). The contract item is
+        not written (its version is kept). A contract opened before the item existed has none:
+        the first report creates it. False when the condition failed."""
 
     def stamp_device(self, device_id: str, key_hash: str, now_ms: int, every_ms: int) -> bool:
         """Set the device's `last_seen_ms` to `now_ms` only if its key hash is `key_hash` and its
@@ -195,7 +201,9 @@ class Transactions(Protocol):
 
     def open_rental(self, claim: Claim, contract: Contract, entries: Iterable[Entry], now_ms: int) -> None:
         """Claim the signature (`claim`: unclaimed), take a slot (`device`: exists and
-        leases < capacity), put the contract (`contract`: new) and its entries (`ledger`: new)."""
+        leases < capacity), put the contract (`contract`: new), its covered time (`coverage`:
+        the start-up allowance, new; none for a contract that does not track coverage) and its
+        entries (`ledger`: new)."""
 
     def extend_rental(
         self, claim: Claim, before: Contract, after: Contract, entries: Iterable[Entry], now_ms: int
@@ -204,8 +212,10 @@ class Transactions(Protocol):
         `before.version` and not expired at `now_ms` (`contract`); put the entries."""
 
     def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
-        """Move the contract out of ACTIVE at `before.version` (`contract`), free its slot
-        (`device`: leases > 0) and put the settlement entries."""
+        """Move the contract out of ACTIVE at `before.version` (`contract`), close its covered
+        time if it still ends where `before` read it (`coverage`: a report since the read makes
+        the caller read again and bill it; one after finds it closed), free its slot (`device`:
+        leases > 0) and put the settlement entries."""
 
 
 class PaymentVerifier(Protocol):

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..domain import keys
-from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Payment
+from ..domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, Payment, with_kept_coverage
 from ..domain.storage import shard_of
-from .dynamo import decode_token, encode_token, guarded
-from .models import ContractItem
+from . import coverage
+from .dynamo import batch_get, decode_token, encode_token, guarded
+from .models import ContractItem, CoverageItem
 
 PACK_VERSION = 1
 KINDS = ("rent", "extend")
@@ -137,6 +138,15 @@ def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
+def read_back(contract_items: list[dict[str, Any]], metrics_items: list[dict[str, Any]]) -> Contract | None:
+    """The contract of a BatchGetItem's answer (its raw item, if found) with its kept covered
+    time (its coverage item among the metrics table's raw items: adapters/coverage.py)."""
+    if not contract_items:
+        return None
+    c = to_domain(ContractItem.from_raw_data(contract_items[0]))
+    return with_kept_coverage(c, coverage.kept(metrics_items).get(c.contract_id))
+
+
 class ContractsRepo:
     """ports.ContractStore on DynamoDB."""
 
@@ -145,27 +155,28 @@ class ContractsRepo:
 
     @guarded
     def get(self, contract_id: str) -> Contract | None:
-        try:
-            return to_domain(ContractItem.get(contract_id, consistent_read=True))
-        except ContractItem.DoesNotExist:
-            return None
+        """One BatchGetItem, strongly consistent: the contract and its coverage item."""
+        contracts, metrics = ContractItem.Meta.table_name, CoverageItem.Meta.table_name
+        keys = {contracts: [{"contract_id": {"S": contract_id}}], metrics: [coverage.key(contract_id)]}
+        found = batch_get(keys, consistent=(contracts, metrics))
+        return read_back(found[contracts], found[metrics])
 
     @guarded
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
-        """One Scan call: a page of contracts and the token of the next page."""
+        """One Scan call: a page of contracts and the token of the next page (and one
+        BatchGetItem of the coverage items of its ACTIVE contracts)."""
         it = ContractItem.scan(limit=limit, page_size=limit, last_evaluated_key=decode_token(token, contract_id=None))
-        contracts = [to_domain(i) for i in it]
+        contracts = coverage.with_coverage([to_domain(i) for i in it], consistent=False)
         return contracts, encode_token(it.last_evaluated_key)
 
     @guarded
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
-        """ACTIVE contracts of `shard` expired at `now_ms`, earliest first (sparse index)."""
-        return [
-            to_domain(i)
-            for i in ContractItem.active_by_expiry.query(
-                shard, ContractItem.expires_at_ms <= now_ms, limit=limit, page_size=limit
-            )
-        ]
+        """ACTIVE contracts of `shard` expired at `now_ms`, earliest first (sparse index), with
+        their covered time (one strongly consistent BatchGetItem of their coverage items)."""
+        due = ContractItem.active_by_expiry.query(
+            shard, ContractItem.expires_at_ms <= now_ms, limit=limit, page_size=limit
+        )
+        return coverage.with_coverage([to_domain(i) for i in due], consistent=True)
 
     @guarded
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:

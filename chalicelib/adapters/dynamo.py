@@ -8,12 +8,14 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, ParamSpec, TypeVar
 
 import botocore.exceptions
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
+from pynamodb.constants import BATCH_GET_ITEM
+from pynamodb.exceptions import GetError, PynamoDBException, TransactWriteError
 
 from ..domain.errors import InvalidRequest, Unavailable
 from . import models
@@ -144,3 +146,29 @@ def transaction_connection() -> Connection:
             ),
         )
     return _tx_connection[1]
+
+
+RawItems = dict[str, list[dict[str, Any]]]  # per table: raw items (or raw keys)
+
+
+def batch_get(keys: RawItems, consistent: Collection[str] = ()) -> RawItems:
+    """ONE BatchGetItem of `keys` (per table, raw keys; at most 100 in all), the tables named in
+    `consistent` read strongly consistent: the raw items found, per table (any order). Keys the
+    engine leaves unprocessed are asked again (at most 8 calls in all); an outage raises GetError,
+    which @guarded maps as PynamoDB's own calls."""
+    request = {t: {"Keys": k, "ConsistentRead": t in consistent} for t, k in keys.items() if k}
+    found: RawItems = {t: [] for t in keys}
+    conn = transaction_connection()
+    for _ in range(8):
+        if not request:
+            return found
+        try:
+            answer = conn.dispatch(BATCH_GET_ITEM, {"RequestItems": request})
+        except BOTOCORE_EXCEPTIONS as exc:  # wrapped as PynamoDB's own calls do: @guarded maps outages
+            raise GetError(f"BatchGetItem failed: {exc}", exc) from exc
+        for table, items in answer.get("Responses", {}).items():
+            found[table].extend(items)
+        request = answer.get("UnprocessedKeys") or {}
+    if request:
+        raise GetError("BatchGetItem left keys unprocessed after 8 attempts")
+    return found

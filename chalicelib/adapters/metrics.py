@@ -13,23 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
-from pynamodb.constants import BATCH_GET_ITEM
-from pynamodb.exceptions import GetError, PynamoDBException
+from pynamodb.exceptions import PynamoDBException
 
 from .. import jsontext
 from ..domain.contracts import Contract
 from ..domain.devices import Device
 from ..domain.errors import Conflict
-from ..domain.metering import batch_key, compress, encode_rows, unpack_rows
+from ..domain.metering import COVERAGE_KEY, RETENTION_MS, batch_key, compress, encode_rows, unpack_rows
 from ..domain.usage_receipts import StoredReceipt, from_view, to_view
 from ..domain.usage_receipts import batch_key as receipt_batch_key
 from . import contracts as _contracts
+from . import coverage as _coverage
 from . import devices as _devices
-from .dynamo import guarded, is_conditional_failure, transaction_connection
-from .models import ContractItem, DeviceItem, MetricsItem
-
-RETENTION_MS = 30 * 24 * 3600 * 1000
+from .dynamo import RawItems, batch_get, guarded, is_conditional_failure
+from .models import ContractItem, CoverageItem, DeviceItem, MetricsItem
 
 
 def batch_item(
@@ -67,41 +64,30 @@ class MetricsRepo:
         self, device_id: str, contract_id: str | None, receipt_seq: int | None = None
     ) -> tuple[Device | None, Contract | None, StoredReceipt | None]:
         """One BatchGetItem: the device (eventually consistent, as `DeviceStore.get`), the
-        contract (strongly consistent, as `ContractStore.get`; not asked for when None) and the
-        contract's receipt `receipt_seq` (strongly consistent, as `receipt`; when not None);
-        unprocessed keys are asked again."""
-        devices, contracts = DeviceItem.Meta.table_name, ContractItem.Meta.table_name
-        metrics = MetricsItem.Meta.table_name
-        request: dict[str, Any] = {devices: {"Keys": [{"device_id": {"S": device_id}}], "ConsistentRead": False}}
+        contract with its coverage item (strongly consistent, as `ContractStore.get`; not asked
+        for when None) and the contract's receipt `receipt_seq` (strongly consistent, as
+        `receipt`; when not None); unprocessed keys are asked again."""
+        devices, contracts, metrics = (m.Meta.table_name for m in (DeviceItem, ContractItem, MetricsItem))
+        keys: RawItems = {devices: [{"device_id": {"S": device_id}}], contracts: [], metrics: []}
         if contract_id is not None:
-            request[contracts] = {"Keys": [{"contract_id": {"S": contract_id}}], "ConsistentRead": True}
-        if contract_id is not None and receipt_seq is not None:
-            key = {"contract_id": {"S": contract_id}, "batch_key": {"S": receipt_batch_key(receipt_seq)}}
-            request[metrics] = {"Keys": [key], "ConsistentRead": True}
-        found: dict[str, list[Any]] = {devices: [], contracts: [], metrics: []}
-        conn = transaction_connection()
-        for _ in range(8):
-            try:
-                answer = conn.dispatch(BATCH_GET_ITEM, {"RequestItems": request})
-            except BOTOCORE_EXCEPTIONS as exc:  # wrapped as PynamoDB's own calls do: @guarded maps outages
-                raise GetError(f"Failed to batch get a report's device and contract: {exc}", exc) from exc
-            for table, items in answer.get("Responses", {}).items():
-                found[table].extend(items)
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        else:
-            raise GetError("BatchGetItem left keys unprocessed after 8 attempts")
+            keys[contracts].append({"contract_id": {"S": contract_id}})
+            keys[metrics].append(_coverage.key(contract_id))
+            if receipt_seq is not None:
+                receipt_key = {"contract_id": {"S": contract_id}, "batch_key": {"S": receipt_batch_key(receipt_seq)}}
+                keys[metrics].append(receipt_key)
+        found = batch_get(keys, consistent=(contracts, metrics))
         device = _devices.to_domain(DeviceItem.from_raw_data(found[devices][0])) if found[devices] else None
-        contract = _contracts.to_domain(ContractItem.from_raw_data(found[contracts][0])) if found[contracts] else None
-        receipt = stored_receipt(MetricsItem.from_raw_data(found[metrics][0])) if found[metrics] else None
-        return device, contract, receipt
+        wanted = receipt_batch_key(receipt_seq) if receipt_seq is not None else None
+        receipts = [r for r in found[metrics] if wanted is not None and r["batch_key"]["S"] == wanted]
+        receipt = stored_receipt(MetricsItem.from_raw_data(receipts[0])) if receipts else None
+        return device, _contracts.read_back(found[contracts], found[metrics]), receipt
 
     @guarded
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         """The newest `count` samples, oldest first (each batch item holds 1..120 samples)."""
         rows: list[list[Any]] = []
-        for item in MetricsItem.query(contract_id, scan_index_forward=False, page_size=count, limit=count):
+        batches = MetricsItem.batch_key < COVERAGE_KEY  # not the coverage item
+        for item in MetricsItem.query(contract_id, batches, scan_index_forward=False, page_size=count, limit=count):
             rows.extend(item_rows(item))
             if len(rows) >= count:
                 break
@@ -147,13 +133,13 @@ class MetricsRepo:
 
     @guarded
     def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
-        """One conditional UpdateItem of the contract: its covered time becomes
-        (`covered_ms`, `end_ms`) when it is ACTIVE and still ends at `before_end_ms`
-        (the version is kept). False when the condition failed."""
+        """One conditional UpdateItem of the contract's coverage item (adapters/coverage.py): its
+        covered time becomes (`covered_ms`, `end_ms`) when it still ends at `before_end_ms` and is
+        not closed. False when the condition failed."""
         try:
-            ContractItem(contract_id).update(
-                actions=[ContractItem.covered_ms.set(covered_ms), ContractItem.covered_end_ms.set(end_ms)],
-                condition=(ContractItem.covered_end_ms == before_end_ms) & (ContractItem.status == "ACTIVE"),
+            CoverageItem(contract_id, COVERAGE_KEY).update(
+                actions=[CoverageItem.covered_ms.set(covered_ms), CoverageItem.covered_end_ms.set(end_ms)],
+                condition=_coverage.cover_condition(before_end_ms),
             )
         except PynamoDBException as exc:
             if is_conditional_failure(exc):

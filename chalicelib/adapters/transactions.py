@@ -3,7 +3,7 @@ either every item is written or none is, and each carries the condition that
 makes a replay or a lost race a no-op (docs/data-model.md).
 
 A failed condition surfaces as `Conflict(failed={role, ...})` naming the items
-whose condition failed (`claim`, `device`, `contract`, `ledger`), so a
+whose condition failed (`claim`, `device`, `contract`, `coverage`, `ledger`), so a
 service can tell a replayed payment from a full device from a lost race.
 """
 
@@ -27,6 +27,7 @@ from ..domain.records import Claim
 from ..domain.storage import shard_of
 from ..domain.webhooks import ended_event, opened_event
 from . import contracts as contracts_adapter
+from . import coverage
 from . import ledger as ledger_adapter
 from .claims import claim_item
 from .dynamo import cancellation_codes, guarded, transaction_connection
@@ -131,6 +132,7 @@ class Transactions:
                 contracts_adapter.to_item(contract, shards=self.shards),
                 ContractItem.contract_id.does_not_exist(),
             )
+            coverage.open_item(tx, contract)
             self._entries(tx, entries)
             self._book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
             outbox_put(tx, opened_event(contract))
@@ -147,8 +149,7 @@ class Transactions:
                 contracts_adapter.to_item(after, shards=self.shards),
                 (ContractItem.version == before.version)
                 & (ContractItem.status == ACTIVE)
-                & (ContractItem.expires_at_ms > now_ms)
-                & same_coverage(before),
+                & (ContractItem.expires_at_ms > now_ms),
             )
             self._entries(tx, entries)
             self._book(
@@ -164,8 +165,9 @@ class Transactions:
             tx.save(
                 "contract",
                 contracts_adapter.to_item(after, shards=self.shards),
-                (ContractItem.version == before.version) & (ContractItem.status == ACTIVE) & same_coverage(before),
+                (ContractItem.version == before.version) & (ContractItem.status == ACTIVE),
             )
+            coverage.close_item(tx, before, after)
             tx.update("device", DeviceItem(before.device_id), [DeviceItem.leases.add(-1)], DeviceItem.leases > 0)
             self._entries(tx, entries)
             self._book(
@@ -174,14 +176,6 @@ class Transactions:
                 books.delta(books.contract_contribution(before), books.contract_contribution(after)),
             )
             outbox_put(tx, ended_event(after))
-
-
-def same_coverage(before: Contract) -> Condition:
-    """The covered time is still what `before` read: a device report between the read and this
-    write (`MetricsRepo.cover`, which keeps the version) makes the writer read again."""
-    if before.covered_end_ms is None:
-        return ContractItem.covered_end_ms.does_not_exist()
-    return ContractItem.covered_end_ms == before.covered_end_ms
 
 
 def book_update(tx: _Tx, shard: int, deltas: dict[str, int]) -> None:

@@ -137,6 +137,16 @@ class Contract:
         return next((p for p in self.payments if p.sig == sig), None)
 
 
+def with_kept_coverage(contract: Contract, kept: coverage.Coverage | None) -> Contract:
+    """The contract with the covered time kept apart from it (its coverage item, advanced by
+    each device report: docs/adr/0016-covered-time.md): that one while the contract is ACTIVE.
+    An ended contract holds its final figures itself; no kept item: the contract's own
+    (the start-up allowance, or a contract opened before the item existed)."""
+    if kept is None or contract.status != ACTIVE:
+        return contract
+    return replace(contract, covered_ms=kept.covered_ms, covered_end_ms=kept.end_ms)
+
+
 def usage(contract: Contract, elapsed_ms: int) -> int:
     """docs/api.md: floor(lamports_per_hour × t / 3,600,000) while t < duration_ms; a contract
     that ran its whole duration used exactly its price (no rounding remainder)."""

@@ -15,6 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 FORMAT = 1  # first byte of a packed batch
+# The sort key of a contract's coverage item in the metrics table (docs/adr/0016-covered-time.md).
+# Every batch key starts with a digit (`batch_key`), so all of them sort before it.
+COVERAGE_KEY = "coverage"
+RETENTION_MS = 30 * 24 * 3600 * 1000  # a batch is kept this long, a closed coverage item this long after the end
 COLUMNS = 4  # cpu, memory, disk, network (after the timestamp)
 _WBITS = -15  # raw DEFLATE: no zlib header or checksum (DynamoDB keeps its own)
 

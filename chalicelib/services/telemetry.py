@@ -85,10 +85,10 @@ class Telemetry:
                (`put_batch`), the stamp (`stamp_device`), reads (`latest`).
     clock:     now, in Unix milliseconds.
 
-    AWS calls of one report: one BatchGetItem (device + contract) + PutItem batch + one
-    conditional UpdateItem of the contract's covered time (`cover`; a lost race reads the
-    contract again and retries), and an UpdateItem of the device only when its stamp is
-    LAST_SEEN_EVERY_MS old.
+    AWS calls of one report: one BatchGetItem (device + contract + its covered time) + PutItem
+    batch + one conditional UpdateItem of the covered time (`cover`, a small item in no index;
+    a lost race reads the contract again and retries), and an UpdateItem of the device only
+    when its stamp is LAST_SEEN_EVERY_MS old.
     """
 
     contracts: ContractStore

@@ -228,17 +228,25 @@ def main(argv=None) -> int:
         print(f"    client built at: {s}")
     w = result.get("writes_per_1000_samples")
     if w:
-        from dev.bench.writes import WCU_TARGETS
+        from dev.bench.writes import WCU_TARGETS, gated_wcu
 
         for label in ("single", "batch_120", "batch_120_noisy"):
             x = w[label]
             target = WCU_TARGETS.get(label)
+            gated = gated_wcu(x)
+            cov = x["coverage"]
             print(
                 f"1,000 samples as {label:15}: {x['requests']:4} requests, {x['write_calls']:4} write calls "
-                f"({x['device_stamps']} device stamps), {x['items_written']:4} items, ~{x['wcu_total']} WCU "
-                f"({x['wcu_table']} table + {x['wcu_gsi']} index), {x['read_calls']} reads; batch item "
-                f"{x['batch_item_bytes']['max']} B max"
-                + (f"; target <= {target}: {'ok' if x['wcu_total'] <= target else 'MISSED'}" if target else " (info)")
+                f"({x['device_stamps']} device stamps), {x['items_written']:4} items, {x['measured']['wcu']:g} WCU "
+                f"measured (~{x['wcu_total']} estimated: {x['wcu_table']} table + {x['wcu_gsi']} index), "
+                f"{x['read_calls']} reads ({x['measured']['rcu']:g} RCU); "
+                f"batch item {x['batch_item_bytes']['max']} B max"
+                + (f"; target <= {target}: {'ok' if gated <= target else 'MISSED'}" if target else " (info)")
+            )
+            print(
+                f"    coverage of it: {cov['update_calls']} UpdateItem on {'/'.join(cov['tables']) or '-'} "
+                f"({cov['update_calls_per_request']:g} per request), {cov['wcu_measured']:g} WCU measured "
+                f"({cov['wcu_measured_per_request']:g} per request; ~{cov['wcu']} estimated)"
             )
     ci = result.get("cold_import")
     if ci:

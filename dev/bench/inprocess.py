@@ -102,8 +102,9 @@ class InProcess:
 
 
 def seed_active(api: InProcess, n: int) -> int:
-    """Put n ACTIVE contracts as /api/rent would leave them -- payment claim, contract, its two
-    postings, a device slot -- with the app's own item mapping, in batch writes.
+    """Put n ACTIVE contracts as /api/rent would leave them -- payment claim, contract, its
+    coverage item, its two postings, a device slot -- with the app's own item mapping, in batch
+    writes.
 
     Not through /api/rent: the emulator (moto) deep-copies every table a TransactWriteItems
     touches, once per item, so 300 rents cost minutes and grow quadratically. The seeded
@@ -115,16 +116,17 @@ def seed_active(api: InProcess, n: int) -> int:
     from chalicelib.adapters import contracts as ca
     from chalicelib.adapters import ledger as la
     from chalicelib.adapters.claims import claim_item
-    from chalicelib.adapters.models import ClaimItem, ContractItem, DeviceItem, LedgerItem
+    from chalicelib.adapters.models import ClaimItem, ContractItem, CoverageItem, DeviceItem, LedgerItem
     from chalicelib.domain import contracts as dc
     from chalicelib.domain import ledger, receipts
+    from chalicelib.domain.metering import COVERAGE_KEY
     from chalicelib.domain.records import Claim
 
     devices = [d for d in api.container.devices.all() if d.tier in ("M2", "ORIN", "THOR")]
     devices.sort(key=lambda d: d.device_id)
     now = int(time.time() * 1000)
     leases: Counter = Counter()
-    contracts, claims, entries = [], [], []
+    contracts, claims, entries, covered = [], [], [], []
     for i in range(n):
         d = devices[i % len(devices)]
         if d.leases + leases[d.device_id] >= d.capacity:
@@ -140,8 +142,12 @@ def seed_active(api: InProcess, n: int) -> int:
             sig=sig,
             now_ms=now - i,
             received_lamports=price(d.tier, 3),
+            coverage_grace_ms=api.container.settings.coverage_grace_seconds * 1000,
         )
         contracts.append(ca.to_item(k, shards=api.container.settings.active_shards))
+        covered.append(
+            CoverageItem(k.contract_id, COVERAGE_KEY, covered_ms=k.covered_ms, covered_end_ms=k.covered_end_ms)
+        )
         claims.append(
             claim_item(
                 Claim(
@@ -156,7 +162,12 @@ def seed_active(api: InProcess, n: int) -> int:
             )
         )
         entries += [la.to_item(e) for e in ledger.payment_postings(k, k.payments[0])]
-    for model, items in ((ContractItem, contracts), (ClaimItem, claims), (LedgerItem, entries)):
+    for model, items in (
+        (ContractItem, contracts),
+        (CoverageItem, covered),
+        (ClaimItem, claims),
+        (LedgerItem, entries),
+    ):
         with model.batch_write() as batch:
             for item in items:
                 batch.save(item)

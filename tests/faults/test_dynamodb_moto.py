@@ -247,7 +247,7 @@ def test_endless_transaction_conflicts_are_503_contention_and_write_nothing(c):
 
 
 # --- timeouts -------------------------------------------------------------------------------
-@pytest.mark.parametrize("operation", ["GetItem", "Query", "TransactWriteItems"])
+@pytest.mark.parametrize("operation", ["BatchGetItem", "Query", "TransactWriteItems"])
 def test_a_connect_timeout_is_503_and_writes_nothing(c, operation):
     k = c.contracts.get(c.rentals.rent(rent_request(c)).body["contract_id"])
     c.clock.advance(120)
@@ -329,7 +329,7 @@ def test_a_throttled_read_answers_the_api_error_shape(c):
     bootstrap.set_container(c)
     try:
         with Client(app) as client:
-            c.faults.add(Fault("GetItem", "error", "ProvisionedThroughputExceededException"))
+            c.faults.add(Fault("BatchGetItem", "error", "ProvisionedThroughputExceededException"))
             r = client.http.get(f"/api/contracts/{k}")
             body = json.loads(r.body)
             assert (r.status_code, body["code"], body["reason"]) == (503, "unavailable", "database")

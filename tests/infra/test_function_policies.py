@@ -154,3 +154,21 @@ def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_
     [sched] = resources["QuoteWatcher"]["Properties"]["Events"].values()
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
     assert resources["QuoteWatcher"]["Properties"]["Timeout"] == 60
+
+
+@pytest.mark.parametrize(
+    ("function", "writes"),
+    [("APIHandler", ("PutItem", "UpdateItem")), ("BillingSweep", ("UpdateItem",)), ("QuoteWatcher", ("PutItem",))],
+)
+def test_functions_that_read_rent_or_end_contracts_reach_their_coverage_item(resources, function, writes):
+    """A contract is read with its coverage item (one BatchGetItem of the contracts and metrics
+    tables); rent puts the item, a report and the end of a contract update it (ADR 0016)."""
+    st = _statements(resources, function)
+    for table in ("contracts", "metrics"):
+        assert allowed(
+            st, "dynamodb:BatchGetItem", ACCOUNT_ARN.format(service="dynamodb", resource=f"table/si64-prod-{table}")
+        )
+    metrics = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-metrics")
+    for action in writes:
+        assert allowed(st, f"dynamodb:{action}", metrics), action
+    assert not allowed(st, "dynamodb:DeleteItem", metrics)

@@ -11,6 +11,7 @@ from chalicelib.api import views
 from chalicelib.domain import contracts as dc
 from chalicelib.domain import ledger, money
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.records import Claim
 from tests.services.conftest import World, make_world
 
 LPH = money.TIERS["M2"].lamports_per_hour
@@ -146,3 +147,53 @@ def test_a_contract_opened_without_coverage_bills_elapsed_time(cw):
     legacy = replace(k, covered_ms=None, covered_end_ms=None)
     e = dc.finalize(legacy, now_ms=k.created_at_ms + 20_000, refund_min_lamports=5_000)
     assert (e.used_lamports, e.credit_lamports) == (LPH * 20_000 // 3_600_000, None)
+
+
+def test_a_report_whose_write_comes_after_a_settle_is_refused_not_lost(cw):
+    """The report read the contract live; the settlement lands before its coverage write: the
+    write finds the coverage item closed, re-reads, finds the contract ended and counts nothing.
+    The settlement billed what it read, and the stored figures are the settled ones."""
+    k = cw.rent("M2", 30, PRICE_30S)
+    key = cw.operator.issue_device_key(k.device_id)
+    cw.clock.now_ms += 5_000
+    settled: list[dc.Contract] = []
+    cw.db.before_next("metrics.cover", lambda: settled.append(cw.rentals.settle(k.contract_id, k.wallet)))
+    cw.telemetry.record(k.contract_id, key, rows)
+    (s,) = settled
+    assert (s.status, s.covered_ms) == (dc.SETTLED, 1_000)  # the start-up allowance only
+    assert cw.db.calls.count("metrics.cover") == 1  # refused once, then the contract had ended
+    got = cw.p.contracts.get(k.contract_id)
+    assert got == s and got.used_lamports == LPH * 1_000 // 3_600_000
+    assert cw.db.tables["coverage"][k.contract_id]["closed"] is True
+
+
+def test_a_contract_kept_on_its_own_item_before_the_coverage_item_bills_every_report(cw):
+    """Opened before the coverage item existed: its covered time on the contract item. The first
+    report creates the item from it; the settlement bills every report."""
+    k = cw.rent("M2", 30, PRICE_30S)
+    del cw.db.tables["coverage"][k.contract_id]
+    key = cw.operator.issue_device_key(k.device_id)
+    cw.clock.now_ms += 2_000
+    report_every_half_second(cw, k.contract_id, key, k.created_at_ms + 4_000)
+    assert cw.p.contracts.get(k.contract_id).covered_ms == 3_500  # [0, 1 s] and [1.5 s, 4 s]
+    assert cw.db.tables["coverage"][k.contract_id]["covered_end_ms"] == k.created_at_ms + 4_000
+    cw.clock.now_ms = k.created_at_ms + 10_000
+    s = cw.rentals.settle(k.contract_id, k.wallet)
+    assert (s.covered_ms, s.used_lamports) == (3_500, LPH * 3_500 // 3_600_000)
+
+
+def test_a_report_does_not_make_an_extension_read_again(cw):
+    k = cw.rent("M2", 30, PRICE_30S)
+    key = cw.operator.issue_device_key(k.device_id)
+    cw.clock.now_ms += 3_000
+    cw.telemetry.record(k.contract_id, key, rows)  # covers [2 s, 3 s]
+    stale = cw.p.contracts.get(k.contract_id)
+    cw.clock.now_ms += 1_000
+    cw.telemetry.record(k.contract_id, key, rows)  # covers [3 s, 4 s] after the read
+    after = dc.extend(
+        stale, seconds=60, received_lamports=10**9, sig=stale.payments[0].sig, now_ms=cw.clock(), max_seconds=10**6
+    )
+    claim = Claim("sig-extend", "extend", k.contract_id, k.wallet, "fp", {})
+    cw.p.tx.extend_rental(claim, stale, after, [], cw.clock())  # no conflict: extending ignores coverage
+    got = cw.p.contracts.get(k.contract_id)
+    assert (got.expires_at_ms, got.covered_ms) == (k.expires_at_ms + 60_000, 3_000)

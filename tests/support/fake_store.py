@@ -17,7 +17,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from chalicelib import jsontext
 from chalicelib.domain import books
 from chalicelib.domain import refunds as R
-from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
+from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, with_kept_coverage
+from chalicelib.domain.coverage import Coverage
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
@@ -74,6 +75,8 @@ class FakeDatabase:
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.tables["webhooks"] = {}  # owner → tuple of webhooks (the adapter: whk#{owner} in claims)
         self.tables["outbox"] = {}  # event id → {"event", "pending", "dispatched_at_ms"} (adapter: evt#… in claims)
+        # contract id → {"covered_ms", "covered_end_ms", "closed"} (the adapter: (contract_id, "coverage") in metrics)
+        self.tables["coverage"] = {}
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -168,6 +171,13 @@ class _View:
     def _t(self, name: str) -> dict[Any, Any]:
         return self.db.tables[name]
 
+    def _contract(self, c: Contract) -> Contract:
+        """A stored contract as the adapter reads it: with its kept covered time while ACTIVE."""
+        rec = self._t("coverage").get(c.contract_id)
+        if rec is None or rec.get("covered_end_ms") is None:
+            return c
+        return with_kept_coverage(c, Coverage(rec["covered_ms"], rec["covered_end_ms"]))
+
 
 # --------------------------------------------------------------------------
 # page tokens (opaque to callers; checked like the adapter checks its own)
@@ -214,11 +224,13 @@ class FakeContractStore(_View):
 
     @_op
     def get(self, contract_id: str) -> Contract | None:
-        return self._t("contracts").get(contract_id)
+        c = self._t("contracts").get(contract_id)
+        return None if c is None else self._contract(c)
 
     @_op
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
-        return _page(list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token, "contracts")
+        contracts = [self._contract(c) for c in self._t("contracts").values()]
+        return _page(contracts, lambda c: (c.contract_id, ""), limit, token, "contracts")
 
     @_op
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
@@ -227,7 +239,7 @@ class FakeContractStore(_View):
             for c in self._t("contracts").values()
             if c.status == ACTIVE and shard_of(c.contract_id, self.shards) == shard and c.expires_at_ms <= now_ms
         ]
-        return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
+        return [self._contract(c) for c in sorted(hits, key=lambda c: c.expires_at_ms)[:limit]]
 
     @_op
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
@@ -419,7 +431,8 @@ class FakeMetricsStore(_View):
         if contract_id is None:
             return device, None, None
         prev = None if receipt_seq is None else self._receipt(contract_id, receipt_seq)
-        return device, self._t("contracts").get(contract_id), prev
+        c = self._t("contracts").get(contract_id)
+        return device, None if c is None else self._contract(c), prev
 
     def _receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
         rec = self._t("metrics").get((contract_id, receipt_batch_key(seq)))
@@ -465,10 +478,10 @@ class FakeMetricsStore(_View):
 
     @_op
     def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
-        c = self._t("contracts").get(contract_id)
-        if c is None or c.status != ACTIVE or c.covered_end_ms is None or c.covered_end_ms != before_end_ms:
+        rec = self._t("coverage").get(contract_id)
+        if not _coverage_unchanged(rec, before_end_ms):
             return False
-        self._t("contracts")[contract_id] = replace(c, covered_ms=covered_ms, covered_end_ms=end_ms)
+        self._t("coverage")[contract_id] = {**(rec or {}), "covered_ms": covered_ms, "covered_end_ms": end_ms}
         return True
 
     @_op
@@ -514,6 +527,15 @@ def _absent(old: object) -> bool:
     return old is None
 
 
+def _coverage_unchanged(rec: dict[str, Any] | None, before_end_ms: int | None) -> bool:
+    """The adapter's condition on a coverage item (adapters/coverage.py `cover_condition`): its
+    end is still the one read (or it holds none: a contract opened before the item existed) and
+    it is not closed."""
+    if rec is None:
+        return True
+    return rec.get("covered_end_ms") in (None, before_end_ms) and not rec.get("closed")
+
+
 class FakeTransactions(_View):
     port = "tx"
 
@@ -546,6 +568,9 @@ class FakeTransactions(_View):
             lambda d: d is not None and d.leases < d.capacity,
         )
         tx.write("contract", "contracts", contract.contract_id, contract, _absent)
+        if contract.covered_end_ms is not None:  # the start-up allowance
+            kept = {"covered_ms": contract.covered_ms, "covered_end_ms": contract.covered_end_ms}
+            tx.write("coverage", "coverage", contract.contract_id, kept, _absent)
         self._entries(tx, entries)
         _book(tx, contract.contract_id, books.delta({}, books.contract_contribution(contract)))
         _outbox(tx, opened_event(contract))
@@ -562,13 +587,7 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: (
-                c is not None
-                and c.version == before.version
-                and c.status == ACTIVE
-                and c.expires_at_ms > now_ms
-                and c.covered_end_ms == before.covered_end_ms
-            ),
+            lambda c: c is not None and c.version == before.version and c.status == ACTIVE and c.expires_at_ms > now_ms,
         )
         self._entries(tx, entries)
         _book(
@@ -584,13 +603,16 @@ class FakeTransactions(_View):
             "contracts",
             after.contract_id,
             after,
-            lambda c: (
-                c is not None
-                and c.version == before.version
-                and c.status == ACTIVE
-                and c.covered_end_ms == before.covered_end_ms
-            ),
+            lambda c: c is not None and c.version == before.version and c.status == ACTIVE,
         )
+        if before.covered_end_ms is not None:  # close the coverage item: no report advances it any more
+            tx.write(
+                "coverage",
+                "coverage",
+                before.contract_id,
+                lambda old: {**(old or {}), "closed": True},
+                lambda old: _coverage_unchanged(old, before.covered_end_ms),
+            )
         tx.write(
             "device",
             "devices",
