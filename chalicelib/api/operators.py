@@ -9,8 +9,11 @@ from chalice import Blueprint
 
 from .. import observability
 from ..domain.errors import InvalidRequest, NotFound
-from . import schemas, views
+from . import views
 from .endpoint import Call, endpoint
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 if TYPE_CHECKING:  # types only
     from ..domain.devices import Device
@@ -27,12 +30,16 @@ ORPHAN_AGE_DEFAULT_SECONDS = 3600
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
 def ledger(call: Call) -> object:
+    from . import schemas
+
     page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
     return views.ledger_response(page)
 
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
 def entries(call: Call) -> object:
+    from . import schemas
+
     query = schemas.entries_query(call.query)
     return views.entries_response(call.c.books.entries(*query), account=query[1])
 
@@ -141,6 +148,8 @@ def refund_view(r: Refund) -> dict[str, Any]:
 
 @endpoint(bp, "/api/admin/refunds", auth="admin")
 def admin_refunds(call: Call) -> object:
+    from . import schemas
+
     status = call.query.get("status") or "FAILED"
     refunds, token = call.c.refund_admin.list(
         status, schemas.limit(call.query.get("limit")), call.query.get("next_token")
@@ -150,6 +159,8 @@ def admin_refunds(call: Call) -> object:
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call: Call) -> object:
+    from . import schemas
+
     limit = schemas.query_integer(call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
@@ -162,6 +173,7 @@ def admin_refunds_redrive(call: Call) -> object:
 
 @endpoint(bp, "/api/admin/payments/{tx_signature}/refund", methods=["POST"], auth="admin")
 def admin_refund_orphan(call: Call) -> object:
+    from . import schemas
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
@@ -224,6 +236,8 @@ def reconcile_response(rep: Report) -> dict[str, Any]:
 
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
 def admin_reconcile(call: Call) -> object:
+    from . import schemas
+
     age = schemas.query_integer(
         call.query, "orphan_age", ORPHAN_AGE_DEFAULT_SECONDS, minimum=0, maximum=10 * 365 * 86_400
     )

@@ -21,7 +21,6 @@ from ..domain.errors import (
     Conflict,
     Forbidden,
     NoCapacity,
-    NotFound,
     PaymentAlreadyUsed,
     PaymentInvalid,
     TooManyLookups,
@@ -30,6 +29,7 @@ from ..domain.errors import (
 from ..domain.payments import PaymentCheck, PaymentResult
 from ..domain.records import Claim
 from ..domain.signing import extend_memo, rent_memo
+from .contract_reads import ContractReads, Snapshot, load_contract
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..ports import ClaimStore, Clock, ContractStore, DeviceStore, PaymentVerifier, RefundQueue, Transactions
@@ -46,14 +46,6 @@ class Receipt:
 
     body: dict[str, Any]
     first: bool
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A contract as read at `at_ms` (its live figures are computed for that instant)."""
-
-    contract: dc.Contract
-    at_ms: int
 
 
 # Refusals of a real payment by the wallet to the treasury: binding is decided first, so a
@@ -93,10 +85,7 @@ class Rentals:
 
     # --- helpers ---------------------------------------------------------
     def _load(self, contract_id: str) -> dc.Contract:
-        contract = self.contracts.get(contract_id)
-        if contract is None:
-            raise NotFound("No such contract.", reason="contract_id")
-        return contract
+        return load_contract(self.contracts, contract_id)
 
     def _replay(self, sig: str, payer: str, fingerprint: str) -> Receipt | None:
         """None while `payer`'s share of the signature is unclaimed; the first answer for the same
@@ -234,8 +223,7 @@ class Rentals:
         raise _busy()
 
     def status(self, contract_id: str) -> Snapshot:
-        contract = self._load(contract_id)
-        return Snapshot(contract, self.clock())
+        return ContractReads(self.contracts, self.clock).status(contract_id)
 
     def extend(self, req: ExtendRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment from the contract's wallet and its binding, then extend at the
