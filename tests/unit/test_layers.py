@@ -71,7 +71,7 @@ MAX_MODULE_LINES = 300
 
 
 def test_no_chalicelib_module_is_over_300_lines():
-    """Small parts (docs/adr/0019-cold-import.md): a module that outgrows this is split along its
+    """Small parts (ADR 0011, "The cold import"): a module that outgrows this is split along its
     seams (the container per area, the views per resource), not grown."""
     sizes = {
         p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in (ROOT / "chalicelib").rglob("*.py")
@@ -106,7 +106,7 @@ sys.stdout.write("\\n" + json.dumps({"status": resp["statusCode"], "at_import": 
 
 
 def test_a_cold_status_request_loads_only_what_it_uses():
-    """The API's cold start (docs/adr/0019-cold-import.md): `import app` registers every route but
+    """The API's cold start (ADR 0011, "The cold import"): `import app` registers every route but
     loads no body parser, service, adapter or other resource's views; the status request then
     builds only the contracts store (and the claims store of the rate limit), never the refund,
     webhook, quote, queue or Solana adapters, nor the money-moving rental service."""
