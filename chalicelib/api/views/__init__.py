@@ -1,9 +1,10 @@
 """The JSON shapes of docs/api.md, built from domain objects and service results. Pure Python.
 
 One module per resource: `contracts` (status, settle, a usage report's answer), `samples`,
-`catalog` (devices, pricing, fleet), `books` (ledger, entries, stats). A route imports the
-module it answers with; `views.<name>` also works for each of them, and loads only that
-module (so the status route's cold start does not pay for the books' shapes).
+`catalog` (devices, pricing, fleet), `books` (ledger, entries, stats), `operators` (refund
+records, a retried refund, the reconciliation; imported as a module by the operator routes).
+`views.<name>` works for the names below and loads only that name's module (so the status
+route's cold start does not pay for the books' shapes).
 """
 
 from __future__ import annotations
