@@ -3,18 +3,24 @@ fleet-wide rate-limit windows (`rl#…`). ADR 0009 describes the last two."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import jsontext
-from ..domain.records import Claim, Replay, claim_key
 from ..domain.storage import IDEMPOTENCY_DONE as DONE
 from ..domain.storage import IDEMPOTENCY_PENDING as PENDING
 from ..domain.storage import IDEMPOTENCY_TTL_MS, rate_key
 from .dynamo import guarded, is_conditional_failure
 from .models import ClaimItem
 
+if TYPE_CHECKING:  # the records' module loads with the first claim or replay, not with the rate limit
+    from ..domain.records import Claim, Replay
+
 RATE_WINDOW_GRACE_S = 60  # a window item lives this long past its window (TTL deletes it later)
 
 
 def claim_item(c: Claim, now_ms: int) -> ClaimItem:
+    from ..domain.records import claim_key
+
     return ClaimItem(
         claim_key(c.signature, c.wallet),
         kind=c.kind,
@@ -27,6 +33,8 @@ def claim_item(c: Claim, now_ms: int) -> ClaimItem:
 
 
 def _replay(i: ClaimItem) -> Replay:
+    from ..domain.records import Replay
+
     if i.kind == PENDING:
         return Replay(i.request, 0, "", in_progress=True)
     return Replay(i.request, int(i.status), i.response)
@@ -35,6 +43,8 @@ def _replay(i: ClaimItem) -> Replay:
 class ClaimsRepo:
     @guarded
     def get_claim(self, signature: str, payer: str) -> Claim | None:
+        from ..domain.records import Claim, claim_key
+
         try:
             i = ClaimItem.get(claim_key(signature, payer), consistent_read=True)
         except ClaimItem.DoesNotExist:
@@ -74,6 +84,8 @@ class ClaimsRepo:
         except Exception as exc:
             if not is_conditional_failure(exc):
                 raise
+            from ..domain.records import Replay
+
             seen = self.get_replay(key, now_ms)
             # gone between our write and our read (released, or just expired): report it as
             # still in progress; the client retries and takes it then

@@ -2,15 +2,20 @@
 
 from chalice import Blueprint
 
-from ..domain import usage_receipts
-from . import schemas, views
+from . import views
 from .endpoint import Call, endpoint
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/api/metrics/{contract_id}", methods=["POST"], auth="device", operation="report_metrics")
 def report(call: Call) -> object:
+    from ..domain import usage_receipts
+    from . import schemas
+
     cid = schemas.contract_id(call.params["contract_id"])
     body = call.body
     done = call.c.telemetry.record(

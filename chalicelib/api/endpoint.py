@@ -26,12 +26,10 @@ from chalice import Response
 
 from .. import bootstrap, observability
 from ..domain import errors as e
-from ..domain.records import Replay
-from ..services.idempotency import check_key
 from . import cors
 from .errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response, internal_response, status_of
 from .errors import json_response as json_response
-from .schemas import MAX_BODY_BYTES, contract_id, parse_json, renter_credentials
+from .paths import MAX_BODY_BYTES, contract_id
 
 if TYPE_CHECKING:  # types only
     from chalice import Blueprint
@@ -72,6 +70,8 @@ class Call:
     @property
     def body(self) -> dict[str, Any]:
         if self._body is None:
+            from .schemas import parse_json  # the body schemas load with the first body
+
             self._body = parse_json(self.raw)
         return self._body
 
@@ -118,11 +118,12 @@ def verified_device(
 
 
 def receipt_seq(raw: bytes) -> int | None:
-    """The `receipt.seq` a device report's body names, if any: the receipt before it is read with
-    the device and the contract (`Telemetry.read`). Only a hint: the handler parses the body again
-    and checks what it names."""
+    """The `receipt.seq` a device report's body names, if any: the receipt before it is read with the
+    device and the contract (`Telemetry.read`). A hint: the handler parses and checks the body."""
     if b'"receipt"' not in raw or len(raw) > MAX_BODY_BYTES:
         return None
+    from .schemas import parse_json  # only a keyed device's report names a receipt
+
     try:
         r = parse_json(raw).get("receipt")
     except e.InvalidRequest:
@@ -163,6 +164,8 @@ def authenticate(c: bootstrap.Container, call: Call, mode: str | None, ip: str) 
     if mode == "renter_or_admin":
         mode = "renter" if any(h.get(k) for k in RENTER_HEADERS) else "admin"
     if mode in ("renter", "renter_optional") and (mode == "renter" or any(h.get(k) for k in RENTER_HEADERS)):
+        from .schemas import renter_credentials
+
         call.wallet = c.auth.renter(renter_credentials(h), call.method, call.signed_path(), call.raw)
         call.principal = f"wallet:{call.wallet}"
     elif mode == "device":
@@ -187,6 +190,9 @@ def shape(result: object) -> Response:
 def run_post(c: bootstrap.Container, call: Call, fn: Handler, auth: str | None) -> Response:
     """A POST: under its Idempotency-Key when it has credentials; with none (a payment-bound
     rent or extend), the payment's receipt is its replay and the key is not stored."""
+    from ..domain.records import Replay
+    from ..services.idempotency import check_key
+
     key = check_key(call.headers.get("idempotency-key"))
     if key is None or (auth == "renter_optional" and call.wallet is None):
         return shape(fn(call))

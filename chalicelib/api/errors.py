@@ -11,7 +11,7 @@ import si64_protocol as codes
 
 from .. import jsontext
 from ..domain import errors as e
-from ..services.idempotency import IdempotencyInProgress, IdempotencyMismatch
+from ..domain.errors import IdempotencyInProgress, IdempotencyMismatch
 from ..services.ratelimit import RateLimited
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}

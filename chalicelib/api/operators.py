@@ -9,13 +9,14 @@ from chalice import Blueprint
 
 from .. import observability
 from ..domain.errors import InvalidRequest, NotFound
-from . import schemas, views
+from . import views
 from .endpoint import Call, endpoint
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 if TYPE_CHECKING:  # types only
     from ..domain.devices import Device
-    from ..domain.reconcile import Report, Unbooked
-    from ..domain.refunds import Refund
 
 bp = Blueprint(__name__)
 
@@ -27,12 +28,16 @@ ORPHAN_AGE_DEFAULT_SECONDS = 3600
 
 @endpoint(bp, "/api/billing/ledger", auth="admin")
 def ledger(call: Call) -> object:
+    from . import schemas
+
     page = call.c.books.ledger_page(schemas.limit(call.query.get("limit")), call.query.get("next_token"))
     return views.ledger_response(page)
 
 
 @endpoint(bp, "/api/billing/entries", auth="admin")
 def entries(call: Call) -> object:
+    from . import schemas
+
     query = schemas.entries_query(call.query)
     return views.entries_response(call.c.books.entries(*query), account=query[1])
 
@@ -89,6 +94,8 @@ def admin_device_key(call: Call) -> object:
 
 @endpoint(bp, "/api/admin/devices/{device_id}/pubkey", methods=["POST"], auth="admin", operation="register_pubkey")
 def admin_device_pubkey(call: Call) -> object:
+    from . import schemas
+
     device_id = _device_id(call)
     pubkey = schemas.pubkey(call.body.get("pubkey"), "pubkey")
     device = call.c.operator.register_pubkey(device_id, pubkey)
@@ -114,53 +121,29 @@ def admin_device_audited(call: Call) -> object:
 @endpoint(bp, "/api/refunds/{refund_id}/retry", methods=["POST"], auth="admin")
 def retry_refund(call: Call) -> object:
     """FAILED → QUEUED and queued again; a refund that is not FAILED is returned as is."""
-    return retried_view(call.c.refund_operations.retry(call.params["refund_id"]))
+    from .views import operators as shapes
 
-
-def retried_view(r: Refund) -> dict[str, Any]:
-    """The answer of a retry: the refund as it now stands."""
-    out: dict[str, Any] = {
-        "refund_id": r.refund_id,
-        "wallet": r.wallet,
-        "status": r.status,
-        "lamports": r.lamports,
-        "tx_signature": r.tx_signature,
-        "attempt": r.attempt,
-    }
-    if r.reason:
-        out["reason"] = r.reason
-    return out
+    return shapes.retried_view(call.c.refund_operations.retry(call.params["refund_id"]))
 
 
 # --- refunds, the dead-letter queue, orphan payments, reconciliation -------
-def refund_view(r: Refund) -> dict[str, Any]:
-    """An operator's view of a refund record (never its signed bytes)."""
-    out = {
-        "refund_id": r.refund_id,
-        "kind": "payment" if r.refund_id.startswith("PAY-") else "contract",
-        "wallet": r.wallet,
-        "status": r.status,
-        "lamports": r.lamports,
-        "tx_signature": r.tx_signature,
-        "attempt": r.attempt,
-        "fee_lamports": r.fee_lamports,
-        "confirmed_at_ms": r.confirmed_at_ms,
-        "reason": r.reason,
-    }
-    return out
-
-
 @endpoint(bp, "/api/admin/refunds", auth="admin")
 def admin_refunds(call: Call) -> object:
+    from . import schemas
+    from .views import operators as shapes
+
     status = call.query.get("status") or "FAILED"
     refunds, token = call.c.refund_admin.list(
         status, schemas.limit(call.query.get("limit")), call.query.get("next_token")
     )
-    return {"status": status, "refunds": [refund_view(r) for r in refunds], "count": len(refunds), "next_token": token}
+    listed = [shapes.refund_view(r) for r in refunds]
+    return {"status": status, "refunds": listed, "count": len(refunds), "next_token": token}
 
 
 @endpoint(bp, "/api/admin/refunds/redrive", methods=["POST"], auth="admin")
 def admin_refunds_redrive(call: Call) -> object:
+    from . import schemas
+
     limit = schemas.query_integer(call.query, "limit", REDRIVE_MAX_MESSAGES, minimum=1, maximum=REDRIVE_MAX_MESSAGES)
     moved = call.c.refund_admin.redrive(limit)
     observability.log_event("dlq_redriven", operation="redrive_refunds", outcome="moved", moved=moved)
@@ -173,6 +156,7 @@ def admin_refunds_redrive(call: Call) -> object:
 
 @endpoint(bp, "/api/admin/payments/{tx_signature}/refund", methods=["POST"], auth="admin")
 def admin_refund_orphan(call: Call) -> object:
+    from . import schemas
     from .payments import payment_refund_response
 
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
@@ -189,54 +173,14 @@ def admin_refund_orphan(call: Call) -> object:
     return 201, payment_refund_response(pr)
 
 
-def reconcile_response(rep: Report) -> dict[str, Any]:
-    def unbooked(u: Unbooked) -> dict[str, Any]:
-        return {
-            "signature": u.signature,
-            "kind": u.kind,
-            "lamports": u.lamports,
-            "slot": u.slot,
-            "block_time": u.block_time,
-            "payer": u.payer,
-            "refund_id": u.refund_id,
-            "note": u.note,
-        }
-
-    return {
-        "ok": rep.ok,
-        "mismatches": rep.mismatches,
-        "treasury": {
-            "address": rep.treasury,
-            "chain_lamports": rep.chain_lamports,
-            "chain_slot": rep.chain_slot,
-            "baseline_lamports": rep.baseline_lamports,
-            "baseline_slot": rep.baseline_slot,
-            "baseline_source": rep.baseline_source,
-            "ledger_lamports": rep.ledger_lamports,
-            "unbooked_lamports": rep.unbooked_lamports,
-            "difference_lamports": rep.difference_lamports,
-        },
-        "orphans": [unbooked(u) for u in rep.orphans],
-        "unbooked": [unbooked(u) for u in rep.unbooked],
-        "refunds": {
-            "confirmed_checked": rep.refunds_checked,
-            "problems": [
-                {"refund_id": p.refund_id, "tx_signature": p.tx_signature, "problems": list(p.problems)}
-                for p in rep.refund_problems
-            ],
-        },
-        "phantom_refs": rep.phantom_refs,
-        "orphan_age_seconds": rep.orphan_age_seconds,
-        "complete": rep.complete,
-        "notes": rep.notes,
-        "reads": {"signatures": rep.signatures_read, "transactions": rep.transactions_read},
-    }
-
-
 @endpoint(bp, "/api/admin/reconcile", auth="admin")
 def admin_reconcile(call: Call) -> object:
+    from . import schemas
+
     age = schemas.query_integer(
         call.query, "orphan_age", ORPHAN_AGE_DEFAULT_SECONDS, minimum=0, maximum=10 * 365 * 86_400
     )
     baseline = schemas.query_integer(call.query, "baseline_slot", None, minimum=0, maximum=10**12)
-    return reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))
+    from .views import operators as shapes
+
+    return shapes.reconcile_response(call.c.reconciler.run(orphan_age_seconds=age, baseline_slot=baseline))

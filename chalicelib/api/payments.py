@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from ..domain.money import sol
-from . import schemas
 from .endpoint import Call, endpoint
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 if TYPE_CHECKING:  # types only
     from ..services.payment_refunds import PaymentRefund
@@ -41,6 +43,8 @@ def payment_refund_response(pr: PaymentRefund) -> dict[str, Any]:
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund", methods=["POST"], auth="renter")
 def refund_payment(call: Call) -> object:
+    from . import schemas
+
     assert call.wallet is not None  # auth="renter": the credentials checked out
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
     pr = call.c.payment_refunds.request(sig, call.wallet, client=call.client)
@@ -49,6 +53,8 @@ def refund_payment(call: Call) -> object:
 
 @endpoint(bp, "/api/payments/{tx_signature}/refund")
 def payment_refund(call: Call) -> object:
+    from . import schemas
+
     sig = schemas.signature(call.params["tx_signature"], "tx_signature")
     payer = schemas.pubkey(call.query.get("payer"), "payer")
     return payment_refund_response(call.c.payment_refunds.status(sig, payer))

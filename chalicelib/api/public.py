@@ -5,13 +5,11 @@ from pathlib import Path
 
 from chalice import Blueprint, Response
 
-from ..services.fleet import FLEET_MAX_AGE_MS
 from . import views
 from .endpoint import Call, endpoint
 from .errors import json_response
 
 bp = Blueprint(__name__)
-FLEET_CACHE = f"public, max-age={FLEET_MAX_AGE_MS // 1000}"
 
 
 @endpoint(bp, "/api/health")
@@ -27,8 +25,10 @@ def pricing(call: Call) -> object:
 
 @endpoint(bp, "/api/fleet")
 def fleet(call: Call) -> object:
+    from ..services.fleet import FLEET_MAX_AGE_MS  # the service's own module, loaded with it
+
     body = views.fleet_response(call.c.fleet.view(), call.c.clock())
-    return json_response(200, body, {"Cache-Control": FLEET_CACHE})
+    return json_response(200, body, {"Cache-Control": f"public, max-age={FLEET_MAX_AGE_MS // 1000}"})
 
 
 @endpoint(bp, "/api/devices/{tier}")

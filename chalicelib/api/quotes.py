@@ -9,8 +9,10 @@ from chalice import Blueprint
 from .. import observability
 from ..domain.errors import InvalidRequest
 from ..domain.money import sol
-from . import schemas
 from .endpoint import Call, endpoint
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 if TYPE_CHECKING:  # types only
     from ..domain.quotes import Quote
@@ -50,6 +52,8 @@ def quote_status_response(k: Quote, now_ms: int) -> dict[str, Any]:
 @endpoint(bp, "/api/quotes", methods=["POST"], auth="renter_optional", operation="create_quote")
 def create_quote(call: Call) -> object:
     """Anyone may ask (no credentials needed): a quote moves no money and binds nothing until paid."""
+    from . import schemas
+
     body, s = call.body, call.c.settings
     limits = {"min_seconds": s.min_duration_seconds, "max_hours": s.max_duration_hours}
     if "contract_id" in body and "tier" in body:

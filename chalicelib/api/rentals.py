@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from .. import observability
-from ..domain import usage_receipts
-from . import schemas, views
+from . import views
 from .endpoint import Call, endpoint
+from .paths import contract_id
+
+# `schemas` (the body and query parsers) is imported by the handlers that parse, on first use:
+# a cold start, and the status route, do not load it.
 
 if TYPE_CHECKING:  # types only
     from ..services.rentals import Receipt
@@ -33,6 +36,8 @@ def _limits(call: Call) -> dict[str, int]:
 
 @endpoint(bp, "/api/rent", methods=["POST"], auth="renter_optional", operation="rent")
 def rent(call: Call) -> object:
+    from . import schemas
+
     receipt = call.c.rentals.rent(
         schemas.rent_request(call.body, **_limits(call)), signed_by=call.wallet, client=call.client
     )
@@ -42,12 +47,14 @@ def rent(call: Call) -> object:
 
 @endpoint(bp, "/api/contracts/{contract_id}", operation="contract_status")
 def contract(call: Call) -> object:
-    snap = call.c.rentals.status(schemas.contract_id(call.params["contract_id"]))
+    snap = call.c.contract_reads.status(contract_id(call.params["contract_id"]))
     return views.contract_response(snap.contract, snap.at_ms, call.c.settings.refund_min_lamports)
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/extend", methods=["POST"], auth="renter_optional", operation="extend")
 def extend(call: Call) -> object:
+    from . import schemas
+
     cid = schemas.contract_id(call.params["contract_id"])
     receipt = call.c.rentals.extend(
         schemas.extend_request(cid, call.body, **_limits(call)), signed_by=call.wallet, client=call.client
@@ -58,14 +65,16 @@ def extend(call: Call) -> object:
 
 @endpoint(bp, "/api/contracts/{contract_id}/settle", methods=["POST"], auth="renter", operation="settle")
 def settle(call: Call) -> object:
-    cid = schemas.contract_id(call.params["contract_id"])
+    cid = contract_id(call.params["contract_id"])
     assert call.wallet is not None  # auth="renter": the credentials checked out
     return views.settle_response(call.c.rentals.settle(cid, call.wallet))
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/coverage", auth="renter_or_admin", operation="contract_coverage")
 def contract_coverage(call: Call) -> object:
-    proof = call.c.proofs.coverage(schemas.contract_id(call.params["contract_id"]), call.wallet)
+    from ..domain import usage_receipts
+
+    proof = call.c.proofs.coverage(contract_id(call.params["contract_id"]), call.wallet)
     c = proof.contract
     return {
         "contract_id": c.contract_id,
@@ -85,5 +94,5 @@ def contract_coverage(call: Call) -> object:
 
 @endpoint(bp, "/api/contracts/{contract_id}/metrics", operation="contract_metrics")
 def contract_metrics(call: Call) -> object:
-    cid = schemas.contract_id(call.params["contract_id"])
+    cid = contract_id(call.params["contract_id"])
     return views.samples_response(cid, call.c.telemetry.latest(cid))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..domain import contracts, keys, money
 from ..domain.commands import ExtendRequest, RenterCredentials, RentRequest
-from ..domain.errors import InvalidRequest, NotFound, Unauthorized
+from ..domain.errors import InvalidRequest, Unauthorized
 from .numbers import (  # every number from outside, bounded before it is converted
     MAX_NUMBER_CHARS as MAX_NUMBER_CHARS,
 )
@@ -36,8 +36,9 @@ from .numbers import (
 from .numbers import (
     query_integer as query_integer,
 )
+from .paths import MAX_BODY_BYTES as MAX_BODY_BYTES  # the edge's own checks, before any body
+from .paths import contract_id as contract_id
 
-MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 120
 MAX_CPU = 25_600
 MAX_METRIC = 10**12
@@ -97,19 +98,6 @@ def extend_request(contract_id: str, body: dict[str, Any], *, min_seconds: int, 
     )
     sig = signature(_require(body, "tx_signature"))
     return ExtendRequest(contract_id, seconds, sig)
-
-
-def contract_id(value: str) -> str:
-    """A path id that cannot name a contract is simply not found (404), like an unknown one."""
-    if (
-        not isinstance(value, str)
-        or not value.startswith("CTR-")
-        or not (20 <= len(value) <= 64)
-        or not value.isascii()
-        or not all(c.isalnum() or c in "-_" for c in value[4:])
-    ):
-        raise NotFound("No such contract.", reason="contract_id")
-    return value
 
 
 SAMPLE_FIELDS = ("cpu_percent", "memory_mb", "disk_io_mbps", "network_io_mbps")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..domain import webhooks as W
 from ..domain.errors import InvalidRequest, NotFound
 from .endpoint import Call, endpoint
 
@@ -13,6 +12,8 @@ bp = Blueprint(__name__)
 
 
 def _owner(call: Call) -> str:
+    from ..domain import webhooks as W  # on first use: not on the cold path of the other routes
+
     return W.ADMIN_OWNER if call.principal == "admin" else W.wallet_owner(call.wallet or "")
 
 
@@ -39,6 +40,8 @@ def register_webhook(call: Call) -> object:
 
 @endpoint(bp, "/api/webhooks", auth="renter_or_admin", operation="list_webhooks")
 def list_webhooks(call: Call) -> object:
+    from ..domain import webhooks as W
+
     hooks = [W.public_view(w) for w in call.c.webhooks.list(_owner(call))]
     return {"webhooks": hooks, "count": len(hooks)}
 

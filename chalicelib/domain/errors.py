@@ -50,6 +50,16 @@ class NoCapacity(DomainError):
     """No device of the tier has a free slot; the payment was not consumed."""
 
 
+class IdempotencyMismatch(DomainError):
+    """An Idempotency-Key reused with a different body."""
+
+
+class IdempotencyInProgress(DomainError):
+    """The first request with this Idempotency-Key is still running: retry shortly."""
+
+    retry_after = 1
+
+
 class TooManyLookups(DomainError):
     """This client used up its budget of requests that make the backend ask the chain
     (services.payment_checks); `retry_after` seconds until the window ends."""

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..domain import errors as e
+from ..domain.errors import IdempotencyInProgress as IdempotencyInProgress  # the edge maps them (api/errors)
+from ..domain.errors import IdempotencyMismatch as IdempotencyMismatch
 from ..domain.records import Replay
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
@@ -28,16 +30,6 @@ if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
 
 log = logging.getLogger("si64.api")
 MAX_KEY_CHARS = 255
-
-
-class IdempotencyMismatch(e.DomainError):
-    """An Idempotency-Key reused with a different body."""
-
-
-class IdempotencyInProgress(e.DomainError):
-    """The first request with this Idempotency-Key is still running: retry shortly."""
-
-    retry_after = 1
 
 
 class Answer(Protocol):

@@ -17,9 +17,10 @@ from ..config import Settings
 from ..domain import contracts as dc
 from ..domain import ledger, money, receipts
 from ..domain.commands import ExtendRequest, RentRequest
-from ..domain.errors import Conflict, Forbidden, NoCapacity, NotFound, Unavailable
+from ..domain.errors import Conflict, Forbidden, NoCapacity, Unavailable
 from ..domain.records import Claim
 from ..domain.signing import extend_memo, rent_memo
+from .contract_reads import ContractReads, Snapshot, load_contract
 from .paid_requests import PaidRequests, busy
 from .paid_requests import Receipt as Receipt  # the answer of rent and extend (api/rentals.py)
 
@@ -29,14 +30,6 @@ if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A contract as read at `at_ms` (its live figures are computed for that instant)."""
-
-    contract: dc.Contract
-    at_ms: int
 
 
 @dataclass(frozen=True)
@@ -67,10 +60,7 @@ class Rentals(PaidRequests):
 
     # --- helpers ---------------------------------------------------------
     def _load(self, contract_id: str) -> dc.Contract:
-        contract = self.contracts.get(contract_id)
-        if contract is None:
-            raise NotFound("No such contract.", reason="contract_id")
-        return contract
+        return load_contract(self.contracts, contract_id)
 
     # --- use cases -------------------------------------------------------
     def rent(self, req: RentRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
@@ -128,8 +118,7 @@ class Rentals(PaidRequests):
         raise busy()
 
     def status(self, contract_id: str) -> Snapshot:
-        contract = self._load(contract_id)
-        return Snapshot(contract, self.clock())
+        return ContractReads(self.contracts, self.clock).status(contract_id)
 
     def extend(self, req: ExtendRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment from the contract's wallet and its binding, then extend at the

@@ -30,7 +30,7 @@ from dev.bench.common import ROOT, BenchError
 from dev.stack import SCRUB
 
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.2
 BASELINE = "import boto3\nimport pynamodb.models\nimport chalice"
 
 _STATUS_EVENT = {

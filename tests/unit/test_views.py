@@ -379,14 +379,15 @@ def test_pricing_and_books_views_conform():
 
 def test_operator_views_conform():
     from chalicelib.api import operators, payments
+    from chalicelib.api.views import operators as shapes
 
     seen = operators.admin_device_view(_device(last_seen_ms=T0, key_hash="h"))
     assert_conforms(seen, "AdminDevice")
     assert_conforms(operators.admin_device_view(_device(last_seen_ms=None, key_hash=None)), "AdminDevice")
-    assert_conforms(operators.refund_view(_refund()), "AdminRefund")
-    assert_conforms(operators.retried_view(_refund()), "RefundRetried")
-    assert_conforms(operators.retried_view(_refund(status="QUEUED", reason=None)), "RefundRetried")
-    assert_conforms(operators.refund_view(_refund(refund_id="PAY-x", status="CONFIRMED", reason=None)), "AdminRefund")
+    assert_conforms(shapes.refund_view(_refund()), "AdminRefund")
+    assert_conforms(shapes.retried_view(_refund()), "RefundRetried")
+    assert_conforms(shapes.retried_view(_refund(status="QUEUED", reason=None)), "RefundRetried")
+    assert_conforms(shapes.refund_view(_refund(refund_id="PAY-x", status="CONFIRMED", reason=None)), "AdminRefund")
     pr = SimpleNamespace(payment_signature="sig", refund=_refund(refund_id="PAY-x", status="QUEUED"))
     assert_conforms(payments.payment_refund_response(pr), "PaymentRefund")
     orphan = SimpleNamespace(
@@ -422,7 +423,7 @@ def test_operator_views_conform():
         signatures_read=3,
         transactions_read=2,
     )
-    assert_conforms(operators.reconcile_response(report), "Reconciliation")
+    assert_conforms(shapes.reconcile_response(report), "Reconciliation")
 
 
 # --- the SOL display itself ---------------------------------------------------------------
