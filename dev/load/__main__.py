@@ -97,9 +97,19 @@ def cpu_seconds(pids) -> dict:
             t, argv = p.cpu_times(), p.cmdline()
         except psutil.Error:
             continue
-        name = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else (argv[0] if argv else str(pid))
+        name = process_name(argv, pid)
         out[name] = out.get(name, 0.0) + t.user + t.system
     return out
+
+
+def process_name(argv: list[str], pid: int) -> str:
+    """A stack process's name in the report: its `-m` module (dev.api_server, ...), `dynamodb_local`
+    for the JVM (java ... DynamoDBLocal.jar), else its program."""
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1]
+    if argv and any("DynamoDBLocal" in x for x in argv):
+        return "dynamodb_local"
+    return argv[0] if argv else str(pid)
 
 
 def self_cpu() -> float:

@@ -81,6 +81,24 @@ def step_checks(step: dict) -> dict:
     }
 
 
+def cpu_per_op(before: tuple[float, dict], after: tuple[float, dict], ops: int) -> dict:
+    """CPU milliseconds (user + system, /proc) per billing operation of the step, per process:
+    each stack process by name (the API processes together), the load client itself, and the
+    total. Less sensitive to other work on the machine than ops/s: it is what the stack spends,
+    not how fast it gets the cores."""
+    n = max(ops, 1)
+    out = {k: round((v - before[1].get(k, 0.0)) * 1000 / n, 2) for k, v in sorted(after[1].items())}
+    out["load_client"] = round((after[0] - before[0]) * 1000 / n, 2)
+    out["total"] = round(sum(out.values()), 2)
+    return out
+
+
+def cpu_line(per_op: dict) -> str:
+    short = {"dev.api_server": "api", "dynamodb_local": "ddb", "dev.aws_emulator": "aws", "dev.chain": "chain"}
+    short.update({"dev.events": "events", "dev.stack": "stack", "load_client": "client"})
+    return " ".join(f"{short.get(k, k)} {v}" for k, v in per_op.items())
+
+
 def ramp(a, info, report: dict, say) -> dict:
     import os
 
@@ -131,8 +149,10 @@ def ramp(a, info, report: dict, say) -> dict:
         time.sleep(3.0)  # new workers fund wallets and connect before the step is measured
         failures0 = len(ledger.failures)
         mark = rec.mark()
+        cpu_at = (self_cpu(), cpu_seconds(stack_pids))
         time.sleep(a.step_seconds)
         step = rec.since(mark)
+        cpu_now = (self_cpu(), cpu_seconds(stack_pids))
         step["new_failures"] = len(ledger.failures) - failures0
         ok2xx = sum(c["count"] for c in step["status_counts"] if c["op"] in BILLING and 200 <= c["status"] < 300)
         step.update(
@@ -140,6 +160,7 @@ def ramp(a, info, report: dict, say) -> dict:
             metrics_workers=metrics_n,
             billing_ops=ok2xx,
             billing_ops_per_second=round(ok2xx / step["seconds"], 1),
+            cpu_ms_per_billing_op=cpu_per_op(cpu_at, cpu_now, ok2xx),
         )
         step["checks"] = step_checks(step)
         step["ok"] = all(step["checks"].values())
@@ -150,6 +171,7 @@ def ramp(a, info, report: dict, say) -> dict:
             + ", ".join(
                 f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}" for op in (*BILLING, "status") if op in ops
             )
+            + f"; CPU ms/op {cpu_line(step['cpu_ms_per_billing_op'])}"
             + ("" if step["ok"] else f"; FAILED {[k for k, v in step['checks'].items() if not v]}")
         )
         if not step["ok"]:
