@@ -7,7 +7,10 @@ holds for ``--step-seconds``:
 * renter workers (``RenterActor`` with no pause): rent -> status -> extend -> settle, paying on
   the local chain, again and again;
 * metrics workers: a batch of ``--ramp-batch`` samples for one fleet contract, with its
-  device's key, again and again.
+  device's key, again and again;
+* one operator reading the ledger page (``GET /api/billing/ledger?limit=100``, the admin key)
+  every ``--ledger-every`` seconds: its p50 at each step is the ledger page's latency at that
+  load (not a billing operation; its answers count in the step's checks like any other).
 
 After each step: billing operations per second (rent + extend + settle + metrics batches
 answered 2xx in the step, divided by its length), p50/p99 of each operation, and the step's
@@ -61,6 +64,17 @@ def metrics_loop(api, contract_id: str, key: str, batch: int, stop: threading.Ev
         if status == 0 or status >= 400 and status != 429:
             ledger.fail(f"metrics {contract_id}: {status} {ans if isinstance(ans, dict) else ''}")
             time.sleep(0.2)
+
+
+LEDGER_PATH = "/api/billing/ledger?limit=100"
+
+
+def ledger_loop(api, admin_key: str, every: float, stop: threading.Event, ledger) -> None:
+    """The operator's dashboard: one ledger page every `every` seconds until stopped."""
+    while not stop.wait(every):
+        status, ans, _ = api.read("ledger_page", LEDGER_PATH, headers={"X-Admin-Key": admin_key})
+        if status != 200:
+            ledger.fail(f"ledger page: {status} {ans if isinstance(ans, dict) else ''}")
 
 
 def step_checks(step: dict) -> dict:
@@ -123,6 +137,12 @@ def ramp(a, info, report: dict, say) -> dict:
     renters: list = []
     threads: list[threading.Thread] = []
     monitor.start()
+    if a.ledger_every > 0:
+        th = threading.Thread(
+            target=ledger_loop, args=(api, info["admin_key"], a.ledger_every, stop, ledger), daemon=True, name="ledger"
+        )
+        th.start()
+        threads.append(th)
     stack_pids = set(info["started_pids"])
     cpu0, procs0, wall0 = self_cpu(), cpu_seconds(stack_pids), time.monotonic()
     steps, best = [], None
@@ -169,7 +189,9 @@ def ramp(a, info, report: dict, say) -> dict:
         say(
             f"step {renter_n}+{metrics_n} workers: {step['billing_ops_per_second']} billing ops/s; "
             + ", ".join(
-                f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}" for op in (*BILLING, "status") if op in ops
+                f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}"
+                for op in (*BILLING, "status", "ledger_page")
+                if op in ops
             )
             + f"; CPU ms/op {cpu_line(step['cpu_ms_per_billing_op'])}"
             + ("" if step["ok"] else f"; FAILED {[k for k, v in step['checks'].items() if not v]}")
