@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from chalicelib import jsontext
 from chalicelib.domain import books
 from chalicelib.domain import refunds as R
-from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract
+from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, listing_view
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
 from chalicelib.domain.ledger import Entry
@@ -217,6 +217,13 @@ class FakeContractStore(_View):
     @_op
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
         return _page(list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token, "contracts")
+
+    @_op
+    def listing(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
+        rows, next_token = _page(
+            list(self._t("contracts").values()), lambda c: (c.contract_id, ""), limit, token, "contracts"
+        )
+        return [listing_view(c) for c in rows], next_token
 
     @_op
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
