@@ -69,12 +69,17 @@ def metrics_loop(api, contract_id: str, key: str, batch: int, stop: threading.Ev
 LEDGER_PATH = "/api/billing/ledger?limit=100"
 
 
-def ledger_loop(api, admin_key: str, every: float, stop: threading.Event, ledger) -> None:
-    """The operator's dashboard: one ledger page every `every` seconds until stopped."""
-    while not stop.wait(every):
+def ledger_loop(api, admin_key: str, every: float, stop: threading.Event, ledger, first: threading.Event) -> None:
+    """The operator's dashboard: one ledger page now (`first` is set once it is answered: the
+    API process of this connection has built the clients the page needs before any step is
+    measured), then one every `every` seconds until stopped."""
+    while True:
         status, ans, _ = api.read("ledger_page", LEDGER_PATH, headers={"X-Admin-Key": admin_key})
+        first.set()
         if status != 200:
             ledger.fail(f"ledger page: {status} {ans if isinstance(ans, dict) else ''}")
+        if stop.wait(every):
+            return
 
 
 def step_checks(step: dict) -> dict:
@@ -138,11 +143,16 @@ def ramp(a, info, report: dict, say) -> dict:
     threads: list[threading.Thread] = []
     monitor.start()
     if a.ledger_every > 0:
+        first = threading.Event()
         th = threading.Thread(
-            target=ledger_loop, args=(api, info["admin_key"], a.ledger_every, stop, ledger), daemon=True, name="ledger"
+            target=ledger_loop,
+            args=(api, info["admin_key"], a.ledger_every, stop, ledger, first),
+            daemon=True,
+            name="ledger",
         )
         th.start()
         threads.append(th)
+        first.wait(60.0)
     stack_pids = set(info["started_pids"])
     cpu0, procs0, wall0 = self_cpu(), cpu_seconds(stack_pids), time.monotonic()
     steps, best = [], None
