@@ -66,6 +66,10 @@ class ContractStore(Protocol):
         """A page of at most `limit` contracts (any order) and the opaque token of the next
         page (None after the last). A token this store did not issue → InvalidRequest."""
 
+    def listing(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
+        """`page`, each contract as `domain.contracts.listing_view` shows it: the same
+        contracts and tokens, read without what a listing does not show (lighter to read)."""
+
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
         at most `limit` (reads only what is due: the sparse active-by-expiry index)."""

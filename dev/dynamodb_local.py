@@ -198,6 +198,8 @@ def command(port: int, host: str = "127.0.0.1") -> list[str]:
         # C1 only: ~40% less CPU for the same calls than the default tiered C2 (measured on
         # this 2-core machine), which matters more here than C2's peak speed
         "-XX:TieredStopAtLevel=1",
+        # more JVM options, after these (a later option wins): for measuring others (docs/adr/0010)
+        *os.environ.get("SI64_DYNAMODB_JAVA_OPTS", "").split(),
         f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
         f"-Dsi64.host={host}",
         "-cp",

@@ -210,6 +210,22 @@ def open_contract(
     )
 
 
+def listing_view(contract: Contract) -> Contract:
+    """The contract as a listing of contracts carries it (the operator's ledger page): every
+    field its rows, `figures` and `as_of` use; not the payments nor the refund's sending state
+    (its signed transaction, blockhash height, fee, attempt), which only the refund worker reads."""
+    return replace(
+        contract,
+        payments=(),
+        refund_lvbh=None,
+        refund_attempt=0,
+        refund_fee=None,
+        refund_raw=None,
+        refund_confirmed_ms=None,
+        write_token=None,
+    )
+
+
 def effective_status(contract: Contract, now_ms: int) -> str:
     """The status at `now_ms`: EXPIRED from the moment an ACTIVE contract reaches its expiry,
     before the sweep books it; else the stored status."""

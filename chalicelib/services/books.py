@@ -72,7 +72,7 @@ class Stats:
 class Books:
     """Read-only operator views.
 
-    contracts: pages of all contracts (`page`).
+    contracts: pages of all contracts, as a listing shows them (`listing`).
     ledger:    postings by contract or by account (`by_contract`, `by_account`).
     devices:   the whole inventory (`all`).
     queue:     refund queue depths (`depths`).
@@ -103,7 +103,7 @@ class Books:
         whole book's, from the counters: prepaid of ACTIVE contracts, revenue booked by ended
         ones, refunds owed (ADR 0006)."""
         now = self.clock()
-        contracts, next_token = self.contracts.page(limit, token)
+        contracts, next_token = self.contracts.listing(limit, token)
         shown = [(k, as_of(k, now, self.settings.refund_min_lamports)) for k in contracts]
         active = [(k, k.figures(now)) for _, k in shown if k.status == ACTIVE]
         completed = [k for _, k in shown if k.status != ACTIVE]

@@ -76,6 +76,7 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--ramp-max", type=int, default=32, help="most renter (and metrics) workers of the ramp")
     ap.add_argument("--step-seconds", type=float, default=15.0, help="length of each ramp step, s")
     ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
+    ap.add_argument("--ledger-every", type=float, default=2.0, help="ramp: seconds between ledger page reads (0: none)")
     ap.add_argument(
         "--api-processes", type=int, default=0, help="API processes on one port (default: 2 with --ramp, else 1)"
     )
@@ -97,9 +98,19 @@ def cpu_seconds(pids) -> dict:
             t, argv = p.cpu_times(), p.cmdline()
         except psutil.Error:
             continue
-        name = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else (argv[0] if argv else str(pid))
+        name = process_name(argv, pid)
         out[name] = out.get(name, 0.0) + t.user + t.system
     return out
+
+
+def process_name(argv: list[str], pid: int) -> str:
+    """A stack process's name in the report: its `-m` module (dev.api_server, ...), `dynamodb_local`
+    for the JVM (java ... DynamoDBLocal.jar), else its program."""
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1]
+    if argv and any("DynamoDBLocal" in x for x in argv):
+        return "dynamodb_local"
+    return argv[0] if argv else str(pid)
 
 
 def self_cpu() -> float:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 import urllib.parse
 
+from chalicelib.domain import ledger as book
+
 # docs/api.md names these 409s; `idempotency_in_progress` is the retryable one.
 ALLOWED = {
     409: {
@@ -23,7 +25,16 @@ ALLOWED = {
     },
     429: {"rate_limited"},
 }
-FIXED_ACCOUNTS = ("treasury", "revenue", "refunds_payable", "retained_dust", "network_fees")
+# every account that is not a contract's escrow (the downtime credit's too: a contract settled
+# without proven usage books its credit there, and its legs would otherwise be "only in contracts")
+FIXED_ACCOUNTS = (
+    book.TREASURY,
+    book.REVENUE,
+    book.REFUNDS_PAYABLE,
+    book.RETAINED_DUST,
+    book.NETWORK_FEES,
+    book.DOWNTIME_CREDIT,
+)
 PAYMENT_KINDS = ("rent", "extend")
 MUST_SUCCEED = ("rent", "status", "extend", "settle", "metrics_batch")
 

@@ -7,7 +7,10 @@ holds for ``--step-seconds``:
 * renter workers (``RenterActor`` with no pause): rent -> status -> extend -> settle, paying on
   the local chain, again and again;
 * metrics workers: a batch of ``--ramp-batch`` samples for one fleet contract, with its
-  device's key, again and again.
+  device's key, again and again;
+* one operator reading the ledger page (``GET /api/billing/ledger?limit=100``, the admin key)
+  every ``--ledger-every`` seconds: its p50 at each step is the ledger page's latency at that
+  load (not a billing operation; its answers count in the step's checks like any other).
 
 After each step: billing operations per second (rent + extend + settle + metrics batches
 answered 2xx in the step, divided by its length), p50/p99 of each operation, and the step's
@@ -63,6 +66,22 @@ def metrics_loop(api, contract_id: str, key: str, batch: int, stop: threading.Ev
             time.sleep(0.2)
 
 
+LEDGER_PATH = "/api/billing/ledger?limit=100"
+
+
+def ledger_loop(api, admin_key: str, every: float, stop: threading.Event, ledger, first: threading.Event) -> None:
+    """The operator's dashboard: one ledger page now (`first` is set once it is answered: the
+    API process of this connection has built the clients the page needs before any step is
+    measured), then one every `every` seconds until stopped."""
+    while True:
+        status, ans, _ = api.read("ledger_page", LEDGER_PATH, headers={"X-Admin-Key": admin_key})
+        first.set()
+        if status != 200:
+            ledger.fail(f"ledger page: {status} {ans if isinstance(ans, dict) else ''}")
+        if stop.wait(every):
+            return
+
+
 def step_checks(step: dict) -> dict:
     from dev.load.checks import ALLOWED
 
@@ -79,6 +98,24 @@ def step_checks(step: dict) -> dict:
         "actors_clean": step.get("new_failures", 0) == 0,
         "p99_under_1s": worst <= P99_LIMIT_MS,
     }
+
+
+def cpu_per_op(before: tuple[float, dict], after: tuple[float, dict], ops: int) -> dict:
+    """CPU milliseconds (user + system, /proc) per billing operation of the step, per process:
+    each stack process by name (the API processes together), the load client itself, and the
+    total. Less sensitive to other work on the machine than ops/s: it is what the stack spends,
+    not how fast it gets the cores."""
+    n = max(ops, 1)
+    out = {k: round((v - before[1].get(k, 0.0)) * 1000 / n, 2) for k, v in sorted(after[1].items())}
+    out["load_client"] = round((after[0] - before[0]) * 1000 / n, 2)
+    out["total"] = round(sum(out.values()), 2)
+    return out
+
+
+def cpu_line(per_op: dict) -> str:
+    short = {"dev.api_server": "api", "dynamodb_local": "ddb", "dev.aws_emulator": "aws", "dev.chain": "chain"}
+    short.update({"dev.events": "events", "dev.stack": "stack", "load_client": "client"})
+    return " ".join(f"{short.get(k, k)} {v}" for k, v in per_op.items())
 
 
 def ramp(a, info, report: dict, say) -> dict:
@@ -105,6 +142,17 @@ def ramp(a, info, report: dict, say) -> dict:
     renters: list = []
     threads: list[threading.Thread] = []
     monitor.start()
+    if a.ledger_every > 0:
+        first = threading.Event()
+        th = threading.Thread(
+            target=ledger_loop,
+            args=(api, info["admin_key"], a.ledger_every, stop, ledger, first),
+            daemon=True,
+            name="ledger",
+        )
+        th.start()
+        threads.append(th)
+        first.wait(60.0)
     stack_pids = set(info["started_pids"])
     cpu0, procs0, wall0 = self_cpu(), cpu_seconds(stack_pids), time.monotonic()
     steps, best = [], None
@@ -131,8 +179,10 @@ def ramp(a, info, report: dict, say) -> dict:
         time.sleep(3.0)  # new workers fund wallets and connect before the step is measured
         failures0 = len(ledger.failures)
         mark = rec.mark()
+        cpu_at = (self_cpu(), cpu_seconds(stack_pids))
         time.sleep(a.step_seconds)
         step = rec.since(mark)
+        cpu_now = (self_cpu(), cpu_seconds(stack_pids))
         step["new_failures"] = len(ledger.failures) - failures0
         ok2xx = sum(c["count"] for c in step["status_counts"] if c["op"] in BILLING and 200 <= c["status"] < 300)
         step.update(
@@ -140,6 +190,7 @@ def ramp(a, info, report: dict, say) -> dict:
             metrics_workers=metrics_n,
             billing_ops=ok2xx,
             billing_ops_per_second=round(ok2xx / step["seconds"], 1),
+            cpu_ms_per_billing_op=cpu_per_op(cpu_at, cpu_now, ok2xx),
         )
         step["checks"] = step_checks(step)
         step["ok"] = all(step["checks"].values())
@@ -148,8 +199,11 @@ def ramp(a, info, report: dict, say) -> dict:
         say(
             f"step {renter_n}+{metrics_n} workers: {step['billing_ops_per_second']} billing ops/s; "
             + ", ".join(
-                f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}" for op in (*BILLING, "status") if op in ops
+                f"{op} p50 {ops[op]['p50_ms']} p99 {ops[op]['p99_ms']}"
+                for op in (*BILLING, "status", "ledger_page")
+                if op in ops
             )
+            + f"; CPU ms/op {cpu_line(step['cpu_ms_per_billing_op'])}"
             + ("" if step["ok"] else f"; FAILED {[k for k, v in step['checks'].items() if not v]}")
         )
         if not step["ok"]:

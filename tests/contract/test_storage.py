@@ -508,6 +508,34 @@ def test_contract_pages_cover_every_contract_once(store):
     assert exc.value.reason == "next_token"
 
 
+def test_contract_listing_is_the_pages_as_a_listing_shows_them(store):
+    dev = store
+    dev.devices.upsert(spec("dev-1"), 10)
+    made = [rent(dev, new_contract()) for _ in range(4)]
+    sent = replace(
+        dc.finalize(made[0], now_ms=NOW + 600_000, refund_min_lamports=1),
+        refund_raw=b"\x01" * 200,
+        refund_lvbh=99,
+        refund_fee=5000,
+        refund_attempt=2,
+        refund_confirmed_ms=NOW + 700_000,
+        write_token="tok",
+    )
+    end(dev, made[0], NOW + 600_000, sent)
+    pages, listings = all_pages(dev.contracts.page, 3), all_pages(dev.contracts.listing, 3)
+    assert listings == [[dc.listing_view(c) for c in p] for p in pages]
+    assert {c.contract_id: c for p in pages for c in p}[sent.contract_id] == sent  # a page is whole
+    shown = {c.contract_id: c for p in listings for c in p}[sent.contract_id]
+    assert shown.payments == () and shown.refund_raw is None and shown.write_token is None
+    assert (shown.status, shown.used_lamports, shown.refund_lamports) == (
+        dc.SETTLED,
+        sent.used_lamports,
+        sent.refund_lamports,
+    )
+    with pytest.raises(InvalidRequest):
+        dev.contracts.listing(2, "not-a-token")
+
+
 def _in_shard(store, shard: int, specs: list[tuple[int, str]]) -> dict[str, dc.Contract]:
     """Contracts of `shard` opened at NOW + offset, then ended (`ended`, `dust`) or left ACTIVE."""
     store.devices.upsert(spec("dev-s"), 100)

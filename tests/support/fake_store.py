@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from chalicelib import jsontext
 from chalicelib.domain import books
 from chalicelib.domain import refunds as R
-from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, with_kept_coverage
+from chalicelib.domain.contracts import ACTIVE, REFUND_QUEUED, REFUND_SENT, Contract, listing_view, with_kept_coverage
 from chalicelib.domain.coverage import Coverage
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, InvalidRequest, Unavailable
@@ -231,6 +231,12 @@ class FakeContractStore(_View):
     def page(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
         contracts = [self._contract(c) for c in self._t("contracts").values()]
         return _page(contracts, lambda c: (c.contract_id, ""), limit, token, "contracts")
+
+    @_op
+    def listing(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
+        contracts = [self._contract(c) for c in self._t("contracts").values()]
+        rows, next_token = _page(contracts, lambda c: (c.contract_id, ""), limit, token, "contracts")
+        return [listing_view(c) for c in rows], next_token
 
     @_op
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:

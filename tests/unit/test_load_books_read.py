@@ -63,3 +63,43 @@ def test_a_payout_booked_mid_read_is_read_again_and_the_views_agree():
 def test_one_pass_shows_the_race_the_check_used_to_fail_on():
     books = read_books(LedgerApi(), "k", _ledger(), budget=30.0, passes=1)
     assert books["coverage"]["only_in_accounts"] == 3
+
+
+CREDITED = "CTR-c"
+WITH_CREDIT = [  # settled with a downtime credit: credited out of escrow, then owed back (domain.ledger)
+    ("c1", "treasury", 100, 0),
+    ("c2", f"escrow:{CREDITED}", 0, 100),
+    ("c3", f"escrow:{CREDITED}", 100, 0),
+    ("c4", "revenue", 0, 40),
+    ("c5", "downtime_credit", 0, 10),
+    ("c6", "downtime_credit", 10, 0),
+    ("c7", "refunds_payable", 0, 10),
+    ("c8", "refunds_payable", 0, 50),
+]
+
+
+class CreditApi(LedgerApi):
+    """The same API over a finished ledger (no payout lands while it is read)."""
+
+    def __init__(self):
+        self.contract_reads = 1  # LedgerApi books its payout on the first read only
+        self.entries = [
+            {
+                "entry_id": i,
+                "contract_id": CREDITED,
+                "account": a,
+                "debit_lamports": d,
+                "credit_lamports": c,
+                "kind": "k",
+            }
+            for i, a, d, c in WITH_CREDIT
+        ]
+
+
+def test_downtime_credit_legs_are_read_with_the_accounts():
+    led = Ledger()
+    led.add(Contract(CREDITED, "M2", "dev", "wallet", 100, settled={"prepaid_lamports": 100}))
+    books = read_books(CreditApi(), "k", led, budget=30.0)
+    assert books["coverage"]["only_in_contracts"] == 0 and books["coverage"]["only_in_accounts"] == 0
+    assert books["accounts"]["downtime_credit"] == {"entries": 2, "debit": 10, "credit": 10}
+    assert books["whole"]["debit"] == books["whole"]["credit"] == 210
