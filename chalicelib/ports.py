@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.ledger import Entry
     from .domain.payments import PaymentCheck, PaymentResult
     from .domain.records import Claim, Replay
+    from .domain.webhooks import Event
 
 
 @runtime_checkable
@@ -66,6 +67,10 @@ class ContractStore(Protocol):
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
         at most `limit` (reads only what is due: the sparse active-by-expiry index)."""
+
+    def expiring(self, shard: int, after_ms: int, until_ms: int, limit: int) -> list[Contract]:
+        """ACTIVE contracts of `shard` with `after_ms < expires_at_ms <= until_ms`, earliest first,
+        at most `limit` (the same sparse index as `due`: contract.low_time's candidates)."""
 
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
         """Ended contracts of `shard` whose refund is QUEUED or SENT and that ended at or
@@ -187,6 +192,12 @@ class Transactions(Protocol):
     def end_rental(self, before: Contract, after: Contract, entries: Iterable[Entry]) -> None:
         """Move the contract out of ACTIVE at `before.version` (`contract`), free its slot
         (`device`: leases > 0) and put the settlement entries."""
+
+    def mark_low_time(self, contract: Contract, event: Event) -> None:
+        """Set the contract's `low_time_for_ms` to its `expires_at_ms` (its version kept) if it is
+        still ACTIVE at `contract.version` with that expiry and not yet marked for it (`contract`),
+        and put `event` in the outbox (`outbox`: new): ONE transaction, so of two sweeps racing,
+        one writes both and the other nothing."""
 
 
 class PaymentVerifier(Protocol):

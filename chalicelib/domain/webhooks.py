@@ -273,3 +273,43 @@ def refund_event(before: Refund, after: Refund, now_ms: int) -> Event | None:
         "version": after.version,
     }
     return Event(event_id(kind, after.refund_id, after.version), kind, contract_id, after.wallet, now_ms, data)
+
+
+# --- contract.low_time: found by the sweep, written with the contract's marker ---------------
+LOW_TIME_SHARE = 10  # 10 % of the contract's current duration left …
+LOW_TIME_CAP_MS = 10 * 60 * 1000  # … but never more than 10 min ahead
+LOW_TIME_FLOOR_MS = 60 * 1000  # the sweep's period on AWS: a shorter warning could fall between two runs
+
+
+def low_time_threshold_ms(duration_seconds: int) -> int:
+    """Time left at which contract.low_time is due: 10 % of the current duration (extensions
+    included), at most 10 min, and at least the sweep's period (60 s), so a threshold shorter
+    than one period is never missed between two runs. 1 h → 6 min; 10 h → 10 min; 5 min → 60 s
+    (a contract of 60 s is told at its first sweep)."""
+    return max(min(duration_seconds * 1000 // LOW_TIME_SHARE, LOW_TIME_CAP_MS), LOW_TIME_FLOOR_MS)
+
+
+LOW_TIME_HORIZON_MS = LOW_TIME_CAP_MS  # the largest threshold: the sweep reads expiries within it
+
+
+def low_time_due(c: Contract, now_ms: int) -> bool:
+    """ACTIVE, not yet at its expiry, at or under its threshold, and not yet told for THIS expiry:
+    once per expiry, so an extension (a new expiry) arms it again."""
+    left = c.expires_at_ms - now_ms
+    return (
+        c.status == ACTIVE
+        and 0 < left <= low_time_threshold_ms(c.duration_seconds)
+        and c.low_time_for_ms != c.expires_at_ms
+    )
+
+
+def low_time_event(c: Contract, now_ms: int) -> Event:
+    """contract.low_time for `c` as read (its version: the marker write keeps the version, so the
+    id is the same for every sweep that finds this expiry)."""
+    data = {
+        **contract_data(c),
+        "remaining_ms": c.expires_at_ms - now_ms,
+        "threshold_ms": low_time_threshold_ms(c.duration_seconds),
+    }
+    kind = "contract.low_time"
+    return Event(event_id(kind, c.contract_id, c.version), kind, c.contract_id, c.wallet, now_ms, data)

@@ -154,3 +154,12 @@ def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_
     [sched] = resources["QuoteWatcher"]["Properties"]["Events"].values()
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
     assert resources["QuoteWatcher"]["Properties"]["Timeout"] == 60
+
+
+def test_the_sweep_may_mark_a_contract_told_of_its_low_time_and_nothing_more(resources):
+    sweep = _statements(resources, "BillingSweep")
+    contracts = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-contracts")
+    assert allowed(sweep, "dynamodb:UpdateItem", contracts)  # the low-time marker (keeps the version)
+    assert allowed(sweep, "dynamodb:PutItem", CLAIMS)  # its evt# item, only (LeadingKeys)
+    for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"):
+        assert not allowed(sweep, action, contracts), action

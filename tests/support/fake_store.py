@@ -228,6 +228,17 @@ class FakeContractStore(_View):
         return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
 
     @_op
+    def expiring(self, shard: int, after_ms: int, until_ms: int, limit: int) -> list[Contract]:
+        hits = [
+            c
+            for c in self._t("contracts").values()
+            if c.status == ACTIVE
+            and shard_of(c.contract_id, self.shards) == shard
+            and after_ms < c.expires_at_ms <= until_ms
+        ]
+        return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
+
+    @_op
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
         hits = [
             c
@@ -561,6 +572,26 @@ class FakeTransactions(_View):
             tx, after.contract_id, books.delta(books.contract_contribution(before), books.contract_contribution(after))
         )
         _outbox(tx, ended_event(after))
+        tx.commit()
+
+    @_op
+    def mark_low_time(self, contract: Contract, event: Event) -> None:
+        expiry = contract.expires_at_ms
+        tx = _Tx(self.db)
+        tx.write(
+            "contract",
+            "contracts",
+            contract.contract_id,
+            lambda c: replace(c, low_time_for_ms=expiry),
+            lambda c: (
+                c is not None
+                and c.version == contract.version
+                and c.status == ACTIVE
+                and c.expires_at_ms == expiry
+                and c.low_time_for_ms != expiry
+            ),
+        )
+        _outbox(tx, event)
         tx.commit()
 
 
