@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.operator import Operator
     from .services.payment_checks import PaymentChecks
     from .services.payment_refunds import PaymentRefunds
+    from .services.payment_refused import PaymentRefusals
     from .services.quote_watch import QuoteWatcher
     from .services.quotes import Quotes
     from .services.ratelimit import RateLimit
@@ -124,6 +125,14 @@ class Container:
         if self.webhook_store is None:
             raise RuntimeError("this container has no webhook store")
         return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def payment_refusals(self) -> PaymentRefusals:
+        from .services.payment_refused import PaymentRefusals
+
+        if self.outbox is None:
+            raise RuntimeError("this container has no outbox")
+        return PaymentRefusals(reconciler=self.reconciler, outbox=self.outbox, clock=self.clock)
 
     quotes: QuoteStore | None = None  # quotes (Solana Pay transfer requests); built by `build`
 

@@ -37,6 +37,10 @@ class Outbox(Protocol):
     def get(self, event_id: str) -> Event | None:
         """One event (dispatched or not), or None."""
 
+    def add(self, event: Event) -> bool:
+        """Put an event that no money transaction carries (payment.refused, derived after the
+        fact) in one conditional write: False, and nothing written, when it is already there."""
+
     def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
         """Take the event out of the pending index (one conditional update); False when it was
         not pending (another dispatcher did it, or no such event)."""

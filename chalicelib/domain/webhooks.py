@@ -313,3 +313,21 @@ def low_time_event(c: Contract, now_ms: int) -> Event:
     }
     kind = "contract.low_time"
     return Event(event_id(kind, c.contract_id, c.version), kind, c.contract_id, c.wallet, now_ms, data)
+
+
+# --- payment.refused: derived from the orphan shares the reconciler finds ---------------------
+def refused_event(signature: str, payer: str, lamports: int, slot: int, block_time: int | None, now_ms: int) -> Event:
+    """payment.refused for one payer's share of a transfer to the treasury that no claim holds
+    after the orphan age. Its id comes from the signature and the payer only, so every run of
+    the job that finds the same share writes (at most) the same event. The payer's webhooks hear
+    of it (with the operator's); it is refundable through POST /api/payments/{tx_signature}/refund."""
+    kind = "payment.refused"
+    data = {
+        "tx_signature": signature,
+        "payer": payer,
+        "lamports": lamports,
+        "slot": slot,
+        "block_time": block_time,
+        "refund_path": f"/api/payments/{signature}/refund",
+    }
+    return Event(event_id(kind, f"{signature}/{payer}", 0), kind, "", payer, now_ms, data)

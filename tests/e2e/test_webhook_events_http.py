@@ -97,3 +97,36 @@ def test_a_renter_gets_contract_low_time_once_hmac_verified(api, payer, local_st
         assert data["wallet"] == str(wallet.pubkey())
     finally:
         receiver.close()
+
+
+def test_a_refused_payment_is_told_to_its_payer_once_hmac_verified(api, payer, local_stack):
+    receiver = Receiver()
+    try:
+        treasury, hours = local_stack["treasury"], float(MINUTE_HOURS)
+        booked = payer.new_wallet()  # a booked payment first: orphans are found after the first one
+        sig = payer.pay(booked, treasury, price_lamports("M2", MINUTE_HOURS), memo=rent_terms("M2", MINUTE_HOURS))
+        r = api.post(
+            "/api/rent", {"wallet": str(booked.pubkey()), "tier": "M2", "duration_hours": hours, "tx_signature": sig}
+        )
+        assert r.status == 201, r
+
+        wallet = payer.new_wallet()
+        _, secret = register(api, wallet, receiver.url, ["payment.refused"])
+        short = price_lamports("M2", MINUTE_HOURS) - 1
+        sig = payer.pay(wallet, treasury, short, memo=rent_terms("M2", MINUTE_HOURS))
+        r = api.post(
+            "/api/rent", {"wallet": str(wallet.pubkey()), "tier": "M2", "duration_hours": hours, "tx_signature": sig}
+        )
+        assert r.status == 402 and r.is_error_shape, r
+
+        def told() -> list[dict]:
+            return [e for e in receiver.events(secret) if e["data"]["tx_signature"] == sig]
+
+        wait_for(lambda: bool(told()), 90)
+        time.sleep(12)  # the job runs every 10 s here: a second run tells nobody again
+        events = told()
+        assert [e["type"] for e in events] == ["payment.refused"], events
+        assert events[0]["data"]["payer"] == str(wallet.pubkey()) and events[0]["data"]["lamports"] == short
+        assert events[0]["data"]["refund_path"] == f"/api/payments/{sig}/refund"
+    finally:
+        receiver.close()

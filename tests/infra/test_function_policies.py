@@ -163,3 +163,28 @@ def test_the_sweep_may_mark_a_contract_told_of_its_low_time_and_nothing_more(res
     assert allowed(sweep, "dynamodb:PutItem", CLAIMS)  # its evt# item, only (LeadingKeys)
     for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"):
         assert not allowed(sweep, action, contracts), action
+
+
+def test_the_refusal_job_reads_what_the_reconciler_reads_and_writes_only_its_events(resources):
+    assert resources["PaymentRefusals"]["Properties"]["Handler"] == "chalicelib.jobs.webhooks.payment_refusals"
+    roles = {resources[n]["Properties"]["Role"]["Fn::GetAtt"][0] for n in [*FUNCTIONS, *WEBHOOK_FUNCTIONS]}
+    assert resources["PaymentRefusals"]["Properties"]["Role"]["Fn::GetAtt"][0] not in roles
+    st = _statements(resources, "PaymentRefusals")
+    contracts = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-contracts")
+    assert allowed(st, "dynamodb:Query", LEDGER + "/index/by-account")
+    assert allowed(st, "dynamodb:GetItem", CLAIMS) and allowed(st, "dynamodb:PutItem", CLAIMS)  # evt# only
+    assert allowed(st, "dynamodb:Query", CLAIMS + "/index/refunds-by-status")
+    for action, resource in [
+        ("dynamodb:PutItem", LEDGER),
+        ("dynamodb:TransactWriteItems", CLAIMS),
+        ("dynamodb:UpdateItem", CLAIMS),
+        ("dynamodb:PutItem", contracts),
+        ("dynamodb:UpdateItem", contracts),
+        ("ssm:GetParameter", TREASURY_PARAMETER),
+        ("secretsmanager:GetSecretValue", TREASURY_SECRET),
+        ("sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds")),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),
+    ]:
+        assert not allowed(st, action, resource), (action, resource)
+    [sched] = resources["PaymentRefusals"]["Properties"]["Events"].values()
+    assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}

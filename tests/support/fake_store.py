@@ -789,6 +789,13 @@ class FakeOutbox(_View):
         return None if rec is None else rec["event"]
 
     @_op
+    def add(self, event: Event) -> bool:
+        if event.event_id in self._t("outbox"):
+            return False
+        self._t("outbox")[event.event_id] = {"event": event, "pending": True, "dispatched_at_ms": None}
+        return True
+
+    @_op
     def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
         rec = self._t("outbox").get(event_id)
         if rec is None or not rec["pending"]:
