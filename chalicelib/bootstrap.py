@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
         ClaimStore,
         Clock,
         ContractStore,
+        DeliveryLog,
         DeviceStore,
         LedgerStore,
         MetricsStore,
@@ -98,6 +99,7 @@ class Container:
     outbox: Outbox | None = None  # the events Transactions write; None: nothing reads them
     webhook_queue: WebhookQueue | None = None  # None: the SQS queue of the settings
     webhook_sender: WebhookSender | None = None  # None: HTTP(S) from this process
+    delivery_log: DeliveryLog | None = None  # each webhook's newest deliveries; None: not recorded
 
     @cached_property
     def webhook_delivery(self) -> WebhookDelivery:
@@ -116,7 +118,9 @@ class Container:
             from .adapters.webhook_http import HttpWebhookSender
 
             sender = HttpWebhookSender()
-        return WebhookDelivery(self.outbox, self.webhook_store, queue, sender, self.clock, self.settings)
+        return WebhookDelivery(
+            self.outbox, self.webhook_store, queue, sender, self.clock, self.settings, self.delivery_log
+        )
 
     @cached_property
     def webhooks(self) -> Webhooks:
@@ -124,7 +128,7 @@ class Container:
 
         if self.webhook_store is None:
             raise RuntimeError("this container has no webhook store")
-        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
+        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings, log=self.delivery_log)
 
     @cached_property
     def payment_refusals(self) -> PaymentRefusals:
@@ -338,6 +342,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
     from .adapters import models
     from .adapters.claims import ClaimsRepo
     from .adapters.contracts import ContractsRepo
+    from .adapters.delivery_log import DeliveryLogRepo
     from .adapters.devices import DevicesRepo
     from .adapters.ledger import LedgerRepo
     from .adapters.metrics import MetricsRepo
@@ -369,6 +374,7 @@ def build(s: Settings | None = None, **overrides: Any) -> Container:
         book=BooksRepo(s.active_shards),
         webhook_store=WebhooksRepo(),
         outbox=OutboxRepo(),
+        delivery_log=DeliveryLogRepo(),
         quotes=QuotesRepo(s.active_shards),
     )
     return replace(c, **overrides) if overrides else c

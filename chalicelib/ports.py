@@ -234,6 +234,7 @@ from .refund_ports import (  # noqa: E402, I001
 
 # the webhook side (chalicelib/webhook_ports.py)
 from .webhook_ports import (  # noqa: E402
+    DeliveryLog as DeliveryLog,
     Outbox as Outbox,
     WebhookStore as WebhookStore,
 )

@@ -139,6 +139,13 @@ def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resou
             assert not allowed(st, action, resource), (name, action, resource)
     assert allowed(_statements(resources, "WebhookDispatcher"), "dynamodb:Query", CLAIMS + "/index/outbox")
     assert allowed(_statements(resources, "WebhookDelivery"), "sqs:ReceiveMessage", WEBHOOK_QUEUE)
+    for name in WEBHOOK_FUNCTIONS:  # the delivery log (dlv#{webhook_id} items only)
+        st = _statements(resources, name)
+        log_statements = [x for x in st if x.get("Sid") == "DeliveryLog"]
+        assert [x["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for x in log_statements] == [
+            ["dlv#*"]
+        ]
+        assert allowed(st, "dynamodb:UpdateItem", CLAIMS) and allowed(st, "dynamodb:GetItem", CLAIMS)
 
 
 def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_keys(resources):

@@ -27,7 +27,7 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
-from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event, refund_event
+from chalicelib.domain.webhooks import Delivery, Event, Webhook, ended_event, logged, opened_event, refund_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -72,6 +72,7 @@ class FakeDatabase:
         self.tables["book"] = {}  # the book's counter items (kept in the claims table by the adapter)
         self.tables["webhooks"] = {}  # owner → tuple of webhooks (the adapter: whk#{owner} in claims)
         self.tables["outbox"] = {}  # event id → {"event", "pending", "dispatched_at_ms"} (adapter: evt#… in claims)
+        self.tables["deliveries"] = {}  # webhook id → tuple of deliveries, newest first (adapter: dlv#… in claims)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -129,6 +130,7 @@ class FakeDatabase:
             "book": FakeBookStore(self),
             "webhook_store": FakeWebhookStore(self),
             "outbox": FakeOutbox(self),
+            "delivery_log": FakeDeliveryLog(self),
             "quotes": FakeQuoteStore(self),
         }
 
@@ -802,6 +804,20 @@ class FakeOutbox(_View):
             return False
         self._t("outbox")[event_id] = {**rec, "pending": False, "dispatched_at_ms": now_ms}
         return True
+
+
+class FakeDeliveryLog(_View):
+    """ports.DeliveryLog: webhook id → its newest deliveries."""
+
+    port = "deliveries"
+
+    @_op
+    def of(self, webhook_id: str) -> list[Delivery]:
+        return list(self._t("deliveries").get(webhook_id, ()))
+
+    @_op
+    def record(self, webhook_id: str, entry: Delivery) -> None:
+        self._t("deliveries")[webhook_id] = tuple(logged(list(self._t("deliveries").get(webhook_id, ())), entry))
 
 
 class FakeQuoteStore(_View):
