@@ -70,11 +70,34 @@ def wait_for(predicate, seconds: float = 60.0) -> None:
         time.sleep(0.5)
 
 
-def test_a_renter_gets_contract_low_time_once_hmac_verified(api, payer, local_stack):
+def si64_webhooks(local_stack, kp: Keypair, tmp_path, *args: str):
+    """`python -m si64 webhooks --wallet FILE` against the stack, as a renter's shell runs it."""
+    import os
+    import subprocess
+    import sys
+
+    key = tmp_path / f"{kp.pubkey()}.json"
+    key.write_text(json.dumps(list(bytes(kp))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SI64_")}
+    env.update(SI64_STATE_DIR=local_stack["state_dir"], SI64_API_URL=local_stack["api_url"])
+    done = subprocess.run(
+        [sys.executable, "-m", "si64", "webhooks", "--wallet", str(key), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
+def test_a_renter_gets_contract_low_time_once_hmac_verified(api, payer, local_stack, tmp_path):
     receiver = Receiver()
     try:
         wallet = payer.new_wallet()
-        _, secret = register(api, wallet, receiver.url, ["contract.low_time"])
+        hook_id, secret = register(api, wallet, receiver.url, ["contract.low_time"])
         sig = payer.pay(
             wallet, local_stack["treasury"], price_lamports("M2", MINUTE_HOURS), memo=rent_terms("M2", MINUTE_HOURS)
         )
@@ -95,6 +118,19 @@ def test_a_renter_gets_contract_low_time_once_hmac_verified(api, payer, local_st
         data = events[0]["data"]
         assert data["status"] == "ACTIVE" and 0 < data["remaining_ms"] <= data["threshold_ms"] == 60_000
         assert data["wallet"] == str(wallet.pubkey())
+
+        # `si64 webhooks` (HTTP only, renter-signed) shows the delivery and its status
+        out = si64_webhooks(local_stack, wallet, tmp_path, "--json")
+        [hook] = out["webhooks"]
+        assert hook["url"] == receiver.url and hook["events"] == ["contract.low_time"]
+        [delivery] = [d for d in hook["deliveries"] if d["event_id"] == events[0]["id"]]
+        assert (delivery["status"], delivery["attempts"], delivery["last_status"]) == ("delivered", 1, 200)
+        text = si64_webhooks(local_stack, wallet, tmp_path)
+        assert f"{events[0]['id']}  contract.low_time" in text and "delivered" in text
+        assert si64_webhooks(local_stack, Keypair(), tmp_path, "--json")["webhooks"] == []  # another wallet: none
+        path = f"/api/webhooks/{hook_id}/deliveries"  # another wallet reading this log: 404, nothing of it
+        r = api.get(path, headers=signed(Keypair(), "GET", path))
+        assert r.status == 404 and r.is_error_shape and events[0]["id"] not in r.text, r
     finally:
         receiver.close()
 

@@ -11,6 +11,7 @@
     refunds list [--status FAILED] [--limit N] [--all] [--json]
     refunds retry REFUND_ID | redrive-dlq [--limit N] [--all] | orphan TX_SIGNATURE [--payer WALLET]
     reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]     (exit 1 on any difference)
+    webhooks [--wallet KEYPAIR] [--json]      your webhooks, their deliveries and each one's status
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
 
 The API and admin key come from --api/--admin-key, else SI64_API_URL/SI64_ADMIN_KEY,
@@ -28,7 +29,7 @@ import sys
 import time
 import urllib.parse
 
-from . import books_cmd, fmt
+from . import books_cmd, fmt, webhooks_cmd
 from .client import Client, ConfigError, OpsError, resolve
 
 PROG = "si64"
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .books_cmd import add_parsers as add_books_parsers
 
     add_books_parsers(sub, _Parser, _positive_int)
+    webhooks_cmd.add_parsers(sub, _Parser)
 
     a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
     a.add_argument("--device", required=True, help="device id the contract is leased on")
@@ -461,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             ("contracts", "show"): cmd_contracts_show,
             ("ledger", "export"): cmd_ledger_export,
             **books_cmd.HANDLERS,
+            **webhooks_cmd.HANDLERS,
         }[(args.command, getattr(args, "action", None))]
         return handler(client, args)
     except OpsError as exc:
