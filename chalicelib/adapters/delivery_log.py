@@ -1,8 +1,8 @@
 """ports.DeliveryLog in the claims table: one item per webhook (`dlv#{webhook_id}`), its newest
 deliveries as packed JSON under a write version (the `hooks`/`hooks_version` attributes the
-webhook registrations use), written by an UpdateItem conditioned on that version. ~150 bytes a
-delivery, at most domain.webhooks.DELIVERY_LOG_KEEP of them: ~3 KB, so a record costs ~3 WCU
-and a read 1 RCU."""
+webhook registrations use), written by an UpdateItem conditioned on that version. ~170 bytes a
+delivery, at most domain.webhooks.DELIVERY_LOG_KEEP (10) of them: under 2 KB, so a record costs
+2 WCU (and its GetItem 1 RCU); `make bench` measures it (dev/bench/webhooks.py)."""
 
 from __future__ import annotations
 

@@ -336,7 +336,7 @@ def refused_event(signature: str, payer: str, lamports: int, slot: int, block_ti
 # --- the delivery log: what `GET /api/webhooks/{id}/deliveries` and `si64 webhooks` show ------
 PENDING, DELIVERED, FAILING, GIVEN_UP = "pending", "delivered", "failing", "given_up"
 DELIVERY_STATUSES = (PENDING, DELIVERED, FAILING, GIVEN_UP)
-DELIVERY_LOG_KEEP = 20  # the newest deliveries kept per webhook (the log item stays ~3 KB)
+DELIVERY_LOG_KEEP = 10  # the newest deliveries kept per webhook (the log item stays under 2 KB: 2 WCU a record)
 MAX_ERROR_CHARS = 120
 
 
