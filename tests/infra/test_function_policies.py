@@ -195,3 +195,20 @@ def test_the_refusal_job_reads_what_the_reconciler_reads_and_writes_only_its_eve
         assert not allowed(st, action, resource), (action, resource)
     [sched] = resources["PaymentRefusals"]["Properties"]["Events"].values()
     assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}
+
+
+def test_every_policy_file_the_stages_name_exists_and_devnet_mirrors_prod():
+    import json
+    from pathlib import Path
+
+    chalice = Path(__file__).resolve().parents[2] / ".chalice"
+    stages = json.loads((chalice / "config.json").read_text())["stages"]
+    for stage in ("prod", "devnet"):
+        named = {stages[stage]["iam_policy_file"]}
+        named |= {f["iam_policy_file"] for f in stages[stage]["lambda_functions"].values()}
+        for name in named:
+            assert (chalice / name).is_file(), (stage, name)
+    for prod in chalice.glob("policy-prod-*.json"):
+        devnet = chalice / prod.name.replace("policy-prod-", "policy-devnet-")
+        want = prod.read_text().replace("si64-prod-", "si64-devnet-").replace("si64/prod/", "si64/devnet/")
+        assert devnet.read_text() == want, devnet.name
