@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # types only; each service module is imported when its servic
     from .services.payment_checks import PaymentChecks
     from .services.payment_refunds import PaymentRefunds
     from .services.payment_refused import PaymentRefusals
+    from .services.proofs import Proofs
     from .services.quote_watch import QuoteWatcher
     from .services.quotes import Quotes
     from .services.ratelimit import RateLimit
@@ -253,7 +254,15 @@ class Container:
             metrics=self.metrics,
             clock=self.clock,
             coverage_grace_ms=self.settings.coverage_grace_seconds * 1000,
+            verify=self.verify_signature,
         )
+
+    @cached_property
+    def proofs(self) -> Proofs:
+        from .services.proofs import Proofs
+
+        s = self.settings
+        return Proofs(self.contracts, self.metrics, self.clock, s.coverage_grace_seconds * 1000, s.refund_min_lamports)
 
     @cached_property
     def books(self) -> Books:

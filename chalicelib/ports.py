@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.ledger import Entry
     from .domain.payments import PaymentCheck, PaymentResult
     from .domain.records import Claim, Replay
+    from .domain.usage_receipts import StoredReceipt
     from .domain.webhooks import Event
 
 
@@ -97,6 +98,11 @@ class DeviceStore(Protocol):
         """Set the device's `audited` flag (nothing else) and return the device as stored;
         Conflict(["device"]) for an unknown device."""
 
+    def set_pubkey(self, device_id: str, pubkey: str, before: str | None) -> Device:
+        """Set the device's receipt key to `pubkey` in ONE conditional write, keeping `before` (when
+        not None) at the end of `previous_pubkeys`; the device as stored. Conflict(["device"]) and
+        nothing written unless the device exists, leases nothing and still holds `before`."""
+
 
 class ClaimStore(Protocol):
     """Payment claims (one per transaction signature), Idempotency-Key records and the
@@ -149,20 +155,33 @@ class MetricsStore(Protocol):
     Cheap by design (docs/adr/0007-cheap-metering.md): a report is ONE conditional put,
     the stamp at most one conditional update per device per interval."""
 
-    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
-        """What a report is checked against, in ONE read: the device as `DeviceStore.get` gives it
-        and the contract as `ContractStore.get` gives it (strongly consistent); None for either
-        that does not exist (the contract is not read when `contract_id` is None)."""
+    def report_context(
+        self, device_id: str, contract_id: str | None, receipt_seq: int | None = None
+    ) -> tuple[Device | None, Contract | None, StoredReceipt | None]:
+        """What a report is checked against, in ONE read: the device as `DeviceStore.get` gives it,
+        the contract as `ContractStore.get` gives it (strongly consistent) and, when `receipt_seq`
+        is given, the contract's receipt of that seq as `receipt` gives it; None for any that does
+        not exist (neither contract nor receipt is read when `contract_id` is None)."""
+
+    def receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
+        """The accepted receipt `seq` of a contract (strongly consistent), or None."""
+
+    def batches(self, contract_id: str) -> tuple[list[int], list[StoredReceipt]]:
+        """The server time (`now_ms` of `put_batch`) of every stored batch of a contract, and its
+        receipts in seq order; never the samples."""
 
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
         """The newest `count` sample rows `[ts_ms, cpu, mem, disk, net]`, oldest first
         (ts an int, each value the exact number that was stored: int or Decimal)."""
 
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
-        """Store one batch (rows sorted by ts, 1..120) in one conditional write. Its key is derived
-        from its content, so the same rows again raise Conflict(["batch"]) and write nothing (a
-        retried report is stored once). Checks nothing else: the caller has read the device and
-        the contract."""
+    def put_batch(
+        self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int, receipt: StoredReceipt | None = None
+    ) -> None:
+        """Store one batch (rows sorted by ts, 1..120) at server time `now_ms` in one conditional
+        write. Its key is derived from its content, or from the seq of its `receipt` (stored with
+        it), so the same rows again, or any batch of an accepted seq, raise Conflict(["batch"]) and
+        write nothing (a retried report is stored once). Checks nothing else: the caller has read
+        the device and the contract and checked the receipt."""
 
     def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:
         """Set the contract's covered time (`covered_ms`, `covered_end_ms`) to (`covered_ms`,

@@ -26,10 +26,11 @@ from chalicelib.adapters.claims import IDEMPOTENCY_TTL_MS
 from chalicelib.api import errors, operators, schemas, views
 from chalicelib.config import Settings
 from chalicelib.domain import books as book_counters
-from chalicelib.domain import contracts, money, signing
+from chalicelib.domain import contracts, money, signing, usage_receipts
 from chalicelib.domain import refunds as domain_refunds
 from chalicelib.domain import webhooks as domain_webhooks
 from chalicelib.services import idempotency, telemetry
+from si64_protocol.receipts import receipt_message
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "chalicelib" / "api" / "openapi.json"
@@ -50,6 +51,7 @@ MAX_METRIC = schemas.MAX_METRIC
 REDRIVE_MAX = operators.REDRIVE_MAX_MESSAGES
 PAGE_LIMIT = f"1 to {schemas.PAGE_MAX} (default {schemas.PAGE_DEFAULT})"
 PAGE_PATTERN = f"^[0-9]{{1,{len(str(schemas.PAGE_MAX))}}}$"
+RECEIPT_MESSAGE = receipt_message("{contract_id}", "{seq}", "{from_ms}", "{to_ms}", "{samples_sha256}", "{prev_sha256}")  # type: ignore[arg-type]
 RENT_MEMO = signing.rent_memo("{tier}", "{duration_seconds}")  # type: ignore[arg-type]
 SIGNED = signing.renter_message("{METHOD}", "{PATH}", "{X-Timestamp}").decode()
 
@@ -58,6 +60,8 @@ INT = {"type": "integer"}
 LAMPORTS = {"type": "integer", "minimum": 0}
 NUM = {"type": "number"}
 STR = {"type": "string"}
+HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+SAMPLES_JSON = 'json.dumps(samples, sort_keys=True, separators=(",", ":"))'
 BOOL = {"type": "boolean"}
 SOL = {"type": "number", "description": "display only, derived from the `_lamports` figure beside it"}
 TS = {"type": "integer", "description": "Unix seconds"}
@@ -163,6 +167,16 @@ SCHEMAS = {
             "available": {"type": "integer", "minimum": 0},
             "uptime": {"type": "string", "pattern": "%$", "examples": ["99.8%"]},
             "audited": BOOL,
+            "pubkey": {
+                **nullable(STR),
+                "description": "The ed25519 public key (base58) that signs this device's usage receipts; "
+                "null: the device sends none.",
+            },
+            "previous_pubkeys": {
+                "type": "array",
+                "items": STR,
+                "description": "Keys that signed its receipts before `pubkey`, oldest first.",
+            },
         }
     ),
     "QuoteRequest": {
@@ -327,11 +341,65 @@ SCHEMAS = {
             ref("Sample"),
             obj(
                 {"samples": {"type": "array", "minItems": 1, "maxItems": schemas.MAX_BATCH, "items": ref("Sample")}},
+                {"receipt": ref("Receipt")},
                 closed=False,
             ),
         ],
-        "description": f"One sample, or a batch of at most {schemas.MAX_BATCH}.",
+        "description": f"One sample, or a batch of at most {schemas.MAX_BATCH}; a device with a registered "
+        "`pubkey` sends a batch with its `receipt`.",
     },
+    "Receipt": obj(
+        {
+            "seq": {"type": "integer", "minimum": 0, "maximum": usage_receipts.MAX_SEQ},
+            "from_ms": {**TS_MS, "description": "the smallest timestamp_ms of the batch"},
+            "to_ms": {**TS_MS, "description": "the largest timestamp_ms of the batch"},
+            "samples_sha256": {
+                **HEX64,
+                "description": 'sha256 hex of json.dumps(samples, sort_keys=True, separators=(",", ":"))',
+            },
+            "prev_sha256": {
+                **HEX64,
+                "description": "sha256 hex of the previous receipt's message (64 zeros for seq 0)",
+            },
+            "signature": {**STR, "description": f"base58 ed25519 over {RECEIPT_MESSAGE}"},
+        },
+        description="A device-signed receipt of one metrics batch.",
+    ),
+    "CoverageReceipt": obj(
+        {
+            "seq": {"type": "integer", "minimum": 0},
+            "from_ms": TS_MS,
+            "to_ms": TS_MS,
+            "samples_sha256": HEX64,
+            "prev_sha256": HEX64,
+            "signature": STR,
+            "pubkey": {**STR, "description": "the device key it was checked with"},
+            "received_at_ms": {**TS_MS, "description": "the server time its report counted at"},
+        },
+        description="An accepted receipt: the signed fields, the signature, the key and the server time.",
+    ),
+    "Coverage": obj(
+        {
+            "contract_id": STR,
+            "tier": {"enum": TIERS, "description": "the device's key is published in GET /api/devices/{tier}"},
+            "device_id": STR,
+            "status": {"enum": STATUSES},
+            "created_at_ms": TS_MS,
+            "expires_at_ms": TS_MS,
+            "covered_ms": {"type": "integer", "minimum": 0},
+            "uncovered_ms": {"type": "integer", "minimum": 0},
+            "grace_ms": {"type": "integer", "minimum": 0},
+            "gaps": {
+                "type": "array",
+                "items": obj({"from_ms": TS_MS, "to_ms": TS_MS}),
+                "description": "the uncovered parts [from_ms, to_ms) of the life so far",
+            },
+            "receipts": {"type": "array", "items": ref("CoverageReceipt"), "description": "in seq order"},
+            "server_time_ms": TS_MS,
+        },
+        description="A contract's covered time with its proof: the gaps and the device-signed receipts.",
+    ),
+    "PubkeyRequest": obj({"pubkey": {**STR, "description": "base58 of a 32-byte ed25519 public key"}}, closed=False),
     "MetricsRecorded": obj(
         {
             "contract_id": STR,
@@ -834,6 +902,15 @@ PATHS = {
             request=body("MetricsReport"),
         )
     },
+    "/api/contracts/{contract_id}/coverage": {
+        "get": op(
+            "contract_coverage",
+            "Covered time, its gaps and the device-signed receipts (renter-signed, or admin)",
+            responses({"200": ok(ref("Coverage"))}, 401, 403, 404),
+            tags=["renter"],
+            params=[CONTRACT_ID],
+        )
+    },
     "/api/contracts/{contract_id}/metrics": {
         "get": op(
             "contract_metrics",
@@ -895,6 +972,18 @@ PATHS = {
             tags=["operator"],
             params=[path_param("device_id", "a device of the inventory")],
             description="No body. `Idempotency-Key` is refused (400): the key must exist only in this answer.",
+        )
+    },
+    "/api/admin/devices/{device_id}/pubkey": {
+        "post": op(
+            "register_pubkey",
+            "Register the ed25519 key that signs a device's usage receipts (published with the device)",
+            responses({"200": ok(ref("AdminDevice"), headers=REPLAYED)}, *POST_ERRORS, 401, 403, 404),
+            tags=["operator"],
+            params=[path_param("device_id", "a device of the inventory"), IDEMPOTENCY],
+            request=body("PubkeyRequest"),
+            description="The same key again changes nothing. Another key only while the device leases no "
+            "contract (403, reason `leases`); the replaced key stays in `previous_pubkeys`.",
         )
     },
     "/api/admin/devices/{device_id}/audited": {

@@ -27,6 +27,8 @@ def to_domain(i: DeviceItem) -> Device:
         bool(i.audited),
         i.key_hash,
         None if i.last_seen_ms is None else int(i.last_seen_ms),
+        i.pubkey,
+        tuple(str(k) for k in i.previous_pubkeys or ()),
     )
 
 
@@ -76,6 +78,23 @@ class DevicesRepo:
             if is_conditional_failure(exc):
                 raise Conflict(["device"]) from None  # no such device
             raise
+
+    @guarded
+    def set_pubkey(self, device_id: str, pubkey: str, before: str | None) -> Device:
+        """One conditional UpdateItem: the receipt key becomes `pubkey` (`before`, if any, is kept
+        in `previous_pubkeys`) when the device exists, leases nothing and still holds `before`."""
+        held = DeviceItem.pubkey.does_not_exist() if before is None else DeviceItem.pubkey == before
+        actions: list[Any] = [DeviceItem.pubkey.set(pubkey)]
+        if before is not None:  # list_append(if_not_exists(previous_pubkeys, []), [before])
+            actions.append(DeviceItem.previous_pubkeys.set((DeviceItem.previous_pubkeys | []).append([before])))
+        item = DeviceItem(device_id)
+        try:
+            item.update(actions=actions, condition=DeviceItem.device_id.exists() & (DeviceItem.leases == 0) & held)
+        except PynamoDBException as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(["device"]) from None
+            raise
+        return to_domain(item)
 
     @guarded
     def set_audited(self, device_id: str, audited: bool) -> Device:

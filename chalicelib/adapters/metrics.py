@@ -22,6 +22,8 @@ from ..domain.contracts import Contract
 from ..domain.devices import Device
 from ..domain.errors import Conflict
 from ..domain.metering import batch_key, compress, encode_rows, unpack_rows
+from ..domain.usage_receipts import StoredReceipt, from_view, to_view
+from ..domain.usage_receipts import batch_key as receipt_batch_key
 from . import contracts as _contracts
 from . import devices as _devices
 from .dynamo import guarded, is_conditional_failure, transaction_connection
@@ -30,16 +32,24 @@ from .models import ContractItem, DeviceItem, MetricsItem
 RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
-def batch_item(contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> MetricsItem:
+def batch_item(
+    contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int, receipt: StoredReceipt | None = None
+) -> MetricsItem:
     encoded = encode_rows(rows)
     return MetricsItem(
         contract_id,
-        batch_key(rows, encoded),
+        batch_key(rows, encoded) if receipt is None else receipt_batch_key(receipt.receipt.seq),
         device_id=device_id,
         n=len(rows),
         packed=compress(encoded),
         ttl=(now_ms + RETENTION_MS) // 1000,
+        at_ms=now_ms,
+        receipt=None if receipt is None else jsontext.dumps(to_view(receipt)),
     )
+
+
+def stored_receipt(item: MetricsItem) -> StoredReceipt | None:
+    return None if item.receipt is None else from_view(jsontext.loads(item.receipt))
 
 
 def item_rows(item: MetricsItem) -> list[list[Any]]:
@@ -53,15 +63,22 @@ class MetricsRepo:
     """ports.MetricsStore on DynamoDB."""
 
     @guarded
-    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
-        """One BatchGetItem: the device (eventually consistent, as `DeviceStore.get`) and the
-        contract (strongly consistent, as `ContractStore.get`; not asked for when None);
+    def report_context(
+        self, device_id: str, contract_id: str | None, receipt_seq: int | None = None
+    ) -> tuple[Device | None, Contract | None, StoredReceipt | None]:
+        """One BatchGetItem: the device (eventually consistent, as `DeviceStore.get`), the
+        contract (strongly consistent, as `ContractStore.get`; not asked for when None) and the
+        contract's receipt `receipt_seq` (strongly consistent, as `receipt`; when not None);
         unprocessed keys are asked again."""
         devices, contracts = DeviceItem.Meta.table_name, ContractItem.Meta.table_name
+        metrics = MetricsItem.Meta.table_name
         request: dict[str, Any] = {devices: {"Keys": [{"device_id": {"S": device_id}}], "ConsistentRead": False}}
         if contract_id is not None:
             request[contracts] = {"Keys": [{"contract_id": {"S": contract_id}}], "ConsistentRead": True}
-        found: dict[str, list[Any]] = {devices: [], contracts: []}
+        if contract_id is not None and receipt_seq is not None:
+            key = {"contract_id": {"S": contract_id}, "batch_key": {"S": receipt_batch_key(receipt_seq)}}
+            request[metrics] = {"Keys": [key], "ConsistentRead": True}
+        found: dict[str, list[Any]] = {devices: [], contracts: [], metrics: []}
         conn = transaction_connection()
         for _ in range(8):
             try:
@@ -77,7 +94,8 @@ class MetricsRepo:
             raise GetError("BatchGetItem left keys unprocessed after 8 attempts")
         device = _devices.to_domain(DeviceItem.from_raw_data(found[devices][0])) if found[devices] else None
         contract = _contracts.to_domain(ContractItem.from_raw_data(found[contracts][0])) if found[contracts] else None
-        return device, contract
+        receipt = stored_receipt(MetricsItem.from_raw_data(found[metrics][0])) if found[metrics] else None
+        return device, contract, receipt
 
     @guarded
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
@@ -91,10 +109,37 @@ class MetricsRepo:
         return rows[-count:]
 
     @guarded
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
+    def receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
+        """One strongly consistent GetItem of the receipt batch `seq`."""
+        try:
+            item = MetricsItem.get(contract_id, receipt_batch_key(seq), consistent_read=True)
+        except MetricsItem.DoesNotExist:
+            return None
+        return stored_receipt(item)
+
+    @guarded
+    def batches(self, contract_id: str) -> tuple[list[int], list[StoredReceipt]]:
+        """Every stored batch's server time (`at_ms`; batches stored before it was kept have none)
+        and every receipt in seq order: one Query of the contract's batches, without their samples."""
+        times: list[int] = []
+        receipts: list[StoredReceipt] = []
+        attrs = ["batch_key", "at_ms", "receipt"]
+        for item in MetricsItem.query(contract_id, attributes_to_get=attrs, consistent_read=True):
+            if item.at_ms is not None:
+                times.append(int(item.at_ms))
+            r = stored_receipt(item)
+            if r is not None:
+                receipts.append(r)
+        return times, receipts  # receipt keys sort by seq
+
+    @guarded
+    def put_batch(
+        self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int, receipt: StoredReceipt | None = None
+    ) -> None:
         """One PutItem, `attribute_not_exists(batch_key)`: Conflict(["batch"]) when stored before."""
         try:
-            batch_item(contract_id, device_id, rows, now_ms).save(condition=MetricsItem.batch_key.does_not_exist())
+            item = batch_item(contract_id, device_id, rows, now_ms, receipt)
+            item.save(condition=MetricsItem.batch_key.does_not_exist())
         except PynamoDBException as exc:
             if is_conditional_failure(exc):
                 raise Conflict(["batch"]) from None

@@ -159,6 +159,8 @@ class DeviceItem(Model):
     audited = BooleanAttribute(default=True)
     key_hash = UnicodeAttribute(null=True)
     last_seen_ms = NumberAttribute(null=True)
+    pubkey = UnicodeAttribute(null=True)  # ed25519, base58: signs the device's usage receipts
+    previous_pubkeys = ListAttribute(of=UnicodeAttribute, null=True)
     by_tier = ByTier()
 
 
@@ -270,6 +272,8 @@ class MetricsItem(Model):
     packed = BinaryAttribute(null=True, legacy_encoding=False)  # adapters/metrics.pack_rows (columnar, DEFLATE)
     samples = UnicodeAttribute(null=True)  # legacy, read only: JSON rows [ts_ms, cpu, mem, disk, net]
     ttl = NumberAttribute(null=True)
+    at_ms = NumberAttribute(null=True)  # the server time the batch counted at (its covered interval ends there)
+    receipt = UnicodeAttribute(null=True)  # a device-signed receipt (JSON: domain.usage_receipts.to_view)
 
 
 MODELS = {

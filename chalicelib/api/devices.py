@@ -2,6 +2,7 @@
 
 from chalice import Blueprint
 
+from ..domain import usage_receipts
 from . import schemas, views
 from .endpoint import Call, endpoint
 
@@ -17,5 +18,6 @@ def report(call: Call) -> object:
         call.headers.get("x-device-key"),
         lambda now_ms, lo, hi: schemas.metrics_samples(body, now_ms, lo, hi),
         context=call.report,
+        signed=lambda: usage_receipts.signed_batch(body),
     )
     return views.metrics_response(done.contract, done.samples, done.at_ms)

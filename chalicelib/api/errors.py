@@ -58,6 +58,7 @@ STATUS: dict[type, tuple[int, str]] = {
     IdempotencyInProgress: (409, codes.IDEMPOTENCY_IN_PROGRESS),
     OriginNotAllowed: (403, codes.FORBIDDEN),
     e.NoCapacity: (409, codes.NO_CAPACITY),
+    e.ReceiptSequence: (409, codes.RECEIPT_SEQUENCE),
     PayloadTooLarge: (413, codes.PAYLOAD_TOO_LARGE),
     UnsupportedMediaType: (415, codes.UNSUPPORTED_MEDIA_TYPE),
     RateLimited: (429, codes.RATE_LIMITED),

@@ -87,6 +87,17 @@ def admin_device_key(call: Call) -> object:
     }
 
 
+@endpoint(bp, "/api/admin/devices/{device_id}/pubkey", methods=["POST"], auth="admin", operation="register_pubkey")
+def admin_device_pubkey(call: Call) -> object:
+    device_id = _device_id(call)
+    pubkey = schemas.pubkey(call.body.get("pubkey"), "pubkey")
+    device = call.c.operator.register_pubkey(device_id, pubkey)
+    observability.log_event(
+        "device_pubkey_set", operation="register_pubkey", outcome="set", device_id=device_id, pubkey=pubkey
+    )
+    return admin_device_view(device)
+
+
 @endpoint(bp, "/api/admin/devices/{device_id}/audited", methods=["POST"], auth="admin")
 def admin_device_audited(call: Call) -> object:
     device_id = _device_id(call)

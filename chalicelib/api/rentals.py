@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from .. import observability
+from ..domain import usage_receipts
 from . import schemas, views
 from .endpoint import Call, endpoint
 
@@ -60,6 +61,26 @@ def settle(call: Call) -> object:
     cid = schemas.contract_id(call.params["contract_id"])
     assert call.wallet is not None  # auth="renter": the credentials checked out
     return views.settle_response(call.c.rentals.settle(cid, call.wallet))
+
+
+@endpoint(bp, "/api/contracts/{contract_id}/coverage", auth="renter_or_admin", operation="contract_coverage")
+def contract_coverage(call: Call) -> object:
+    proof = call.c.proofs.coverage(schemas.contract_id(call.params["contract_id"]), call.wallet)
+    c = proof.contract
+    return {
+        "contract_id": c.contract_id,
+        "tier": c.tier,
+        "device_id": c.device_id,
+        "status": c.status,
+        "created_at_ms": c.created_at_ms,
+        "expires_at_ms": c.expires_at_ms,
+        "covered_ms": proof.covered_ms,
+        "uncovered_ms": proof.uncovered_ms,
+        "grace_ms": proof.grace_ms,
+        "gaps": [{"from_ms": lo, "to_ms": hi} for lo, hi in proof.gaps],
+        "receipts": [usage_receipts.to_view(r) for r in proof.receipts],
+        "server_time_ms": proof.at_ms,
+    }
 
 
 @endpoint(bp, "/api/contracts/{contract_id}/metrics", operation="contract_metrics")

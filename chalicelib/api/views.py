@@ -154,6 +154,8 @@ def device_view(d: Device) -> dict[str, Any]:
         "available": d.available,
         "uptime": d.uptime,
         "audited": d.audited,
+        "pubkey": d.pubkey,  # ed25519 (base58) that signs its usage receipts; None: it sends none
+        "previous_pubkeys": list(d.previous_pubkeys),
     }
 
 

@@ -20,6 +20,8 @@ class Device:
     audited: bool
     key_hash: str | None
     last_seen_ms: int | None
+    pubkey: str | None = None  # the device's ed25519 key (base58) that signs its usage receipts
+    previous_pubkeys: tuple[str, ...] = ()  # keys it held before, oldest first (still published)
 
     @property
     def available(self) -> int:

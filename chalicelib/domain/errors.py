@@ -59,6 +59,10 @@ class TooManyLookups(DomainError):
         self.retry_after = retry_after
 
 
+class ReceiptSequence(DomainError):
+    """A device receipt out of sequence: a gap in the chain, or a seq already used by another message."""
+
+
 class Unavailable(DomainError):
     """A dependency (the database, the chain RPC, the configuration) did not answer; nothing changed."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..domain import money
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, Forbidden, NotFound, Unavailable
 from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
@@ -66,6 +66,26 @@ class Operator:
             return IssuedKey(device_id, self.issue_device_key(device_id))
         except Conflict:
             raise _unknown_device(device_id) from None
+
+    def register_pubkey(self, device_id: str, pubkey: str) -> Device:
+        """Make `pubkey` (base58 ed25519, checked by the edge) the key that signs the device's usage
+        receipts; the device as stored. The same key again changes nothing. Another key is set only
+        while the device leases no contract (Forbidden, reason `leases`, otherwise), so every receipt
+        of a contract is signed with one key, and the key it replaces stays published in
+        `previous_pubkeys` (docs/adr/0019-device-receipts.md). NotFound for an unknown device."""
+        for _ in range(3):  # a lost race (a lease or another key landed meanwhile) is read again
+            d = self.devices.get(device_id)
+            if d is None:
+                raise _unknown_device(device_id)
+            if d.pubkey == pubkey:
+                return d
+            if d.leases > 0:
+                raise Forbidden("A device's receipt key is set only while it leases no contract.", reason="leases")
+            try:
+                return self.devices.set_pubkey(device_id, pubkey, d.pubkey)
+            except Conflict:
+                continue
+        raise Unavailable("The device changed while its key was set; retry.", reason="device")
 
     def set_audited(self, device_id: str, audited: bool) -> Device:
         """Mark a device audited (or not); the device as stored. NotFound for an unknown device."""

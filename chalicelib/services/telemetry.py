@@ -12,14 +12,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..domain import coverage
+from ..domain import coverage, usage_receipts
 from ..domain.contracts import Contract
-from ..domain.errors import Conflict, ContractNotActive, Forbidden, NotFound, Unauthorized, Unavailable
+from ..domain.errors import (
+    Conflict,
+    ContractNotActive,
+    Forbidden,
+    NotFound,
+    ReceiptSequence,
+    Unauthorized,
+    Unavailable,
+)
 from ..domain.records import hash_device_key
 
 if TYPE_CHECKING:  # types only: importing the Protocols costs cold-start time
     from ..domain.devices import Device
-    from ..ports import Clock, ContractStore, MetricsStore
+    from ..domain.usage_receipts import SignedBatch, StoredReceipt
+    from ..ports import Clock, ContractStore, MetricsStore, SignatureVerifier
 
 log = logging.getLogger("si64.telemetry")
 MAX_DEVICE_KEY_CHARS = 256
@@ -58,10 +67,13 @@ class Recorded:
 
 @dataclass(frozen=True)
 class ReportContext:
-    """A device report's device and contract, as read together."""
+    """A device report's device and contract, as read together (with the receipt `prev_seq` of
+    the contract when it was asked for: the one a signed report's receipt must follow)."""
 
     device: Device | None
     contract: Contract | None
+    prev_receipt: StoredReceipt | None = None
+    prev_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,12 +95,16 @@ class Telemetry:
     metrics: MetricsStore
     clock: Clock
     coverage_grace_ms: int = 60_000
+    verify: SignatureVerifier | None = None  # checks device receipts; None: no device may hold a key
 
-    def read(self, key: str | None, contract_id: str | None) -> ReportContext:
+    def read(self, key: str | None, contract_id: str | None, receipt_seq: int | None = None) -> ReportContext:
         """The device whose key this is and the contract reported on, in ONE read
         (`report_context`); Unauthorized for a malformed key, before any read. `contract_id`
-        None (not a contract id) reads the device only."""
-        return ReportContext(*self.metrics.report_context(device_of_key(key), contract_id))
+        None (not a contract id) reads the device only. `receipt_seq` (≥ 1, what the body's
+        receipt says) also reads the receipt before it, which that receipt must follow."""
+        prev = receipt_seq - 1 if receipt_seq is not None and receipt_seq >= 1 and contract_id else None
+        device, contract, receipt = self.metrics.report_context(device_of_key(key), contract_id, prev)
+        return ReportContext(device, contract, receipt, prev)
 
     def record(
         self,
@@ -96,6 +112,7 @@ class Telemetry:
         key: str | None,
         samples: Callable[[int, int, int], list[list[Any]]],
         context: ReportContext | None = None,
+        signed: Callable[[], SignedBatch | None] = lambda: None,
     ) -> Recorded:
         """Store one report of the device holding `key` on a live contract leased to it.
 
@@ -106,6 +123,12 @@ class Telemetry:
         at. A retried report (the same batch) is stored once and answered again. `context` is
         what the edge already read (`read`) to verify `key` before counting the request: the
         device's hash is checked again here, without a second read.
+
+        A device with a registered `pubkey` must send a receipt (`signed()`, docs/adr/0019): it is
+        checked against the rows, the key and the contract's chain before anything is written,
+        the batch is stored under its seq, and the same receipt again is a replay (answered,
+        nothing stored, its coverage counted at the first send's time). A device without a key
+        is not asked for one.
         """
         device_id = device_of_key(key)
         assert key is not None  # device_of_key refused a missing key
@@ -123,17 +146,54 @@ class Telemetry:
         if not contract.is_live(now):
             raise ContractNotActive("The contract has ended; usage is no longer recorded.", reason="status")
         rows = samples(now, *sample_window(contract, now))
-        try:
-            self.metrics.put_batch(contract_id, device_id, rows, now)
-        except Conflict:  # the batch already exists: this exact report was stored before (a retry)
-            pass
-        self._cover(contract, now)  # a resent report proves the device as much as its first send
+        cov = contract.coverage()
+        at = now if cov is None else coverage.report_time(cov, now)  # the time this report counts at
+        if device.pubkey is not None:
+            at = self._signed(contract, device.pubkey, rows, at, context, signed())
+        else:
+            try:
+                self.metrics.put_batch(contract_id, device_id, rows, at)
+            except Conflict:  # the batch already exists: this exact report was stored before (a retry)
+                pass
+        self._cover(contract, at)  # a resent report proves the device as much as its first send
         if device.last_seen_ms is None or device.last_seen_ms <= now - LAST_SEEN_EVERY_MS:
             try:
                 self.metrics.stamp_device(device_id, key_hash, now, LAST_SEEN_EVERY_MS)
             except Unavailable:  # the samples are stored; a stale stamp is retried by the next report
                 log.warning("last-seen stamp of %s not written (database unavailable)", device_id)
         return Recorded(contract, len(rows), now)
+
+    def _signed(
+        self,
+        contract: Contract,
+        pubkey: str,
+        rows: list[list[Any]],
+        at: int,
+        context: ReportContext,
+        signed: SignedBatch | None,
+    ) -> int:
+        """Check and store a keyed device's batch with its receipt; the time it counts at (the
+        first send's, for a replay). Unauthorized / ReceiptSequence, nothing written, otherwise."""
+        cid = contract.contract_id
+        if signed is None:
+            raise usage_receipts.refused("This device signs its reports: a 'receipt' is required.")
+        if self.verify is None:
+            raise Unavailable("Receipts cannot be checked here.", reason="receipt")
+        usage_receipts.check(cid, signed, rows, pubkey, self.verify)
+        r = signed.receipt
+        prev = None
+        if r.seq > 0:
+            asked = context.prev_seq == r.seq - 1 and context.contract is not None
+            prev = context.prev_receipt if asked else self.metrics.receipt(cid, r.seq - 1)
+        usage_receipts.check_chain(cid, r, prev)
+        try:
+            self.metrics.put_batch(cid, contract.device_id, rows, at, usage_receipts.StoredReceipt(r, pubkey, at))
+            return at
+        except Conflict:  # this seq was accepted before: the same message is a replay, another a fork
+            first = self.metrics.receipt(cid, r.seq)
+            if first is None or first.receipt.message(cid) != r.message(cid):
+                raise ReceiptSequence(f"Receipt {r.seq} was accepted with another message.", "receipt.seq") from None
+            return first.at_ms
 
     def _cover(self, contract: Contract, now: int) -> None:
         """Add [t − grace, t] to the contract's covered time (domain/coverage.py) in one

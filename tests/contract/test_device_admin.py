@@ -62,3 +62,27 @@ def test_a_new_key_hash_replaces_the_old_one_for_the_last_seen_stamp(two):
     assert two.metrics.stamp_device("dev-1", "old", NOW + 10, 60_000) is False
     assert two.devices.get("dev-1").last_seen_ms is None
     assert two.metrics.stamp_device("dev-1", "new", NOW + 10, 60_000) is True
+
+
+PK1, PK2 = "4Nd1mYQQGZ7rM6J9xJ2xY3nNf4Z4VZg8bUb6Qm3fPDgE", "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+
+
+def test_set_pubkey_sets_the_key_and_keeps_the_one_it_replaces(two):
+    d = two.devices.set_pubkey("dev-1", PK1, None)
+    assert (d.pubkey, d.previous_pubkeys) == (PK1, ())
+    assert two.devices.get("dev-1") == d
+    d = two.devices.set_pubkey("dev-1", PK2, PK1)
+    assert (d.pubkey, d.previous_pubkeys) == (PK2, (PK1,))
+    assert two.devices.get("dev-1") == d
+    assert two.devices.get("dev-2").pubkey is None
+
+
+def test_set_pubkey_refuses_a_leased_device_an_unknown_one_and_a_stale_before(two):
+    two.devices.set_pubkey("dev-2", PK1, None)
+    rent(two, new_contract("dev-1"))
+    before = two.snapshot()
+    for device_id, held in (("dev-1", None), ("dev-nope", None), ("dev-2", None), ("dev-2", PK2)):
+        with pytest.raises(Conflict) as exc:
+            two.devices.set_pubkey(device_id, PK2, held)
+        assert exc.value.failed == {"device"}
+    assert two.snapshot() == before

@@ -362,7 +362,7 @@ def test_report_context_is_what_the_two_gets_give_and_writes_nothing(dev, case):
     cid = contract_id() if case in ("no_contract", "neither") else c.contract_id
     snap = dev.snapshot()
     got = dev.metrics.report_context(device_id, cid)
-    assert got == (dev.devices.get(device_id), dev.contracts.get(cid))
+    assert got == (dev.devices.get(device_id), dev.contracts.get(cid), None)
     assert (got[0] is None) == (device_id == "dev-nope") and (got[1] is None) == (cid != c.contract_id)
     if got[0] is not None:
         assert got[0].key_hash == "k1" and got[0].leases == 1

@@ -27,6 +27,8 @@ from chalicelib.domain.records import Claim, Replay, claim_key
 from chalicelib.domain.storage import IDEMPOTENCY_DONE as IDEM_DONE
 from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
+from chalicelib.domain.usage_receipts import StoredReceipt, from_view, to_view
+from chalicelib.domain.usage_receipts import batch_key as receipt_batch_key
 from chalicelib.domain.webhooks import Delivery, Event, Webhook, ended_event, logged, opened_event, refund_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
@@ -285,7 +287,12 @@ class FakeDeviceStore(_View):
                 audited=True,
                 key_hash=None,
                 last_seen_ms=None,
-                **described,
+                name=described["name"],
+                tier=described["tier"],
+                uri=described["uri"],
+                address=described["address"],
+                region=described["region"],
+                ram=described["ram"],
             )
         else:
             devices[old.device_id] = replace(old, capacity=int(capacity), **described)
@@ -296,6 +303,16 @@ class FakeDeviceStore(_View):
         if device_id not in devices:
             raise Conflict(["device"])
         devices[device_id] = replace(devices[device_id], key_hash=key_hash)
+
+    @_op
+    def set_pubkey(self, device_id: str, pubkey: str, before: str | None) -> Device:
+        d = self._t("devices").get(device_id)
+        if d is None or d.leases != 0 or d.pubkey != before:
+            raise Conflict(["device"])
+        kept = d.previous_pubkeys + (before,) if before is not None else d.previous_pubkeys
+        updated: Device = replace(d, pubkey=pubkey, previous_pubkeys=kept)
+        self._t("devices")[device_id] = updated
+        return updated
 
     @_op
     def set_audited(self, device_id: str, audited: bool) -> Device:
@@ -408,8 +425,28 @@ class FakeMetricsStore(_View):
     port = "metrics"
 
     @_op
-    def report_context(self, device_id: str, contract_id: str | None) -> tuple[Device | None, Contract | None]:
-        return self._t("devices").get(device_id), self._t("contracts").get(contract_id) if contract_id else None
+    def report_context(
+        self, device_id: str, contract_id: str | None, receipt_seq: int | None = None
+    ) -> tuple[Device | None, Contract | None, StoredReceipt | None]:
+        device = self._t("devices").get(device_id)
+        if contract_id is None:
+            return device, None, None
+        prev = None if receipt_seq is None else self._receipt(contract_id, receipt_seq)
+        return device, self._t("contracts").get(contract_id), prev
+
+    def _receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
+        rec = self._t("metrics").get((contract_id, receipt_batch_key(seq)))
+        return None if rec is None or "receipt" not in rec else from_view(json.loads(rec["receipt"]))
+
+    @_op
+    def receipt(self, contract_id: str, seq: int) -> StoredReceipt | None:
+        return self._receipt(contract_id, seq)
+
+    @_op
+    def batches(self, contract_id: str) -> tuple[list[int], list[StoredReceipt]]:
+        mine = sorted((k, rec) for k, rec in self._t("metrics").items() if k[0] == contract_id)
+        times = [rec["at_ms"] for _, rec in mine if "at_ms" in rec]
+        return times, [from_view(json.loads(rec["receipt"])) for _, rec in mine if "receipt" in rec]
 
     @_op
     def latest(self, contract_id: str, count: int = 100) -> list[list[Any]]:
@@ -427,12 +464,17 @@ class FakeMetricsStore(_View):
         return rows[-count:]
 
     @_op
-    def put_batch(self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int) -> None:
+    def put_batch(
+        self, contract_id: str, device_id: str, rows: list[list[Any]], now_ms: int, receipt: StoredReceipt | None = None
+    ) -> None:
         encoded = encode_rows(rows)  # raises on a value that is not an exact number, like the adapter
-        key = (contract_id, batch_key(rows, encoded))
+        key = (contract_id, batch_key(rows, encoded) if receipt is None else receipt_batch_key(receipt.receipt.seq))
         if key in self._t("metrics"):
             raise Conflict(["batch"])
-        self._t("metrics")[key] = {"device_id": device_id, "n": len(rows), "packed": compress(encoded)}
+        rec: dict[str, Any] = {"device_id": device_id, "n": len(rows), "packed": compress(encoded), "at_ms": now_ms}
+        if receipt is not None:
+            rec["receipt"] = json.dumps(to_view(receipt))
+        self._t("metrics")[key] = rec
 
     @_op
     def cover(self, contract_id: str, before_end_ms: int, covered_ms: int, end_ms: int) -> bool:

@@ -171,7 +171,6 @@ def test_planned_routes_are_marked_and_not_served_yet():
     assert "not yet implemented" in text.lower() and "not served yet" in planned
     paths = sorted({p for _, p in operations(spec())})
     named_paths = set(PATH.findall(planned))
-    assert {"/api/contracts/{contract_id}/coverage"} <= named_paths
     now_served = sorted(p for p in named_paths if served(p, paths))
     assert not now_served, f"planned routes the code serves now — document them as routes: {now_served}"
 

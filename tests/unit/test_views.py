@@ -317,6 +317,8 @@ def _device(**extra):
         available=3,
         uptime="99.8%",
         audited=False,
+        pubkey=None,
+        previous_pubkeys=(),
         **extra,
     )
 

@@ -24,6 +24,10 @@ Importable::
 * Stops cleanly when the contract ends (409 ``contract_not_active``), and with
   an error on 401/403/404 (wrong key, device not leased to the contract, unknown
   contract): retrying those cannot help. A 400 drops that batch (counted).
+* With a ``ReceiptChain`` (``si64 agent --sign``: si64/device_receipts.py) each batch carries
+  the device-signed ``receipt``: the batch is signed and persisted once, then sent and resent
+  exactly as signed until the API stores it (a retry or a restart is a replay, never a new
+  ``seq``). A 409 ``receipt_sequence`` (the API's chain head is not ours) stops with an error.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import Unreachable, http_json
+from .device_receipts import ReceiptChain
 
 MAX_BATCH = 120  # docs/api.md: a batch holds at most 120 samples
 MB = 1_000_000
@@ -204,6 +209,7 @@ class MetricsReporter:
         backoff: Backoff | None = None,
         log: Callable[[str], None] | None = None,
         sleep=asyncio.sleep,
+        chain: ReceiptChain | None = None,
     ):
         if interval <= 0 or batch_seconds <= 0:
             raise ValueError("interval and batch_seconds must be positive")
@@ -220,6 +226,8 @@ class MetricsReporter:
         self._stop = asyncio.Event()
         self._ended: AgentStop | None = None
         self._wake: asyncio.Event | None = None
+        self.chain = chain
+        self._pending_upto = 0  # the buffer's sequence number of the pending signed batch's last sample
 
     # -- control
     def stop(self) -> None:
@@ -227,8 +235,10 @@ class MetricsReporter:
         self._stop.set()
 
     # -- one POST, classified
-    async def _post(self, samples: list[dict]) -> dict:
-        body = {"samples": samples}
+    async def _post(self, samples: list[dict], receipt: dict | None = None) -> dict:
+        body: dict[str, Any] = {"samples": samples}
+        if receipt is not None:
+            body["receipt"] = receipt
         headers = {"X-Device-Key": self.device_key}
         status, parsed, rh = await asyncio.get_running_loop().run_in_executor(
             None, self.transport, "POST", self.url, body, headers
@@ -239,8 +249,17 @@ class MetricsReporter:
             return parsed if isinstance(parsed, dict) else {}
         if status == 409 and code == "contract_not_active":
             raise AgentStop(f"contract {self.contract_id} has ended (409 contract_not_active)", fatal=False)
+        reason = parsed.get("reason") if isinstance(parsed, dict) else None
+        if status == 409 and "receipt_sequence" in (code, reason):
+            raise AgentStop(
+                f"409 receipt_sequence: {detail} (the API's receipt chain of {self.contract_id} is not this "
+                "agent's: was its chain state lost or the key used elsewhere?)",
+                fatal=True,
+            )
         if status in (401, 403, 404):
-            raise AgentStop(f"{status} {code or ''}: {detail}".replace("  ", " "), fatal=True)
+            hint = " (this device has a registered signing key: run the agent with --sign)"
+            hint = hint if status == 401 and reason == "receipt" and self.chain is None else ""
+            raise AgentStop(f"{status} {code or ''}: {detail}{hint}".replace("  ", " "), fatal=True)
         if status in (400, 413):
             raise _Refused(f"{status} {code}: {detail}")
         retry_after = None
@@ -255,14 +274,16 @@ class MetricsReporter:
 
     async def send_ready(self) -> None:
         """Post everything buffered, in batches of ≤ 120; on a retryable failure, back off and retry."""
-        while len(self.buffer) and not self._ended:
-            seq, batch = self.buffer.peek(MAX_BATCH)
+        while (len(self.buffer) or self._pending_batch()) and not self._ended:
+            seq, batch, receipt = self._next_batch()
             try:
-                answer = await self._post(batch)
+                answer = await self._post(batch, receipt)
             except AgentStop as stop:
                 self._ended = stop
                 return
             except _Refused as exc:  # the API refused this batch: drop it, say so, carry on
+                if self.chain is not None:
+                    self.chain.refused()
                 self.result.rejected += self.buffer.ack(seq)
                 self.log(f"batch of {len(batch)} samples refused and dropped: {exc}")
                 continue
@@ -279,10 +300,29 @@ class MetricsReporter:
                     return
                 continue
             self.backoff.reset()
+            if self.chain is not None:
+                self.chain.acknowledged()
             self.buffer.ack(seq)
             self.result.samples_sent += len(batch)
             self.result.batches_sent += 1
             self.result.last_response = answer
+
+    def _pending_batch(self) -> bool:
+        return self.chain is not None and self.chain.pending is not None
+
+    def _next_batch(self) -> tuple[int, list[dict], dict | None]:
+        """(buffer sequence number to ack, samples, receipt) of the batch to send now. Signed, a
+        batch is frozen: the pending one (of this run, or persisted by an earlier run, whose samples
+        are no longer in the buffer: nothing to ack) goes out again exactly as signed."""
+        if self.chain is None:
+            seq, batch = self.buffer.peek(MAX_BATCH)
+            return seq, batch, None
+        if self.chain.pending is None:
+            self._pending_upto, batch = self.buffer.peek(MAX_BATCH)
+            self.chain.sign(batch)
+        pending = self.chain.pending
+        assert pending is not None
+        return self._pending_upto, pending.samples, pending.receipt
 
     async def _wait(self, seconds: float) -> bool:
         """Sleep, but wake early on stop. True if stopping."""

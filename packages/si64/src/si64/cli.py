@@ -6,6 +6,7 @@
     devices list [--tier TIER] [--json]
     devices issue-key DEVICE_ID [--json]
     devices set-audited DEVICE_ID true|false
+    devices keygen DEVICE_ID [--key-file FILE] | set-key DEVICE_ID PUBKEY
     contracts show CONTRACT_ID [--json]
     ledger export --csv FILE [--contract ID] [--account ACCOUNT ...]
     refunds list [--status FAILED] [--limit N] [--all] [--json]
@@ -13,6 +14,8 @@
     reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]     (exit 1 on any difference)
     webhooks [--wallet KEYPAIR] [--json]      your webhooks, their deliveries and each one's status
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
+          [--sign | --signing-key FILE]
+    verify-coverage CONTRACT_ID [--wallet NAME] [--pubkey KEY] [--json]     (exit 1 unless proven)
 
 The API and admin key come from --api/--admin-key, else SI64_API_URL/SI64_ADMIN_KEY,
 else $SI64_STATE_DIR/stack.json (default ./.local/stack.json, written by `make run`).
@@ -29,7 +32,7 @@ import sys
 import time
 import urllib.parse
 
-from . import books_cmd, fmt, webhooks_cmd
+from . import books_cmd, coverage_cmd, fmt, webhooks_cmd
 from .client import Client, ConfigError, OpsError, resolve
 
 PROG = "si64"
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa = dvs.add_parser("set-audited", help="mark a device audited (true) or not (false)")
     sa.add_argument("device_id", metavar="DEVICE")
     sa.add_argument("audited", type=_bool, metavar="true|false")
+    coverage_cmd.add_device_parsers(dvs, _Parser)
 
     c = sub.add_parser("contracts", help="contracts")
     cs = c.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -128,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_books_parsers(sub, _Parser, _positive_int)
     webhooks_cmd.add_parsers(sub, _Parser)
+    coverage_cmd.add_parsers(sub, _Parser)
 
     a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
     a.add_argument("--device", required=True, help="device id the contract is leased on")
@@ -142,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="samples kept while the API is unreachable; oldest dropped beyond (6000)",
     )
     a.add_argument("-v", "--verbose", action="store_true", help="log every batch")
+    coverage_cmd.add_agent_arguments(a)
     return p
 
 
@@ -400,6 +406,8 @@ def cmd_agent(target, args) -> int:
     def log(msg):  # progress and retries on stdout; stderr carries only the one error line, if any
         print(f"{time.strftime('%H:%M:%S')} agent: {msg}", flush=True)
 
+    chain = coverage_cmd.agent_chain(args, log)
+    coverage_cmd.check_agent_key(client, view, chain, log)
     reporter = MetricsReporter(
         target.api_url,
         args.contract,
@@ -409,6 +417,7 @@ def cmd_agent(target, args) -> int:
         max_buffer=args.max_buffer,
         timeout=args.timeout,
         log=log,
+        chain=chain,
     )
 
     async def main():
@@ -451,6 +460,8 @@ def cmd_agent(target, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if (args.command, getattr(args, "action", None)) == ("devices", "keygen"):
+            return coverage_cmd.cmd_keygen(args)  # local: needs no API
         target = resolve(args.api, args.admin_key)
         if args.command == "agent":
             return cmd_agent(target, args)
@@ -464,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             ("ledger", "export"): cmd_ledger_export,
             **books_cmd.HANDLERS,
             **webhooks_cmd.HANDLERS,
+            **coverage_cmd.HANDLERS,
         }[(args.command, getattr(args, "action", None))]
         return handler(client, args)
     except OpsError as exc:

@@ -63,6 +63,7 @@ PAYLOAD_TOO_LARGE = "payload_too_large"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 RATE_LIMITED = "rate_limited"
 UNAVAILABLE = "unavailable"
+RECEIPT_SEQUENCE = "receipt_sequence"
 INTERNAL = "internal"
 
 ERROR_CODES: tuple[str, ...] = (
@@ -80,6 +81,7 @@ ERROR_CODES: tuple[str, ...] = (
     UNSUPPORTED_MEDIA_TYPE,
     RATE_LIMITED,
     UNAVAILABLE,
+    RECEIPT_SEQUENCE,
     INTERNAL,
 )
 
