@@ -94,6 +94,7 @@ class Settings:
     webhook_allow_local: bool = False
     webhook_queue_url: str | None = None
     webhook_retry_base_seconds: int = 30  # a failed delivery comes back after 30 s, 60 s, 120 s, … for 24 h
+    payment_refused_age_seconds: int = 3600  # an unclaimed payment share this old is told as payment.refused
     # quotes: the watcher's function runs ticks every quote_tick_seconds for quote_watch_seconds
     # (0: one tick per invocation, as the local event runner calls it every ~1.5 s)
     quote_watch_seconds: float = 50.0
@@ -172,6 +173,7 @@ class Settings:
             webhook_allow_local=_flag(env.get("SI64_WEBHOOK_ALLOW_LOCAL"), False),
             webhook_queue_url=env.get("SI64_WEBHOOK_QUEUE_URL") or None,
             webhook_retry_base_seconds=_int(env, "SI64_WEBHOOK_RETRY_BASE_SECONDS", 30),
+            payment_refused_age_seconds=_int(env, "SI64_PAYMENT_REFUSED_AGE_SECONDS", 3600),
             quote_watch_seconds=float(env.get("SI64_QUOTE_WATCH_SECONDS", "50")),
             quote_tick_seconds=float(env.get("SI64_QUOTE_TICK_SECONDS", "2")),
         )

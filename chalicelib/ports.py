@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from .domain.payments import PaymentCheck, PaymentResult
     from .domain.records import Claim, Replay
     from .domain.usage_receipts import StoredReceipt
+    from .domain.webhooks import Event
 
 
 @runtime_checkable
@@ -73,6 +74,10 @@ class ContractStore(Protocol):
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
         at most `limit` (reads only what is due: the sparse active-by-expiry index)."""
+
+    def expiring(self, shard: int, after_ms: int, until_ms: int, limit: int) -> list[Contract]:
+        """ACTIVE contracts of `shard` with `after_ms < expires_at_ms <= until_ms`, earliest first,
+        at most `limit` (the same sparse index as `due`: contract.low_time's candidates)."""
 
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
         """Ended contracts of `shard` whose refund is QUEUED or SENT and that ended at or
@@ -221,6 +226,12 @@ class Transactions(Protocol):
         the caller read again and bill it; one after finds it closed), free its slot (`device`:
         leases > 0) and put the settlement entries."""
 
+    def mark_low_time(self, contract: Contract, event: Event) -> None:
+        """Set the contract's `low_time_for_ms` to its `expires_at_ms` (its version kept) if it is
+        still ACTIVE at `contract.version` with that expiry and not yet marked for it (`contract`),
+        and put `event` in the outbox (`outbox`: new): ONE transaction, so of two sweeps racing,
+        one writes both and the other nothing."""
+
 
 class PaymentVerifier(Protocol):
     """Read-only access to the chain for payments."""
@@ -256,6 +267,7 @@ from .refund_ports import (  # noqa: E402, I001
 
 # the webhook side (chalicelib/webhook_ports.py)
 from .webhook_ports import (  # noqa: E402
+    DeliveryLog as DeliveryLog,
     Outbox as Outbox,
     WebhookStore as WebhookStore,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from .domain.webhooks import Event, Webhook
+    from .domain.webhooks import Delivery, Event, Webhook
 
 
 class WebhookStore(Protocol):
@@ -37,6 +37,23 @@ class Outbox(Protocol):
     def get(self, event_id: str) -> Event | None:
         """One event (dispatched or not), or None."""
 
+    def add(self, event: Event) -> bool:
+        """Put an event that no money transaction carries (payment.refused, derived after the
+        fact) in one conditional write: False, and nothing written, when it is already there."""
+
     def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
         """Take the event out of the pending index (one conditional update); False when it was
         not pending (another dispatcher did it, or no such event)."""
+
+
+class DeliveryLog(Protocol):
+    """Each webhook's newest deliveries (domain.webhooks.DELIVERY_LOG_KEEP), one small item per
+    webhook: reading it is one read, recording one conditional write (a lost race is read again
+    and retried inside)."""
+
+    def of(self, webhook_id: str) -> list[Delivery]:
+        """The webhook's deliveries, newest first; [] when none."""
+
+    def record(self, webhook_id: str, entry: Delivery) -> None:
+        """Record `entry` (domain.webhooks.logged: it replaces the same event's entry, the oldest
+        beyond the limit drop out) in one conditional write."""

@@ -264,9 +264,13 @@ def load_app(module: str = "app"):
 # the runner
 
 
-# schedules run on their own short timer instead of every SI64_SWEEP_SECONDS: the quote watcher
-# (one tick per call here: SI64_QUOTE_WATCH_SECONDS=0) every SI64_QUOTE_SECONDS (1.5)
-FAST_SCHEDULES = {"quote_watcher": float(os.environ.get("SI64_QUOTE_SECONDS") or 1.5)}
+# schedules run on their own timer instead of every SI64_SWEEP_SECONDS: the quote watcher
+# (one tick per call here: SI64_QUOTE_WATCH_SECONDS=0) every SI64_QUOTE_SECONDS (1.5), the payment
+# refusals (a whole reconcile per run; hourly on AWS) every SI64_REFUSAL_SECONDS (60)
+FAST_SCHEDULES = {
+    "quote_watcher": float(os.environ.get("SI64_QUOTE_SECONDS") or 1.5),
+    "payment_refusals": float(os.environ.get("SI64_REFUSAL_SECONDS") or 60),
+}
 
 
 class EventRunner:

@@ -1179,6 +1179,33 @@ PATHS["/api/webhooks/{webhook_id}"] = {
     )
 }
 
+PATHS["/api/webhooks/{webhook_id}/deliveries"] = {
+    "get": op(
+        "list_webhook_deliveries",
+        "The newest deliveries of one of the caller's webhooks and each one's status",
+        responses({"200": ok(ref("WebhookDeliveries"))}, 401, 404),
+        tags=["renter"],
+        params=[path_param("webhook_id", "`WH-` and a random URL-safe id")],
+        description=f"At most {domain_webhooks.DELIVERY_LOG_KEEP}, newest first. Another owner's webhook is 404.",
+    )
+}
+SCHEMAS["WebhookDelivery"] = obj(
+    {
+        "event_id": {"type": "string", "pattern": "^evt_"},
+        "type": {"type": "string", "enum": WEBHOOK_EVENTS},
+        "status": {"type": "string", "enum": list(domain_webhooks.DELIVERY_STATUSES)},
+        "attempts": INT,
+        "next_try_at": nullable(TS),
+        "last_status": nullable(INT),
+        "last_error": nullable(STR),
+        "event_created": TS,
+        "updated_at": TS,
+    }
+)
+SCHEMAS["WebhookDeliveries"] = obj(
+    {"webhook_id": STR, "deliveries": {"type": "array", "items": ref("WebhookDelivery")}, "count": INT}
+)
+
 SECURITY_SCHEMES = {
     "adminKey": {
         "type": "apiKey",

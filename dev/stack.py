@@ -60,6 +60,8 @@ PASS_THROUGH = (
     "SI64_ACTIVE_SHARDS",
     "SI64_RPC_TIMEOUT_SECONDS",
     "SI64_WEBHOOK_RETRY_BASE_SECONDS",
+    "SI64_PAYMENT_REFUSED_AGE_SECONDS",
+    "SI64_REFUSAL_SECONDS",
 )
 # Never let a user's AWS profile, real credentials or region leak into the
 # children: they talk to the emulator only.

@@ -87,6 +87,7 @@ def to_domain(item: ContractItem) -> Contract:
         refund_fee=_int(item.refund_fee),
         refund_raw=bytes(item.refund_raw) if item.refund_raw else None,
         refund_confirmed_ms=_int(item.refund_confirmed_ms),
+        low_time_for_ms=_int(item.low_time_for_ms),
         write_token=item.write_token,
         covered_ms=_int(item.covered_ms),
         covered_end_ms=_int(item.covered_end_ms),
@@ -146,6 +147,7 @@ def to_item(c: Contract, *, shards: int) -> ContractItem:
         refund_fee=c.refund_fee,
         refund_raw=c.refund_raw,
         refund_confirmed_ms=c.refund_confirmed_ms,
+        low_time_for_ms=c.low_time_for_ms,
         write_token=c.write_token,
         covered_ms=c.covered_ms,
         covered_end_ms=c.covered_end_ms,
@@ -216,6 +218,19 @@ class ContractsRepo:
             shard, ContractItem.expires_at_ms <= now_ms, limit=limit, page_size=limit
         )
         return coverage.with_coverage([to_domain(i) for i in due], consistent=True)
+
+    @guarded
+    def expiring(self, shard: int, after_ms: int, until_ms: int, limit: int) -> list[Contract]:
+        """ACTIVE contracts of `shard` expiring in (after_ms, until_ms], earliest first (sparse index)."""
+        return [
+            to_domain(i)
+            for i in ContractItem.active_by_expiry.query(
+                shard,
+                ContractItem.expires_at_ms.between(after_ms + 1, until_ms),
+                limit=limit,
+                page_size=limit,
+            )
+        ]
 
     @guarded
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:

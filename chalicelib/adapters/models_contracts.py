@@ -105,6 +105,7 @@ class ContractItem(Model):
     refund_fee = NumberAttribute(null=True)
     refund_raw = BinaryAttribute(null=True, legacy_encoding=False)
     refund_confirmed_ms = NumberAttribute(null=True)
+    low_time_for_ms = NumberAttribute(null=True)  # the expiry contract.low_time was sent for
     write_token = UnicodeAttribute(null=True)
     covered_ms = NumberAttribute(null=True)  # covered time (domain/coverage.py)
     covered_end_ms = NumberAttribute(null=True)

@@ -67,6 +67,16 @@ class OutboxRepo:
             return None
 
     @guarded
+    def add(self, event: Event) -> bool:
+        try:
+            event_item(event).save(condition=ClaimItem.pk.does_not_exist())
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
+
+    @guarded
     def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
         try:
             ClaimItem(event_key(event_id)).update(

@@ -25,7 +25,7 @@ from ..domain.errors import Conflict, Unavailable
 from ..domain.ledger import Entry
 from ..domain.records import Claim
 from ..domain.storage import shard_of
-from ..domain.webhooks import ended_event, opened_event
+from ..domain.webhooks import Event, ended_event, opened_event
 from . import contracts as contracts_adapter
 from . import coverage
 from . import ledger as ledger_adapter
@@ -176,6 +176,23 @@ class Transactions:
                 books.delta(books.contract_contribution(before), books.contract_contribution(after)),
             )
             outbox_put(tx, ended_event(after))
+
+    @guarded
+    def mark_low_time(self, contract: Contract, event: Event) -> None:
+        """Mark the contract told of its low time for this expiry (an update that keeps the version,
+        so no renter's settle or extend loses a race to it) and put the event: one transaction."""
+        expiry = contract.expires_at_ms
+        with _transaction() as tx:
+            tx.update(
+                "contract",
+                ContractItem(contract.contract_id),
+                [ContractItem.low_time_for_ms.set(expiry)],
+                (ContractItem.version == contract.version)
+                & (ContractItem.status == ACTIVE)
+                & (ContractItem.expires_at_ms == expiry)
+                & (ContractItem.low_time_for_ms.does_not_exist() | (ContractItem.low_time_for_ms != expiry)),
+            )
+            outbox_put(tx, event)
 
 
 def book_update(tx: _Tx, shard: int, deltas: dict[str, int]) -> None:

@@ -51,3 +51,12 @@ def delete_webhook(call: Call) -> object:
     webhook_id = _webhook_id(call.params["webhook_id"])
     call.c.webhooks.remove(_owner(call), webhook_id)
     return {"webhook_id": webhook_id, "deleted": True}
+
+
+@endpoint(bp, "/api/webhooks/{webhook_id}/deliveries", auth="renter_or_admin", operation="list_webhook_deliveries")
+def list_webhook_deliveries(call: Call) -> object:
+    from ..domain import webhooks as W
+
+    webhook_id = _webhook_id(call.params["webhook_id"])
+    deliveries = [W.delivery_view(d) for d in call.c.webhooks.deliveries(_owner(call), webhook_id)]
+    return {"webhook_id": webhook_id, "deliveries": deliveries, "count": len(deliveries)}

@@ -10,6 +10,7 @@ from .refunds import RefundServices
 from .rentals import RentalServices
 
 if TYPE_CHECKING:  # types only; each service module is imported when its service is first built
+    from ..services.payment_refused import PaymentRefusals
     from ..services.quote_watch import QuoteWatcher
     from ..services.quotes import Quotes
     from ..services.webhook_delivery import WebhookDelivery
@@ -23,7 +24,7 @@ class EventServices(RentalServices, RefundServices):
 
         if self.webhook_store is None:
             raise RuntimeError("this container has no webhook store")
-        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings)
+        return Webhooks(store=self.webhook_store, clock=self.clock, settings=self.settings, log=self.delivery_log)
 
     @cached_property
     def webhook_delivery(self) -> WebhookDelivery:
@@ -42,7 +43,17 @@ class EventServices(RentalServices, RefundServices):
             from ..adapters.webhook_http import HttpWebhookSender
 
             sender = HttpWebhookSender()
-        return WebhookDelivery(self.outbox, self.webhook_store, queue, sender, self.clock, self.settings)
+        return WebhookDelivery(
+            self.outbox, self.webhook_store, queue, sender, self.clock, self.settings, self.delivery_log
+        )
+
+    @cached_property
+    def payment_refusals(self) -> PaymentRefusals:
+        from ..services.payment_refused import PaymentRefusals
+
+        if self.outbox is None:
+            raise RuntimeError("this container has no outbox")
+        return PaymentRefusals(reconciler=self.reconciler, outbox=self.outbox, clock=self.clock)
 
     @cached_property
     def quote_service(self) -> Quotes:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # types only: the Protocols cost cold-start time
         ClaimStore,
         Clock,
         ContractStore,
+        DeliveryLog,
         DeviceStore,
         LedgerStore,
         MetricsStore,
@@ -69,4 +70,5 @@ class Ports:
     outbox: Outbox | None = None  # the events Transactions write; None: nothing reads them
     webhook_queue: WebhookQueue | None = None  # None: the SQS queue of the settings
     webhook_sender: WebhookSender | None = None  # None: HTTP(S) from this process
+    delivery_log: DeliveryLog | None = None  # each webhook's newest deliveries; None: not recorded
     quotes: QuoteStore | None = None  # quotes (Solana Pay transfer requests); built by `build`

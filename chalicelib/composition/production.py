@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # types only
         BookStore,
         ClaimStore,
         ContractStore,
+        DeliveryLog,
         DeviceStore,
         LedgerStore,
         MetricsStore,
@@ -142,6 +143,12 @@ def _outbox(s: Settings) -> Outbox | None:
     return OutboxRepo()
 
 
+def _delivery_log(s: Settings) -> DeliveryLog | None:
+    from ..adapters.delivery_log import DeliveryLogRepo
+
+    return DeliveryLogRepo()
+
+
 def _quotes(s: Settings) -> QuoteStore | None:
     from ..adapters.quotes import QuotesRepo
 
@@ -164,6 +171,7 @@ class Production(Container):
     book = Port(_book)
     webhook_store = Port(_webhook_store)
     outbox = Port(_outbox)
+    delivery_log = Port(_delivery_log)
     quotes = Port(_quotes)
 
     def __init__(self, settings: Settings, **given: Any) -> None:

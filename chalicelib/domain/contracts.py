@@ -99,6 +99,8 @@ class Contract:
     refund_fee: int | None = None
     refund_raw: bytes | None = field(default=None, repr=False)
     refund_confirmed_ms: int | None = None
+    # the expiry for which contract.low_time was sent (domain/webhooks.low_time_due); None: not yet
+    low_time_for_ms: int | None = None
     # a random id of the write that produced this version: a writer that reads its own token
     # back after a failed condition knows its write landed (an SDK resend of a landed write)
     write_token: str | None = None

@@ -20,13 +20,42 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .contracts import ACTIVE, EXPIRED, SETTLED, Contract
+from .deliveries import DELIVERED as DELIVERED
+from .deliveries import DELIVERY_LOG_KEEP as DELIVERY_LOG_KEEP
+from .deliveries import DELIVERY_STATUSES as DELIVERY_STATUSES
+from .deliveries import FAILING as FAILING
+from .deliveries import GIVEN_UP as GIVEN_UP
+from .deliveries import MAX_ERROR_CHARS as MAX_ERROR_CHARS
+from .deliveries import PENDING as PENDING
+
+# the events and the delivery log live in their own modules; their names stay reachable here
+from .deliveries import Delivery as Delivery
+from .deliveries import delivery_from_json as delivery_from_json
+from .deliveries import delivery_to_json as delivery_to_json
+from .deliveries import delivery_view as delivery_view
+from .deliveries import logged as logged
 from .errors import InvalidRequest
-from .refunds import CONFIRMED, FAILED, Refund, refund_kind
+from .outbox_events import LOW_TIME_CAP_MS as LOW_TIME_CAP_MS
+from .outbox_events import LOW_TIME_FLOOR_MS as LOW_TIME_FLOOR_MS
+from .outbox_events import LOW_TIME_HORIZON_MS as LOW_TIME_HORIZON_MS
+from .outbox_events import LOW_TIME_SHARE as LOW_TIME_SHARE
+from .outbox_events import OUTBOX_SHARDS as OUTBOX_SHARDS
+from .outbox_events import Event as Event
+from .outbox_events import contract_data as contract_data
+from .outbox_events import contract_event as contract_event
+from .outbox_events import ended_event as ended_event
+from .outbox_events import envelope as envelope
+from .outbox_events import event_id as event_id
+from .outbox_events import low_time_due as low_time_due
+from .outbox_events import low_time_event as low_time_event
+from .outbox_events import low_time_threshold_ms as low_time_threshold_ms
+from .outbox_events import opened_event as opened_event
+from .outbox_events import refund_event as refund_event
+from .outbox_events import refused_event as refused_event
 
 EVENTS = (
     "contract.created",
@@ -172,11 +201,6 @@ def verify_signature(
     return any(hmac.compare_digest(expected, v) for v in fields.get("v1", []))
 
 
-def envelope(event_id: str, event_type: str, created_s: int, data: dict[str, Any]) -> dict[str, Any]:
-    """The body of a delivery (the same `id` on every retry)."""
-    return {"id": event_id, "type": event_type, "created": created_s, "data": data}
-
-
 def public_view(w: Webhook) -> dict[str, Any]:
     """A webhook as GET lists it: never its secret."""
     return {
@@ -185,91 +209,3 @@ def public_view(w: Webhook) -> dict[str, Any]:
         "events": list(w.events),
         "created_at": w.created_at_ms // 1000,
     }
-
-
-# --- the outbox: events written inside the money transaction that causes them ----------------
-OUTBOX_SHARDS = 4  # the sparse outbox index's partitions (a dispatcher reads each)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One outbox event. `event_id` is derived from what caused it (type, contract, version),
-    so a transaction sent twice writes it once and a delivery retried carries the same id."""
-
-    event_id: str
-    event_type: str
-    contract_id: str
-    wallet: str  # whose webhooks hear of it (with the admin's)
-    created_ms: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def outbox_shard(self) -> int:
-        return int(hashlib.sha256(self.event_id.encode()).hexdigest()[:8], 16) % OUTBOX_SHARDS
-
-    def body(self) -> dict[str, Any]:
-        return envelope(self.event_id, self.event_type, self.created_ms // 1000, self.data)
-
-
-def event_id(event_type: str, contract_id: str, version: int) -> str:
-    digest = hashlib.sha256(f"{event_type}:{contract_id}:{version}".encode()).hexdigest()
-    return f"evt_{digest[:32]}"
-
-
-def contract_data(c: Contract) -> dict[str, Any]:
-    """What an event says of a contract: lamports as integers, times in Unix milliseconds."""
-    return {
-        "contract_id": c.contract_id,
-        "wallet": c.wallet,
-        "tier": c.tier,
-        "device_id": c.device_id,
-        "status": c.status,
-        "version": c.version,
-        "prepaid_lamports": c.received_lamports,
-        "used_lamports": c.used_lamports,
-        "refund_lamports": c.refund_lamports if c.status != ACTIVE else None,
-        "refund_status": c.refund_status,
-        "created_at_ms": c.created_at_ms,
-        "expires_at_ms": c.expires_at_ms,
-        "ended_at_ms": c.ended_at_ms,
-    }
-
-
-def contract_event(event_type: str, c: Contract, now_ms: int) -> Event:
-    return Event(
-        event_id(event_type, c.contract_id, c.version), event_type, c.contract_id, c.wallet, now_ms, contract_data(c)
-    )
-
-
-def opened_event(c: Contract) -> Event:
-    """contract.created, written with the rent's transaction."""
-    return contract_event("contract.created", c, c.created_at_ms)
-
-
-def ended_event(after: Contract) -> Event:
-    """contract.settled or contract.expired, written with the transaction that ends it."""
-    if after.status not in (SETTLED, EXPIRED):
-        raise ValueError(f"a contract that ended is SETTLED or EXPIRED, not {after.status}")
-    kind = "contract.settled" if after.status == SETTLED else "contract.expired"
-    return contract_event(kind, after, after.ended_at_ms if after.ended_at_ms is not None else after.created_at_ms)
-
-
-def refund_event(before: Refund, after: Refund, now_ms: int) -> Event | None:
-    """refund.confirmed or refund.failed when `after` enters that status (None otherwise),
-    written with the refund's own transaction (RefundStore.advance)."""
-    if after.status == before.status or after.status not in (CONFIRMED, FAILED):
-        return None
-    kind = "refund.confirmed" if after.status == CONFIRMED else "refund.failed"
-    contract_id = after.refund_id if refund_kind(after.refund_id) == "contract" else ""
-    data = {
-        "refund_id": after.refund_id,
-        "contract_id": contract_id or None,
-        "wallet": after.wallet,
-        "lamports": after.lamports,
-        "status": after.status,
-        "tx_signature": after.tx_signature,
-        "fee_lamports": after.fee_lamports,
-        "reason": after.reason,
-        "version": after.version,
-    }
-    return Event(event_id(kind, after.refund_id, after.version), kind, contract_id, after.wallet, now_ms, data)

@@ -33,6 +33,7 @@ def run_sweep(c: Container) -> dict[str, Any]:
         "items_read": report.items_read,
         "queries": report.queries,
         "lag_seconds": report.lag_seconds,
+        "low_time_sent": report.low_time_sent,
         "errors": report.errors,
     }
     (log.warning if report.errors else log.info)("sweep %s", summary)

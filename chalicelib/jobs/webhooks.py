@@ -1,4 +1,5 @@
-"""Webhook jobs, thin: the dispatcher (`webhook_dispatcher`, every minute: outbox → queue) and
+"""Webhook jobs, thin: the dispatcher (`webhook_dispatcher`, every minute: outbox → queue), the
+refusal job (`payment_refusals`, every hour: orphan payment shares → payment.refused) and
 the delivery function (`webhook_delivery`, SQS si64-{stage}-webhooks). services/webhook_delivery.py
 does the work. A delivery that fails is queued again by the service with its backoff, so the
 record itself succeeds; only an unanswered queue leaves it to SQS's own redelivery."""
@@ -28,6 +29,19 @@ def webhook_dispatcher(event: object) -> dict[str, Any]:
     report = bootstrap.container().webhook_delivery.dispatch()
     summary = {"events": report.events, "deliveries": report.deliveries, "unsent": report.unsent}
     (log.warning if report.unsent else log.info)("webhook dispatch %s", summary)
+    return summary
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS))
+def payment_refusals(event: object) -> dict[str, Any]:
+    """payment.refused for every orphan share older than SI64_PAYMENT_REFUSED_AGE_SECONDS
+    (services/payment_refused.py: the reconciler's orphans, one conditional put each)."""
+    from .. import bootstrap
+
+    c = bootstrap.container()
+    report = c.payment_refusals.run(c.settings.payment_refused_age_seconds)
+    summary = {"orphans": report.orphans, "sent": report.sent, "already": report.already, "complete": report.complete}
+    (log.info if report.complete else log.warning)("payment refusals %s %s", summary, report.notes)
     return summary
 
 

@@ -50,7 +50,9 @@ class Reconciler:
     max_signatures: int = 20_000
     max_transactions: int = 2_000
 
-    def run(self, orphan_age_seconds: int = 3600, baseline_slot: int | None = None) -> Report:
+    def run(
+        self, orphan_age_seconds: int = 3600, baseline_slot: int | None = None, check_refunds: bool = True
+    ) -> Report:
         treasury = self.settings.treasury
         if not treasury:
             raise Unavailable("The treasury address is not configured (SI64_TREASURY).", reason="configuration")
@@ -210,7 +212,7 @@ class Reconciler:
 
         # 5. every CONFIRMED refund is on chain as recorded
         problems, checked, token = [], 0, None
-        while True:
+        while check_refunds:  # (the refusal job needs only the orphans: it skips this)
             refunds, token = self.listing.by_status(R.CONFIRMED, PAGE, token)
             for r in refunds:
                 checked += 1

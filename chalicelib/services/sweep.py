@@ -41,6 +41,7 @@ class SweepReport:
     queries: int = 0
     lag_seconds: int = 0  # the oldest due contract: seconds past its expiry (0 when none)
     errors: list[str] = field(default_factory=list)
+    low_time_sent: int = 0  # contract.low_time events written by this run (services/low_time.py)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,21 @@ class Sweep:
             self._requeue_payments(now, report)
         except Unavailable as exc:
             report.errors.append(f"requeue payment refunds: {exc.detail}")
+        self._low_time(now, report)
         return report
+
+    def _low_time(self, now: int, report: SweepReport) -> None:
+        """contract.low_time, after the expiries (services/low_time.py)."""
+        from .low_time import LowTime
+
+        try:
+            lt = LowTime(self.contracts, self.tx, self.page_size).run(now)
+        except Unavailable as exc:
+            report.errors.append(f"low time: {exc.detail}")
+            return
+        report.low_time_sent = lt.sent
+        report.queries += lt.queries
+        report.items_read += lt.read
 
     def _expire_shard(self, shard: int, now: int, report: SweepReport) -> None:
         seen: set[str] = set()

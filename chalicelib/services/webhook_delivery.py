@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from .. import jsontext
 from ..config import Settings
 from ..domain import webhooks as W
-from ..domain.errors import InvalidRequest
-from ..ports import Clock, Outbox, WebhookStore
+from ..domain.errors import Conflict, InvalidRequest, Unavailable
+from ..ports import Clock, DeliveryLog, Outbox, WebhookStore
 
 log = logging.getLogger("si64.webhooks")
 TIMEOUT_SECONDS = 5.0
@@ -75,9 +75,39 @@ class WebhookDelivery:
         sender: WebhookSender,
         clock: Clock,
         settings: Settings,
+        delivery_log: DeliveryLog | None = None,
     ) -> None:
         self.outbox, self.hooks, self.queue, self.sender = outbox, hooks, queue, sender
-        self.clock, self.settings = clock, settings
+        self.clock, self.settings, self.delivery_log = clock, settings, delivery_log
+
+    def _record(
+        self,
+        hook: W.Webhook,
+        event: W.Event,
+        status: str,
+        attempts: int,
+        next_try_ms: int | None = None,
+        last_status: int | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        """Best effort: the log is for people; a delivery never waits on it or fails by it."""
+        if self.delivery_log is None:
+            return
+        entry = W.Delivery(
+            event.event_id,
+            event.event_type,
+            status,
+            attempts,
+            event.created_ms,
+            self.clock(),
+            next_try_ms,
+            last_status,
+            last_error,
+        )
+        try:
+            self.delivery_log.record(hook.webhook_id, entry)
+        except (Unavailable, Conflict) as exc:
+            log.warning("delivery log not written webhook=%s event=%s: %s", hook.webhook_id, event.event_id, exc)
 
     def targets(self, event: W.Event) -> list[W.Webhook]:
         owners = [W.ADMIN_OWNER, *([W.wallet_owner(event.wallet)] if event.wallet else [])]
@@ -92,6 +122,7 @@ class WebhookDelivery:
                     msg = {"event_id": event.event_id, "owner": hook.owner, "webhook_id": hook.webhook_id, "attempt": 0}
                     if self.queue.send_delivery(msg, 0):
                         report.deliveries += 1
+                        self._record(hook, event, W.PENDING, 0)
                     else:
                         sent = False
                 if not sent:
@@ -115,12 +146,16 @@ class WebhookDelivery:
         status, detail = self._post(event, hook)
         if status is not None and 200 <= status < 300:
             log.info("webhook delivered event=%s webhook=%s attempt=%d", event.event_id, hook.webhook_id, attempt)
+            self._record(hook, event, W.DELIVERED, attempt + 1, last_status=status)
             return DeliveryOutcome("delivered", status, attempt=attempt)
+        error = (detail or f"HTTP {status}")[: W.MAX_ERROR_CHARS]
         if now - event.created_ms >= GIVE_UP_AFTER_MS:
             log.warning("webhook given up event=%s webhook=%s: %s", event.event_id, hook.webhook_id, detail)
+            self._record(hook, event, W.GIVEN_UP, attempt + 1, last_status=status, last_error=error)
             return DeliveryOutcome("gave_up", status, detail, attempt)
         due = now + retry_delay(attempt, self.settings.webhook_retry_base_seconds) * 1000
         self._requeue(message, attempt + 1, due, now)
+        self._record(hook, event, W.FAILING, attempt + 1, next_try_ms=due, last_status=status, last_error=error)
         log.info("webhook retry event=%s webhook=%s attempt=%d: %s", event.event_id, hook.webhook_id, attempt, detail)
         return DeliveryOutcome("retry", status, detail, attempt)
 

@@ -3,6 +3,7 @@ operator (`admin`: every event) or a wallet (`wallet:{address}`: its contracts' 
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from ..config import Settings
 from ..domain import webhooks as W
 from ..domain.errors import Conflict, InvalidRequest, NotFound
-from ..ports import Clock, WebhookStore
+from ..ports import Clock, DeliveryLog, WebhookStore
 
 ID_PREFIX = "WH-"
 SECRET_PREFIX = "whsec_"
@@ -29,10 +30,11 @@ class Registered:
 
 
 class Webhooks:
-    def __init__(self, store: WebhookStore, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: WebhookStore, clock: Clock, settings: Settings, log: DeliveryLog | None = None) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
+        self.log = log
 
     def register(self, owner: str, body: dict[str, Any]) -> Registered:
         unknown = sorted(set(body) - {"url", "events"})
@@ -64,3 +66,9 @@ class Webhooks:
     def remove(self, owner: str, webhook_id: str) -> None:
         if not self.store.remove(owner, webhook_id):
             raise NotFound(f"No webhook {webhook_id} of yours.", reason="webhook_id")
+
+    def deliveries(self, owner: str, webhook_id: str) -> builtins.list[W.Delivery]:
+        """The newest deliveries of one of the owner's webhooks (another owner's is not found)."""
+        if not any(w.webhook_id == webhook_id for w in self.store.of(owner)):
+            raise NotFound(f"No webhook {webhook_id} of yours.", reason="webhook_id")
+        return [] if self.log is None else self.log.of(webhook_id)

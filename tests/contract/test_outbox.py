@@ -99,3 +99,19 @@ def test_a_refund_entering_failed_or_confirmed_writes_its_event_with_that_transa
     requeued = replace(failed, status=R.QUEUED, reason=None, version=failed.version + 1)
     store.refunds.advance(failed, requeued, [], NOW + 63_000)  # no event for QUEUED
     assert len(pending(outbox)) == 3
+
+
+def test_add_puts_an_event_no_transaction_carries_once(world):
+    from chalicelib.domain.webhooks import refused_event
+
+    store, outbox = world
+    e = refused_event("5" * 88, "payer-wallet", 777_777, 42, 1_764_000_000, NOW)
+    assert outbox.add(e) is True
+    assert pending(outbox) == [e] and outbox.get(e.event_id) == e
+    before = store.snapshot()
+    again = refused_event("5" * 88, "payer-wallet", 777_777, 42, 1_764_000_000, NOW + 3_600_000)
+    assert again.event_id == e.event_id  # the id is the share's: a later run finds it there
+    assert outbox.add(again) is False
+    assert store.snapshot() == before
+    other = refused_event("5" * 88, "co-signer", 1, 42, 1_764_000_000, NOW)  # another payer's share
+    assert other.event_id != e.event_id and outbox.add(other) is True

@@ -124,3 +124,44 @@ def test_an_outage_is_503_and_writes_nothing(edge):
     status, err, _ = edge.post("/api/webhooks", {"url": URL, "events": ["refund.failed"]}, ADMIN)
     assert status == 503, err
     assert edge.p.db.snapshot()["webhooks"] == {}
+
+
+def test_a_renter_reads_its_own_webhooks_deliveries_and_another_wallet_gets_404(edge):
+    from chalicelib.domain import webhooks as W
+
+    kp, other = Keypair(), Keypair()
+    status, body, _ = register(edge, kp, {"url": URL, "events": ["contract.created"]})
+    assert status == 201, body
+    hook_id = body["webhook_id"]
+    entry = W.Delivery("evt_1", "contract.created", W.FAILING, 2, 1_000, edge.p.clock(), 1_764_000_060_000, 500, "500")
+    edge.p.stores["delivery_log"].record(hook_id, entry)
+    path = f"/api/webhooks/{hook_id}/deliveries"
+    status, got, _ = edge.get(path, signed(edge, kp, "GET", path))
+    assert status == 200, got
+    assert got == {
+        "webhook_id": hook_id,
+        "count": 1,
+        "deliveries": [
+            {
+                "event_id": "evt_1",
+                "type": "contract.created",
+                "status": "failing",
+                "attempts": 2,
+                "next_try_at": 1_764_000_060,
+                "last_status": 500,
+                "last_error": "500",
+                "event_created": 1,
+                "updated_at": edge.p.clock() // 1000,
+            }
+        ],
+    }
+    # another wallet, and the operator (its own webhooks only), are told there is no such webhook
+    status, refused, _ = edge.get(path, signed(edge, other, "GET", path))
+    assert status == 404 and refused["code"] == "not_found" and "evt_1" not in json.dumps(refused)
+    status, refused, _ = edge.get(path, ADMIN)
+    assert status == 404, refused
+    status, refused, _ = edge.get(path)
+    assert status == 401, refused
+    bad = "/api/webhooks/not-an-id/deliveries"
+    status, refused, _ = edge.get(bad, signed(edge, kp, "GET", bad))
+    assert status == 404, refused

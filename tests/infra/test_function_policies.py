@@ -139,6 +139,13 @@ def test_the_webhook_functions_have_roles_of_their_own_and_no_money_rights(resou
             assert not allowed(st, action, resource), (name, action, resource)
     assert allowed(_statements(resources, "WebhookDispatcher"), "dynamodb:Query", CLAIMS + "/index/outbox")
     assert allowed(_statements(resources, "WebhookDelivery"), "sqs:ReceiveMessage", WEBHOOK_QUEUE)
+    for name in WEBHOOK_FUNCTIONS:  # the delivery log (dlv#{webhook_id} items only)
+        st = _statements(resources, name)
+        log_statements = [x for x in st if x.get("Sid") == "DeliveryLog"]
+        assert [x["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for x in log_statements] == [
+            ["dlv#*"]
+        ]
+        assert allowed(st, "dynamodb:UpdateItem", CLAIMS) and allowed(st, "dynamodb:GetItem", CLAIMS)
 
 
 def test_the_quote_watcher_runs_every_minute_reads_only_its_index_and_never_the_keys(resources):
@@ -172,3 +179,54 @@ def test_functions_that_read_rent_or_end_contracts_reach_their_coverage_item(res
     for action in writes:
         assert allowed(st, f"dynamodb:{action}", metrics), action
     assert not allowed(st, "dynamodb:DeleteItem", metrics)
+
+
+def test_the_sweep_may_mark_a_contract_told_of_its_low_time_and_nothing_more(resources):
+    sweep = _statements(resources, "BillingSweep")
+    contracts = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-contracts")
+    assert allowed(sweep, "dynamodb:UpdateItem", contracts)  # the low-time marker (keeps the version)
+    assert allowed(sweep, "dynamodb:PutItem", CLAIMS)  # its evt# item, only (LeadingKeys)
+    for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"):
+        assert not allowed(sweep, action, contracts), action
+
+
+def test_the_refusal_job_reads_what_the_reconciler_reads_and_writes_only_its_events(resources):
+    assert resources["PaymentRefusals"]["Properties"]["Handler"] == "chalicelib.jobs.webhooks.payment_refusals"
+    roles = {resources[n]["Properties"]["Role"]["Fn::GetAtt"][0] for n in [*FUNCTIONS, *WEBHOOK_FUNCTIONS]}
+    assert resources["PaymentRefusals"]["Properties"]["Role"]["Fn::GetAtt"][0] not in roles
+    st = _statements(resources, "PaymentRefusals")
+    contracts = ACCOUNT_ARN.format(service="dynamodb", resource="table/si64-prod-contracts")
+    assert allowed(st, "dynamodb:Query", LEDGER + "/index/by-account")
+    assert allowed(st, "dynamodb:GetItem", CLAIMS) and allowed(st, "dynamodb:PutItem", CLAIMS)  # evt# only
+    assert allowed(st, "dynamodb:Query", CLAIMS + "/index/refunds-by-status")
+    for action, resource in [
+        ("dynamodb:PutItem", LEDGER),
+        ("dynamodb:TransactWriteItems", CLAIMS),
+        ("dynamodb:UpdateItem", CLAIMS),
+        ("dynamodb:PutItem", contracts),
+        ("dynamodb:UpdateItem", contracts),
+        ("ssm:GetParameter", TREASURY_PARAMETER),
+        ("secretsmanager:GetSecretValue", TREASURY_SECRET),
+        ("sqs:SendMessage", ACCOUNT_ARN.format(service="sqs", resource="si64-prod-refunds")),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),
+    ]:
+        assert not allowed(st, action, resource), (action, resource)
+    [sched] = resources["PaymentRefusals"]["Properties"]["Events"].values()
+    assert sched == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}
+
+
+def test_every_policy_file_the_stages_name_exists_and_devnet_mirrors_prod():
+    import json
+    from pathlib import Path
+
+    chalice = Path(__file__).resolve().parents[2] / ".chalice"
+    stages = json.loads((chalice / "config.json").read_text())["stages"]
+    for stage in ("prod", "devnet"):
+        named = {stages[stage]["iam_policy_file"]}
+        named |= {f["iam_policy_file"] for f in stages[stage]["lambda_functions"].values()}
+        for name in named:
+            assert (chalice / name).is_file(), (stage, name)
+    for prod in chalice.glob("policy-prod-*.json"):
+        devnet = chalice / prod.name.replace("policy-prod-", "policy-devnet-")
+        want = prod.read_text().replace("si64-prod-", "si64-devnet-").replace("si64/prod/", "si64/devnet/")
+        assert devnet.read_text() == want, devnet.name

@@ -249,6 +249,7 @@ def test_each_function_has_its_role_with_the_template_policy(stack, cfn):
         "QuoteWatcherRole",
         "WebhookDispatcherRole",
         "WebhookDeliveryRole",
+        "PaymentRefusalsRole",
     }
     for logical, res in roles.items():
         props = res["Properties"]
@@ -277,6 +278,7 @@ def test_functions_with_handler_runtime_limits_role_and_environment(stack, cfn):
         "WebhookDispatcher": "chalicelib.jobs.webhooks.webhook_dispatcher",
         "WebhookDelivery": "chalicelib.jobs.webhooks.webhook_delivery",
         "QuoteWatcher": "chalicelib.jobs.quotes.quote_watcher",
+        "PaymentRefusals": "chalicelib.jobs.webhooks.payment_refusals",
     }
     for logical, res in functions.items():
         props = res["Properties"]
@@ -308,6 +310,7 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
         "BillingSweep": "events.amazonaws.com",
         "WebhookDispatcher": "events.amazonaws.com",
         "QuoteWatcher": "events.amazonaws.com",
+        "PaymentRefusals": "events.amazonaws.com",
     }
     lam = stack["client"]("lambda")
     policy = json.loads(lam.get_policy(FunctionName=stack["physical"]["APIHandler"])["Policy"])
@@ -320,22 +323,23 @@ def test_the_api_may_invoke_the_api_handler_only(stack, cfn):
 
 
 def test_the_sweep_schedule_targets_the_sweep_function(stack, cfn):
-    """One rule per scheduled function (the sweep, the quote watcher, the webhook dispatcher), each every minute, each
-    targeting its own function."""
+    """One rule per scheduled function (the sweep, the quote watcher, the webhook dispatcher every minute, the
+    payment refusals every hour), each targeting its own function."""
     events, lam = stack["client"]("events"), stack["client"]("lambda")
     rules = of_type(cfn, "AWS::Events::Rule")
-    assert len(rules) == 3
+    assert len(rules) == 4
     targeted = set()
     for logical, res in rules.items():
         rule = events.describe_rule(Name=stack["physical"][logical])
-        assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+        every = "rate(1 hour)" if logical.startswith("PaymentRefusals") else "rate(1 minute)"
+        assert rule["ScheduleExpression"] == res["Properties"]["ScheduleExpression"] == every
         assert rule["State"] == "ENABLED"
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         assert len(targets) == 1
         targeted.add(targets[0]["Arn"])
     arns = {
         lam.get_function_configuration(FunctionName=stack["physical"][f])["FunctionArn"]
-        for f in ("BillingSweep", "QuoteWatcher", "WebhookDispatcher")
+        for f in ("BillingSweep", "QuoteWatcher", "WebhookDispatcher", "PaymentRefusals")
     }
     assert targeted == arns
 

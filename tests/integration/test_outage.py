@@ -113,6 +113,7 @@ def _requests(api):
         ("POST", "/api/webhooks", "/api/webhooks", {"url": "https://h.example/x", "events": ["refund.failed"]}, ADMIN),
         ("GET", "/api/webhooks", "/api/webhooks", None, ADMIN),
         ("DELETE", "/api/webhooks/{webhook_id}", "/api/webhooks/WH-none", None, ADMIN),
+        ("GET", "/api/webhooks/{webhook_id}/deliveries", "/api/webhooks/WH-none/deliveries", None, ADMIN),
     ]
 
 

@@ -30,7 +30,7 @@ from chalicelib.domain.storage import IDEMPOTENCY_PENDING as IDEM_PENDING
 from chalicelib.domain.storage import IDEMPOTENCY_TTL_MS, rate_key, shard_of
 from chalicelib.domain.usage_receipts import StoredReceipt, from_view, to_view
 from chalicelib.domain.usage_receipts import batch_key as receipt_batch_key
-from chalicelib.domain.webhooks import Event, Webhook, ended_event, opened_event, refund_event
+from chalicelib.domain.webhooks import Delivery, Event, Webhook, ended_event, logged, opened_event, refund_event
 
 TABLES = ("contracts", "devices", "ledger", "claims", "metrics")
 _P = ParamSpec("_P")
@@ -77,6 +77,7 @@ class FakeDatabase:
         self.tables["outbox"] = {}  # event id → {"event", "pending", "dispatched_at_ms"} (adapter: evt#… in claims)
         # contract id → {"covered_ms", "covered_end_ms", "closed"} (the adapter: (contract_id, "coverage") in metrics)
         self.tables["coverage"] = {}
+        self.tables["deliveries"] = {}  # webhook id → tuple of deliveries, newest first (adapter: dlv#… in claims)
         self.down = False
         self.calls: list[str] = []
         self.lock = threading.RLock()
@@ -134,6 +135,7 @@ class FakeDatabase:
             "book": FakeBookStore(self),
             "webhook_store": FakeWebhookStore(self),
             "outbox": FakeOutbox(self),
+            "delivery_log": FakeDeliveryLog(self),
             "quotes": FakeQuoteStore(self),
         }
 
@@ -246,6 +248,17 @@ class FakeContractStore(_View):
             if c.status == ACTIVE and shard_of(c.contract_id, self.shards) == shard and c.expires_at_ms <= now_ms
         ]
         return [self._contract(c) for c in sorted(hits, key=lambda c: c.expires_at_ms)[:limit]]
+
+    @_op
+    def expiring(self, shard: int, after_ms: int, until_ms: int, limit: int) -> list[Contract]:
+        hits = [
+            c
+            for c in self._t("contracts").values()
+            if c.status == ACTIVE
+            and shard_of(c.contract_id, self.shards) == shard
+            and after_ms < c.expires_at_ms <= until_ms
+        ]
+        return sorted(hits, key=lambda c: c.expires_at_ms)[:limit]
 
     @_op
     def refunds_owed(self, shard: int, before_ms: int, limit: int) -> list[Contract]:
@@ -633,6 +646,26 @@ class FakeTransactions(_View):
         _outbox(tx, ended_event(after))
         tx.commit()
 
+    @_op
+    def mark_low_time(self, contract: Contract, event: Event) -> None:
+        expiry = contract.expires_at_ms
+        tx = _Tx(self.db)
+        tx.write(
+            "contract",
+            "contracts",
+            contract.contract_id,
+            lambda c: replace(c, low_time_for_ms=expiry),
+            lambda c: (
+                c is not None
+                and c.version == contract.version
+                and c.status == ACTIVE
+                and c.expires_at_ms == expiry
+                and c.low_time_for_ms != expiry
+            ),
+        )
+        _outbox(tx, event)
+        tx.commit()
+
 
 # --------------------------------------------------------------------------
 # refunds and the book's counters
@@ -828,12 +861,33 @@ class FakeOutbox(_View):
         return None if rec is None else rec["event"]
 
     @_op
+    def add(self, event: Event) -> bool:
+        if event.event_id in self._t("outbox"):
+            return False
+        self._t("outbox")[event.event_id] = {"event": event, "pending": True, "dispatched_at_ms": None}
+        return True
+
+    @_op
     def mark_dispatched(self, event_id: str, now_ms: int) -> bool:
         rec = self._t("outbox").get(event_id)
         if rec is None or not rec["pending"]:
             return False
         self._t("outbox")[event_id] = {**rec, "pending": False, "dispatched_at_ms": now_ms}
         return True
+
+
+class FakeDeliveryLog(_View):
+    """ports.DeliveryLog: webhook id → its newest deliveries."""
+
+    port = "deliveries"
+
+    @_op
+    def of(self, webhook_id: str) -> list[Delivery]:
+        return list(self._t("deliveries").get(webhook_id, ()))
+
+    @_op
+    def record(self, webhook_id: str, entry: Delivery) -> None:
+        self._t("deliveries")[webhook_id] = tuple(logged(list(self._t("deliveries").get(webhook_id, ())), entry))
 
 
 class FakeQuoteStore(_View):

@@ -12,6 +12,7 @@
     refunds list [--status FAILED] [--limit N] [--all] [--json]
     refunds retry REFUND_ID | redrive-dlq [--limit N] [--all] | orphan TX_SIGNATURE [--payer WALLET]
     reconcile [--orphan-age SECONDS] [--baseline-slot SLOT] [--json]     (exit 1 on any difference)
+    webhooks [--wallet KEYPAIR] [--json]      your webhooks, their deliveries and each one's status
     agent --device ID --contract ID [--key KEY] [--interval 0.5] [--batch-seconds 5] [--max-buffer N]
           [--sign | --signing-key FILE]
     verify-coverage CONTRACT_ID [--wallet NAME] [--pubkey KEY] [--json]     (exit 1 unless proven)
@@ -31,7 +32,7 @@ import sys
 import time
 import urllib.parse
 
-from . import books_cmd, coverage_cmd, fmt
+from . import books_cmd, coverage_cmd, fmt, webhooks_cmd
 from .client import Client, ConfigError, OpsError, resolve
 
 PROG = "si64"
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .books_cmd import add_parsers as add_books_parsers
 
     add_books_parsers(sub, _Parser, _positive_int)
+    webhooks_cmd.add_parsers(sub, _Parser)
     coverage_cmd.add_parsers(sub, _Parser)
 
     a = sub.add_parser("agent", help="report this host's metrics for a contract (device agent)")
@@ -472,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             ("contracts", "show"): cmd_contracts_show,
             ("ledger", "export"): cmd_ledger_export,
             **books_cmd.HANDLERS,
+            **webhooks_cmd.HANDLERS,
             **coverage_cmd.HANDLERS,
         }[(args.command, getattr(args, "action", None))]
         return handler(client, args)
