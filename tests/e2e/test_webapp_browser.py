@@ -322,8 +322,13 @@ def test_a_quote_is_paid_with_its_reference(local_stack, browser):
     else:
         assert page.get_attribute("figure a", "href") == quote["solana_pay_url"]
     page.click("#pay")
-    page.wait_for_function("() => !!document.getElementById('status').textContent.match(/^Paid: /)")
-    sig = (page.text_content("#status") or "").split()[1].rstrip(".")
+    # read the signature in the same poll that sees it: the page may already have moved on to the
+    # contract (the quote watcher was quick), and that screen's status line is another one
+    paid = page.wait_for_function(
+        "() => { const m = (document.getElementById('status') || {}).textContent?.match(/^Paid: (\\S+)\\./);"
+        " return m && m[1]; }"
+    )
+    sig = str(paid.json_value())
     found = _rpc(rpc, "getSignaturesForAddress", [reference, {"commitment": "confirmed"}])
     assert [s["signature"] for s in found] == [sig]
     tx = _rpc(rpc, "getTransaction", [sig, {"encoding": "jsonParsed", "commitment": "confirmed"}])
