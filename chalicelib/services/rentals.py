@@ -20,7 +20,7 @@ from ..domain.commands import ExtendRequest, RentRequest
 from ..domain.errors import Conflict, Forbidden, NoCapacity, Unavailable
 from ..domain.records import Claim
 from ..domain.signing import extend_memo, rent_memo
-from .contract_reads import ContractReads, Snapshot, load_contract
+from .contract_reads import load_contract
 from .paid_requests import PaidRequests, busy
 from .paid_requests import Receipt as Receipt  # the answer of rent and extend (api/rentals.py)
 
@@ -116,9 +116,6 @@ class Rentals(PaidRequests):
                         continue
                     break  # a concurrent transaction on the same items: re-query and retry
         raise busy()
-
-    def status(self, contract_id: str) -> Snapshot:
-        return ContractReads(self.contracts, self.clock).status(contract_id)
 
     def extend(self, req: ExtendRequest, signed_by: str | None = None, client: str | None = None) -> Receipt:
         """Verify the payment from the contract's wallet and its binding, then extend at the

@@ -71,7 +71,7 @@ def test_no_such_contract(w):
     with pytest.raises(NotFound):
         w.rentals.settle("CTR-nosuchcontract000000", new_wallet())
     with pytest.raises(NotFound):
-        w.rentals.status("CTR-nosuchcontract000000")
+        w.c.contract_reads.status("CTR-nosuchcontract000000")
 
 
 def test_past_its_expiry_it_is_expired_and_only_the_overpayment_comes_back(w):
@@ -192,7 +192,7 @@ def test_a_store_outage_is_unavailable_and_writes_nothing(w, k, down):
 
 def test_status_is_the_stored_contract_with_live_figures_at_the_read(w, k):
     w.clock.advance(900)
-    snap = w.rentals.status(k.contract_id)
+    snap = w.c.contract_reads.status(k.contract_id)
     assert snap.contract == k and snap.at_ms == w.clock()
     f = snap.contract.figures(snap.at_ms)
     assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == (
@@ -207,7 +207,7 @@ def test_status_of_a_settled_contract_is_frozen_at_its_end(w, k):
     w.clock.advance(1800)
     w.rentals.settle(k.contract_id, k.wallet)
     w.clock.advance(3600)
-    snap = w.rentals.status(k.contract_id)
+    snap = w.c.contract_reads.status(k.contract_id)
     f = snap.contract.figures(snap.at_ms)
     assert (f.elapsed_ms, f.used_lamports, f.refund_available_lamports, f.remaining_seconds) == (
         1_800_000,
@@ -220,4 +220,4 @@ def test_status_of_a_settled_contract_is_frozen_at_its_end(w, k):
 def test_status_in_an_outage_is_unavailable(w, k):
     w.p.contracts.down = True
     with pytest.raises(Unavailable):
-        w.rentals.status(k.contract_id)
+        w.c.contract_reads.status(k.contract_id)
