@@ -80,7 +80,9 @@ def refused(detail: str) -> Unauthorized:
 def as_sent(value: Any) -> Any:
     """The JSON value as a device's own `json.loads` gives it: the server parses numbers as exact
     Decimals, a device's JSON library as floats; float(Decimal(text)) is float(text) (both are
-    the correctly rounded value of the same digits), so the hash is over what the device hashed."""
+    the correctly rounded value of the same digits), so the hash is over what the device hashed.
+    Only for hashing a batch's telemetry samples (cpu, memory, io): no amount of money is ever
+    passed through here; lamports stay integers end to end."""
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, list):
