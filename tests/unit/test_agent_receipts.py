@@ -160,11 +160,11 @@ def test_a_restarted_agent_resends_its_pending_receipt_then_continues_the_chain(
     api = ReceiptApi(kp.pubkey(), stop_after=100)
 
     async def first_run() -> None:
+        # from the 3rd batch (seq 2) on, each batch is stored and its answer lost; set before the run,
+        # by seq, so the agent cannot send seq 2 before the fault is in place
+        api.fault = lambda n, body: ("store-then-lose",) if body["receipt"]["seq"] >= 2 else None
         r = _reporter(api, ReceiptChain(CID, kp, state))
         task = asyncio.create_task(r.run())
-        while len(api.stored) < 2:
-            await asyncio.sleep(0.005)
-        api.fault = lambda n, body: ("store-then-lose",)  # the 3rd batch is stored, its answer lost
         while len(api.stored) < 3:
             await asyncio.sleep(0.005)
         r.stop()  # the agent dies with seq 2 pending
