@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pynamodb.constants import UPDATED_NEW
+
 from .. import jsontext
 from ..domain.storage import IDEMPOTENCY_DONE as DONE
 from ..domain.storage import IDEMPOTENCY_PENDING as PENDING
@@ -125,22 +127,30 @@ class ClaimsRepo:
 
     # -- rate-limit windows ------------------------------------------------------------------
     @guarded
-    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
-        """One conditional UpdateItem (ADD) on `rl#{subject}#{window_start_ms}` (< 100 bytes:
-        1 WCU); the key changes with the window, so no old count is ever read or reset."""
-        item = ClaimItem(rate_key(subject, window_start_ms))
+    def count_request(
+        self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1
+    ) -> int | None:
+        """One conditional UpdateItem on `rl#{subject}#{window_start_ms}` (< 100 bytes: 1 WCU):
+        ADD hits :n unless that would pass `limit`, the new count returned (UPDATED_NEW). The
+        key changes with the window, so no old count is ever read or reset (ADR 0020)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, not {n}")
+        if n > limit:
+            return None  # cannot fit: `hits <= limit - n` would still pass on a new item
         try:
-            item.update(
+            data = ClaimItem._get_connection().update_item(
+                rate_key(subject, window_start_ms),
                 actions=[
-                    ClaimItem.hits.add(1),
+                    ClaimItem.hits.add(n),
                     ClaimItem.kind.set("rate"),
                     ClaimItem.created_at_ms.set(window_start_ms),
                     ClaimItem.ttl.set((window_start_ms + window_ms) // 1000 + RATE_WINDOW_GRACE_S),
                 ],
-                condition=ClaimItem.hits.does_not_exist() | (ClaimItem.hits < limit),
+                condition=ClaimItem.hits.does_not_exist() | (ClaimItem.hits <= limit - n),
+                return_values=UPDATED_NEW,
             )
         except Exception as exc:
             if is_conditional_failure(exc):
                 return None
             raise
-        return int(item.hits)
+        return int(data["Attributes"]["hits"]["N"])

@@ -403,19 +403,23 @@ class FakeClaimStore(_View):
             del self._t("claims")[f"idem#{key}"]
 
     @_op
-    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int) -> int | None:
+    def count_request(
+        self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1
+    ) -> int | None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, not {n}")
         claims = self._t("claims")
         key = rate_key(subject, window_start_ms)
         hits: int = claims.get(key, {}).get("hits", 0)
-        if hits >= limit:
+        if hits + n > limit:
             return None
         claims[key] = {
             "kind": "rate",
-            "hits": hits + 1,
+            "hits": hits + n,
             "created_at_ms": window_start_ms,
             "expires_at_ms": window_start_ms + window_ms,
         }
-        return hits + 1
+        return hits + n
 
 
 def _account_seq(e: Entry) -> str:
