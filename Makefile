@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(PY) -m dev.bench.refunds
 	$(PY) -m dev.bench.webhooks --out .local/bench.json
 	$(PY) -m dev.bench.chain_timing
+	$(PY) -m dev.bench.ratelimit --out .local/bench.json
 	$(PY) -m dev.bench.ratelimit --rpc --out .local/bench.json
 
 clean:

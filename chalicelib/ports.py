@@ -138,9 +138,7 @@ class ClaimStore(Protocol):
         """Delete our in-progress record (the request failed): the key is free again.
         Nothing happens when the record is no longer ours."""
 
-    def count_request(
-        self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1
-    ) -> int | None:
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1) -> int | None:
         """Reserve `n` (>= 1) request slots of `subject` (e.g. `ip:203.0.113.9`) in the fixed
         window that starts at `window_start_ms`: the window's count including them, or None
         when they do not fit (count + n > limit; nothing counted), so the count never passes

@@ -127,9 +127,7 @@ class ClaimsRepo:
 
     # -- rate-limit windows ------------------------------------------------------------------
     @guarded
-    def count_request(
-        self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1
-    ) -> int | None:
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1) -> int | None:
         """One conditional UpdateItem on `rl#{subject}#{window_start_ms}` (< 100 bytes: 1 WCU):
         ADD hits :n unless that would pass `limit`, the new count returned (UPDATED_NEW). The
         key changes with the window, so no old count is ever read or reset (ADR 0020)."""

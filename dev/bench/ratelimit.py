@@ -1,7 +1,8 @@
-"""What the fleet-wide rate limiter adds to a request (ADR 0009): AWS calls, write units,
-item size and local latency, measured on the real app and adapters.
+"""What the fleet-wide rate limiter adds to a request (ADR 0009, ADR 0020): writes and write units
+per request (the slots are reserved in blocks), item size and local latency, measured on the
+real app and adapters.
 
-    python -m dev.bench.ratelimit [--n 200] [--endpoint URL] [--out .local/bench-ratelimit.json]
+    python -m dev.bench.ratelimit [--n 200] [--endpoint URL] [--out .local/bench.json]
     python -m dev.bench.ratelimit --rpc [--out .local/bench.json]   # RPC calls one address can cause
 
 `GET /api/pricing` is served in-process (`chalice.test.Client(app)`) with the shared limiter
@@ -21,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import time
@@ -57,13 +59,32 @@ def _tables(endpoint: str | None):
                 os.environ[k] = v
 
 
+# (label, limit per 10 s, requests of one client on one instance in one window)
+SCENARIOS = (
+    ("ip 150/10, a client at its limit", 150, 150),
+    ("device 200/10, a reporter at its limit", 200, 200),
+    ("ip 150/10, a client at 15 requests per window", 150, 15),
+    ("load test 1000000/10, 100 req/s on one instance", 10**6, 1_000),
+)
+
+
+def _block(call) -> int:
+    """The n of one reservation (`ADD hits :n`) from the UpdateItem's parameters."""
+    m = re.search(r"ADD\s+\S+\s+(:\w+)", call.params["UpdateExpression"])
+    assert m, call.params["UpdateExpression"]
+    return int(call.params["ExpressionAttributeValues"][m.group(1)]["N"])
+
+
 def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
+    """Writes and write units per request of the shared limiter (docs/adr/0020), per SCENARIOS
+    (each on a fresh instance in a window of its own), and the latency it adds (`n` requests)."""
     import boto3
     from chalice.test import Client
 
     from app import app
     from chalicelib import bootstrap
     from chalicelib.config import Settings
+    from chalicelib.services.ratelimit import block_cap
     from dev.bench.calls import CallRecorder, item_size, wcu
 
     with _tables(endpoint) as res:
@@ -74,44 +95,77 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
             table_prefix=res.prefix,
             refund_queue_url=res.queue_url,
             refund_dlq_url=res.dlq_url,
-            rate_limit=(n + 1, 10),
+            rate_limit=(10**6, 10),
             rate_limit_shared=True,
         )
-        frozen = time.time_ns() // 1_000_000
-        c = bootstrap.build(s, clock=lambda: frozen)  # one window for the whole run
+        t0 = time.time_ns() // 1_000_000
+        now = [t0 - t0 % 10_000]  # frozen inside a window; each scenario moves it to a window of its own
+        c = bootstrap.build(s, clock=lambda: now[0])
         bootstrap.set_container(c)
         ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
         rec = CallRecorder()
+        out: dict = {"backend": endpoint or "in-process moto", "scenarios": {}}
         try:
             with Client(app) as client:
 
                 def get():
-                    t0 = time.perf_counter()
+                    t = time.perf_counter()
                     r = client.http.get("/api/pricing")
-                    return r.status_code, (time.perf_counter() - t0) * 1000
+                    return r.status_code, (time.perf_counter() - t) * 1000
 
                 def fetch(table, key):
                     return ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
-                get()  # warm: clients and connections built (the window's first request)
-                c.__dict__.pop("rate_limit", None)  # a fresh instance (bootstrap builds it)
-                calls, on_ms, units, sizes = Counter(), [], [], []
-                for _ in range(n):  # allowed: the window fills up to its limit (n + 1 with the warm-up)
-                    with rec.measure() as m:
-                        st, ms = get()
-                    assert st == 200, st
-                    calls.update(m.counts)
-                    on_ms.append(ms)
-                    for call in m.calls:
-                        w = wcu(call, fetch, {})
-                        units.append(w["table_wcu"] + w["gsi_wcu"])
-                        sizes += w["sizes"]
-                with rec.measure() as known_full:  # the same instance: it knows the window is full
-                    st_known, _ = get()
-                c.__dict__.pop("rate_limit", None)  # another instance: learns it with one refused write
-                with rec.measure() as new_instance:
-                    st_new, _ = get()
-                item = fetch(f"{res.prefix}-claims", {"pk": {"S": new_instance.calls[0].params["Key"]["pk"]["S"]}})
+                def fresh(limit: int) -> None:  # another instance, in the next window
+                    now[0] += 10_000
+                    c.settings = Settings(**{**c.settings.__dict__, "rate_limit": (limit, 10)})
+                    c.__dict__.pop("rate_limit", None)
+
+                get()  # warm: clients and connections built
+                item = None
+                for label, limit, requests in SCENARIOS:
+                    fresh(limit)
+                    calls, units, sizes, blocks = Counter(), [], [], []
+                    for _ in range(requests):
+                        with rec.measure() as m:
+                            st, _ = get()
+                        assert st == 200, (label, st)
+                        calls.update(m.counts)
+                        for call in m.calls:
+                            w = wcu(call, fetch, {})
+                            units.append(w["table_wcu"] + w["gsi_wcu"])
+                            sizes += w["sizes"]
+                            blocks.append(_block(call))
+                    writes = sum(calls.values())
+                    row = {
+                        "limit": f"{limit}/10",
+                        "block_cap": block_cap(limit),
+                        "requests": requests,
+                        "writes": writes,
+                        "calls_per_kind": dict(calls),
+                        "blocks": blocks,
+                        "writes_per_request": round(writes / requests, 4),
+                        "wcu_per_request": round(sum(units) / requests, 4),
+                        "wcu_per_million_requests": round(sum(units) / requests * 1e6),
+                        "usd_per_million_requests": round(sum(units) / requests * USD_PER_MILLION_WRU, 4),
+                        "item_bytes_max": max(sizes) if sizes else None,
+                    }
+                    if requests == limit:  # the window is full: what a refusal costs
+                        with rec.measure() as known_full:  # this instance knows
+                            row["refused_same_instance"] = {"status": get()[0], "calls": dict(known_full.counts)}
+                        c.__dict__.pop("rate_limit", None)  # another instance learns it with one refused write
+                        with rec.measure() as new_instance:
+                            row["refused_new_instance"] = {
+                                "status": get()[0],
+                                "calls": dict(new_instance.counts),
+                                "wcu": 1,
+                                "note": "a write whose condition fails is billed 1 WCU",
+                            }
+                        pk = new_instance.calls[0].params["Key"]["pk"]["S"]
+                        item = item or fetch(f"{res.prefix}-claims", {"pk": {"S": pk}})
+                    out["scenarios"][label] = row
+                fresh(10**6)
+                on_ms = [get()[1] for _ in range(n)]
                 c.settings = Settings(**{**c.settings.__dict__, "rate_limit_shared": False})
                 c.__dict__.pop("rate_limit", None)
                 off_ms = [get()[1] for _ in range(n)]
@@ -119,33 +173,17 @@ def ratelimit_cost(endpoint: str | None = None, n: int = 200) -> dict:
             rec.close()
             bootstrap.set_container(None)
 
-    per_request = {k: v / n for k, v in calls.items()}
-    wcu_per_request = sum(units) / n
-    return {
-        "backend": endpoint or "in-process moto",
+    assert item is not None
+    out["window_item"] = {"attributes": sorted(item), "bytes": item_size(item), "hits": int(item["hits"]["N"])}
+    out["latency_ms"] = {
         "requests": n,
-        "allowed": {
-            "calls_per_request": per_request,
-            "wcu_per_request": wcu_per_request,
-            "item_bytes_max": max(sizes) if sizes else None,
-        },
-        "refused_same_instance": {"status": st_known, "calls": dict(known_full.counts)},
-        "refused_new_instance": {
-            "status": st_new,
-            "calls": dict(new_instance.counts),
-            "wcu": 1,
-            "note": "a write whose condition fails is billed 1 WCU",
-        },
-        "window_item": {"attributes": sorted(item), "bytes": item_size(item), "hits": int(item["hits"]["N"])},
-        "latency_ms": {
-            "p50_limiter_on": round(statistics.median(on_ms), 2),
-            "p50_limiter_off": round(statistics.median(off_ms), 2),
-            "p50_added": round(statistics.median(on_ms) - statistics.median(off_ms), 2),
-            "where": "in this process against " + (endpoint or "in-process moto") + "; not AWS",
-        },
-        "usd_per_million_requests": round(wcu_per_request * USD_PER_MILLION_WRU, 4),
-        "usd_per_month_at_1000_rps": round(wcu_per_request * 1000 * 86400 * 30 / 1e6 * USD_PER_MILLION_WRU, 0),
+        "p50_limiter_on": round(statistics.median(on_ms), 2),
+        "p50_limiter_off": round(statistics.median(off_ms), 2),
+        "p50_added": round(statistics.median(on_ms) - statistics.median(off_ms), 2),
+        "mean_added": round(statistics.mean(on_ms) - statistics.mean(off_ms), 2),
+        "where": "in this process against " + (endpoint or "in-process moto") + "; not AWS; limit 1000000/10",
     }
+    return out
 
 
 def rpc_calls_per_address(n: int = 200) -> dict:
@@ -255,16 +293,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.rpc:
         return _rpc_main(args)
     out = ratelimit_cost(args.endpoint, args.n)
-    text = json.dumps(out, indent=2)
-    print(text)
+    print(json.dumps(out, indent=2))
+    for label, row in out["scenarios"].items():
+        print(
+            f"{label}: {row['writes']} writes for {row['requests']} requests "
+            f"({row['writes_per_request']} per request, {row['wcu_per_request']} WCU per request, "
+            f"{row['wcu_per_million_requests']:,} WCU per million), blocks {row['blocks'][:8]}"
+            + ("..." if len(row["blocks"]) > 8 else "")
+        )
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    ok = (
-        out["allowed"]["calls_per_request"] == {"dynamodb.UpdateItem": 1.0}
-        and out["allowed"]["wcu_per_request"] == 1
-        and out["refused_same_instance"]["calls"] == {}
-        and out["refused_new_instance"]["calls"] == {"dynamodb.UpdateItem": 1}
+        path = Path(args.out)
+        report = json.loads(path.read_text()) if path.exists() else {}
+        report["rate_limit_cost"] = out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    one = {"dynamodb.UpdateItem": 1}
+    ok = all(
+        set(row["calls_per_kind"]) <= {"dynamodb.UpdateItem"}
+        and row["writes"] <= row["requests"] // 4 + 4
+        and row.get("refused_same_instance", {}).get("calls", {}) == {}
+        and row.get("refused_new_instance", {"calls": one})["calls"] == one
+        for row in out["scenarios"].values()
     )
     return 0 if ok else 1
 

@@ -403,9 +403,7 @@ class FakeClaimStore(_View):
             del self._t("claims")[f"idem#{key}"]
 
     @_op
-    def count_request(
-        self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1
-    ) -> int | None:
+    def count_request(self, subject: str, window_start_ms: int, window_ms: int, limit: int, n: int = 1) -> int | None:
         if n < 1:
             raise ValueError(f"n must be >= 1, not {n}")
         claims = self._t("claims")
