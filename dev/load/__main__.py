@@ -83,6 +83,7 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument(
         "--api-processes", type=int, default=0, help="API processes on one port (default: 2 with --ramp, else 1)"
     )
+    ap.add_argument("--keep-logs", default="", metavar="DIR", help="copy the stack's logs into DIR at the end")
     ap.add_argument("--out", default=str(ROOT / ".local" / "load.json"))
     a = ap.parse_args(argv)
     if not (1 <= a.seconds <= 3600 and 1 <= a.agents <= 2000 and 1 <= a.renters <= 500):
@@ -266,6 +267,8 @@ def main(argv=None) -> int:
         say(f"error: {report['error']}")
         code = 2
     finally:
+        if a.keep_logs and (state_dir / "logs").is_dir():
+            shutil.copytree(state_dir / "logs", a.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(state_dir, ignore_errors=True)
         report["seconds_total"] = round(time.monotonic() - t0, 1)
         out.parent.mkdir(parents=True, exist_ok=True)
