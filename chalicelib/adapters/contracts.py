@@ -183,6 +183,16 @@ class ContractsRepo:
         return contracts, encode_token(key)
 
     @guarded
+    def ledger_listing(self, limit: int, token: str | None) -> tuple[list[Contract], list[dict[str, int]], str | None]:
+        """`listing` and the book's counter items, in 2 calls: the Scan, then ONE BatchGetItem
+        of the page's coverage items and the counters (adapters/listing.py `with_book`)."""
+        from . import listing
+
+        items, key = listing.scan(limit, decode_token(token, contract_id=None))
+        contracts, counters = listing.with_book([listing.row(i) for i in items], self.shards)
+        return contracts, counters, encode_token(key)
+
+    @guarded
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` expired at `now_ms`, earliest first (sparse index), with
         their covered time (one strongly consistent BatchGetItem of their coverage items)."""

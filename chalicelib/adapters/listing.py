@@ -20,9 +20,11 @@ from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
 from pynamodb.constants import SCAN
 from pynamodb.exceptions import ScanError
 
-from ..domain.contracts import REFUND_NONE, Contract
-from .dynamo import transaction_connection
-from .models import ContractItem
+from ..domain import books
+from ..domain.contracts import ACTIVE, REFUND_NONE, Contract, with_kept_coverage
+from . import coverage
+from .dynamo import RawItems, batch_get, transaction_connection
+from .models import BookItem, ContractItem, CoverageItem
 
 # the string and number attributes a listing shows (`domain.contracts.listing_view`): every
 # field the ledger page's rows, `Contract.figures` and `domain.contracts.as_of` use
@@ -132,3 +134,24 @@ def scan(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
         items += page
         if len(items) == limit or not key:
             return items, key
+
+
+def with_book(contracts: list[Contract], shards: int) -> tuple[list[Contract], list[dict[str, int]]]:
+    """`contracts` with the kept covered time of the ACTIVE ones (`coverage.with_coverage`, read
+    eventually consistent as `listing` reads it) and the book's counter items (`BookStore.counters`,
+    strongly consistent), in ONE BatchGetItem (one more per 100 keys past the first 100)."""
+    book, metrics = BookItem.Meta.table_name, CoverageItem.Meta.table_name
+    keys = [(book, {"pk": {"S": f"book#{n}"}}) for n in range(shards)]
+    keys += [
+        (metrics, coverage.key(c.contract_id)) for c in contracts if c.status == ACTIVE and c.covered_end_ms is not None
+    ]
+    found: RawItems = {book: [], metrics: []}
+    for i in range(0, len(keys), coverage.BATCH_GET_MAX_KEYS):
+        chunk: RawItems = {book: [], metrics: []}
+        for table, key in keys[i : i + coverage.BATCH_GET_MAX_KEYS]:
+            chunk[table].append(key)
+        for table, items in batch_get(chunk, consistent=(book,)).items():
+            found[table] += items
+    kept = coverage.kept(found[metrics])
+    counters = [{name: int(raw.get(name, {}).get("N", 0)) for name in books.COUNTERS} for raw in found[book]]
+    return [with_kept_coverage(c, kept.get(c.contract_id)) for c in contracts], counters

@@ -94,14 +94,17 @@ def mixed(store) -> dict[str, dc.Contract]:
 
 
 class _Wholes:
-    """The listing as the whole items show it: `listing_view` of each contract of `page`."""
+    """The ledger page's reads as they were: `listing_view` of each contract of `page` (whole
+    items, PynamoDB objects on DynamoDB), then the book's counters in a call of their own."""
 
-    def __init__(self, contracts) -> None:
-        self.contracts = contracts
+    def __init__(self, store) -> None:
+        self.store = store
 
-    def listing(self, limit: int, token: str | None) -> tuple[list[dc.Contract], str | None]:
-        page, next_token = self.contracts.page(limit, token)
-        return [dc.listing_view(c) for c in page], next_token
+    def ledger_listing(
+        self, limit: int, token: str | None
+    ) -> tuple[list[dc.Contract], list[dict[str, int]], str | None]:
+        page, next_token = self.store.contracts.page(limit, token)
+        return [dc.listing_view(c) for c in page], self.store.book.counters(), next_token
 
 
 def _books(store, contracts, now_ms: int) -> Books:
@@ -138,7 +141,7 @@ def test_ledger_page_on_the_listing_is_the_page_on_whole_items(store):
     for now_ms in (NOW + 5 * MIN, NOW + 45 * MIN):
         for limit in (3, 100):
             fast = _pages_json(_books(store, store.contracts, now_ms), limit)
-            whole = _pages_json(_books(store, _Wholes(store.contracts), now_ms), limit)
+            whole = _pages_json(_books(store, _Wholes(store), now_ms), limit)
             assert fast == whole
     late = jsontext.loads(_pages_json(_books(store, store.contracts, NOW + 45 * MIN), 100)[0])
     due = {r["contract_id"]: r for r in late["completed_settlements"]}[made["due_covered"].contract_id]
@@ -165,3 +168,20 @@ def test_listing_pages_like_page_when_the_engine_stops_short_of_the_limit(store)
         token = t1
         if token is None:
             break
+
+
+def test_ledger_listing_is_the_listing_with_the_books_counters(store):
+    """The ledger page's reads in one port call: the same contracts and tokens as `listing`, and
+    the counter items as `BookStore.counters` gives them (any order), before and after money moved."""
+    assert store.contracts.ledger_listing(5, None) == ([], [], None)  # an empty book: no counter item yet
+    made = mixed(store)
+    token = None
+    while True:
+        rows, counters, next_token = store.contracts.ledger_listing(4, token)
+        assert (rows, next_token) == store.contracts.listing(4, token)
+        assert sorted(counters, key=repr) == sorted(store.book.counters(), key=repr)
+        if next_token is None:
+            break
+        token = next_token
+    total = sum(c["contracts_ACTIVE"] + c["contracts_SETTLED"] + c["contracts_EXPIRED"] for c in counters)
+    assert total == len(made)
