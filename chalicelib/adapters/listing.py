@@ -52,11 +52,13 @@ _PROJECTION = ", ".join(_NAMES)
 _RAW_SCAN = threading.local()  # set while this thread's listing Scan is answered (`_keep_raw`)
 
 
-def _keep_raw(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+def _keep_raw(response_dict: dict[str, Any], customized_response_dict: dict[str, Any] | None = None, **_: Any) -> None:
     """botocore's `before-parse` hook: the listing's Scan answer as DynamoDB sent it. botocore
     would walk every attribute value through its shape model (~7 ms of a page's CPU), to give
     the same dicts: a projection of strings and numbers has no binary value to decode. Any
     other answer (another call, another thread, an error) is parsed as usual."""
+    if customized_response_dict is None:  # a botocore without the hook's argument: it parses
+        return
     if getattr(_RAW_SCAN, "on", False) and response_dict.get("status_code") == 200:
         customized_response_dict.update(json.loads(response_dict["body"]))
         response_dict["body"] = b"{}"

@@ -177,5 +177,12 @@ def test_the_raw_answer_hook_only_answers_the_listings_own_scan():
 
     assert parse(200, False) == ({"status_code": 200, "body": body}, {})  # any other Scan: botocore parses
     assert parse(400, True) == ({"status_code": 400, "body": body}, {})  # an error: botocore parses it
+    older = {"status_code": 200, "body": body}
+    listing._RAW_SCAN.on = True
+    try:
+        listing._keep_raw(response_dict=older)  # a botocore that does not offer the argument
+    finally:
+        listing._RAW_SCAN.on = False
+    assert older == {"status_code": 200, "body": body}
     response, custom = parse(200, True)
     assert response["body"] == b"{}" and custom == json.loads(body)
