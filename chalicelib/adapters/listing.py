@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from typing import Any
 
 from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
@@ -49,6 +50,7 @@ _NAMES = {f"#a{i}": name for i, name in enumerate(ATTRIBUTES)}
 _PROJECTION = ", ".join(_NAMES)
 
 
+_ARMED: weakref.WeakSet[Any] = weakref.WeakSet()  # the botocore clients `_keep_raw` is registered on
 _RAW_SCAN = threading.local()  # set while this thread's listing Scan is answered (`_keep_raw`)
 
 
@@ -62,6 +64,14 @@ def _keep_raw(response_dict: dict[str, Any], customized_response_dict: dict[str,
     if getattr(_RAW_SCAN, "on", False) and response_dict.get("status_code") == 200:
         customized_response_dict.update(json.loads(response_dict["body"]))
         response_dict["body"] = b"{}"
+
+
+def _arm(client: Any) -> None:
+    """Register `_keep_raw` on a botocore client's Scan answers, once per client (registering
+    inspects the handler each time)."""
+    if client not in _ARMED:
+        client.meta.events.register("before-parse.dynamodb.Scan", _keep_raw, unique_id="si64-listing-raw")
+        _ARMED.add(client)
 
 
 def _n(raw: dict[str, Any], name: str) -> int | None:
@@ -108,7 +118,7 @@ def scan(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]]
     stopped short of it (its 1 MB page) with more to read; a page cut at `limit` goes on after
     its last item, one read whole from DynamoDB's own key."""
     conn = transaction_connection()
-    conn.client.meta.events.register("before-parse.dynamodb.Scan", _keep_raw, unique_id="si64-listing-raw")
+    _arm(conn.client)
     items: list[dict[str, Any]] = []
     key = start
     while True:

@@ -129,7 +129,10 @@ class Engine:
         self.requests.append(request)
         return self.answer(request["Limit"], request.get("ExclusiveStartKey"))
 
-    client = SimpleNamespace(meta=SimpleNamespace(events=SimpleNamespace(register=lambda *_, **__: None)))
+    class Client:  # the botocore client the listing arms its raw-answer hook on
+        meta = SimpleNamespace(events=SimpleNamespace(register=lambda *_, **__: None))
+
+    client = Client()
 
 
 @pytest.mark.parametrize(
@@ -186,3 +189,32 @@ def test_the_raw_answer_hook_only_answers_the_listings_own_scan():
     assert older == {"status_code": 200, "body": body}
     response, custom = parse(200, True)
     assert response["body"] == b"{}" and custom == json.loads(body)
+
+
+def test_the_hook_is_on_a_real_clients_scan_answers_only():
+    """On botocore's own event system (a client that never sends): armed, the listing's Scan
+    answer is kept raw; a Query answer, or a Scan outside the listing, is left to the parser."""
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    listing._arm(client)
+    listing._arm(client)  # once only
+    body = json.dumps({"Items": [], "Count": 0}).encode()
+
+    def emit(event: str, on: bool) -> dict[str, Any]:
+        custom: dict[str, Any] = {}
+        listing._RAW_SCAN.on = on
+        try:
+            client.meta.events.emit(
+                event,
+                operation_model=None,
+                response_dict={"status_code": 200, "body": body},
+                customized_response_dict=custom,
+            )
+        finally:
+            listing._RAW_SCAN.on = False
+        return custom
+
+    assert emit("before-parse.dynamodb.Scan", True) == {"Items": [], "Count": 0}
+    assert emit("before-parse.dynamodb.Query", True) == {}
+    assert emit("before-parse.dynamodb.Scan", False) == {}
