@@ -528,7 +528,8 @@ def test_control_advance_past_block_height_expires_the_blockhash(controlled):
     value = rpc(url, "getLatestBlockhash")["result"]["value"]
     assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is True
     height = rpc(url, "si64_advancePastBlockHeight", [value["lastValidBlockHeight"]])["result"]
-    assert height == value["lastValidBlockHeight"] + 1 == rpc(url, "getBlockHeight")["result"]
+    # past it, and the height now read is at least that (slots keep ticking on wall time meanwhile)
+    assert value["lastValidBlockHeight"] < height <= rpc(url, "getBlockHeight")["result"]
     assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is False
     assert rpc(url, "si64_advancePastBlockHeight", [1])["result"] == height  # never goes back
     slot = rpc(url, "si64_advanceSlots", [5])["result"]
