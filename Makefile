@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.si64-installed
 BUILD  ?= build
 STAGE  ?= prod
 PYTEST_ARGS ?=
+# `make test` runs pytest on 2 workers (pytest-xdist), one test file per worker at a time (a file's
+# module-scoped stack stays in one process), in collection order (the long end-to-end files first)
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -63,7 +66,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
