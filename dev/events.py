@@ -31,6 +31,7 @@ CLI (started by ``python -m dev.stack``)::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib
 import json
@@ -333,41 +334,54 @@ class EventRunner:
             log.exception("schedule %s failed", name)
 
     def poll_queues(self) -> int:
-        received = 0
-        for poller in self.pollers:
-            try:
-                res = poller.poll_once()
-            except Exception:
-                log.exception("polling %s failed", poller.queue_url)
-                continue
-            if res.received:
-                log.info(
-                    "%s: %d received, %d deleted, %d left for retry",
-                    poller.name,
-                    res.received,
-                    res.deleted,
-                    len(res.failed),
-                )
-            received += res.received
-        return received
+        return sum(self._poll(p) for p in self.pollers)
+
+    def _poll(self, poller: SqsPoller) -> int:
+        """One receive and its batch handled; the messages received (0 when the poll failed)."""
+        try:
+            res = poller.poll_once()
+        except Exception:
+            log.exception("polling %s failed", poller.queue_url)
+            return 0
+        if res.received:
+            log.info(
+                "%s: %d received, %d deleted, %d left for retry",
+                poller.name,
+                res.received,
+                res.deleted,
+                len(res.failed),
+            )
+        return res.received
 
     def run(self) -> None:
-        fast = [(n, h) for n, h in self.schedules if n in FAST_SCHEDULES]
-        slow = [(n, h) for n, h in self.schedules if n not in FAST_SCHEDULES]
-        next_sweep = time.monotonic() + self.sweep_seconds if slow else float("inf")
-        next_fast = {n: time.monotonic() for n, _ in fast}
+        """Until `stop`: every function on a thread of its own, as each is its own Lambda function
+        on AWS (a slow webhook dispatch or sweep never holds the refund worker back): each queue
+        polled again at once while it has messages (idle_sleep when empty), the FAST_SCHEDULES on
+        their own periods, every other schedule every sweep_seconds (first after one period)."""
+        workers = [(p.name, functools.partial(self._poll_loop, p)) for p in self.pollers]
+        for name, handler in self.schedules:
+            every = FAST_SCHEDULES.get(name, self.sweep_seconds)
+            first = 0.0 if name in FAST_SCHEDULES else every
+            workers.append((name, functools.partial(self._schedule_loop, name, handler, every, first)))
+        threads = [threading.Thread(target=fn, name=f"fn-{name}", daemon=True) for name, fn in workers]
+        for th in threads:
+            th.start()
+        self.stop_event.wait()
+        for th in threads:
+            th.join()
+
+    def _poll_loop(self, poller: SqsPoller) -> None:
         while not self.stop_event.is_set():
-            for name, handler in fast:  # the quote watcher: a payment is found within ~2 s
-                if time.monotonic() >= next_fast[name]:
-                    self.run_schedule(name, handler, quiet=True)
-                    next_fast[name] = time.monotonic() + FAST_SCHEDULES[name]
-            if time.monotonic() >= next_sweep:
-                for name, handler in slow:
-                    self.run_schedule(name, handler)
-                next_sweep = time.monotonic() + self.sweep_seconds
-            got = self.poll_queues() if self.pollers else 0
-            if not got:
+            if not self._poll(poller):
                 self.stop_event.wait(self.idle_sleep)
+
+    def _schedule_loop(self, name: str, handler, every: float, first: float) -> None:
+        if self.stop_event.wait(first):
+            return
+        while True:
+            self.run_schedule(name, handler, quiet=name in FAST_SCHEDULES)
+            if self.stop_event.wait(every):
+                return
 
     def stop(self) -> None:
         self.stop_event.set()
