@@ -127,6 +127,9 @@ def decode_token(token: str | None, **expected: str | None) -> dict[str, Any] | 
 
 _connections: dict[tuple[Any, ...], Connection] = {}
 _MAX_CONNECTIONS = 8  # distinct endpoint settings kept (tests rebind; a process serves one)
+# HTTP connections the one client keeps open: one per thread that calls at once (a Lambda instance
+# serves one request; the local server one thread per connection), as PynamoDB's 10 per model did
+POOL_CONNECTIONS = 32
 
 
 def connection_for(meta: Any) -> Connection:
@@ -145,6 +148,7 @@ def connection_for(meta: Any) -> Connection:
             connect_timeout_seconds=meta.connect_timeout_seconds,
             read_timeout_seconds=meta.read_timeout_seconds,
             max_retry_attempts=meta.max_retry_attempts,
+            max_pool_connections=POOL_CONNECTIONS,
         )
     return conn
 
