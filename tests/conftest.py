@@ -13,3 +13,17 @@ pytest_plugins = [
     for name in ("tests.fixtures.chain", "tests.fixtures.aws", "tests.fixtures.dynamodb", "tests.fixtures.stack")
     if importlib.util.find_spec(name) is not None
 ]
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test`), install DynamoDB Local once in the controller before the
+    workers start, so two workers never fetch and unpack the jar into the cache at the same time.
+    A failed install is left for the tests that need it to report."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    from dev import dynamodb_local
+
+    try:
+        dynamodb_local.ensure()
+    except dynamodb_local.InstallError:
+        pass

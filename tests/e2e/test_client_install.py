@@ -30,9 +30,12 @@ def _clean_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("si64-client") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # a venv without a pip of its own (seeding one costs ~5 CPU-s); the test run's pip installs
+    # into it with --python, exactly as `pip install` run inside it would
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
     got = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT / "packages" / "si64")],
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", str(ROOT / "packages" / "si64")],
         capture_output=True,
         text=True,
         env=_clean_env(),

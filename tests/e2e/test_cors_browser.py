@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.client import Payer, price_lamports, rent_terms, signed_json
 from tests.fixtures.stack import free_port, start_stack
+from tests.support.installs import one_at_a_time
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -61,16 +62,19 @@ async function report(result) {
 
 def _chromium() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(path):
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            pytest.fail("chromium is missing: apt-get install -y chromium (Debian's package)")
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            check=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            timeout=900,
-            stdout=subprocess.DEVNULL,
-        )
+    if os.path.exists(path):
+        return path
+    with one_at_a_time("apt-get"):  # the other browser test may install it at the same time on another worker
+        if not os.path.exists(path):
+            if os.geteuid() != 0 or not shutil.which("apt-get"):
+                pytest.fail("chromium is missing: apt-get install -y chromium (Debian's package)")
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "chromium"],
+                check=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                timeout=900,
+                stdout=subprocess.DEVNULL,
+            )
     return path
 
 

@@ -28,6 +28,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 
+from tests.support.installs import one_at_a_time
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -450,20 +452,21 @@ def test_cli_ready_line_and_sigterm_frees_ports():
 
 # ------------------------------------------------------------ @solana/web3.js
 def _ensure_node_modules() -> None:
-    if (JS_DIR / "node_modules" / "@solana" / "web3.js" / "package.json").exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("node is installed but npm is not: cannot install @solana/web3.js into tests/e2e/js")
-    proc = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=JS_DIR,
-        timeout=600,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.returncode == 0, f"npm ci in {JS_DIR} failed:\n{proc.stdout}"
+    with one_at_a_time("npm-e2e-js"):  # test_web3js_rent may install it at the same time on another worker
+        if (JS_DIR / "node_modules" / "@solana" / "web3.js" / "package.json").exists():
+            return
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("node is installed but npm is not: cannot install @solana/web3.js into tests/e2e/js")
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS_DIR,
+            timeout=600,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.returncode == 0, f"npm ci in {JS_DIR} failed:\n{proc.stdout}"
 
 
 def test_web3js_airdrop_send_and_confirm_with_memo(local_chain):
@@ -528,7 +531,8 @@ def test_control_advance_past_block_height_expires_the_blockhash(controlled):
     value = rpc(url, "getLatestBlockhash")["result"]["value"]
     assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is True
     height = rpc(url, "si64_advancePastBlockHeight", [value["lastValidBlockHeight"]])["result"]
-    assert height == value["lastValidBlockHeight"] + 1 == rpc(url, "getBlockHeight")["result"]
+    # past it, and the height now read is at least that (slots keep ticking on wall time meanwhile)
+    assert value["lastValidBlockHeight"] < height <= rpc(url, "getBlockHeight")["result"]
     assert rpc(url, "isBlockhashValid", [value["blockhash"]])["result"]["value"] is False
     assert rpc(url, "si64_advancePastBlockHeight", [1])["result"] == height  # never goes back
     slot = rpc(url, "si64_advanceSlots", [5])["result"]

@@ -25,6 +25,7 @@ import requests
 from chalicelib.domain import money
 from tests.e2e.client import Payer, price_lamports, rent_terms
 from tests.e2e.test_cors_browser import _chromium
+from tests.support.installs import one_at_a_time
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_DIR = Path(__file__).with_name("js") / "axe"
@@ -43,14 +44,15 @@ TIMEOUT_MS = 60_000
 
 def _axe_script() -> Path:
     script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is missing: cannot install axe-core into tests/e2e/js/axe")
-        proc = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, capture_output=True, text=True, timeout=600
-        )
-        assert proc.returncode == 0, f"npm ci in {AXE_DIR} failed:\n{proc.stdout}{proc.stderr}"
+    with one_at_a_time("npm-axe"):
+        if not script.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                pytest.fail("npm is missing: cannot install axe-core into tests/e2e/js/axe")
+            proc = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, capture_output=True, text=True, timeout=600
+            )
+            assert proc.returncode == 0, f"npm ci in {AXE_DIR} failed:\n{proc.stdout}{proc.stderr}"
     return script
 
 

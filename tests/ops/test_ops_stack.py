@@ -31,6 +31,7 @@ from tests.e2e.client import (
     settle_headers,
 )
 from tests.fixtures.stack import free_port
+from tests.support.installs import one_at_a_time
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,7 +288,10 @@ def _tmux() -> str:
     if exe:
         return exe
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "tmux"], capture_output=True, timeout=300, check=False)
+        with one_at_a_time("apt-get"):
+            if not shutil.which("tmux"):
+                apt = ["apt-get", "install", "-y", "-q", "tmux"]
+                subprocess.run(apt, capture_output=True, timeout=300, check=False)
         exe = shutil.which("tmux")
     if not exe:
         pytest.skip("tmux is not installed and could not be installed with apt-get (`make` installs it)")
