@@ -26,6 +26,11 @@ overflows the accept queue and some connections are reset.
 The renter web app: `/`, `/web/...` and the local development wallet's `/dev/wallet...` are
 answered by dev/web_static.py before any route (never part of the Lambda package).
 
+CPU per route (measurement, off unless asked): with ``SI64_API_CPU_REPORT=PATH`` each process
+adds up the CPU time of the thread that serves each request (``time.thread_time``: waiting for
+a core does not count) by method and route, and writes ``PATH.<pid>.json`` when it exits:
+``{"GET /api/contracts/{contract_id}": {"requests": n, "cpu_ms_per_request": x}, ...}``.
+
 SIGTERM / SIGINT: stop accepting, close the socket, exit 0.
 """
 
@@ -37,6 +42,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
 
@@ -47,6 +53,34 @@ from dev.procs import ROOT
 # RESOURCE_NOT_FOUND (docs/api.md error shape); tests/e2e/test_hardening_http.py checks they agree.
 NO_ROUTE_STATUS = 404
 NO_ROUTE_BODY = {"detail": "No route for this method and path.", "code": "not_found", "reason": "route"}
+
+
+class CpuTally:
+    """Thread CPU seconds and requests per key (thread-safe); `write` saves ms per request as JSON."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by: dict[str, list[float]] = {}
+
+    def add(self, key: str, seconds: float) -> None:
+        with self._lock:
+            n_s = self._by.setdefault(key, [0, 0.0])
+            n_s[0] += 1
+            n_s[1] += seconds
+
+    def report(self) -> dict:
+        with self._lock:
+            return {
+                k: {"requests": int(n), "cpu_ms_per_request": round(s * 1000 / n, 3)}
+                for k, (n, s) in sorted(self._by.items())
+            }
+
+    def write(self, path: str) -> None:
+        with open(f"{path}.{os.getpid()}.json", "w") as f:
+            json.dump(self.report(), f, indent=1)
+
+
+CPU: CpuTally | None = None  # set by main() when SI64_API_CPU_REPORT names a file
 
 
 class NoDelayHandler(ChaliceRequestHandler):
@@ -63,6 +97,24 @@ class NoDelayHandler(ChaliceRequestHandler):
         self._routes = app_object.routes
         self._matcher = RouteMatcher(list(app_object.routes))
         super().__init__(request, client_address, server, app_object=app_object, config=config)
+
+    def handle_one_request(self) -> None:
+        if CPU is None:
+            super().handle_one_request()
+            return
+        self.command = None  # stays None when the client closed the connection: no request
+        started = time.thread_time()
+        super().handle_one_request()
+        if self.command:
+            CPU.add(self.route_key(), time.thread_time() - started)
+
+    def route_key(self) -> str:
+        """`METHOD /route/{param}` of this request, or `METHOD (no route)`."""
+        try:
+            route = self._matcher.match_route(self.path).route
+        except ValueError:
+            route = "(no route)"
+        return f"{self.command} {route}"
 
     def _has_route(self) -> bool:
         try:
@@ -150,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib import observability
 
     observability.install_json_logging()  # the deployed format: one JSON line per log record
+    global CPU
+    if report := os.environ.get("SI64_API_CPU_REPORT"):
+        import atexit
+
+        CPU = CpuTally()
+        atexit.register(CPU.write, report)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)

@@ -125,27 +125,37 @@ def decode_token(token: str | None, **expected: str | None) -> dict[str, Any] | 
         raise InvalidRequest("'next_token' is not a token this API issued.", reason="next_token") from None
 
 
-_tx_connection: tuple[tuple[Any, ...], Connection] | None = None
+_connections: dict[tuple[Any, ...], Connection] = {}
+_MAX_CONNECTIONS = 8  # distinct endpoint settings kept (tests rebind; a process serves one)
+# HTTP connections the one client keeps open: one per thread that calls at once (a Lambda instance
+# serves one request; the local server one thread per connection), as PynamoDB's 10 per model did
+POOL_CONNECTIONS = 32
+
+
+def connection_for(meta: Any) -> Connection:
+    """The process's one Connection (one botocore client) for a model's `Meta` settings (region,
+    endpoint, timeouts, retries): every model with the same settings, and the cross-table calls,
+    share it. Building a client costs ~0.2 s of CPU, far more than the call it makes, and each
+    keeps its own pool of connections; a model per client built up to 9 per process."""
+    key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts)
+    conn = _connections.get(key)
+    if conn is None:
+        if len(_connections) >= _MAX_CONNECTIONS:
+            _connections.clear()
+        conn = _connections[key] = Connection(
+            region=meta.region,
+            host=meta.host,
+            connect_timeout_seconds=meta.connect_timeout_seconds,
+            read_timeout_seconds=meta.read_timeout_seconds,
+            max_retry_attempts=meta.max_retry_attempts,
+            max_pool_connections=POOL_CONNECTIONS,
+        )
+    return conn
 
 
 def transaction_connection() -> Connection:
-    """One Connection (one botocore client) per process and endpoint: building a
-    client costs ~0.2 s of CPU, far more than the call it makes."""
-    global _tx_connection
-    meta = models.ContractItem.Meta
-    key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts)
-    if _tx_connection is None or _tx_connection[0] != key:
-        _tx_connection = (
-            key,
-            Connection(
-                region=meta.region,
-                host=meta.host,
-                connect_timeout_seconds=meta.connect_timeout_seconds,
-                read_timeout_seconds=meta.read_timeout_seconds,
-                max_retry_attempts=meta.max_retry_attempts,
-            ),
-        )
-    return _tx_connection[1]
+    """The Connection of cross-table calls (transactions, BatchGetItem): the contracts table's."""
+    return connection_for(models.ContractItem.Meta)
 
 
 RawItems = dict[str, list[dict[str, Any]]]  # per table: raw items (or raw keys)

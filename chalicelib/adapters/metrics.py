@@ -136,8 +136,10 @@ class MetricsRepo:
         """One conditional UpdateItem of the contract's coverage item (adapters/coverage.py): its
         covered time becomes (`covered_ms`, `end_ms`) when it still ends at `before_end_ms` and is
         not closed. False when the condition failed."""
-        try:
-            CoverageItem(contract_id, COVERAGE_KEY).update(
+        try:  # the table connection's UpdateItem: Model.update asks for the whole item back (ALL_NEW)
+            CoverageItem._get_connection().update_item(
+                contract_id,
+                COVERAGE_KEY,
                 actions=[CoverageItem.covered_ms.set(covered_ms), CoverageItem.covered_end_ms.set(end_ms)],
                 condition=_coverage.cover_condition(before_end_ms),
             )

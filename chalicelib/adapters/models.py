@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
-from .models_base import TableMeta
+from .models_base import SharedClientModel, TableMeta
 from .models_claims import BookItem, ClaimItem, QuoteItem
 from .models_contracts import ContractItem, PaymentMap
 
@@ -40,7 +39,7 @@ class ByTier(GlobalSecondaryIndex["DeviceItem"]):
     device_id = UnicodeAttribute(range_key=True)
 
 
-class DeviceItem(Model):
+class DeviceItem(SharedClientModel):
     class Meta(TableMeta):
         pass
 
@@ -71,7 +70,7 @@ class ByAccount(GlobalSecondaryIndex["LedgerItem"]):
     account_seq = UnicodeAttribute(range_key=True)
 
 
-class LedgerItem(Model):
+class LedgerItem(SharedClientModel):
     class Meta(TableMeta):
         pass
 
@@ -87,7 +86,7 @@ class LedgerItem(Model):
     by_account = ByAccount()
 
 
-class MetricsItem(Model):
+class MetricsItem(SharedClientModel):
     class Meta(TableMeta):
         pass
 
@@ -102,7 +101,7 @@ class MetricsItem(Model):
     receipt = UnicodeAttribute(null=True)  # a device-signed receipt (JSON: domain.usage_receipts.to_view)
 
 
-class CoverageItem(Model):
+class CoverageItem(SharedClientModel):
     """A contract's covered time (domain/coverage.py), kept in the metrics table (no index) under
     the reserved sort key `domain.metering.COVERAGE_KEY` (adapters/coverage.py)."""
 

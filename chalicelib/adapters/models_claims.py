@@ -8,9 +8,8 @@ from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
 
-from .models_base import TableMeta
+from .models_base import SharedClientModel, TableMeta
 
 
 class ClaimRefundsByStatus(GlobalSecondaryIndex["ClaimItem"]):
@@ -47,7 +46,7 @@ class Outbox(GlobalSecondaryIndex["ClaimItem"]):
     created_at_ms = NumberAttribute(range_key=True)
 
 
-class ClaimItem(Model):
+class ClaimItem(SharedClientModel):
     class Meta(TableMeta):
         pass
 
@@ -98,7 +97,7 @@ def _book_item() -> Any:  # a Model class whose attributes are built from COUNTE
         "pk": UnicodeAttribute(hash_key=True),
         **{name: NumberAttribute(null=True) for name in COUNTERS},
     }
-    return type("BookItem", (Model,), attrs)
+    return type("BookItem", (SharedClientModel,), attrs)
 
 
 BookItem = _book_item()
@@ -115,7 +114,7 @@ class OpenQuotes(GlobalSecondaryIndex["QuoteItem"]):
     expires_at_ms = NumberAttribute(range_key=True)
 
 
-class QuoteItem(Model):
+class QuoteItem(SharedClientModel):
     """A quote (`quote#{quote_id}`), kept in the claims table with a TTL (docs/adr/0015-quotes.md)."""
 
     class Meta(TableMeta):

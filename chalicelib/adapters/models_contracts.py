@@ -6,9 +6,8 @@ from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
 
-from .models_base import TableMeta
+from .models_base import SharedClientModel, TableMeta
 
 
 class PaymentMap(MapAttribute[str, Any]):
@@ -72,7 +71,7 @@ class ContractRefundsByStatus(GlobalSecondaryIndex["ContractItem"]):
     ended_at_ms = NumberAttribute(range_key=True)
 
 
-class ContractItem(Model):
+class ContractItem(SharedClientModel):
     class Meta(TableMeta):
         pass
 
