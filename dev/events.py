@@ -6,7 +6,8 @@ runner imports the Chalice app (``app.py``, same environment as the API) and
 * every ``SI64_SWEEP_SECONDS`` (default 60) invokes each scheduled handler
   (``@app.schedule``) with a schedule-shaped event;
 * polls every queue an ``@app.on_sqs_message`` handler is bound to, like
-  Lambda's event source mapping: batches of up to ``batch_size`` (max 10)
+  Lambda's event source mapping (a thread per queue, long polls of
+  ``LONG_POLL_SECONDS`` that answer as soon as a message arrives): batches of up to ``batch_size`` (max 10)
   records with their own message ids, deletes the records that succeeded,
   leaves the ones listed in the returned
   ``{"batchItemFailures": [{"itemIdentifier": <messageId>}]}`` (all of them
@@ -157,6 +158,7 @@ class SqsPoller:
         self.retry_visibility_seconds = retry_visibility_seconds
         self.timeout_seconds = timeout_seconds
         self._queue_arn: str | None = None
+        self.handling = False  # a received batch is in the handler (not deleted yet)
 
     @property
     def queue_arn(self) -> str:
@@ -166,19 +168,27 @@ class SqsPoller:
             ]["QueueArn"]
         return self._queue_arn
 
-    def poll_once(self) -> PollResult:
-        # WaitTimeSeconds=0: the caller sleeps between empty polls.
+    def poll_once(self, wait_seconds: int = 0) -> PollResult:
+        """One ReceiveMessage (a long poll of up to `wait_seconds` when > 0: it answers as soon
+        as a message is there), the handler on the batch, the deletes."""
         resp = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=int(wait_seconds),
         )
         messages = resp.get("Messages", [])
         result = PollResult(received=len(messages))
         if not messages:
             return result
+        self.handling = True
+        try:
+            return self._handle(messages, result)
+        finally:
+            self.handling = False
+
+    def _handle(self, messages: list[dict], result: PollResult) -> PollResult:
         records = [sqs_record(m, self.queue_arn) for m in messages]
         by_id = {m["MessageId"]: m for m in messages}
         failed_ids: set[str]
@@ -273,6 +283,12 @@ FAST_SCHEDULES = {
 }
 
 
+# each queue's poller long-polls (ReceiveMessage WaitTimeSeconds, as Lambda's event source mapping
+# does; the emulator waits without its lock and answers as soon as a message arrives): an idle
+# queue costs one request per LONG_POLL_SECONDS instead of a short poll every idle_sleep
+LONG_POLL_SECONDS = 5
+
+
 class EventRunner:
     def __init__(
         self,
@@ -282,9 +298,11 @@ class EventRunner:
         refund_queue_url: str | None = None,
         retry_visibility_seconds: int | None = None,
         idle_sleep: float = 0.5,
+        long_poll_seconds: int = LONG_POLL_SECONDS,
     ):
         self.sweep_seconds = float(sweep_seconds)
         self.idle_sleep = idle_sleep
+        self.long_poll_seconds = long_poll_seconds
         self.stop_event = threading.Event()
         handlers = find_handlers(app_obj) if app_obj is not None else Handlers()
         self.schedules = handlers.schedules
@@ -332,42 +350,64 @@ class EventRunner:
         except Exception:
             log.exception("schedule %s failed", name)
 
+    def poll_queue(self, poller: SqsPoller, wait_seconds: int = 0) -> int:
+        """One poll of one queue (logged); the records received, 0 when the poll failed."""
+        try:
+            res = poller.poll_once(wait_seconds)
+        except Exception:
+            log.exception("polling %s failed", poller.queue_url)
+            return 0
+        if res.received:
+            log.info(
+                "%s: %d received, %d deleted, %d left for retry",
+                poller.name,
+                res.received,
+                res.deleted,
+                len(res.failed),
+            )
+        return res.received
+
     def poll_queues(self) -> int:
-        received = 0
-        for poller in self.pollers:
-            try:
-                res = poller.poll_once()
-            except Exception:
-                log.exception("polling %s failed", poller.queue_url)
-                continue
-            if res.received:
-                log.info(
-                    "%s: %d received, %d deleted, %d left for retry",
-                    poller.name,
-                    res.received,
-                    res.deleted,
-                    len(res.failed),
-                )
-            received += res.received
-        return received
+        """One short poll of every queue; the records received."""
+        return sum(self.poll_queue(poller) for poller in self.pollers)
+
+    def _poll_forever(self, poller: SqsPoller) -> None:
+        """One queue's event source mapping: long polls back to back while the runner runs (a
+        failed poll waits `idle_sleep` before the next)."""
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            got = self.poll_queue(poller, self.long_poll_seconds)
+            if not got and time.monotonic() - started < self.long_poll_seconds / 2:
+                self.stop_event.wait(self.idle_sleep)  # answered empty at once: an error, not a wait
 
     def run(self) -> None:
+        threads = [
+            threading.Thread(target=self._poll_forever, args=(p,), name=f"poll-{p.name}", daemon=True)
+            for p in self.pollers
+        ]
         fast = [(n, h) for n, h in self.schedules if n in FAST_SCHEDULES]
         slow = [(n, h) for n, h in self.schedules if n not in FAST_SCHEDULES]
         next_sweep = time.monotonic() + self.sweep_seconds if slow else float("inf")
         next_fast = {n: time.monotonic() for n, _ in fast}
+        polling = False
         while not self.stop_event.is_set():
             for name, handler in fast:  # the quote watcher: a payment is found within ~2 s
                 if time.monotonic() >= next_fast[name]:
                     self.run_schedule(name, handler, quiet=True)
                     next_fast[name] = time.monotonic() + FAST_SCHEDULES[name]
+            if not polling:  # after the first schedules built the app's clients
+                for th in threads:
+                    th.start()
+                polling = True
             if time.monotonic() >= next_sweep:
                 for name, handler in slow:
                     self.run_schedule(name, handler)
                 next_sweep = time.monotonic() + self.sweep_seconds
-            got = self.poll_queues() if self.pollers else 0
-            if not got:
-                self.stop_event.wait(self.idle_sleep)
+            due = min([*next_fast.values(), next_sweep, time.monotonic() + 60.0])
+            self.stop_event.wait(max(0.0, due - time.monotonic()))
+        for th, poller in zip(threads, self.pollers, strict=True):  # a batch being handled finishes;
+            if th.is_alive() and poller.handling:  # a long poll that is only waiting is left behind
+                th.join(timeout=6.0)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -177,3 +177,44 @@ def test_long_poll_does_not_hold_the_emulator_lock(queues, aws_emulator):
     assert time.monotonic() - started < 1.5  # not blocked behind the 3 s poll
     t.join(10)
     assert got["bodies"] == ["wake"] and got["elapsed"] < 2.9
+
+
+class CountingSqs:
+    """The SQS client, each ReceiveMessage's WaitTimeSeconds noted."""
+
+    def __init__(self, sqs):
+        self.sqs, self.waits = sqs, []
+
+    def receive_message(self, **kw):
+        self.waits.append(kw["WaitTimeSeconds"])
+        return self.sqs.receive_message(**kw)
+
+    def __getattr__(self, name):
+        return getattr(self.sqs, name)
+
+
+def test_the_running_runner_long_polls_each_queue_and_handles_what_arrives(queues):
+    import threading
+    import time
+
+    sqs, res = queues
+    app, calls = _chalice_app(f"{res.prefix}-refunds")
+    counting = CountingSqs(sqs)
+    runner = EventRunner(app, counting, sweep_seconds=3600, retry_visibility_seconds=0, long_poll_seconds=2)
+    th = threading.Thread(target=runner.run)
+    th.start()
+    try:
+        _send(sqs, res.queue_url, "ok-1")
+        deadline = time.monotonic() + 30
+        while "ok-1" not in calls["refund"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _send(sqs, res.queue_url, "ok-2")
+        while "ok-2" not in calls["refund"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        th.join(30)
+    assert not th.is_alive()
+    assert sorted(calls["refund"]) == ["ok-1", "ok-2"]
+    assert counting.waits and set(counting.waits) == {2}  # only long polls, never a short poll loop
+    assert _all_bodies(sqs, res.queue_url) == []  # both deleted
