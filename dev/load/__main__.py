@@ -75,6 +75,12 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--ramp", action="store_true", help="closed-loop ramp to the ceiling (dev/load/ramp.py)")
     ap.add_argument("--ramp-max", type=int, default=32, help="most renter (and metrics) workers of the ramp")
     ap.add_argument("--step-seconds", type=float, default=15.0, help="length of each ramp step, s")
+    ap.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=0.0,
+        help="ramp: run the first level this long before the first step (checked, not a step; default 0)",
+    )
     ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
     ap.add_argument("--ledger-every", type=float, default=2.0, help="ramp: seconds between ledger page reads (0: none)")
     ap.add_argument(
