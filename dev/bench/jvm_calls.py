@@ -41,7 +41,9 @@ def load_capture(directory: Path) -> list[dict]:
     for path in sorted(directory.glob("*.jsonl")):
         for line in path.read_text().splitlines():
             if line.strip():
-                calls.append(json.loads(line))
+                call = json.loads(line)
+                if (call.get("target") or "").startswith("DynamoDB_"):
+                    calls.append(call)
     calls.sort(key=lambda c: c["t"])
     return calls
 

@@ -1,4 +1,5 @@
-"""Record every DynamoDB request a stack process sends, for `python -m dev.bench.jvm_calls`.
+"""Record every AWS request a stack process sends (DynamoDB's with their bodies), for
+`python -m dev.bench.jvm_calls`.
 
 Loaded by Python at start-up when this directory is on PYTHONPATH; does nothing unless
 SI64_CAPTURE_DIR is set. Each process appends JSON lines `{"t", "proc", "target", "body",
@@ -50,12 +51,14 @@ def _install(directory: str) -> None:
         resp = original(self, request)
         target = request.headers.get("X-Amz-Target")
         target = target.decode() if isinstance(target, bytes) else target
+        body = request.body
+        body = body.decode() if isinstance(body, bytes) else body
         if target and target.startswith("DynamoDB_"):
-            body = request.body
-            body = body.decode() if isinstance(body, bytes) else body
             rec = {"t": time.time(), "proc": proc, "target": target, "body": body, "status": resp.status_code}
-            with lock:
-                buf.append(json.dumps(rec) + "\n")
+        else:  # SQS and the rest: the operation only
+            rec = {"t": time.time(), "proc": proc, "target": target or str(body)[:60], "status": resp.status_code}
+        with lock:
+            buf.append(json.dumps(rec) + "\n")
         return resp
 
     endpoint.Endpoint._send = _send
