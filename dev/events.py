@@ -6,8 +6,8 @@ runner imports the Chalice app (``app.py``, same environment as the API) and
 * every ``SI64_SWEEP_SECONDS`` (default 60) invokes each scheduled handler
   (``@app.schedule``) with a schedule-shaped event;
 * polls every queue an ``@app.on_sqs_message`` handler is bound to, like
-  Lambda's event source mapping (a thread per queue, long polls of
-  ``LONG_POLL_SECONDS`` that answer as soon as a message arrives): batches of up to ``batch_size`` (max 10)
+  Lambda's event source mapping (long polls of ``LONG_POLL_SECONDS``, answered
+  as soon as a message arrives): batches of up to ``batch_size`` (max 10)
   records with their own message ids, deletes the records that succeeded,
   leaves the ones listed in the returned
   ``{"batchItemFailures": [{"itemIdentifier": <messageId>}]}`` (all of them
@@ -32,6 +32,7 @@ CLI (started by ``python -m dev.stack``)::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib
 import json
@@ -371,43 +372,47 @@ class EventRunner:
         """One short poll of every queue; the records received."""
         return sum(self.poll_queue(poller) for poller in self.pollers)
 
-    def _poll_forever(self, poller: SqsPoller) -> None:
-        """One queue's event source mapping: long polls back to back while the runner runs (a
-        failed poll waits `idle_sleep` before the next)."""
-        while not self.stop_event.is_set():
-            started = time.monotonic()
-            got = self.poll_queue(poller, self.long_poll_seconds)
-            if not got and time.monotonic() - started < self.long_poll_seconds / 2:
-                self.stop_event.wait(self.idle_sleep)  # answered empty at once: an error, not a wait
-
     def run(self) -> None:
-        threads = [
-            threading.Thread(target=self._poll_forever, args=(p,), name=f"poll-{p.name}", daemon=True)
+        """Until `stop`: every function on a thread of its own, as each is its own Lambda function
+        on AWS (a slow webhook dispatch or sweep never holds the refund worker back): each queue
+        long-polled back to back (LONG_POLL_SECONDS), the FAST_SCHEDULES on their own periods,
+        every other schedule every sweep_seconds (first after one period)."""
+        pollers = [
+            (p, threading.Thread(target=self._poll_loop, args=(p,), name=f"fn-{p.name}", daemon=True))
             for p in self.pollers
         ]
-        fast = [(n, h) for n, h in self.schedules if n in FAST_SCHEDULES]
-        slow = [(n, h) for n, h in self.schedules if n not in FAST_SCHEDULES]
-        next_sweep = time.monotonic() + self.sweep_seconds if slow else float("inf")
-        next_fast = {n: time.monotonic() for n, _ in fast}
-        polling = False
-        while not self.stop_event.is_set():
-            for name, handler in fast:  # the quote watcher: a payment is found within ~2 s
-                if time.monotonic() >= next_fast[name]:
-                    self.run_schedule(name, handler, quiet=True)
-                    next_fast[name] = time.monotonic() + FAST_SCHEDULES[name]
-            if not polling:  # after the first schedules built the app's clients
-                for th in threads:
-                    th.start()
-                polling = True
-            if time.monotonic() >= next_sweep:
-                for name, handler in slow:
-                    self.run_schedule(name, handler)
-                next_sweep = time.monotonic() + self.sweep_seconds
-            due = min([*next_fast.values(), next_sweep, time.monotonic() + 60.0])
-            self.stop_event.wait(max(0.0, due - time.monotonic()))
-        for th, poller in zip(threads, self.pollers, strict=True):  # a batch being handled finishes;
-            if th.is_alive() and poller.handling:  # a long poll that is only waiting is left behind
+        schedules = []
+        for name, handler in self.schedules:
+            every = FAST_SCHEDULES.get(name, self.sweep_seconds)
+            first = 0.0 if name in FAST_SCHEDULES else every
+            fn = functools.partial(self._schedule_loop, name, handler, every, first)
+            schedules.append(threading.Thread(target=fn, name=f"fn-{name}", daemon=True))
+        for th in [*schedules, *(th for _, th in pollers)]:
+            th.start()
+        self.stop_event.wait()
+        for th in schedules:
+            th.join()
+        for poller, th in pollers:  # a batch being handled finishes; a long poll only waiting is left
+            if poller.handling:
                 th.join(timeout=6.0)
+
+    def _poll_loop(self, poller: SqsPoller) -> None:
+        """One queue's event source mapping: long polls back to back (a poll that failed, answered
+        empty at once, waits idle_sleep before the next)."""
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            if not self.poll_queue(poller, self.long_poll_seconds) and (
+                time.monotonic() - started < self.long_poll_seconds / 2
+            ):
+                self.stop_event.wait(self.idle_sleep)
+
+    def _schedule_loop(self, name: str, handler, every: float, first: float) -> None:
+        if self.stop_event.wait(first):
+            return
+        while True:
+            self.run_schedule(name, handler, quiet=name in FAST_SCHEDULES)
+            if self.stop_event.wait(every):
+                return
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -88,8 +88,12 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
     ap.add_argument("--ledger-every", type=float, default=2.0, help="ramp: seconds between ledger page reads (0: none)")
     ap.add_argument(
+        "--refund-every", type=float, default=1.0, help="ramp: seconds between settle -> refund samples (0: none)"
+    )
+    ap.add_argument(
         "--api-processes", type=int, default=0, help="API processes on one port (default: 2 with --ramp, else 1)"
     )
+    ap.add_argument("--keep-logs", default="", metavar="DIR", help="copy the stack's logs into DIR at the end")
     ap.add_argument("--out", default=str(ROOT / ".local" / "load.json"))
     a = ap.parse_args(argv)
     if not (1 <= a.seconds <= 3600 and 1 <= a.agents <= 2000 and 1 <= a.renters <= 500):
@@ -275,6 +279,8 @@ def main(argv=None) -> int:
         say(f"error: {report['error']}")
         code = 2
     finally:
+        if a.keep_logs and (state_dir / "logs").is_dir():
+            shutil.copytree(state_dir / "logs", a.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(state_dir, ignore_errors=True)
         report["seconds_total"] = round(time.monotonic() - t0, 1)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -309,6 +315,15 @@ def print_summary(report: dict, out: Path) -> None:
             )
         else:
             say("  ceiling: no step passed")
+        seed = report["ramp"].get("ceiling_with_seed_p50s")
+        say(
+            "  with the seed's p50s (status < 50, metrics < 100, rent < 200, ledger < 100, settle->refund < 5,000 ms): "
+            + (
+                f"{seed['billing_ops_per_second']} billing ops/s at {seed['renters']}+{seed['metrics_workers']}"
+                if seed
+                else "no step"
+            )
+        )
     for name, c in (report.get("checks") or {}).items():
         say(f"  {'ok  ' if c['ok'] else 'FAIL'} {name}: {c['detail']}")
     say(f"{'clean' if report.get('ok') else 'NOT clean'}; report: {out}")

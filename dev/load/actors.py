@@ -55,6 +55,7 @@ class Contract:
     owner: str  # wallet
     paid_lamports: int  # what the API accepted payments for (rent + extends)
     settled: dict | None = None  # the settle answer (200)
+    settled_at: float | None = None  # time.monotonic() when that answer arrived
 
 
 @dataclass
@@ -148,7 +149,7 @@ def settle(api: Api, w: Wallet, c: Contract, ledger: Ledger, op: str = "settle",
     for _ in range(tries):
         status, ans, rh = api.call(op, "POST", path, headers=renter_headers(w.kp, "POST", path))
         if status == 200:
-            c.settled = ans
+            c.settled, c.settled_at = ans, time.monotonic()
             return True
         if unexpected(status):
             ledger.fail(f"{op} {c.contract_id}: {status} {_why(ans)}")

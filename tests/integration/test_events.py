@@ -218,3 +218,37 @@ def test_the_running_runner_long_polls_each_queue_and_handles_what_arrives(queue
     assert sorted(calls["refund"]) == ["ok-1", "ok-2"]
     assert counting.waits and set(counting.waits) == {2}  # only long polls, never a short poll loop
     assert _all_bodies(sqs, res.queue_url) == []  # both deleted
+
+
+def test_run_gives_every_function_its_own_thread_so_a_slow_schedule_never_holds_a_queue_back(queues):
+    """As on AWS, where each is its own Lambda function: while the sweep is still running (blocked
+    here until the test lets it go), the refund queue keeps being polled and handled."""
+    import threading
+
+    sqs, res = queues
+    release, sweeping, handled = threading.Event(), threading.Event(), threading.Event()
+    app = Chalice(app_name="events-test")
+
+    @app.schedule("rate(1 minute)")
+    def billing_sweep(event):
+        sweeping.set()
+        release.wait(30)
+
+    @app.on_sqs_message(queue=f"{res.prefix}-refunds", batch_size=5)
+    def refund_worker(event):
+        handled.set()
+        return {"batchItemFailures": []}
+
+    runner = EventRunner(app, sqs, sweep_seconds=0.05, idle_sleep=0.05)
+    th = threading.Thread(target=runner.run, daemon=True)
+    th.start()
+    try:
+        assert sweeping.wait(10)
+        _send(sqs, res.queue_url, "ok")
+        assert handled.wait(10), "the refund worker waited for the sweep"
+    finally:
+        release.set()
+        runner.stop()
+        th.join(10)
+    assert not th.is_alive()
+    assert _all_bodies(sqs, res.queue_url) == []

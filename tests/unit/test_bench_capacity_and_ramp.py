@@ -3,8 +3,13 @@ of what the engine answered / what the recorder saw."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from dev.bench.calls import ApiCall, capacity
-from dev.load.ramp import levels, step_checks
+from dev.load.actors import Contract, Ledger
+from dev.load.http import Recorder
+from dev.load.ramp import REFUND_OP, levels, refund_loop, step_checks, targets
 
 
 def _call(op: str, consumed: list) -> ApiCall:
@@ -99,3 +104,47 @@ def test_a_step_passes_only_under_1s_p99_with_clean_answers():
 
 def test_levels_grow_to_the_maximum():
     assert levels(16) == [(2, 2), (4, 4), (6, 6), (8, 8), (12, 12), (16, 16)]
+
+
+def test_targets_judge_each_seed_p50_and_say_what_was_not_measured():
+    step = {"operations": {"status": {"p50_ms": 49.9}, "rent": {"p50_ms": 200.0}, REFUND_OP: {"p50_ms": 1200.0}}}
+    t = targets(step)
+    assert t["status"] == {"p50_ms": 49.9, "limit_ms": 50.0, "ok": True}
+    assert t["rent"]["ok"] is False  # the figure is "under 200 ms"
+    assert t[REFUND_OP]["ok"] is True
+    assert t["ledger_page"] == {"p50_ms": None, "limit_ms": 100.0, "ok": None}
+
+
+class _RefundApi:
+    """GET /api/contracts/{id}: QUEUED for the first `queued` reads of each contract, then CONFIRMED."""
+
+    def __init__(self, queued: int):
+        self.recorder, self.queued, self.reads = Recorder(), queued, []
+
+    def read(self, op, path, headers=None, tries=5):
+        self.reads.append(path)
+        n = self.reads.count(path)
+        return 200, {"refund": {"status": "QUEUED" if n <= self.queued else "CONFIRMED"}}, {}
+
+
+def _settled(cid: str, refund_status: str, ago: float) -> Contract:
+    c = Contract(cid, "M2", "m2-1", "w", 10)
+    c.settled, c.settled_at = {"refund_status": refund_status}, time.monotonic() - ago
+    return c
+
+
+def test_the_refund_watcher_times_the_last_settled_refund_from_its_settle_and_skips_dust():
+    ledger, api, stop = Ledger(), _RefundApi(queued=2), threading.Event()
+    for c in (_settled("K-old", "QUEUED", 5.0), _settled("K-new", "QUEUED", 1.0), _settled("K-dust", "DUST", 0.0)):
+        ledger.add(c)
+    th = threading.Thread(target=refund_loop, args=(api, ledger, stop, 0.01))
+    th.start()
+    deadline = time.monotonic() + 10
+    while len(api.recorder.latencies[REFUND_OP]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    th.join(5)
+    waited = api.recorder.latencies[REFUND_OP]
+    assert len(waited) == 2 and 1.0 <= waited[0] < 5.0 <= waited[1]  # the newest first, timed from its settle
+    assert "/api/contracts/K-dust" not in api.reads  # a DUST refund is never sent
+    assert api.reads.count("/api/contracts/K-new") == 3 and not ledger.failures
