@@ -5,8 +5,9 @@ services/payment_refunds.py).
 The worker reads the record, asks the chain what became of its transaction, and
 takes ONE step (`domain.refunds.next_step`); each step is one conditional write
 (`ports.RefundStore.advance`) on the record as it was read, or as its own last
-write left it (one read per delivery). A lost race (Conflict) re-reads and decides again; an outage (Unavailable) or a transaction
-still pending leaves the message for redelivery. The signed transaction is
+write left it (one read per delivery). A lost race (Conflict) re-reads and decides
+again; an outage (Unavailable) or a transaction still pending leaves the message
+for redelivery. The signed transaction is
 recorded BEFORE it is broadcast, so a crash at any line leaves at most one
 transaction per refund that can land, and the next delivery finds it.
 """
