@@ -71,6 +71,10 @@ class ContractStore(Protocol):
         """`page`, each contract as `domain.contracts.listing_view` shows it: the same
         contracts and tokens, read without what a listing does not show (lighter to read)."""
 
+    def ledger_listing(self, limit: int, token: str | None) -> tuple[list[Contract], list[dict[str, int]], str | None]:
+        """`listing` (contracts, next token) with the book's counter items as `BookStore.counters`
+        gives them, read together: the ledger page's reads in as few calls as the store can."""
+
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         """ACTIVE contracts of `shard` whose `expires_at_ms <= now_ms`, earliest first,
         at most `limit` (reads only what is due: the sparse active-by-expiry index)."""

@@ -95,32 +95,6 @@ def to_domain(item: ContractItem) -> Contract:
     )
 
 
-# what `to_domain` needs for `domain.contracts.listing_view` (the rest reads as absent)
-LISTING_ATTRIBUTES = (
-    "contract_id",
-    "wallet",
-    "tier",
-    "device_id",
-    "status",
-    "version",
-    "lamports_per_hour",
-    "duration_seconds",
-    "price_lamports",
-    "received_lamports",
-    "created_at_ms",
-    "expires_at_ms",
-    "ended_at_ms",
-    "used_lamports",
-    "refund_lamports",
-    "refund_status",
-    "refund_tx",
-    "refund_reason",
-    "covered_ms",
-    "covered_end_ms",
-    "credit_lamports",
-)
-
-
 def to_item(c: Contract, *, shards: int) -> ContractItem:
     item = ContractItem(
         c.contract_id,
@@ -199,16 +173,24 @@ class ContractsRepo:
 
     @guarded
     def listing(self, limit: int, token: str | None) -> tuple[list[Contract], str | None]:
-        """`page` with a projection (LISTING_ATTRIBUTES): ~1/3 of a settled contract's bytes (and,
-        as `page`, one BatchGetItem of the coverage items of its ACTIVE contracts)."""
-        it = ContractItem.scan(
-            limit=limit,
-            page_size=limit,
-            last_evaluated_key=decode_token(token, contract_id=None),
-            attributes_to_get=list(LISTING_ATTRIBUTES),
-        )
-        contracts = coverage.with_coverage([to_domain(i) for i in it], consistent=False)
-        return contracts, encode_token(it.last_evaluated_key)
+        """`page` with a projection (`listing.ATTRIBUTES`: ~1/3 of a settled contract's bytes),
+        its raw items read straight into Contracts (adapters/listing.py), and, as `page`, one
+        BatchGetItem of the coverage items of its ACTIVE contracts."""
+        from . import listing  # the ledger page's read only: not on a status request's import path
+
+        items, key = listing.scan(limit, decode_token(token, contract_id=None))
+        contracts = coverage.with_coverage([listing.row(i) for i in items], consistent=False)
+        return contracts, encode_token(key)
+
+    @guarded
+    def ledger_listing(self, limit: int, token: str | None) -> tuple[list[Contract], list[dict[str, int]], str | None]:
+        """`listing` and the book's counter items, in 2 calls: the Scan, then ONE BatchGetItem
+        of the page's coverage items and the counters (adapters/listing.py `with_book`)."""
+        from . import listing
+
+        items, key = listing.scan(limit, decode_token(token, contract_id=None))
+        contracts, counters = listing.with_book([listing.row(i) for i in items], self.shards)
+        return contracts, counters, encode_token(key)
 
     @guarded
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:

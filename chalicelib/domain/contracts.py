@@ -213,12 +213,12 @@ def open_contract(
 
 
 def listing_view(contract: Contract) -> Contract:
-    """The contract as a listing of contracts carries it (the operator's ledger page): every
-    field its rows, `figures` and `as_of` use; not the payments nor the refund's sending state
-    (its signed transaction, blockhash height, fee, attempt), which only the refund worker reads."""
+    """The contract as the ledger page lists it: every field its rows, `figures` and `as_of` use;
+    not the payments, the refund's sending state nor the low-time mark (worker and webhooks')."""
     return replace(
         contract,
         payments=(),
+        low_time_for_ms=None,
         refund_lvbh=None,
         refund_attempt=0,
         refund_fee=None,

@@ -103,12 +103,12 @@ class Books:
         whole book's, from the counters: prepaid of ACTIVE contracts, revenue booked by ended
         ones, refunds owed (ADR 0006)."""
         now = self.clock()
-        contracts, next_token = self.contracts.listing(limit, token)
+        contracts, counters, next_token = self.contracts.ledger_listing(limit, token)
         shown = [(k, as_of(k, now, self.settings.refund_min_lamports)) for k in contracts]
         active = [(k, k.figures(now)) for _, k in shown if k.status == ACTIVE]
         completed = [k for _, k in shown if k.status != ACTIVE]
         unbooked = frozenset(k.contract_id for stored, k in shown if k.status != stored.status)
-        t = self.totals()
+        t = book_counters.total(counters)
         return LedgerPage(
             active,
             completed,

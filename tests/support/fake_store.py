@@ -241,6 +241,13 @@ class FakeContractStore(_View):
         return [listing_view(c) for c in rows], next_token
 
     @_op
+    def ledger_listing(self, limit: int, token: str | None) -> tuple[list[Contract], list[dict[str, int]], str | None]:
+        contracts = [self._contract(c) for c in self._t("contracts").values()]
+        rows, next_token = _page(contracts, lambda c: (c.contract_id, ""), limit, token, "contracts")
+        counters = [{n: int(rec.get(n, 0)) for n in books.COUNTERS} for rec in self._t("book").values()]
+        return [listing_view(c) for c in rows], counters, next_token
+
+    @_op
     def due(self, shard: int, now_ms: int, limit: int) -> list[Contract]:
         hits = [
             c
