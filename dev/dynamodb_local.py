@@ -187,7 +187,26 @@ def ensure() -> tuple[str, Path, Path]:
     return java, jar_dir, ensure_launcher(java, jar_dir)
 
 
-def command(port: int, host: str = "127.0.0.1") -> list[str]:
+# The JIT compilers (SI64_DYNAMODB_JIT; docs/adr/0010), measured on the stack's own calls:
+# "c1", C1 only: the cheapest for a JVM that lives seconds to a minute or two (a test's stack,
+#   `make bench`): tiered C2 costs ~1.6x C1's CPU per call over its first ~20 s of compiling;
+# "c2", the JVM's default tiered C1 + C2: as dear as C1 over its first ~2 minutes, then ~30 %
+#   less CPU per call: for a stack that runs for a while (`make run`, `make load --ramp`).
+JIT_OPTIONS = {"c1": ["-XX:TieredStopAtLevel=1"], "c2": []}
+DEFAULT_JIT = "c1"
+
+
+def jit_mode(value: str | None) -> str:
+    """The SI64_DYNAMODB_JIT value checked: "c1" or "c2" (None or empty: DEFAULT_JIT)."""
+    mode = (value or DEFAULT_JIT).strip().lower()
+    if mode not in JIT_OPTIONS:
+        raise InstallError(f"SI64_DYNAMODB_JIT={value!r}: use 'c1' (C1 only) or 'c2' (tiered C1 + C2)")
+    return mode
+
+
+def command(port: int, host: str = "127.0.0.1", jit: str | None = None) -> list[str]:
+    """The JVM's command line; `jit` "c1" or "c2" (default: $SI64_DYNAMODB_JIT, else "c1")."""
+    mode = jit_mode(jit or os.environ.get("SI64_DYNAMODB_JIT"))
     java, jar_dir, launcher = ensure()
     classpath = os.pathsep.join([str(launcher), str(jar_dir / "DynamoDBLocal.jar")])
     return [
@@ -195,9 +214,7 @@ def command(port: int, host: str = "127.0.0.1") -> list[str]:
         "-Xms64m",
         "-Xmx512m",
         "-XX:+UseSerialGC",
-        # C1 only: ~40% less CPU for the same calls than the default tiered C2 (measured on
-        # this 2-core machine), which matters more here than C2's peak speed
-        "-XX:TieredStopAtLevel=1",
+        *JIT_OPTIONS[mode],
         # more JVM options, after these (a later option wins): for measuring others (docs/adr/0010)
         *os.environ.get("SI64_DYNAMODB_JAVA_OPTS", "").split(),
         f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",

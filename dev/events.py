@@ -6,7 +6,8 @@ runner imports the Chalice app (``app.py``, same environment as the API) and
 * every ``SI64_SWEEP_SECONDS`` (default 60) invokes each scheduled handler
   (``@app.schedule``) with a schedule-shaped event;
 * polls every queue an ``@app.on_sqs_message`` handler is bound to, like
-  Lambda's event source mapping: batches of up to ``batch_size`` (max 10)
+  Lambda's event source mapping (long polls of ``LONG_POLL_SECONDS``, answered
+  as soon as a message arrives): batches of up to ``batch_size`` (max 10)
   records with their own message ids, deletes the records that succeeded,
   leaves the ones listed in the returned
   ``{"batchItemFailures": [{"itemIdentifier": <messageId>}]}`` (all of them
@@ -158,6 +159,7 @@ class SqsPoller:
         self.retry_visibility_seconds = retry_visibility_seconds
         self.timeout_seconds = timeout_seconds
         self._queue_arn: str | None = None
+        self.handling = False  # a received batch is in the handler (not deleted yet)
 
     @property
     def queue_arn(self) -> str:
@@ -167,19 +169,27 @@ class SqsPoller:
             ]["QueueArn"]
         return self._queue_arn
 
-    def poll_once(self) -> PollResult:
-        # WaitTimeSeconds=0: the caller sleeps between empty polls.
+    def poll_once(self, wait_seconds: int = 0) -> PollResult:
+        """One ReceiveMessage (a long poll of up to `wait_seconds` when > 0: it answers as soon
+        as a message is there), the handler on the batch, the deletes."""
         resp = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=int(wait_seconds),
         )
         messages = resp.get("Messages", [])
         result = PollResult(received=len(messages))
         if not messages:
             return result
+        self.handling = True
+        try:
+            return self._handle(messages, result)
+        finally:
+            self.handling = False
+
+    def _handle(self, messages: list[dict], result: PollResult) -> PollResult:
         records = [sqs_record(m, self.queue_arn) for m in messages]
         by_id = {m["MessageId"]: m for m in messages}
         failed_ids: set[str]
@@ -274,6 +284,12 @@ FAST_SCHEDULES = {
 }
 
 
+# each queue's poller long-polls (ReceiveMessage WaitTimeSeconds, as Lambda's event source mapping
+# does; the emulator waits without its lock and answers as soon as a message arrives): an idle
+# queue costs one request per LONG_POLL_SECONDS instead of a short poll every idle_sleep
+LONG_POLL_SECONDS = 5
+
+
 class EventRunner:
     def __init__(
         self,
@@ -283,9 +299,11 @@ class EventRunner:
         refund_queue_url: str | None = None,
         retry_visibility_seconds: int | None = None,
         idle_sleep: float = 0.5,
+        long_poll_seconds: int = LONG_POLL_SECONDS,
     ):
         self.sweep_seconds = float(sweep_seconds)
         self.idle_sleep = idle_sleep
+        self.long_poll_seconds = long_poll_seconds
         self.stop_event = threading.Event()
         handlers = find_handlers(app_obj) if app_obj is not None else Handlers()
         self.schedules = handlers.schedules
@@ -333,13 +351,10 @@ class EventRunner:
         except Exception:
             log.exception("schedule %s failed", name)
 
-    def poll_queues(self) -> int:
-        return sum(self._poll(p) for p in self.pollers)
-
-    def _poll(self, poller: SqsPoller) -> int:
-        """One receive and its batch handled; the messages received (0 when the poll failed)."""
+    def poll_queue(self, poller: SqsPoller, wait_seconds: int = 0) -> int:
+        """One poll of one queue (logged); the records received, 0 when the poll failed."""
         try:
-            res = poller.poll_once()
+            res = poller.poll_once(wait_seconds)
         except Exception:
             log.exception("polling %s failed", poller.queue_url)
             return 0
@@ -353,26 +368,42 @@ class EventRunner:
             )
         return res.received
 
+    def poll_queues(self) -> int:
+        """One short poll of every queue; the records received."""
+        return sum(self.poll_queue(poller) for poller in self.pollers)
+
     def run(self) -> None:
         """Until `stop`: every function on a thread of its own, as each is its own Lambda function
         on AWS (a slow webhook dispatch or sweep never holds the refund worker back): each queue
-        polled again at once while it has messages (idle_sleep when empty), the FAST_SCHEDULES on
-        their own periods, every other schedule every sweep_seconds (first after one period)."""
-        workers = [(p.name, functools.partial(self._poll_loop, p)) for p in self.pollers]
+        long-polled back to back (LONG_POLL_SECONDS), the FAST_SCHEDULES on their own periods,
+        every other schedule every sweep_seconds (first after one period)."""
+        pollers = [
+            (p, threading.Thread(target=self._poll_loop, args=(p,), name=f"fn-{p.name}", daemon=True))
+            for p in self.pollers
+        ]
+        schedules = []
         for name, handler in self.schedules:
             every = FAST_SCHEDULES.get(name, self.sweep_seconds)
             first = 0.0 if name in FAST_SCHEDULES else every
-            workers.append((name, functools.partial(self._schedule_loop, name, handler, every, first)))
-        threads = [threading.Thread(target=fn, name=f"fn-{name}", daemon=True) for name, fn in workers]
-        for th in threads:
+            fn = functools.partial(self._schedule_loop, name, handler, every, first)
+            schedules.append(threading.Thread(target=fn, name=f"fn-{name}", daemon=True))
+        for th in [*schedules, *(th for _, th in pollers)]:
             th.start()
         self.stop_event.wait()
-        for th in threads:
+        for th in schedules:
             th.join()
+        for poller, th in pollers:  # a batch being handled finishes; a long poll only waiting is left
+            if poller.handling:
+                th.join(timeout=6.0)
 
     def _poll_loop(self, poller: SqsPoller) -> None:
+        """One queue's event source mapping: long polls back to back (a poll that failed, answered
+        empty at once, waits idle_sleep before the next)."""
         while not self.stop_event.is_set():
-            if not self._poll(poller):
+            started = time.monotonic()
+            if not self.poll_queue(poller, self.long_poll_seconds) and (
+                time.monotonic() - started < self.long_poll_seconds / 2
+            ):
                 self.stop_event.wait(self.idle_sleep)
 
     def _schedule_loop(self, name: str, handler, every: float, first: float) -> None:

@@ -51,6 +51,7 @@ def launch(state_dir: Path | str, timeout: float = 180.0, check_teardown: bool =
     env = {k: v for k, v in os.environ.items() if k not in (*SCRUB, "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")}
     env.update({k: str(v) for k, v in {**ports, **env_overrides}.items()})
     env.update(SI64_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
+    env.setdefault("SI64_DYNAMODB_JIT", "c1")  # a stack of a test or a bench lives seconds (docs/adr/0010)
     out_path = state_dir / "stack.out"
     with open(out_path, "wb") as out:
         proc = spawn([sys.executable, "-m", "dev.stack"], env, out)

@@ -97,8 +97,15 @@ def config_from_env(env: dict) -> dict:
     engine = (env.get("SI64_DYNAMODB") or "local").strip().lower()
     if engine not in ("local", "moto"):
         raise StackError(f"SI64_DYNAMODB={engine!r}: use 'local' (DynamoDB Local, the default) or 'moto'")
+    from dev.dynamodb_local import InstallError, jit_mode
+
+    try:  # a stack started by hand runs for a while: tiered C2 (a test's stack: dev/launch.py sets c1)
+        jit = jit_mode(env.get("SI64_DYNAMODB_JIT") or "c2")
+    except InstallError as exc:
+        raise StackError(str(exc)) from None
     return {
         "dynamodb": engine,
+        "ddb_jit": jit,
         "ddb_port": _port(env, "SI64_DYNAMODB_PORT", 4569),
         "state_dir": state_dir,
         "aws_port": _port(env, "SI64_AWS_PORT", 4566),
@@ -198,7 +205,7 @@ class Stack:
             from dev import dynamodb_local
 
             try:
-                ddb_argv = dynamodb_local.command(cfg["ddb_port"], host)
+                ddb_argv = dynamodb_local.command(cfg["ddb_port"], host, jit=cfg["ddb_jit"])
             except dynamodb_local.InstallError as exc:
                 raise StackError(str(exc)) from None
             ddb_endpoint = f"http://{host}:{cfg['ddb_port']}"

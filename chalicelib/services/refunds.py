@@ -4,9 +4,10 @@ services/payment_refunds.py).
 
 The worker reads the record, asks the chain what became of its transaction, and
 takes ONE step (`domain.refunds.next_step`); each step is one conditional write
-(`ports.RefundStore.advance`) on the record as it was read. A lost race
-(Conflict) re-reads and decides again; an outage (Unavailable) or a transaction
-still pending leaves the message for redelivery. The signed transaction is
+(`ports.RefundStore.advance`) on the record as it was read, or as its own last
+write left it (one read per delivery). A lost race (Conflict) re-reads and decides
+again; an outage (Unavailable) or a transaction still pending leaves the message
+for redelivery. The signed transaction is
 recorded BEFORE it is broadcast, so a crash at any line leaves at most one
 transaction per refund that can land, and the next delivery finds it.
 """
@@ -89,8 +90,11 @@ class RefundWorker:
         chain or the database did not answer) propagates: the caller retries later."""
         out = Outcome(refund_id, done=False)
         resent = False
+        known: R.Refund | None = None  # the record as this delivery's last write left it
         for _ in range(MAX_STEPS):
-            r = self.refunds.get(refund_id)
+            # after our own conditional write succeeded the stored record IS `known`: no read;
+            # a later writer's change still shows, as a Conflict on our next write
+            r, known = (known if known is not None else self.refunds.get(refund_id)), None
             if r is None:
                 out.done, out.note = True, "no such refund"
                 return out
@@ -109,9 +113,9 @@ class RefundWorker:
                 return out
             try:
                 if step == R.SEND:
-                    self._send_new(r, functools.partial(_mark_sent, r), out, "sent")
+                    known = self._send_new(r, functools.partial(_mark_sent, r), out, "sent")
                 elif step == R.REPLACE:
-                    self._send_new(
+                    known = self._send_new(
                         r, functools.partial(_replace_expired, r, _recorded(verdict, "verdict", r)), out, "replaced"
                     )
                 elif step == R.RESEND:
@@ -128,6 +132,7 @@ class RefundWorker:
                         return out
                     after = R.confirm(r, fee, self.clock())
                     self.refunds.advance(r, after, refund_paid_postings(after), self.clock())
+                    known = after
                     out.events.append("confirmed")
                 elif step == R.FAIL:
                     fee = self.chain.fee(_recorded(r.tx_signature, "transaction", r))
@@ -138,6 +143,7 @@ class RefundWorker:
                     after = R.fail(r, R.describe_err(_recorded(verdict, "verdict", r).err))
                     entries = network_fee_postings(r.refund_id, r.attempt, fee, r.tx_signature, now) if fee else []
                     self.refunds.advance(r, after, entries, now)
+                    known = after
                     out.events.append("failed")
             except Conflict:
                 continue  # another delivery moved the record: read it again and decide again
@@ -146,25 +152,29 @@ class RefundWorker:
 
     def _send_new(
         self, r: R.Refund, record: Callable[[R.PreparedTransfer], R.Refund], out: Outcome, event: str
-    ) -> None:
+    ) -> R.Refund:
         """Sign a new transaction, record it (conditional write) and only then broadcast it.
-        A refusal by the chain makes the refund FAILED with the chain's reason."""
+        A refusal by the chain makes the refund FAILED with the chain's reason. The record as
+        written last."""
         try:
             prepared = self.chain.prepare(r, self.chain.latest_blockhash())
         except R.RefundRefused as exc:
-            self.refunds.advance(r, R.fail(r, exc.reason), [], self.clock())
+            failed = R.fail(r, exc.reason)
+            self.refunds.advance(r, failed, [], self.clock())
             out.events.append("failed")
-            return
+            return failed
         after = record(prepared)
         self.refunds.advance(r, after, [], self.clock())  # Conflict: not ours to send
         try:
             self.chain.send(prepared.raw)
         except R.RefundRefused as exc:
             # preflight refused it: the node never forwarded it, so it cannot land
-            self.refunds.advance(after, R.fail(after, exc.reason), [], self.clock())
+            failed = R.fail(after, exc.reason)
+            self.refunds.advance(after, failed, [], self.clock())
             out.events.append("failed")
-            return
+            return failed
         out.events.append(event)
+        return after
 
 
 @dataclass(frozen=True)

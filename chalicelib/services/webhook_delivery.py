@@ -109,16 +109,25 @@ class WebhookDelivery:
         except (Unavailable, Conflict) as exc:
             log.warning("delivery log not written webhook=%s event=%s: %s", hook.webhook_id, event.event_id, exc)
 
-    def targets(self, event: W.Event) -> list[W.Webhook]:
+    def targets(self, event: W.Event, read: dict[str, list[W.Webhook]] | None = None) -> list[W.Webhook]:
+        """The webhooks that asked for `event`; `read`: the owners' webhooks already read (by
+        this dispatch run), each owner read at most once into it."""
+        read = {} if read is None else read
         owners = [W.ADMIN_OWNER, *([W.wallet_owner(event.wallet)] if event.wallet else [])]
-        return [w for owner in owners for w in self.hooks.of(owner) if event.event_type in w.events]
+        for owner in owners:
+            if owner not in read:
+                read[owner] = self.hooks.of(owner)
+        return [w for owner in owners for w in read[owner] if event.event_type in w.events]
 
     def dispatch(self, limit: int = 100) -> DispatchReport:
+        """One run: every pending event, each owner's webhooks read once for the whole run (a
+        webhook added meanwhile gets the events of the next run on)."""
         report = DispatchReport()
+        read: dict[str, list[W.Webhook]] = {}
         for shard in range(W.OUTBOX_SHARDS):
             for event in self.outbox.pending(shard, limit):
                 sent = True
-                for hook in self.targets(event):
+                for hook in self.targets(event, read):
                     msg = {"event_id": event.event_id, "owner": hook.owner, "webhook_id": hook.webhook_id, "attempt": 0}
                     if self.queue.send_delivery(msg, 0):
                         report.deliveries += 1

@@ -4,7 +4,10 @@
     python -m dev.load --ramp [--ramp-max 32] [--step-seconds 15] [--api-processes 2]
 
 ``--ramp``: the closed-loop search for the ceiling (dev/load/ramp.py) instead of the timed
-run below; the stack runs ``--api-processes`` API processes on one port (SO_REUSEPORT).
+run below; the stack runs ``--api-processes`` API processes on one port (SO_REUSEPORT), and
+DynamoDB Local with tiered C2 (``SI64_DYNAMODB_JIT=c2``), warmed up by running the first level
+for ``--warmup-seconds`` (120) before the first step: the warm-up is reported
+(``warmup`` in the report) and checked like a step, except its p99. A timed run keeps C1.
 
 1. Starts a local stack (``dev.launch.launch``: ``python -m dev.stack`` on free 127.0.0.1
    ports, state in a temporary directory, a high ``SI64_RATE_LIMIT`` and enough slots per
@@ -75,6 +78,13 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--ramp", action="store_true", help="closed-loop ramp to the ceiling (dev/load/ramp.py)")
     ap.add_argument("--ramp-max", type=int, default=32, help="most renter (and metrics) workers of the ramp")
     ap.add_argument("--step-seconds", type=float, default=15.0, help="length of each ramp step, s")
+    ap.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=120.0,
+        help="ramp: run the first level this long before the first step, so DynamoDB Local's C2 "
+        "compiler has warmed up (measured and checked, never the ceiling; default 120, 0 for none)",
+    )
     ap.add_argument("--ramp-batch", type=int, default=10, help="samples per metrics batch in the ramp")
     ap.add_argument("--ledger-every", type=float, default=2.0, help="ramp: seconds between ledger page reads (0: none)")
     ap.add_argument(
@@ -235,6 +245,8 @@ def main(argv=None) -> int:
         "SI64_RPC_LOOKUP_LIMIT": a.rate_limit,  # ~50 renters share one address here
         "SI64_SWEEP_SECONDS": a.sweep_seconds,
         "SI64_API_PROCESSES": a.api_processes or (2 if a.ramp else 1),
+        # the ramp runs for minutes: tiered C2, warmed up first (docs/adr/0010); a timed run is C1's
+        "SI64_DYNAMODB_JIT": "c2" if a.ramp else "c1",
     }
     for kv in a.env:
         k, _, v = kv.partition("=")

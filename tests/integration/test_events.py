@@ -179,6 +179,47 @@ def test_long_poll_does_not_hold_the_emulator_lock(queues, aws_emulator):
     assert got["bodies"] == ["wake"] and got["elapsed"] < 2.9
 
 
+class CountingSqs:
+    """The SQS client, each ReceiveMessage's WaitTimeSeconds noted."""
+
+    def __init__(self, sqs):
+        self.sqs, self.waits = sqs, []
+
+    def receive_message(self, **kw):
+        self.waits.append(kw["WaitTimeSeconds"])
+        return self.sqs.receive_message(**kw)
+
+    def __getattr__(self, name):
+        return getattr(self.sqs, name)
+
+
+def test_the_running_runner_long_polls_each_queue_and_handles_what_arrives(queues):
+    import threading
+    import time
+
+    sqs, res = queues
+    app, calls = _chalice_app(f"{res.prefix}-refunds")
+    counting = CountingSqs(sqs)
+    runner = EventRunner(app, counting, sweep_seconds=3600, retry_visibility_seconds=0, long_poll_seconds=2)
+    th = threading.Thread(target=runner.run)
+    th.start()
+    try:
+        _send(sqs, res.queue_url, "ok-1")
+        deadline = time.monotonic() + 30
+        while "ok-1" not in calls["refund"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _send(sqs, res.queue_url, "ok-2")
+        while "ok-2" not in calls["refund"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        th.join(30)
+    assert not th.is_alive()
+    assert sorted(calls["refund"]) == ["ok-1", "ok-2"]
+    assert counting.waits and set(counting.waits) == {2}  # only long polls, never a short poll loop
+    assert _all_bodies(sqs, res.queue_url) == []  # both deleted
+
+
 def test_run_gives_every_function_its_own_thread_so_a_slow_schedule_never_holds_a_queue_back(queues):
     """As on AWS, where each is its own Lambda function: while the sweep is still running (blocked
     here until the test lets it go), the refund queue keeps being polled and handled."""

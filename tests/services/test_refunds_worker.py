@@ -64,6 +64,34 @@ def test_a_refund_lands_with_the_exact_lamports_and_the_contract_memo():
     assert_books_balance(w)
 
 
+def test_a_delivery_reads_the_record_once_and_goes_on_from_its_own_writes():
+    w = World()
+    c = w.settled(overpay=50_000)
+    w.db.calls.clear()
+    assert deliver(w, c.contract_id) == []
+    refunds = [name for name in w.db.calls if name.startswith("refunds.")]
+    # QUEUED -> SENT -> CONFIRMED: one read, then each step on the record its own write left
+    assert refunds == ["refunds.get", "refunds.advance", "refunds.advance"]
+    assert w.c.contracts.get(c.contract_id).refund_status == R.CONFIRMED
+    assert_books_balance(w)
+
+
+def test_a_record_moved_by_another_delivery_after_our_write_is_read_again_and_confirmed_once():
+    w = World()
+    c = w.settled(overpay=50_000)
+    # between this delivery's SENT write and its next step, a second delivery confirms the refund
+    w.chain.on_call["status"] = lambda: deliver(w, c.contract_id, "m-2")
+    w.db.calls.clear()
+    assert deliver(w, c.contract_id) == []
+    after = w.c.contracts.get(c.contract_id)
+    assert after.refund_status == R.CONFIRMED and len(w.chain.transfers) == 1
+    # the first delivery's CONFIRM on its own (stale) record lost the race, read again, saw it done
+    assert w.db.calls.count("refunds.get") == 3
+    [paid] = [e for e in w.entries(c.contract_id) if e.kind == "refund" and e.account == ledger.REFUNDS_PAYABLE]
+    assert paid.debit_lamports == after.refund_lamports
+    assert_books_balance(w)
+
+
 def test_five_concurrent_deliveries_give_one_transfer():
     w = World()
     c = w.settled(overpay=50_000)

@@ -113,6 +113,27 @@ def test_dispatch_then_deliver_signed_and_verified_to_admin_and_the_wallet_only(
     assert set(sent) == {"id", "type", "created", "data"}
 
 
+def test_one_dispatch_run_reads_each_owners_webhooks_once_and_still_sends_each_event_to_its_hooks(setup):
+    world, queue, receiver, delivery = setup
+    admin = register(world, "admin", ["contract.created"])
+    a, b = "wallet-a", "wallet-b"
+    mine = register(world, W.wallet_owner(a), ["contract.created"])
+    rented = [world.rent("M2", 3600, PRICE, wallet=w) for w in (a, a, b)]
+    world.p.db.calls.clear()
+
+    report = delivery.dispatch()
+    # the admin's, a's and b's webhooks: one read each, not two per event
+    assert world.p.db.calls.count("webhooks.of") == 3
+    assert (report.events, report.deliveries) == (3, 5)
+    sent = sorted(
+        (m["webhook_id"], world.c.outbox.get(m["event_id"]).body()["data"]["contract_id"]) for m in queue.take()
+    )
+    assert sent == sorted(
+        [(admin.webhook_id, c.contract_id) for c in rented]
+        + [(mine.webhook_id, c.contract_id) for c in rented if c.wallet == a]
+    )
+
+
 def test_a_failed_delivery_comes_again_with_the_same_id_after_growing_delays(setup):
     world, queue, receiver, delivery = setup
     hook = register(world, "admin", ["contract.created"])

@@ -25,3 +25,30 @@ def test_ports_and_processes_move_with_their_variables():
     assert cfg["ddb_port"] == 5000 and cfg["api_processes"] == 3
     with pytest.raises(StackError, match="SI64_DYNAMODB_PORT"):
         config_from_env({"SI64_DYNAMODB_PORT": "x"})
+
+
+def test_a_stack_started_by_hand_runs_dynamodb_local_with_tiered_c2_and_a_tests_stack_with_c1():
+    from dev.dynamodb_local import JIT_OPTIONS
+
+    assert config_from_env({})["ddb_jit"] == "c2"  # `make run`: a stack that runs for a while
+    assert config_from_env({"SI64_DYNAMODB_JIT": " C1 "})["ddb_jit"] == "c1"
+    assert JIT_OPTIONS["c1"] == ["-XX:TieredStopAtLevel=1"] and JIT_OPTIONS["c2"] == []
+    with pytest.raises(StackError, match="SI64_DYNAMODB_JIT"):
+        config_from_env({"SI64_DYNAMODB_JIT": "c3"})
+
+
+def test_launch_gives_its_stacks_c1_unless_told_otherwise(monkeypatch, tmp_path):
+    from dev import launch
+
+    seen = []
+
+    def no_spawn(argv, env, out):
+        seen.append(env)
+        raise RuntimeError("not started")
+
+    monkeypatch.setattr(launch, "spawn", no_spawn)
+    monkeypatch.delenv("SI64_DYNAMODB_JIT", raising=False)
+    for overrides in ({}, {"SI64_DYNAMODB_JIT": "c2"}):
+        with pytest.raises(RuntimeError, match="not started"), launch.launch(tmp_path, **overrides):
+            pass
+    assert [env["SI64_DYNAMODB_JIT"] for env in seen] == ["c1", "c2"]
