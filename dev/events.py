@@ -32,6 +32,7 @@ CLI (started by ``python -m dev.stack``)::
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import hashlib
 import importlib
@@ -288,6 +289,12 @@ FAST_SCHEDULES = {
 # does; the emulator waits without its lock and answers as soon as a message arrives): an idle
 # queue costs one request per LONG_POLL_SECONDS instead of a short poll every idle_sleep
 LONG_POLL_SECONDS = 5
+# Lambda's SQS event source mapping starts by handling 5 batches at a time (five concurrent
+# invocations) and scales up from there: each queue gets this many pollers, each on its own thread
+# and with its own batch in flight (SI64_SQS_CONCURRENCY). One at a time, refunds queued faster than
+# one worker sends them (~10 a second here) waited in the queue: settle -> CONFIRMED grew to 16 s
+# under `make load --ramp` at 8+8 workers.
+SQS_CONCURRENCY = int(os.environ.get("SI64_SQS_CONCURRENCY") or 5)
 
 
 class EventRunner:
@@ -300,8 +307,10 @@ class EventRunner:
         retry_visibility_seconds: int | None = None,
         idle_sleep: float = 0.5,
         long_poll_seconds: int = LONG_POLL_SECONDS,
+        concurrency: int = SQS_CONCURRENCY,
     ):
         self.sweep_seconds = float(sweep_seconds)
+        self.concurrency = max(1, int(concurrency))
         self.idle_sleep = idle_sleep
         self.long_poll_seconds = long_poll_seconds
         self.stop_event = threading.Event()
@@ -375,12 +384,13 @@ class EventRunner:
     def run(self) -> None:
         """Until `stop`: every function on a thread of its own, as each is its own Lambda function
         on AWS (a slow webhook dispatch or sweep never holds the refund worker back): each queue
-        long-polled back to back (LONG_POLL_SECONDS), the FAST_SCHEDULES on their own periods,
+        long-polled back to back (LONG_POLL_SECONDS) by `concurrency` pollers, the FAST_SCHEDULES on their own periods,
         every other schedule every sweep_seconds (first after one period)."""
         pollers = [
-            (p, threading.Thread(target=self._poll_loop, args=(p,), name=f"fn-{p.name}", daemon=True))
+            (c, threading.Thread(target=self._poll_loop, args=(c,), name=f"fn-{p.name}-{i}", daemon=True))
             for p in self.pollers
-        ]
+            for i, c in enumerate([p] + [copy.copy(p) for _ in range(self.concurrency - 1)])
+        ]  # copies share the client, the handler and the queue; each has its own batch in flight
         schedules = []
         for name, handler in self.schedules:
             every = FAST_SCHEDULES.get(name, self.sweep_seconds)

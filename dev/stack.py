@@ -62,6 +62,7 @@ PASS_THROUGH = (
     "SI64_WEBHOOK_RETRY_BASE_SECONDS",
     "SI64_PAYMENT_REFUSED_AGE_SECONDS",
     "SI64_REFUSAL_SECONDS",
+    "SI64_SQS_CONCURRENCY",
 )
 # Never let a user's AWS profile, real credentials or region leak into the
 # children: they talk to the emulator only.

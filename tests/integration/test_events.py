@@ -252,3 +252,36 @@ def test_run_gives_every_function_its_own_thread_so_a_slow_schedule_never_holds_
         th.join(10)
     assert not th.is_alive()
     assert _all_bodies(sqs, res.queue_url) == []
+
+
+def test_run_handles_batches_of_one_queue_concurrently_like_lambdas_event_source_mapping(queues):
+    """Three batches of one message each are in the handler at the same time (a barrier of 3 that
+    a one-at-a-time poller could never pass), and each message is handled and deleted once."""
+    import threading
+    import time
+
+    sqs, res = queues
+    barrier, seen, lock = threading.Barrier(3, timeout=15), [], threading.Lock()
+    app = Chalice(app_name="events-test")
+
+    @app.on_sqs_message(queue=f"{res.prefix}-refunds", batch_size=1)
+    def refund_worker(event):
+        for record in event:
+            with lock:
+                seen.append(record.body)
+        barrier.wait()
+        return {"batchItemFailures": []}
+
+    _send(sqs, res.queue_url, "a", "b", "c")
+    runner = EventRunner(app, sqs, idle_sleep=0.05, long_poll_seconds=1, concurrency=3)
+    th = threading.Thread(target=runner.run, daemon=True)
+    th.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        th.join(15)
+    assert sorted(seen) == ["a", "b", "c"] and not barrier.broken
+    assert _all_bodies(sqs, res.queue_url) == []
