@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable, Collection
 from typing import Any, ParamSpec, TypeVar
 
@@ -126,6 +127,7 @@ def decode_token(token: str | None, **expected: str | None) -> dict[str, Any] | 
 
 
 _connections: dict[tuple[Any, ...], Connection] = {}
+_connections_lock = threading.Lock()  # concurrent first requests of a process build one, not one each
 _MAX_CONNECTIONS = 8  # distinct endpoint settings kept (tests rebind; a process serves one)
 # HTTP connections the one client keeps open: one per thread that calls at once (a Lambda instance
 # serves one request; the local server one thread per connection), as PynamoDB's 10 per model did
@@ -139,7 +141,12 @@ def connection_for(meta: Any) -> Connection:
     keeps its own pool of connections; a model per client built up to 9 per process."""
     key = (meta.region, meta.host, meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts)
     conn = _connections.get(key)
-    if conn is None:
+    if conn is not None:
+        return conn
+    with _connections_lock:
+        conn = _connections.get(key)
+        if conn is not None:
+            return conn
         if len(_connections) >= _MAX_CONNECTIONS:
             _connections.clear()
         conn = _connections[key] = Connection(
